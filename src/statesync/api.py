@@ -1,0 +1,174 @@
+"""The public Python API: the one entry point the CLI and programs use.
+
+    from statesync import Store
+    store = Store.open("s3://bucket/prefix")      # or a path, or None: configured
+    result = store.push("./state", env="dev", message="nightly")
+    store.pull("./restore", env="dev")
+
+Every method raises :class:`statesync.errors.StatesyncError` subclasses only;
+each carries the CLI exit code of DESIGN.md §7.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from statesync.backends import open_backend
+from statesync.backends.retry import RetryingBackend
+from statesync.config import load_config
+from statesync.errors import UsageError
+from statesync.sync import bundle, engine, history, layout
+from statesync.sync import pull as pull_mod
+from statesync.sync.builder import SnapshotBuilder
+from statesync.sync.chunkindex import load_index
+from statesync.sync.download import read_entry
+from statesync.sync.engine import PushOptions, PushResult
+from statesync.sync.history import Diff, LogEntry, Status
+from statesync.sync.manifest import load_manifest
+from statesync.sync.pull import PullOptions, PullResult
+from statesync.sync.refs import list_envs, read_ref, require_ref
+from statesync.sync.repo import Repo, init_repo, open_repo
+from statesync.sync.secrets import SecretPolicy, redact
+
+OBJECT_PATH = "object.json"
+
+__all__ = ["Diff", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
+
+
+class Store:
+    """A statesync store, opened and verified."""
+
+    def __init__(self, repo: Repo, policy: SecretPolicy | None = None) -> None:
+        self.repo = repo
+        self.policy = policy or SecretPolicy()
+
+    @property
+    def url(self) -> str:
+        return self.repo.backend.url
+
+    @property
+    def store_id(self) -> str:
+        return self.repo.store_id
+
+    @staticmethod
+    def _backend(url: str | None) -> tuple[RetryingBackend, SecretPolicy]:
+        cfg = load_config(url)
+        return RetryingBackend(open_backend(cfg.store)), cfg.policy
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Open an existing store (``None``: resolve from env/config/default)."""
+        backend, policy = cls._backend(url)
+        return cls(open_repo(backend), policy)
+
+    @classmethod
+    def init(cls, url: str | None = None) -> Store:
+        """Create a store; :class:`StoreExists` if there is one already."""
+        backend, policy = cls._backend(url)
+        return cls(init_repo(backend), policy)
+
+    def close(self) -> None:
+        self.repo.backend.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- folders -----------------------------------------------------------
+
+    def push(self, folder: str | Path, env: str = "default", *, message: str = "",
+             tags: dict[str, str] | None = None, force: bool = False,
+             progress: bool = False) -> PushResult:
+        """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`)."""
+        opts = PushOptions(message, dict(tags or {}), force, self.policy, progress)
+        return engine.push(self.repo, Path(folder), layout.validate_env(env), opts)
+
+    def pull(self, folder: str | Path, env: str = "default", *, snapshot: str | None = None,
+             force: bool = False, allow_rollback: bool = False,
+             progress: bool = False) -> PullResult:
+        """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically."""
+        opts = PullOptions(force, allow_rollback, self.policy, progress)
+        return pull_mod.pull(self.repo, Path(folder), layout.validate_env(env), snapshot, opts)
+
+    def status(self, folder: str | Path, env: str = "default") -> Status:
+        return history.status(self.repo, Path(folder), layout.validate_env(env), self.policy)
+
+    # --- history -----------------------------------------------------------
+
+    def envs(self) -> list[str]:
+        return list_envs(self.repo)
+
+    def log(self, env: str = "default", limit: int = 20) -> list[LogEntry]:
+        return history.log(self.repo, layout.validate_env(env), limit)
+
+    def show(self, name: str) -> dict[str, Any]:
+        """A snapshot's manifest (without chunk lists); ``name`` is an env or id prefix."""
+        snap = history.resolve(self.repo, name)
+        return history.manifest_summary(load_manifest(self.repo, snap), snap)
+
+    def diff(self, a: str, b: str) -> Diff:
+        return history.diff(self.repo, a, b)
+
+    # --- bundles -----------------------------------------------------------
+
+    def export(self, path: str | Path, *, env: str | None = None, snapshot: str | None = None,
+               include_binaries: bool = False, paths: list[str] | None = None,
+               description: str = "", tags: dict[str, str] | None = None) -> bundle.ExportResult:
+        """Write one self-contained bundle file (.json, .yaml/.yml or .tar.zst)."""
+        if (env is None) == (snapshot is None):
+            raise UsageError("export needs exactly one of --env or --snapshot")
+        snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
+        return bundle.export_bundle(self.repo, snap, Path(path), include_binaries=include_binaries,
+                                    paths=list(paths or []), description=description,
+                                    tags=dict(tags or {}))
+
+    def import_(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
+                message: str = "") -> bundle.ImportResult:
+        """Validate a bundle completely, then commit it to ``env`` as a new snapshot."""
+        return bundle.import_bundle(self.repo, Path(path), layout.validate_env(env),
+                                    skip_existing=skip_existing, message=message,
+                                    policy=self.policy)
+
+    # --- in-memory objects (agent state) -----------------------------------
+
+    def save_object(self, obj: Any, env: str = "default", *, agent_id: str | None = None,
+                    session_id: str | None = None, description: str = "",
+                    tags: dict[str, str] | None = None) -> PushResult:
+        """Snapshot a JSON-able object; secret-named keys are redacted as for files.
+
+        Builds on the environment's current head; a concurrent writer makes this
+        raise :class:`RefConflict` rather than lose either update.
+        """
+        try:
+            data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"object is not JSON-serialisable: {exc}") from None
+        data, pointers = redact(OBJECT_PATH, data, self.policy)
+        env = layout.validate_env(env)
+        meta = dict(tags or {})
+        meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
+        state = read_ref(self.repo, env)
+        builder = SnapshotBuilder(self.repo)
+        entry = builder.add_bytes(OBJECT_PATH, data, 0o600)
+        entry.secret_pointers = pointers
+        builder.finish()
+        parent = state.ref.snapshot if state else None
+        snap, new, changed = engine.commit(self.repo, env, state, parent, [entry],
+                                           message=description, tags=meta)
+        return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
+                          builder.reused_bytes, changed)
+
+    def load_object(self, env: str = "default", *, snapshot: str | None = None) -> Any:
+        """The object saved by :meth:`save_object` (secret values come back as markers)."""
+        snap = history.resolve(self.repo, snapshot) if snapshot else self._head(env)
+        entry = load_manifest(self.repo, snap).by_path().get(OBJECT_PATH)
+        if entry is None:
+            raise UsageError(f"snapshot {snap[:12]} holds no saved object")
+        return json.loads(read_entry(self.repo, load_index(self.repo), entry))
+
+    def _head(self, env: str) -> str:
+        return require_ref(self.repo, layout.validate_env(env)).ref.snapshot

@@ -1,0 +1,239 @@
+"""Helpers shared by the cloud drivers (s3, azure, gcs); no SDK is imported here.
+
+* :func:`prepare` turns any :data:`PutData` into a :class:`Body` whose size and
+  SHA-256 are known *before* the upload starts, with bounded memory: every
+  driver stores that hash beside the object and checks it on :meth:`get`.
+* :class:`ChunkReader` turns an iterator of byte chunks into the ``BinaryIO``
+  that ``open_read`` returns, translating SDK faults raised mid-stream.
+* :class:`BucketProbe` tells a missing key from a missing bucket when a
+  service answers both with the same bare 404.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import IO, BinaryIO, Protocol
+
+from statesync.backends.base import CREATE, OVERWRITE, PutData, PutMode, Update
+from statesync.errors import BackendError, BackendUnavailable, IntegrityError
+
+#: Bodies up to this size go up in one request (and so with the strongest
+#: service-side conditions); larger ones go in parts of ``PART_SIZE``.
+SINGLE_PUT_LIMIT = 8 * 1024 * 1024
+#: Part / block / chunk size: S3 needs >= 5 MiB, GCS a multiple of 256 KiB.
+PART_SIZE = 8 * 1024 * 1024
+#: S3 allows at most 10,000 parts; parts grow for bodies beyond 80 GB.
+MAX_PARTS = 10_000
+#: Connections per backend: enough for a push that uploads in parallel.
+POOL_SIZE = 32
+#: (connect, read) timeouts in seconds for every request.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+_COPY_BLOCK = 1024 * 1024
+
+
+class Digest(Protocol):
+    """Anything that hashes incrementally (hashlib objects, google_crc32c.Checksum)."""
+
+    def update(self, data: bytes, /) -> object: ...
+
+
+class Body:
+    """A put's payload: size and SHA-256 known up front, bytes readable once more.
+
+    Small bodies live in memory; a non-seekable stream is spooled to a
+    temporary file (memory up to ``SINGLE_PUT_LIMIT``), a seekable one is
+    hashed in place and rewound. Close it (or use ``with``) when done.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int, sha256: str, owned: bool) -> None:
+        self._stream = stream
+        self._start = stream.tell()
+        self.size = size
+        self.sha256 = sha256
+        self._owned = owned
+
+    @property
+    def small(self) -> bool:
+        """True when the body goes up in a single request."""
+        return self.size <= SINGLE_PUT_LIMIT
+
+    def part_size(self) -> int:
+        """The part size to use so the body fits in ``MAX_PARTS`` parts."""
+        needed = -(-self.size // MAX_PARTS)
+        return max(PART_SIZE, -(-needed // PART_SIZE) * PART_SIZE)
+
+    def read_all(self) -> bytes:
+        """The whole body (only for small bodies)."""
+        self._stream.seek(self._start)
+        return self._stream.read()
+
+    def parts(self, size: int | None = None) -> Iterator[bytes]:
+        """The body in consecutive pieces of ``size`` bytes (the last may be shorter)."""
+        size = size or self.part_size()
+        self._stream.seek(self._start)
+        while piece := self._stream.read(size):
+            yield piece
+
+    def rewind(self) -> IO[bytes]:
+        """The underlying stream, positioned at the body's first byte."""
+        self._stream.seek(self._start)
+        return self._stream
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+    def __enter__(self) -> Body:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prepare(data: PutData, *extra: Digest) -> Body:
+    """Read ``data`` once to learn its size and SHA-256 (also feeding ``extra`` digests)."""
+    sha = hashlib.sha256()
+    digests: tuple[Digest, ...] = (sha, *extra)
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+        for digest in digests:
+            digest.update(raw)
+        return Body(io.BytesIO(raw), len(raw), sha.hexdigest(), owned=True)
+    if data.seekable():
+        start = data.tell()
+        size = _drain(data, digests, None)
+        data.seek(start)
+        return Body(data, size, sha.hexdigest(), owned=False)
+    spool = tempfile.SpooledTemporaryFile(max_size=SINGLE_PUT_LIMIT)  # noqa: SIM115 - Body owns it
+    size = _drain(data, digests, spool)
+    spool.seek(0)
+    return Body(spool, size, sha.hexdigest(), owned=True)
+
+
+def _drain(source: IO[bytes], digests: tuple[Digest, ...], sink: IO[bytes] | None) -> int:
+    size = 0
+    while block := source.read(_COPY_BLOCK):
+        size += len(block)
+        for digest in digests:
+            digest.update(block)
+        if sink is not None:
+            sink.write(block)
+    return size
+
+
+def verify(key: str, body: bytes, expected_hex: str | None) -> bytes:
+    """Return ``body`` if it matches the SHA-256 stored with it; else raise :class:`IntegrityError`.
+
+    Objects written by other tools carry no stored hash and pass unchecked;
+    callers verify content ids themselves in any case.
+    """
+    if expected_hex is not None and hashlib.sha256(body).hexdigest() != expected_hex.lower():
+        raise IntegrityError(f"object {key!r} does not match the SHA-256 stored with it")
+    return body
+
+
+def mode_name(mode: PutMode) -> str:
+    if mode is OVERWRITE:
+        return "overwrite"
+    if mode is CREATE:
+        return "create"
+    assert isinstance(mode, Update)
+    return "update"
+
+
+def full_key(prefix: str, key: str) -> str:
+    """The service-side name of ``key`` under the store's prefix."""
+    return f"{prefix}/{key}" if prefix else key
+
+
+def relative_key(prefix: str, name: str) -> str:
+    """Inverse of :func:`full_key`."""
+    return name[len(prefix) + 1 :] if prefix else name
+
+
+def utc(stamp: datetime | None) -> datetime | None:
+    """A timezone-aware UTC timestamp (services answer aware or naive UTC)."""
+    if stamp is None:
+        return None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+class BucketProbe:
+    """Tells "no such key" from "no such bucket" behind an ambiguous 404.
+
+    HEAD requests (and some emulators) answer both with a bare 404. The first
+    such 404 probes the bucket once; once the bucket is known to exist the
+    answer is cached, so later misses cost nothing extra.
+    """
+
+    def __init__(self, exists: Callable[[], bool], what: str) -> None:
+        self._exists = exists
+        self._what = what
+        self._known = False
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """Raise :class:`BackendUnavailable` if the bucket is missing."""
+        if self._known:
+            return
+        with self._lock:
+            if not self._known and not self._exists():
+                raise BackendUnavailable(f"{self._what} does not exist")
+            self._known = True
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only raw stream over an iterator of chunks, for ``open_read``.
+
+    ``translate`` wraps each step so SDK faults raised mid-stream surface as
+    statesync errors; ``release`` is called once on close.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        translate: Callable[[], contextlib.AbstractContextManager[None]],
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._chunks = chunks
+        self._translate = translate
+        self._release = release
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            with self._translate():
+                chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._release()
+        super().close()
+
+
+def reader(raw: ChunkReader) -> BinaryIO:
+    """Buffer a :class:`ChunkReader` into the ``BinaryIO`` the protocol returns."""
+    return io.BufferedReader(raw, buffer_size=_COPY_BLOCK)  # type: ignore[return-value]
+
+
+def unavailable(message: str, exc: BaseException) -> BackendError:
+    """A one-line :class:`BackendUnavailable` naming the cause."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return BackendUnavailable(f"{message}: {detail}")

@@ -1,0 +1,334 @@
+"""S3 driver (boto3): ``s3://bucket/prefix``.
+
+Credentials, region and endpoint come from boto3's own chain (profiles,
+``AWS_*`` variables, ``AWS_ENDPOINT_URL`` for moto or any S3-compatible
+service). One client per backend; boto3 clients are thread-safe.
+
+Put modes map to S3 conditional writes: ``CREATE`` sends ``If-None-Match: *``
+and ``Update`` sends ``If-Match: <etag>``, on PutObject for small bodies and
+on CompleteMultipartUpload for large ones. The version token is the ETag,
+quotes included, exactly as S3 returns it. Every upload carries
+``x-amz-checksum-sha256`` (per part for multipart) so S3 rejects bytes damaged
+in transit, and the body's hex SHA-256 in ``x-amz-meta-statesync-sha256``,
+which :meth:`S3Backend.get` verifies.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ResponseStreamingError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from statesync.backends import _cloud
+from statesync.backends._cloud import BucketProbe, Body, ChunkReader
+from statesync.backends.base import (
+    CREATE,
+    OVERWRITE,
+    Backend,
+    Meta,
+    PutData,
+    PutMode,
+    Update,
+    Version,
+)
+from statesync.errors import (
+    AlreadyExists,
+    BackendError,
+    BackendUnavailable,
+    NotFound,
+    PreconditionFailed,
+    TransientError,
+)
+
+META_SHA256 = "statesync-sha256"
+# SDK-internal attempts: one quick retry for a stale pooled connection; the
+# one retry wrapper (retry.py) decides everything else.
+SDK_ATTEMPTS = 2
+_AUTH_CODES = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "TokenRefreshRequired",
+}
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
+# S3 refused a body that arrived damaged or cut short; nothing was stored, so
+# sending it again is the fix.
+_TRANSIT_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "IncompleteBody", "RequestTimeout"}
+_TRANSPORT_ERRORS = (
+    BotoConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
+
+
+def make_client(**config: Any) -> Any:
+    """An S3 client from a fresh boto3 session, tuned for one backend shared by threads."""
+    settings: dict[str, Any] = {
+        "max_pool_connections": _cloud.POOL_SIZE,
+        "retries": {"mode": "standard", "total_max_attempts": SDK_ATTEMPTS},
+        "connect_timeout": _cloud.CONNECT_TIMEOUT,
+        "read_timeout": _cloud.READ_TIMEOUT,
+        # We send x-amz-checksum-sha256 ourselves on every upload; this stops
+        # botocore from adding a second (CRC32, aws-chunked) checksum.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
+    settings.update(config)
+    return boto3.session.Session().client("s3", config=Config(**settings))
+
+
+def open_url(parsed: Any) -> S3Backend:
+    """Open ``s3://bucket/prefix`` (called lazily by :func:`open_backend`)."""
+    return S3Backend(make_client(), parsed.bucket, parsed.prefix)
+
+
+def _b64_sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _conditions(mode: PutMode) -> dict[str, str]:
+    if mode is CREATE:
+        return {"IfNoneMatch": "*"}
+    if isinstance(mode, Update):
+        return {"IfMatch": mode.expected.token}
+    return {}
+
+
+class S3Backend(Backend):
+    """A store in one S3 bucket under ``prefix``."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.where = f"S3 bucket {bucket!r} at {client.meta.endpoint_url}"
+        self._probe = BucketProbe(self._bucket_exists, self.where)
+
+    # --- reads -----------------------------------------------------------------
+
+    def get(self, key: str) -> tuple[bytes, Version]:
+        with self._faults(key):
+            response = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+            with contextlib.closing(response["Body"]) as stream:
+                data = stream.read()
+        stored = response.get("Metadata", {}).get(META_SHA256)
+        return _cloud.verify(key, data, stored), Version(response["ETag"])
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            self.head(key)
+            return b""
+        span = f"bytes={start}-{start + length - 1}"
+        try:
+            with self._faults(key):
+                response = self.client.get_object(
+                    Bucket=self.bucket, Key=self._name(key), Range=span
+                )
+                with contextlib.closing(response["Body"]) as stream:
+                    return bytes(stream.read())
+        except _RangeNotSatisfiable:
+            return b""  # the range starts at or past the object's end
+
+    def open_read(self, key: str) -> BinaryIO:
+        with self._faults(key):
+            response = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+        stream = response["Body"]
+        chunks = stream.iter_chunks(chunk_size=1024 * 1024)
+        return _cloud.reader(ChunkReader(chunks, lambda: self._faults(key), stream.close))
+
+    def head(self, key: str) -> Meta:
+        with self._faults(key):
+            response = self.client.head_object(Bucket=self.bucket, Key=self._name(key))
+        return Meta(
+            key=key,
+            size=int(response["ContentLength"]),
+            version=Version(response["ETag"]),
+            modified=_cloud.utc(response.get("LastModified")),
+        )
+
+    def list(self, prefix: str) -> Iterator[Meta]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=_cloud.full_key(self.prefix, prefix)
+        )
+        with self._faults(prefix):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield Meta(
+                        key=_cloud.relative_key(self.prefix, item["Key"]),
+                        size=int(item["Size"]),
+                        version=Version(item["ETag"]),
+                        modified=_cloud.utc(item.get("LastModified")),
+                    )
+
+    # --- writes ----------------------------------------------------------------
+
+    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
+        with _cloud.prepare(data) as body:
+            if not body.small:
+                self._fail_fast(key, mode)
+            with self._faults(key, mode):
+                if body.small:
+                    return self._put_single(key, body, mode)
+                return self._put_multipart(key, body, mode)
+
+    def delete(self, key: str, expected: Version | None = None) -> None:
+        if expected is None:
+            with self._faults(key):
+                self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+            return
+        # S3 has honoured If-Match on DeleteObject since 2025-09 (moto too).
+        with self._faults(key, Update(expected)):
+            self.client.delete_object(
+                Bucket=self.bucket, Key=self._name(key), IfMatch=expected.token
+            )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _put_single(self, key: str, body: Body, mode: PutMode) -> Version:
+        response = self.client.put_object(
+            Bucket=self.bucket,
+            Key=self._name(key),
+            Body=body.read_all(),
+            ChecksumSHA256=base64.b64encode(bytes.fromhex(body.sha256)).decode(),
+            Metadata={META_SHA256: body.sha256},
+            **_conditions(mode),
+        )
+        return Version(response["ETag"])
+
+    def _put_multipart(self, key: str, body: Body, mode: PutMode) -> Version:
+        name = self._name(key)
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=name, Metadata={META_SHA256: body.sha256},
+            ChecksumAlgorithm="SHA256",
+        )  # fmt: skip
+        upload_id = upload["UploadId"]
+        try:
+            parts = [
+                self._upload_part(name, upload_id, number, piece)
+                for number, piece in enumerate(body.parts(), start=1)
+            ]
+            # The condition sits on the completion: nothing is visible before it.
+            response = self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=name, UploadId=upload_id,
+                MultipartUpload={"Parts": parts}, **_conditions(mode),
+            )  # fmt: skip
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=name, UploadId=upload_id
+                )
+            raise
+        return Version(response["ETag"])
+
+    def _upload_part(self, name: str, upload_id: str, number: int, piece: bytes) -> dict[str, Any]:
+        checksum = _b64_sha256(piece)
+        response = self.client.upload_part(
+            Bucket=self.bucket, Key=name, UploadId=upload_id, PartNumber=number,
+            Body=piece, ChecksumSHA256=checksum,
+        )  # fmt: skip
+        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+
+    def _fail_fast(self, key: str, mode: PutMode) -> None:
+        """Refuse a doomed large upload before sending its parts.
+
+        Only an optimisation: the condition on CompleteMultipartUpload is the
+        guard. It also covers moto, which ignores If-Match on that call.
+        """
+        if mode is OVERWRITE:
+            return
+        try:
+            current = self.head(key).version
+        except NotFound:
+            if isinstance(mode, Update):
+                raise PreconditionFailed(f"{key!r} is gone (expected {mode.expected.token})")
+            return
+        if mode is CREATE:
+            raise AlreadyExists(f"{key!r} already exists")
+        if isinstance(mode, Update) and current != mode.expected:
+            raise PreconditionFailed(f"{key!r} changed (expected {mode.expected.token})")
+
+    # --- names and faults ----------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        return _cloud.full_key(self.prefix, key)
+
+    def _bucket_exists(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            return _status(exc) != 404
+        return True
+
+    @contextlib.contextmanager
+    def _faults(self, key: str, mode: PutMode | None = None) -> Iterator[None]:
+        """Translate boto3 faults by the mode of the call (see DESIGN.md §4)."""
+        try:
+            yield
+        except ClientError as exc:
+            raise self._translate(exc, key, mode) from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise _cloud.unavailable(f"no usable AWS credentials for {self.where}", exc) from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise TransientError(f"cannot reach {self.where}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"{self.where}: {exc}") from exc
+
+    def _translate(self, exc: ClientError, key: str, mode: PutMode | None) -> BackendError:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = _status(exc)
+        message = f"{key!r} in {self.where}: {code or status}"
+        if code == "NoSuchBucket":
+            return BackendUnavailable(f"{self.where} does not exist")
+        if code in ("ConditionalRequestConflict", "OperationAborted"):
+            # S3 answers 409 while another conditional write to the key is in
+            # flight; the outcome is undecided, so the wrapper tries again.
+            return TransientError(message)
+        if status == 412:
+            # S3 and moto both answer 412 PreconditionFailed, for either condition.
+            if mode is CREATE:
+                return AlreadyExists(f"{key!r} already exists in {self.where}")
+            return PreconditionFailed(f"{key!r} changed in {self.where}")
+        if status == 404 and code == "NoSuchUpload":
+            return TransientError(message)  # our multipart upload was aborted under us
+        if status == 404 and isinstance(mode, Update):
+            # S3 answers 404 NoSuchKey (not 412) when If-Match names a key that is gone.
+            return PreconditionFailed(f"{key!r} is gone from {self.where}")
+        if status == 404:
+            if code != "NoSuchKey":
+                self._probe.check()  # HEAD answers a bare 404 for a missing bucket too
+            return NotFound(f"{key!r} not found in {self.where}")
+        if status == 416:
+            return _RangeNotSatisfiable(message)
+        if status in (401, 403) or code in _AUTH_CODES:
+            return BackendUnavailable(f"access denied to {self.where}: {code or status}")
+        if status == 429 or status >= 500 or code in _THROTTLE_CODES | _TRANSIT_CODES:
+            return TransientError(message)
+        return BackendError(f"{message}: {exc}")
+
+
+class _RangeNotSatisfiable(BackendError):
+    """Internal: a range read started at or past the end (S3 answers 416)."""
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))

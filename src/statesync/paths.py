@@ -1,0 +1,26 @@
+"""Per-user folders (XDG): the default store, caches, and local state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value else Path.home() / fallback
+
+
+def data_dir() -> Path:
+    """``$XDG_DATA_HOME/statesync`` (holds the default local store)."""
+    return _xdg("XDG_DATA_HOME", ".local/share") / "statesync"
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/statesync``: safe to delete at any time."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / "statesync"
+
+
+def default_store_path() -> Path:
+    """Where the default local store lives."""
+    return data_dir() / "store"

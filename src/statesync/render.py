@@ -1,0 +1,87 @@
+"""Human-readable output of CLI results (``--json`` prints the raw result instead)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _push(r: dict[str, Any]) -> None:
+    if not r["changed"]:
+        print(f"{r['env']}: no changes (snapshot {r['snapshot'][:12]}, serial {r['serial']})")
+        return
+    print(f"pushed {r['files']} files to {r['env']} as {r['snapshot'][:12]} "
+          f"(serial {r['serial']}): uploaded {_size(r['uploaded_bytes'])}, "
+          f"reused {_size(r['reused_bytes'])}")
+    if r["secret_files"]:
+        print(f"kept on this machine (secret): {', '.join(r['secret_files'])}")
+
+
+def _pull(r: dict[str, Any]) -> None:
+    print(f"pulled {r['snapshot'][:12]} ({r['env']}, serial {r['serial']}): {r['files']} files, "
+          f"downloaded {_size(r['downloaded_bytes'])}, {r['reused_files']} already present")
+    for p in r["kept_unmanaged"]:
+        print(f"kept unmanaged: {p}")
+
+
+def _status(r: dict[str, Any]) -> None:
+    head = (r["head"] or "none")[:12]
+    print(f"{r['env']}: head {head}" + (" (moved since this folder synced)" if r["env_moved"]
+                                        else ""))
+    for label in ("added", "modified", "deleted"):
+        for p in r[label]:
+            print(f"  {label:9} {p}")
+    if r["clean"]:
+        print("  no local changes")
+
+
+def _log(r: dict[str, Any]) -> None:
+    for s in r["snapshots"]:
+        tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())
+        print(f"{s['snapshot'][:12]}  {s['created_at'][:19]}  {s['author']}@{s['host']}  "
+              f"{s['files']} files {_size(s['size'])}  {s['message']} {tags}".rstrip())
+
+
+def _diff(r: dict[str, Any]) -> None:
+    for p in r["added"]:
+        print(f"+ {p}")
+    for p in r["removed"]:
+        print(f"- {p}")
+    for p, keys in r["modified"].items():
+        print(f"~ {p}" + (f"  ({', '.join(keys)})" if keys else ""))
+
+
+def _show(r: dict[str, Any]) -> None:
+    print(f"snapshot {r['id']}\nenv {r['env']}  created {r['created_at']}  "
+          f"by {r['author']}@{r['host']}")
+    if r["message"]:
+        print(f"message {r['message']}")
+    for k, v in r["tags"].items():
+        print(f"tag {k}={v}")
+    for e in r["entries"]:
+        print(f"  {e['mode']:o} {e['kind']:8} {e['size']:>10} {e['path']}")
+    for p in r["secret_files"]:
+        print(f"  (secret, not stored) {p}")
+
+
+_RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "diff": _diff,
+              "show": _show}
+
+
+def render(command: str, result: Any) -> None:
+    """Print ``result`` of ``command`` for a person."""
+    fn = _RENDERERS.get(command)
+    if fn is not None:
+        fn(result)
+    elif isinstance(result, dict):
+        for k, v in result.items():
+            print(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+    else:
+        print(result)

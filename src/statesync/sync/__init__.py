@@ -1,0 +1,1 @@
+"""The sync engine: layout, chunking, manifests, refs, push, pull, bundles."""

@@ -1,0 +1,112 @@
+"""Turn file contents into manifest entries, uploading only chunks the store lacks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import BinaryIO
+
+from statesync.progress import Progress, quiet
+from statesync.sync import codec
+from statesync.sync.chunker import Chunker
+from statesync.sync.chunkindex import ChunkIndex, load_index, write_index
+from statesync.sync.manifest import Entry
+from statesync.sync.packer import PackUploader
+from statesync.sync.repo import Repo
+from statesync.sync.secrets import is_document
+
+_SNIFF = 8192
+
+
+def looks_text(head: bytes) -> bool:
+    """True if ``head`` is UTF-8 text without NUL bytes (a cut character at the end is fine)."""
+    sample = head[:_SNIFF]
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(sample) - 3 and len(sample) == _SNIFF
+    return True
+
+
+class SnapshotBuilder:
+    """Chunks, deduplicates and uploads; call :meth:`finish` before using entries.
+
+    ``uploaded_bytes`` counts stored (compressed) bytes sent; ``reused_bytes``
+    counts file bytes whose chunks the store (or this push) already had.
+    """
+
+    def __init__(self, repo: Repo, progress: Progress | None = None, workers: int = 4) -> None:
+        self.repo = repo
+        self.chunker = Chunker(repo.descriptor)
+        self.progress = progress or quiet()
+        self._index: ChunkIndex | None = None
+        self._seen: set[str] = set()
+        self._uploader = PackUploader(repo, workers)
+        self.reused_bytes = 0
+        self.new_bytes = 0
+
+    @property
+    def index(self) -> ChunkIndex:
+        if self._index is None:
+            self._index = load_index(self.repo)
+        return self._index
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return self._uploader.stored_bytes
+
+    def has_chunks(self, entry: Entry) -> bool:
+        """True if every chunk of ``entry`` is already in the store."""
+        return all(cid in self.index for cid, _ in entry.chunks)
+
+    def reuse(self, entry: Entry) -> Entry:
+        """Count an unchanged entry's bytes as reused and return it."""
+        self.reused_bytes += entry.size
+        return entry
+
+    def add_bytes(self, path: str, data: bytes, mode: int) -> Entry:
+        """Build an entry for in-memory content."""
+        return self.add_stream(path, io.BytesIO(data), mode)
+
+    def add_stream(self, path: str, stream: BinaryIO, mode: int) -> Entry:
+        """Chunk ``stream`` to its end and queue every chunk the store lacks."""
+        digest = hashlib.sha256()
+        chunks: list[list[object]] = []
+        size = 0
+        text = True
+        for chunk in self.chunker.chunks(stream):
+            if not chunks:
+                text = looks_text(chunk)
+            digest.update(chunk)
+            cid = codec.sha256_hex(chunk)
+            chunks.append([cid, len(chunk)])
+            size += len(chunk)
+            self._queue(cid, chunk)
+            self.progress.update(len(chunk))
+        kind = "document" if is_document(path) or text else "binary"
+        return Entry(path=path, kind=kind, mode=mode & 0o777, size=size,
+                     digest=digest.hexdigest(), chunks=chunks)
+
+    def _queue(self, cid: str, chunk: bytes) -> None:
+        if cid in self._seen or cid in self.index:
+            self.reused_bytes += len(chunk)
+            return
+        self._seen.add(cid)
+        self.new_bytes += len(chunk)
+        self._uploader.add(cid, chunk)
+
+    def finish(self) -> None:
+        """Upload the last pack and the index for everything uploaded."""
+        write_index(self.repo, self._uploader.finish())
+
+    def abort(self) -> None:
+        """Stop without writing an index (uploaded packs stay unreferenced for gc)."""
+        self._uploader.abort()
+
+
+def symlink_entry(path: str, target: str) -> Entry:
+    """An entry for a symbolic link (its target is its content)."""
+    return Entry(path=path, kind="symlink", mode=0o777, size=0,
+                 digest=codec.sha256_hex(target.encode()), target=target)

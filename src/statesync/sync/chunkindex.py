@@ -1,0 +1,116 @@
+"""Which chunks the store holds, and where: the pack indexes.
+
+Each push that uploads packs writes one immutable ``index/<id>`` object
+mapping chunk id -> (pack, offset, length, size). Index objects are cached on
+disk by id; the listing is always read from the store, so an index that gc
+removed is never trusted, and each cached body is re-verified against its id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from statesync.backends.base import CREATE
+from statesync.errors import AlreadyExists, IntegrityError, NotFound
+from statesync.paths import cache_dir
+from statesync.sync import codec, layout
+from statesync.sync.repo import Repo
+
+INDEX_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where one chunk lives: ``length`` stored bytes at ``offset`` in ``pack``."""
+
+    pack: str
+    offset: int
+    length: int
+    size: int
+
+
+PackEntries = dict[str, list[list[object]]]
+
+
+class ChunkIndex:
+    """Chunk id -> :class:`Location`, loaded from every index object in the store."""
+
+    def __init__(self) -> None:
+        self.locations: dict[str, Location] = {}
+
+    def __contains__(self, chunk_id: str) -> bool:
+        return chunk_id in self.locations
+
+    def add_packs(self, packs: PackEntries) -> None:
+        for pack_id, rows in packs.items():
+            for cid, off, length, size in rows:
+                self.locations[str(cid)] = Location(pack_id, int(off), int(length), int(size))  # type: ignore[call-overload]
+
+    def locate(self, chunk_id: str) -> Location:
+        try:
+            return self.locations[chunk_id]
+        except KeyError:
+            raise IntegrityError(f"chunk {chunk_id[:12]} is missing from the store") from None
+
+
+def load_index(repo: Repo) -> ChunkIndex:
+    """Read every index object (cached by id, always verified)."""
+    ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
+    index = ChunkIndex()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for doc in pool.map(lambda i: _load_one(repo, i), ids):
+            index.add_packs(doc["packs"])
+    return index
+
+
+def write_index(repo: Repo, packs: PackEntries) -> str | None:
+    """Store an index for freshly uploaded ``packs``; return its id (None if empty)."""
+    if not packs:
+        return None
+    index_id, body = codec.seal_document({"version": INDEX_VERSION, "packs": packs})
+    with contextlib.suppress(AlreadyExists):
+        repo.backend.put(layout.index_key(index_id), body, CREATE)
+    _cache_put(repo, index_id, body)
+    return index_id
+
+
+def _cache_path(repo: Repo, index_id: str) -> Path:
+    return cache_dir() / repo.store_id / "index" / index_id
+
+
+def _load_one(repo: Repo, index_id: str) -> dict[str, PackEntries]:
+    where = layout.index_key(index_id)
+    path = _cache_path(repo, index_id)
+    with contextlib.suppress(OSError, IntegrityError):
+        doc = codec.open_document(path.read_bytes(), index_id, where)
+        return _checked(doc, where)
+    try:
+        body, _ = repo.backend.get(where)
+    except NotFound:  # removed between list and get (gc): nothing to trust
+        return {"packs": {}}
+    doc = codec.open_document(body, index_id, where)
+    _cache_put(repo, index_id, body)
+    return _checked(doc, where)
+
+
+def _checked(doc: object, where: str) -> dict[str, PackEntries]:
+    if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION:
+        raise IntegrityError(f"{where}: unknown index format")
+    if not isinstance(doc.get("packs"), dict):
+        raise IntegrityError(f"{where}: malformed index")
+    return doc
+
+
+def _cache_put(repo: Repo, index_id: str, body: bytes) -> None:
+    path = _cache_path(repo, index_id)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.replace(tmp, path)

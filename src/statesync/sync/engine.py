@@ -1,0 +1,180 @@
+"""Push: snapshot a folder and move an environment to it, never losing an update.
+
+Order of writes (DESIGN.md §5): packs, then their index, then the manifest
+(create-only), then the ref (conditional). A crash or a lost race at any
+step leaves only unreferenced objects, which gc removes later.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from statesync.errors import RefConflict, StatesyncError
+from statesync.progress import Progress
+from statesync.sync import secrets
+from statesync.sync.builder import SnapshotBuilder, symlink_entry
+from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
+from statesync.sync.refs import RefState, read_ref, write_ref
+from statesync.sync.repo import Repo
+from statesync.sync.workdir import (
+    EnvRecord,
+    LocalFile,
+    Scan,
+    WorkRecord,
+    file_row,
+    now_ns,
+    scan_folder,
+)
+
+
+@dataclass
+class PushResult:
+    """What a push did; ``changed`` is False when nothing differed from the parent."""
+
+    snapshot: str
+    env: str
+    serial: int
+    parent: str | None
+    files: int
+    uploaded_bytes: int
+    reused_bytes: int
+    changed: bool
+    secret_files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PushOptions:
+    message: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    force: bool = False
+    policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
+    progress: bool = False
+
+
+def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
+                    force: bool) -> str | None:
+    """The parent the push builds on; :class:`RefConflict` if the folder is behind."""
+    if state is None:
+        return None
+    if force:
+        return state.ref.snapshot
+    if rec is None:
+        raise RefConflict(
+            f"{state.ref.describe()}; this folder was never pulled from it "
+            "(pull first, or push --force to replace its contents)"
+        )
+    if rec.snapshot != state.ref.snapshot:
+        raise RefConflict(
+            f"environment moved since this folder synced ({rec.snapshot[:12]}): "
+            f"{state.ref.describe()} (pull first, or push --rebase)"
+        )
+    return state.ref.snapshot
+
+
+def _unchanged(scan: Scan, rec: EnvRecord | None, state: RefState | None) -> bool:
+    if rec is None or state is None or rec.snapshot != state.ref.snapshot:
+        return False
+    if set(scan.files) != set(rec.files):
+        return False
+    return all(rec.cached_entry(f) is not None for f in scan.files.values())
+
+
+def _entry_for(f: LocalFile, builder: SnapshotBuilder, opts: PushOptions) -> Entry:
+    if f.is_link:
+        return symlink_entry(f.path, os.readlink(f.abspath))
+    mode = f.st.st_mode
+    try:
+        if secrets.is_document(f.path) and f.st.st_size <= secrets.MAX_PARSE:
+            data, pointers = secrets.redact(f.path, f.abspath.read_bytes(), opts.policy)
+            entry = builder.add_stream(f.path, io.BytesIO(data), mode)
+            entry.secret_pointers = pointers
+            return entry
+        with open(f.abspath, "rb") as fh:
+            return builder.add_stream(f.path, fh, mode)
+    except OSError as exc:
+        raise StatesyncError(f"cannot read {f.abspath}: {exc.strerror}") from None
+
+
+def build_entries(scan: Scan, rec: EnvRecord | None, builder: SnapshotBuilder,
+                  opts: PushOptions) -> list[Entry]:
+    """Entries for every scanned file, re-reading only files that may have changed."""
+    entries = []
+    for f in scan.files.values():
+        cached = rec.cached_entry(f) if rec else None
+        if cached is not None and builder.has_chunks(cached):
+            entries.append(builder.reuse(cached))
+        else:
+            entries.append(_entry_for(f, builder, opts))
+    return entries
+
+
+def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
+    """True if ``entries`` describe exactly the parent's files."""
+    key: Callable[[Entry], tuple[object, ...]] = lambda e: (e.path, e.kind, e.mode, e.digest,
+                                                            tuple(e.secret_pointers), e.target)
+    return (sorted(map(key, a.entries)) == sorted(map(key, entries))
+            and sorted(a.secret_files) == sorted(secret_files))
+
+
+def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
+    """Snapshot ``folder`` into ``env``. Raises :class:`RefConflict` if the env moved."""
+    record = WorkRecord.load(folder)
+    rec = record.get(repo.store_id, env)
+    state = read_ref(repo, env)
+    parent = expected_parent(state, rec, env, opts.force)
+    scan = scan_folder(folder, opts.policy)
+    if state is not None and _unchanged(scan, rec, state):
+        return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
+                          0, sum(f.st.st_size for f in scan.files.values()), False,
+                          scan.secret_files, scan.skipped)
+    total = sum(f.st.st_size for f in scan.files.values())
+    progress = Progress("push", total, opts.progress)
+    builder = SnapshotBuilder(repo, progress)
+    try:
+        entries = build_entries(scan, rec, builder, opts)
+        builder.finish()
+    except BaseException:
+        builder.abort()
+        raise
+    finally:
+        progress.close()
+    snap_id, new_state, changed = commit(repo, env, state, parent, entries, message=opts.message,
+                                         tags=opts.tags, secret_files=scan.secret_files)
+    _remember(record, repo, env, new_state, scan, entries)
+    return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
+                      builder.uploaded_bytes, builder.reused_bytes, changed,
+                      scan.secret_files, scan.skipped)
+
+
+def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
+           entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
+           secret_files: list[str] | None = None) -> tuple[str, RefState, bool]:
+    """Store a manifest for ``entries`` and move ``env`` to it if still at ``state``.
+
+    Returns ``(snapshot, new ref state, changed)``; when the entries equal the
+    parent's, nothing is written and ``changed`` is False. The entries' chunks
+    must already be in the store. Raises :class:`RefConflict` on a lost race.
+    """
+    secret_files = sorted(secret_files or [])
+    if state is not None and parent is not None and parent == state.ref.snapshot:
+        base = load_manifest(repo, parent)
+        if same_content(base, entries, secret_files):
+            return parent, state, False
+    manifest = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
+                        entries=entries, message=message, tags=dict(tags or {}),
+                        secret_files=secret_files)
+    snap_id = store_manifest(repo, manifest)
+    return snap_id, write_ref(repo, env, snap_id, state), True
+
+
+def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState, scan: Scan,
+              entries: list[Entry]) -> None:
+    by_path = {e.path: e for e in entries}
+    rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items()}
+    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns()))
+    record.save()

@@ -1,0 +1,156 @@
+"""Read-only views: log, diff between snapshots or environments, folder status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from statesync.errors import EnvNotFound, StatesyncError
+from statesync.sync import layout, secrets
+from statesync.sync.chunkindex import ChunkIndex, load_index
+from statesync.sync.download import read_entry
+from statesync.sync.manifest import Entry, Manifest, load_manifest, resolve_snapshot_id
+from statesync.sync.refs import read_ref, require_ref
+from statesync.sync.repo import Repo
+from statesync.sync.restore import local_digest
+from statesync.sync.workdir import WorkRecord, scan_folder
+
+#: Documents up to this size get a key-level diff.
+_DOC_DIFF_MAX = 4 * 1024 * 1024
+
+
+@dataclass
+class LogEntry:
+    snapshot: str
+    created_at: str
+    author: str
+    host: str
+    message: str
+    tags: dict[str, str]
+    parents: list[str]
+    files: int
+    size: int
+
+
+def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
+    """The environment's history, newest first, following first parents."""
+    state = require_ref(repo, env)
+    out: list[LogEntry] = []
+    snap: str | None = state.ref.snapshot
+    while snap and len(out) < limit:
+        m = load_manifest(repo, snap)
+        out.append(LogEntry(snap, m.created_at, m.author, m.host, m.message, m.tags, m.parents,
+                            len(m.entries), sum(e.size for e in m.entries)))
+        snap = m.parents[0] if m.parents else None
+    return out
+
+
+def resolve(repo: Repo, name: str) -> str:
+    """An environment name (if it has a ref) or a snapshot id prefix -> snapshot id."""
+    if layout.is_object_id(name.lower()):
+        return name.lower()
+    try:
+        state = read_ref(repo, layout.validate_env(name))
+    except StatesyncError:
+        state = None
+    if state is not None:
+        return state.ref.snapshot
+    try:
+        return resolve_snapshot_id(repo, name)
+    except StatesyncError:
+        raise EnvNotFound(f"{name!r} is neither an environment nor a snapshot id") from None
+
+
+@dataclass
+class Diff:
+    a: str
+    b: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: dict[str, list[str]] = field(default_factory=dict)  # path -> changed pointers
+
+
+def _pointers(a: Any, b: Any, at: str, out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            p = f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}"
+            if k not in a or k not in b:
+                out.append(p)
+            else:
+                _pointers(a[k], b[k], p, out)
+    elif a != b:
+        out.append(at or "/")
+
+
+def _doc_changes(repo: Repo, index: ChunkIndex, ea: Entry, eb: Entry) -> list[str]:
+    if not (secrets.is_document(ea.path) and max(ea.size, eb.size) <= _DOC_DIFF_MAX):
+        return []
+    try:
+        da = secrets.parse_document(ea.path, read_entry(repo, index, ea))
+        db = secrets.parse_document(eb.path, read_entry(repo, index, eb))
+    except (ValueError, UnicodeDecodeError):
+        return []
+    out: list[str] = []
+    _pointers(da, db, "", out)
+    return out
+
+
+def diff(repo: Repo, a: str, b: str) -> Diff:
+    """Paths added, removed and modified from ``a`` to ``b`` (keys for documents)."""
+    ida, idb = resolve(repo, a), resolve(repo, b)
+    ma, mb = load_manifest(repo, ida).by_path(), load_manifest(repo, idb).by_path()
+    out = Diff(ida, idb, sorted(set(mb) - set(ma)), sorted(set(ma) - set(mb)))
+    changed = [p for p in sorted(set(ma) & set(mb)) if ma[p].digest != mb[p].digest
+               or ma[p].mode != mb[p].mode]
+    index = load_index(repo) if changed else ChunkIndex()
+    for p in changed:
+        out.modified[p] = _doc_changes(repo, index, ma[p], mb[p])
+    return out
+
+
+@dataclass
+class Status:
+    env: str
+    head: str | None
+    synced: str | None
+    env_moved: bool
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.added or self.modified or self.deleted)
+
+
+def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> Status:
+    """Local changes against the environment's head, and whether it moved."""
+    state = read_ref(repo, env)
+    rec = WorkRecord.load(folder).get(repo.store_id, env)
+    head = state.ref.snapshot if state else None
+    manifest = load_manifest(repo, head) if head else None
+    wanted: dict[str, Entry] = manifest.by_path() if manifest else {}
+    scan = scan_folder(folder, policy)
+    st = Status(env, head, rec.snapshot if rec else None,
+                env_moved=head is not None and (rec is None or rec.snapshot != head))
+    for path, f in scan.files.items():
+        entry = wanted.get(path)
+        if entry is None:
+            st.added.append(path)
+            continue
+        cached = rec.cached_entry(f) if rec else None
+        digest = cached.digest if cached else local_digest(f, policy)
+        if digest != entry.digest:
+            st.modified.append(path)
+    st.deleted = sorted(set(wanted) - set(scan.files) - set(scan.secret_files))
+    return st
+
+
+def manifest_summary(m: Manifest, snap: str) -> dict[str, Any]:
+    """A JSON-able description of a snapshot for ``show``."""
+    doc = m.to_json()
+    doc["id"] = snap
+    for e in doc["entries"]:
+        e.pop("chunks", None)
+    return doc

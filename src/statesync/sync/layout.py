@@ -1,0 +1,75 @@
+"""The one module that knows object names in the store (DESIGN.md §2).
+
+Nothing else builds a key string: every reader and writer asks here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from statesync.errors import UsageError
+
+DESCRIPTOR = "statesync.json"
+OBJECTS = "objects/"
+SNAPSHOTS = "snapshots/"
+REFS = "refs/"
+INDEX = "index/"
+LOCKS = "locks/"
+KEYS = "keys/"
+
+_ENV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def validate_env(env: str) -> str:
+    """Return ``env`` if it is a valid environment name; else raise :class:`UsageError`."""
+    if not _ENV_RE.match(env):
+        raise UsageError(
+            f"invalid environment name {env!r}: use letters, digits, '.', '_' or '-' (max 63)"
+        )
+    return env
+
+
+def is_object_id(value: str) -> bool:
+    """True if ``value`` is a full lowercase hex SHA-256 id."""
+    return bool(_ID_RE.match(value))
+
+
+def pack_key(pack_id: str) -> str:
+    """Key of an immutable pack of chunks."""
+    return f"{OBJECTS}{pack_id[:2]}/{pack_id}"
+
+
+def snapshot_key(snapshot_id: str) -> str:
+    """Key of an immutable snapshot manifest."""
+    return f"{SNAPSHOTS}{snapshot_id}"
+
+
+def snapshot_id_from_key(key: str) -> str:
+    """Inverse of :func:`snapshot_key`."""
+    return key[len(SNAPSHOTS) :]
+
+
+def index_key(index_id: str) -> str:
+    """Key of an immutable pack index (chunk id -> pack, offset, length)."""
+    return f"{INDEX}{index_id}"
+
+
+def index_id_from_key(key: str) -> str:
+    """Inverse of :func:`index_key`."""
+    return key[len(INDEX) :]
+
+
+def ref_key(env: str) -> str:
+    """Key of an environment's mutable ref."""
+    return f"{REFS}{validate_env(env)}"
+
+
+def env_from_ref_key(key: str) -> str:
+    """Inverse of :func:`ref_key`."""
+    return key[len(REFS) :]
+
+
+def lock_key(env: str) -> str:
+    """Key of an environment's lease."""
+    return f"{LOCKS}{validate_env(env)}"

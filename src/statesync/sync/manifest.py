@@ -1,0 +1,158 @@
+"""Snapshot manifests: what a snapshot holds, sealed so its id pins every byte.
+
+The stored body is canonical JSON compressed with zstd; the snapshot id is
+the SHA-256 of that body. Reading a manifest re-checks the id, the format
+version, the store id and every path (no ``..``, no absolute paths).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from posixpath import normpath
+from typing import Any
+
+from statesync import __version__
+from statesync.backends.base import CREATE
+from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
+from statesync.sync import codec, layout
+from statesync.sync.repo import Repo
+
+MANIFEST_VERSION = 1
+KINDS = ("document", "binary", "symlink")
+
+
+@dataclass
+class Entry:
+    """One file of a snapshot. ``chunks`` is ``[[chunk_id, size], ...]`` in order.
+
+    ``digest`` is the SHA-256 of the file's stored bytes; ``secret_pointers``
+    are the JSON pointers whose values were replaced by the secret marker.
+    """
+
+    path: str
+    kind: str
+    mode: int
+    size: int
+    digest: str
+    chunks: list[list[Any]] = field(default_factory=list)
+    secret_pointers: list[str] = field(default_factory=list)
+    target: str | None = None
+
+
+@dataclass
+class Manifest:
+    """A snapshot: metadata plus entries sorted by path."""
+
+    store_id: str
+    env: str
+    parents: list[str]
+    entries: list[Entry]
+    message: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    secret_files: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    author: str = field(default_factory=lambda: _whoami())
+    host: str = field(default_factory=socket.gethostname)
+    tool_version: str = __version__
+    version: int = MANIFEST_VERSION
+
+    def by_path(self) -> dict[str, Entry]:
+        return {e.path: e for e in self.entries}
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["entries"] = [_entry_json(e) for e in sorted(self.entries, key=lambda e: e.path)]
+        return doc
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _entry_json(e: Entry) -> dict[str, Any]:
+    doc = asdict(e)
+    return {k: v for k, v in doc.items() if v not in (None, [])}
+
+
+def check_path(path: str, where: str) -> str:
+    """Return ``path`` if it is a safe relative POSIX path; else :class:`IntegrityError`."""
+    if (not path or path.startswith("/") or "\\" in path or "\x00" in path
+            or normpath(path) != path or path == "." or path.split("/")[0] in ("..", ".statesync")
+            or ".." in path.split("/")):
+        raise IntegrityError(f"{where}: unsafe path {path!r}")
+    return path
+
+
+def check_symlink(path: str, target: str, where: str) -> None:
+    """Refuse a link whose target is absolute or escapes the tree."""
+    joined = normpath("/".join([*path.split("/")[:-1], target]))
+    if target.startswith("/") or joined == ".." or joined.startswith("../"):
+        raise IntegrityError(f"{where}: link {path!r} points outside the folder")
+
+
+def _parse_entry(raw: dict[str, Any], where: str) -> Entry:
+    entry = Entry(**raw)
+    check_path(entry.path, where)
+    if entry.kind not in KINDS:
+        raise IntegrityError(f"{where}: unknown entry kind {entry.kind!r}")
+    if entry.kind == "symlink":
+        check_symlink(entry.path, str(entry.target), where)
+    if sum(int(s) for _, s in entry.chunks) != entry.size and entry.kind != "symlink":
+        raise IntegrityError(f"{where}: sizes of {entry.path!r} do not add up")
+    return entry
+
+
+def parse_manifest(doc: Any, where: str, store_id: str) -> Manifest:
+    """Validate a decoded manifest document; :class:`IntegrityError` if anything is off."""
+    try:
+        if doc["version"] != MANIFEST_VERSION:
+            raise IntegrityError(f"{where}: manifest version {doc['version']} is not supported")
+        entries = [_parse_entry(e, where) for e in doc.pop("entries")]
+        manifest = Manifest(entries=entries, **doc)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise IntegrityError(f"{where}: malformed manifest") from None
+    if manifest.store_id != store_id:
+        raise IntegrityError(f"{where}: belongs to another store")
+    return manifest
+
+
+def store_manifest(repo: Repo, manifest: Manifest) -> str:
+    """Write the manifest create-only and return its snapshot id."""
+    snap_id, body = codec.seal_document(manifest.to_json())
+    try:
+        repo.backend.put(layout.snapshot_key(snap_id), body, CREATE)
+    except AlreadyExists:  # identical bytes: the same snapshot already stored
+        pass
+    return snap_id
+
+
+def load_manifest(repo: Repo, snapshot_id: str) -> Manifest:
+    """Read and verify a snapshot; :class:`SnapshotNotFound` or :class:`IntegrityError`."""
+    where = layout.snapshot_key(snapshot_id)
+    try:
+        body, _ = repo.backend.get(where)
+    except NotFound:
+        raise SnapshotNotFound(f"snapshot {snapshot_id[:12]} not found in the store") from None
+    return parse_manifest(codec.open_document(body, snapshot_id, where), where, repo.store_id)
+
+
+def resolve_snapshot_id(repo: Repo, prefix: str) -> str:
+    """Expand a unique id prefix (at least 4 hex digits) to a full snapshot id."""
+    prefix = prefix.lower()
+    if layout.is_object_id(prefix):
+        return prefix
+    if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
+        raise UsageError(f"{prefix!r} is not a snapshot id (give at least 4 hex digits)")
+    found = [layout.snapshot_id_from_key(m.key)
+             for m in repo.backend.list(layout.snapshot_key(prefix))]
+    if not found:
+        raise SnapshotNotFound(f"no snapshot id starts with {prefix}")
+    if len(found) > 1:
+        raise UsageError(f"snapshot prefix {prefix} is ambiguous ({len(found)} matches)")
+    return found[0]

@@ -1,0 +1,62 @@
+"""Pull: choose the snapshot, check it is not a rollback, restore it atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from statesync.sync import secrets
+from statesync.sync.manifest import load_manifest, resolve_snapshot_id
+from statesync.sync.refs import require_ref
+from statesync.sync.repo import Repo
+from statesync.sync.restore import check_serial, remember_pull, restore
+from statesync.sync.workdir import WorkRecord
+
+
+@dataclass
+class PullResult:
+    """What a pull did. ``serial`` is 0 when a snapshot was pulled by id."""
+
+    snapshot: str
+    env: str
+    serial: int
+    files: int
+    downloaded_bytes: int
+    reused_files: int
+    removed: list[str] = field(default_factory=list)
+    kept_unmanaged: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PullOptions:
+    force: bool = False
+    allow_rollback: bool = False
+    policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
+    progress: bool = False
+
+
+def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
+         opts: PullOptions) -> PullResult:
+    """Make ``folder`` hold ``env``'s head (or ``snapshot``); nothing half-written.
+
+    Raises :class:`EnvNotFound`, :class:`SnapshotNotFound`, :class:`IntegrityError`
+    (corruption or rollback: folder untouched) or :class:`LocalChangesConflict`.
+    """
+    record = WorkRecord.load(folder) if folder.is_dir() else WorkRecord(folder, {"envs": {}})
+    serial = 0
+    if snapshot is None:
+        state = require_ref(repo, env)
+        check_serial(record, repo.store_id, env, state.ref.serial, opts.allow_rollback)
+        snap_id, serial = state.ref.snapshot, state.ref.serial
+    else:
+        snap_id = resolve_snapshot_id(repo, snapshot)
+    manifest = load_manifest(repo, snap_id)
+    env = manifest.env if snapshot is not None else env
+    rec = record.get(repo.store_id, env)
+    outcome, final = restore(repo, folder, manifest, rec, opts.policy, opts.force, opts.progress)
+    record = WorkRecord.load(folder)
+    remember_pull(record, repo.store_id, env, snap_id, serial, manifest, final)
+    wanted = manifest.by_path()
+    return PullResult(snap_id, env, serial, outcome.files, outcome.downloaded_bytes,
+                      outcome.reused_files, [p for p in outcome.removed if p not in wanted],
+                      outcome.kept_unmanaged)

@@ -1,0 +1,120 @@
+"""Environment refs and the optimistic lock that guards them.
+
+``refs/<env>`` holds ``{snapshot, serial, store_id, env, updated_at,
+updated_by}``. A ref is only ever written with a conditional put: create for a
+new environment, ``Update(version)`` otherwise, so two writers can never both
+win. ``serial`` only grows.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from statesync.backends.base import CREATE, Update, Version
+from statesync.errors import (
+    AlreadyExists,
+    EnvNotFound,
+    IntegrityError,
+    NotFound,
+    PreconditionFailed,
+    RefConflict,
+)
+from statesync.sync import layout
+from statesync.sync.repo import Repo
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One environment's head."""
+
+    snapshot: str
+    serial: int
+    store_id: str
+    env: str
+    updated_at: str
+    updated_by: str
+
+    def describe(self) -> str:
+        """A one-line account of who moved the environment where, and when."""
+        return (f"{self.env} is at snapshot {self.snapshot[:12]} (serial {self.serial}), "
+                f"pushed by {self.updated_by} at {self.updated_at}")
+
+
+@dataclass(frozen=True)
+class RefState:
+    """A ref as read, with the version to pass to the next conditional write."""
+
+    ref: Ref
+    version: Version
+
+
+def _author() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _parse(body: bytes, env: str, store_id: str) -> Ref:
+    where = layout.ref_key(env)
+    try:
+        doc: dict[str, Any] = json.loads(body)
+        ref = Ref(str(doc["snapshot"]), int(doc["serial"]), str(doc["store_id"]),
+                  str(doc["env"]), str(doc["updated_at"]), str(doc["updated_by"]))
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError(f"{where}: malformed ref") from None
+    if ref.env != env or ref.store_id != store_id or not layout.is_object_id(ref.snapshot):
+        raise IntegrityError(f"{where}: ref does not belong to this store and environment")
+    return ref
+
+
+def read_ref(repo: Repo, env: str) -> RefState | None:
+    """Read an environment's ref, or ``None`` if the environment does not exist."""
+    try:
+        body, version = repo.backend.get(layout.ref_key(env))
+    except NotFound:
+        return None
+    return RefState(_parse(body, env, repo.store_id), version)
+
+
+def require_ref(repo: Repo, env: str) -> RefState:
+    """Like :func:`read_ref` but :class:`EnvNotFound` when absent."""
+    state = read_ref(repo, env)
+    if state is None:
+        raise EnvNotFound(f"environment {env!r} does not exist in this store")
+    return state
+
+
+def list_envs(repo: Repo) -> list[str]:
+    """Every environment with a ref, sorted."""
+    return [layout.env_from_ref_key(m.key) for m in repo.backend.list(layout.REFS)]
+
+
+def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> RefState:
+    """Move ``env`` to ``snapshot`` if it is still at ``current`` (None: must not exist).
+
+    Raises :class:`RefConflict` naming who moved the environment if another
+    writer got there first. A retried write that had in fact landed is
+    recognised by re-reading and comparing, not reported as a conflict.
+    """
+    ref = Ref(snapshot=snapshot, serial=(current.ref.serial + 1) if current else 1,
+              store_id=repo.store_id, env=env,
+              updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+              updated_by=_author())
+    body = json.dumps(asdict(ref), indent=2, sort_keys=True).encode() + b"\n"
+    mode = CREATE if current is None else Update(current.version)
+    try:
+        version = repo.backend.put(layout.ref_key(env), body, mode)
+    except (AlreadyExists, PreconditionFailed):
+        now = read_ref(repo, env)
+        if now is not None and now.ref == ref:
+            return now
+        theirs = now.ref.describe() if now else f"{env} was deleted"
+        raise RefConflict(f"push lost the race: {theirs}") from None
+    return RefState(ref, version)

@@ -1,0 +1,116 @@
+"""A store opened for use: its backend plus its verified descriptor.
+
+The descriptor (``statesync.json``) is written once, create-only, by ``init``.
+It names the format version, the store id, and the chunking parameters that
+every writer must share for deduplication to work.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from statesync.backends.base import CREATE, Backend
+from statesync.errors import (
+    AlreadyExists,
+    IntegrityError,
+    NotFound,
+    StoreExists,
+    StoreNotInitialised,
+)
+from statesync.sync import layout
+
+FORMAT = "statesync-store"
+FORMAT_VERSION = 1
+
+DEFAULT_CHUNKING = {"algorithm": "fastcdc-2020", "min": 256 * 1024, "avg": 1024 * 1024,
+                    "max": 4 * 1024 * 1024}
+DEFAULT_PACK_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """The immutable facts of a store."""
+
+    store_id: str
+    created_at: str
+    chunk_min: int
+    chunk_avg: int
+    chunk_max: int
+    pack_size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "store_id": self.store_id,
+            "created_at": self.created_at,
+            "hash": "sha256",
+            "compression": "zstd",
+            "chunking": {"algorithm": "fastcdc-2020", "min": self.chunk_min,
+                         "avg": self.chunk_avg, "max": self.chunk_max},
+            "pack_size": self.pack_size,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Descriptor:
+        """Parse a descriptor; :class:`IntegrityError` if it is not one we can use."""
+        try:
+            if doc["format"] != FORMAT:
+                raise IntegrityError(f"{layout.DESCRIPTOR}: not a statesync store descriptor")
+            if doc["version"] != FORMAT_VERSION:
+                raise IntegrityError(
+                    f"{layout.DESCRIPTOR}: store format version {doc['version']} is not "
+                    f"supported by this statesync (supports {FORMAT_VERSION})"
+                )
+            ch = doc["chunking"]
+            return cls(str(doc["store_id"]), str(doc["created_at"]), int(ch["min"]),
+                       int(ch["avg"]), int(ch["max"]), int(doc["pack_size"]))
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError(f"{layout.DESCRIPTOR}: malformed store descriptor") from None
+
+
+@dataclass
+class Repo:
+    """A backend whose descriptor has been read and checked."""
+
+    backend: Backend
+    descriptor: Descriptor
+
+    @property
+    def store_id(self) -> str:
+        return self.descriptor.store_id
+
+
+def init_repo(backend: Backend) -> Repo:
+    """Create a new store; :class:`StoreExists` if one is already there."""
+    desc = Descriptor(
+        store_id=uuid.uuid4().hex,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        chunk_min=DEFAULT_CHUNKING["min"], chunk_avg=DEFAULT_CHUNKING["avg"],
+        chunk_max=DEFAULT_CHUNKING["max"], pack_size=DEFAULT_PACK_SIZE,
+    )
+    body = json.dumps(desc.to_json(), indent=2).encode() + b"\n"
+    try:
+        backend.put(layout.DESCRIPTOR, body, CREATE)
+    except AlreadyExists:
+        raise StoreExists(f"a store already exists at {backend.url}") from None
+    return Repo(backend, desc)
+
+
+def open_repo(backend: Backend) -> Repo:
+    """Open an existing store; :class:`StoreNotInitialised` if it has no descriptor."""
+    try:
+        body, _ = backend.get(layout.DESCRIPTOR)
+    except NotFound:
+        raise StoreNotInitialised(
+            f"no statesync store at {backend.url} (run 'statesync init' first)"
+        ) from None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise IntegrityError(f"{layout.DESCRIPTOR}: malformed store descriptor") from None
+    return Repo(backend, Descriptor.from_json(doc))

@@ -1,0 +1,260 @@
+"""Pull: write a snapshot into a folder atomically, keeping what is not ours.
+
+The new tree is built in a staging folder beside the target, then swapped in
+with one atomic exchange (``renameat2(RENAME_EXCHANGE)`` where the kernel has
+it), so the folder is never half-written. Local files that already hold the
+right content, secret files, unmanaged files and the folder record are
+hard-linked into the staging folder, not copied or downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import hashlib
+import io
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
+from statesync.progress import Progress
+from statesync.sync import codec, secrets
+from statesync.sync.builder import symlink_entry
+from statesync.sync.chunkindex import load_index
+from statesync.sync.download import download_entries
+from statesync.sync.manifest import Entry, Manifest, check_symlink
+from statesync.sync.repo import Repo
+from statesync.sync.workdir import (
+    RECORD_DIR,
+    EnvRecord,
+    LocalFile,
+    Scan,
+    WorkRecord,
+    file_row,
+    now_ns,
+    scan_folder,
+)
+
+
+@dataclass
+class Plan:
+    """What the pull will do, decided before anything is written."""
+
+    fetch: list[Entry] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)  # local paths hard-linked as they are
+    reuse: list[Entry] = field(default_factory=list)  # snapshot entries satisfied locally
+    remove: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def local_digest(f: LocalFile, policy: secrets.SecretPolicy) -> str:
+    """The digest this file would have in a snapshot (secret values redacted)."""
+    if f.is_link:
+        return symlink_entry(f.path, os.readlink(f.abspath)).digest
+    if secrets.is_document(f.path) and f.st.st_size <= secrets.MAX_PARSE:
+        with contextlib.suppress(secrets.UnparseableSecretDocument):
+            data, _ = secrets.redact(f.path, f.abspath.read_bytes(), policy)
+            return codec.sha256_hex(data)
+    h = hashlib.sha256()
+    with open(f.abspath, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None,
+              policy: secrets.SecretPolicy, force: bool) -> Plan:
+    """Decide per path; conflicts are listed, not raised, so all are reported."""
+    plan = Plan()
+    wanted = manifest.by_path()
+    for path, f in scan.files.items():
+        cached = rec.cached_entry(f) if rec else None
+        digest = cached.digest if cached else local_digest(f, policy)
+        recorded = rec.files.get(path) if rec else None
+        pristine = recorded is not None and recorded[3]["digest"] == digest
+        entry = wanted.get(path)
+        if entry is not None and entry.digest == digest and entry.mode == f.st.st_mode & 0o777:
+            plan.keep.append(path)
+            plan.reuse.append(entry)
+        elif entry is not None and entry.digest == digest and not f.is_link:
+            plan.keep.append(path)  # same bytes; the mode is set after linking
+            plan.reuse.append(entry)
+        elif pristine or force:
+            plan.remove.append(path)
+        elif entry is not None or recorded is not None:
+            plan.conflicts.append(path)
+        else:
+            plan.keep.append(path)  # unmanaged and not in the snapshot
+    kept = set(plan.keep) | set(scan.secret_files)
+    plan.fetch = [e for e in manifest.entries if e.path not in kept
+                  and not (policy.is_secret_file(e.path) and e.path in scan.secret_files)]
+    plan.keep = [p for p in plan.keep if p not in {e.path for e in plan.fetch}]
+    return plan
+
+
+@dataclass
+class PullOutcome:
+    files: int
+    downloaded_bytes: int
+    reused_files: int
+    removed: list[str]
+    kept_unmanaged: list[str]
+
+
+def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
+            policy: secrets.SecretPolicy, force: bool, progress: bool) -> tuple[PullOutcome, Scan]:
+    """Make ``folder`` hold ``manifest``; returns the outcome and the final scan."""
+    exists = folder.exists()
+    if exists and not folder.is_dir():
+        raise StatesyncError(f"{folder}: exists and is not a folder")
+    scan = scan_folder(folder, policy) if exists else Scan({}, [])
+    plan = make_plan(scan, manifest, rec, policy, force)
+    if plan.conflicts:
+        shown = ", ".join(plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else "")
+        raise LocalChangesConflict(
+            f"pull would overwrite {len(plan.conflicts)} local change(s): {shown} "
+            "(push them first, or pull --force)"
+        )
+    staging = folder.parent / f".{folder.name}.statesync-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir(mode=0o700)
+    except OSError as exc:
+        raise StatesyncError(f"cannot create a staging folder beside {folder}: {exc.strerror}")
+    try:
+        _set_folder_mode(staging, folder if exists else None)
+        read = _stage(repo, folder, staging, scan, plan, manifest, progress)
+        _swap(staging, folder, exists)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    managed = {e.path for e in manifest.entries}
+    unmanaged = [p for p in plan.keep if p not in managed]
+    final = scan_folder(folder, policy)
+    return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
+
+
+def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
+           manifest: Manifest, progress: bool) -> int:
+    if folder.exists():
+        _copy_dirs(folder, staging)
+        for path in [*plan.keep, *scan.secret_files, *scan.skipped]:
+            _link(folder / path, staging / path)
+        if (folder / RECORD_DIR).is_dir():
+            shutil.copytree(folder / RECORD_DIR, staging / RECORD_DIR, symlinks=True)
+    regular = [e for e in plan.fetch if e.kind != "symlink"]
+    bar = Progress("pull", sum(e.size for e in regular), progress)
+    try:
+        read = download_entries(repo, load_index(repo), regular, staging, bar) if regular else 0
+    finally:
+        bar.close()
+    for e in plan.fetch:
+        if e.kind == "symlink":
+            check_symlink(e.path, str(e.target), "snapshot")
+            (staging / e.path).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(str(e.target), staging / e.path)
+        elif e.secret_pointers:
+            _restore_secrets(folder, staging, e)
+        else:
+            os.chmod(staging / e.path, e.mode)
+    for e in plan.reuse:
+        if e.kind != "symlink" and not e.secret_pointers:
+            os.chmod(staging / e.path, e.mode)
+    return read
+
+
+def _restore_secrets(folder: Path, staging: Path, e: Entry) -> None:
+    dest = staging / e.path
+    local = folder / e.path
+    mine = local.read_bytes() if local.is_file() and not local.is_symlink() else None
+    merged = secrets.restore(e.path, dest.read_bytes(), e.secret_pointers, mine)
+    if merged is not None:
+        fd = os.open(dest, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(io.BytesIO(merged), fh)
+    # A document that holds (or will hold) secret values is for this user only.
+    os.chmod(dest, e.mode & 0o600)
+
+
+def _set_folder_mode(staging: Path, original: Path | None) -> None:
+    if original is not None:
+        shutil.copymode(original, staging)
+        return
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+
+
+def _copy_dirs(src: Path, dst: Path) -> None:
+    for dirpath, dirnames, _ in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        if rel == ".":
+            dirnames[:] = [d for d in dirnames if d != RECORD_DIR]
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for d in dirnames:
+            target = dst / rel / d
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copymode(os.path.join(dirpath, d), target)
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        else:
+            shutil.copy2(src, dst)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with renameat2; False if the kernel/libc cannot."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd = -100
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(rc == 0)
+
+
+def _swap(staging: Path, folder: Path, exists: bool) -> None:
+    """Put ``staging`` at ``folder``; the old tree ends up at ``staging`` (to delete)."""
+    if not exists:
+        os.rename(staging, folder)
+        return
+    if _exchange(staging, folder):
+        return
+    backup = staging.with_name(staging.name + "-old")
+    os.rename(folder, backup)
+    os.rename(staging, folder)
+    os.rename(backup, staging)
+
+
+def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, serial: int,
+                  manifest: Manifest, final: Scan) -> None:
+    """Record the pulled snapshot and a stat cache of the files as they now are."""
+    by_path = manifest.by_path()
+    rows = {p: file_row(f, by_path[p]) for p, f in final.files.items() if p in by_path}
+    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns()))
+    record.save()
+
+
+def check_serial(record: WorkRecord, store_id: str, env: str, serial: int,
+                 allow_rollback: bool) -> None:
+    """Refuse a ref older than one this folder has seen (a replayed or rolled-back ref)."""
+    seen = record.highest_serial(store_id, env)
+    if serial < seen and not allow_rollback:
+        raise IntegrityError(
+            f"refs/{env} went backwards: serial {serial} but this folder has seen {seen} "
+            "(a replayed or rolled-back ref; pull --allow-rollback to accept it)"
+        )

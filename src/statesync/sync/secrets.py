@@ -1,0 +1,196 @@
+"""Which files and values are secret, and how they stay on this machine.
+
+Secret *files* match the globs (default ``secrets/**``, ``*.secret``,
+``.env``): they are left out of snapshots; only their names are recorded.
+Secret *values* are values in JSON/YAML documents whose key matches the key
+pattern (default: keys ending in password, secret, token, api_key,
+private_key): they are replaced by :data:`MARKER` and their JSON pointers are
+recorded. Pull puts this machine's own values back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from statesync.errors import StatesyncError
+
+MARKER = "<statesync:secret>"
+DEFAULT_GLOBS = ("secrets/**", "*.secret", ".env")
+DEFAULT_KEY_PATTERN = r"(password|secret|token|api_key|apikey|private_key)$"
+DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
+#: Documents larger than this are not parsed for secret values.
+MAX_PARSE = 64 * 1024 * 1024
+
+
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    # A glob without '/' matches a name in any folder, as in .gitignore.
+    prefix = "" if "/" in glob else "(?:.*/)?"
+    return re.compile(f"^{prefix}{''.join(out)}$")
+
+
+def glob_matcher(globs: tuple[str, ...] | list[str]) -> re.Pattern[str]:
+    """One regex matching a relative POSIX path against any of ``globs``."""
+    parts = [_glob_regex(g).pattern[1:-1] for g in globs]
+    return re.compile("^(?:" + "|".join(parts or ["(?!)"]) + ")$")
+
+
+@dataclass
+class SecretPolicy:
+    """The user's naming of secrets."""
+
+    globs: tuple[str, ...] = DEFAULT_GLOBS
+    key_pattern: str = DEFAULT_KEY_PATTERN
+    _files: re.Pattern[str] = field(init=False, repr=False)
+    _keys: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._files = glob_matcher(self.globs)
+        self._keys = re.compile(self.key_pattern, re.IGNORECASE)
+
+    def is_secret_file(self, path: str) -> bool:
+        return bool(self._files.match(path))
+
+    def is_secret_key(self, key: str) -> bool:
+        return bool(self._keys.search(key))
+
+
+def is_document(path: str) -> bool:
+    return path.lower().endswith(DOCUMENT_SUFFIXES)
+
+
+def _is_yaml(path: str) -> bool:
+    return path.lower().endswith((".yaml", ".yml"))
+
+
+def parse_document(path: str, data: bytes) -> Any:
+    """Parse JSON or YAML by suffix; raises ``ValueError`` if it is not valid."""
+    text = data.decode("utf-8")
+    if _is_yaml(path):
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(str(exc)) from None
+    return json.loads(text)
+
+
+def dump_document(path: str, doc: Any) -> bytes:
+    """Serialise a document in its format (stable, human-readable)."""
+    if _is_yaml(path):
+        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode()
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _pointer_token(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _walk(node: Any, pointer: str, policy: SecretPolicy, found: list[str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            p = f"{pointer}/{_pointer_token(k)}"
+            if isinstance(k, str) and policy.is_secret_key(k) and v is not None:
+                out[k] = MARKER
+                found.append(p)
+            else:
+                out[k] = _walk(v, p, policy, found)
+        return out
+    if isinstance(node, list):
+        return [_walk(v, f"{pointer}/{i}", policy, found) for i, v in enumerate(node)]
+    return node
+
+
+class UnparseableSecretDocument(StatesyncError):
+    """A document that may hold secret values cannot be parsed to redact them."""
+
+
+def redact(path: str, data: bytes, policy: SecretPolicy) -> tuple[bytes, list[str]]:
+    """Replace secret values in a JSON/YAML document; return new bytes and pointers.
+
+    A document with no secret values is returned byte for byte. A document
+    that does not parse but looks as if it holds secret keys raises
+    :class:`UnparseableSecretDocument` rather than risk sending them.
+    """
+    if not is_document(path) or len(data) > MAX_PARSE:
+        return data, []
+    try:
+        doc = parse_document(path, data)
+    except (ValueError, UnicodeDecodeError):
+        if _looks_secret(data, policy):
+            raise UnparseableSecretDocument(
+                f"{path}: not valid {'YAML' if _is_yaml(path) else 'JSON'} and it may hold "
+                "secret values; fix it or name it in the secret globs"
+            ) from None
+        return data, []
+    found: list[str] = []
+    redacted = _walk(doc, "", policy, found)
+    if not found:
+        return data, []
+    return dump_document(path, redacted), found
+
+
+def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:
+    text = data.decode("utf-8", "replace")
+    keys = re.findall(r"[\"']?([A-Za-z0-9_.-]+)[\"']?\s*[:=]", text)
+    return any(policy.is_secret_key(k) for k in keys)
+
+
+def _resolve(doc: Any, pointer: str) -> tuple[Any, Any] | None:
+    """Return ``(container, key)`` for the pointer's last step, or None if absent."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    node = doc
+    for i, tok in enumerate(tokens):
+        key: Any = tok
+        if isinstance(node, list):
+            if not tok.isdigit() or int(tok) >= len(node):
+                return None
+            key = int(tok)
+        elif not isinstance(node, dict) or tok not in node:
+            return None
+        if i == len(tokens) - 1:
+            return node, key
+        node = node[key]
+    return None
+
+
+def restore(path: str, pulled: bytes, pointers: list[str], local: bytes | None) -> bytes | None:
+    """Put this machine's secret values (from ``local``) back into a pulled document.
+
+    Returns the new bytes, or ``None`` when no local value could be restored
+    (the pulled bytes, with markers, are then written as they are).
+    """
+    if local is None or not pointers:
+        return None
+    try:
+        mine = parse_document(path, local)
+        theirs = parse_document(path, pulled)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    restored = 0
+    for pointer in pointers:
+        src, dst = _resolve(mine, pointer), _resolve(theirs, pointer)
+        if src is None or dst is None or src[0][src[1]] == MARKER:
+            continue
+        dst[0][dst[1]] = src[0][src[1]]
+        restored += 1
+    return dump_document(path, theirs) if restored else None

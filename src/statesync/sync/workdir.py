@@ -1,0 +1,163 @@
+"""A working folder: its files, and its record of what it last synced.
+
+The record (``.statesync/state.json`` inside the folder, never part of a
+snapshot) remembers, per store and environment, the snapshot the folder was
+last pulled from or pushed as, its serial, and a stat cache (size, mtime,
+inode -> entry) so unchanged files are not read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from statesync.errors import StatesyncError
+from statesync.sync.manifest import Entry
+from statesync.sync.secrets import SecretPolicy
+
+RECORD_DIR = ".statesync"
+RECORD_FILE = "state.json"
+#: Files modified this close to the record's writing are re-read (racy-clean guard).
+_RACY_NS = 2_000_000_000
+
+
+@dataclass
+class LocalFile:
+    """A file (or symlink) found in the working folder."""
+
+    path: str
+    abspath: Path
+    st: os.stat_result
+    is_link: bool
+
+    def stat_key(self) -> list[int]:
+        return [self.st.st_size, self.st.st_mtime_ns, self.st.st_ino]
+
+
+@dataclass
+class Scan:
+    """What a folder holds: files to snapshot and the names of secret files."""
+
+    files: dict[str, LocalFile]
+    secret_files: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _walk_error(exc: OSError) -> None:
+    raise StatesyncError(f"cannot read {exc.filename}: {exc.strerror}")
+
+
+def scan_folder(root: Path, policy: SecretPolicy) -> Scan:
+    """List the folder; every regular file is checked readable before anything is sent."""
+    if not root.is_dir():
+        raise StatesyncError(f"{root}: no such folder")
+    scan = Scan({}, [])
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
+        rel = os.path.relpath(dirpath, root)
+        base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        if not base:
+            dirnames[:] = [d for d in dirnames if d != RECORD_DIR]
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = sorted(d for d in dirnames if d not in links)
+        for name in sorted(filenames + links):
+            _add(scan, root, base + name, policy)
+    return scan
+
+
+def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
+    abspath = root / path
+    if policy.is_secret_file(path):
+        scan.secret_files.append(path)
+        return
+    try:
+        st = abspath.lstat()
+        if stat.S_ISREG(st.st_mode):
+            with open(abspath, "rb"):
+                pass
+    except OSError as exc:
+        raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
+        scan.files[path] = LocalFile(path, abspath, st, stat.S_ISLNK(st.st_mode))
+    else:
+        scan.skipped.append(path)
+
+
+@dataclass
+class EnvRecord:
+    """What this folder knows about one environment of one store."""
+
+    snapshot: str
+    serial: int
+    files: dict[str, Any] = field(default_factory=dict)  # path -> [size, mtime, ino, entry]
+    written_at_ns: int = 0
+
+    def cached_entry(self, f: LocalFile) -> Entry | None:
+        """The entry recorded for ``f`` if the file is certainly unchanged since."""
+        row = self.files.get(f.path)
+        if row is None or row[:3] != f.stat_key():
+            return None
+        if f.st.st_mtime_ns >= self.written_at_ns - _RACY_NS:
+            return None
+        return Entry(**row[3])
+
+
+class WorkRecord:
+    """The folder's record file; written atomically, mode 0600."""
+
+    def __init__(self, root: Path, doc: dict[str, Any]) -> None:
+        self.root = root
+        self.doc = doc
+
+    @classmethod
+    def load(cls, root: Path) -> WorkRecord:
+        path = root / RECORD_DIR / RECORD_FILE
+        try:
+            doc = json.loads(path.read_text())
+            if not isinstance(doc.get("envs"), dict):
+                raise ValueError
+        except FileNotFoundError:
+            doc = {"version": 1, "envs": {}}
+        except (OSError, ValueError):
+            raise StatesyncError(f"{path}: unreadable folder record; remove it and pull again")
+        return cls(root, doc)
+
+    def get(self, store_id: str, env: str) -> EnvRecord | None:
+        raw = self.doc["envs"].get(f"{store_id}/{env}")
+        return EnvRecord(**raw) if raw else None
+
+    def highest_serial(self, store_id: str, env: str) -> int:
+        return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
+
+    def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
+        key = f"{store_id}/{env}"
+        self.doc["envs"][key] = rec.__dict__
+        serials = self.doc.setdefault("serials", {})
+        serials[key] = max(int(serials.get(key, 0)), rec.serial)
+
+    def save(self) -> None:
+        folder = self.root / RECORD_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.doc, fh, separators=(",", ":"))
+            os.replace(tmp, folder / RECORD_FILE)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def file_row(f: LocalFile, entry: Entry) -> list[Any]:
+    """A stat-cache row for ``f`` (re-stated after writing)."""
+    return [*f.stat_key(), entry.__dict__]
+
+
+def now_ns() -> int:
+    return time.time_ns()
