@@ -230,7 +230,7 @@ class ChunkReader(io.RawIOBase):
 
 def reader(raw: ChunkReader) -> BinaryIO:
     """Buffer a :class:`ChunkReader` into the ``BinaryIO`` the protocol returns."""
-    return io.BufferedReader(raw, buffer_size=_COPY_BLOCK)  # type: ignore[return-value]
+    return io.BufferedReader(raw, buffer_size=_COPY_BLOCK)
 
 
 def unavailable(message: str, exc: BaseException) -> BackendError:

@@ -19,7 +19,7 @@ import base64
 import contextlib
 import hashlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from botocore.config import Config
@@ -35,7 +35,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from statesync.backends import _cloud
-from statesync.backends._cloud import BucketProbe, Body, ChunkReader
+from statesync.backends._cloud import Body, BucketProbe, ChunkReader
 from statesync.backends.base import (
     CREATE,
     OVERWRITE,
@@ -54,6 +54,9 @@ from statesync.errors import (
     PreconditionFailed,
     TransientError,
 )
+
+if TYPE_CHECKING:
+    from statesync.backends import StoreUrl
 
 META_SHA256 = "statesync-sha256"
 # SDK-internal attempts: one quick retry for a stale pooled connection; the
@@ -96,7 +99,7 @@ def make_client(**config: Any) -> Any:
     return boto3.session.Session().client("s3", config=Config(**settings))
 
 
-def open_url(parsed: Any) -> S3Backend:
+def open_url(parsed: StoreUrl) -> S3Backend:
     """Open ``s3://bucket/prefix`` (called lazily by :func:`open_backend`)."""
     return S3Backend(make_client(), parsed.bucket, parsed.prefix)
 
@@ -234,9 +237,7 @@ class S3Backend(Backend):
             )  # fmt: skip
         except BaseException:
             with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=name, UploadId=upload_id
-                )
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
             raise
         return Version(response["ETag"])
 
@@ -258,14 +259,14 @@ class S3Backend(Backend):
             return
         try:
             current = self.head(key).version
-        except NotFound:
+        except NotFound as exc:
             if isinstance(mode, Update):
-                raise PreconditionFailed(f"{key!r} is gone (expected {mode.expected.token})")
+                raise PreconditionFailed(f"{key!r} is gone from {self.where}") from exc
             return
         if mode is CREATE:
-            raise AlreadyExists(f"{key!r} already exists")
+            raise AlreadyExists(f"{key!r} already exists in {self.where}")
         if isinstance(mode, Update) and current != mode.expected:
-            raise PreconditionFailed(f"{key!r} changed (expected {mode.expected.token})")
+            raise PreconditionFailed(f"{key!r} changed in {self.where}")
 
     # --- names and faults ----------------------------------------------------------
 
