@@ -173,6 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("statesync: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        print(f"statesync: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        logging.getLogger("statesync").debug("internal error", exc_info=True)
+        print(f"statesync: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     from statesync.render import render
 
     if args.json:

@@ -22,7 +22,7 @@ import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Final, Union
+from typing import BinaryIO, Final, TypeAlias
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,10 @@ class Update:
 
 OVERWRITE: Final = _Overwrite()
 CREATE: Final = _Create()
-PutMode = Union[_Overwrite, _Create, Update]
+PutMode: TypeAlias = _Overwrite | _Create | Update
 
 #: Data accepted by ``put``: bytes, or a binary stream read to its end.
-PutData = Union[bytes, bytearray, memoryview, BinaryIO]
+PutData: TypeAlias = bytes | bytearray | memoryview | BinaryIO
 
 
 class Backend(abc.ABC):

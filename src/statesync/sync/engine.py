@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,8 +114,9 @@ def build_entries(scan: Scan, rec: EnvRecord | None, builder: SnapshotBuilder,
 
 def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
     """True if ``entries`` describe exactly the parent's files."""
-    key: Callable[[Entry], tuple[object, ...]] = lambda e: (e.path, e.kind, e.mode, e.digest,
-                                                            tuple(e.secret_pointers), e.target)
+    def key(e: Entry) -> tuple[object, ...]:
+        return (e.path, e.kind, e.mode, e.digest,
+                                                                tuple(e.secret_pointers), e.target)
     return (sorted(map(key, a.entries)) == sorted(map(key, entries))
             and sorted(a.secret_files) == sorted(secret_files))
 

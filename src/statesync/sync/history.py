@@ -79,6 +79,9 @@ def _pointers(a: Any, b: Any, at: str, out: list[str]) -> None:
                 out.append(p)
             else:
                 _pointers(a[k], b[k], p, out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _pointers(x, y, f"{at}/{i}", out)
     elif a != b:
         out.append(at or "/")
 

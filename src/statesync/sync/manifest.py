@@ -7,6 +7,7 @@ version, the store id and every path (no ``..``, no absolute paths).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import socket
 from dataclasses import asdict, dataclass, field
@@ -125,10 +126,9 @@ def parse_manifest(doc: Any, where: str, store_id: str) -> Manifest:
 def store_manifest(repo: Repo, manifest: Manifest) -> str:
     """Write the manifest create-only and return its snapshot id."""
     snap_id, body = codec.seal_document(manifest.to_json())
-    try:
+    # AlreadyExists means identical bytes: the same snapshot is already stored.
+    with contextlib.suppress(AlreadyExists):
         repo.backend.put(layout.snapshot_key(snap_id), body, CREATE)
-    except AlreadyExists:  # identical bytes: the same snapshot already stored
-        pass
     return snap_id
 
 

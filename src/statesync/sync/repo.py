@@ -26,8 +26,7 @@ from statesync.sync import layout
 FORMAT = "statesync-store"
 FORMAT_VERSION = 1
 
-DEFAULT_CHUNKING = {"algorithm": "fastcdc-2020", "min": 256 * 1024, "avg": 1024 * 1024,
-                    "max": 4 * 1024 * 1024}
+CHUNK_MIN, CHUNK_AVG, CHUNK_MAX = 256 * 1024, 1024 * 1024, 4 * 1024 * 1024
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
 
 
@@ -90,8 +89,8 @@ def init_repo(backend: Backend) -> Repo:
     desc = Descriptor(
         store_id=uuid.uuid4().hex,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        chunk_min=DEFAULT_CHUNKING["min"], chunk_avg=DEFAULT_CHUNKING["avg"],
-        chunk_max=DEFAULT_CHUNKING["max"], pack_size=DEFAULT_PACK_SIZE,
+        chunk_min=CHUNK_MIN, chunk_avg=CHUNK_AVG, chunk_max=CHUNK_MAX,
+        pack_size=DEFAULT_PACK_SIZE,
     )
     body = json.dumps(desc.to_json(), indent=2).encode() + b"\n"
     try:

@@ -123,7 +123,8 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     try:
         staging.mkdir(mode=0o700)
     except OSError as exc:
-        raise StatesyncError(f"cannot create a staging folder beside {folder}: {exc.strerror}")
+        msg = f"cannot create a staging folder beside {folder}: {exc.strerror}"
+        raise StatesyncError(msg) from None
     try:
         _set_folder_mode(staging, folder if exists else None)
         read = _stage(repo, folder, staging, scan, plan, manifest, progress)

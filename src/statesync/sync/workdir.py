@@ -125,7 +125,8 @@ class WorkRecord:
         except FileNotFoundError:
             doc = {"version": 1, "envs": {}}
         except (OSError, ValueError):
-            raise StatesyncError(f"{path}: unreadable folder record; remove it and pull again")
+            msg = f"{path}: unreadable folder record; remove it and pull again"
+            raise StatesyncError(msg) from None
         return cls(root, doc)
 
     def get(self, store_id: str, env: str) -> EnvRecord | None:

@@ -1,0 +1,332 @@
+"""Azure Blob driver (azure-storage-blob): ``az://container/prefix``.
+
+The account comes from ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite, shared
+keys, SAS) or else from ``AZURE_STORAGE_ACCOUNT_URL`` / ``AZURE_STORAGE_ACCOUNT``
+with azure-identity's ``DefaultAzureCredential`` (imported only then). One
+service client per backend; Azure SDK clients are thread-safe.
+
+Put modes: ``CREATE`` sends ``If-None-Match: *`` and ``Update`` sends
+``If-Match: <etag>``, on Put Blob for small bodies and on Put Block List
+(the commit) for large ones, so nothing partial is ever visible. The version
+token is the ETag in its quoted form (listings return it bare; we add the
+quotes so every verb reports the same token). Every request that carries
+bytes sends ``Content-MD5`` (``validate_content=True``), and the body's hex
+SHA-256 rides in the ``statesync_sha256`` metadata entry (Azure metadata
+names must be C# identifiers: no hyphen), which :meth:`AzureBackend.get` checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import requests
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    IncompleteReadError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.transport import RequestsTransport
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient, LinearRetry
+
+from statesync.backends import _cloud
+from statesync.backends._cloud import Body, BucketProbe, ChunkReader
+from statesync.backends.base import (
+    CREATE,
+    OVERWRITE,
+    Backend,
+    Meta,
+    PutData,
+    PutMode,
+    Update,
+    Version,
+)
+from statesync.errors import (
+    AlreadyExists,
+    BackendError,
+    BackendUnavailable,
+    NotFound,
+    PreconditionFailed,
+    TransientError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from statesync.backends import StoreUrl
+
+META_SHA256 = "statesync_sha256"
+# SDK-internal retries: one quick retry (stale pooled connection); the one
+# retry wrapper (retry.py) decides everything else. Azure's default policy
+# would wait 15 s and more between its own attempts.
+SDK_RETRIES = 1
+_READ_CHUNK = 4 * 1024 * 1024
+_TRANSIENT_CODES = {
+    "ServerBusy",
+    "OperationTimedOut",
+    "InternalError",
+    # The service refused a body whose Content-MD5 did not match: damaged in
+    # transit, nothing stored, so sending it again is the fix.
+    "Md5Mismatch",
+    "Crc64Mismatch",
+    # Put Block List found our staged blocks gone: a concurrent commit to the
+    # same blob discards every uncommitted block. Staging again is the fix.
+    "InvalidBlockList",
+}
+
+
+def make_service(**options: Any) -> BlobServiceClient:
+    """A service client from the environment, with low SDK retries and a 32-connection pool."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=_cloud.POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    settings: dict[str, Any] = {
+        "transport": RequestsTransport(
+            session=session,
+            session_owner=True,
+            connection_timeout=_cloud.CONNECT_TIMEOUT,
+            read_timeout=_cloud.READ_TIMEOUT,
+        ),
+        # (The SDK annotates these seconds as int; fractions work.)
+        "retry_policy": LinearRetry(
+            backoff=0.2,  # type: ignore[arg-type]
+            random_jitter_range=0.1,  # type: ignore[arg-type]
+            retry_total=SDK_RETRIES,
+        ),
+        "max_single_put_size": _cloud.SINGLE_PUT_LIMIT,
+        "max_block_size": _cloud.PART_SIZE,
+        # Bounded memory for open_read: the first GET fetches this much.
+        "max_single_get_size": _READ_CHUNK,
+        "max_chunk_get_size": _READ_CHUNK,
+    }
+    settings.update(options)
+    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection_string:
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **settings)
+        except ValueError as exc:
+            raise UsageError(f"AZURE_STORAGE_CONNECTION_STRING is malformed: {exc}") from exc
+    account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
+    account = os.environ.get("AZURE_STORAGE_ACCOUNT")
+    if not account_url and account:
+        account_url = f"https://{account}.blob.core.windows.net"
+    if not account_url:
+        raise BackendUnavailable(
+            "az:// stores need AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_URL "
+            "or AZURE_STORAGE_ACCOUNT"
+        )
+    from azure.identity import DefaultAzureCredential  # only when no connection string
+
+    return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **settings)
+
+
+def open_url(parsed: StoreUrl) -> AzureBackend:
+    """Open ``az://container/prefix`` (called lazily by :func:`open_backend`)."""
+    return AzureBackend(make_service().get_container_client(parsed.bucket), parsed.prefix)
+
+
+def _etag(raw: str) -> Version:
+    """The ETag in its quoted form: Azure's listings omit the quotes other answers carry."""
+    return Version(raw if raw.startswith('"') else f'"{raw}"')
+
+
+def _conditions(mode: PutMode) -> dict[str, Any]:
+    if mode is CREATE:
+        return {"match_condition": MatchConditions.IfMissing}
+    if isinstance(mode, Update):
+        return {"etag": mode.expected.token, "match_condition": MatchConditions.IfNotModified}
+    return {}
+
+
+class AzureBackend(Backend):
+    """A store in one Azure Blob container under ``prefix``."""
+
+    def __init__(self, container: ContainerClient, prefix: str = "") -> None:
+        self.container = container
+        self.prefix = prefix.strip("/")
+        self.where = f"Azure container {container.container_name!r} at {container.url}"
+        self._probe = BucketProbe(container.exists, self.where)
+
+    # --- reads -----------------------------------------------------------------
+
+    def get(self, key: str) -> tuple[bytes, Version]:
+        with self._faults(key):
+            download = self.container.download_blob(self._name(key), max_concurrency=1)
+            data = download.readall()
+        props = download.properties
+        stored = (props.metadata or {}).get(META_SHA256)
+        return _cloud.verify(key, data, stored), _etag(props.etag)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            self.head(key)
+            return b""
+        try:
+            with self._faults(key):
+                download = self.container.download_blob(
+                    self._name(key), offset=start, length=length, max_concurrency=1
+                )
+                return bytes(download.readall())
+        except _RangeNotSatisfiable:
+            return b""  # the range starts at or past the blob's end
+
+    def open_read(self, key: str) -> BinaryIO:
+        with self._faults(key):
+            download = self.container.download_blob(self._name(key), max_concurrency=1)
+        # Later chunks are fetched with If-Match on the first answer's ETag,
+        # so a blob replaced mid-read fails instead of mixing two versions.
+        return _cloud.reader(ChunkReader(download.chunks(), lambda: self._faults(key)))
+
+    def head(self, key: str) -> Meta:
+        with self._faults(key):
+            props = self.container.get_blob_client(self._name(key)).get_blob_properties()
+        return Meta(key, int(props.size), _etag(props.etag), _cloud.utc(props.last_modified))
+
+    def list(self, prefix: str) -> Iterator[Meta]:
+        blobs = self.container.list_blobs(name_starts_with=_cloud.full_key(self.prefix, prefix))
+        with self._faults(prefix):
+            for item in blobs:
+                yield Meta(
+                    key=_cloud.relative_key(self.prefix, item.name),
+                    size=int(item.size),
+                    version=_etag(item.etag),
+                    modified=_cloud.utc(item.last_modified),
+                )
+
+    # --- writes ----------------------------------------------------------------
+
+    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
+        with _cloud.prepare(data) as body:
+            if not body.small:
+                self._fail_fast(key, mode)
+            with self._faults(key, mode):
+                if body.small:
+                    return self._put_single(key, body, mode)
+                return self._put_blocks(key, body, mode)
+
+    def delete(self, key: str, expected: Version | None = None) -> None:
+        if expected is not None:
+            with self._faults(key, Update(expected)):
+                self.container.delete_blob(self._name(key), **_conditions(Update(expected)))
+            return
+        with contextlib.suppress(NotFound), self._faults(key):
+            self.container.delete_blob(self._name(key))
+
+    def close(self) -> None:
+        self.container.close()
+
+    def _put_single(self, key: str, body: Body, mode: PutMode) -> Version:
+        blob = self.container.get_blob_client(self._name(key))
+        result = blob.upload_blob(
+            body.read_all(),
+            # overwrite=False is how this call sends If-None-Match: * (CREATE).
+            overwrite=mode is not CREATE,
+            metadata={META_SHA256: body.sha256},
+            validate_content=True,
+            **(_conditions(mode) if isinstance(mode, Update) else {}),
+        )
+        return _etag(str(result["etag"]))
+
+    def _put_blocks(self, key: str, body: Body, mode: PutMode) -> Version:
+        blob = self.container.get_blob_client(self._name(key))
+        # Ids unique to this attempt, so a concurrent upload of the same blob
+        # can never commit our blocks or we theirs.
+        attempt = uuid.uuid4().hex
+        blocks = []
+        for number, piece in enumerate(body.parts()):
+            block_id = base64.b64encode(f"{attempt}-{number:06d}".encode()).decode()
+            blob.stage_block(block_id, piece, validate_content=True)
+            blocks.append(BlobBlock(block_id=block_id))
+        # The condition sits on the commit: nothing is visible before it.
+        result = blob.commit_block_list(
+            blocks, metadata={META_SHA256: body.sha256}, **_conditions(mode)
+        )
+        return _etag(str(result["etag"]))
+
+    def _fail_fast(self, key: str, mode: PutMode) -> None:
+        """Refuse a doomed large upload before staging its blocks (the commit is the guard)."""
+        if mode is OVERWRITE:
+            return
+        try:
+            current = self.head(key).version
+        except NotFound as exc:
+            if isinstance(mode, Update):
+                raise PreconditionFailed(f"{key!r} is gone from {self.where}") from exc
+            return
+        if mode is CREATE:
+            raise AlreadyExists(f"{key!r} already exists in {self.where}")
+        if isinstance(mode, Update) and current != mode.expected:
+            raise PreconditionFailed(f"{key!r} changed in {self.where}")
+
+    # --- names and faults ----------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        return _cloud.full_key(self.prefix, key)
+
+    @contextlib.contextmanager
+    def _faults(self, key: str, mode: PutMode | None = None) -> Iterator[None]:
+        """Translate Azure SDK faults by the mode of the call (see DESIGN.md §4)."""
+        try:
+            yield
+        except ClientAuthenticationError as exc:
+            if exc.status_code in (401, 403):  # e.g. a wrong shared key (Azurite checks it)
+                raise BackendUnavailable(
+                    f"access denied to {self.where}: {_code(exc) or exc.status_code}"
+                ) from exc
+            # A credential chain that could not get a token at all.
+            raise _cloud.unavailable(f"no usable Azure credential for {self.where}", exc) from exc
+        except HttpResponseError as exc:
+            raise self._translate(exc, key, mode) from exc
+        except (ServiceRequestError, ServiceResponseError, IncompleteReadError) as exc:
+            raise TransientError(f"cannot reach {self.where}: {_first_line(exc)}") from exc
+        except AzureError as exc:
+            raise BackendError(f"{self.where}: {_first_line(exc)}") from exc
+
+    def _translate(self, exc: HttpResponseError, key: str, mode: PutMode | None) -> BackendError:
+        status = int(exc.status_code or 0)
+        code = _code(exc)
+        message = f"{key!r} in {self.where}: {code or status}"
+        if code == "ContainerNotFound":
+            return BackendUnavailable(f"{self.where} does not exist")
+        if mode is CREATE and status in (409, 412):
+            # Azurite answers 409 BlobAlreadyExists where Azure answers
+            # 412 ConditionNotMet; either way the blob is already there.
+            return AlreadyExists(f"{key!r} already exists in {self.where}")
+        if isinstance(mode, Update) and status in (404, 412):
+            # A blob that is gone fails If-Match with 412 on writes but 404
+            # BlobNotFound on some verbs: either way, not the expected version.
+            return PreconditionFailed(f"{key!r} changed or is gone in {self.where}")
+        if status == 404:
+            if code != "BlobNotFound":
+                self._probe.check()  # a bare 404 (HEAD) may mean the container is gone
+            return NotFound(f"{key!r} not found in {self.where}")
+        if status == 416:
+            return _RangeNotSatisfiable(message)
+        if status in (401, 403):
+            return BackendUnavailable(f"access denied to {self.where}: {code or status}")
+        if status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
+            return TransientError(message)
+        return BackendError(f"{message}: {_first_line(exc)}")
+
+
+class _RangeNotSatisfiable(BackendError):
+    """Internal: a range read started at or past the end (Azure answers 416)."""
+
+
+def _code(exc: HttpResponseError) -> str:
+    """The service's error code (``x-ms-error-code``), or "" when it sent none."""
+    code = getattr(exc, "error_code", None) or ""
+    return str(getattr(code, "value", code))  # sometimes a StorageErrorCode enum member
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

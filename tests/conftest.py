@@ -1,0 +1,25 @@
+"""Shared fixtures: every test gets private user folders and may ask for any backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.rigs import RIGS
+
+
+@pytest.fixture(autouse=True)
+def _private_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("STATESYNC_STORE", raising=False)
+
+
+@pytest.fixture(params=sorted(RIGS))
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL on each backend (skipped if its emulator is not running)."""
+    url = RIGS[request.param](tmp_path)
+    if url is None:
+        pytest.skip(f"{request.param} emulator not started (run scripts/test.sh)")
+    return url
