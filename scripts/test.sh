@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: installs the Python packages (dev extra),
+# Azurite (npm) and the other emulators, starts them on 127.0.0.1, runs lint,
+# types, the terraform checks and every test, then stops the emulators.
+# Usage: ./scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+echo "== lint and types"
+.venv/bin/ruff check src tests bench scripts
+.venv/bin/mypy
+
+echo "== emulators (moto S3+KMS, Azurite, fake-gcs-server) on 127.0.0.1"
+mkdir -p .emulators
+ENV_FILE=.emulators/env
+.venv/bin/python scripts/emulators.py start --env-file "$ENV_FILE"
+trap '.venv/bin/python scripts/emulators.py stop --env-file "$ENV_FILE"' EXIT
+# shellcheck disable=SC1090
+source "$ENV_FILE"
+
+if [ -x scripts/check_terraform.sh ]; then
+  echo "== terraform: checkov (offline, own virtualenv)"
+  scripts/check_terraform.sh
+fi
+
+echo "== tests"
+set +e
+.venv/bin/python -m pytest -q -n 2 "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected no tests: that is a failure here, never a pass.
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+fi
+exit "$status"
