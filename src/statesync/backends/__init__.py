@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -44,6 +45,8 @@ def parse_url(url: str) -> StoreUrl:
     if "://" not in url:
         if not url:
             raise UsageError("empty store URL")
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url):
+            raise UsageError(f"store URL {url!r} is malformed (expected scheme://...)")
         path = str(Path(url).expanduser().resolve())
         return StoreUrl(raw="file://" + path, scheme="file", bucket="", prefix=path)
     parts = urlsplit(url)

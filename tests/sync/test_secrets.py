@@ -1,0 +1,67 @@
+"""Secret naming, redaction and restoration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from statesync.sync.secrets import (
+    MARKER,
+    SecretPolicy,
+    UnparseableSecretDocument,
+    redact,
+    restore,
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "secret"),
+    [("secrets/a", True), ("secrets/deep/b.json", True), ("x/.env", True), (".env", True),
+     ("db.secret", True), ("sub/db.secret", True), ("config.json", False),
+     ("mysecrets/x", False), (".envrc", False), ("env", False)],
+)
+def test_default_globs(path: str, secret: bool) -> None:
+    assert SecretPolicy().is_secret_file(path) is secret
+
+
+def test_json_values_are_redacted_by_key_and_pointers_recorded() -> None:
+    doc = {"db": {"host": "h", "Password": "pw"}, "items": [{"api_key": "k"}], "token": None}
+    out, pointers = redact("c.json", json.dumps(doc).encode(), SecretPolicy())
+    assert pointers == ["/db/Password", "/items/0/api_key"]
+    assert json.loads(out) == {"db": {"host": "h", "Password": MARKER},
+                               "items": [{"api_key": MARKER}], "token": None}
+
+
+def test_yaml_values_are_redacted() -> None:
+    out, pointers = redact("c.yaml", b"a: 1\nstripe_secret: sk_live_x\n", SecretPolicy())
+    assert pointers == ["/stripe_secret"] and b"sk_live_x" not in out
+
+
+def test_document_without_secrets_is_kept_byte_for_byte() -> None:
+    raw = b'{ "a" :1,\n "b": [1,2] }'
+    assert redact("c.json", raw, SecretPolicy()) == (raw, [])
+    assert redact("notes.txt", b"password: x", SecretPolicy()) == (b"password: x", [])
+
+
+def test_unparseable_document_with_secret_keys_is_refused_without_echoing_the_value() -> None:
+    with pytest.raises(UnparseableSecretDocument) as err:
+        redact("c.json", b'{"password": "hunter2",', SecretPolicy())
+    assert "hunter2" not in str(err.value)
+    assert redact("c.json", b'{"name": "x",', SecretPolicy())[1] == []
+
+
+def test_restore_puts_local_values_back_at_the_pointers() -> None:
+    pulled, pointers = redact("c.json", json.dumps({"a": 2, "token": "theirs"}).encode(),
+                              SecretPolicy())
+    local = json.dumps({"a": 1, "token": "mine"}).encode()
+    merged = restore("c.json", pulled, pointers, local)
+    assert merged is not None and json.loads(merged) == {"a": 2, "token": "mine"}
+    assert restore("c.json", pulled, pointers, None) is None
+    assert restore("c.json", pulled, pointers, b'{"a": 1}') is None
+
+
+def test_custom_key_pattern() -> None:
+    policy = SecretPolicy(key_pattern=r"^dsn$")
+    _, pointers = redact("c.json", b'{"dsn": "x", "password": "y"}', policy)
+    assert pointers == ["/dsn"]
