@@ -399,6 +399,7 @@ def child_main(spec: dict[str, Any]) -> None:
         "maxrss_bytes": ru.ru_maxrss * 1024,  # Linux reports KiB
         "cpu_seconds": ru.ru_utime + ru.ru_stime,
         "sdk_modules": sorted(m for m in sys.modules if m.split(".")[0] in SDK_ROOTS),
+        "statesync_file": sys.modules["statesync"].__file__,
     })
     print(MARKER + json.dumps(out), flush=True)
 
@@ -549,9 +550,11 @@ def render(fig: dict[str, Any]) -> str:
         "statesync local benchmark",
         f"machine: {m['logical_cores']} logical / {m['physical_cores']} physical cores, "
         f"{m['cpu']}, {fmt_bytes(m['memory_bytes'])} RAM",
-        f"python {m['python']} on {m['platform']}; statesync {m['versions']['statesync']} "
-        f"(git {m['git']}), pyfastcdc {m['versions']['pyfastcdc']}, "
+        f"python {m['python']} on {m['platform']}; statesync {m['versions']['statesync']}, "
+        f"pyfastcdc {m['versions']['pyfastcdc']}, "
         f"zstandard {m['versions']['zstandard']}",
+        f"repo HEAD {m['git']}; benched source: {fig['source']}; "
+        f"children imported {', '.join(fig['source_used'])}",
         f"args: {fig['args']}",
         f"dataset: {ds['files']} files in {ds['folders']} folders, {fmt_bytes(ds['bytes'])} "
         f"({ds['bytes']} B): {ds['json_files']} JSON {fmt_bytes(ds['json_bytes'])}, "
@@ -623,8 +626,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env.update({"XDG_CACHE_HOME": str(work / "xdg-cache"),
                 "XDG_DATA_HOME": str(work / "xdg-data"),
                 "XDG_CONFIG_HOME": str(work / "xdg-config")})
+    source = "working tree " + str(REPO / "src")
+    if args.src_rev:
+        snap = work / "src-snapshot"
+        snap.mkdir()
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.src_rev],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(snap)], input=archive, check=True)
+        env["PYTHONPATH"] = str(snap / "src")
+        source = f"git {rev} (exported to {snap / 'src'})"
     fig: dict[str, Any] = {
         "machine": machine_info(),
+        "source": source,
         "args": {"size": args.size, "files": args.files, "big_file": args.big_file,
                  "seed": args.seed, "change_pct": args.change_pct, "workdir": str(work)},
     }
@@ -656,6 +671,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pulled.mkdir()
     phase("pull", {"op": "pull", "url": url, "folder": str(pulled), "env": "bench"})
     fig["phases"] = phases
+    used = {r["statesync_file"] for r in phases.values()}
+    fig["source_used"] = sorted(used)
 
     log("comparing pulled folder with source (sha256 of every file)")
     src, dst = tree_digests(data), tree_digests(pulled)
@@ -720,6 +737,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="append", default=[],
                    choices=["full_push", "nochange_push", "incremental_push", "pull"],
                    help="cProfile this phase's main thread to WORKDIR/profiles/PHASE.pstats")
+    p.add_argument("--src-rev", metavar="REV",
+                   help="bench the src/ of this git revision (exported to WORKDIR) instead "
+                        "of the working tree")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
