@@ -89,19 +89,32 @@ def cmd_envs(args: argparse.Namespace) -> Any:
     return {"envs": _store(args).envs()}
 
 
+def _globals(p: argparse.ArgumentParser, default: Any) -> None:
+    def d(value: Any) -> Any:
+        return value if default is None else default
+
+    p.add_argument("--store", default=d(None), help="store URL or path (default: "
+                   "$STATESYNC_STORE, statesync.toml, then the local data folder)")
+    p.add_argument("--json", action="store_true", default=d(False),
+                   help="print one JSON object on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", default=d(False),
+                   help="no progress or chatter")
+    p.add_argument("-v", "--verbose", action="count", default=d(0),
+                   help="more logging (-vv: debug)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="statesync", description=(
         "Versioned, verified snapshots of application and agent state, shared safely."))
     p.add_argument("--version", action="version", version=f"statesync {__version__}")
-    p.add_argument("--store", help="store URL or path (default: $STATESYNC_STORE, "
-                   "statesync.toml, then the local data folder)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress or chatter")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    _globals(p, None)
+    # The same options are accepted after the command too (statesync push -q DIR).
+    common = argparse.ArgumentParser(add_help=False)
+    _globals(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Handler, help: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help, description=help)
+        sp = sub.add_parser(name, help=help, description=help, parents=[common])
         sp.set_defaults(fn=fn)
         return sp
 

@@ -1,40 +1,194 @@
-"""Export/import bundles. PLACEHOLDER: being written; see the bundle work item."""
+"""Export and import bundles: one self-contained file per snapshot (DESIGN.md §7).
+
+Formats, chosen by the file's suffix (see :mod:`statesync.sync.bundle_schema`):
+
+* ``.json`` / ``.yaml`` / ``.yml`` — one document; documents inline as UTF-8
+  text, binaries as base64 only with ``include_binaries`` (else listed with
+  ``include_binary: false``);
+* ``.tar.zst`` — a zstd-compressed tar: ``statesync-bundle.json`` (the same
+  document without contents) then ``files/<path>`` per file; streamed both ways.
+
+Export writes atomically (temp file beside the target, fsync, rename; mode
+0600). Import validates the whole bundle before it writes anything to the
+store, then commits one snapshot on top of the environment's head with the
+same conditional ref write as push.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from statesync.errors import NotSupported
+from statesync.errors import UsageError
+from statesync.sync import bundle_schema as schema
+from statesync.sync.bundle_doc import read_document, write_document
+from statesync.sync.bundle_import import plan_import, upload
+from statesync.sync.bundle_io import TAR_ZST, atomic_output, bundle_format
+from statesync.sync.bundle_tar import Member, read_tar, write_tar
+from statesync.sync.chunkindex import ChunkIndex, load_index
+from statesync.sync.download import iter_entry, read_entry
+from statesync.sync.engine import commit
+from statesync.sync.manifest import Entry, Manifest, load_manifest
+from statesync.sync.refs import read_ref
 from statesync.sync.repo import Repo
-from statesync.sync.secrets import SecretPolicy
+from statesync.sync.secrets import SecretPolicy, glob_matcher
 
 
 @dataclass
 class ExportResult:
+    """What an export wrote. ``bytes`` is the bundle file's size."""
+
     path: str
     format: str
     snapshot: str
     files: int
     binaries_included: int
     bytes: int
+    omitted_binaries: list[str] = field(default_factory=list)
+    secret_files: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ImportResult:
+    """What an import did.
+
+    ``files`` counts the new snapshot's files (as push does); ``imported`` the
+    bundle files taken. ``skipped``: kept from the environment (skip-existing);
+    ``missing``: binaries the bundle lists without content and the environment
+    lacks; ``secret_files``: secret-glob paths the bundle carried, not stored.
+    """
+
     snapshot: str
     env: str
     serial: int
     files: int
     skipped: list[str]
     changed: bool
+    imported: int = 0
+    missing: list[str] = field(default_factory=list)
+    secret_files: list[str] = field(default_factory=list)
+    parent: str | None = None
+    uploaded_bytes: int = 0
+    reused_bytes: int = 0
+
+
+# --- export --------------------------------------------------------------------
 
 
 def export_bundle(repo: Repo, snapshot: str, out: Path, *, include_binaries: bool,
                   paths: list[str], description: str, tags: dict[str, str]) -> ExportResult:
-    raise NotSupported("export is not implemented yet")
+    """Write ``snapshot`` (filtered by the ``paths`` globs) as one bundle file at ``out``.
+
+    Raises :class:`UsageError` for an unknown suffix or globs that match
+    nothing, :class:`SnapshotNotFound`, :class:`IntegrityError` if stored
+    content is damaged, :class:`StatesyncError` if ``out`` cannot be written.
+    ``out`` is never left half-written.
+    """
+    fmt = bundle_format(out)
+    manifest = load_manifest(repo, snapshot)
+    entries, secret_names = _select(manifest, paths)
+    header = schema.build_header(manifest, snapshot, entries, secret_names,
+                                 description=description, tags=tags, paths=paths,
+                                 include_binaries=include_binaries)
+    index = load_index(repo)
+    with atomic_output(out) as fh:
+        if fmt == TAR_ZST:
+            header["components"] = [schema.component_header(e, include_binaries)
+                                    for e in entries]
+            write_tar(fh, header, _members(repo, index, entries, include_binaries))
+        else:
+            write_document(fh, fmt, header,
+                           (_inline(repo, index, e, include_binaries) for e in entries))
+    binaries = [e for e in entries if e.kind == "binary"]
+    return ExportResult(str(out), fmt, snapshot, len(entries),
+                        len(binaries) if include_binaries else 0, out.stat().st_size,
+                        [] if include_binaries else [e.path for e in binaries], secret_names)
+
+
+def _selector(paths: list[str]) -> Any:
+    matcher = glob_matcher(paths)
+
+    def selected(path: str) -> bool:
+        parts = path.split("/")
+        return any(matcher.match("/".join(parts[:i])) for i in range(len(parts), 0, -1))
+
+    return selected
+
+
+def _select(manifest: Manifest, paths: list[str]) -> tuple[list[Entry], list[str]]:
+    """Entries and secret-file names matching ``paths`` (a glob naming a folder selects
+    what it holds); all when ``paths`` is empty. :class:`UsageError` if none match."""
+    entries = sorted(manifest.entries, key=lambda e: e.path)
+    names = sorted(manifest.secret_files)
+    if not paths:
+        return entries, names
+    selected = _selector(paths)
+    entries = [e for e in entries if selected(e.path)]
+    names = [n for n in names if selected(n)]
+    if not entries and not names:
+        raise UsageError(f"no file of the snapshot matches --path {' '.join(paths)}")
+    return entries, names
+
+
+def _inline(repo: Repo, index: ChunkIndex, entry: Entry,
+            include_binaries: bool) -> dict[str, Any]:
+    comp = schema.component_header(entry, include_binaries)
+    if schema.has_content(entry, include_binaries):
+        comp.update(schema.inline_content(entry, read_entry(repo, index, entry)))
+    return comp
+
+
+def _members(repo: Repo, index: ChunkIndex, entries: list[Entry],
+             include_binaries: bool) -> Iterator[Member]:
+    for e in entries:
+        if schema.has_content(e, include_binaries):
+            yield schema.FILES_PREFIX + e.path, e.size, iter_entry(repo, index, e)
+
+
+# --- import --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def load_bundle(path: Path) -> Iterator[schema.Bundle]:
+    """Read and fully validate a bundle; a ``.tar.zst`` is extracted into a private
+    (0700) temp folder that is removed when the block ends, whatever happens.
+
+    Raises :class:`UsageError` (unknown suffix, no such file) or :class:`BundleError`.
+    """
+    fmt = bundle_format(path)
+    if fmt != TAR_ZST:
+        yield read_document(path, fmt)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="statesync-import-"))
+    try:
+        yield read_tar(path, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, message: str,
                   policy: SecretPolicy) -> ImportResult:
-    raise NotSupported("import is not implemented yet")
+    """Validate the bundle at ``path`` completely, then commit it on top of ``env``'s head.
+
+    Nothing is written to the store unless the whole bundle is valid. Raises
+    :class:`UsageError`, :class:`BundleError` (exit 4: truncated, malformed,
+    unsafe, unknown version, checksum mismatch), :class:`UnparseableSecretDocument`,
+    or :class:`RefConflict` (exit 3) if another writer moved ``env`` meanwhile.
+    """
+    with load_bundle(path) as bundle:
+        state = read_ref(repo, env)
+        parent = state.ref.snapshot if state else None
+        base = load_manifest(repo, parent) if parent else None
+        plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy)
+        builder = upload(repo, plan)
+    text = message or bundle.description or f"import {path.name}"
+    snap, new, changed = commit(repo, env, state, parent, list(plan.entries.values()),
+                                message=text, tags=bundle.tags, secret_files=plan.secret_names)
+    return ImportResult(snap, env, new.ref.serial, len(plan.entries), plan.skipped, changed,
+                        plan.imported, plan.missing, plan.refused, parent,
+                        builder.uploaded_bytes, builder.reused_bytes)

@@ -13,9 +13,6 @@ from pyfastcdc import FastCDC
 
 from statesync.sync.repo import Descriptor
 
-_READ = 8 * 1024 * 1024
-
-
 class Chunker:
     """Cuts streams into chunks with the store's parameters. Not thread-safe."""
 
@@ -39,15 +36,16 @@ class Chunker:
 
 
 class _Prefixed:
-    """A reader that first returns ``head``, then the rest of ``stream``."""
+    """A reader that first returns ``head``, then the rest of ``stream`` (``readinto``)."""
 
     def __init__(self, head: bytes, stream: BinaryIO) -> None:
         self._head = memoryview(head)
         self._stream = stream
 
-    def read(self, n: int) -> bytes:
+    def readinto(self, buf: memoryview) -> int:
         if self._head:
-            out = bytes(self._head[:n])
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
             self._head = self._head[n:]
-            return out
-        return self._stream.read(min(n, _READ))
+            return n
+        return self._stream.readinto(buf)

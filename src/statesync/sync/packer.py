@@ -3,16 +3,21 @@
 Small chunks must not be single objects (a PUT costs milliseconds of server
 time each), so chunks are compressed by worker threads and appended to a pack;
 a full pack (``pack_size``) is hashed and uploaded create-only under its own
-id by the worker that filled it. At most ``workers * 2`` chunks are in flight,
+id by the worker that filled it. At most ``workers + 2`` chunks are in flight,
 so memory stays bounded whatever the dataset size.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import hashlib
+import io
+import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists
@@ -22,13 +27,56 @@ from statesync.sync.repo import Repo
 
 
 class _Pack:
+    """Blobs appended in order; never copied into one buffer (see :class:`PackReader`)."""
+
     def __init__(self) -> None:
-        self.body = bytearray()
+        self.blobs: list[bytes] = []
+        self.size = 0
         self.rows: list[list[object]] = []
+        self.hasher = hashlib.sha256()
 
     def append(self, chunk_id: str, blob: bytes, size: int) -> None:
-        self.rows.append([chunk_id, len(self.body), len(blob), size])
-        self.body += blob
+        self.rows.append([chunk_id, self.size, len(blob), size])
+        self.blobs.append(blob)
+        self.hasher.update(blob)
+        self.size += len(blob)
+
+
+class PackReader(io.RawIOBase):
+    """A seekable read-only stream over a list of byte strings (no concatenation)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = parts
+        self._starts = list(itertools.accumulate((len(p) for p in parts), initial=0))
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._starts[-1]}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        written = 0
+        while written < len(view) and i < len(self._parts):
+            part = self._parts[i]
+            start = self._pos - self._starts[i]
+            n = min(len(part) - start, len(view) - written)
+            view[written : written + n] = part[start : start + n]
+            written += n
+            self._pos += n
+            i += 1
+        return written
 
 
 class PackUploader:
@@ -43,7 +91,10 @@ class PackUploader:
         self._repo = repo
         self._pack_size = repo.descriptor.pack_size
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack")
-        self._slots = threading.BoundedSemaphore(workers * 2)
+        self._slots = threading.BoundedSemaphore(workers + 2)
+        # Full packs waiting for or in upload: bounds memory at about
+        # (uploads + 1) packs plus the chunks in flight, whatever the data size.
+        self._uploads = threading.BoundedSemaphore(max(1, min(workers - 1, 2)))
         self._lock = threading.Lock()
         self._current = _Pack()
         self._done: PackEntries = {}
@@ -92,7 +143,7 @@ class PackUploader:
             with self._lock:
                 self._current.append(chunk_id, blob, len(data))
                 full = None
-                if len(self._current.body) >= self._pack_size:
+                if self._current.size >= self._pack_size:
                     full, self._current = self._current, _Pack()
             if full is not None:
                 self._upload(full)
@@ -100,12 +151,12 @@ class PackUploader:
             self._slots.release()
 
     def _upload(self, pack: _Pack) -> None:
-        body = bytes(pack.body)
-        pack_id = codec.sha256_hex(body)
-        with contextlib.suppress(AlreadyExists):  # same bytes already stored
-            self._repo.backend.put(layout.pack_key(pack_id), body, CREATE)
+        pack_id = pack.hasher.hexdigest()
+        with self._uploads, contextlib.suppress(AlreadyExists):  # AlreadyExists: same bytes
+            self._repo.backend.put(layout.pack_key(pack_id), PackReader(pack.blobs), CREATE)
+        pack.blobs = []
         with self._lock:
             self._done[pack_id] = pack.rows
-            self.stored_bytes += len(body)
+            self.stored_bytes += pack.size
         if self._on_upload is not None:
-            self._on_upload(len(body))
+            self._on_upload(pack.size)

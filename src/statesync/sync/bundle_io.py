@@ -1,0 +1,157 @@
+"""File plumbing for bundles: format by suffix, atomic output, bounded-memory streams."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from statesync.errors import BundleError, StatesyncError, UsageError
+
+JSON = "json"
+YAML = "yaml"
+TAR_ZST = "tar.zst"
+_SUFFIXES = ((".tar.zst", TAR_ZST), (".json", JSON), (".yaml", YAML), (".yml", YAML))
+#: Compressed bytes fed to zstd per call: bounds one call's output (a crafted
+#: frame expands at most ~32768x, so 1 KiB yields at most 32 MiB).
+_ZSTD_PIECE = 1024
+_RAW_BLOCK = 64 * 1024
+
+
+def bundle_format(path: Path) -> str:
+    """``json``, ``yaml`` or ``tar.zst`` from the file name; :class:`UsageError` otherwise."""
+    name = path.name.lower()
+    for suffix, fmt in _SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return fmt
+    raise UsageError(f"{path.name}: unknown bundle type (use .json, .yaml, .yml or .tar.zst)")
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(out: Path) -> Iterator[BinaryIO]:
+    """Yield a private (0600) temp file beside ``out``; on success fsync and rename it.
+
+    On any error the temp file is removed and ``out`` is left as it was.
+    An :class:`OSError` becomes a one-line :class:`StatesyncError`.
+    """
+    folder = out.parent
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise StatesyncError(f"cannot write {out}: {exc.strerror}") from None
+    done = False
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+        done = True
+        _fsync_dir(folder)
+    except OSError as exc:
+        raise StatesyncError(f"cannot write {out}: {exc.strerror}") from None
+    finally:
+        if not done:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+class ChunkReader:
+    """A ``read(n)`` file over an iterator of byte chunks (full reads until the end).
+
+    :meth:`drain` runs the iterator to its end, so a verifying iterator
+    (``download.iter_entry``) gets to check the whole-file digest.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._cur = b""
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        parts: list[bytes] = []
+        want = n
+        while want != 0:
+            if self._pos >= len(self._cur):
+                nxt = next(self._it, None)
+                if nxt is None:
+                    break
+                self._cur, self._pos = nxt, 0
+                continue
+            avail = len(self._cur) - self._pos
+            take = avail if want < 0 else min(want, avail)
+            parts.append(self._cur[self._pos : self._pos + take])
+            self._pos += take
+            if want > 0:
+                want -= take
+        return b"".join(parts)
+
+    def drain(self) -> None:
+        for _ in self._it:
+            pass
+
+
+class ZstdReader(io.RawIOBase):
+    """Decompress one zstd frame from ``raw`` with bounded memory, strictly.
+
+    Raises :class:`BundleError` if the input ends before the frame does
+    (truncation), if bytes follow the frame, or if the data is corrupt.
+    """
+
+    def __init__(self, raw: BinaryIO, where: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._where = where
+        self._dobj = zstandard.ZstdDecompressor().decompressobj()
+        self._in = b""
+        self._in_pos = 0
+        self._out = b""
+        self._out_pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while self._out_pos >= len(self._out):
+            if not self._fill():
+                return 0
+        n = min(len(buffer), len(self._out) - self._out_pos)
+        buffer[:n] = self._out[self._out_pos : self._out_pos + n]
+        self._out_pos += n
+        return n
+
+    def _fill(self) -> bool:
+        if self._dobj.eof:
+            self._check_trailing()
+            return False
+        if self._in_pos >= len(self._in):
+            self._in, self._in_pos = self._raw.read(_RAW_BLOCK), 0
+            if not self._in:
+                raise BundleError(f"{self._where}: truncated (the zstd stream ends early)")
+        piece = self._in[self._in_pos : self._in_pos + _ZSTD_PIECE]
+        self._in_pos += len(piece)
+        try:
+            self._out, self._out_pos = self._dobj.decompress(piece), 0
+        except zstandard.ZstdError:
+            raise BundleError(f"{self._where}: corrupt zstd data") from None
+        return True
+
+    def _check_trailing(self) -> None:
+        if self._dobj.unused_data or self._in[self._in_pos :] or self._raw.read(1):
+            raise BundleError(f"{self._where}: unexpected data after the end of the bundle")
