@@ -23,7 +23,9 @@ def test_cloud_urls(url: str, bucket: str, prefix: str) -> None:
     assert (parsed.bucket, parsed.prefix) == (bucket, prefix)
 
 
-@pytest.mark.parametrize("url", ["ftp://x/y", "s3://", "file://host/path", "file:relative", "s3:/bucket", ""])
+@pytest.mark.parametrize(
+    "url", ["ftp://x/y", "s3://", "file://host/path", "file:relative", "s3:/bucket", ""]
+)
 def test_bad_urls_are_usage_errors(url: str) -> None:
     with pytest.raises(UsageError):
         parse_url(url)

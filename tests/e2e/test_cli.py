@@ -65,7 +65,8 @@ def test_full_cycle_in_human_output(store: str, src: Path, tmp_path: Path) -> No
     assert pulled.returncode == 0 and "pulled" in pulled.stdout
     assert (tmp_path / "out" / "state.json").read_bytes() == (src / "state.json").read_bytes()
     write(src, "state.json", {"a": 2})
-    assert "modified  state.json" in run("--store", store, "status", str(src), "--env", "dev").stdout
+    status = run("--store", store, "status", str(src), "--env", "dev")
+    assert "modified  state.json" in status.stdout
     run("--store", store, "push", str(src), "--env", "dev")
     snaps = json.loads(run("--store", store, "--json", "log", "--env", "dev").stdout)["snapshots"]
     diff = run("--store", store, "diff", snaps[1]["snapshot"], "dev")

@@ -150,7 +150,7 @@ def test_unreadable_source_file_fails_before_anything_is_written(
             return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
 
         monkeypatch.setattr("builtins.open", failing_open)
-    with pytest.raises(StatesyncError, match="cannot read .*locked.txt: Permission denied"):
+    with pytest.raises(StatesyncError, match=r"cannot read .*locked\.txt: Permission denied"):
         store.push(src, "dev")
     monkeypatch.undo()
     assert store.envs() == []

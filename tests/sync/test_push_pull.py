@@ -135,7 +135,8 @@ def test_losing_the_race_on_the_ref_write_is_a_conflict(
 def test_secrets_never_reach_the_store_and_pull_keeps_local_ones(
     store: Store, src: Path, tmp_path: Path
 ) -> None:
-    write(src, "config.json", {"db": {"host": "h", "password": "hunter2-pw"}, "api_token": "tok-42"})
+    config = {"db": {"host": "h", "password": "hunter2-pw"}, "api_token": "tok-42"}
+    write(src, "config.json", config)
     write(src, "secrets/key.pem", "PRIVATE-KEY-MATERIAL")
     write(src, ".env", "AWS_SECRET=env-secret-value\n")
     result = store.push(src, "dev")
@@ -184,7 +185,7 @@ def test_pull_refuses_to_overwrite_local_changes(store: Store, src: Path, tmp_pa
     store.push(src, "dev")
     write(out, "notes.txt", "local edit\n")
     before = tree(out)
-    with pytest.raises(LocalChangesConflict, match="notes.txt"):
+    with pytest.raises(LocalChangesConflict, match=r"notes\.txt"):
         store.pull(out, "dev")
     assert tree(out) == before
     store.pull(out, "dev", force=True)
@@ -220,7 +221,9 @@ def test_pull_by_snapshot_id_restores_an_old_state(store: Store, src: Path, tmp_
     assert tree(out) == old
 
 
-def test_replayed_old_ref_is_refused_unless_allowed(store: Store, src: Path, tmp_path: Path) -> None:
+def test_replayed_old_ref_is_refused_unless_allowed(
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     store.push(src, "dev")
     old_ref, _ = store.repo.backend.get("refs/dev")
     write(src, "notes.txt", "v2\n")
@@ -246,7 +249,7 @@ def test_save_and_load_object(store: Store) -> None:
     state["memory"].append(4)
     second = store.save_object(state, "agents", agent_id="a1", session_id="s9")
     assert second.serial == 2 and store.load_object("agents")["memory"] == [1, 2, 3, 4]
-    [newest, oldest] = store.log("agents")
+    [_, oldest] = store.log("agents")
     assert oldest.tags == {"agent_id": "a1", "session_id": "s9"} and oldest.message == "turn 1"
     assert store.load_object("agents", snapshot=first.snapshot)["memory"] == [1, 2, 3]
 

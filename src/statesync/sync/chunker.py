@@ -13,6 +13,7 @@ from pyfastcdc import FastCDC
 
 from statesync.sync.repo import Descriptor
 
+
 class Chunker:
     """Cuts streams into chunks with the store's parameters. Not thread-safe."""
 
@@ -48,4 +49,5 @@ class _Prefixed:
             buf[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        return self._stream.readinto(buf)
+        got: int = self._stream.readinto(buf)  # type: ignore[attr-defined]
+        return got

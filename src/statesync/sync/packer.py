@@ -17,7 +17,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists
@@ -153,7 +153,8 @@ class PackUploader:
     def _upload(self, pack: _Pack) -> None:
         pack_id = pack.hasher.hexdigest()
         with self._uploads, contextlib.suppress(AlreadyExists):  # AlreadyExists: same bytes
-            self._repo.backend.put(layout.pack_key(pack_id), PackReader(pack.blobs), CREATE)
+            stream = cast(BinaryIO, PackReader(pack.blobs))
+            self._repo.backend.put(layout.pack_key(pack_id), stream, CREATE)
         pack.blobs = []
         with self._lock:
             self._done[pack_id] = pack.rows
