@@ -12,8 +12,9 @@ What it does (all figures come from this run; nothing is hard-coded):
    state (config, tasks with steps, logs, memory, metrics), 1 KiB .. a few MiB
    each; optionally one random file of --big-file bytes, counted inside SIZE.
 2. Runs every phase in a fresh child process (peak RSS is per phase: the
-   child's own ``getrusage(RUSAGE_SELF).ru_maxrss``, cross-checked by psutil
-   polling from the parent) against a fresh ``file://`` store in WORKDIR/store
+   child's own high-water mark ``VmHWM`` from /proc/self/status, cross-checked
+   by psutil polling from the parent; ``ru_maxrss`` is not used because Linux
+   carries the parent's peak across fork+exec into it) against a fresh ``file://`` store in WORKDIR/store
    and a fresh XDG_CACHE_HOME (WORKDIR/xdg-cache):
      init; (a) full push; (b) push with nothing changed; (c) push after
      changing 1% of the files (one JSON value / a few bytes mid-file);
@@ -43,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -101,37 +103,48 @@ def _vocab(rng: random.Random, n: int = 600) -> list[str]:
 VOCAB = _vocab(random.Random("statesync-bench-vocab"))
 
 
+def _ri(rng: random.Random, lo: int, hi: int) -> int:
+    """randint(lo, hi) without randrange's overhead (the generator's hot spot)."""
+    return lo + int(rng.random() * (hi - lo + 1))
+
+
+def _pick(rng: random.Random, seq: tuple[Any, ...] | list[Any]) -> Any:
+    return seq[int(rng.random() * len(seq))]
+
+
 def _words(rng: random.Random, lo: int, hi: int) -> str:
-    return " ".join(rng.choices(VOCAB, k=rng.randint(lo, hi)))
+    return " ".join(rng.choices(VOCAB, k=_ri(rng, lo, hi)))
+
+
+_TS = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(BASE_TS + 2111 * k)) for k in range(4096)]
 
 
 def _ts(rng: random.Random) -> str:
-    t = time.gmtime(BASE_TS + rng.randint(0, 90 * 86400))
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{rng.randint(0, 999):03d}Z"
+    return f"{_pick(rng, _TS)}.{_ri(rng, 0, 999):03d}Z"
 
 
 def _task(rng: random.Random, i: int) -> dict[str, Any]:
     return {
         "id": f"task-{i:06d}",
         "title": _words(rng, 3, 9),
-        "status": rng.choice(_STATUSES),
-        "priority": rng.randint(0, 4),
-        "assignee": f"agent-{rng.randint(0, 99):02d}",
-        "tags": rng.sample(VOCAB[:40], rng.randint(0, 4)),
+        "status": _pick(rng, _STATUSES),
+        "priority": _ri(rng, 0, 4),
+        "assignee": f"agent-{_ri(rng, 0, 99):02d}",
+        "tags": rng.choices(VOCAB[:40], k=_ri(rng, 0, 4)),
         "created_at": _ts(rng),
         "updated_at": _ts(rng),
-        "attempts": rng.randint(0, 5),
-        "depends_on": [f"task-{rng.randint(0, max(i, 1)):06d}" for _ in range(rng.randint(0, 2))],
+        "attempts": _ri(rng, 0, 5),
+        "depends_on": [f"task-{_ri(rng, 0, max(i, 1)):06d}" for _ in range(_ri(rng, 0, 2))],
         "steps": [
             {
                 "n": s,
-                "tool": rng.choice(_TOOLS),
-                "args": {"target": _words(rng, 1, 3), "timeout_s": rng.choice([5, 10, 30, 60])},
+                "tool": _pick(rng, _TOOLS),
+                "args": {"target": _words(rng, 1, 3), "timeout_s": _pick(rng, (5, 10, 30, 60))},
                 "ok": rng.random() > 0.1,
-                "duration_ms": rng.randint(1, 20000),
+                "duration_ms": _ri(rng, 1, 20000),
                 "output": _words(rng, 0, 25),
             }
-            for s in range(rng.randint(0, 4))
+            for s in range(_ri(rng, 0, 4))
         ],
     }
 
@@ -139,18 +152,29 @@ def _task(rng: random.Random, i: int) -> dict[str, Any]:
 def _log(rng: random.Random) -> dict[str, Any]:
     return {
         "ts": _ts(rng),
-        "level": rng.choice(_LEVELS),
-        "component": rng.choice(_COMPONENTS),
+        "level": _pick(rng, _LEVELS),
+        "component": _pick(rng, _COMPONENTS),
         "msg": _words(rng, 4, 18),
-        "ctx": {"request_id": f"{rng.getrandbits(64):016x}", "latency_ms": rng.randint(0, 5000),
-                "retry": rng.randint(0, 3)},
+        "ctx": {"request_id": f"{rng.getrandbits(64):016x}", "latency_ms": _ri(rng, 0, 5000),
+                "retry": _ri(rng, 0, 3)},
     }
 
 
-def _dump(doc: Any, pretty: bool) -> bytes:
-    if pretty:
-        return (json.dumps(doc, indent=2) + "\n").encode()
-    return json.dumps(doc, separators=(",", ":")).encode()
+def _dump(doc: dict[str, Any], pretty: bool) -> bytes:
+    """Compact JSON, or the common "one record per line" layout (top-level keys and list
+    items on their own lines), built with the C encoder: ``indent=`` is pure Python
+    and made generating the dataset several times slower."""
+    if not pretty:
+        return json.dumps(doc, separators=(",", ":")).encode()
+    enc = json.dumps
+    parts = []
+    for k, v in doc.items():
+        if isinstance(v, list) and v:
+            body = ",\n    ".join(enc(x) for x in v)
+            parts.append(f"  {enc(k)}: [\n    {body}\n  ]")
+        else:
+            parts.append(f"  {enc(k)}: {enc(v)}")
+    return ("{\n" + ",\n".join(parts) + "\n}\n").encode()
 
 
 def make_json(rng: random.Random, target: int, pretty: bool) -> bytes:
@@ -175,7 +199,7 @@ def make_json(rng: random.Random, target: int, pretty: bool) -> bytes:
         "logs": [],
     }
     base = len(_dump(doc, pretty))
-    factor = 1.45 if pretty else 1.0  # indent overhead versus the compact estimate
+    factor = 1.1 if pretty else 1.0  # ", " and ": " separators and line breaks
     est = base
     i = 0
     while est < target:
@@ -229,6 +253,25 @@ def _random_bytes(rng: random.Random, n: int, fh: Any, h: Any) -> None:
         left -= k
 
 
+def _write_json(job: tuple[str, str, int, bool, str]) -> tuple[str, int, bytes]:
+    root, rel, target, pretty, key = job
+    data = make_json(random.Random(key), target, pretty)
+    path = Path(root) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return rel, len(data), hashlib.sha256(data).digest()
+
+
+def _write_random(job: tuple[str, str, int, str]) -> tuple[str, int, bytes]:
+    root, rel, n, key = job
+    path = Path(root) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    with open(path, "wb") as fh:
+        _random_bytes(random.Random(key), n, fh, h)
+    return rel, n, h.digest()
+
+
 def generate(root: Path, size: int, files: int, big: int, seed: int) -> dict[str, Any]:
     """Write the dataset; return its description (paths by kind, bytes, fingerprint)."""
     if big > size:
@@ -247,49 +290,32 @@ def generate(root: Path, size: int, files: int, big: int, seed: int) -> dict[str
     dirs = _dirs(rng, max(3, files // 12))
     t0 = time.perf_counter()
     fingerprint = hashlib.sha256()
-    json_paths: list[str] = []
-    bin_paths: list[str] = []
     pretty: dict[str, bool] = {}
-    written_json = 0
+    json_jobs = []
     for k, target in enumerate(_sizes(rng, n_json, json_bytes, KiB, 4 * MiB)):
         d = rng.choice(dirs)
         rel = f"{d}/{rng.choice(['state', 'session', 'tasks', 'memory', 'run'])}-{k:05d}.json"
-        is_pretty = rng.random() < 0.7
-        frng = random.Random(f"{seed}:json:{k}")
-        data = make_json(frng, target, is_pretty)
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        fingerprint.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
-        written_json += len(data)
-        json_paths.append(rel)
-        pretty[rel] = is_pretty
-    # Binaries absorb the difference so the total is exactly SIZE.
-    bin_total = max(0, size - big - written_json)
-    bin_sizes = _sizes(rng, n_bin, bin_total, KiB, 4 * MiB)
-    if bin_sizes:
-        bin_sizes[-1] = max(1, bin_sizes[-1] + bin_total - sum(bin_sizes))
-    written_bin = 0
-    for k, n in enumerate(bin_sizes):
-        d = rng.choice(dirs)
-        rel = f"{d}/blob-{k:05d}{rng.choice(_BIN_EXT)}"
-        h = hashlib.sha256()
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            _random_bytes(random.Random(f"{seed}:bin:{k}"), n, fh, h)
-        fingerprint.update(rel.encode() + b"\0" + h.digest())
-        written_bin += n
-        bin_paths.append(rel)
-    big_path = None
-    if big:
-        big_path = "models/checkpoint-final.bin"
-        h = hashlib.sha256()
-        (root / big_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(root / big_path, "wb") as fh:
-            _random_bytes(random.Random(f"{seed}:big"), big, fh, h)
-        fingerprint.update(big_path.encode() + b"\0" + h.digest())
-        bin_paths.append(big_path)
+        pretty[rel] = rng.random() < 0.7
+        json_jobs.append((str(root), rel, target, pretty[rel], f"{seed}:json:{k}"))
+    # Every file has its own seed, so writing them in parallel is still reproducible.
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        json_done = list(pool.map(_write_json, json_jobs, chunksize=8))
+        written_json = sum(n for _, n, _ in json_done)
+        # Binaries absorb the difference so the total is exactly SIZE.
+        bin_total = max(0, size - big - written_json)
+        bin_sizes = _sizes(rng, n_bin, bin_total, KiB, 4 * MiB)
+        if bin_sizes:
+            bin_sizes[-1] = max(1, bin_sizes[-1] + bin_total - sum(bin_sizes))
+        bin_jobs = [(str(root), f"{rng.choice(dirs)}/blob-{k:05d}{rng.choice(_BIN_EXT)}", n,
+                     f"{seed}:bin:{k}") for k, n in enumerate(bin_sizes)]
+        if big:
+            bin_jobs.append((str(root), "models/checkpoint-final.bin", big, f"{seed}:big"))
+        bin_done = list(pool.map(_write_random, bin_jobs))
+    for rel, _, digest in json_done + bin_done:
+        fingerprint.update(rel.encode() + b"\0" + digest)
+    json_paths = [rel for rel, _, _ in json_done]
+    bin_paths = [rel for rel, _, _ in bin_done]
+    written_bin = sum(n for _, n, _ in bin_done) - big
     return {
         "files": len(json_paths) + len(bin_paths),
         "bytes": written_json + written_bin + big,
@@ -357,6 +383,16 @@ def tree_digests(root: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- child phases
 
 
+def vm_hwm() -> int:
+    """Peak RSS of this process image (``VmHWM``, reset by exec), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def child_main(spec: dict[str, Any]) -> None:
     """Run one phase in this (fresh) process and print its figures as one line."""
     import resource
@@ -396,7 +432,10 @@ def child_main(spec: dict[str, Any]) -> None:
     out.update({
         "seconds": seconds,
         "import_seconds": t_import,
-        "maxrss_bytes": ru.ru_maxrss * 1024,  # Linux reports KiB
+        "maxrss_bytes": vm_hwm(),
+        # ru_maxrss survives exec on Linux: it starts at the parent's peak, so it is
+        # only an upper bound here; VmHWM is this address space's own peak.
+        "ru_maxrss_bytes": ru.ru_maxrss * 1024,
         "cpu_seconds": ru.ru_utime + ru.ru_stime,
         "sdk_modules": sorted(m for m in sys.modules if m.split(".")[0] in SDK_ROOTS),
         "statesync_file": sys.modules["statesync"].__file__,
@@ -409,6 +448,7 @@ def run_phase(spec: dict[str, Any], env: dict[str, str], cwd: Path) -> dict[str,
     import psutil
 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    cpu0, load0 = _busy(), os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -431,8 +471,20 @@ def run_phase(spec: dict[str, Any], env: dict[str, str], cwd: Path) -> dict[str,
                          f"{stderr.strip()[-3000:]}")
     res: dict[str, Any] = json.loads(lines[-1][len(MARKER):])
     res["process_wall_seconds"] = wall
+    # CPU time the rest of the machine used meanwhile (other jobs perturb timings).
+    res["other_cpu_seconds"] = max(0.0, _busy() - cpu0 - res["cpu_seconds"])
+    res["loadavg_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     res["psutil_peak_rss_bytes"] = peak
     return res
+
+
+def _busy() -> float:
+    """Machine-wide busy CPU seconds so far (all cores)."""
+    import psutil
+
+    c = psutil.cpu_times()
+    return float(c.user + c.nice + c.system + getattr(c, "irq", 0.0)
+                 + getattr(c, "softirq", 0.0) + getattr(c, "steal", 0.0))
 
 
 class PhaseError(RuntimeError):
@@ -567,7 +619,7 @@ def render(fig: dict[str, Any]) -> str:
         " in those files",
         "",
         f"{'phase':<18}{'seconds':>9}{'MB/s':>9}{'uploaded':>13}{'upl % ds':>10}"
-        f"{'reused':>12}{'peak RSS':>11}{'CPU s':>8}{'start s':>9}",
+        f"{'reused':>12}{'peak RSS':>11}{'CPU s':>8}{'start s':>9}{'others CPU s':>14}",
     ]
     for key, label in (("init", "init"), ("full_push", "(a) full push"),
                        ("nochange_push", "(b) no-change push"),
@@ -581,11 +633,16 @@ def render(fig: dict[str, Any]) -> str:
         reused = fmt_bytes(r["reused_bytes"]) if "reused_bytes" in r else "-"
         lines.append(f"{label:<18}{r['seconds']:>9.2f}{rate:>9}{up:>13}{pct:>10}{reused:>12}"
                      f"{fmt_bytes(r['maxrss_bytes']):>11}{r['cpu_seconds']:>8.1f}"
-                     f"{r['import_seconds']:>9.2f}")
+                     f"{r['import_seconds']:>9.2f}{r['other_cpu_seconds']:>14.1f}")
     lines += [
         "  (seconds: Store.open + operation inside a fresh child; MB/s: dataset bytes / seconds;",
         "   pull 'uploaded' column = stored bytes read; start s = importing statesync;",
-        "   peak RSS: child's ru_maxrss; psutil poll peaks: "
+        "   CPU s = the child's user+sys; others CPU s = CPU used meanwhile by every other",
+        "   process on the machine (non-zero means the timings were perturbed);",
+        "   1-min load average at phase start/end: "
+        + ", ".join(f"{k} {v['loadavg_1m'][0]}/{v['loadavg_1m'][1]}" for k, v in ph.items())
+        + ";",
+        "   peak RSS: child's VmHWM; psutil poll peaks: "
         + ", ".join(f"{k} {fmt_bytes(v['psutil_peak_rss_bytes'])}" for k, v in ph.items()) + ")",
         f"(e) pulled vs source: {fig['compare']['summary']}",
         "(f) cloud SDK modules imported:",

@@ -20,6 +20,8 @@ from statesync.backends.retry import RetryingBackend
 from statesync.config import load_config
 from statesync.errors import UsageError
 from statesync.sync import bundle, engine, history, layout
+from statesync.sync import lease as lease_mod
+from statesync.sync import promote as promote_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import load_index
@@ -112,6 +114,33 @@ class Store:
 
     def diff(self, a: str, b: str) -> Diff:
         return history.diff(self.repo, a, b)
+
+    # --- environments and leases ---------------------------------------------
+
+    def log_all(self, limit: int = 20) -> dict[str, list[LogEntry]]:
+        """Every environment's history, newest first, by environment name."""
+        return promote_mod.log_all(self.repo, limit)
+
+    def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,
+             purpose: str = "") -> lease_mod.Lease:
+        """Take ``env``'s lease (no heartbeat: renew it, or use ``statesync.sync.lease.held``).
+
+        Raises :class:`LockedError` naming the holder and expiry if it is held.
+        """
+        return lease_mod.acquire(self.repo, layout.validate_env(env), ttl, purpose)
+
+    def unlock(self, env: str, lock_id: str, force: bool = False) -> lease_mod.LockInfo:
+        """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``)."""
+        return lease_mod.release(self.repo, layout.validate_env(env), lock_id, force)
+
+    def promote(self, src: str, dst: str, message: str = "") -> promote_mod.PromoteResult:
+        """Give ``dst`` ``src``'s head files as a new snapshot, if statesync.toml allows it."""
+        allowed = load_config(self.url).promotion_allowed
+        return promote_mod.promote(self.repo, src, dst, message, allowed)
+
+    def rollback(self, env: str, snapshot: str, message: str = "") -> promote_mod.RollbackResult:
+        """Give ``env`` a new snapshot (new serial) with an older snapshot's files."""
+        return promote_mod.rollback(self.repo, env, snapshot, message)
 
     # --- bundles -----------------------------------------------------------
 

@@ -63,6 +63,8 @@ def cmd_status(args: argparse.Namespace) -> Any:
 
 
 def cmd_log(args: argparse.Namespace) -> Any:
+    if args.all_envs:
+        return {"envs": _store(args).log_all(args.limit)}
     return {"env": args.env, "snapshots": _store(args).log(args.env, args.limit)}
 
 
@@ -87,6 +89,35 @@ def cmd_import(args: argparse.Namespace) -> Any:
 
 def cmd_envs(args: argparse.Namespace) -> Any:
     return {"envs": _store(args).envs()}
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """``30s``, ``10m``, ``2h``, ``1d`` (or plain seconds) -> seconds; :class:`UsageError`."""
+    num, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    if not (num.isascii() and num.isdigit()) or int(num) == 0:
+        raise UsageError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h or 1d")
+    return int(num) * _UNITS[unit]
+
+
+def cmd_lock(args: argparse.Namespace) -> Any:
+    ttl = parse_duration(args.ttl)
+    return _store(args).lock(args.env, ttl, args.purpose).to_json()
+
+
+def cmd_unlock(args: argparse.Namespace) -> Any:
+    info = _store(args).unlock(args.env, args.lock_id, args.force)
+    return {"env": args.env, "lock_id": info.lock_id, "holder": info.holder, "released": True}
+
+
+def cmd_promote(args: argparse.Namespace) -> Any:
+    return _store(args).promote(args.src, args.dst, args.message)
+
+
+def cmd_rollback(args: argparse.Namespace) -> Any:
+    return _store(args).rollback(args.env, args.id, args.message)
 
 
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
@@ -140,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("log", cmd_log, "an environment's history, newest first")
     sp.add_argument("--env", default="default")
     sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--all-envs", action="store_true", help="every environment's history")
     sp = add("show", cmd_show, "describe a snapshot (id prefix or environment)")
     sp.add_argument("id")
     sp = add("diff", cmd_diff, "what changed between two snapshots or environments")
@@ -160,6 +192,23 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
     add("envs", cmd_envs, "list the store's environments")
+    sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
+    sp.add_argument("env")
+    sp.add_argument("--ttl", default="10m", help="lease duration: 30s, 10m, 2h, 1d")
+    sp.add_argument("--purpose", default="")
+    sp = add("unlock", cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
+    sp.add_argument("env")
+    sp.add_argument("lock_id")
+    sp.add_argument("--force", action="store_true", help="remove another holder's lease")
+    sp = add("promote", cmd_promote, "give environment TO the files of FROM's head")
+    sp.add_argument("src", metavar="FROM")
+    sp.add_argument("dst", metavar="TO")
+    sp.add_argument("-m", "--message", default="")
+    sp = add("rollback", cmd_rollback, "give an environment an older snapshot's files, "
+             "as a new snapshot")
+    sp.add_argument("env")
+    sp.add_argument("id", metavar="ID")
+    sp.add_argument("-m", "--message", default="")
     return p
 
 

@@ -6,7 +6,8 @@ store under ``$XDG_DATA_HOME/statesync/store``. A relative path in
 ``statesync.toml`` is relative to that file.
 
 ``statesync.toml`` may also hold ``[secrets] globs = [...]`` and
-``key_pattern = "..."``.
+``key_pattern = "..."``, and ``[promotion] allowed = ["dev->staging", ...]``:
+the only promotion paths ``promote`` accepts (absent: any path).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Config:
     store: str
     policy: SecretPolicy
     source: str  # where the store URL came from, for messages
+    promotion_allowed: list[str] | None = None  # "FROM->TO" paths; None: any
 
 
 def _find_config(start: Path) -> Path | None:
@@ -46,6 +48,22 @@ def _read(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read configuration: {exc}") from None
 
 
+def _promotion(doc: dict[str, Any], path: Path | None) -> list[str] | None:
+    """``[promotion] allowed`` as normalised ``FROM->TO`` strings; UsageError if malformed."""
+    section = doc.get("promotion", {})
+    allowed = section.get("allowed") if isinstance(section, dict) else section
+    if allowed is None:
+        return None
+    out = []
+    for item in allowed if isinstance(allowed, list) else [allowed]:
+        src, sep, dst = str(item).partition("->")
+        if not isinstance(item, str) or not sep or not src.strip() or not dst.strip():
+            raise UsageError(f"{path}: [promotion] allowed wants \"FROM->TO\" strings, "
+                             f"got {item!r}")
+        out.append(f"{src.strip()}->{dst.strip()}")
+    return out
+
+
 def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
     """Resolve the configuration; raises :class:`UsageError` for a broken file."""
     path = _find_config(cwd or Path.cwd())
@@ -53,13 +71,14 @@ def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
     sec = doc.get("secrets", {})
     policy = SecretPolicy(tuple(sec.get("globs", DEFAULT_GLOBS)),
                           str(sec.get("key_pattern", DEFAULT_KEY_PATTERN)))
+    allowed = _promotion(doc, path)
     if store:
-        return Config(store, policy, "--store")
+        return Config(store, policy, "--store", allowed)
     if os.environ.get("STATESYNC_STORE"):
-        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE")
+        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed)
     if path and "store" in doc:
         value = str(doc["store"])
         if "://" not in value:
             value = str((path.parent / value).resolve())
-        return Config(value, policy, str(path))
-    return Config(str(default_store_path()), policy, "default")
+        return Config(value, policy, str(path), allowed)
+    return Config(str(default_store_path()), policy, "default", allowed)

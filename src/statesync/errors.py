@@ -114,3 +114,7 @@ class TransientError(BackendError):
 
 class BackendUnavailable(BackendError):
     """The backend stayed unreachable after bounded retries, or refused credentials."""
+
+
+class PolicyViolation(StatesyncError):
+    """A local policy forbids the operation, e.g. a promotion path not allowed (exit 1)."""

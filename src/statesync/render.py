@@ -43,6 +43,11 @@ def _status(r: dict[str, Any]) -> None:
 
 
 def _log(r: dict[str, Any]) -> None:
+    if "envs" in r:  # log --all-envs
+        for env, snaps in r["envs"].items():
+            print(f"== {env}")
+            _log({"snapshots": snaps})
+        return
     for s in r["snapshots"]:
         tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())
         print(f"{s['snapshot'][:12]}  {s['created_at'][:19]}  {s['author']}@{s['host']}  "
@@ -71,8 +76,36 @@ def _show(r: dict[str, Any]) -> None:
         print(f"  (secret, not stored) {p}")
 
 
+def _lock(r: dict[str, Any]) -> None:
+    purpose = f" for {r['purpose']!r}" if r["purpose"] else ""
+    print(f"locked {r['env']} by {r['holder']}{purpose}; expires {r['expires_at']} "
+          f"unless renewed\nlock id {r['lock_id']}")
+
+
+def _unlock(r: dict[str, Any]) -> None:
+    print(f"unlocked {r['env']} (lock {r['lock_id']} of {r['holder']})")
+
+
+def _promote(r: dict[str, Any]) -> None:
+    src = f"{r['source_env']} ({r['source_snapshot'][:12]})"
+    if not r["changed"]:
+        print(f"{r['env']} already holds the files of {src}: nothing to promote")
+        return
+    print(f"promoted {src} to {r['env']} as {r['snapshot'][:12]} "
+          f"(serial {r['serial']}, {r['files']} files)")
+
+
+def _rollback(r: dict[str, Any]) -> None:
+    if not r["changed"]:
+        print(f"{r['env']} already holds the files of {r['rollback_to'][:12]}: nothing to do")
+        return
+    print(f"rolled {r['env']} back to the files of {r['rollback_to'][:12]} as "
+          f"{r['snapshot'][:12]} (serial {r['serial']}, {r['files']} files)")
+
+
 _RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "diff": _diff,
-              "show": _show}
+              "show": _show, "lock": _lock, "unlock": _unlock, "promote": _promote,
+              "rollback": _rollback}
 
 
 def render(command: str, result: Any) -> None:

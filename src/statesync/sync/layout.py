@@ -73,3 +73,12 @@ def env_from_ref_key(key: str) -> str:
 def lock_key(env: str) -> str:
     """Key of an environment's lease."""
     return f"{LOCKS}{validate_env(env)}"
+
+
+def clock_probe_key(token: str) -> str:
+    """Key of a short-lived object written only to read the store's clock.
+
+    ``_clock`` cannot be an environment name (those start with a letter or
+    digit), so a probe never collides with a lease.
+    """
+    return f"{LOCKS}_clock/{token}"

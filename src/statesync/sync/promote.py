@@ -1,0 +1,136 @@
+"""Environments: promote one environment's state to another, roll one back, log them all.
+
+Promotion gives TO a new snapshot whose entries are FROM's head entries, so
+nothing is uploaded again (chunks are shared within a store); its parent is
+TO's current head, and its tags name the source environment and snapshot.
+Rollback gives an environment a new snapshot with an old snapshot's entries:
+a new, higher serial, so pulls with rollback protection accept it as the
+intentional move it is. Both run under the target environment's lease, and
+the ref's conditional write still guards against any writer that bypasses it.
+
+Secrets: secret values and secret files are never in the store (DESIGN.md
+§6), only their names: each entry's ``secret_pointers`` (JSON pointers whose
+values are the secret marker) and the manifest's ``secret_files``. Promotion
+copies those names unchanged, so TO's machines keep their own secret values
+when they pull: a promoted document arrives with markers, and pull puts the
+local values back at those pointers. Re-encrypting included secrets for TO's
+recipients comes with encryption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from statesync.errors import EnvNotFound, PolicyViolation, UsageError
+from statesync.sync import engine, history, layout
+from statesync.sync.lease import DEFAULT_TTL, held
+from statesync.sync.manifest import load_manifest, resolve_snapshot_id
+from statesync.sync.refs import list_envs, read_ref, require_ref
+from statesync.sync.repo import Repo
+
+
+@dataclass
+class PromoteResult:
+    """TO's new head; ``changed`` is False when TO already held exactly FROM's files."""
+
+    snapshot: str
+    env: str
+    serial: int
+    parent: str | None
+    source_env: str
+    source_snapshot: str
+    files: int
+    changed: bool
+
+
+@dataclass
+class RollbackResult:
+    """The environment's new head, holding the files of ``rollback_to``."""
+
+    snapshot: str
+    env: str
+    serial: int
+    parent: str
+    rollback_to: str
+    files: int
+    changed: bool
+
+
+def promotion_path(src_env: str, dst_env: str) -> str:
+    """The rule spelling of a promotion, as in ``[promotion] allowed``."""
+    return f"{src_env}->{dst_env}"
+
+
+def check_promotion(src_env: str, dst_env: str, allowed: list[str] | None) -> None:
+    """Raise :class:`PolicyViolation` unless ``allowed`` is None or names this path."""
+    if allowed is None or promotion_path(src_env, dst_env) in allowed:
+        return
+    paths = ", ".join(allowed) or "none"
+    raise PolicyViolation(f"promotion {src_env} -> {dst_env} is not allowed by "
+                          f"[promotion] allowed in statesync.toml (allowed: {paths})")
+
+
+def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
+            allowed: list[str] | None = None, ttl: float = DEFAULT_TTL) -> PromoteResult:
+    """Give ``dst_env`` a new snapshot holding ``src_env``'s head files.
+
+    Raises :class:`UsageError` (same env), :class:`PolicyViolation` (path not
+    allowed), :class:`EnvNotFound` (no FROM) — all before anything is
+    written — :class:`LockedError` if TO's lease is held, :class:`RefConflict`
+    if TO moved under us.
+    """
+    src_env, dst_env = layout.validate_env(src_env), layout.validate_env(dst_env)
+    if src_env == dst_env:
+        raise UsageError(f"cannot promote {src_env!r} to itself")
+    check_promotion(src_env, dst_env, allowed)
+    source = require_ref(repo, src_env).ref.snapshot
+    manifest = load_manifest(repo, source)
+    tags = {"promoted_from": src_env, "source_snapshot": source}
+    with held(repo, dst_env, f"promote {src_env}->{dst_env}", ttl) as lease:
+        state = read_ref(repo, dst_env)
+        parent = state.ref.snapshot if state else None
+        lease.check()
+        snap, new, changed = engine.commit(
+            repo, dst_env, state, parent, manifest.entries,
+            message=message or f"promote {src_env} {source[:12]}", tags=tags,
+            secret_files=manifest.secret_files)
+    return PromoteResult(snap, dst_env, new.ref.serial, parent, src_env, source,
+                         len(manifest.entries), changed)
+
+
+def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
+             ttl: float = DEFAULT_TTL) -> RollbackResult:
+    """Give ``env`` a new snapshot (new serial) with the files of an older one of its own.
+
+    ``snapshot`` is an id or unique prefix. Only the environment's own
+    snapshots qualify, so a rollback cannot bypass the promotion rule.
+    Raises :class:`EnvNotFound`, :class:`SnapshotNotFound`, :class:`UsageError`
+    (another environment's snapshot), :class:`LockedError`, :class:`RefConflict`.
+    """
+    env = layout.validate_env(env)
+    require_ref(repo, env)
+    target = resolve_snapshot_id(repo, snapshot)
+    manifest = load_manifest(repo, target)
+    if manifest.env != env:
+        raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
+                         "(rollback stays within one environment; use promote)")
+    with held(repo, env, f"rollback to {target[:12]}", ttl) as lease:
+        state = require_ref(repo, env)
+        lease.check()
+        snap, new, changed = engine.commit(
+            repo, env, state, state.ref.snapshot, manifest.entries,
+            message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},
+            secret_files=manifest.secret_files)
+    return RollbackResult(snap, env, new.ref.serial, state.ref.snapshot, target,
+                          len(manifest.entries), changed)
+
+
+def log_all(repo: Repo, limit: int) -> dict[str, list[history.LogEntry]]:
+    """Every environment's history (newest first, at most ``limit`` each), by name."""
+    out: dict[str, list[history.LogEntry]] = {}
+    for env in list_envs(repo):
+        try:
+            out[env] = history.log(repo, env, limit)
+        except EnvNotFound:  # removed between listing and reading
+            continue
+    return out
