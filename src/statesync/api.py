@@ -83,10 +83,12 @@ class Store:
     # --- folders -----------------------------------------------------------
 
     def push(self, folder: str | Path, env: str = "default", *, message: str = "",
-             tags: dict[str, str] | None = None, force: bool = False,
+             tags: dict[str, str] | None = None, force: bool = False, rebase: bool = False,
              progress: bool = False) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`)."""
-        opts = PushOptions(message, dict(tags or {}), force, self.policy, progress)
+        if force and rebase:
+            raise UsageError("--rebase and --force exclude each other")
+        opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress)
         return engine.push(self.repo, Path(folder), layout.validate_env(env), opts)
 
     def pull(self, folder: str | Path, env: str = "default", *, snapshot: str | None = None,

@@ -49,7 +49,7 @@ def cmd_init(args: argparse.Namespace) -> Any:
 
 def cmd_push(args: argparse.Namespace) -> Any:
     return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
-                             force=args.force, progress=_progress(args))
+                             force=args.force, rebase=args.rebase, progress=_progress(args))
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
@@ -155,8 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--env", default="default")
     sp.add_argument("-m", "--message", default="")
     sp.add_argument("--tag", action="append", metavar="K=V")
-    sp.add_argument("--force", action="store_true",
-                    help="replace the environment's contents even if this folder is behind")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--rebase", action="store_true",
+                   help="if the environment moved, merge with it (files and document keys)")
+    g.add_argument("--force", action="store_true",
+                   help="replace the environment's contents even if this folder is behind")
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()

@@ -51,6 +51,7 @@ class PushOptions:
     message: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     force: bool = False
+    rebase: bool = False
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
     progress: bool = False
 
@@ -108,8 +109,16 @@ def build_entries(scan: Scan, rec: EnvRecord | None, builder: SnapshotBuilder,
         if cached is not None and builder.has_chunks(cached):
             entries.append(builder.reuse(cached))
         else:
-            entries.append(_entry_for(f, builder, opts))
+            entries.append(_keep_mode(_entry_for(f, builder, opts), rec))
     return entries
+
+
+def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
+    """Pull narrows documents holding secrets to 0600; that is not a change to push."""
+    row = rec.files.get(entry.path) if rec and entry.secret_pointers else None
+    if row is not None and int(row[3]["mode"]) & 0o600 == entry.mode:
+        entry.mode = int(row[3]["mode"])
+    return entry
 
 
 def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
@@ -122,11 +131,19 @@ def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> 
 
 
 def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
-    """Snapshot ``folder`` into ``env``. Raises :class:`RefConflict` if the env moved."""
+    """Snapshot ``folder`` into ``env``.
+
+    Raises :class:`RefConflict` if the env moved since the folder synced,
+    unless ``opts.rebase`` (merge, see :mod:`statesync.sync.rebase`) or
+    ``opts.force`` (replace the contents, keeping the history).
+    """
     record = WorkRecord.load(folder)
     rec = record.get(repo.store_id, env)
     state = read_ref(repo, env)
-    parent = expected_parent(state, rec, env, opts.force)
+    if opts.rebase:  # the folder's own snapshot is the parent; a moved env is merged
+        parent = rec.snapshot if rec else None
+    else:
+        parent = expected_parent(state, rec, env, opts.force)
     scan = scan_folder(folder, opts.policy)
     if state is not None and _unchanged(scan, rec, state):
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
@@ -143,6 +160,13 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         raise
     finally:
         progress.close()
+    if opts.rebase:
+        from statesync.sync.rebase import rebase_push
+
+        ours = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
+                        entries=entries, message=opts.message, tags=dict(opts.tags),
+                        secret_files=sorted(scan.secret_files))
+        return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
     snap_id, new_state, changed = commit(repo, env, state, parent, entries, message=opts.message,
                                          tags=opts.tags, secret_files=scan.secret_files)
     _remember(record, repo, env, new_state, scan, entries)

@@ -1,0 +1,137 @@
+"""``push --rebase``: when the environment moved, merge instead of failing.
+
+Our folder's state is stored as its own snapshot (parent: the snapshot the
+folder last synced). It is merged three-way with the new head (base: that
+same parent) into a merge snapshot whose parents are the head and ours, and
+the ref is moved conditionally; if someone pushes again meanwhile, the merge
+is redone against the newer head, a bounded number of times. Afterwards the
+folder is updated to the merged state, exactly as a pull would, so the next
+push starts from what the environment holds.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from statesync.errors import RefConflict
+from statesync.sync import secrets
+from statesync.sync.builder import SnapshotBuilder
+from statesync.sync.chunkindex import ChunkIndex, load_index
+from statesync.sync.download import read_entry
+from statesync.sync.engine import PushOptions, PushResult, same_content
+from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
+from statesync.sync.merge import merge
+from statesync.sync.refs import RefState, read_ref, write_ref
+from statesync.sync.repo import Repo
+from statesync.sync.restore import remember_pull, restore
+from statesync.sync.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
+
+MAX_ATTEMPTS = 20
+
+
+def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, parent: str | None,
+                ours: Manifest, scan: Scan, builder: SnapshotBuilder,
+                opts: PushOptions) -> PushResult:
+    """Land ``ours`` on whatever ``env`` holds now; :class:`RefConflict` on real conflicts."""
+    base_manifest = load_manifest(repo, parent) if parent else None
+    if (state is not None and base_manifest is not None and state.ref.snapshot == parent
+            and same_content(base_manifest, ours.entries, ours.secret_files)):
+        return _record(repo, folder, env, state, ours, scan, builder, changed=False)
+    ours_id = store_manifest(repo, ours)
+    base = base_manifest.by_path() if base_manifest else {}
+    index: list[ChunkIndex] = []
+    for attempt in range(MAX_ATTEMPTS):
+        if state is None or state.ref.snapshot == parent:
+            manifest, heads = ours, [parent] if parent else []
+        else:
+            theirs = load_manifest(repo, state.ref.snapshot)
+            entries = _merged_entries(repo, base, ours, theirs, builder, opts, index)
+            if same_content(theirs, entries, _secret_files(ours, theirs)):
+                return _land(repo, folder, env, state, state.ref.snapshot, theirs, ours_id,
+                             ours, scan, builder, opts, changed=False)
+            manifest = _merge_manifest(repo, env, entries, ours, theirs, opts)
+            heads = [state.ref.snapshot, ours_id]
+        manifest.parents = heads
+        snap = store_manifest(repo, manifest)
+        try:
+            new_state = write_ref(repo, env, snap, state)
+        except RefConflict:
+            time.sleep(random.uniform(0.02, 0.1) * min(attempt + 1, 10))
+            state = read_ref(repo, env)
+            continue
+        return _land(repo, folder, env, new_state, snap, manifest, ours_id, ours, scan, builder,
+                     opts, changed=True)
+    raise RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} merge attempts")
+
+
+def _secret_files(ours: Manifest, theirs: Manifest) -> list[str]:
+    return sorted(set(ours.secret_files) | set(theirs.secret_files))
+
+
+def _merged_entries(repo: Repo, base: dict[str, Entry], ours: Manifest, theirs: Manifest,
+                    builder: SnapshotBuilder, opts: PushOptions,
+                    index: list[ChunkIndex]) -> list[Entry]:
+    def read(e: Entry) -> bytes:
+        if not index:
+            index.append(load_index(repo))
+        return read_entry(repo, index[0], e)
+
+    result = merge(base, ours.by_path(), theirs.by_path(), read)
+    if result.conflicts:
+        shown = "; ".join(result.conflicts[:10])
+        more = f" and {len(result.conflicts) - 10} more" if len(result.conflicts) > 10 else ""
+        raise RefConflict(f"cannot rebase onto {theirs.env} at {_head(theirs)}: "
+                          f"{len(result.conflicts)} conflict(s): {shown}{more}")
+    if result.documents:
+        docs = SnapshotBuilder(repo)
+        for path, (data, like) in result.documents.items():
+            data, pointers = secrets.redact(path, data, opts.policy)
+            entry = docs.add_bytes(path, data, like.mode)
+            entry.secret_pointers = pointers
+            result.entries[path] = entry
+        docs.finish()
+        index.clear()
+    return [result.entries[p] for p in sorted(result.entries)]
+
+
+def _head(m: Manifest) -> str:
+    return f"{m.created_at[:19]} by {m.author}@{m.host}"
+
+
+def _merge_manifest(repo: Repo, env: str, entries: list[Entry], ours: Manifest,
+                    theirs: Manifest, opts: PushOptions) -> Manifest:
+    return Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
+                    message=opts.message or "merge", tags=dict(opts.tags),
+                    secret_files=_secret_files(ours, theirs))
+
+
+def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manifest: Manifest,
+          ours_id: str, ours: Manifest, scan: Scan, builder: SnapshotBuilder,
+          opts: PushOptions, changed: bool) -> PushResult:
+    """Bring the folder to the landed snapshot and record it."""
+    if snap == ours_id:  # no merge was needed: the folder already holds it
+        return _record(repo, folder, env, state, ours, scan, builder, changed)
+    by_path = ours.by_path()
+    rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
+    synced_as_ours = EnvRecord(ours_id, 0, rows, 0)
+    _, final = restore(repo, folder, manifest, synced_as_ours, opts.policy, False, False)
+    remember_pull(WorkRecord.load(folder), repo.store_id, env, snap, state.ref.serial, manifest,
+                  final)
+    return PushResult(snap, env, state.ref.serial, ours.parents[0] if ours.parents else None,
+                      len(manifest.entries), builder.uploaded_bytes, builder.reused_bytes,
+                      changed, scan.secret_files, scan.skipped)
+
+
+def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest, scan: Scan,
+            builder: SnapshotBuilder, changed: bool) -> PushResult:
+    by_path = ours.by_path()
+    rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
+    record = WorkRecord.load(folder)
+    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns()))
+    record.save()
+    return PushResult(state.ref.snapshot, env, state.ref.serial,
+                      ours.parents[0] if ours.parents else None, len(ours.entries),
+                      builder.uploaded_bytes, builder.reused_bytes, changed, scan.secret_files,
+                      scan.skipped)
