@@ -33,6 +33,8 @@ from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.refs import list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.secrets import SecretPolicy, redact
+from statesync.sync.verify import VerifyReport
+from statesync.sync.verify import verify as verify_store
 
 OBJECT_PATH = "object.json"
 
@@ -143,6 +145,10 @@ class Store:
     def rollback(self, env: str, snapshot: str, message: str = "") -> promote_mod.RollbackResult:
         """Give ``env`` a new snapshot (new serial) with an older snapshot's files."""
         return promote_mod.rollback(self.repo, env, snapshot, message)
+
+    def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
+        """Check refs, manifests, indexes (and chunks); problems are listed by object."""
+        return verify_store(self.repo, layout.validate_env(env) if env else None, read_data)
 
     # --- bundles -----------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from statesync import __version__
-from statesync.errors import StatesyncError, UsageError
+from statesync.errors import IntegrityError, StatesyncError, UsageError
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -85,6 +85,15 @@ def cmd_export(args: argparse.Namespace) -> Any:
 def cmd_import(args: argparse.Namespace) -> Any:
     return _store(args).import_(args.file, args.env, skip_existing=args.skip_existing,
                                 message=args.message)
+
+
+def cmd_verify(args: argparse.Namespace) -> Any:
+    report = _store(args).verify(args.env, read_data=args.read_data)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"statesync: integrity: {problem}", file=sys.stderr)
+        raise IntegrityError(f"verify found {len(report.problems)} problem(s)")
+    return report
 
 
 def cmd_envs(args: argparse.Namespace) -> Any:
@@ -194,6 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--env", default="default")
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
+    sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
+    sp.add_argument("--env", help="only this environment (default: all)")
+    sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")
