@@ -22,21 +22,20 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from statesync.errors import UsageError
+from statesync.errors import StatesyncError
+from statesync.sync import bundle_export
 from statesync.sync import bundle_schema as schema
 from statesync.sync.bundle_doc import read_document, write_document
 from statesync.sync.bundle_import import plan_import, upload
 from statesync.sync.bundle_io import TAR_ZST, atomic_output, bundle_format
-from statesync.sync.bundle_tar import Member, read_tar, write_tar
-from statesync.sync.chunkindex import ChunkIndex, load_index
-from statesync.sync.download import iter_entry, read_entry
+from statesync.sync.bundle_tar import read_tar, write_tar
+from statesync.sync.chunkindex import load_index
 from statesync.sync.engine import commit
-from statesync.sync.manifest import Entry, Manifest, load_manifest
+from statesync.sync.manifest import load_manifest
 from statesync.sync.refs import read_ref
 from statesync.sync.repo import Repo
-from statesync.sync.secrets import SecretPolicy, glob_matcher
+from statesync.sync.secrets import SecretPolicy
 
 
 @dataclass
@@ -91,63 +90,23 @@ def export_bundle(repo: Repo, snapshot: str, out: Path, *, include_binaries: boo
     """
     fmt = bundle_format(out)
     manifest = load_manifest(repo, snapshot)
-    entries, secret_names = _select(manifest, paths)
-    header = schema.build_header(manifest, snapshot, entries, secret_names,
-                                 description=description, tags=tags, paths=paths,
-                                 include_binaries=include_binaries)
+    entries, secret_names = bundle_export.select(manifest, paths)
+    header = bundle_export.build_header(manifest, snapshot, entries, secret_names,
+                                        description=description, tags=tags, paths=paths,
+                                        include_binaries=include_binaries)
     index = load_index(repo)
     with atomic_output(out) as fh:
         if fmt == TAR_ZST:
-            header["components"] = [schema.component_header(e, include_binaries)
+            header["components"] = [bundle_export.component_header(e, include_binaries)
                                     for e in entries]
-            write_tar(fh, header, _members(repo, index, entries, include_binaries))
+            write_tar(fh, header, bundle_export.members(repo, index, entries, include_binaries))
         else:
-            write_document(fh, fmt, header,
-                           (_inline(repo, index, e, include_binaries) for e in entries))
+            write_document(fh, fmt, header, (bundle_export.inline(repo, index, e, include_binaries)
+                                             for e in entries))
     binaries = [e for e in entries if e.kind == "binary"]
     return ExportResult(str(out), fmt, snapshot, len(entries),
                         len(binaries) if include_binaries else 0, out.stat().st_size,
                         [] if include_binaries else [e.path for e in binaries], secret_names)
-
-
-def _selector(paths: list[str]) -> Any:
-    matcher = glob_matcher(paths)
-
-    def selected(path: str) -> bool:
-        parts = path.split("/")
-        return any(matcher.match("/".join(parts[:i])) for i in range(len(parts), 0, -1))
-
-    return selected
-
-
-def _select(manifest: Manifest, paths: list[str]) -> tuple[list[Entry], list[str]]:
-    """Entries and secret-file names matching ``paths`` (a glob naming a folder selects
-    what it holds); all when ``paths`` is empty. :class:`UsageError` if none match."""
-    entries = sorted(manifest.entries, key=lambda e: e.path)
-    names = sorted(manifest.secret_files)
-    if not paths:
-        return entries, names
-    selected = _selector(paths)
-    entries = [e for e in entries if selected(e.path)]
-    names = [n for n in names if selected(n)]
-    if not entries and not names:
-        raise UsageError(f"no file of the snapshot matches --path {' '.join(paths)}")
-    return entries, names
-
-
-def _inline(repo: Repo, index: ChunkIndex, entry: Entry,
-            include_binaries: bool) -> dict[str, Any]:
-    comp = schema.component_header(entry, include_binaries)
-    if schema.has_content(entry, include_binaries):
-        comp.update(schema.inline_content(entry, read_entry(repo, index, entry)))
-    return comp
-
-
-def _members(repo: Repo, index: ChunkIndex, entries: list[Entry],
-             include_binaries: bool) -> Iterator[Member]:
-    for e in entries:
-        if schema.has_content(e, include_binaries):
-            yield schema.FILES_PREFIX + e.path, e.size, iter_entry(repo, index, e)
 
 
 # --- import --------------------------------------------------------------------
@@ -158,15 +117,23 @@ def load_bundle(path: Path) -> Iterator[schema.Bundle]:
     """Read and fully validate a bundle; a ``.tar.zst`` is extracted into a private
     (0700) temp folder that is removed when the block ends, whatever happens.
 
-    Raises :class:`UsageError` (unknown suffix, no such file) or :class:`BundleError`.
+    Raises :class:`UsageError` (unknown suffix, no such file), :class:`BundleError`,
+    or :class:`StatesyncError` if the temp folder cannot be written (disk full).
     """
     fmt = bundle_format(path)
     if fmt != TAR_ZST:
         yield read_document(path, fmt)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="statesync-import-"))
     try:
-        yield read_tar(path, tmp)
+        tmp = Path(tempfile.mkdtemp(prefix="statesync-import-"))
+    except OSError as exc:
+        raise StatesyncError(f"cannot create a temporary folder: {exc.strerror}") from None
+    try:
+        try:
+            bundle = read_tar(path, tmp)
+        except OSError as exc:
+            raise StatesyncError(f"{path.name}: cannot extract: {exc.strerror}") from None
+        yield bundle
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

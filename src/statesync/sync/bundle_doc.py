@@ -16,6 +16,7 @@ import yaml
 
 from statesync.errors import BundleError, UsageError
 from statesync.sync import bundle_schema as schema
+from statesync.sync.bundle_export import base64_content
 from statesync.sync.bundle_io import JSON
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -68,7 +69,7 @@ def yaml_component(comp: dict[str, Any]) -> str:
         text = _yaml([comp])
         if yaml.load(text, Loader=_Loader) == [comp]:
             return text
-    return _yaml([{**comp, **schema.base64_content(content.encode())}])
+    return _yaml([{**comp, **base64_content(content.encode())}])
 
 
 def _write_yaml(fh: BinaryIO, header: dict[str, Any],
@@ -106,8 +107,8 @@ def _decode_json(raw: bytes, where: str) -> Any:
     try:
         return json.loads(raw, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
-        raise BundleError(f"{where}: not valid JSON (truncated or malformed: {exc.msg} "
-                          f"at line {exc.lineno} column {exc.colno})") from None
+        raise BundleError(f"{where}: not valid JSON (truncated or malformed: {exc.msg}; "
+                          f"line {exc.lineno}, column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:
         reason = "too deeply nested" if isinstance(exc, RecursionError) else (
             "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc))
@@ -119,7 +120,7 @@ def _decode_yaml(raw: bytes, where: str) -> Any:
         return yaml.load(raw, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        at = f"; line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise BundleError(f"{where}: not valid YAML (truncated or malformed: "
                           f"{exc.problem or exc.context}{at})") from None
     except (yaml.YAMLError, ValueError, RecursionError):

@@ -28,15 +28,12 @@ import base64
 import binascii
 import hashlib
 import re
-import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from statesync import __version__
 from statesync.errors import BundleError, IntegrityError
-from statesync.sync.manifest import Entry, Manifest, check_path, check_symlink
+from statesync.sync.manifest import check_path, check_symlink
 
 FORMAT = "statesync-bundle"
 VERSION = 1
@@ -92,80 +89,6 @@ class Bundle:
     @property
     def tags(self) -> dict[str, str]:
         return dict(self.metadata.get("tags") or {})
-
-
-# --- writing -------------------------------------------------------------------
-
-
-def is_policy(entry: Entry) -> bool:
-    """A document whose file name mentions 'policy' is listed under ``policies``."""
-    return entry.kind == "document" and "policy" in entry.path.rsplit("/", 1)[-1].lower()
-
-
-def has_content(entry: Entry, include_binaries: bool) -> bool:
-    """True if an export carries this entry's bytes."""
-    return entry.kind != "symlink" and (entry.kind != "binary" or include_binaries)
-
-
-def build_header(manifest: Manifest, snapshot: str, entries: list[Entry], secret_files: list[str],
-                 *, description: str, tags: dict[str, str], paths: list[str],
-                 include_binaries: bool) -> dict[str, Any]:
-    """The bundle document without its ``components`` (the writer appends them last)."""
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "component_count": len(entries),
-        "metadata": {
-            "description": description,
-            "tags": dict(tags),
-            "source": socket.gethostname(),
-            "statesync_version": __version__,
-            "store_id": manifest.store_id,
-            "env": manifest.env,
-            "snapshot": snapshot,
-            "parents": list(manifest.parents),
-            "message": manifest.message,
-            "author": manifest.author,
-            "snapshot_created_at": manifest.created_at,
-            "snapshot_tags": dict(manifest.tags),
-            "paths": list(paths),
-            "include_binaries": include_binaries,
-        },
-        "policies": [e.path for e in entries if is_policy(e)],
-        "secrets": {
-            "files": list(secret_files),
-            "values": {e.path: list(e.secret_pointers) for e in entries if e.secret_pointers},
-        },
-    }
-
-
-def component_header(entry: Entry, include_binaries: bool) -> dict[str, Any]:
-    """A component's fields other than its content."""
-    out: dict[str, Any] = {"path": entry.path, "kind": entry.kind, "mode": entry.mode,
-                           "size": entry.size, "sha256": entry.digest}
-    if entry.kind == "symlink":
-        out["target"] = entry.target
-    elif not has_content(entry, include_binaries):
-        out["include_binary"] = False
-    return out
-
-
-def inline_content(entry: Entry, data: bytes) -> dict[str, str]:
-    """``encoding`` and ``content`` for bytes: UTF-8 text for documents, else base64."""
-    if entry.kind == "document":
-        try:
-            return {"encoding": UTF8, "content": data.decode("utf-8")}
-        except UnicodeDecodeError:
-            pass
-    return base64_content(data)
-
-
-def base64_content(data: bytes) -> dict[str, str]:
-    return {"encoding": BASE64, "content": base64.b64encode(data).decode("ascii")}
-
-
-# --- reading -------------------------------------------------------------------
 
 
 def _short(value: Any) -> str:

@@ -85,8 +85,10 @@ def _read_stream(zr: ZstdReader, tmp: Path, where: str) -> schema.Bundle:
         count = 0
         while (member := tar.next()) is not None:
             comp = wanted.pop(member.name, None)
-            if comp is None or not member.isreg():
+            if comp is None:
                 raise BundleError(f"{where}: unexpected or repeated member {member.name!r}")
+            if not member.isreg():
+                raise BundleError(f"{where}: member {member.name!r} is not a regular file")
             count += 1
             comp.file = _extract(tar, member, comp, tmp / f"f{count}", where)
         if wanted:
