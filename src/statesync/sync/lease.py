@@ -7,7 +7,8 @@ takes it over with a conditional update of the exact version it judged
 stale (never delete-then-create), so two takers cannot both win.
 
 Staleness is judged by the store's clock: the lock's ``Meta.modified`` (set
-by the store at its last write) plus its TTL, against the store's "now",
+by the store at its last write) plus its TTL (and one second, for stores that
+stamp whole seconds), against the store's "now",
 read by writing a tiny probe object and reading back its timestamp. Clock
 skew between machines therefore cannot expire a live lease or keep a dead
 one. Only a backend that reports no timestamps falls back to the local clock
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 600
 _MAX_TTL = 366 * 86400
+#: S3 and Azure stamp whole seconds (so does ``created_at``): waiting one more
+#: second means a lease is never judged stale early.
+_CLOCK_GRACE = timedelta(seconds=1)
 #: How often acquire/release re-read a lock that changed under them before giving up.
 _ATTEMPTS = 5
 
@@ -139,7 +143,7 @@ def _read(repo: Repo, env: str) -> _Current | None:
 
 def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
     """``(expires_at, now)``, both on the store's clock when the backend has one."""
-    ttl = timedelta(seconds=cur.info.ttl_seconds)
+    ttl = timedelta(seconds=cur.info.ttl_seconds) + _CLOCK_GRACE
     if cur.modified is not None:
         now = store_now(repo.backend)
         if now is not None:
@@ -244,7 +248,10 @@ class Lease:
         """
         with self._mutex:
             self.check()
-            info = replace(self.info, renewed_at=_iso(_local_now()))
+            # Microseconds keep each renewal's body unique: _write tells a retried
+            # renewal that landed from someone else's write by the exact bytes.
+            stamp = _local_now().isoformat(timespec="microseconds")
+            info = replace(self.info, renewed_at=stamp)
             version = _write(self.repo, self.key, info.to_bytes(), Update(self.version))
             if version is None:
                 self.lost.set()
