@@ -103,9 +103,28 @@ def _rollback(r: dict[str, Any]) -> None:
           f"{r['snapshot'][:12]} (serial {r['serial']}, {r['files']} files)")
 
 
+def _export(r: dict[str, Any]) -> None:
+    print(f"exported {r['files']} files of {r['snapshot'][:12]} to {r['path']} "
+          f"({r['format']}, {_size(r['bytes'])})")
+    if r.get("omitted_binaries"):
+        print(f"binaries listed without content: {len(r['omitted_binaries'])} "
+              "(use --include-binaries)")
+
+
+def _import(r: dict[str, Any]) -> None:
+    if not r["changed"]:
+        print(f"{r['env']}: nothing to import (snapshot {r['snapshot'][:12]})")
+    else:
+        print(f"imported into {r['env']} as {r['snapshot'][:12]} (serial {r['serial']}): "
+              f"{r['files']} files")
+    for label in ("skipped", "missing"):
+        if r.get(label):
+            print(f"{label}: {', '.join(r[label])}")
+
+
 _RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "diff": _diff,
               "show": _show, "lock": _lock, "unlock": _unlock, "promote": _promote,
-              "rollback": _rollback}
+              "rollback": _rollback, "export": _export, "import": _import}
 
 
 def render(command: str, result: Any) -> None:
