@@ -75,6 +75,27 @@ def lock_key(env: str) -> str:
     return f"{LOCKS}{validate_env(env)}"
 
 
+_KEYRING_RE = re.compile(r"^gen-([1-9][0-9]{0,8})\.json$")
+
+
+def keyring_prefix(env: str) -> str:
+    """Prefix under which every key generation of ``env`` keeps its keyring."""
+    return f"{KEYS}{validate_env(env)}/"
+
+
+def keyring_key(env: str, generation: int) -> str:
+    """Key of ``env``'s keyring (wrapped data key + recipient stanzas) for ``generation`` >= 1."""
+    if generation < 1:
+        raise ValueError(f"key generation must be >= 1, got {generation}")
+    return f"{keyring_prefix(env)}gen-{generation}.json"
+
+
+def keyring_generation_from_key(env: str, key: str) -> int | None:
+    """Inverse of :func:`keyring_key`; ``None`` for anything else under the prefix."""
+    match = _KEYRING_RE.match(key.removeprefix(keyring_prefix(env)))
+    return int(match.group(1)) if match and key.startswith(keyring_prefix(env)) else None
+
+
 def clock_probe_key(token: str) -> str:
     """Key of a short-lived object written only to read the store's clock.
 
