@@ -1,0 +1,34 @@
+output "store_url" {
+  description = "statesync store URL (use as --store or STATESYNC_STORE): gs://BUCKET/PREFIX, or gs://BUCKET when prefix is empty."
+  value       = var.prefix == "" ? "gs://${google_storage_bucket.this.name}" : "gs://${google_storage_bucket.this.name}/${var.prefix}"
+}
+
+output "recipient" {
+  description = "statesync gcp-kms recipient for this store's key: gcp-kms:projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  value       = "gcp-kms:${google_kms_crypto_key.this.id}"
+}
+
+output "bucket_name" {
+  description = "Name of the store bucket."
+  value       = google_storage_bucket.this.name
+}
+
+output "bucket_url" {
+  description = "gs:// URL of the bucket itself (without the store prefix)."
+  value       = google_storage_bucket.this.url
+}
+
+output "prefix" {
+  description = "Object name prefix of the store inside the bucket (empty: bucket root)."
+  value       = var.prefix
+}
+
+output "kms_key_id" {
+  description = "Full resource name of the KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K)."
+  value       = google_kms_crypto_key.this.id
+}
+
+output "kms_key_ring_id" {
+  description = "Full resource name of the KMS key ring."
+  value       = google_kms_key_ring.this.id
+}
