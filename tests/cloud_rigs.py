@@ -35,9 +35,7 @@ def s3_rig(tmp: Path) -> str | None:
     if region in (None, "us-east-1", "aws-global"):
         client.create_bucket(Bucket=name)
     else:
-        client.create_bucket(
-            Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
-        )
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
     client.close()
     return f"s3://{name}/store"
 

@@ -314,6 +314,9 @@ class AzureBackend(Backend):
             return BackendUnavailable(f"access denied to {self.where}: {code or status}")
         if status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
             return TransientError(message)
+        if status == 400 and code == "InvalidOperation" and "md5" in str(exc).lower():
+            # Azurite's spelling of Md5Mismatch: "Provided contentMD5 doesn't match."
+            return TransientError(f"{message}: body damaged in transit")
         return BackendError(f"{message}: {_first_line(exc)}")
 
 

@@ -375,6 +375,11 @@ class GCSBackend(Backend):
             return BackendUnavailable(f"access denied to {self.where}: {status}")
         if status in (408, 429) or status >= 500:
             return TransientError(message)
+        if status == 400 and "doesn't match calculated" in str(exc):
+            # GCS refused an upload whose CRC32C/MD5 differs from the bytes that
+            # arrived ("Provided CRC32C ... doesn't match calculated CRC32C"):
+            # damaged in transit, nothing stored, so sending it again is the fix.
+            return TransientError(f"{message}: body damaged in transit")
         return BackendError(f"{message}: {_first_line(exc)}")
 
 
