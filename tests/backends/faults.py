@@ -51,13 +51,14 @@ class FaultAdapter(requests.adapters.HTTPAdapter):
         super().__init__(pool_maxsize=8)
         self.handler = handler
         self.seen: list[requests.PreparedRequest] = []
+        self.statuses: list[int] = []
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.seen.append(request)
         reply = self.handler(request) if self.handler else None
-        if reply is None:
-            return super().send(request, **kwargs)
-        return canned(request, *reply)
+        response = super().send(request, **kwargs) if reply is None else canned(request, *reply)
+        self.statuses.append(response.status_code)
+        return response
 
     def requests_to(self, method: str, fragment: str = "") -> list[requests.PreparedRequest]:
         return [r for r in self.seen if r.method == method and fragment in (r.url or "")]
@@ -79,6 +80,23 @@ def canned(
     response.url = request.url or ""
     response.encoding = "utf-8"
     return response
+
+
+def azure_error(status: int, code: str) -> Reply:
+    """An Azure Storage error answer, as the service spells it."""
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<Error><Code>{code}</Code><Message>injected {code}</Message></Error>"
+    ).encode()
+    return status, {"x-ms-error-code": code, "Content-Type": "application/xml"}, xml
+
+
+def gcs_error(status: int, message: str = "injected") -> Reply:
+    """A GCS JSON API error answer."""
+    import json
+
+    body = json.dumps({"error": {"code": status, "message": message, "errors": []}}).encode()
+    return status, {"Content-Type": "application/json"}, body
 
 
 def body_bytes(request: Any) -> bytes:
