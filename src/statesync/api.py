@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statesync.backends import open_backend
 from statesync.backends.retry import RetryingBackend
@@ -35,6 +35,9 @@ from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.secrets import SecretPolicy, redact
 from statesync.sync.verify import VerifyReport
 from statesync.sync.verify import verify as verify_store
+
+if TYPE_CHECKING:
+    from statesync.crypto.admin import KeyAdmin
 
 OBJECT_PATH = "object.json"
 
@@ -206,6 +209,14 @@ class Store:
         if entry is None:
             raise UsageError(f"snapshot {snap[:12]} holds no saved object")
         return json.loads(read_entry(self.repo, load_index(self.repo), entry))
+
+    # --- keys and trust (DESIGN.md §6) ----------------------------------------
+
+    def keys(self, identities: list[str] | None = None) -> KeyAdmin:
+        """Key management (``[keys] recipients`` of statesync.toml + ``identities`` specs)."""
+        from statesync.crypto.admin import KeyAdmin
+
+        return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
 
     def _head(self, env: str) -> str:
         return require_ref(self.repo, layout.validate_env(env)).ref.snapshot

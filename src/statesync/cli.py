@@ -224,6 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("env")
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
+    from statesync.crypto.commands import add_keys_commands
+
+    add_keys_commands(add, common)
     return p
 
 

@@ -7,14 +7,16 @@ store under ``$XDG_DATA_HOME/statesync/store``. A relative path in
 
 ``statesync.toml`` may also hold ``[secrets] globs = [...]`` and
 ``key_pattern = "..."``, and ``[promotion] allowed = ["dev->staging", ...]``:
-the only promotion paths ``promote`` accepts (absent: any path).
+the only promotion paths ``promote`` accepts (absent: any path), and
+``[keys] recipients = ["passphrase:team", "aws-kms:alias/x"]``: who new key
+generations are wrapped for, and what unwraps them here.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ class Config:
     policy: SecretPolicy
     source: str  # where the store URL came from, for messages
     promotion_allowed: list[str] | None = None  # "FROM->TO" paths; None: any
+    recipients: list[str] = field(default_factory=list)  # [keys] recipients specs
 
 
 def _find_config(start: Path) -> Path | None:
@@ -64,6 +67,16 @@ def _promotion(doc: dict[str, Any], path: Path | None) -> list[str] | None:
     return out
 
 
+def _recipients(doc: dict[str, Any], path: Path | None) -> list[str]:
+    """``[keys] recipients`` (e.g. ``["passphrase:team", "aws-kms:alias/x"]``); UsageError."""
+    value = doc.get("keys", {}).get("recipients", []) if isinstance(doc.get("keys"), dict) else []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UsageError(f"{path}: [keys] recipients wants a list of recipient strings")
+    # A relative key file is relative to statesync.toml, like a relative store path.
+    return [f"keyfile:{(path.parent / v[8:]).resolve()}" if path and v.startswith("keyfile:")
+            and not v[8:].startswith(("/", "~")) else v for v in value]
+
+
 def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
     """Resolve the configuration; raises :class:`UsageError` for a broken file."""
     path = _find_config(cwd or Path.cwd())
@@ -72,13 +85,15 @@ def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
     policy = SecretPolicy(tuple(sec.get("globs", DEFAULT_GLOBS)),
                           str(sec.get("key_pattern", DEFAULT_KEY_PATTERN)))
     allowed = _promotion(doc, path)
+    recipients = _recipients(doc, path)
     if store:
-        return Config(store, policy, "--store", allowed)
+        return Config(store, policy, "--store", allowed, recipients)
     if os.environ.get("STATESYNC_STORE"):
-        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed)
+        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed,
+                      recipients)
     if path and "store" in doc:
         value = str(doc["store"])
         if "://" not in value:
             value = str((path.parent / value).resolve())
-        return Config(value, policy, str(path), allowed)
-    return Config(str(default_store_path()), policy, "default", allowed)
+        return Config(value, policy, str(path), allowed, recipients)
+    return Config(str(default_store_path()), policy, "default", allowed, recipients)

@@ -122,9 +122,24 @@ def _import(r: dict[str, Any]) -> None:
             print(f"{label}: {', '.join(r[label])}")
 
 
+def _keys(r: dict[str, Any]) -> None:
+    if "key_generations" in r:  # keys init / list / rotate
+        for g in r["key_generations"]:
+            mark = " (current)" if g["current"] else ""
+            print(f"{r['env']} generation {g['generation']}{mark}, created {g['created_at']}")
+            for rec in g["recipients"]:
+                print(f"  {rec['type']:10} {rec['id']}")
+        if not r["key_generations"]:
+            print(f"{r['env']}: no keys")
+        return
+    for k, v in r.items():
+        print(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+
+
 _RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "diff": _diff,
               "show": _show, "lock": _lock, "unlock": _unlock, "promote": _promote,
               "rollback": _rollback, "export": _export, "import": _import}
+_RENDERERS["keys"] = _keys
 
 
 def render(command: str, result: Any) -> None:
