@@ -408,7 +408,7 @@ def child_main(spec: dict[str, Any]) -> None:
 
         prof = cProfile.Profile()
         prof.enable()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     out: dict[str, Any] = {}
     if op == "init":
         Store.init(spec["url"]).close()
@@ -424,13 +424,14 @@ def child_main(spec: dict[str, Any]) -> None:
                "reused_files": p.reused_files, "snapshot": p.snapshot}
     else:
         raise SystemExit(f"unknown op {op}")
-    seconds = time.perf_counter() - t1
+    seconds, op_cpu = time.perf_counter() - t1, time.process_time() - c1
     if prof is not None:
         prof.disable()
         prof.dump_stats(spec["profile"])
     ru = resource.getrusage(resource.RUSAGE_SELF)
     out.update({
         "seconds": seconds,
+        "op_cpu_seconds": op_cpu,
         "import_seconds": t_import,
         "maxrss_bytes": vm_hwm(),
         # ru_maxrss survives exec on Linux: it starts at the parent's peak, so it is
@@ -618,26 +619,29 @@ def render(fig: dict[str, Any]) -> str:
         f"{fig['change']['big_file_changed']}), {fmt_bytes(fig['change']['bytes_of_changed_files'])}"
         " in those files",
         "",
-        f"{'phase':<18}{'seconds':>9}{'MB/s':>9}{'uploaded':>13}{'upl % ds':>10}"
-        f"{'reused':>12}{'peak RSS':>11}{'CPU s':>8}{'start s':>9}{'others CPU s':>14}",
+        f"{'phase':<18}{'seconds':>9}{'MB/s':>9}{'CPU s':>7}{'MB/CPU-s':>10}{'uploaded':>12}"
+        f"{'upl % ds':>10}{'reused':>12}{'peak RSS':>11}{'start s':>9}{'others CPU s':>14}",
     ]
     for key, label in (("init", "init"), ("full_push", "(a) full push"),
                        ("nochange_push", "(b) no-change push"),
                        ("incremental_push", "(c) 1% push"), ("pull", "(d) pull")):
         r = ph[key]
         moved = r.get("uploaded_bytes", r.get("downloaded_bytes"))
-        rate = f"{_mbs(ds['bytes'], r['seconds']):.1f}" if key in ("full_push", "pull",
-                                                                   "nochange_push") else "-"
+        scans = key in ("full_push", "pull", "nochange_push")
+        rate = f"{_mbs(ds['bytes'], r['seconds']):.1f}" if scans else "-"
+        cpu_rate = f"{_mbs(ds['bytes'], r['op_cpu_seconds']):.1f}" if scans else "-"
         up = "-" if moved is None else fmt_bytes(moved)
         pct = "-" if "uploaded_bytes" not in r else f"{100 * r['uploaded_bytes'] / ds['bytes']:.3f}"
         reused = fmt_bytes(r["reused_bytes"]) if "reused_bytes" in r else "-"
-        lines.append(f"{label:<18}{r['seconds']:>9.2f}{rate:>9}{up:>13}{pct:>10}{reused:>12}"
-                     f"{fmt_bytes(r['maxrss_bytes']):>11}{r['cpu_seconds']:>8.1f}"
+        lines.append(f"{label:<18}{r['seconds']:>9.2f}{rate:>9}{r['op_cpu_seconds']:>7.1f}"
+                     f"{cpu_rate:>10}{up:>12}{pct:>10}{reused:>12}"
+                     f"{fmt_bytes(r['maxrss_bytes']):>11}"
                      f"{r['import_seconds']:>9.2f}{r['other_cpu_seconds']:>14.1f}")
     lines += [
         "  (seconds: Store.open + operation inside a fresh child; MB/s: dataset bytes / seconds;",
         "   pull 'uploaded' column = stored bytes read; start s = importing statesync;",
-        "   CPU s = the child's user+sys; others CPU s = CPU used meanwhile by every other",
+        "   CPU s = the child's user+sys CPU over the same span, all threads; MB/CPU-s = dataset bytes per CPU",
+        "   second, less sensitive to a busy machine; others CPU s = CPU used meanwhile by every other",
         "   process on the machine (non-zero means the timings were perturbed);",
         "   1-min load average at phase start/end: "
         + ", ".join(f"{k} {v['loadavg_1m'][0]}/{v['loadavg_1m'][1]}" for k, v in ph.items())
