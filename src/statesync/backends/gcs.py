@@ -75,8 +75,9 @@ def make_client() -> storage.Client:
     google's own retries are off on every call (``retry=None``): its policy is
     deadline-based (up to two minutes) and would hide faults from the one
     retry wrapper. The transport alone re-sends a GET or HEAD once when a
-    pooled connection turns out dead (fake-gcs-server closes keep-alive
-    connections after a 416), and never retries a refused connection.
+    pooled keep-alive connection turns out dead (what botocore's and Azure's
+    single SDK retry cover for the other drivers); it never retries a refused
+    connection or an answered request.
     """
     project = os.environ.get("GOOGLE_CLOUD_PROJECT")
     try:
