@@ -45,6 +45,13 @@ def parse_key_url(url: str) -> tuple[str, str, str | None]:
     return f"https://{parts.hostname.lower()}{port}", match.group(1), match.group(2)
 
 
+def _algorithm(name: str) -> Any:
+    """The SDK's enum member (its local RSA wrap accepts nothing else)."""
+    from azure.keyvault.keys.crypto import KeyWrapAlgorithm
+
+    return KeyWrapAlgorithm(name)
+
+
 def _failure(what: str, exc: Exception) -> KeyFailure:
     status = getattr(exc, "status_code", None)
     reason = getattr(exc, "reason", None) or type(exc).__name__
@@ -92,7 +99,7 @@ class AzureKeyVaultProvider(Provider):
         kek = os.urandom(aead.KEY_SIZE)
         key_id = f"{self.vault}/keys/{self.name}" + (f"/{self.version}" if self.version else "")
         try:
-            result = self._crypto_client(key_id).wrap_key(self.algorithm, kek)
+            result = self._crypto_client(key_id).wrap_key(_algorithm(self.algorithm), kek)
         except AzureError as exc:
             raise _failure(f"{self.stanza_id()}: wrapKey", exc) from None
         params = {"key_id": result.key_id or key_id, "algorithm": self.algorithm,
@@ -113,7 +120,7 @@ class AzureKeyVaultProvider(Provider):
             raise KeyFailure(f"{stanza.id}: unknown key-wrap algorithm {alg!r}")
         wrapped_kek = b64param(stanza, "wrapped_kek")
         try:
-            kek = self._crypto_client(key_id).unwrap_key(alg, wrapped_kek).key
+            kek = self._crypto_client(key_id).unwrap_key(_algorithm(alg), wrapped_kek).key
         except AzureError as exc:
             raise _failure(f"{stanza.id}: unwrapKey", exc) from None
         if len(kek) != aead.KEY_SIZE:
