@@ -97,6 +97,11 @@ def make_client() -> storage.Client:
     )
     client._http.mount("http://", adapter)
     client._http.mount("https://", adapter)
+    # google-cloud-storage 3.x fetches bucket metadata in a background thread
+    # on first use of each bucket, only to label tracing spans. We trace
+    # nothing, and a stray request per bucket muddles fault handling.
+    if getattr(client, "_bucket_metadata_cache", None) is not None:
+        client._bucket_metadata_cache = None
     return client
 
 
