@@ -23,10 +23,8 @@ trap '.venv/bin/python scripts/emulators.py stop --env-file "$ENV_FILE"' EXIT
 # shellcheck disable=SC1090
 source "$ENV_FILE"
 
-if [ -x scripts/check_terraform.sh ]; then
-  echo "== terraform: checkov (offline, own virtualenv)"
-  scripts/check_terraform.sh
-fi
+echo "== terraform: checkov (offline, own virtualenv)"
+scripts/check_terraform.sh
 
 echo "== tests"
 set +e
