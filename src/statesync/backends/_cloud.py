@@ -233,6 +233,31 @@ def reader(raw: ChunkReader) -> BinaryIO:
     return io.BufferedReader(raw, buffer_size=_COPY_BLOCK)
 
 
+def transport_reason(exc: BaseException) -> str:
+    """The root OS-level cause of a transport fault ("Connection refused"), else its first line.
+
+    HTTP stacks wrap a refused connection three or four layers deep, in
+    messages too long for the one-line errors users see.
+    """
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None and current.strerror:
+            return str(current.strerror)
+        pending.extend([current.__cause__, current.__context__])
+        # urllib3 keeps the cause in .reason, azure-core in .inner_exception.
+        pending.extend(
+            [getattr(current, "reason", None), getattr(current, "inner_exception", None)]
+        )
+        pending.extend(current.args)
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def unavailable(message: str, exc: BaseException) -> BackendError:
     """A one-line :class:`BackendUnavailable` naming the cause."""
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -286,7 +286,9 @@ class AzureBackend(Backend):
         except HttpResponseError as exc:
             raise self._translate(exc, key, mode) from exc
         except (ServiceRequestError, ServiceResponseError, IncompleteReadError) as exc:
-            raise TransientError(f"cannot reach {self.where}: {_first_line(exc)}") from exc
+            raise TransientError(
+                f"cannot reach {self.where}: {_cloud.transport_reason(exc)}"
+            ) from exc
         except AzureError as exc:
             raise BackendError(f"{self.where}: {_first_line(exc)}") from exc
 

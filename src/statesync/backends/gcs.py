@@ -356,7 +356,9 @@ class GCSBackend(Backend):
         except (gauth.DefaultCredentialsError, gauth.RefreshError) as exc:
             raise _cloud.unavailable(f"no usable Google credentials for {self.where}", exc) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise TransientError(f"cannot reach {self.where}: {exc}") from exc
+            raise TransientError(
+                f"cannot reach {self.where}: {_cloud.transport_reason(exc)}"
+            ) from exc
 
     def _translate(
         self, status: int, exc: Exception, key: str, mode: PutMode | None, listing: bool

@@ -290,7 +290,9 @@ class S3Backend(Backend):
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise _cloud.unavailable(f"no usable AWS credentials for {self.where}", exc) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise TransientError(f"cannot reach {self.where}: {exc}") from exc
+            raise TransientError(
+                f"cannot reach {self.where}: {_cloud.transport_reason(exc)}"
+            ) from exc
         except BotoCoreError as exc:
             raise BackendError(f"{self.where}: {exc}") from exc
 
