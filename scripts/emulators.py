@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import shlex
 import shutil
@@ -92,12 +93,33 @@ def fake_gcs_binary() -> Path:
     return Path(_server._get_binary_path())
 
 
+# moto checks If-Match / If-None-Match and then writes, with no lock between,
+# while its server runs a thread per request: two conditional writes racing on
+# one key can both pass, which real S3 never allows. Serialising moto's writes
+# restores S3's atomic conditional writes (the conformance race needs them).
+MOTO_ATOMIC_WRITES = """
+import sys, threading
+from moto import server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+lock = threading.Lock()
+serve = DomainDispatcherApplication.__call__
+
+def call(self, environ, start_response):
+    if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
+        with lock:
+            return serve(self, environ, start_response)
+    return serve(self, environ, start_response)
+
+DomainDispatcherApplication.__call__ = call
+server.main(sys.argv[1:])
+"""
+
+
 def moto_argv(port: int) -> list[str]:
-    try:
-        import moto.server  # noqa: F401 - only checks it is importable
-    except ImportError:
+    if importlib.util.find_spec("moto") is None:
         sys.exit(f"emulators: moto[server] is not installed in this python ({sys.executable})")
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return [sys.executable, "-c", MOTO_ATOMIC_WRITES, "-H", "127.0.0.1", "-p", str(port)]
 
 
 def plan(run_dir: Path) -> tuple[list[Emulator], dict[str, str]]:
