@@ -230,8 +230,10 @@ def start(env_file: Path) -> None:
             wait_ready(emulator, log, deadline)
     except BaseException:
         for e in emulators:
-            if e.process is not None:
-                end_group(e.process.pid)
+            if e.process is not None:  # our own children: kill and reap at once
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(e.process.pid, signal.SIGKILL)
+                e.process.wait()
         env_file.unlink(missing_ok=True)
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
