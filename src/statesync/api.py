@@ -197,7 +197,7 @@ class Store:
         entry.secret_pointers = pointers
         builder.finish()
         parent = state.ref.snapshot if state else None
-        snap, new, changed = engine.commit(self.repo, env, state, parent, [entry],
+        snap, new, changed = engine.commit_entries(self.repo, env, state, parent, [entry],
                                            message=description, tags=meta)
         return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
                           builder.reused_bytes, changed)

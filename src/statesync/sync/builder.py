@@ -13,6 +13,7 @@ from statesync.sync.chunkindex import ChunkIndex, load_index, write_index
 from statesync.sync.manifest import Entry
 from statesync.sync.packer import PackUploader
 from statesync.sync.repo import Repo
+from statesync.sync.sealing import EnvKeys
 from statesync.sync.secrets import is_document
 
 _SNIFF = 8192
@@ -37,13 +38,16 @@ class SnapshotBuilder:
     counts file bytes whose chunks the store (or this push) already had.
     """
 
-    def __init__(self, repo: Repo, progress: Progress | None = None, workers: int = 4) -> None:
+    def __init__(self, repo: Repo, progress: Progress | None = None, workers: int = 4,
+                 keys: EnvKeys | None = None) -> None:
+        """``keys``: seal every chunk with this environment's key (``--encrypt all``)."""
         self.repo = repo
+        self._name = keys.chunk_id if keys else codec.sha256_hex
         self.chunker = Chunker(repo.descriptor)
         self.progress = progress or quiet()
         self._index: ChunkIndex | None = None
         self._seen: set[str] = set()
-        self._uploader = PackUploader(repo, workers)
+        self._uploader = PackUploader(repo, workers, keys=keys)
         self.reused_bytes = 0
         self.new_bytes = 0
 
@@ -80,7 +84,7 @@ class SnapshotBuilder:
             if not chunks:
                 text = looks_text(chunk)
             digest.update(chunk)
-            cid = codec.sha256_hex(chunk)
+            cid = self._name(chunk)
             chunks.append([cid, len(chunk)])
             size += len(chunk)
             self._queue(cid, chunk)

@@ -31,7 +31,7 @@ from statesync.sync.bundle_import import plan_import, upload
 from statesync.sync.bundle_io import TAR_ZST, atomic_output, bundle_format
 from statesync.sync.bundle_tar import read_tar, write_tar
 from statesync.sync.chunkindex import load_index
-from statesync.sync.engine import commit
+from statesync.sync.engine import commit_entries
 from statesync.sync.manifest import load_manifest
 from statesync.sync.refs import read_ref
 from statesync.sync.repo import Repo
@@ -154,7 +154,7 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
         plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy)
         builder = upload(repo, plan)
     text = message or bundle.description or f"import {path.name}"
-    snap, new, changed = commit(repo, env, state, parent, list(plan.entries.values()),
+    snap, new, changed = commit_entries(repo, env, state, parent, list(plan.entries.values()),
                                 message=text, tags=bundle.tags, secret_files=plan.secret_names)
     return ImportResult(snap, env, new.ref.serial, len(plan.entries), plan.skipped, changed,
                         plan.imported, plan.missing, plan.refused, parent,

@@ -14,6 +14,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound
@@ -32,9 +33,12 @@ class Location:
     offset: int
     length: int
     size: int
+    sealed: tuple[str, int] | None = None  # (env, key generation) under --encrypt all
 
 
-PackEntries = dict[str, list[list[object]]]
+#: pack id -> rows ``[chunk id, offset, length, size]``, or ``{"rows": rows,
+#: "key": [env, generation]}`` for a pack sealed with an environment's key.
+PackEntries = dict[str, Any]
 
 
 class ChunkIndex:
@@ -47,9 +51,14 @@ class ChunkIndex:
         return chunk_id in self.locations
 
     def add_packs(self, packs: PackEntries) -> None:
-        for pack_id, rows in packs.items():
+        for pack_id, value in packs.items():
+            rows, sealed = value, None
+            if isinstance(value, dict):
+                env, gen = value["key"]
+                rows, sealed = value["rows"], (str(env), int(gen))
             for cid, off, length, size in rows:
-                self.locations[str(cid)] = Location(pack_id, int(off), int(length), int(size))  # type: ignore[call-overload]
+                self.locations[str(cid)] = Location(pack_id, int(off), int(length), int(size),
+                                                    sealed)
 
     def locate(self, chunk_id: str) -> Location:
         try:
@@ -63,8 +72,11 @@ def load_index(repo: Repo) -> ChunkIndex:
     ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
     index = ChunkIndex()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for doc in pool.map(lambda i: _load_one(repo, i), ids):
-            index.add_packs(doc["packs"])
+        for index_id, doc in zip(ids, pool.map(lambda i: _load_one(repo, i), ids), strict=True):
+            try:
+                index.add_packs(doc["packs"])
+            except (KeyError, TypeError, ValueError):
+                raise IntegrityError(f"{layout.index_key(index_id)}: malformed index") from None
     return index
 
 

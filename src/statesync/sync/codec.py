@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import zstandard
@@ -47,13 +48,14 @@ def seal_blob(chunk: bytes | memoryview) -> bytes:
     return _cctx().compress(chunk)
 
 
-def open_blob(blob: bytes, chunk_id: str, size: int, where: str) -> bytes:
-    """Decode a blob and verify it is exactly chunk ``chunk_id``; else :class:`IntegrityError`."""
+def open_blob(blob: bytes, chunk_id: str, size: int, where: str,
+              name: Callable[[bytes], str] = sha256_hex) -> bytes:
+    """Decode a blob and verify ``name(data) == chunk_id``; else :class:`IntegrityError`."""
     try:
         data = _dctx().decompress(blob, max_output_size=size)
     except zstandard.ZstdError:
         raise IntegrityError(f"{where}: chunk {chunk_id[:12]} is corrupt") from None
-    if len(data) != size or sha256_hex(data) != chunk_id:
+    if len(data) != size or name(data) != chunk_id:
         raise IntegrityError(f"{where}: chunk {chunk_id[:12]} does not match its hash")
     return data
 

@@ -63,7 +63,7 @@ def _fetch_pack(repo: Repo, pack: str, chunks: list[tuple[str, Location]], targe
         raise IntegrityError(f"{where}: pack is truncated")
     for cid, loc in chunks:
         blob = span[loc.offset - start : loc.offset - start + loc.length]
-        data = codec.open_blob(blob, cid, loc.size, where)
+        data = open_chunk(repo, loc, cid, blob, where)
         for dest, offset in targets[cid]:
             fd = os.open(dest, os.O_WRONLY)
             try:
@@ -72,6 +72,15 @@ def _fetch_pack(repo: Repo, pack: str, chunks: list[tuple[str, Location]], targe
                 os.close(fd)
             progress.update(len(data))
     return len(span)
+
+
+def open_chunk(repo: Repo, loc: Location, cid: str, blob: bytes, where: str) -> bytes:
+    """Decode one stored chunk (decrypting it if its pack is sealed) and verify its id."""
+    if loc.sealed is None:
+        return codec.open_blob(blob, cid, loc.size, where)
+    keys = repo.keys(*loc.sealed)
+    return codec.open_blob(keys.open_chunk(cid, blob, where), cid, loc.size, where,
+                           name=keys.chunk_id)
 
 
 def verify_file(path: Path, entry: Entry) -> None:
@@ -94,7 +103,7 @@ def iter_entry(repo: Repo, index: ChunkIndex, entry: Entry) -> Iterator[bytes]:
         loc = index.locate(cid)
         where = layout.pack_key(loc.pack)
         blob = repo.backend.get_range(where, loc.offset, loc.length)
-        data = codec.open_blob(blob, cid, int(size), where)
+        data = open_chunk(repo, loc, cid, blob, where)
         h.update(data)
         yield data
     if h.hexdigest() != entry.digest:

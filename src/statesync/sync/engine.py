@@ -11,6 +11,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from statesync.errors import RefConflict, StatesyncError
 from statesync.progress import Progress
@@ -19,6 +20,8 @@ from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.refs import RefState, read_ref, write_ref
 from statesync.sync.repo import Repo
+from statesync.sync.sealing import EnvKeys
+from statesync.sync.stored import StoredForm
 from statesync.sync.workdir import (
     EnvRecord,
     LocalFile,
@@ -54,6 +57,8 @@ class PushOptions:
     rebase: bool = False
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
     progress: bool = False
+    include_secrets: bool = False
+    encrypt_all: bool = False
 
 
 def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
@@ -76,21 +81,65 @@ def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
     return state.ref.snapshot
 
 
+def _tracked(scan: Scan, rec: EnvRecord | None) -> dict[str, LocalFile]:
+    """The files a snapshot holds: secret files too when the env includes them."""
+    if rec is not None and rec.secrets_included:
+        return {**scan.files, **scan.secrets}
+    return scan.files
+
+
 def _unchanged(scan: Scan, rec: EnvRecord | None, state: RefState | None) -> bool:
     if rec is None or state is None or rec.snapshot != state.ref.snapshot:
         return False
-    if set(scan.files) != set(rec.files):
+    files = _tracked(scan, rec)
+    if set(files) != set(rec.files):
         return False
-    return all(rec.cached_entry(f) is not None for f in scan.files.values())
+    return all(rec.cached_entry(f) is not None for f in files.values())
 
 
-def _entry_for(f: LocalFile, builder: SnapshotBuilder, opts: PushOptions) -> Entry:
+@dataclass
+class Sealing:
+    """What this push encrypts, decided from the flags and the environment's head.
+
+    Both modes are sticky: once an environment's head includes secrets or is
+    fully encrypted, later pushes keep doing so, so a push without the flag can
+    neither drop secrets from the store nor write plaintext into it.
+    """
+
+    include_secrets: bool
+    everything: bool
+    keys: EnvKeys | None
+
+    @classmethod
+    def decide(cls, repo: Repo, env: str, head: Manifest | None, opts: PushOptions) -> Sealing:
+        enc = head.encryption if head else {}
+        include = opts.include_secrets or bool(enc.get("secrets"))
+        everything = opts.encrypt_all or bool(enc.get("all"))
+        keys = repo.keys(env, None) if include or everything else None
+        return cls(include, everything, keys)
+
+    def form(self, policy: secrets.SecretPolicy) -> StoredForm:
+        return StoredForm(policy, self.keys if self.include_secrets else None)
+
+    def manifest_field(self) -> dict[str, Any]:
+        if self.keys is None:
+            return {}
+        return {"secrets": self.include_secrets, "all": self.everything,
+                "generation": self.keys.generation}
+
+
+def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry:
     if f.is_link:
         return symlink_entry(f.path, os.readlink(f.abspath))
     mode = f.st.st_mode
     try:
+        if form.keys is not None and form.policy.is_secret_file(f.path):
+            sealed = form.secret_file(f.path, f.abspath.read_bytes())
+            entry = builder.add_stream(f.path, io.BytesIO(sealed), mode & 0o600)
+            entry.kind = "secret-file"
+            return entry
         if secrets.is_document(f.path) and f.st.st_size <= secrets.MAX_PARSE:
-            data, pointers = secrets.redact(f.path, f.abspath.read_bytes(), opts.policy)
+            data, pointers = form.document(f.path, f.abspath.read_bytes())
             entry = builder.add_stream(f.path, io.BytesIO(data), mode)
             entry.secret_pointers = pointers
             return entry
@@ -100,16 +149,16 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, opts: PushOptions) -> Ent
         raise StatesyncError(f"cannot read {f.abspath}: {exc.strerror}") from None
 
 
-def build_entries(scan: Scan, rec: EnvRecord | None, builder: SnapshotBuilder,
-                  opts: PushOptions) -> list[Entry]:
-    """Entries for every scanned file, re-reading only files that may have changed."""
+def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
+                  form: StoredForm) -> list[Entry]:
+    """Entries for ``files``, re-reading only files that may have changed."""
     entries = []
-    for f in scan.files.values():
+    for f in files.values():
         cached = rec.cached_entry(f) if rec else None
         if cached is not None and builder.has_chunks(cached):
             entries.append(builder.reuse(cached))
         else:
-            entries.append(_keep_mode(_entry_for(f, builder, opts), rec))
+            entries.append(_keep_mode(_entry_for(f, builder, form), rec))
     return entries
 
 
@@ -124,8 +173,8 @@ def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
 def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
     """True if ``entries`` describe exactly the parent's files."""
     def key(e: Entry) -> tuple[object, ...]:
-        return (e.path, e.kind, e.mode, e.digest,
-                                                                tuple(e.secret_pointers), e.target)
+        return (e.path, e.kind, e.mode, e.digest, tuple(e.secret_pointers), e.target)
+
     return (sorted(map(key, a.entries)) == sorted(map(key, entries))
             and sorted(a.secret_files) == sorted(secret_files))
 
@@ -135,7 +184,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
 
     Raises :class:`RefConflict` if the env moved since the folder synced,
     unless ``opts.rebase`` (merge, see :mod:`statesync.sync.rebase`) or
-    ``opts.force`` (replace the contents, keeping the history).
+    ``opts.force`` (replace the contents, keeping the history);
+    :class:`KeyFailure` if encryption is asked for and no key can be unwrapped.
     """
     record = WorkRecord.load(folder)
     rec = record.get(repo.store_id, env)
@@ -145,60 +195,77 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     else:
         parent = expected_parent(state, rec, env, opts.force)
     scan = scan_folder(folder, opts.policy)
-    if state is not None and _unchanged(scan, rec, state):
+    if (state is not None and not (opts.include_secrets or opts.encrypt_all)
+            and _unchanged(scan, rec, state)):
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
-    total = sum(f.st.st_size for f in scan.files.values())
-    progress = Progress("push", total, opts.progress)
-    builder = SnapshotBuilder(repo, progress)
+    head = load_manifest(repo, state.ref.snapshot) if state else None
+    sealing = Sealing.decide(repo, env, head, opts)
+    files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
+    excluded = [p for p in scan.secret_files if p not in files]
+    progress = Progress("push", sum(f.st.st_size for f in files.values()), opts.progress)
+    builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
     try:
-        entries = build_entries(scan, rec, builder, opts)
+        entries = build_entries(files, rec, builder, sealing.form(opts.policy))
         builder.finish()
     except BaseException:
         builder.abort()
         raise
     finally:
         progress.close()
+    ours = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
+                    entries=entries, message=opts.message, tags=dict(opts.tags),
+                    secret_files=sorted(excluded), encryption=sealing.manifest_field())
     if opts.rebase:
         from statesync.sync.rebase import rebase_push
 
-        ours = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
-                        entries=entries, message=opts.message, tags=dict(opts.tags),
-                        secret_files=sorted(scan.secret_files))
         return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
-    snap_id, new_state, changed = commit(repo, env, state, parent, entries, message=opts.message,
-                                         tags=opts.tags, secret_files=scan.secret_files)
-    _remember(record, repo, env, new_state, scan, entries)
+    snap_id, new_state, changed = commit(repo, env, state, parent, ours)
+    _remember(record, repo, env, new_state, files, entries, sealing.include_secrets)
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed,
-                      scan.secret_files, scan.skipped)
+                      excluded, scan.skipped)
 
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
-           entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
-           secret_files: list[str] | None = None) -> tuple[str, RefState, bool]:
-    """Store a manifest for ``entries`` and move ``env`` to it if still at ``state``.
+           manifest: Manifest) -> tuple[str, RefState, bool]:
+    """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
 
     Returns ``(snapshot, new ref state, changed)``; when the entries equal the
     parent's, nothing is written and ``changed`` is False. The entries' chunks
     must already be in the store. Raises :class:`RefConflict` on a lost race.
     """
-    secret_files = sorted(secret_files or [])
     if state is not None and parent is not None and parent == state.ref.snapshot:
         base = load_manifest(repo, parent)
-        if same_content(base, entries, secret_files):
+        if (same_content(base, manifest.entries, manifest.secret_files)
+                and base.encryption == manifest.encryption):
             return parent, state, False
-    manifest = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
-                        entries=entries, message=message, tags=dict(tags or {}),
-                        secret_files=secret_files)
-    snap_id = store_manifest(repo, manifest)
+    manifest.parents = [parent] if parent else []
+    snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
     return snap_id, write_ref(repo, env, snap_id, state), True
 
 
-def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState, scan: Scan,
-              entries: list[Entry]) -> None:
+def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
+                   entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
+                   secret_files: list[str] | None = None) -> tuple[str, RefState, bool]:
+    """:func:`commit` for plain entries (import, promotion, saved objects)."""
+    manifest = Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
+                        message=message, tags=dict(tags or {}),
+                        secret_files=sorted(secret_files or []))
+    return commit(repo, env, state, parent, manifest)
+
+
+def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:
+    """The keys that seal ``manifest`` itself (``--encrypt all``), else None."""
+    enc = manifest.encryption
+    return repo.keys(manifest.env, int(enc["generation"])) if enc.get("all") else None
+
+
+def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
+              files: dict[str, LocalFile], entries: list[Entry], secrets_included: bool) -> None:
     by_path = {e.path: e for e in entries}
-    rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items()}
-    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns()))
+    rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
+    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
+                                             secrets_included))
     record.save()

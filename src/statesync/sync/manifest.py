@@ -20,9 +20,10 @@ from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
 from statesync.sync import codec, layout
 from statesync.sync.repo import Repo
+from statesync.sync.sealing import EnvKeys, manifest_header
 
 MANIFEST_VERSION = 1
-KINDS = ("document", "binary", "symlink")
+KINDS = ("document", "binary", "symlink", "secret-file")
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Manifest:
     message: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     secret_files: list[str] = field(default_factory=list)
+    #: {"secrets": bool, "all": bool, "generation": int} when anything is encrypted
+    encryption: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     author: str = field(default_factory=lambda: _whoami())
     host: str = field(default_factory=socket.gethostname)
@@ -123,9 +126,16 @@ def parse_manifest(doc: Any, where: str, store_id: str) -> Manifest:
     return manifest
 
 
-def store_manifest(repo: Repo, manifest: Manifest) -> str:
-    """Write the manifest create-only and return its snapshot id."""
-    snap_id, body = codec.seal_document(manifest.to_json())
+def store_manifest(repo: Repo, manifest: Manifest, keys: EnvKeys | None = None) -> str:
+    """Write the manifest create-only and return its snapshot id.
+
+    With ``keys`` (``--encrypt all``) the body is sealed; the id is still the
+    SHA-256 of exactly what is stored.
+    """
+    _, body = codec.seal_document(manifest.to_json())
+    if keys is not None:
+        body = keys.seal_manifest(body)
+    snap_id = codec.sha256_hex(body)
     # AlreadyExists means identical bytes: the same snapshot is already stored.
     with contextlib.suppress(AlreadyExists):
         repo.backend.put(layout.snapshot_key(snap_id), body, CREATE)
@@ -139,7 +149,15 @@ def load_manifest(repo: Repo, snapshot_id: str) -> Manifest:
         body, _ = repo.backend.get(where)
     except NotFound:
         raise SnapshotNotFound(f"snapshot {snapshot_id[:12]} not found in the store") from None
-    return parse_manifest(codec.open_document(body, snapshot_id, where), where, repo.store_id)
+    if codec.sha256_hex(body) != snapshot_id:
+        raise IntegrityError(f"{where}: content does not match its id (tampered or corrupt)")
+    sealed = manifest_header(body, where)
+    if sealed is not None:
+        body = repo.keys(*sealed).open_manifest(body, where)
+    manifest = parse_manifest(codec.open_document(body, None, where), where, repo.store_id)
+    if sealed is not None and manifest.env != sealed[0]:
+        raise IntegrityError(f"{where}: sealed for {sealed[0]} but names {manifest.env}")
+    return manifest
 
 
 def resolve_snapshot_id(repo: Repo, prefix: str) -> str:

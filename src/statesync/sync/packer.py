@@ -24,6 +24,7 @@ from statesync.errors import AlreadyExists
 from statesync.sync import codec, layout
 from statesync.sync.chunkindex import PackEntries
 from statesync.sync.repo import Repo
+from statesync.sync.sealing import EnvKeys
 
 
 class _Pack:
@@ -87,8 +88,10 @@ class PackUploader:
     """
 
     def __init__(self, repo: Repo, workers: int = 4,
-                 on_upload: Callable[[int], None] | None = None) -> None:
+                 on_upload: Callable[[int], None] | None = None,
+                 keys: EnvKeys | None = None) -> None:
         self._repo = repo
+        self._keys = keys
         self._pack_size = repo.descriptor.pack_size
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack")
         self._slots = threading.BoundedSemaphore(workers + 2)
@@ -140,6 +143,8 @@ class PackUploader:
     def _work(self, chunk_id: str, data: bytes) -> None:
         try:
             blob = codec.seal_blob(data)
+            if self._keys is not None:
+                blob = self._keys.seal_chunk(chunk_id, blob)
             with self._lock:
                 self._current.append(chunk_id, blob, len(data))
                 full = None
@@ -157,7 +162,9 @@ class PackUploader:
             self._repo.backend.put(layout.pack_key(pack_id), stream, CREATE)
         pack.blobs = []
         with self._lock:
-            self._done[pack_id] = pack.rows
+            keys = self._keys
+            self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
+                                   if keys else pack.rows)
             self.stored_bytes += pack.size
         if self._on_upload is not None:
             self._on_upload(pack.size)

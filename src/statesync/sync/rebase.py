@@ -20,7 +20,7 @@ from statesync.sync import secrets
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
-from statesync.sync.engine import PushOptions, PushResult, same_content
+from statesync.sync.engine import PushOptions, PushResult, same_content, sealing_keys
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.merge import merge
 from statesync.sync.refs import RefState, read_ref, write_ref
@@ -39,7 +39,7 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
     if (state is not None and base_manifest is not None and state.ref.snapshot == parent
             and same_content(base_manifest, ours.entries, ours.secret_files)):
         return _record(repo, folder, env, state, ours, scan, builder, changed=False)
-    ours_id = store_manifest(repo, ours)
+    ours_id = store_manifest(repo, ours, sealing_keys(repo, ours))
     base = base_manifest.by_path() if base_manifest else {}
     index: list[ChunkIndex] = []
     for attempt in range(MAX_ATTEMPTS):
@@ -54,7 +54,7 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
             manifest = _merge_manifest(repo, env, entries, ours, theirs, opts)
             heads = [state.ref.snapshot, ours_id]
         manifest.parents = heads
-        snap = store_manifest(repo, manifest)
+        snap = store_manifest(repo, manifest, sealing_keys(repo, manifest))
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
@@ -85,7 +85,7 @@ def _merged_entries(repo: Repo, base: dict[str, Entry], ours: Manifest, theirs: 
         raise RefConflict(f"cannot rebase onto {theirs.env} at {_head(theirs)}: "
                           f"{len(result.conflicts)} conflict(s): {shown}{more}")
     if result.documents:
-        docs = SnapshotBuilder(repo)
+        docs = SnapshotBuilder(repo, keys=sealing_keys(repo, ours))
         for path, (data, like) in result.documents.items():
             data, pointers = secrets.redact(path, data, opts.policy)
             entry = docs.add_bytes(path, data, like.mode)
@@ -104,7 +104,7 @@ def _merge_manifest(repo: Repo, env: str, entries: list[Entry], ours: Manifest,
                     theirs: Manifest, opts: PushOptions) -> Manifest:
     return Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
                     message=opts.message or "merge", tags=dict(opts.tags),
-                    secret_files=_secret_files(ours, theirs))
+                    secret_files=_secret_files(ours, theirs), encryption=dict(ours.encryption))
 
 
 def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manifest: Manifest,

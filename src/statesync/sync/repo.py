@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statesync.backends.base import CREATE, Backend
 from statesync.errors import (
@@ -22,6 +22,11 @@ from statesync.errors import (
     StoreNotInitialised,
 )
 from statesync.sync import layout
+from statesync.sync.sealing import KeyLookup, no_keys
+
+if TYPE_CHECKING:
+    from statesync.crypto.signing import Signer
+    from statesync.crypto.trust import TrustPolicy
 
 FORMAT = "statesync-store"
 FORMAT_VERSION = 1
@@ -74,10 +79,18 @@ class Descriptor:
 
 @dataclass
 class Repo:
-    """A backend whose descriptor has been read and checked."""
+    """A backend whose descriptor has been read and checked.
+
+    ``keys`` resolves an environment's data keys (the API wires it to the
+    user's identities); ``signer`` signs refs when a signing key is configured;
+    ``trust`` is the local trust policy checked on every ref read.
+    """
 
     backend: Backend
     descriptor: Descriptor
+    keys: KeyLookup = no_keys
+    signer: Signer | None = None
+    trust: TrustPolicy | None = None
 
     @property
     def store_id(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ import yaml
 from statesync.errors import StatesyncError
 
 MARKER = "<statesync:secret>"
+#: Prefix of a secret value sealed for the store (``--include-secrets``).
+SEALED_PREFIX = "statesync:enc:v1:"
 DEFAULT_GLOBS = ("secrets/**", "*.secret", ".env")
 DEFAULT_KEY_PATTERN = r"(password|secret|token|api_key|apikey|private_key)$"
 DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
@@ -104,19 +107,30 @@ def _pointer_token(key: Any) -> str:
     return str(key).replace("~", "~0").replace("/", "~1")
 
 
-def _walk(node: Any, pointer: str, policy: SecretPolicy, found: list[str]) -> Any:
+#: Replaces one secret value: ``(pointer, value) -> stored value``.
+Sealer = Callable[[str, Any], Any]
+
+
+def _marker(pointer: str, value: Any) -> Any:
+    return MARKER
+
+
+def _walk(node: Any, pointer: str, policy: SecretPolicy, found: list[str], seal: Sealer) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
             p = f"{pointer}/{_pointer_token(k)}"
             if isinstance(k, str) and policy.is_secret_key(k) and v is not None:
-                out[k] = MARKER
+                # A marker or an already sealed value passes through: this machine
+                # has no (other) value to share.
+                keep = v == MARKER or (isinstance(v, str) and v.startswith(SEALED_PREFIX))
+                out[k] = v if keep else seal(p, v)
                 found.append(p)
             else:
-                out[k] = _walk(v, p, policy, found)
+                out[k] = _walk(v, p, policy, found, seal)
         return out
     if isinstance(node, list):
-        return [_walk(v, f"{pointer}/{i}", policy, found) for i, v in enumerate(node)]
+        return [_walk(v, f"{pointer}/{i}", policy, found, seal) for i, v in enumerate(node)]
     return node
 
 
@@ -124,8 +138,12 @@ class UnparseableSecretDocument(StatesyncError):
     """A document that may hold secret values cannot be parsed to redact them."""
 
 
-def redact(path: str, data: bytes, policy: SecretPolicy) -> tuple[bytes, list[str]]:
+def redact(path: str, data: bytes, policy: SecretPolicy,
+           seal: Sealer | None = None) -> tuple[bytes, list[str]]:
     """Replace secret values in a JSON/YAML document; return new bytes and pointers.
+
+    Values become :data:`MARKER`, or ``seal(pointer, value)`` when given (an
+    encrypted value, for ``--include-secrets``).
 
     A document with no secret values is returned byte for byte. A document
     that does not parse but looks as if it holds secret keys raises
@@ -143,7 +161,7 @@ def redact(path: str, data: bytes, policy: SecretPolicy) -> tuple[bytes, list[st
             ) from None
         return data, []
     found: list[str] = []
-    redacted = _walk(doc, "", policy, found)
+    redacted = _walk(doc, "", policy, found, seal or _marker)
     if not found:
         return data, []
     return dump_document(path, redacted), found

@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from statesync.errors import IntegrityError, NotFound, SnapshotNotFound, StatesyncError
+from statesync.errors import (
+    IntegrityError,
+    KeyFailure,
+    NotFound,
+    SnapshotNotFound,
+    StatesyncError,
+)
 from statesync.sync import codec, layout
 from statesync.sync.chunkindex import ChunkIndex, Location, load_index
+from statesync.sync.download import open_chunk
 from statesync.sync.manifest import Manifest, load_manifest
 from statesync.sync.refs import list_envs, read_ref
 from statesync.sync.repo import Repo
@@ -107,6 +114,6 @@ def _read_packs(repo: Repo, index: ChunkIndex, needed: dict[str, int],
             report.problems.append(f"{where}: content does not match its id")
         for cid, loc in chunks:
             try:
-                codec.open_blob(body[loc.offset : loc.offset + loc.length], cid, loc.size, where)
-            except IntegrityError as exc:
+                open_chunk(repo, loc, cid, body[loc.offset : loc.offset + loc.length], where)
+            except (IntegrityError, KeyFailure) as exc:
                 report.problems.append(str(exc))

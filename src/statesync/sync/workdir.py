@@ -48,6 +48,7 @@ class Scan:
     files: dict[str, LocalFile]
     secret_files: list[str]
     skipped: list[str] = field(default_factory=list)
+    secrets: dict[str, LocalFile] = field(default_factory=dict)  # regular secret files
 
 
 def _walk_error(exc: OSError) -> None:
@@ -75,6 +76,10 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
     abspath = root / path
     if policy.is_secret_file(path):
         scan.secret_files.append(path)
+        with contextlib.suppress(OSError):
+            st = abspath.lstat()
+            if stat.S_ISREG(st.st_mode):
+                scan.secrets[path] = LocalFile(path, abspath, st, False)
         return
     try:
         st = abspath.lstat()
@@ -97,6 +102,7 @@ class EnvRecord:
     serial: int
     files: dict[str, Any] = field(default_factory=dict)  # path -> [size, mtime, ino, entry]
     written_at_ns: int = 0
+    secrets_included: bool = False
 
     def cached_entry(self, f: LocalFile) -> Entry | None:
         """The entry recorded for ``f`` if the file is certainly unchanged since."""

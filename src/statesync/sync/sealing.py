@@ -1,0 +1,129 @@
+"""What the engine encrypts, and how: one environment's keys for one generation.
+
+Every subkey is derived from the environment's data key with its own label.
+Secret values and secret files are sealed *deterministically* (the nonce is
+an HMAC of associated data and plaintext, as in SIV), so an unchanged secret
+gives the same bytes at every push: documents still diff, dedupe and merge,
+and equal ciphertexts reveal only "unchanged at this path". Chunks and
+manifests under ``--encrypt all`` use random nonces; chunk ids are keyed
+HMACs so equal names reveal nothing to the store. Associated data binds
+store id, environment, path and JSON pointer (or chunk id): a ciphertext moved
+anywhere else fails to open (exit 4).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from statesync.crypto import aead
+from statesync.errors import IntegrityError, KeyFailure
+from statesync.sync.secrets import SEALED_PREFIX as VALUE_PREFIX
+MANIFEST_MAGIC = b"statesync-sealed-manifest-v1\n"
+
+
+@dataclass(frozen=True)
+class EnvKeys:
+    """Subkeys of one environment's data key (one generation)."""
+
+    store_id: str
+    env: str
+    generation: int
+    data_key: bytes
+
+    def _sub(self, label: str) -> bytes:
+        return aead.derive(self.data_key, f"statesync {label}")
+
+    # --- secrets inside documents and secret files (deterministic) ----------
+
+    def _seal_det(self, label: str, plaintext: bytes, ad: bytes) -> bytes:
+        key = self._sub(label)
+        nonce = hmac.new(self._sub(label + " siv"), ad + plaintext, hashlib.sha256).digest()[:12]
+        header = bytes([aead.VERSION])
+        return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + ad)
+
+    def seal_value(self, path: str, pointer: str, value: Any) -> str:
+        """A secret JSON value as an opaque string bound to this store/env/path/pointer."""
+        ad = aead.aad(self.store_id, self.env, path, pointer)
+        blob = self._seal_det("value", json.dumps(value, sort_keys=True).encode(), ad)
+        return f"{VALUE_PREFIX}{self.generation}:{base64.b64encode(blob).decode()}"
+
+    def open_value(self, path: str, pointer: str, sealed: str) -> Any:
+        """Inverse of :meth:`seal_value`; :class:`IntegrityError` if moved or damaged."""
+        where = f"{path}#{pointer}"
+        try:
+            blob = base64.b64decode(sealed.split(":", 4)[4], validate=True)
+        except (IndexError, ValueError, binascii.Error):
+            raise IntegrityError(f"{where}: malformed encrypted value") from None
+        ad = aead.aad(self.store_id, self.env, path, pointer)
+        return json.loads(aead.open_sealed(self._sub("value"), blob, ad, where))
+
+    def seal_file(self, path: str, data: bytes) -> bytes:
+        """A secret file's content, bound to this store/env/path."""
+        return self._seal_det("secret-file", data, aead.aad(self.store_id, self.env, path))
+
+    def open_file(self, path: str, blob: bytes) -> bytes:
+        ad = aead.aad(self.store_id, self.env, path)
+        return aead.open_sealed(self._sub("secret-file"), blob, ad, path)
+
+    # --- --encrypt all: chunks and manifests ---------------------------------
+
+    def chunk_id(self, chunk: bytes | memoryview) -> str:
+        """Keyed chunk name: equal names reveal nothing without the key."""
+        return hmac.new(self._sub("chunk-id"), chunk, hashlib.sha256).hexdigest()
+
+    def seal_chunk(self, chunk_id: str, stored: bytes) -> bytes:
+        return aead.seal(self._sub("chunk"), stored, aead.aad(self.store_id, chunk_id))
+
+    def open_chunk(self, chunk_id: str, blob: bytes, where: str) -> bytes:
+        return aead.open_sealed(self._sub("chunk"), blob, aead.aad(self.store_id, chunk_id),
+                                where)
+
+    def seal_manifest(self, body: bytes) -> bytes:
+        header = json.dumps({"env": self.env, "generation": self.generation}).encode() + b"\n"
+        ad = aead.aad(self.store_id, self.env, "manifest")
+        return MANIFEST_MAGIC + header + aead.seal(self._sub("manifest"), body, ad)
+
+    def open_manifest(self, sealed: bytes, where: str) -> bytes:
+        ciphertext = sealed[len(MANIFEST_MAGIC):].split(b"\n", 1)[1]
+        ad = aead.aad(self.store_id, self.env, "manifest")
+        return aead.open_sealed(self._sub("manifest"), ciphertext, ad, where)
+
+
+#: Resolves the keys of (env, generation); generation None means "newest, for writing".
+KeyLookup = Callable[[str, int | None], EnvKeys]
+
+
+def manifest_header(body: bytes, where: str) -> tuple[str, int] | None:
+    """``(env, generation)`` of a sealed manifest, or None for a plain one."""
+    if not body.startswith(MANIFEST_MAGIC):
+        return None
+    try:
+        head = json.loads(body[len(MANIFEST_MAGIC):].split(b"\n", 1)[0])
+        return str(head["env"]), int(head["generation"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise IntegrityError(f"{where}: malformed encrypted manifest header") from None
+
+
+def value_generation(sealed: str) -> int | None:
+    """The key generation of a sealed value string, or None if it is not one."""
+    if not isinstance(sealed, str) or not sealed.startswith(VALUE_PREFIX):
+        return None
+    try:
+        return int(sealed[len(VALUE_PREFIX):].split(":", 1)[0])
+    except ValueError:
+        return None
+
+
+def no_keys(env: str, generation: int | None) -> EnvKeys:
+    """The lookup used when no key service is configured."""
+    raise KeyFailure(f"{env}: encrypted content needs a key, and no identity is configured "
+                     "(set STATESYNC_PASSPHRASE or [keys] recipients)")
