@@ -14,8 +14,8 @@ What it does (all figures come from this run; nothing is hard-coded):
 2. Runs every phase in a fresh child process (peak RSS is per phase: the
    child's own high-water mark ``VmHWM`` from /proc/self/status, cross-checked
    by psutil polling from the parent; ``ru_maxrss`` is not used because Linux
-   carries the parent's peak across fork+exec into it) against a fresh ``file://`` store in WORKDIR/store
-   and a fresh XDG_CACHE_HOME (WORKDIR/xdg-cache):
+   carries the parent's peak across fork+exec into it) against a fresh
+   ``file://`` store in WORKDIR/store and a fresh XDG_CACHE_HOME (WORKDIR/xdg-cache):
      init; (a) full push; (b) push with nothing changed; (c) push after
      changing 1% of the files (one JSON value / a few bytes mid-file);
      (d) pull into an empty folder; (e) hash-compare pulled vs source;
@@ -26,7 +26,11 @@ What it does (all figures come from this run; nothing is hard-coded):
    target passes, 1 if any fails, 2 if a phase crashed.
 
 Phase seconds are measured inside the child around ``Store.open`` plus the
-operation (interpreter start-up and imports are reported separately).
+operation (interpreter start-up and imports are reported separately), with
+the CPU seconds of the same span and the CPU that every other process used
+meanwhile (a shared machine perturbs wall times; MB per CPU-second less so).
+``--src-rev REV`` benches a committed revision of src/ (exported into the
+workdir) instead of a working tree that others may be editing.
 MB/s is 10^6 bytes of dataset per second. Files are read from a warm page
 cache (they were just written), so push figures exclude cold-disk reads.
 """
@@ -237,8 +241,9 @@ def _dirs(rng: random.Random, n: int) -> list[str]:
         depth = rng.randint(1, 4)
         parts = [rng.choice(_TOP)]
         for d in range(1, depth):
+            stem = parts[0][:-1] if parts[0].endswith("s") else parts[0]
             parts.append(f"{rng.choice(VOCAB[:60])}-{rng.randint(0, 30):02d}" if d > 1
-                         else f"{parts[0][:-1] if parts[0].endswith('s') else parts[0]}-{i % 97:02d}")
+                         else f"{stem}-{i % 97:02d}")
         out.append("/".join(parts))
     return sorted(set(out))
 
@@ -275,7 +280,7 @@ def _write_random(job: tuple[str, str, int, str]) -> tuple[str, int, bytes]:
 def generate(root: Path, size: int, files: int, big: int, seed: int) -> dict[str, Any]:
     """Write the dataset; return its description (paths by kind, bytes, fingerprint)."""
     if big > size:
-        raise SystemExit(f"--big-file ({fmt_bytes(big)}) is larger than --size ({fmt_bytes(size)})")
+        raise SystemExit(f"--big-file ({fmt_bytes(big)}) exceeds --size ({fmt_bytes(size)})")
     rng = random.Random(f"statesync-bench:{seed}:{size}:{files}:{big}")
     n_small = files - (1 if big else 0)
     if n_small < 1 and size - big > 0:
@@ -616,8 +621,8 @@ def render(fig: dict[str, Any]) -> str:
         + f"; generated in {ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}",
         f"change set: {fig['change']['files']} files ({fig['change']['json_files']} JSON, "
         f"{fig['change']['binary_files']} binary; big file changed: "
-        f"{fig['change']['big_file_changed']}), {fmt_bytes(fig['change']['bytes_of_changed_files'])}"
-        " in those files",
+        f"{fig['change']['big_file_changed']}), "
+        f"{fmt_bytes(fig['change']['bytes_of_changed_files'])} in those files",
         "",
         f"{'phase':<18}{'seconds':>9}{'MB/s':>9}{'CPU s':>7}{'MB/CPU-s':>10}{'uploaded':>12}"
         f"{'upl % ds':>10}{'reused':>12}{'peak RSS':>11}{'start s':>9}{'others CPU s':>14}",
@@ -640,9 +645,10 @@ def render(fig: dict[str, Any]) -> str:
     lines += [
         "  (seconds: Store.open + operation inside a fresh child; MB/s: dataset bytes / seconds;",
         "   pull 'uploaded' column = stored bytes read; start s = importing statesync;",
-        "   CPU s = the child's user+sys CPU over the same span, all threads; MB/CPU-s = dataset bytes per CPU",
-        "   second, less sensitive to a busy machine; others CPU s = CPU used meanwhile by every other",
-        "   process on the machine (non-zero means the timings were perturbed);",
+        "   CPU s = the child's user+sys CPU over the same span, all threads;",
+        "   MB/CPU-s = dataset bytes per CPU second, less sensitive to a busy machine;",
+        "   others CPU s = CPU used meanwhile by every other process on the machine",
+        "   (non-zero means the timings were perturbed);",
         "   1-min load average at phase start/end: "
         + ", ".join(f"{k} {v['loadavg_1m'][0]}/{v['loadavg_1m'][1]}" for k, v in ph.items())
         + ";",
