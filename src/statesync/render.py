@@ -126,7 +126,9 @@ def _keys(r: dict[str, Any]) -> None:
     if "key_generations" in r:  # keys init / list / rotate
         for g in r["key_generations"]:
             mark = " (current)" if g["current"] else ""
-            print(f"{r['env']} generation {g['generation']}{mark}, created {g['created_at']}")
+            signed = f", signed by {g['signed_by']}" if g.get("signed_by") else ""
+            print(f"{r['env']} generation {g['generation']}{mark}, created {g['created_at']}"
+                  + signed)
             for rec in g["recipients"]:
                 print(f"  {rec['type']:10} {rec['id']}")
         if not r["key_generations"]:

@@ -220,3 +220,41 @@ def test_a_replayed_or_altered_keyring_is_an_integrity_error(
     repo.backend.put(layout.keyring_key("dev", 1), b"{not json", OVERWRITE)
     with pytest.raises(IntegrityError, match="malformed keyring"):
         KeyService(repo, [keyfile]).data_key("dev", 1)
+
+
+
+def test_signed_keyrings_and_the_trust_policy(repo: Repo, tmp_path: Path,
+                                              keyfile: KeyfileProvider) -> None:
+    """A store writer who can wrap for a recipient (e.g. with KMS Encrypt rights)
+    could add a generation whose data key it chose; where the local policy asks
+    for trusted signers, such a keyring is refused before anyone writes with it.
+    """
+    from statesync.crypto import signing
+    from statesync.crypto.trust import TrustPolicy
+
+    signing.generate(tmp_path / "alice.key")
+    signing.generate(tmp_path / "mallory.key")
+    alice = signing.load_signer(tmp_path / "alice.key")
+    mallory = signing.load_signer(tmp_path / "mallory.key")
+    policy = TrustPolicy(tmp_path / "trust.json")
+    policy.trust(repo.store_id, "dev", alice.public, require_signed=True)
+
+    def service(signer: signing.Signer | None, trust: TrustPolicy | None) -> KeyService:
+        repo.signer, repo.trust = signer, trust
+        return KeyService(repo, [keyfile])
+
+    service(alice, None).create("dev", [keyfile])
+    assert service(None, policy).describe("dev")[0]["signed_by"] == alice.public
+    assert service(None, policy).data_key("dev")[0] == 1
+    service(None, None).rotate("dev", [keyfile])  # generation 2: unsigned
+    with pytest.raises(IntegrityError, match="not signed") as err:
+        service(None, policy).data_key("dev")
+    assert err.value.exit_code == 4
+    service(mallory, None).rotate("dev", [keyfile])  # generation 3: untrusted signer
+    with pytest.raises(IntegrityError, match="does not trust") as err:
+        service(None, policy).data_key("dev", 3)
+    assert mallory.public in str(err.value)
+    # A signed keyring altered afterwards no longer verifies, trusted or not.
+    _edit_ring(repo, "dev", 1, lambda d: d.update(created_at="2000-01-01T00:00:00+00:00"))
+    with pytest.raises(IntegrityError, match="signature does not match"):
+        service(None, None).data_key("dev", 1)

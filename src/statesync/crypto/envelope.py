@@ -11,6 +11,13 @@ only-if-absent and changed only with a conditional update::
      "stanzas": [{"id": "passphrase:team", "type": "passphrase",
                   "params": {...public...}, "wrapped": "<base64>"}, ...]}
 
+When the user has a signing key (``repo.signer``) the keyring also carries
+``"signature": {"public": "ed25519:...", "sig": "..."}`` over every other
+field; a signature that does not verify is an integrity error, and the local
+trust policy (``repo.trust``) decides about unsigned or untrusted keyrings just
+as it does for refs, so a store writer cannot slip in a generation whose data
+key it chose where the policy asks for trusted signers.
+
 Any one recipient can unwrap the data key. Each wrapped key is bound to
 (store id, env, generation, stanza id), and every unwrapped key must match
 ``key_check``, so a stanza moved between keyrings, or one that yields a
@@ -38,6 +45,7 @@ from statesync.backends.base import CREATE, Update, Version
 from statesync.crypto import aead
 from statesync.crypto.providers import from_stanza
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext, check_data_key
+from statesync.crypto.signing import Signer, verify
 from statesync.errors import (
     AlreadyExists,
     ConflictError,
@@ -71,6 +79,8 @@ class Keyring:
     created_at: str
     key_check: str
     stanzas: list[Stanza]
+    signer: str | None = None  # public key of a verified signature, if signed
+    signature: str | None = None
 
     @property
     def key(self) -> str:
@@ -79,10 +89,20 @@ class Keyring:
     def context(self, stanza_id: str) -> WrapContext:
         return WrapContext(self.store_id, self.env, self.generation, stanza_id)
 
-    def to_bytes(self) -> bytes:
-        doc = {"format": FORMAT, "version": FORMAT_VERSION, "store_id": self.store_id,
-               "env": self.env, "generation": self.generation, "created_at": self.created_at,
-               "key_check": self.key_check, "stanzas": [s.to_json() for s in self.stanzas]}
+    def _doc(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "store_id": self.store_id,
+                "env": self.env, "generation": self.generation, "created_at": self.created_at,
+                "key_check": self.key_check, "stanzas": [s.to_json() for s in self.stanzas]}
+
+    def payload(self) -> bytes:
+        """The bytes a signature covers: every field but the signature itself."""
+        return b"statesync-keyring-v1\n" + json.dumps(self._doc(), sort_keys=True).encode()
+
+    def to_bytes(self, signer: Signer | None = None) -> bytes:
+        """The stored form, signed by ``signer`` when one is given."""
+        doc = self._doc()
+        if signer is not None:
+            doc["signature"] = {"public": signer.public, "sig": signer.sign(self.payload())}
         return json.dumps(doc, indent=2).encode() + b"\n"
 
     @classmethod
@@ -93,11 +113,16 @@ class Keyring:
             doc = json.loads(body)
             if doc["format"] != FORMAT or doc["version"] != FORMAT_VERSION:
                 raise IntegrityError(f"{where}: not a keyring this statesync can read")
+            sig = doc.get("signature")
             ring = cls(str(doc["store_id"]), str(doc["env"]), int(doc["generation"]),
                        str(doc["created_at"]), str(doc["key_check"]),
-                       [Stanza.from_json(s, where) for s in doc["stanzas"]])
+                       [Stanza.from_json(s, where) for s in doc["stanzas"]],
+                       str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise IntegrityError(f"{where}: malformed keyring") from None
+        if ring.signer is not None and not verify(ring.signer, ring.payload(),
+                                                  str(ring.signature)):
+            raise IntegrityError(f"{where}: signature does not match (tampered or forged)")
         if (ring.store_id, ring.env, ring.generation) != (store_id, env, generation):
             raise IntegrityError(f"{where}: keyring belongs to another store, environment or "
                                  "generation (moved or replayed)")
@@ -140,7 +165,10 @@ class KeyService:
         except NotFound:
             raise KeyFailure(f"{key} does not exist: key generation {generation} of {env} "
                              "is missing") from None
-        return Keyring.parse(body, self.repo.store_id, env, generation), version
+        ring = Keyring.parse(body, self.repo.store_id, env, generation)
+        if self.repo.trust is not None:
+            self.repo.trust.check(ring.store_id, env, ring.signer, key)
+        return ring, version
 
     def data_key(self, env: str, generation: int | None = None) -> tuple[int, bytes]:
         """``(generation, data key)``; ``generation=None``: the newest (for writing).
@@ -204,7 +232,7 @@ class KeyService:
 
     def _create(self, ring: Keyring, key: bytes) -> int:
         try:
-            self.repo.backend.put(ring.key, ring.to_bytes(), CREATE)
+            self.repo.backend.put(ring.key, ring.to_bytes(self.repo.signer), CREATE)
         except AlreadyExists:
             raise ConflictError(f"{ring.key} was created by someone else at the same time; "
                                 "run again") from None
@@ -274,7 +302,7 @@ class KeyService:
             if not change(ring):
                 return False
             try:
-                self.repo.backend.put(ring.key, ring.to_bytes(), Update(version))
+                self.repo.backend.put(ring.key, ring.to_bytes(self.repo.signer), Update(version))
                 return True
             except PreconditionFailed:
                 continue
@@ -341,5 +369,6 @@ class KeyService:
         for g in self.generations(env):
             ring, _ = self.keyring(env, g)
             out.append({"generation": g, "current": g == current, "created_at": ring.created_at,
+                        "signed_by": ring.signer,
                         "recipients": [{"id": s.id, "type": s.type} for s in ring.stanzas]})
         return out
