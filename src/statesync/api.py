@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from statesync.backends import open_backend
 from statesync.backends.retry import RetryingBackend
-from statesync.config import load_config
+from statesync.config import Config, load_config
 from statesync.errors import UsageError
 from statesync.sync import bundle, engine, history, layout
 from statesync.sync import lease as lease_mod
@@ -32,6 +32,7 @@ from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.refs import list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo, init_repo, open_repo
+from statesync.sync.sealing import EnvKeys
 from statesync.sync.secrets import SecretPolicy, redact
 from statesync.sync.verify import VerifyReport
 from statesync.sync.verify import verify as verify_store
@@ -47,9 +48,11 @@ __all__ = ["Diff", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
 class Store:
     """A statesync store, opened and verified."""
 
-    def __init__(self, repo: Repo, policy: SecretPolicy | None = None) -> None:
+    def __init__(self, repo: Repo, config: Config | None = None) -> None:
         self.repo = repo
-        self.policy = policy or SecretPolicy()
+        self.config = config or Config(repo.backend.url, SecretPolicy(), "given")
+        self.policy = self.config.policy
+        _wire_security(repo, self.config)
 
     @property
     def url(self) -> str:
@@ -60,21 +63,21 @@ class Store:
         return self.repo.store_id
 
     @staticmethod
-    def _backend(url: str | None) -> tuple[RetryingBackend, SecretPolicy]:
+    def _backend(url: str | None) -> tuple[RetryingBackend, Config]:
         cfg = load_config(url)
-        return RetryingBackend(open_backend(cfg.store)), cfg.policy
+        return RetryingBackend(open_backend(cfg.store)), cfg
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
         """Open an existing store (``None``: resolve from env/config/default)."""
-        backend, policy = cls._backend(url)
-        return cls(open_repo(backend), policy)
+        backend, cfg = cls._backend(url)
+        return cls(open_repo(backend), cfg)
 
     @classmethod
     def init(cls, url: str | None = None) -> Store:
         """Create a store; :class:`StoreExists` if there is one already."""
-        backend, policy = cls._backend(url)
-        return cls(init_repo(backend), policy)
+        backend, cfg = cls._backend(url)
+        return cls(init_repo(backend), cfg)
 
     def close(self) -> None:
         self.repo.backend.close()
@@ -89,18 +92,29 @@ class Store:
 
     def push(self, folder: str | Path, env: str = "default", *, message: str = "",
              tags: dict[str, str] | None = None, force: bool = False, rebase: bool = False,
+             include_secrets: bool = False, encrypt_all: bool = False,
              progress: bool = False) -> PushResult:
-        """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`)."""
+        """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`).
+
+        ``include_secrets`` seals secret values and files with the environment's
+        key instead of leaving them out; ``encrypt_all`` seals every chunk and
+        the manifest too. Both stay on for the environment once used.
+        """
         if force and rebase:
             raise UsageError("--rebase and --force exclude each other")
-        opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress)
+        opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress,
+                           include_secrets, encrypt_all)
         return engine.push(self.repo, Path(folder), layout.validate_env(env), opts)
 
     def pull(self, folder: str | Path, env: str = "default", *, snapshot: str | None = None,
-             force: bool = False, allow_rollback: bool = False,
+             force: bool = False, allow_rollback: bool = False, skip_secrets: bool = False,
              progress: bool = False) -> PullResult:
-        """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically."""
-        opts = PullOptions(force, allow_rollback, self.policy, progress)
+        """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically.
+
+        ``skip_secrets`` pulls everything else when no key is available: sealed
+        secrets are not decrypted and this machine's own values and files stay.
+        """
+        opts = PullOptions(force, allow_rollback, self.policy, progress, skip_secrets)
         return pull_mod.pull(self.repo, Path(folder), layout.validate_env(env), snapshot, opts)
 
     def status(self, folder: str | Path, env: str = "default") -> Status:
@@ -220,3 +234,22 @@ class Store:
 
     def _head(self, env: str) -> str:
         return require_ref(self.repo, layout.validate_env(env)).ref.snapshot
+
+
+def _wire_security(repo: Repo, config: Config) -> None:
+    """Give the engine this user's keys (unwrapped on first use), signer and trust policy."""
+    from statesync.crypto import signing, trust
+    from statesync.crypto.envelope import KeyService
+    from statesync.crypto.providers import default_identities
+
+    service: list[KeyService] = []
+
+    def lookup(env: str, generation: int | None) -> EnvKeys:
+        if not service:
+            service.append(KeyService(repo, default_identities(config.recipients)))
+        gen, key = service[0].data_key(env, generation)
+        return EnvKeys(repo.store_id, env, gen, key)
+
+    repo.keys = lookup
+    repo.signer = signing.default_signer()
+    repo.trust = trust.TrustPolicy.load()

@@ -49,12 +49,15 @@ def cmd_init(args: argparse.Namespace) -> Any:
 
 def cmd_push(args: argparse.Namespace) -> Any:
     return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
-                             force=args.force, rebase=args.rebase, progress=_progress(args))
+                             force=args.force, rebase=args.rebase,
+                             include_secrets=args.include_secrets,
+                             encrypt_all=args.encrypt == "all", progress=_progress(args))
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
     return _store(args).pull(args.dir, args.env, snapshot=args.snapshot, force=args.force,
-                             allow_rollback=args.allow_rollback, progress=_progress(args))
+                             allow_rollback=args.allow_rollback, skip_secrets=args.skip_secrets,
+                             progress=_progress(args))
 
 
 def cmd_status(args: argparse.Namespace) -> Any:
@@ -169,6 +172,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="if the environment moved, merge with it (files and document keys)")
     g.add_argument("--force", action="store_true",
                    help="replace the environment's contents even if this folder is behind")
+    sp.add_argument("--include-secrets", action="store_true",
+                    help="store secret values and files, sealed with the environment's key")
+    sp.add_argument("--encrypt", choices=["all"],
+                    help="'all': seal every chunk and the manifest too")
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()
@@ -177,6 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true",
                     help="overwrite local changes and remove files the snapshot lacks")
     sp.add_argument("--allow-rollback", action="store_true")
+    sp.add_argument("--skip-secrets", action="store_true",
+                    help="pull everything else when no key is available")
     sp = add("status", cmd_status, "local changes against the environment")
     sp.add_argument("dir")
     sp.add_argument("--env", default="default")

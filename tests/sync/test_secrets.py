@@ -11,7 +11,6 @@ from statesync.sync.secrets import (
     SecretPolicy,
     UnparseableSecretDocument,
     redact,
-    restore,
 )
 
 
@@ -49,16 +48,6 @@ def test_unparseable_document_with_secret_keys_is_refused_without_echoing_the_va
         redact("c.json", b'{"password": "hunter2",', SecretPolicy())
     assert "hunter2" not in str(err.value)
     assert redact("c.json", b'{"name": "x",', SecretPolicy())[1] == []
-
-
-def test_restore_puts_local_values_back_at_the_pointers() -> None:
-    pulled, pointers = redact("c.json", json.dumps({"a": 2, "token": "theirs"}).encode(),
-                              SecretPolicy())
-    local = json.dumps({"a": 1, "token": "mine"}).encode()
-    merged = restore("c.json", pulled, pointers, local)
-    assert merged is not None and json.loads(merged) == {"a": 2, "token": "mine"}
-    assert restore("c.json", pulled, pointers, None) is None
-    assert restore("c.json", pulled, pointers, b'{"a": 1}') is None
 
 
 def test_custom_key_pattern() -> None:

@@ -99,7 +99,7 @@ def iter_entry(repo: Repo, index: ChunkIndex, entry: Entry) -> Iterator[bytes]:
     Memory is bounded by one chunk. Raises :class:`IntegrityError` on any mismatch.
     """
     h = hashlib.sha256()
-    for cid, size in entry.chunks:
+    for cid, _size in entry.chunks:
         loc = index.locate(cid)
         where = layout.pack_key(loc.pack)
         blob = repo.backend.get_range(where, loc.offset, loc.length)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import EnvNotFound, StatesyncError
+from statesync.errors import EnvNotFound, KeyFailure, StatesyncError
 from statesync.sync import layout, secrets
 from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, resolve_snapshot_id
 from statesync.sync.refs import read_ref, require_ref
 from statesync.sync.repo import Repo
-from statesync.sync.restore import local_digest
+from statesync.sync.stored import StoredForm
+from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import WorkRecord, scan_folder
 
 #: Documents up to this size get a key-level diff.
@@ -135,6 +137,10 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
     manifest = load_manifest(repo, head) if head else None
     wanted: dict[str, Entry] = manifest.by_path() if manifest else {}
     scan = scan_folder(folder, policy)
+    form = StoredForm(policy)
+    if manifest is not None:
+        with contextlib.suppress(KeyFailure):  # without a key, compare redacted forms
+            form = Unsealer(repo, manifest, skip=False).form(policy)
     st = Status(env, head, rec.snapshot if rec else None,
                 env_moved=head is not None and (rec is None or rec.snapshot != head))
     for path, f in scan.files.items():
@@ -143,7 +149,7 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
             st.added.append(path)
             continue
         cached = rec.cached_entry(f) if rec else None
-        digest = cached.digest if cached else local_digest(f, policy)
+        digest = cached.digest if cached else form.digest(f)
         if digest != entry.digest:
             st.modified.append(path)
     st.deleted = sorted(set(wanted) - set(scan.files) - set(scan.secret_files))

@@ -90,7 +90,7 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
         state = read_ref(repo, dst_env)
         parent = state.ref.snapshot if state else None
         lease.check()
-        snap, new, changed = engine.commit(
+        snap, new, changed = engine.commit_entries(
             repo, dst_env, state, parent, manifest.entries,
             message=message or f"promote {src_env} {source[:12]}", tags=tags,
             secret_files=manifest.secret_files)
@@ -117,7 +117,7 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     with held(repo, env, f"rollback to {target[:12]}", ttl) as lease:
         state = require_ref(repo, env)
         lease.check()
-        snap, new, changed = engine.commit(
+        snap, new, changed = engine.commit_entries(
             repo, env, state, state.ref.snapshot, manifest.entries,
             message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},
             secret_files=manifest.secret_files)

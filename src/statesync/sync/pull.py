@@ -33,6 +33,7 @@ class PullOptions:
     allow_rollback: bool = False
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
     progress: bool = False
+    skip_secrets: bool = False
 
 
 def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
@@ -53,7 +54,8 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
     manifest = load_manifest(repo, snap_id)
     env = manifest.env if snapshot is not None else env
     rec = record.get(repo.store_id, env)
-    outcome, final = restore(repo, folder, manifest, rec, opts.policy, opts.force, opts.progress)
+    outcome, final = restore(repo, folder, manifest, rec, opts.policy, opts.force, opts.progress,
+                             opts.skip_secrets)
     record = WorkRecord.load(folder)
     remember_pull(record, repo.store_id, env, snap_id, serial, manifest, final)
     wanted = manifest.by_path()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,13 @@ class Ref:
     env: str
     updated_at: str
     updated_by: str
+    signer: str | None = None  # verified public key of the signature, if signed
+    signature: str | None = None
+
+    def payload(self) -> bytes:
+        """The bytes a signature covers: every field but the signature itself."""
+        fields = {k: v for k, v in asdict(self).items() if k not in ("signer", "signature")}
+        return b"statesync-ref-v1\n" + json.dumps(fields, sort_keys=True).encode()
 
     def describe(self) -> str:
         """A one-line account of who moved the environment where, and when."""
@@ -65,13 +72,28 @@ def _parse(body: bytes, env: str, store_id: str) -> Ref:
     where = layout.ref_key(env)
     try:
         doc: dict[str, Any] = json.loads(body)
+        sig = doc.get("signature")
         ref = Ref(str(doc["snapshot"]), int(doc["serial"]), str(doc["store_id"]),
-                  str(doc["env"]), str(doc["updated_at"]), str(doc["updated_by"]))
+                  str(doc["env"]), str(doc["updated_at"]), str(doc["updated_by"]),
+                  str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
     except (ValueError, KeyError, TypeError):
         raise IntegrityError(f"{where}: malformed ref") from None
     if ref.env != env or ref.store_id != store_id or not layout.is_object_id(ref.snapshot):
         raise IntegrityError(f"{where}: ref does not belong to this store and environment")
+    if ref.signer is not None:
+        from statesync.crypto.signing import verify
+
+        if not verify(ref.signer, ref.payload(), str(ref.signature)):
+            raise IntegrityError(f"{where}: signature does not match (tampered or forged)")
     return ref
+
+
+def check_trust(repo: Repo, state: RefState) -> RefState:
+    """Apply the local trust policy to a read ref; :class:`IntegrityError` if refused."""
+    if repo.trust is not None:
+        repo.trust.check(repo.store_id, state.ref.env, state.ref.signer,
+                         layout.ref_key(state.ref.env))
+    return state
 
 
 def read_ref(repo: Repo, env: str) -> RefState | None:
@@ -84,11 +106,16 @@ def read_ref(repo: Repo, env: str) -> RefState | None:
 
 
 def require_ref(repo: Repo, env: str) -> RefState:
-    """Like :func:`read_ref` but :class:`EnvNotFound` when absent."""
+    """Like :func:`read_ref` but :class:`EnvNotFound` when absent, and trust-checked.
+
+    This is the read path of pull, log, export and promotion: a ref the local
+    trust policy refuses (unsigned where signatures are required, or signed by
+    an untrusted key) raises :class:`IntegrityError`.
+    """
     state = read_ref(repo, env)
     if state is None:
         raise EnvNotFound(f"environment {env!r} does not exist in this store")
-    return state
+    return check_trust(repo, state)
 
 
 def list_envs(repo: Repo) -> list[str]:
@@ -107,7 +134,8 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
               store_id=repo.store_id, env=env,
               updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
               updated_by=_author())
-    body = json.dumps(asdict(ref), indent=2, sort_keys=True).encode() + b"\n"
+    ref = _signed(repo, ref)
+    body = _encode(ref)
     mode = CREATE if current is None else Update(current.version)
     try:
         version = repo.backend.put(layout.ref_key(env), body, mode)
@@ -118,3 +146,20 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
         theirs = now.ref.describe() if now else f"{env} was deleted"
         raise RefConflict(f"push lost the race: {theirs}") from None
     return RefState(ref, version)
+
+
+def _signed(repo: Repo, ref: Ref) -> Ref:
+    """Sign ``ref`` with the configured key; refuse an unsigned write the policy forbids."""
+    if repo.signer is None:
+        if repo.trust is not None:  # fail before writing what our own readers would refuse
+            repo.trust.check(repo.store_id, ref.env, None, layout.ref_key(ref.env))
+        return ref
+    return replace(ref, signer=repo.signer.public, signature=repo.signer.sign(ref.payload()))
+
+
+def _encode(ref: Ref) -> bytes:
+    doc: dict[str, Any] = {k: v for k, v in asdict(ref).items()
+                           if k not in ("signer", "signature")}
+    if ref.signer is not None:
+        doc["signature"] = {"public": ref.signer, "sig": ref.signature}
+    return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"

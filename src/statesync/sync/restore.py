@@ -9,11 +9,8 @@ hard-linked into the staging folder, not copied or downloaded.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
-import hashlib
-import io
 import os
 import shutil
 import uuid
@@ -22,16 +19,16 @@ from pathlib import Path
 
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.progress import Progress
-from statesync.sync import codec, secrets
-from statesync.sync.builder import symlink_entry
+from statesync.sync import secrets
 from statesync.sync.chunkindex import load_index
 from statesync.sync.download import download_entries
 from statesync.sync.manifest import Entry, Manifest, check_symlink
 from statesync.sync.repo import Repo
+from statesync.sync.stored import StoredForm
+from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import (
     RECORD_DIR,
     EnvRecord,
-    LocalFile,
     Scan,
     WorkRecord,
     file_row,
@@ -51,37 +48,27 @@ class Plan:
     conflicts: list[str] = field(default_factory=list)
 
 
-def local_digest(f: LocalFile, policy: secrets.SecretPolicy) -> str:
-    """The digest this file would have in a snapshot (secret values redacted)."""
-    if f.is_link:
-        return symlink_entry(f.path, os.readlink(f.abspath)).digest
-    if secrets.is_document(f.path) and f.st.st_size <= secrets.MAX_PARSE:
-        with contextlib.suppress(secrets.UnparseableSecretDocument):
-            data, _ = secrets.redact(f.path, f.abspath.read_bytes(), policy)
-            return codec.sha256_hex(data)
-    h = hashlib.sha256()
-    with open(f.abspath, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: StoredForm,
+              force: bool, carried_secrets: set[str]) -> Plan:
+    """Decide per path; conflicts are listed, not raised, so all are reported.
 
-
-def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None,
-              policy: secrets.SecretPolicy, force: bool) -> Plan:
-    """Decide per path; conflicts are listed, not raised, so all are reported."""
+    Secret files are compared like any file only when the snapshot carries
+    them (``carried_secrets``); otherwise the local ones are left alone.
+    """
     plan = Plan()
     wanted = manifest.by_path()
-    for path, f in scan.files.items():
+    files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
+    for path, f in files.items():
         cached = rec.cached_entry(f) if rec else None
-        digest = cached.digest if cached else local_digest(f, policy)
+        digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
         pristine = recorded is not None and recorded[3]["digest"] == digest
         entry = wanted.get(path)
-        if entry is not None and entry.digest == digest and entry.mode == f.st.st_mode & 0o777:
-            plan.keep.append(path)
-            plan.reuse.append(entry)
-        elif entry is not None and entry.digest == digest and not f.is_link:
+        if entry is not None and entry.digest == digest and not f.is_link:
             plan.keep.append(path)  # same bytes; the mode is set after linking
+            plan.reuse.append(entry)
+        elif entry is not None and entry.digest == digest:
+            plan.keep.append(path)
             plan.reuse.append(entry)
         elif pristine or force:
             plan.remove.append(path)
@@ -89,10 +76,12 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None,
             plan.conflicts.append(path)
         else:
             plan.keep.append(path)  # unmanaged and not in the snapshot
-    kept = set(plan.keep) | set(scan.secret_files)
+    local_secrets = set(scan.secret_files) - carried_secrets
+    kept = set(plan.keep) | local_secrets
     plan.fetch = [e for e in manifest.entries if e.path not in kept
-                  and not (policy.is_secret_file(e.path) and e.path in scan.secret_files)]
-    plan.keep = [p for p in plan.keep if p not in {e.path for e in plan.fetch}]
+                  and (e.kind == "secret-file") == (e.path in carried_secrets)]
+    fetched = {e.path for e in plan.fetch}
+    plan.keep = [p for p in plan.keep if p not in fetched] + sorted(local_secrets - fetched)
     return plan
 
 
@@ -106,13 +95,20 @@ class PullOutcome:
 
 
 def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
-            policy: secrets.SecretPolicy, force: bool, progress: bool) -> tuple[PullOutcome, Scan]:
-    """Make ``folder`` hold ``manifest``; returns the outcome and the final scan."""
+            policy: secrets.SecretPolicy, force: bool, progress: bool,
+            skip_secrets: bool = False) -> tuple[PullOutcome, Scan]:
+    """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
+
+    Raises :class:`LocalChangesConflict`, :class:`IntegrityError` or
+    :class:`KeyFailure` before the folder is touched.
+    """
     exists = folder.exists()
     if exists and not folder.is_dir():
         raise StatesyncError(f"{folder}: exists and is not a folder")
     scan = scan_folder(folder, policy) if exists else Scan({}, [])
-    plan = make_plan(scan, manifest, rec, policy, force)
+    unsealer = Unsealer(repo, manifest, skip_secrets)
+    plan = make_plan(scan, manifest, rec, unsealer.form(policy), force,
+                     unsealer.carried_secret_files())
     if plan.conflicts:
         shown = ", ".join(plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else "")
         raise LocalChangesConflict(
@@ -127,21 +123,21 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
         raise StatesyncError(msg) from None
     try:
         _set_folder_mode(staging, folder if exists else None)
-        read = _stage(repo, folder, staging, scan, plan, manifest, progress)
+        read = _stage(repo, folder, staging, scan, plan, unsealer, progress)
         _swap(staging, folder, exists)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     managed = {e.path for e in manifest.entries}
-    unmanaged = [p for p in plan.keep if p not in managed]
+    unmanaged = [p for p in plan.keep if p not in managed and p not in scan.secret_files]
     final = scan_folder(folder, policy)
     return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
 
 
 def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
-           manifest: Manifest, progress: bool) -> int:
+           unsealer: Unsealer, progress: bool) -> int:
     if folder.exists():
         _copy_dirs(folder, staging)
-        for path in [*plan.keep, *scan.secret_files, *scan.skipped]:
+        for path in [*plan.keep, *scan.skipped]:
             _link(folder / path, staging / path)
         if (folder / RECORD_DIR).is_dir():
             shutil.copytree(folder / RECORD_DIR, staging / RECORD_DIR, symlinks=True)
@@ -156,27 +152,16 @@ def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
             check_symlink(e.path, str(e.target), "snapshot")
             (staging / e.path).parent.mkdir(parents=True, exist_ok=True)
             os.symlink(str(e.target), staging / e.path)
+        elif e.kind == "secret-file":
+            unsealer.secret_file(staging / e.path, e)
         elif e.secret_pointers:
-            _restore_secrets(folder, staging, e)
+            unsealer.document(folder / e.path, staging / e.path, e)
         else:
             os.chmod(staging / e.path, e.mode)
     for e in plan.reuse:
-        if e.kind != "symlink" and not e.secret_pointers:
+        if e.kind not in ("symlink", "secret-file") and not e.secret_pointers:
             os.chmod(staging / e.path, e.mode)
     return read
-
-
-def _restore_secrets(folder: Path, staging: Path, e: Entry) -> None:
-    dest = staging / e.path
-    local = folder / e.path
-    mine = local.read_bytes() if local.is_file() and not local.is_symlink() else None
-    merged = secrets.restore(e.path, dest.read_bytes(), e.secret_pointers, mine)
-    if merged is not None:
-        fd = os.open(dest, os.O_WRONLY | os.O_TRUNC)
-        with os.fdopen(fd, "wb") as fh:
-            shutil.copyfileobj(io.BytesIO(merged), fh)
-    # A document that holds (or will hold) secret values is for this user only.
-    os.chmod(dest, e.mode & 0o600)
 
 
 def _set_folder_mode(staging: Path, original: Path | None) -> None:
@@ -245,8 +230,10 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
                   manifest: Manifest, final: Scan) -> None:
     """Record the pulled snapshot and a stat cache of the files as they now are."""
     by_path = manifest.by_path()
-    rows = {p: file_row(f, by_path[p]) for p, f in final.files.items() if p in by_path}
-    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns()))
+    files = {**final.files, **final.secrets}
+    rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
+    included = bool(manifest.encryption.get("secrets"))
+    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included))
     record.save()
 
 

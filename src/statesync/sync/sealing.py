@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from statesync.crypto import aead
 from statesync.errors import IntegrityError, KeyFailure
 from statesync.sync.secrets import SEALED_PREFIX as VALUE_PREFIX
+
 MANIFEST_MAGIC = b"statesync-sealed-manifest-v1\n"
 
 

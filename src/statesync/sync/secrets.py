@@ -173,7 +173,7 @@ def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:
     return any(policy.is_secret_key(k) for k in keys)
 
 
-def _resolve(doc: Any, pointer: str) -> tuple[Any, Any] | None:
+def resolve_pointer(doc: Any, pointer: str) -> tuple[Any, Any] | None:
     """Return ``(container, key)`` for the pointer's last step, or None if absent."""
     tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
     node = doc
@@ -189,26 +189,3 @@ def _resolve(doc: Any, pointer: str) -> tuple[Any, Any] | None:
             return node, key
         node = node[key]
     return None
-
-
-def restore(path: str, pulled: bytes, pointers: list[str], local: bytes | None) -> bytes | None:
-    """Put this machine's secret values (from ``local``) back into a pulled document.
-
-    Returns the new bytes, or ``None`` when no local value could be restored
-    (the pulled bytes, with markers, are then written as they are).
-    """
-    if local is None or not pointers:
-        return None
-    try:
-        mine = parse_document(path, local)
-        theirs = parse_document(path, pulled)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    restored = 0
-    for pointer in pointers:
-        src, dst = _resolve(mine, pointer), _resolve(theirs, pointer)
-        if src is None or dst is None or src[0][src[1]] == MARKER:
-            continue
-        dst[0][dst[1]] = src[0][src[1]]
-        restored += 1
-    return dump_document(path, theirs) if restored else None
