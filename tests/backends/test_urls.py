@@ -16,8 +16,10 @@ def test_plain_paths_and_file_urls_are_local(tmp_path: Path) -> None:
     assert (parsed.scheme, parsed.prefix) == ("file", "/var/lib/state")
 
 
-@pytest.mark.parametrize(("url", "bucket", "prefix"), [
-    ("s3://bkt/a/b/", "bkt", "a/b"), ("az://cont", "cont", ""), ("gs://b/p", "b", "p")])
+@pytest.mark.parametrize(
+    ("url", "bucket", "prefix"),
+    [("s3://bkt/a/b/", "bkt", "a/b"), ("az://cont", "cont", ""), ("gs://b/p", "b", "p")],
+)
 def test_cloud_urls(url: str, bucket: str, prefix: str) -> None:
     parsed = parse_url(url)
     assert (parsed.bucket, parsed.prefix) == (bucket, prefix)
