@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from posixpath import normpath
 from typing import Any
@@ -67,7 +67,7 @@ class Manifest:
         return {e.path: e for e in self.entries}
 
     def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "entries"}
         doc["entries"] = [_entry_json(e) for e in sorted(self.entries, key=lambda e: e.path)]
         return doc
 
@@ -80,8 +80,8 @@ def _whoami() -> str:
 
 
 def _entry_json(e: Entry) -> dict[str, Any]:
-    doc = asdict(e)
-    return {k: v for k, v in doc.items() if v not in (None, [])}
+    doc = {f.name: getattr(e, f.name) for f in fields(e)}
+    return {k: v for k, v in doc.items() if v is not None and v != []}
 
 
 def check_path(path: str, where: str) -> str:

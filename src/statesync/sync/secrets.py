@@ -69,12 +69,34 @@ class SecretPolicy:
     def __post_init__(self) -> None:
         self._files = glob_matcher(self.globs)
         self._keys = re.compile(self.key_pattern, re.IGNORECASE)
+        self._words = _literal_words(self.key_pattern)
+        self._seen: dict[str, bool] = {}
+
+    def may_hold_secret_keys(self, text: str) -> bool:
+        """False only when no key in ``text`` can match (a fast test before parsing).
+
+        Exact for patterns made of literal words (the default): a key matching
+        one must contain that word. Escapes (``\\u``) or other patterns: True.
+        """
+        if self._words is None or "\\u" in text:
+            return True
+        lowered = text.lower()
+        return any(word in lowered for word in self._words)
 
     def is_secret_file(self, path: str) -> bool:
         return bool(self._files.match(path))
 
     def is_secret_key(self, key: str) -> bool:
-        return bool(self._keys.search(key))
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = bool(self._keys.search(key))
+        return found
+
+
+def _literal_words(pattern: str) -> list[str] | None:
+    """``(a|b|c)$`` or ``a|b`` -> ``["a", "b", "c"]``; None for anything else."""
+    m = re.fullmatch(r"\^?\(?([A-Za-z0-9_|-]+)\)?\$?", pattern)
+    return [w.lower() for w in m.group(1).split("|")] if m else None
 
 
 def is_document(path: str) -> bool:
@@ -150,6 +172,8 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
     :class:`UnparseableSecretDocument` rather than risk sending them.
     """
     if not is_document(path) or len(data) > MAX_PARSE:
+        return data, []
+    if not policy.may_hold_secret_keys(data.decode("utf-8", "replace")):
         return data, []
     try:
         doc = parse_document(path, data)
