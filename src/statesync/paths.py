@@ -24,3 +24,8 @@ def cache_dir() -> Path:
 def default_store_path() -> Path:
     """Where the default local store lives."""
     return data_dir() / "store"
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/statesync``: this user's memory across folders (serials seen)."""
+    return _xdg("XDG_STATE_HOME", ".local/state") / "statesync"

@@ -234,6 +234,9 @@ def test_replayed_old_ref_is_refused_unless_allowed(
     with pytest.raises(IntegrityError, match="went backwards"):
         store.pull(out, "dev")
     assert (out / "notes.txt").read_text() == "v2\n"
+    with pytest.raises(IntegrityError, match="went backwards"):  # this user saw serial 2
+        store.pull(tmp_path / "fresh-folder", "dev")
+    assert not (tmp_path / "fresh-folder").exists()
     store.pull(out, "dev", allow_rollback=True, force=True)
     assert (out / "notes.txt").read_text() == "hello\n"
 

@@ -16,6 +16,7 @@ from typing import Any
 from statesync.errors import RefConflict, StatesyncError
 from statesync.progress import Progress
 from statesync.sync import secrets
+from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.refs import RefState, read_ref, write_ref
@@ -268,4 +269,5 @@ def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
     rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
     record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
                                              secrets_included))
+    seen_serials.remember(repo.store_id, env, state.ref.serial)
     record.save()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from statesync.errors import RefConflict
 from statesync.sync import secrets
+from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
@@ -129,8 +130,10 @@ def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest,
     by_path = ours.by_path()
     rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
     record = WorkRecord.load(folder)
-    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns()))
+    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
+                                             bool(ours.encryption.get("secrets"))))
     record.save()
+    seen_serials.remember(repo.store_id, env, state.ref.serial)
     return PushResult(state.ref.snapshot, env, state.ref.serial,
                       ours.parents[0] if ours.parents else None, len(ours.entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed, scan.secret_files,

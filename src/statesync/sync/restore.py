@@ -20,6 +20,7 @@ from pathlib import Path
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.progress import Progress
 from statesync.sync import secrets
+from statesync.sync import seen as seen_serials
 from statesync.sync.chunkindex import load_index
 from statesync.sync.download import download_entries
 from statesync.sync.manifest import Entry, Manifest, check_symlink
@@ -234,13 +235,14 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
     rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
     included = bool(manifest.encryption.get("secrets"))
     record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included))
+    seen_serials.remember(store_id, env, serial)
     record.save()
 
 
 def check_serial(record: WorkRecord, store_id: str, env: str, serial: int,
                  allow_rollback: bool) -> None:
     """Refuse a ref older than one this folder has seen (a replayed or rolled-back ref)."""
-    seen = record.highest_serial(store_id, env)
+    seen = max(record.highest_serial(store_id, env), seen_serials.highest(store_id, env))
     if serial < seen and not allow_rollback:
         raise IntegrityError(
             f"refs/{env} went backwards: serial {serial} but this folder has seen {seen} "
