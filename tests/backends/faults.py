@@ -74,7 +74,7 @@ def canned(
     )
     response.headers = CaseInsensitiveDict({"Content-Length": str(len(body)), **headers})
     response._content = body
-    response._content_consumed = True  # type: ignore[attr-defined]
+    response._content_consumed = True
     response.raw = io.BytesIO(body)
     response.request = request
     response.url = request.url or ""

@@ -198,9 +198,10 @@ def test_a_wrong_shared_key_is_backend_unavailable(
     good = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", _with(good, "AccountKey", wrong))
     backend = azure.open_url(parse_url(f"az://{container}/store"))
-    for verb in (lambda: backend.head("k"), lambda: backend.put("k", b"x")):
-        with pytest.raises(BackendUnavailable, match="access denied"):
-            verb()
+    with pytest.raises(BackendUnavailable, match="access denied"):
+        backend.head("k")
+    with pytest.raises(BackendUnavailable, match="access denied"):
+        backend.put("k", b"x")
 
 
 def _with(connection_string: str, field: str, value: str) -> str:
