@@ -1,0 +1,61 @@
+"""How each cloud driver finds its account and configures its SDK (no emulator needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from statesync.backends import parse_url
+from statesync.errors import BackendUnavailable
+
+
+def test_s3_clients_keep_sdk_retries_low_and_pool_32_connections() -> None:
+    s3 = pytest.importorskip("statesync.backends.s3")
+    config = s3.make_client().meta.config
+    assert config.max_pool_connections == 32
+    assert config.retries["total_max_attempts"] == s3.SDK_ATTEMPTS == 2
+
+
+def test_azure_uses_default_credential_for_an_account_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    azure = pytest.importorskip("statesync.backends.azure")
+    identity = pytest.importorskip("azure.identity")
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_URL", raising=False)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT", "someaccount")
+    service = azure.make_service()
+    assert service.url.startswith("https://someaccount.blob.core.windows.net")
+    assert isinstance(service.credential, identity.DefaultAzureCredential)
+
+
+def test_azure_without_any_account_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    azure = pytest.importorskip("statesync.backends.azure")
+    for name in (
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_ACCOUNT_URL",
+        "AZURE_STORAGE_ACCOUNT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(BackendUnavailable, match="AZURE_STORAGE_CONNECTION_STRING"):
+        azure.open_url(parse_url("az://container/prefix"))
+
+
+def test_gcs_without_credentials_is_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    gcs = pytest.importorskip("statesync.backends.gcs")
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    # A key file that does not exist: ADC fails at once, without probing any metadata server.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/statesync-key.json")
+    with pytest.raises(BackendUnavailable, match="no Google credentials"):
+        gcs.open_url(parse_url("gs://bucket/prefix"))
+
+
+def test_gcs_emulator_clients_are_anonymous_and_check_deletes_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gcs = pytest.importorskip("statesync.backends.gcs")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
+    backend = gcs.open_url(parse_url("gs://bucket/prefix"))
+    assert backend.client.project == "test"
+    assert backend._check_deletes_first
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
+    real = gcs.GCSBackend(backend.client, "bucket")
+    assert not real._check_deletes_first
