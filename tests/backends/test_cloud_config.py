@@ -47,7 +47,7 @@ def test_gcs_without_credentials_is_backend_unavailable(monkeypatch: pytest.Monk
         gcs.open_url(parse_url("gs://bucket/prefix"))
 
 
-def test_gcs_emulator_clients_are_anonymous_and_check_deletes_first(
+def test_gcs_emulator_clients_are_anonymous(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gcs = pytest.importorskip("statesync.backends.gcs")
@@ -55,7 +55,3 @@ def test_gcs_emulator_clients_are_anonymous_and_check_deletes_first(
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
     backend = gcs.open_url(parse_url("gs://bucket/prefix"))
     assert backend.client.project == "test"
-    assert backend._check_deletes_first
-    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
-    real = gcs.GCSBackend(backend.client, "bucket")
-    assert not real._check_deletes_first

@@ -10,7 +10,7 @@ import pytest
 
 from statesync.backends import open_backend
 from statesync.backends.base import CREATE, OVERWRITE, Backend, Update
-from statesync.errors import AlreadyExists, NotFound, PreconditionFailed
+from statesync.errors import AlreadyExists, NotFound, PreconditionFailed, TransientError
 
 
 def test_put_then_get_returns_body_and_the_same_version(backend: Backend) -> None:
@@ -73,7 +73,12 @@ def test_delete_is_idempotent_without_expected(backend: Backend) -> None:
         backend.head("k")
 
 
-def test_conditional_delete_checks_the_version(backend: Backend) -> None:
+def test_conditional_delete_checks_the_version(backend: Backend, store_url: str,
+                                               request: pytest.FixtureRequest) -> None:
+    if store_url.startswith("gs://"):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
+            "tests/backends/test_gcs_faults.py shows the driver sends it"))
     v1 = backend.put("k", b"one")
     v2 = backend.put("k", b"two")
     with pytest.raises(PreconditionFailed):
@@ -122,7 +127,8 @@ def _increment(url: str, key: str, times: int) -> int:
                 body, version = backend.get(key)
                 backend.put(key, str(int(body) + 1).encode(), Update(version))
                 break
-            except (PreconditionFailed, NotFound):
+            except (PreconditionFailed, NotFound, TransientError):
+                # TransientError: S3's 409 ConditionalRequestConflict under contention.
                 retries += 1
     backend.close()
     return retries

@@ -468,7 +468,13 @@ def test_releasing_an_unlocked_environment_is_an_error(repo: Repo) -> None:
     assert err.value.exit_code == 1
 
 
-def test_release_never_deletes_a_lock_taken_over_after_it_was_read(store: Store) -> None:
+def test_release_never_deletes_a_lock_taken_over_after_it_was_read(
+    store: Store, request: pytest.FixtureRequest
+) -> None:
+    if store.url.startswith("gs://"):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
+            "tests/backends/test_gcs_faults.py shows the driver sends it"))
     backend = HookedBackend(store.repo.backend)
     repo = Repo(backend, store.repo.descriptor)
     stale = acquire(repo, "prod", 60, "old")

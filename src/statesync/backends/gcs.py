@@ -107,8 +107,10 @@ def make_client() -> storage.Client:
 
 def open_url(parsed: StoreUrl) -> GCSBackend:
     """Open ``gs://bucket/prefix`` (called lazily by :func:`open_backend`)."""
-    emulated = bool(os.environ.get("STORAGE_EMULATOR_HOST"))
-    return GCSBackend(make_client(), parsed.bucket, parsed.prefix, check_deletes_first=emulated)
+    # No emulator-only code paths: fake-gcs-server's ignored delete precondition
+    # is an expected failure of the conformance suite, and transport tests show
+    # the driver sends ifGenerationMatch (tests/backends/test_gcs_faults.py).
+    return GCSBackend(make_client(), parsed.bucket, parsed.prefix)
 
 
 def _generation(version: Version) -> int:
@@ -127,25 +129,13 @@ def _conditions(mode: PutMode) -> dict[str, int]:
 
 
 class GCSBackend(Backend):
-    """A store in one GCS bucket under ``prefix``.
+    """A store in one GCS bucket under ``prefix``."""
 
-    ``check_deletes_first`` compares the generation before a conditional
-    delete. Only for fake-gcs-server, which ignores ``ifGenerationMatch`` on
-    DELETE: the precondition is still sent, and is the guard on real GCS.
-    """
-
-    def __init__(
-        self,
-        client: storage.Client,
-        bucket: str,
-        prefix: str = "",
-        check_deletes_first: bool = False,
-    ) -> None:
+    def __init__(self, client: storage.Client, bucket: str, prefix: str = "") -> None:
         self.client = client
         self.bucket = client.bucket(bucket)
         self.prefix = prefix.strip("/")
         self.where = f"GCS bucket {bucket!r} at {client.api_endpoint}"
-        self._check_deletes_first = check_deletes_first
         self._probe = BucketProbe(self._bucket_exists, self.where)
 
     # --- reads -----------------------------------------------------------------
@@ -226,8 +216,6 @@ class GCSBackend(Backend):
                 self._blob(key).delete(retry=None, timeout=_TIMEOUT)
             return
         generation = _generation(expected)
-        if self._check_deletes_first:
-            self._compare_first(key, expected)
         with self._faults(key, Update(expected)):
             self._blob(key).delete(if_generation_match=generation, retry=None, timeout=_TIMEOUT)
 
@@ -252,15 +240,6 @@ class GCSBackend(Backend):
             checksum="crc32c", crc32c_checksum_value=base64.b64encode(crc.digest()).decode(),
             retry=None, timeout=_TIMEOUT, **conditions,
         )  # fmt: skip
-
-    def _compare_first(self, key: str, expected: Version) -> None:
-        """Racy client-side check, for emulators that ignore ifGenerationMatch on DELETE."""
-        try:
-            current = self.head(key).version
-        except NotFound as exc:
-            raise PreconditionFailed(f"{key!r} is gone from {self.where}") from exc
-        if current != expected:
-            raise PreconditionFailed(f"{key!r} changed in {self.where}")
 
     def _fail_fast(self, key: str, mode: PutMode) -> None:
         """Refuse a doomed large upload before sending it (the precondition is the guard)."""
