@@ -33,7 +33,8 @@ from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.refs import list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.sealing import EnvKeys
-from statesync.sync.secrets import SecretPolicy, redact
+from statesync.sync.secrets import SecretPolicy
+from statesync.sync.unseal import Unsealer
 from statesync.sync.verify import VerifyReport
 from statesync.sync.verify import verify as verify_store
 
@@ -191,38 +192,54 @@ class Store:
 
     def save_object(self, obj: Any, env: str = "default", *, agent_id: str | None = None,
                     session_id: str | None = None, description: str = "",
-                    tags: dict[str, str] | None = None) -> PushResult:
-        """Snapshot a JSON-able object; secret-named keys are redacted as for files.
+                    tags: dict[str, str] | None = None, include_secrets: bool = False,
+                    encrypt_all: bool = False) -> PushResult:
+        """Snapshot a JSON-able object; secret-named keys are handled as in files.
 
         Builds on the environment's current head; a concurrent writer makes this
-        raise :class:`RefConflict` rather than lose either update.
+        raise :class:`RefConflict` rather than lose either update. Encryption
+        modes are those of push, and sticky in the same way.
         """
         try:
             data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise UsageError(f"object is not JSON-serialisable: {exc}") from None
-        data, pointers = redact(OBJECT_PATH, data, self.policy)
         env = layout.validate_env(env)
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
         state = read_ref(self.repo, env)
-        builder = SnapshotBuilder(self.repo)
+        parent = state.ref.snapshot if state else None
+        head = load_manifest(self.repo, parent) if parent else None
+        opts = PushOptions(policy=self.policy, include_secrets=include_secrets,
+                           encrypt_all=encrypt_all)
+        sealing = engine.Sealing.decide(self.repo, env, head, opts)
+        data, pointers = sealing.form(self.policy).document(OBJECT_PATH, data)
+        builder = SnapshotBuilder(self.repo, keys=sealing.keys if sealing.everything else None)
         entry = builder.add_bytes(OBJECT_PATH, data, 0o600)
         entry.secret_pointers = pointers
         builder.finish()
-        parent = state.ref.snapshot if state else None
         snap, new, changed = engine.commit_entries(self.repo, env, state, parent, [entry],
-                                           message=description, tags=meta)
+                                                   message=description, tags=meta,
+                                                   encryption=sealing.manifest_field())
         return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
                           builder.reused_bytes, changed)
 
-    def load_object(self, env: str = "default", *, snapshot: str | None = None) -> Any:
-        """The object saved by :meth:`save_object` (secret values come back as markers)."""
+    def load_object(self, env: str = "default", *, snapshot: str | None = None,
+                    skip_secrets: bool = False) -> Any:
+        """The object saved by :meth:`save_object`.
+
+        Sealed secret values are decrypted (:class:`KeyFailure` without a key,
+        unless ``skip_secrets``); secrets that were never stored come back as
+        the marker.
+        """
         snap = history.resolve(self.repo, snapshot) if snapshot else self._head(env)
-        entry = load_manifest(self.repo, snap).by_path().get(OBJECT_PATH)
+        manifest = load_manifest(self.repo, snap)
+        entry = manifest.by_path().get(OBJECT_PATH)
         if entry is None:
             raise UsageError(f"snapshot {snap[:12]} holds no saved object")
-        return json.loads(read_entry(self.repo, load_index(self.repo), entry))
+        data = read_entry(self.repo, load_index(self.repo), entry)
+        opened = Unsealer(self.repo, manifest, skip_secrets).unseal(entry, data, None)
+        return json.loads(opened if opened is not None else data)
 
     # --- keys and trust (DESIGN.md §6) ----------------------------------------
 

@@ -34,7 +34,8 @@ def keyed(any_store_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
     root = tmp_path / "src"
-    write(root, "config.json", {"db": {"host": "db1", "password": "hunter2-db-password"},
+    db = {"host": "db1.internal.example", "password": "hunter2-db-password"}
+    write(root, "config.json", {"db": db,
                                 "api_token": "tok-4242-api", "replicas": 2})
     write(root, "secrets/key.pem", "-----PRIVATE KEY MATERIAL-----\n")
     write(root, ".env", "AWS_SECRET=envfile-value\n")
@@ -44,7 +45,8 @@ def src(tmp_path: Path) -> Path:
 
 def _no_secrets_in(store: Store) -> None:
     raw = store_bytes(store.repo.backend)
-    assert b"db1" in raw or b"plain notes" in raw or b"gen-1" in raw  # the search can see things
+    # the search can see things, so the absences below mean something
+    assert b"db1.internal.example" in raw or b"plain notes" in raw or b"gen-1" in raw
     for secret in SECRETS:
         assert secret not in raw
 
@@ -127,7 +129,8 @@ def test_encrypt_all_hides_everything_and_keys_chunk_names(
     keyed.push(src, "dev", encrypt_all=True)
     keyed.push(src, "prod", encrypt_all=True)
     raw = store_bytes(keyed.repo.backend)
-    assert b"plain notes" not in raw and b"db1" not in raw and b"config.json" not in raw
+    for plain in (b"plain notes", b"db1.internal.example", b"config.json"):
+        assert plain not in raw
     dev_ids = {e for m in keyed.repo.backend.list(layout.INDEX)
                for e in [m.key]}
     assert len(dev_ids) == 2  # each env sealed its own packs: names reveal no equality
@@ -277,3 +280,48 @@ def test_verbose_logs_hold_no_secret(src: Path, tmp_path: Path) -> None:
         for secret in [*SECRETS, b"pw-for-logs-test"]:
             assert secret not in text
     assert (tmp_path / "out" / ".env").read_bytes() == b"AWS_SECRET=envfile-value\n"
+
+
+def test_promotion_keeps_the_targets_own_secrets_and_reseals_new_ones(
+    keyed: Store, tmp_path: Path
+) -> None:
+    keyed.keys().init("prod", ["passphrase"])
+    dev, prod = tmp_path / "dev", tmp_path / "prod"
+    write(dev, "config.json", {"db": {"host": "dev-db", "password": "dev-pw-1"},
+                               "feature": "new", "api_token": "dev-token-7"})
+    write(dev, "secrets/cert.secret", "dev-cert\n")
+    write(prod, "config.json", {"db": {"host": "prod-db", "password": "prod-pw-9"}})
+    write(prod, "secrets/cert.secret", "prod-cert\n")
+    keyed.push(dev, "dev", include_secrets=True)
+    keyed.push(prod, "prod", include_secrets=True)
+    result = keyed.promote("dev", "prod")
+    assert result.changed
+    out = tmp_path / "prod-machine"
+    keyed.pull(out, "prod")
+    config = json.loads((out / "config.json").read_text())
+    assert config == {"db": {"host": "dev-db", "password": "prod-pw-9"}, "feature": "new",
+                      "api_token": "dev-token-7"}
+    assert (out / "secrets/cert.secret").read_text() == "prod-cert\n"
+    raw = store_bytes(keyed.repo.backend)
+    for secret in (b"dev-pw-1", b"prod-pw-9", b"dev-token-7", b"dev-cert", b"prod-cert"):
+        assert secret not in raw
+
+
+def test_rollback_of_a_fully_encrypted_env_stays_encrypted(
+    keyed: Store, src: Path, tmp_path: Path
+) -> None:
+    first = keyed.push(src, "dev", encrypt_all=True)
+    write(src, "notes.txt", "second version\n")
+    keyed.push(src, "dev")
+    keyed.rollback("dev", first.snapshot)
+    assert b"plain notes" not in store_bytes(keyed.repo.backend)
+    out = tmp_path / "out"
+    keyed.pull(out, "dev")
+    assert (out / "notes.txt").read_text() == "plain notes that anyone may read\n"
+
+
+def test_saved_objects_with_included_secrets_load_back(keyed: Store) -> None:
+    keyed.save_object({"step": 3, "openai_api_key": "sk-live-123"}, "dev", include_secrets=True)
+    assert b"sk-live-123" not in store_bytes(keyed.repo.backend)
+    assert keyed.load_object("dev") == {"step": 3, "openai_api_key": "sk-live-123"}
+    assert keyed.load_object("dev", skip_secrets=True)["openai_api_key"] == "<statesync:secret>"

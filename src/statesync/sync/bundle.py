@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.errors import StatesyncError
+from statesync.errors import StatesyncError, UsageError
 from statesync.sync import bundle_export
 from statesync.sync import bundle_schema as schema
 from statesync.sync.bundle_doc import read_document, write_document
@@ -151,6 +151,9 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
         state = read_ref(repo, env)
         parent = state.ref.snapshot if state else None
         base = load_manifest(repo, parent) if parent else None
+        if base is not None and base.encryption.get("all"):
+            raise UsageError(f"{env} is fully encrypted (--encrypt all); importing into it is "
+                             "not supported yet: import into another environment and promote")
         plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy)
         builder = upload(repo, plan)
     text = message or bundle.description or f"import {path.name}"

@@ -249,11 +249,17 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
 
 def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
                    entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
-                   secret_files: list[str] | None = None) -> tuple[str, RefState, bool]:
-    """:func:`commit` for plain entries (import, promotion, saved objects)."""
+                   secret_files: list[str] | None = None,
+                   encryption: dict[str, Any] | None = None) -> tuple[str, RefState, bool]:
+    """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
+
+    ``encryption`` must describe how the entries were sealed (the manifest is
+    sealed too when it says ``all``).
+    """
     manifest = Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
                         message=message, tags=dict(tags or {}),
-                        secret_files=sorted(secret_files or []))
+                        secret_files=sorted(secret_files or []),
+                        encryption=dict(encryption or {}))
     return commit(repo, env, state, parent, manifest)
 
 

@@ -13,8 +13,9 @@ Secrets: secret values and secret files are never in the store (DESIGN.md
 values are the secret marker) and the manifest's ``secret_files``. Promotion
 copies those names unchanged, so TO's machines keep their own secret values
 when they pull: a promoted document arrives with markers, and pull puts the
-local values back at those pointers. Re-encrypting included secrets for TO's
-recipients comes with encryption.
+local values back at those pointers. Secrets included in the store
+(``--include-secrets``) are bound to their environment: :mod:`reseal` keeps
+TO's own sealed secrets and re-seals FROM's others for TO's key.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from statesync.sync.lease import DEFAULT_TTL, held
 from statesync.sync.manifest import load_manifest, resolve_snapshot_id
 from statesync.sync.refs import list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo
+from statesync.sync.reseal import Resealed, needs_resealing, reseal
 
 
 @dataclass
@@ -89,11 +91,14 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
     with held(repo, dst_env, f"promote {src_env}->{dst_env}", ttl) as lease:
         state = read_ref(repo, dst_env)
         parent = state.ref.snapshot if state else None
+        target = load_manifest(repo, parent) if parent else None
+        fit = (reseal(repo, manifest, target, dst_env) if needs_resealing(manifest, target)
+               else Resealed(manifest.entries, manifest.secret_files))
         lease.check()
         snap, new, changed = engine.commit_entries(
-            repo, dst_env, state, parent, manifest.entries,
+            repo, dst_env, state, parent, fit.entries,
             message=message or f"promote {src_env} {source[:12]}", tags=tags,
-            secret_files=manifest.secret_files)
+            secret_files=fit.secret_files, encryption=fit.encryption)
     return PromoteResult(snap, dst_env, new.ref.serial, parent, src_env, source,
                          len(manifest.entries), changed)
 
@@ -120,7 +125,7 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
         snap, new, changed = engine.commit_entries(
             repo, env, state, state.ref.snapshot, manifest.entries,
             message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},
-            secret_files=manifest.secret_files)
+            secret_files=manifest.secret_files, encryption=manifest.encryption)
     return RollbackResult(snap, env, new.ref.serial, state.ref.snapshot, target,
                           len(manifest.entries), changed)
 

@@ -68,12 +68,14 @@ class EnvKeys:
         return json.loads(aead.open_sealed(self._sub("value"), blob, ad, where))
 
     def seal_file(self, path: str, data: bytes) -> bytes:
-        """A secret file's content, bound to this store/env/path."""
-        return self._seal_det("secret-file", data, aead.aad(self.store_id, self.env, path))
+        """A secret file's content, bound to this store/env/path; starts with the generation."""
+        sealed = self._seal_det("secret-file", data, aead.aad(self.store_id, self.env, path))
+        return self.generation.to_bytes(4, "big") + sealed
 
     def open_file(self, path: str, blob: bytes) -> bytes:
+        """Inverse of :meth:`seal_file` (use :func:`file_generation` to pick the keys)."""
         ad = aead.aad(self.store_id, self.env, path)
-        return aead.open_sealed(self._sub("secret-file"), blob, ad, path)
+        return aead.open_sealed(self._sub("secret-file"), blob[4:], ad, path)
 
     # --- --encrypt all: chunks and manifests ---------------------------------
 
@@ -112,6 +114,11 @@ def manifest_header(body: bytes, where: str) -> tuple[str, int] | None:
         return str(head["env"]), int(head["generation"])
     except (ValueError, KeyError, TypeError, IndexError):
         raise IntegrityError(f"{where}: malformed encrypted manifest header") from None
+
+
+def file_generation(blob: bytes) -> int:
+    """The key generation that sealed a secret file's stored bytes."""
+    return int.from_bytes(blob[:4], "big")
 
 
 def value_generation(sealed: str) -> int | None:

@@ -18,7 +18,7 @@ from typing import Any
 from statesync.sync import secrets
 from statesync.sync.manifest import Entry, Manifest
 from statesync.sync.repo import Repo
-from statesync.sync.sealing import EnvKeys, value_generation
+from statesync.sync.sealing import EnvKeys, file_generation, value_generation
 from statesync.sync.stored import StoredForm
 
 
@@ -46,18 +46,20 @@ class Unsealer:
         return {e.path for e in self.manifest.entries if e.kind == "secret-file"}
 
     def secret_file(self, staged: Path, entry: Entry) -> None:
-        plain = self.keys().open_file(entry.path, staged.read_bytes())
+        blob = staged.read_bytes()
+        plain = self.keys(file_generation(blob)).open_file(entry.path, blob)
         _write_private(staged, plain)
 
     def document(self, local: Path, staged: Path, entry: Entry) -> None:
         mine = local.read_bytes() if local.is_file() and not local.is_symlink() else None
-        merged = self._unseal(entry, staged.read_bytes(), mine)
+        merged = self.unseal(entry, staged.read_bytes(), mine)
         if merged is not None:
             _write_private(staged, merged)
         # A document that holds (or will hold) secret values is for this user only.
         os.chmod(staged, entry.mode & 0o600)
 
-    def _unseal(self, entry: Entry, pulled: bytes, local: bytes | None) -> bytes | None:
+    def unseal(self, entry: Entry, pulled: bytes, local: bytes | None) -> bytes | None:
+        """Pulled document bytes with secrets opened (or ``local``'s put back); None: as is."""
         try:
             theirs = secrets.parse_document(entry.path, pulled)
             mine = secrets.parse_document(entry.path, local) if local is not None else None
