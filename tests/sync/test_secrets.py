@@ -54,3 +54,26 @@ def test_custom_key_pattern() -> None:
     policy = SecretPolicy(key_pattern=r"^dsn$")
     _, pointers = redact("c.json", b'{"dsn": "x", "password": "y"}', policy)
     assert pointers == ["/dsn"]
+
+
+def test_fast_paths_never_miss_a_secret_key() -> None:
+    policy = SecretPolicy()
+    values_only = b'{"tokens_used": 5, "note": "the password is elsewhere"}'
+    assert redact("c.json", values_only, policy) == (values_only, [])
+    escaped = b'{"pass\\u0077ord": "hidden"}'  # a key spelled with an escape
+    out, pointers = redact("c.json", escaped, policy)
+    assert pointers == ["/password"] and b"hidden" not in out
+    nested = b'{"a": [{"b": {"x": "y", "Private_Key": "k"}}]}'
+    assert redact("c.json", nested, policy)[1] == ["/a/0/b/Private_Key"]
+    custom = SecretPolicy(key_pattern=r"^(dsn|conn.*)$")
+    assert redact("c.json", b'{"connstr": "c"}', custom)[1] == ["/connstr"]
+
+
+def test_json_prefilter_sees_keys_with_odd_spacing_and_escapes() -> None:
+    policy = SecretPolicy()
+    spaced = b'{"api_token"' + b" " * 200 + b': "t"}'
+    assert redact("c.json", spaced, policy)[1] == ["/api_token"]
+    tabbed = b'{"x":1,\n\t"Secret"\t:\n"v"}'
+    assert redact("c.json", tabbed, policy)[1] == ["/Secret"]
+    unanchored = SecretPolicy(key_pattern="cred")
+    assert redact("c.json", b'{"my_cred_file": "v"}', unanchored)[1] == ["/my_cred_file"]

@@ -70,18 +70,23 @@ class SecretPolicy:
         self._files = glob_matcher(self.globs)
         self._keys = re.compile(self.key_pattern, re.IGNORECASE)
         self._words = _literal_words(self.key_pattern)
+        self._anchored = self.key_pattern.endswith("$")
         self._seen: dict[str, bool] = {}
 
-    def may_hold_secret_keys(self, text: str) -> bool:
-        """False only when no key in ``text`` can match (a fast test before parsing).
+    def may_hold_secret_keys(self, path: str, text: str) -> bool:
+        """False only when no key in ``text`` can match (fast tests before parsing).
 
-        Exact for patterns made of literal words (the default): a key matching
-        one must contain that word. Escapes (``\\u``) or other patterns: True.
+        For patterns of literal words (the default) a matching key must contain
+        one of the words; in JSON, every object key is tested (found by a
+        regex, in C) without building the document. Text with ``\\u`` escapes
+        is always parsed.
         """
-        if self._words is None or "\\u" in text:
+        if "\\u" in text or self._words is None:
             return True
         lowered = text.lower()
-        return any(word in lowered for word in self._words)
+        if _is_yaml(path):
+            return any(word in lowered for word in self._words)
+        return any(_in_json_key(lowered, word, self._anchored) for word in self._words)
 
     def is_secret_file(self, path: str) -> bool:
         return bool(self._files.match(path))
@@ -91,6 +96,29 @@ class SecretPolicy:
         if found is None:
             found = self._seen[key] = bool(self._keys.search(key))
         return found
+
+
+_COLON = re.compile(r"\s*:")
+
+
+def _in_json_key(text: str, word: str, at_end: bool) -> bool:
+    """True if ``word`` may occur in an object key of JSON ``text`` (never a false no).
+
+    After the word, a key runs to its closing quote, then a colon follows; a
+    string value is never followed by a colon. Escapes make it a "maybe".
+    """
+    i = text.find(word)
+    while i != -1:
+        end = text.find('"', i + len(word))
+        if end == -1:
+            return False
+        rest = text[i + len(word):end]
+        if "\\" in rest:
+            return True
+        if not (at_end and rest) and "\n" not in rest and _COLON.match(text, end + 1):
+            return True
+        i = text.find(word, i + 1)
+    return False
 
 
 def _literal_words(pattern: str) -> list[str] | None:
@@ -173,7 +201,7 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
     """
     if not is_document(path) or len(data) > MAX_PARSE:
         return data, []
-    if not policy.may_hold_secret_keys(data.decode("utf-8", "replace")):
+    if not policy.may_hold_secret_keys(path, data.decode("utf-8", "replace")):
         return data, []
     try:
         doc = parse_document(path, data)
