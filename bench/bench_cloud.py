@@ -605,6 +605,9 @@ def render(fig: dict[str, Any]) -> str:
         f"{ds['binary_files']} random {bl.fmt_bytes(ds['binary_bytes'])}; generated in "
         f"{ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}",
         f"emulators: {fig['emulators']['source']}",
+        "statesync.toml seen by the children: " + (
+            f"{fig['config']}: {Path(fig['config']).read_text().strip()!r}" if fig["config"]
+            else "none (built-in secret policy)"),
     ]
     for b, info in fig["emulators"]["backends"].items():
         lines.append(f"  {b}: {info['emulator']} at {info['endpoint']}, pid {info['pid']} "
@@ -678,6 +681,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "args": {"size": args.size, "files": args.files, "backends": backends,
                  "rounds": args.rounds, "seed": args.seed, "workdir": str(work)},
     }
+    if args.key_pattern:
+        (work / "statesync.toml").write_text(
+            f"[secrets]\nkey_pattern = {json.dumps(args.key_pattern)}\n")
+    fig["config"] = next((str(d / "statesync.toml") for d in (work, *work.parents)
+                          if (d / "statesync.toml").is_file()), None)
     log(f"generating {bl.fmt_bytes(args.size)} in {args.files} files under {data}")
     ds = bl.generate(data, args.size, args.files, 0, args.seed)
     fig["dataset"] = {k: v for k, v in ds.items() if not k.startswith("_")}
@@ -716,8 +724,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="s3,azure,gcs",
                    help="comma-separated subset of s3,azure,gcs (default all)")
     p.add_argument("--workdir", default="/tmp/sscloud", help="scratch folder (cleared)")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="full push and raw upload repeated, order alternating (default 1)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="full push and raw upload repeated, order alternating (default 2)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--keep", action="store_true", help="keep the dataset")
@@ -727,6 +735,10 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"start (and stop) our own emulators, env file {OWN_ENV_FILE}")
     p.add_argument("--src-rev", metavar="REV",
                    help="bench the src/ of this git revision instead of the working tree")
+    p.add_argument("--key-pattern", metavar="REGEX",
+                   help="diagnostic: write WORKDIR/statesync.toml with [secrets] key_pattern "
+                        "= REGEX (the children run in WORKDIR) to see what the secret-key "
+                        "pattern costs; default: no file, the built-in pattern")
     p.add_argument("--phase-timeout", type=float, default=1800.0,
                    help="seconds before a phase is declared hung (default 1800)")
     p.add_argument("--py-spy", action="append", default=[],

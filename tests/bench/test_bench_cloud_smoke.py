@@ -34,7 +34,8 @@ needs_s3 = pytest.mark.skipif(not os.environ.get("STATESYNC_TEST_S3"),
 @needs_s3
 @pytest.mark.cloud
 def test_bench_cloud_tiny_s3(tmp_path: Path) -> None:
-    proc = _run("bench_cloud.py", "--backends", "s3", "--workdir", str(tmp_path / "cloud"))
+    proc = _run("bench_cloud.py", "--backends", "s3", "--rounds", "1",
+                "--workdir", str(tmp_path / "cloud"))
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     out = proc.stdout
     for figure in ("== s3 (moto)", "(a) full push r1", "raw SDK upload r1",
@@ -51,7 +52,7 @@ def test_bench_cloud_tiny_s3(tmp_path: Path) -> None:
 @needs_s3
 @pytest.mark.cloud
 def test_bench_cloud_tiny_s3_json(tmp_path: Path) -> None:
-    proc = _run("bench_cloud.py", "--backends", "s3", "--json",
+    proc = _run("bench_cloud.py", "--backends", "s3", "--rounds", "1", "--json",
                 "--workdir", str(tmp_path / "cloud"))
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     fig = json.loads(proc.stdout)
