@@ -119,6 +119,15 @@ def test_rebase_of_a_folder_that_never_synced(store: Store, two: tuple[Path, Pat
 
 def _worker(url: str, folder: str, name: str, pushes: int, same_key: bool,
             out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        out.put(_pushes(url, folder, name, pushes, same_key))
+    except BaseException as exc:  # report, so the test fails at once with the cause
+        out.put((name, [], 0, [f"ERROR {type(exc).__name__}: {exc}"]))
+        raise
+
+
+def _pushes(url: str, folder: str, name: str, pushes: int,
+            same_key: bool) -> tuple[str, list[str], int, list[str]]:
     store = Store.open(url)
     landed, conflicts, messages = [], 0, []
     for i in range(pushes):
@@ -133,7 +142,7 @@ def _worker(url: str, folder: str, name: str, pushes: int, same_key: bool,
             conflicts += 1
             messages.append(str(exc))
             store.pull(folder, "dev", force=True)
-    out.put((name, landed, conflicts, messages))
+    return name, landed, conflicts, messages
 
 
 def _run_workers(url: str, tmp_path: Path, workers: int, pushes: int,
@@ -184,6 +193,7 @@ def test_many_writers_on_one_key_land_or_conflict_and_keep_what_landed(
         pytest.skip("memory:// stores live in one process")
     workers, pushes = 8, 25
     results = _run_workers(any_store_url, tmp_path, workers, pushes, same_key=True)
+    assert [m for *_, msgs in results for m in msgs if m.startswith("ERROR")] == []
     landed = [s for _, snaps, _, _ in results for s in snaps]
     assert sum(len(s) + c for _, s, c, _ in results) == workers * pushes
     chain = set(_first_parent_chain(Store.open(any_store_url)))

@@ -9,7 +9,7 @@ from statesync.sync import secrets
 from statesync.sync.manifest import load_manifest, resolve_snapshot_id
 from statesync.sync.refs import require_ref
 from statesync.sync.repo import Repo
-from statesync.sync.restore import check_serial, remember_pull, restore
+from statesync.sync.restore import check_serial, highest_seen, remember_pull, restore
 from statesync.sync.workdir import WorkRecord
 
 
@@ -46,8 +46,9 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
     record = WorkRecord.load(folder) if folder.is_dir() else WorkRecord(folder, {"envs": {}})
     serial = 0
     if snapshot is None:
+        seen = highest_seen(record, repo.store_id, env)
         state = require_ref(repo, env)
-        check_serial(record, repo.store_id, env, state.ref.serial, opts.allow_rollback)
+        check_serial(seen, env, state.ref.serial, opts.allow_rollback)
         snap_id, serial = state.ref.snapshot, state.ref.serial
     else:
         snap_id = resolve_snapshot_id(repo, snapshot)

@@ -239,10 +239,19 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
     record.save()
 
 
-def check_serial(record: WorkRecord, store_id: str, env: str, serial: int,
-                 allow_rollback: bool) -> None:
-    """Refuse a ref older than one this folder has seen (a replayed or rolled-back ref)."""
-    seen = max(record.highest_serial(store_id, env), seen_serials.highest(store_id, env))
+def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:
+    """The highest serial this folder or this user has seen.
+
+    Read it *before* reading the ref: serials only grow in the store, so a
+    serial remembered earlier can exceed the ref read later only if the ref
+    went backwards, while one remembered meanwhile (by a concurrent process
+    of this user) may legitimately be newer than what we read.
+    """
+    return max(record.highest_serial(store_id, env), seen_serials.highest(store_id, env))
+
+
+def check_serial(seen: int, env: str, serial: int, allow_rollback: bool) -> None:
+    """Refuse a ref older than ``seen`` (a replayed or rolled-back ref)."""
     if serial < seen and not allow_rollback:
         raise IntegrityError(
             f"refs/{env} went backwards: serial {serial} but this folder has seen {seen} "
