@@ -24,8 +24,9 @@ from statesync.backends.base import CREATE, OVERWRITE, PutData, PutMode, Update
 from statesync.errors import BackendError, BackendUnavailable, IntegrityError
 
 #: Bodies up to this size go up in one request (and so with the strongest
-#: service-side conditions); larger ones go in parts of ``PART_SIZE``.
-SINGLE_PUT_LIMIT = 8 * 1024 * 1024
+#: service-side conditions); larger ones go in parts of ``PART_SIZE``. Above
+#: the engine's 16 MiB packs, so a pack is one request with no pre-check.
+SINGLE_PUT_LIMIT = 32 * 1024 * 1024
 #: Part / block / chunk size: S3 needs >= 5 MiB, GCS a multiple of 256 KiB.
 PART_SIZE = 8 * 1024 * 1024
 #: S3 allows at most 10,000 parts; parts grow for bodies beyond 80 GB.

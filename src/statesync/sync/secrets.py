@@ -105,19 +105,21 @@ def _in_json_key(text: str, word: str, at_end: bool) -> bool:
     """True if ``word`` may occur in an object key of JSON ``text`` (never a false no).
 
     After the word, a key runs to its closing quote, then a colon follows; a
-    string value is never followed by a colon. Escapes make it a "maybe".
+    string value is never followed by a colon. Escapes make it a "maybe". With
+    ``at_end`` the key must end with the word, which then touches the quote.
     """
-    i = text.find(word)
+    needle = word + '"' if at_end else word
+    i = text.find(needle)
     while i != -1:
-        end = text.find('"', i + len(word))
+        end = i + len(word) if at_end else text.find('"', i + len(word))
         if end == -1:
             return False
         rest = text[i + len(word):end]
         if "\\" in rest:
             return True
-        if not (at_end and rest) and "\n" not in rest and _COLON.match(text, end + 1):
+        if "\n" not in rest and _COLON.match(text, end + 1):
             return True
-        i = text.find(word, i + 1)
+        i = text.find(needle, i + 1)
     return False
 
 
