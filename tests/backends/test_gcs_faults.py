@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from statesync.backends import parse_url
+from statesync.backends._cloud import SINGLE_PUT_LIMIT
 from statesync.backends.base import CREATE, OVERWRITE, Update, Version
 from statesync.backends.retry import RetryingBackend
 from statesync.errors import (
@@ -51,7 +52,7 @@ gcs = pytest.importorskip("statesync.backends.gcs")
 google_crc32c = pytest.importorskip("google_crc32c")
 
 Faulty = Callable[..., tuple[Any, FaultAdapter]]
-LARGE = 9 * 1024 * 1024  # above the single-request limit: a resumable upload
+LARGE = SINGLE_PUT_LIMIT + 1024 * 1024  # above the single-request limit: resumable
 
 
 @pytest.fixture

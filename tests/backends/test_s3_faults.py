@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from statesync.backends import parse_url
+from statesync.backends._cloud import PART_SIZE, SINGLE_PUT_LIMIT
 from statesync.backends.base import CREATE, Update, Version
 from statesync.backends.retry import RetryingBackend
 from statesync.errors import (
@@ -73,10 +74,10 @@ def test_multipart_parts_carry_checksums_and_the_completion_carries_the_conditio
     seen: dict[str, list[Any]] = {"UploadPart": [], "CompleteMultipartUpload": []}
     for event, requests in seen.items():
         hook(backend, event, lambda request, _r=requests, **_: _r.append(request))
-    body = os.urandom(17 * 1024 * 1024)
+    body = os.urandom(SINGLE_PUT_LIMIT + 1024 * 1024)
     v1 = backend.put("big", io.BytesIO(body), CREATE)
     parts = seen["UploadPart"]
-    assert len(parts) == 3
+    assert len(parts) == -(-len(body) // PART_SIZE)
     for part in parts:
         piece = body_bytes(part)
         expected = base64.b64encode(hashlib.sha256(piece).digest()).decode()
@@ -192,11 +193,12 @@ def test_large_create_on_an_existing_key_fails_before_uploading_parts(backend: A
     parts: list[Any] = []
     hook(backend, "UploadPart", lambda request, **_: parts.append(request))
     with pytest.raises(AlreadyExists):
-        backend.put("big", io.BytesIO(os.urandom(9 * 1024 * 1024)), CREATE)
+        backend.put("big", io.BytesIO(os.urandom(SINGLE_PUT_LIMIT + 1024 * 1024)), CREATE)
     assert parts == []
 
 
 def test_a_stale_etag_on_a_large_update_is_refused(backend: Any) -> None:
     backend.put("big", b"one")
     with pytest.raises(PreconditionFailed):
-        backend.put("big", io.BytesIO(os.urandom(9 * 1024 * 1024)), Update(Version('"stale"')))
+        large = io.BytesIO(os.urandom(SINGLE_PUT_LIMIT + 1024 * 1024))
+        backend.put("big", large, Update(Version('"stale"')))
