@@ -65,11 +65,8 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: Store
         recorded = rec.files.get(path) if rec else None
         pristine = recorded is not None and recorded[3]["digest"] == digest
         entry = wanted.get(path)
-        if entry is not None and entry.digest == digest and not f.is_link:
+        if entry is not None and entry.digest == digest:
             plan.keep.append(path)  # same bytes; the mode is set after linking
-            plan.reuse.append(entry)
-        elif entry is not None and entry.digest == digest:
-            plan.keep.append(path)
             plan.reuse.append(entry)
         elif pristine or force:
             plan.remove.append(path)
