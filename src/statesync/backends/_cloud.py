@@ -20,8 +20,15 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, BinaryIO, Protocol
 
-from statesync.backends.base import CREATE, OVERWRITE, PutData, PutMode, Update
-from statesync.errors import BackendError, BackendUnavailable, IntegrityError
+from statesync.backends.base import CREATE, OVERWRITE, Meta, PutData, PutMode, Update
+from statesync.errors import (
+    AlreadyExists,
+    BackendError,
+    BackendUnavailable,
+    IntegrityError,
+    NotFound,
+    PreconditionFailed,
+)
 
 #: Bodies up to this size go up in one request (and so with the strongest
 #: service-side conditions); larger ones go in parts of ``PART_SIZE``. Above
@@ -263,3 +270,25 @@ def unavailable(message: str, exc: BaseException) -> BackendError:
     """A one-line :class:`BackendUnavailable` naming the cause."""
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return BackendUnavailable(f"{message}: {detail}")
+
+
+def fail_fast(head: Callable[[str], Meta], key: str, mode: PutMode, where: str) -> None:
+    """Refuse a doomed large upload before sending its parts or blocks.
+
+    Only an optimisation (it races): the condition on the final request
+    (CompleteMultipartUpload, the block-list commit, the resumable upload's
+    last chunk) is the guard. It also covers emulators that ignore that
+    condition, for the case that does not race.
+    """
+    if mode is OVERWRITE:
+        return
+    try:
+        current = head(key).version
+    except NotFound as exc:
+        if isinstance(mode, Update):
+            raise PreconditionFailed(f"{key!r} is gone from {where}") from exc
+        return
+    if mode is CREATE:
+        raise AlreadyExists(f"{key!r} already exists in {where}")
+    if isinstance(mode, Update) and current != mode.expected:
+        raise PreconditionFailed(f"{key!r} changed in {where}")

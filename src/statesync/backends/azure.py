@@ -206,7 +206,7 @@ class AzureBackend(Backend):
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         with _cloud.prepare(data) as body:
             if not body.small:
-                self._fail_fast(key, mode)
+                _cloud.fail_fast(self.head, key, mode, self.where)
             with self._faults(key, mode):
                 if body.small:
                     return self._put_single(key, body, mode)
@@ -250,21 +250,6 @@ class AzureBackend(Backend):
             blocks, metadata={META_SHA256: body.sha256}, **_conditions(mode)
         )
         return _etag(str(result["etag"]))
-
-    def _fail_fast(self, key: str, mode: PutMode) -> None:
-        """Refuse a doomed large upload before staging its blocks (the commit is the guard)."""
-        if mode is OVERWRITE:
-            return
-        try:
-            current = self.head(key).version
-        except NotFound as exc:
-            if isinstance(mode, Update):
-                raise PreconditionFailed(f"{key!r} is gone from {self.where}") from exc
-            return
-        if mode is CREATE:
-            raise AlreadyExists(f"{key!r} already exists in {self.where}")
-        if isinstance(mode, Update) and current != mode.expected:
-            raise PreconditionFailed(f"{key!r} changed in {self.where}")
 
     # --- names and faults ----------------------------------------------------------
 

@@ -203,7 +203,7 @@ class GCSBackend(Backend):
         crc = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
         with _cloud.prepare(data, crc) as body:
             if not body.small:
-                self._fail_fast(key, mode)
+                _cloud.fail_fast(self.head, key, mode, self.where)
             blob = self._blob(key, chunk_size=None if body.small else body.part_size())
             blob.metadata = {META_SHA256: body.sha256}
             with self._faults(key, mode):
@@ -234,27 +234,12 @@ class GCSBackend(Backend):
         # Resumable: precondition and the whole body's CRC32C go in the
         # initiating request; GCS applies both when the last chunk lands.
         # fake-gcs-server ignores both there (see tests/backends), hence
-        # _fail_fast and small-body multipart uploads for the common cases.
+        # _cloud.fail_fast and small-body multipart uploads for the common cases.
         blob.upload_from_file(
             body.rewind(), size=body.size, content_type="application/octet-stream",
             checksum="crc32c", crc32c_checksum_value=base64.b64encode(crc.digest()).decode(),
             retry=None, timeout=_TIMEOUT, **conditions,
         )  # fmt: skip
-
-    def _fail_fast(self, key: str, mode: PutMode) -> None:
-        """Refuse a doomed large upload before sending it (the precondition is the guard)."""
-        if mode is OVERWRITE:
-            return
-        try:
-            current = self.head(key).version
-        except NotFound as exc:
-            if isinstance(mode, Update):
-                raise PreconditionFailed(f"{key!r} is gone from {self.where}") from exc
-            return
-        if mode is CREATE:
-            raise AlreadyExists(f"{key!r} already exists in {self.where}")
-        if isinstance(mode, Update) and current != mode.expected:
-            raise PreconditionFailed(f"{key!r} changed in {self.where}")
 
     # --- names and faults ----------------------------------------------------------
 

@@ -187,7 +187,7 @@ class S3Backend(Backend):
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         with _cloud.prepare(data) as body:
             if not body.small:
-                self._fail_fast(key, mode)
+                _cloud.fail_fast(self.head, key, mode, self.where)
             with self._faults(key, mode):
                 if body.small:
                     return self._put_single(key, body, mode)
@@ -248,25 +248,6 @@ class S3Backend(Backend):
             Body=piece, ChecksumSHA256=checksum,
         )  # fmt: skip
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
-
-    def _fail_fast(self, key: str, mode: PutMode) -> None:
-        """Refuse a doomed large upload before sending its parts.
-
-        Only an optimisation: the condition on CompleteMultipartUpload is the
-        guard. It also covers moto, which ignores If-Match on that call.
-        """
-        if mode is OVERWRITE:
-            return
-        try:
-            current = self.head(key).version
-        except NotFound as exc:
-            if isinstance(mode, Update):
-                raise PreconditionFailed(f"{key!r} is gone from {self.where}") from exc
-            return
-        if mode is CREATE:
-            raise AlreadyExists(f"{key!r} already exists in {self.where}")
-        if isinstance(mode, Update) and current != mode.expected:
-            raise PreconditionFailed(f"{key!r} changed in {self.where}")
 
     # --- names and faults ----------------------------------------------------------
 
