@@ -157,7 +157,7 @@ class Store:
 
     def promote(self, src: str, dst: str, message: str = "") -> promote_mod.PromoteResult:
         """Give ``dst`` ``src``'s head files as a new snapshot, if statesync.toml allows it."""
-        allowed = load_config(self.url).promotion_allowed
+        allowed = load_config(self.url).promotion_allowed  # the rule as it is now
         return promote_mod.promote(self.repo, src, dst, message, allowed)
 
     def rollback(self, env: str, snapshot: str, message: str = "") -> promote_mod.RollbackResult:
@@ -220,7 +220,8 @@ class Store:
         builder.finish()
         snap, new, changed = engine.commit_entries(self.repo, env, state, parent, [entry],
                                                    message=description, tags=meta,
-                                                   encryption=sealing.manifest_field())
+                                                   encryption=sealing.manifest_field(),
+                                                   base=head)
         return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
                           builder.reused_bytes, changed)
 

@@ -15,6 +15,7 @@ from statesync.api import Store
 from statesync.cli import parse_duration
 from statesync.errors import UsageError
 from statesync.sync import layout, lease
+from statesync.whoami import user_at_host
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import write
 
@@ -81,7 +82,7 @@ def test_lock_json_fields(store: str) -> None:
     out = jrun(store, "lock", "prod", "--ttl", "30s")
     for field in ("lock_id", "holder", "expires_at", "ttl_seconds", "purpose", "env"):
         assert field in out
-    assert out["ttl_seconds"] == 30 and out["holder"] == lease.whoami()
+    assert out["ttl_seconds"] == 30 and out["holder"] == user_at_host()
 
 
 def test_unlock_with_the_wrong_id_exits_5_and_keeps_the_lock(store: str) -> None:
@@ -100,7 +101,7 @@ def test_unlock_of_someone_elses_lock_needs_force_and_the_right_id(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as m:
-        m.setattr(lease, "whoami", lambda: "alice@elsewhere")
+        m.setattr(lease, "user_at_host", lambda: "alice@elsewhere")
         theirs = Store.open(store).lock("prod", 600, "alice's job")
     assert_one_line_error(run("--store", store, "unlock", "prod", theirs.lock_id), 5, "--force")
     assert_one_line_error(run("--store", store, "unlock", "prod", "1" * 32, "--force"), 5,

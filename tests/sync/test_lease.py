@@ -31,6 +31,7 @@ from statesync.sync.lease import Heartbeat, Lease, acquire, held, release, store
 from statesync.sync.manifest import Entry
 from statesync.sync.refs import read_ref
 from statesync.sync.repo import Repo, init_repo
+from statesync.whoami import user_at_host
 
 # --- test backends --------------------------------------------------------------
 
@@ -148,7 +149,7 @@ def probes_left(repo: Repo) -> list[str]:
 
 def as_someone_else(monkeypatch: pytest.MonkeyPatch, fn: Callable[[], Lease]) -> Lease:
     with monkeypatch.context() as m:
-        m.setattr(lease, "whoami", lambda: "alice@elsewhere")
+        m.setattr(lease, "user_at_host", lambda: "alice@elsewhere")
         return fn()
 
 
@@ -177,7 +178,7 @@ def test_acquire_writes_who_why_and_for_how_long(repo: Repo) -> None:
     held_lease = acquire(repo, "prod", 60, "deploy v2")
     body = lock_body(repo)
     assert body["lock_id"] == held_lease.lock_id and len(held_lease.lock_id) == 32
-    assert body["holder"] == lease.whoami() and "@" in str(body["holder"])
+    assert body["holder"] == user_at_host() and "@" in str(body["holder"])
     assert body["purpose"] == "deploy v2" and body["ttl_seconds"] == 60
     assert isinstance(body["pid"], int) and body["host"] and body["created_at"]
     assert held_lease.expires_at > datetime.now(UTC) + timedelta(seconds=30)
@@ -191,7 +192,7 @@ def test_a_held_lease_refuses_a_second_holder_naming_holder_purpose_and_expiry(
         acquire(repo, "prod", 60, "another deploy")
     msg = str(err.value)
     assert err.value.exit_code == 5 and "\n" not in msg
-    assert lease.whoami() in msg and "'deploy v2'" in msg and first.lock_id in msg
+    assert user_at_host() in msg and "'deploy v2'" in msg and first.lock_id in msg
     assert "expires" in msg and "store's clock" in msg and "(in 10m" in msg
     assert lock_body(repo)["lock_id"] == first.lock_id
     assert probes_left(repo) == []
@@ -445,7 +446,7 @@ def test_release_with_the_wrong_lock_id_removes_nothing(repo: Repo) -> None:
     for force in (False, True):
         with pytest.raises(LockedError) as err:
             release(repo, "prod", "0" * 32, force=force)
-        assert err.value.exit_code == 5 and lease.whoami() in str(err.value)
+        assert err.value.exit_code == 5 and user_at_host() in str(err.value)
         assert mine.lock_id in str(err.value)
     assert lock_body(repo)["lock_id"] == mine.lock_id
 

@@ -158,7 +158,8 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
         builder = upload(repo, plan)
     text = message or bundle.description or f"import {path.name}"
     snap, new, changed = commit_entries(repo, env, state, parent, list(plan.entries.values()),
-                                message=text, tags=bundle.tags, secret_files=plan.secret_names)
+                                message=text, tags=bundle.tags, secret_files=plan.secret_names,
+                                base=base)
     return ImportResult(snap, env, new.ref.serial, len(plan.entries), plan.skipped, changed,
                         plan.imported, plan.missing, plan.refused, parent,
                         builder.uploaded_bytes, builder.reused_bytes)

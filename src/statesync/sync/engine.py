@@ -222,7 +222,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         from statesync.sync.rebase import rebase_push
 
         return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
-    snap_id, new_state, changed = commit(repo, env, state, parent, ours)
+    snap_id, new_state, changed = commit(repo, env, state, parent, ours,
+                                         head if state and parent == state.ref.snapshot else None)
     _remember(record, repo, env, new_state, files, entries, sealing.include_secrets)
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed,
@@ -230,15 +231,16 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
 
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
-           manifest: Manifest) -> tuple[str, RefState, bool]:
+           manifest: Manifest, base: Manifest | None = None) -> tuple[str, RefState, bool]:
     """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
 
     Returns ``(snapshot, new ref state, changed)``; when the entries equal the
-    parent's, nothing is written and ``changed`` is False. The entries' chunks
+    parent's, nothing is written and ``changed`` is False. ``base`` is the
+    parent's manifest when the caller has already read it. The entries' chunks
     must already be in the store. Raises :class:`RefConflict` on a lost race.
     """
     if state is not None and parent is not None and parent == state.ref.snapshot:
-        base = load_manifest(repo, parent)
+        base = base or load_manifest(repo, parent)
         if (same_content(base, manifest.entries, manifest.secret_files)
                 and base.encryption == manifest.encryption):
             return parent, state, False
@@ -250,7 +252,8 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
 def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
                    entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
                    secret_files: list[str] | None = None,
-                   encryption: dict[str, Any] | None = None) -> tuple[str, RefState, bool]:
+                   encryption: dict[str, Any] | None = None,
+                   base: Manifest | None = None) -> tuple[str, RefState, bool]:
     """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
 
     ``encryption`` must describe how the entries were sealed (the manifest is
@@ -260,7 +263,7 @@ def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | N
                         message=message, tags=dict(tags or {}),
                         secret_files=sorted(secret_files or []),
                         encryption=dict(encryption or {}))
-    return commit(repo, env, state, parent, manifest)
+    return commit(repo, env, state, parent, manifest, base)
 
 
 def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:

@@ -21,7 +21,6 @@ holder that lost its lease still cannot overwrite anyone's push.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ from statesync.errors import (
 )
 from statesync.sync import layout
 from statesync.sync.repo import Repo
+from statesync.whoami import user_at_host
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,6 @@ class _Current:
     info: LockInfo
     version: Version
     modified: datetime | None
-
-
-def whoami() -> str:
-    """``user@host`` of this process: the holder name written into leases."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _local_now() -> datetime:
@@ -285,7 +276,7 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
     key = layout.lock_key(env)
     seconds = _check_ttl(ttl)
     now = _iso(_local_now())
-    info = LockInfo(uuid.uuid4().hex, whoami(), socket.gethostname(), os.getpid(), purpose,
+    info = LockInfo(uuid.uuid4().hex, user_at_host(), socket.gethostname(), os.getpid(), purpose,
                     now, seconds, now)
     body = info.to_bytes()
     for _ in range(_ATTEMPTS):
@@ -322,8 +313,8 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
         if cur.info.lock_id != lock_id:
             raise LockedError(f"{key} is held by {_describe(cur.info)} with lock id "
                               f"{cur.info.lock_id or '?'}, not {lock_id}; nothing removed")
-        if not force and cur.info.holder != whoami():
-            raise LockedError(f"{key} is held by {_describe(cur.info)}, not by {whoami()}; "
+        if not force and cur.info.holder != user_at_host():
+            raise LockedError(f"{key} is held by {_describe(cur.info)}, not by {user_at_host()}; "
                               f"use unlock --force {lock_id} to remove it")
         try:
             repo.backend.delete(key, cur.version)

@@ -8,7 +8,6 @@ version, the store id and every path (no ``..``, no absolute paths).
 from __future__ import annotations
 
 import contextlib
-import getpass
 import socket
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNo
 from statesync.sync import codec, layout
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, manifest_header
+from statesync.whoami import user
 
 MANIFEST_VERSION = 1
 KINDS = ("document", "binary", "symlink", "secret-file")
@@ -58,7 +58,7 @@ class Manifest:
     #: {"secrets": bool, "all": bool, "generation": int} when anything is encrypted
     encryption: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-    author: str = field(default_factory=lambda: _whoami())
+    author: str = field(default_factory=user)
     host: str = field(default_factory=socket.gethostname)
     tool_version: str = __version__
     version: int = MANIFEST_VERSION
@@ -70,13 +70,6 @@ class Manifest:
         doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "entries"}
         doc["entries"] = [_entry_json(e) for e in sorted(self.entries, key=lambda e: e.path)]
         return doc
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _entry_json(e: Entry) -> dict[str, Any]:

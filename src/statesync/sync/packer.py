@@ -15,7 +15,6 @@ import hashlib
 import io
 import itertools
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, cast
 
@@ -83,12 +82,10 @@ class PackReader(io.RawIOBase):
 class PackUploader:
     """Accepts chunks from one producer thread; ``finish`` returns the pack entries.
 
-    ``on_upload(n)`` is called with the stored bytes of each uploaded pack.
     Any worker failure is raised from the next ``add`` or from ``finish``.
     """
 
     def __init__(self, repo: Repo, workers: int = 4,
-                 on_upload: Callable[[int], None] | None = None,
                  keys: EnvKeys | None = None) -> None:
         self._repo = repo
         self._keys = keys
@@ -102,7 +99,6 @@ class PackUploader:
         self._current = _Pack()
         self._done: PackEntries = {}
         self._futures: list[Future[None]] = []
-        self._on_upload = on_upload
         self.stored_bytes = 0
 
     def add(self, chunk_id: str, data: bytes) -> None:
@@ -166,5 +162,3 @@ class PackUploader:
             self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
                                    if keys else pack.rows)
             self.stored_bytes += pack.size
-        if self._on_upload is not None:
-            self._on_upload(pack.size)

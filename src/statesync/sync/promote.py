@@ -98,7 +98,7 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
         snap, new, changed = engine.commit_entries(
             repo, dst_env, state, parent, fit.entries,
             message=message or f"promote {src_env} {source[:12]}", tags=tags,
-            secret_files=fit.secret_files, encryption=fit.encryption)
+            secret_files=fit.secret_files, encryption=fit.encryption, base=target)
     return PromoteResult(snap, dst_env, new.ref.serial, parent, src_env, source,
                          len(manifest.entries), changed)
 

@@ -8,9 +8,7 @@ win. ``serial`` only grows.
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +24,7 @@ from statesync.errors import (
 )
 from statesync.sync import layout
 from statesync.sync.repo import Repo
+from statesync.whoami import user_at_host
 
 
 @dataclass(frozen=True)
@@ -58,14 +57,6 @@ class RefState:
 
     ref: Ref
     version: Version
-
-
-def _author() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _parse(body: bytes, env: str, store_id: str) -> Ref:
@@ -133,7 +124,7 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
     ref = Ref(snapshot=snapshot, serial=(current.ref.serial + 1) if current else 1,
               store_id=repo.store_id, env=env,
               updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-              updated_by=_author())
+              updated_by=user_at_host())
     ref = _signed(repo, ref)
     body = _encode(ref)
     mode = CREATE if current is None else Update(current.version)
