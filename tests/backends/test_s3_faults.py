@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.auth
 import pytest
 
 from statesync.backends import parse_url
 from statesync.backends._cloud import PART_SIZE, SINGLE_PUT_LIMIT
-from statesync.backends.base import CREATE, Update, Version
+from statesync.backends.base import CREATE, Digested, Update, Version
 from statesync.backends.retry import RetryingBackend
 from statesync.errors import (
     AlreadyExists,
@@ -66,6 +67,49 @@ def test_every_put_sends_the_sha256_checksum_and_stores_the_hash(backend: Any) -
     digest = hashlib.sha256(body)
     assert header(sent[0], "x-amz-checksum-sha256") == base64.b64encode(digest.digest()).decode()
     assert header(sent[0], "x-amz-meta-statesync-sha256") == digest.hexdigest()
+
+
+def test_a_digested_body_sends_its_stated_hash_and_is_not_hashed_again(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Any] = []
+    hook(backend, "PutObject", lambda request, **_: sent.append(request))
+    body = b"a pack whose id is its hash"
+    digest = hashlib.sha256(body)
+    real = hashlib.sha256
+
+    def guarded(data: bytes = b"", **kw: Any) -> Any:
+        assert body not in bytes(data), "hashed a body whose SHA-256 was given"
+        hasher = real(**kw)
+        hasher.update(data)
+        return _Guarded(hasher, body)
+
+    # Neither the driver nor botocore's signer may hash the body again.
+    monkeypatch.setattr(hashlib, "sha256", guarded)
+    monkeypatch.setattr(botocore.auth, "sha256", guarded)
+    backend.put("p", Digested(body, digest.hexdigest()), CREATE)
+    monkeypatch.undo()
+    assert header(sent[0], "x-amz-checksum-sha256") == base64.b64encode(digest.digest()).decode()
+    assert header(sent[0], "x-amz-meta-statesync-sha256") == digest.hexdigest()
+    # The body is covered by the signed checksum header, not by a second payload hash.
+    assert header(sent[0], "X-Amz-Content-SHA256") == "UNSIGNED-PAYLOAD"
+    assert "x-amz-checksum-sha256" in header(sent[0], "Authorization")
+    assert backend.get("p")[0] == body
+
+
+class _Guarded:
+    """A hasher that fails if fed ``body``; anything else goes to the real one."""
+
+    def __init__(self, inner: Any, body: bytes) -> None:
+        self._inner = inner
+        self._body = body
+
+    def update(self, data: bytes) -> None:
+        assert self._body not in bytes(data), "hashed a body whose SHA-256 was given"
+        self._inner.update(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def test_multipart_parts_carry_checksums_and_the_completion_carries_the_condition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -9,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import pytest
 
 from statesync.backends import open_backend
-from statesync.backends.base import CREATE, OVERWRITE, Backend, Update
+from statesync.backends.base import CREATE, OVERWRITE, Backend, Digested, Update
 from statesync.errors import AlreadyExists, NotFound, PreconditionFailed, TransientError
 
 
@@ -20,6 +21,14 @@ def test_put_then_get_returns_body_and_the_same_version(backend: Backend) -> Non
     assert got == v
     assert backend.head("a/b/obj").version == v
     assert backend.head("a/b/obj").size == 5
+
+
+def test_a_digested_body_is_stored_like_bytes(backend: Backend) -> None:
+    body = b"pack bytes"
+    v = backend.put("objects/p", Digested(body, hashlib.sha256(body).hexdigest()), CREATE)
+    assert backend.get("objects/p") == (body, v)
+    with pytest.raises(AlreadyExists):
+        backend.put("objects/p", Digested(body, hashlib.sha256(body).hexdigest()), CREATE)
 
 
 def test_missing_key_is_not_found_for_every_read(backend: Backend) -> None:

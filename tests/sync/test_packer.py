@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
 import os
 
 from statesync.api import Store
 from statesync.sync import layout
 from statesync.sync.builder import SnapshotBuilder
-from statesync.sync.packer import PackReader
 
 
-def test_pack_reader_reads_seeks_and_rereads() -> None:
-    parts = [b"abc", b"", b"defgh", b"i"]
-    reader = PackReader(parts)
-    assert reader.read() == b"abcdefghi"
-    reader.seek(2)
-    assert reader.read(4) == b"cdef"
-    assert reader.tell() == 6
-    reader.seek(-2, io.SEEK_END)
-    assert reader.read() == b"hi"
-    assert reader.read() == b""
+def test_a_pack_is_named_by_the_sha256_of_its_stored_bytes() -> None:
+    store = Store.init("memory://packer-hash")
+    builder = SnapshotBuilder(store.repo)
+    for i in range(50):
+        builder.add_bytes(f"f{i}.bin", os.urandom(4096), 0o644)
+    builder.finish()
+    (pack,) = store.repo.backend.list(layout.OBJECTS)
+    body, _ = store.repo.backend.get(pack.key)
+    assert pack.key == layout.pack_key(hashlib.sha256(body).hexdigest())
 
 
 def test_small_files_share_packs_and_one_index(tmp_path: object) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, BinaryIO, Protocol
 
-from statesync.backends.base import CREATE, OVERWRITE, Meta, PutData, PutMode, Update
+from statesync.backends.base import CREATE, OVERWRITE, Digested, Meta, PutData, PutMode, Update
 from statesync.errors import (
     AlreadyExists,
     BackendError,
@@ -60,12 +60,19 @@ class Body:
     hashed in place and rewound. Close it (or use ``with``) when done.
     """
 
-    def __init__(self, stream: IO[bytes], size: int, sha256: str, owned: bool) -> None:
+    def __init__(self, stream: IO[bytes], size: int, sha256: str, owned: bool,
+                 raw: bytes | None = None) -> None:
         self._stream = stream
         self._start = stream.tell()
         self.size = size
         self.sha256 = sha256
         self._owned = owned
+        self._raw = raw
+
+    @classmethod
+    def of_bytes(cls, raw: bytes, sha256: str) -> Body:
+        """An in-memory body (``read_all`` hands back ``raw`` itself, no copy)."""
+        return cls(io.BytesIO(raw), len(raw), sha256, owned=True, raw=raw)
 
     @property
     def small(self) -> bool:
@@ -79,6 +86,8 @@ class Body:
 
     def read_all(self) -> bytes:
         """The whole body (only for small bodies)."""
+        if self._raw is not None:
+            return self._raw
         self._stream.seek(self._start)
         return self._stream.read()
 
@@ -106,14 +115,21 @@ class Body:
 
 
 def prepare(data: PutData, *extra: Digest) -> Body:
-    """Read ``data`` once to learn its size and SHA-256 (also feeding ``extra`` digests)."""
+    """Read ``data`` once to learn its size and SHA-256 (also feeding ``extra`` digests).
+
+    A :class:`Digested` payload brings its SHA-256: only ``extra`` digests read it.
+    """
+    if isinstance(data, Digested):
+        for digest in extra:
+            digest.update(data.data)
+        return Body.of_bytes(data.data, data.sha256)
     sha = hashlib.sha256()
     digests: tuple[Digest, ...] = (sha, *extra)
     if isinstance(data, bytes | bytearray | memoryview):
         raw = bytes(data)
         for digest in digests:
             digest.update(raw)
-        return Body(io.BytesIO(raw), len(raw), sha.hexdigest(), owned=True)
+        return Body.of_bytes(raw, sha.hexdigest())
     if data.seekable():
         start = data.tell()
         size = _drain(data, digests, None)

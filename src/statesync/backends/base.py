@@ -70,8 +70,25 @@ OVERWRITE: Final = _Overwrite()
 CREATE: Final = _Create()
 PutMode: TypeAlias = _Overwrite | _Create | Update
 
-#: Data accepted by ``put``: bytes, or a binary stream read to its end.
-PutData: TypeAlias = bytes | bytearray | memoryview | BinaryIO
+#: In-memory bytes accepted by ``put``.
+Bytes: TypeAlias = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class Digested:
+    """Bytes whose SHA-256 the caller has already computed (a pack, named by its hash).
+
+    Drivers that store a SHA-256 beside the object take ``sha256`` instead of
+    hashing ``data`` again; a wrong value makes every later read of the object
+    fail its check, so only pass a digest computed over exactly ``data``.
+    """
+
+    data: bytes
+    sha256: str
+
+
+#: Data accepted by ``put``: bytes (digested or not), or a binary stream read to its end.
+PutData: TypeAlias = Bytes | Digested | BinaryIO
 
 
 class Backend(abc.ABC):

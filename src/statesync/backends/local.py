@@ -25,6 +25,7 @@ from statesync.backends.base import (
     CREATE,
     OVERWRITE,
     Backend,
+    Digested,
     Meta,
     PutData,
     PutMode,
@@ -156,6 +157,8 @@ class LocalBackend(Backend):
             raise BackendUnavailable(f"cannot write to store {self.root}: {exc.strerror}") from None
         fd, tmp = tempfile.mkstemp(dir=tmpdir)
         with os.fdopen(fd, "wb") as fh:
+            if isinstance(data, Digested):
+                data = data.data
             if isinstance(data, bytes | bytearray | memoryview):
                 fh.write(data)
             else:

@@ -17,6 +17,7 @@ from statesync.backends.base import (
     CREATE,
     OVERWRITE,
     Backend,
+    Digested,
     Meta,
     PutData,
     PutMode,
@@ -40,6 +41,8 @@ def open_url(parsed: StoreUrl) -> MemoryBackend:
 
 
 def _read_all(data: PutData) -> bytes:
+    if isinstance(data, Digested):
+        return data.data
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     return data.read()

@@ -17,7 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, TypeVar
 
-from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
+from statesync.backends.base import (
+    OVERWRITE,
+    Backend,
+    Digested,
+    Meta,
+    PutData,
+    PutMode,
+    Version,
+)
 from statesync.errors import BackendUnavailable, TransientError
 
 log = logging.getLogger(__name__)
@@ -73,7 +81,7 @@ class RetryingBackend(Backend):
 
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         rewind = None
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, bytes | bytearray | memoryview | Digested):
             if not data.seekable():
                 return self.inner.put(key, data, mode)
             start = data.tell()

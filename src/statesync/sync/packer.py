@@ -9,16 +9,12 @@ so memory stays bounded whatever the dataset size.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
-import io
-import itertools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO, cast
 
-from statesync.backends.base import CREATE
+from statesync.backends.base import CREATE, Digested
 from statesync.errors import AlreadyExists
 from statesync.sync import codec, layout
 from statesync.sync.chunkindex import PackEntries
@@ -27,7 +23,7 @@ from statesync.sync.sealing import EnvKeys
 
 
 class _Pack:
-    """Blobs appended in order; never copied into one buffer (see :class:`PackReader`)."""
+    """Blobs appended in order, hashed as they come (the pack's id is its SHA-256)."""
 
     def __init__(self) -> None:
         self.blobs: list[bytes] = []
@@ -40,43 +36,6 @@ class _Pack:
         self.blobs.append(blob)
         self.hasher.update(blob)
         self.size += len(blob)
-
-
-class PackReader(io.RawIOBase):
-    """A seekable read-only stream over a list of byte strings (no concatenation)."""
-
-    def __init__(self, parts: list[bytes]) -> None:
-        self._parts = parts
-        self._starts = list(itertools.accumulate((len(p) for p in parts), initial=0))
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._starts[-1]}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buf: Any) -> int:
-        view = memoryview(buf).cast("B")
-        i = bisect.bisect_right(self._starts, self._pos) - 1
-        written = 0
-        while written < len(view) and i < len(self._parts):
-            part = self._parts[i]
-            start = self._pos - self._starts[i]
-            n = min(len(part) - start, len(view) - written)
-            view[written : written + n] = part[start : start + n]
-            written += n
-            self._pos += n
-            i += 1
-        return written
 
 
 class PackUploader:
@@ -154,9 +113,9 @@ class PackUploader:
     def _upload(self, pack: _Pack) -> None:
         pack_id = pack.hasher.hexdigest()
         with self._uploads, contextlib.suppress(AlreadyExists):  # AlreadyExists: same bytes
-            stream = cast(BinaryIO, PackReader(pack.blobs))
-            self._repo.backend.put(layout.pack_key(pack_id), stream, CREATE)
-        pack.blobs = []
+            body = Digested(b"".join(pack.blobs), pack_id)
+            pack.blobs = []
+            self._repo.backend.put(layout.pack_key(pack_id), body, CREATE)
         with self._lock:
             keys = self._keys
             self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
