@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import pytest
 
+from statesync.sync import secrets
 from statesync.sync.secrets import (
     MARKER,
     SecretPolicy,
@@ -77,3 +80,61 @@ def test_json_prefilter_sees_keys_with_odd_spacing_and_escapes() -> None:
     assert redact("c.json", tabbed, policy)[1] == ["/Secret"]
     unanchored = SecretPolicy(key_pattern="cred")
     assert redact("c.json", b'{"my_cred_file": "v"}', unanchored)[1] == ["/my_cred_file"]
+
+
+def test_prefilter_knows_every_non_ascii_letter_the_key_pattern_folds_to_ascii() -> None:
+    # re.IGNORECASE matches a few non-ASCII letters to ASCII ones; the byte-level
+    # prefilter must force a parse when any of them is present.
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    surrogates = range(0xD800, 0xE000)
+    folds = {chr(cp).encode() for cp in range(128, 0x110000)
+             if cp not in surrogates and letter.fullmatch(chr(cp))}
+    assert folds == set(secrets._ASCII_FOLDS)
+
+
+@pytest.mark.parametrize(
+    "key", ["pa\u017f\u017fword", "\u017fecret", "to\u212aen", "PR\u0130VATE_KEY"]
+)
+def test_keys_spelt_with_folding_letters_are_redacted(key: str) -> None:
+    doc = json.dumps({"n": 1, key: "hunter2"}, ensure_ascii=False).encode()
+    out, pointers = redact("c.json", doc, SecretPolicy())
+    assert pointers == [f"/{key}"] and b"hunter2" not in out
+
+
+def test_a_key_ending_in_a_newline_matches_dollar_and_is_redacted() -> None:
+    doc = json.dumps({"note": "a\n", "password\n": "hunter2"}).encode()
+    out, pointers = redact("c.json", doc, SecretPolicy())
+    assert pointers == ["/password\n"] and b"hunter2" not in out
+
+
+def test_prefilter_agrees_with_the_parser_on_random_documents() -> None:
+    # Ground truth: parse and test every key with the real pattern.
+    rng = random.Random(7)
+    parts = ["password", "Token", "secret", "key", "x", "_", " ", "\n", '"', "\\", ":",
+             "\u017f", "\u00e9"]
+    policy = SecretPolicy()
+
+    def keys(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [k for k, v in node.items() for k in (k, *keys(v))]
+        return [k for item in node for k in keys(item)] if isinstance(node, list) else []
+
+    for _ in range(2000):
+        words = ["".join(rng.choice(parts) for _ in range(rng.randint(1, 4))) for _ in range(4)]
+        doc = {words[0]: words[1], "n": [{words[2]: 1}], "v": words[3]}
+        data = json.dumps(doc, ensure_ascii=rng.random() < 0.3).encode()
+        truth = any(policy.is_secret_key(k) for k in keys(doc))
+        if truth:
+            assert policy.may_hold_secret_keys("d.json", data), data
+
+
+def test_a_yaml_key_spelt_with_an_escape_is_redacted() -> None:
+    doc = b'name: x\n"pass\\x77ord": hunter2\n'
+    out, pointers = redact("c.yaml", doc, SecretPolicy())
+    assert pointers == ["/password"] and b"hunter2" not in out
+
+
+def test_a_broken_document_with_a_folded_secret_key_is_refused() -> None:
+    broken = '{"pa\u017f\u017fword": "hunter2",'.encode()
+    with pytest.raises(UnparseableSecretDocument):
+        redact("c.json", broken, SecretPolicy())

@@ -73,20 +73,27 @@ class SecretPolicy:
         self._anchored = self.key_pattern.endswith("$")
         self._seen: dict[str, bool] = {}
 
-    def may_hold_secret_keys(self, path: str, text: str) -> bool:
-        """False only when no key in ``text`` can match (fast tests before parsing).
+    def may_hold_secret_keys(self, path: str, data: bytes) -> bool:
+        """False only when no key in the document can match (fast tests before parsing).
 
         For patterns of literal words (the default) a matching key must contain
-        one of the words; in JSON, every object key is tested (found by a
-        regex, in C) without building the document. Text with ``\\u`` escapes
-        is always parsed.
+        one of the words; in JSON, only object keys count, found without
+        building the document. Text with ``\\u`` escapes (in YAML, any escape),
+        or with a non-ASCII letter the pattern's IGNORECASE folds to an ASCII
+        one, is always parsed.
         """
-        if "\\u" in text or self._words is None:
+        if self._words is None or b"\\u" in data:
             return True
-        lowered = text.lower()
-        if _is_yaml(path):
-            return any(word in lowered for word in self._words)
-        return any(_in_json_key(lowered, word, self._anchored) for word in self._words)
+        if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
+            return True
+        lowered = data.lower()
+        if _is_yaml(path):  # YAML also spells letters as \x.. and \U........
+            return b"\\" in data or any(word in lowered for word in self._words)
+        if not self._anchored:
+            return any(_word_in_a_key(lowered, word) for word in self._words)
+        # "$" also matches before a final newline: a key may end in the word and "\n".
+        tails = (b'"', b'\\n"') if b'\\n"' in lowered else (b'"',)
+        return any(_ends_a_key(lowered, word + tail) for word in self._words for tail in tails)
 
     def is_secret_file(self, path: str) -> bool:
         return bool(self._files.match(path))
@@ -98,35 +105,52 @@ class SecretPolicy:
         return found
 
 
-_COLON = re.compile(r"\s*:")
+#: Non-ASCII letters that ``re.IGNORECASE`` matches to ASCII ones, in UTF-8
+#: (U+0130 and U+0131 -> i, U+017F long s -> s, U+212A Kelvin sign -> k), so
+#: "pa\u017f\u017fword" matches "password".
+_ASCII_FOLDS = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
+_COLON = re.compile(rb"[ \t\r\n]*:")
 
 
-def _in_json_key(text: str, word: str, at_end: bool) -> bool:
-    """True if ``word`` may occur in an object key of JSON ``text`` (never a false no).
+def _ends_a_key(text: bytes, needle: bytes) -> bool:
+    """True if ``needle``, which ends with a closing quote, is followed by a colon somewhere.
 
-    After the word, a key runs to its closing quote, then a colon follows; a
-    string value is never followed by a colon. Escapes make it a "maybe". With
-    ``at_end`` the key must end with the word, which then touches the quote.
+    Only an object key's closing quote is followed by a colon in JSON (a
+    string value never is); the quote is not escaped, since the needle's
+    character before it is a word's letter or an escape's ``n``.
     """
-    needle = word + '"' if at_end else word
     i = text.find(needle)
     while i != -1:
-        end = i + len(word) if at_end else text.find('"', i + len(word))
-        if end == -1:
-            return False
-        rest = text[i + len(word):end]
-        if "\\" in rest:
-            return True
-        if "\n" not in rest and _COLON.match(text, end + 1):
+        if _COLON.match(text, i + len(needle)):
             return True
         i = text.find(needle, i + 1)
     return False
 
 
-def _literal_words(pattern: str) -> list[str] | None:
+def _word_in_a_key(text: bytes, word: bytes) -> bool:
+    """True if ``word`` may occur in an object key of JSON ``text`` (never a false no).
+
+    After the word, a key runs to its closing quote, then a colon follows.
+    Escapes between them make it a "maybe".
+    """
+    i = text.find(word)
+    while i != -1:
+        end = text.find(b'"', i + len(word))
+        if end == -1:
+            return False
+        rest = text[i + len(word) : end]
+        if b"\\" in rest:
+            return True
+        if b"\n" not in rest and _COLON.match(text, end + 1):
+            return True
+        i = text.find(word, i + 1)
+    return False
+
+
+def _literal_words(pattern: str) -> list[bytes] | None:
     """``(a|b|c)$`` or ``a|b`` -> ``["a", "b", "c"]``; None for anything else."""
     m = re.fullmatch(r"\^?\(?([A-Za-z0-9_|-]+)\)?\$?", pattern)
-    return [w.lower() for w in m.group(1).split("|")] if m else None
+    return [w.lower().encode() for w in m.group(1).split("|")] if m else None
 
 
 def is_document(path: str) -> bool:
@@ -203,7 +227,7 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
     """
     if not is_document(path) or len(data) > MAX_PARSE:
         return data, []
-    if not policy.may_hold_secret_keys(path, data.decode("utf-8", "replace")):
+    if not policy.may_hold_secret_keys(path, data):
         return data, []
     try:
         doc = parse_document(path, data)
@@ -223,7 +247,7 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
 
 def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:
     text = data.decode("utf-8", "replace")
-    keys = re.findall(r"[\"']?([A-Za-z0-9_.-]+)[\"']?\s*[:=]", text)
+    keys = re.findall(r"[\"']?([\w.-]+)[\"']?\s*[:=]", text)  # \w: any script, as the pattern
     return any(policy.is_secret_key(k) for k in keys)
 
 
