@@ -31,6 +31,36 @@ def looks_text(head: bytes) -> bool:
     return True
 
 
+class _FileDigest:
+    """A file's SHA-256 fed chunk by chunk, reusing the chunk id of a one-chunk file.
+
+    With plain (unkeyed) SHA-256 chunk ids, a file of one chunk has that
+    chunk's id as its digest: most state files are one chunk, so this saves
+    hashing them twice. The first chunk is held until a second one arrives.
+    """
+
+    def __init__(self, plain_ids: bool) -> None:
+        self._plain = plain_ids
+        self._sha = hashlib.sha256()
+        self._first: tuple[bytes, str] | None = None
+        self._count = 0
+
+    def update(self, chunk: bytes, chunk_id: str) -> None:
+        self._count += 1
+        if self._plain and self._count == 1:
+            self._first = (chunk, chunk_id)
+            return
+        if self._first is not None:
+            self._sha.update(self._first[0])
+            self._first = None
+        self._sha.update(chunk)
+
+    def hexdigest(self) -> str:
+        if self._first is not None:
+            return self._first[1]
+        return self._sha.hexdigest()
+
+
 class SnapshotBuilder:
     """Chunks, deduplicates and uploads; call :meth:`finish` before using entries.
 
@@ -76,15 +106,15 @@ class SnapshotBuilder:
 
     def add_stream(self, path: str, stream: BinaryIO, mode: int) -> Entry:
         """Chunk ``stream`` to its end and queue every chunk the store lacks."""
-        digest = hashlib.sha256()
+        digest = _FileDigest(plain_ids=self._name is codec.sha256_hex)
         chunks: list[list[object]] = []
         size = 0
         text = True
         for chunk in self.chunker.chunks(stream):
             if not chunks:
                 text = looks_text(chunk)
-            digest.update(chunk)
             cid = self._name(chunk)
+            digest.update(chunk, cid)
             chunks.append([cid, len(chunk)])
             size += len(chunk)
             self._queue(cid, chunk)
