@@ -12,8 +12,9 @@ a one-chunk file reuses its chunk id, so only files of two or more chunks are
 hashed), zstd of every chunk, SHA-256 of the stored bytes (the pack ids: the
 one pass the S3 path makes over them, since the drivers take that digest and
 payload signing is off), and SHA-256 plus CRC32 of the dataset (what a raw
-boto3 upload over plain http does: SigV4 payload hash, default checksum). These are the building blocks; the
-sums per pipeline are printed for comparison with bench_cloud's CPU figures.
+boto3 upload over plain http does: SigV4 payload hash, default checksum).
+These are the building blocks; the sums per pipeline are printed for
+comparison with bench_cloud's CPU figures.
 """
 
 from __future__ import annotations

@@ -138,3 +138,9 @@ def test_a_broken_document_with_a_folded_secret_key_is_refused() -> None:
     broken = '{"pa\u017f\u017fword": "hunter2",'.encode()
     with pytest.raises(UnparseableSecretDocument):
         redact("c.json", broken, SecretPolicy())
+
+
+def test_an_escape_after_other_backslashes_is_still_seen() -> None:
+    doc = b'{"note": "a \\"quoted\\" line\\n", "pass\\u0077ord": "hunter2"}'
+    out, pointers = redact("c.json", doc, SecretPolicy())
+    assert pointers == ["/password"] and b"hunter2" not in out

@@ -82,18 +82,21 @@ class SecretPolicy:
         or with a non-ASCII letter the pattern's IGNORECASE folds to an ASCII
         one, is always parsed.
         """
-        if self._words is None or b"\\u" in data:
+        # Most documents have no backslash: one memchr answers both escape questions.
+        escapes = data.find(b"\\")
+        if self._words is None or (escapes != -1 and data.find(b"\\u", escapes) != -1):
             return True
         if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
             return True
         lowered = data.lower()
         if _is_yaml(path):  # YAML also spells letters as \x.. and \U........
-            return b"\\" in data or any(word in lowered for word in self._words)
+            return escapes != -1 or any(word in lowered for word in self._words)
         if not self._anchored:
             return any(_word_in_a_key(lowered, word) for word in self._words)
         # "$" also matches before a final newline: a key may end in the word and "\n".
-        tails = (b'"', b'\\n"') if b'\\n"' in lowered else (b'"',)
-        return any(_ends_a_key(lowered, word + tail) for word in self._words for tail in tails)
+        newline = escapes != -1 and lowered.find(b'\\n"', escapes) != -1
+        tails = (b'"', b'\\n"') if newline else (b'"',)
+        return any(_ends_a_key(lowered, word, tails) for word in self._words)
 
     def is_secret_file(self, path: str) -> bool:
         return bool(self._files.match(path))
@@ -112,18 +115,22 @@ _ASCII_FOLDS = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 _COLON = re.compile(rb"[ \t\r\n]*:")
 
 
-def _ends_a_key(text: bytes, needle: bytes) -> bool:
-    """True if ``needle``, which ends with a closing quote, is followed by a colon somewhere.
+def _ends_a_key(text: bytes, word: bytes, tails: tuple[bytes, ...]) -> bool:
+    """True if ``word`` + one of ``tails`` (each ending in a quote) is followed by a colon.
 
     Only an object key's closing quote is followed by a colon in JSON (a
-    string value never is); the quote is not escaped, since the needle's
-    character before it is a word's letter or an escape's ``n``.
+    string value never is); the quote is not escaped, since the character
+    before it is a word's letter or an escape's ``n``. (The search is for the
+    word alone: finding a needle that ends in a letter is faster than one
+    that ends in a quote, the commonest byte of JSON.)
     """
-    i = text.find(needle)
+    i = text.find(word)
     while i != -1:
-        if _COLON.match(text, i + len(needle)):
-            return True
-        i = text.find(needle, i + 1)
+        end = i + len(word)
+        for tail in tails:
+            if text.startswith(tail, end) and _COLON.match(text, end + len(tail)):
+                return True
+        i = text.find(word, end)
     return False
 
 
