@@ -243,3 +243,23 @@ def test_reads_past_the_end_are_empty_and_leave_the_client_usable(bucket: str) -
         assert backend.get_range("k", 50, 5) == b""
         assert backend.get_range("k", 8, 5) == b"89"
     assert backend.head("k").size == 10
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "message"),
+    [  # A 401 makes google-auth refresh the token; the emulator's anonymous one cannot be.
+        (401, "Invalid Credentials", "no usable Google credentials for GCS bucket"),
+        (403, "does not have storage.objects.get", "access denied to GCS bucket .*403"),
+    ],
+)
+def test_refused_credentials_are_backend_unavailable_at_once(
+    faulty: Faulty, status: int, reason: str, message: str
+) -> None:
+    # fake-gcs-server accepts any token; these are the answers GCS gives.
+    backend, adapter = faulty(lambda r: gcs_error(status, reason))
+    retrying = RetryingBackend(backend, attempts=3, sleep=no_sleep)
+    with pytest.raises(BackendUnavailable, match=message):
+        retrying.get("k")
+    assert len(adapter.seen) == 1  # not retried: waiting will not fix credentials
+    with pytest.raises(BackendUnavailable, match=message):
+        retrying.put("k", b"x", CREATE)
