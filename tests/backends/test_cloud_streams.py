@@ -116,14 +116,14 @@ def test_one_backend_serves_many_threads(backend: Backend) -> None:
 def test_a_wrong_stated_digest_is_caught_on_read_never_served(backend: Backend) -> None:
     # A driver trusts a Digested payload's hash (it skips hashing the body);
     # a caller's mistake must still never be served as good data.
-    backend.put("lie", Digested(b"the real bytes", hashlib.sha256(b"other").hexdigest()))
+    backend.put("lie", Digested([b"the real ", b"bytes"], hashlib.sha256(b"other").hexdigest()))
     with pytest.raises(IntegrityError, match="'lie'"):
         backend.get("lie")
 
 
 def test_prepare_takes_a_digested_payload_as_is_and_feeds_only_extras() -> None:
     crc = hashlib.md5()
-    with prepare(Digested(b"abc", "f" * 64), crc) as prepared:
+    with prepare(Digested([b"a", b"", b"bc"], "f" * 64), crc) as prepared:
         assert (prepared.size, prepared.sha256, prepared.small) == (3, "f" * 64, True)
         assert prepared.read_all() == b"abc"
     assert crc.hexdigest() == hashlib.md5(b"abc").hexdigest()

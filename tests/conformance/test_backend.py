@@ -23,12 +23,14 @@ def test_put_then_get_returns_body_and_the_same_version(backend: Backend) -> Non
     assert backend.head("a/b/obj").size == 5
 
 
-def test_a_digested_body_is_stored_like_bytes(backend: Backend) -> None:
-    body = b"pack bytes"
-    v = backend.put("objects/p", Digested(body, hashlib.sha256(body).hexdigest()), CREATE)
-    assert backend.get("objects/p") == (body, v)
+def test_a_digested_body_is_stored_as_its_parts_joined(backend: Backend) -> None:
+    parts = [b"pack ", b"", b"bytes"]
+    digest = hashlib.sha256(b"pack bytes").hexdigest()
+    v = backend.put("objects/p", Digested(parts, digest), CREATE)
+    assert backend.get("objects/p") == (b"pack bytes", v)
+    assert backend.head("objects/p").size == len(b"pack bytes")
     with pytest.raises(AlreadyExists):
-        backend.put("objects/p", Digested(body, hashlib.sha256(body).hexdigest()), CREATE)
+        backend.put("objects/p", Digested(parts, digest), CREATE)
 
 
 def test_missing_key_is_not_found_for_every_read(backend: Backend) -> None:

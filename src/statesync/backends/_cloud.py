@@ -120,9 +120,10 @@ def prepare(data: PutData, *extra: Digest) -> Body:
     A :class:`Digested` payload brings its SHA-256: only ``extra`` digests read it.
     """
     if isinstance(data, Digested):
+        raw = data.joined()  # the SDKs take one buffer for a single-request upload
         for digest in extra:
-            digest.update(data.data)
-        return Body.of_bytes(data.data, data.sha256)
+            digest.update(raw)
+        return Body.of_bytes(raw, data.sha256)
     sha = hashlib.sha256()
     digests: tuple[Digest, ...] = (sha, *extra)
     if isinstance(data, bytes | bytearray | memoryview):

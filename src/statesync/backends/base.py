@@ -19,7 +19,7 @@ Transient faults raise :class:`TransientError` and are retried by
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Final, TypeAlias
@@ -76,15 +76,21 @@ Bytes: TypeAlias = bytes | bytearray | memoryview
 
 @dataclass(frozen=True)
 class Digested:
-    """Bytes whose SHA-256 the caller has already computed (a pack, named by its hash).
+    """Bytes, in parts, whose SHA-256 the caller has already computed (a pack: its id).
 
+    The object's body is the parts concatenated; drivers that can write parts
+    one after another never join them (a pack is not held twice in memory).
     Drivers that store a SHA-256 beside the object take ``sha256`` instead of
-    hashing ``data`` again; a wrong value makes every later read of the object
-    fail its check, so only pass a digest computed over exactly ``data``.
+    hashing the body again; a wrong value makes every later read of the object
+    fail its check, so only pass a digest computed over exactly these bytes.
     """
 
-    data: bytes
+    parts: Sequence[bytes]
     sha256: str
+
+    def joined(self) -> bytes:
+        """The whole body in one piece (a copy unless there is a single part)."""
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
 #: Data accepted by ``put``: bytes (digested or not), or a binary stream read to its end.

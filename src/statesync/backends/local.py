@@ -158,8 +158,8 @@ class LocalBackend(Backend):
         fd, tmp = tempfile.mkstemp(dir=tmpdir)
         with os.fdopen(fd, "wb") as fh:
             if isinstance(data, Digested):
-                data = data.data
-            if isinstance(data, bytes | bytearray | memoryview):
+                fh.writelines(data.parts)
+            elif isinstance(data, bytes | bytearray | memoryview):
                 fh.write(data)
             else:
                 shutil.copyfileobj(data, fh, _COPY_BUFFER)

@@ -42,7 +42,7 @@ def open_url(parsed: StoreUrl) -> MemoryBackend:
 
 def _read_all(data: PutData) -> bytes:
     if isinstance(data, Digested):
-        return data.data
+        return data.joined()
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     return data.read()

@@ -23,7 +23,11 @@ from statesync.sync.sealing import EnvKeys
 
 
 class _Pack:
-    """Blobs appended in order, hashed as they come (the pack's id is its SHA-256)."""
+    """Blobs appended in order, hashed as they come (the pack's id is its SHA-256).
+
+    Never joined here: the local store writes them one after another, and a
+    cloud driver joins them only for the request.
+    """
 
     def __init__(self) -> None:
         self.blobs: list[bytes] = []
@@ -113,9 +117,8 @@ class PackUploader:
     def _upload(self, pack: _Pack) -> None:
         pack_id = pack.hasher.hexdigest()
         with self._uploads, contextlib.suppress(AlreadyExists):  # AlreadyExists: same bytes
-            body = Digested(b"".join(pack.blobs), pack_id)
-            pack.blobs = []
-            self._repo.backend.put(layout.pack_key(pack_id), body, CREATE)
+            self._repo.backend.put(layout.pack_key(pack_id), Digested(pack.blobs, pack_id), CREATE)
+        pack.blobs = []
         with self._lock:
             keys = self._keys
             self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
