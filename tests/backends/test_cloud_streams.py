@@ -129,6 +129,14 @@ def test_prepare_takes_a_digested_payload_as_is_and_feeds_only_extras() -> None:
     assert crc.hexdigest() == hashlib.md5(b"abc").hexdigest()
 
 
+def test_a_digested_body_is_joined_once_and_lets_its_parts_go() -> None:
+    parts = [b"ab", b"cd"]
+    body = Digested(parts, "0" * 64)
+    first = body.joined()
+    assert first == b"abcd" and body.joined() is first  # a retry reuses the piece
+    assert list(body.parts) == [b"abcd"] and parts == [b"ab", b"cd"]  # caller's list untouched
+
+
 def test_prepare_spools_a_one_way_stream_and_hashes_it() -> None:
     body = os.urandom(SINGLE_PUT_LIMIT + 5)
     with prepare(OneWay(body)) as prepared:  # type: ignore[arg-type]

@@ -74,23 +74,30 @@ PutMode: TypeAlias = _Overwrite | _Create | Update
 Bytes: TypeAlias = bytes | bytearray | memoryview
 
 
-@dataclass(frozen=True)
 class Digested:
     """Bytes, in parts, whose SHA-256 the caller has already computed (a pack: its id).
 
     The object's body is the parts concatenated; drivers that can write parts
-    one after another never join them (a pack is not held twice in memory).
-    Drivers that store a SHA-256 beside the object take ``sha256`` instead of
-    hashing the body again; a wrong value makes every later read of the object
-    fail its check, so only pass a digest computed over exactly these bytes.
+    one after another never join them. Drivers that store a SHA-256 beside the
+    object take ``sha256`` instead of hashing the body again; a wrong value
+    makes every later read of the object fail its check, so only pass a digest
+    computed over exactly these bytes. Hand the parts over (keep no other
+    reference to the list): :meth:`joined` then frees them.
     """
 
-    parts: Sequence[bytes]
-    sha256: str
+    def __init__(self, parts: list[bytes], sha256: str) -> None:
+        self._parts = parts
+        self.sha256 = sha256
+
+    @property
+    def parts(self) -> Sequence[bytes]:
+        return self._parts
 
     def joined(self) -> bytes:
-        """The whole body in one piece (a copy unless there is a single part)."""
-        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        """The body in one piece, joined once: a retry reuses it, the parts are let go."""
+        if len(self._parts) != 1:
+            self._parts = [b"".join(self._parts)]
+        return self._parts[0]
 
 
 #: Data accepted by ``put``: bytes (digested or not), or a binary stream read to its end.

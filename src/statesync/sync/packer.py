@@ -117,8 +117,8 @@ class PackUploader:
     def _upload(self, pack: _Pack) -> None:
         pack_id = pack.hasher.hexdigest()
         with self._uploads, contextlib.suppress(AlreadyExists):  # AlreadyExists: same bytes
-            self._repo.backend.put(layout.pack_key(pack_id), Digested(pack.blobs, pack_id), CREATE)
-        pack.blobs = []
+            body, pack.blobs = Digested(pack.blobs, pack_id), []  # the body owns the blobs now
+            self._repo.backend.put(layout.pack_key(pack_id), body, CREATE)
         with self._lock:
             keys = self._keys
             self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
