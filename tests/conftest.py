@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import cloud_rigs
 from tests.rigs import RIGS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_live_buckets() -> Iterator[None]:
+    """On a live cloud, delete what the session wrote under its prefixes (see cloud_rigs)."""
+    yield
+    cloud_rigs.cleanup()
 
 
 @pytest.fixture(autouse=True)

@@ -35,12 +35,16 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def needs(variable: str) -> pytest.MarkDecorator:
-    """Skip unless the emulator that ``variable`` announces was started."""
+def needs_emulator(cloud: str) -> pytest.MarkDecorator:
+    """Skip unless ``cloud``'s emulator was started (fault injection and gap pins need one)."""
     import os
 
+    from tests.cloud_rigs import on_emulator
+
+    variable = f"STATESYNC_TEST_{cloud.upper()}"
     return pytest.mark.skipif(
-        not os.environ.get(variable), reason=f"{variable} not set (start scripts/emulators.py)"
+        not (os.environ.get(variable) and on_emulator(cloud)),
+        reason=f"{variable} not set or not an emulator (start scripts/emulators.py)",
     )
 
 

@@ -38,11 +38,11 @@ from tests.backends.faults import (
     body_bytes,
     closed_port,
     flip_one_byte,
-    needs,
+    needs_emulator,
     no_sleep,
 )
 
-pytestmark = needs("STATESYNC_TEST_AZURE")
+pytestmark = needs_emulator("azure")
 
 azure = pytest.importorskip("statesync.backends.azure")
 

@@ -42,11 +42,11 @@ from tests.backends.faults import (
     closed_port,
     flip_one_byte,
     gcs_error,
-    needs,
+    needs_emulator,
     no_sleep,
 )
 
-pytestmark = needs("STATESYNC_TEST_GCS")
+pytestmark = needs_emulator("gcs")
 
 gcs = pytest.importorskip("statesync.backends.gcs")
 google_crc32c = pytest.importorskip("google_crc32c")

@@ -36,11 +36,11 @@ from tests.backends.faults import (
     closed_port,
     flip_one_byte,
     header,
-    needs,
+    needs_emulator,
     no_sleep,
 )
 
-pytestmark = needs("STATESYNC_TEST_S3")
+pytestmark = needs_emulator("s3")
 
 s3 = pytest.importorskip("statesync.backends.s3")
 

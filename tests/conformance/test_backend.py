@@ -12,6 +12,7 @@ import pytest
 from statesync.backends import open_backend
 from statesync.backends.base import CREATE, OVERWRITE, Backend, Digested, Update
 from statesync.errors import AlreadyExists, NotFound, PreconditionFailed, TransientError
+from tests.cloud_rigs import on_emulator
 
 
 def test_put_then_get_returns_body_and_the_same_version(backend: Backend) -> None:
@@ -86,7 +87,7 @@ def test_delete_is_idempotent_without_expected(backend: Backend) -> None:
 
 def test_conditional_delete_checks_the_version(backend: Backend, store_url: str,
                                                request: pytest.FixtureRequest) -> None:
-    if store_url.startswith("gs://"):
+    if store_url.startswith("gs://") and on_emulator("gcs"):
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
             "tests/backends/test_gcs_faults.py shows the driver sends it"))

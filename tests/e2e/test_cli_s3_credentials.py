@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.backends.faults import needs
+from tests.backends.faults import needs_emulator
 
-pytestmark = needs("STATESYNC_TEST_S3")
+pytestmark = needs_emulator("s3")
 
 SETUP_CALLS = 3  # create_user, put_user_policy, create_access_key
 BUCKET = "statesync-auth"

@@ -32,6 +32,7 @@ from statesync.sync.manifest import Entry
 from statesync.sync.refs import read_ref
 from statesync.sync.repo import Repo, init_repo
 from statesync.whoami import user_at_host
+from tests.cloud_rigs import on_emulator
 
 # --- test backends --------------------------------------------------------------
 
@@ -472,7 +473,7 @@ def test_releasing_an_unlocked_environment_is_an_error(repo: Repo) -> None:
 def test_release_never_deletes_a_lock_taken_over_after_it_was_read(
     store: Store, request: pytest.FixtureRequest
 ) -> None:
-    if store.url.startswith("gs://"):
+    if store.url.startswith("gs://") and on_emulator("gcs"):
         request.applymarker(pytest.mark.xfail(
             strict=True, reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
             "tests/backends/test_gcs_faults.py shows the driver sends it"))
