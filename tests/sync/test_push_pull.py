@@ -10,6 +10,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.errors import (
+    BackendUnavailable,
     EnvNotFound,
     IntegrityError,
     LocalChangesConflict,
@@ -17,6 +18,7 @@ from statesync.errors import (
     SnapshotNotFound,
 )
 from statesync.sync import engine
+from statesync.sync.refs import read_ref
 from tests.helpers import store_bytes, tree, write
 
 
@@ -271,3 +273,34 @@ def test_status_and_diff_report_changes(store: Store, src: Path) -> None:
     assert d.added == ["new.txt"] and d.removed == ["notes.txt"]
     assert d.modified == {"state.json": ["/tasks/0/status"]}
     assert store.status(src, "dev").clean
+
+
+@pytest.mark.parametrize("dies_at", ["objects/", "index/", "snapshots/", "refs/"])
+def test_a_store_failing_mid_push_leaves_the_env_and_the_folder_as_they_were(
+    store: Store, src: Path, monkeypatch: pytest.MonkeyPatch, dies_at: str
+) -> None:
+    first = store.push(src, "dev")
+    record = {p.name: p.read_bytes() for p in (src / ".statesync").iterdir() if p.is_file()}
+    write(src, "notes.txt", "changed\n")
+    write(src, "more.bin", os.urandom(2 * 1024 * 1024))
+    backend = store.repo.backend
+    real_put = backend.put
+
+    def failing_put(key: str, *args: object, **kwargs: object) -> object:
+        if key.startswith(dies_at):
+            raise BackendUnavailable(f"injected: the store went away writing {key}")
+        return real_put(key, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "put", failing_put)
+    with pytest.raises(BackendUnavailable, match="injected"):
+        store.push(src, "dev")
+    monkeypatch.undo()
+
+    [head] = store.log("dev")
+    state = read_ref(store.repo, "dev")
+    assert state is not None
+    assert head.snapshot == state.ref.snapshot == first.snapshot and state.ref.serial == 1
+    after = {p.name: p.read_bytes() for p in (src / ".statesync").iterdir() if p.is_file()}
+    assert after == record  # the folder still records the first snapshot as its base
+    retried = store.push(src, "dev")  # no conflict: nothing moved
+    assert retried.serial == 2 and retried.changed
