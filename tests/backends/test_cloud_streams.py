@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from statesync.backends import open_backend
-from statesync.backends._cloud import SINGLE_PUT_LIMIT, BucketProbe, prepare
+from statesync.backends._cloud import SINGLE_PUT_LIMIT, BucketProbe, PartsReader, prepare
 from statesync.backends.base import CREATE, Backend, Digested, Update
 from statesync.errors import BackendUnavailable, IntegrityError, NotFound, PreconditionFailed
 from tests.cloud_rigs import RIGS
@@ -127,6 +127,17 @@ def test_prepare_takes_a_digested_payload_as_is_and_feeds_only_extras() -> None:
         assert (prepared.size, prepared.sha256, prepared.small) == (3, "f" * 64, True)
         assert prepared.read_all() == b"abc"
     assert crc.hexdigest() == hashlib.md5(b"abc").hexdigest()
+
+
+def test_a_parts_reader_reads_seeks_and_rereads_without_joining() -> None:
+    reader = PartsReader([b"abc", b"", b"defgh", b"i"])
+    assert reader.read() == b"abcdefghi"
+    reader.seek(2)
+    assert reader.read(4) == b"cdef"
+    assert reader.tell() == 6
+    reader.seek(-2, io.SEEK_END)
+    assert reader.read() == b"hi"
+    assert reader.read() == b""
 
 
 def test_a_digested_body_is_joined_once_and_lets_its_parts_go() -> None:

@@ -3,6 +3,7 @@
 * :func:`prepare` turns any :data:`PutData` into a :class:`Body` whose size and
   SHA-256 are known *before* the upload starts, with bounded memory: every
   driver stores that hash beside the object and checks it on :meth:`get`.
+* :class:`PartsReader` streams a list of byte strings without joining them.
 * :class:`ChunkReader` turns an iterator of byte chunks into the ``BinaryIO``
   that ``open_read`` returns, translating SDK faults raised mid-stream.
 * :class:`BucketProbe` tells a missing key from a missing bucket when a
@@ -11,14 +12,16 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import io
+import itertools
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol, cast
 
 from statesync.backends.base import CREATE, OVERWRITE, Digested, Meta, PutData, PutMode, Update
 from statesync.errors import (
@@ -55,9 +58,11 @@ class Digest(Protocol):
 class Body:
     """A put's payload: size and SHA-256 known up front, bytes readable once more.
 
-    Small bodies live in memory; a non-seekable stream is spooled to a
-    temporary file (memory up to ``SINGLE_PUT_LIMIT``), a seekable one is
-    hashed in place and rewound. Close it (or use ``with``) when done.
+    Small bodies live in memory (a :class:`Digested` payload keeps its parts:
+    :meth:`rewind` streams them, :meth:`read_all` joins them once); a
+    non-seekable stream is spooled to a temporary file (memory up to
+    ``SINGLE_PUT_LIMIT``), a seekable one is hashed in place and rewound.
+    Close it (or use ``with``) when done.
     """
 
     def __init__(self, stream: IO[bytes], size: int, sha256: str, owned: bool,
@@ -68,11 +73,21 @@ class Body:
         self.sha256 = sha256
         self._owned = owned
         self._raw = raw
+        self._digested: Digested | None = None
 
     @classmethod
     def of_bytes(cls, raw: bytes, sha256: str) -> Body:
         """An in-memory body (``read_all`` hands back ``raw`` itself, no copy)."""
         return cls(io.BytesIO(raw), len(raw), sha256, owned=True, raw=raw)
+
+    @classmethod
+    def of_parts(cls, data: Digested) -> Body:
+        """A body over a :class:`Digested` payload's parts: streamed as they are,
+        joined only if a driver asks for :meth:`read_all`."""
+        stream = cast(IO[bytes], PartsReader(data.parts))
+        body = cls(stream, sum(map(len, data.parts)), data.sha256, owned=True)
+        body._digested = data
+        return body
 
     @property
     def small(self) -> bool:
@@ -88,6 +103,8 @@ class Body:
         """The whole body (only for small bodies)."""
         if self._raw is not None:
             return self._raw
+        if self._digested is not None:
+            return self._digested.joined()
         self._stream.seek(self._start)
         return self._stream.read()
 
@@ -114,16 +131,53 @@ class Body:
         self.close()
 
 
+class PartsReader(io.RawIOBase):
+    """A seekable read-only stream over byte strings, without concatenating them."""
+
+    def __init__(self, parts: Sequence[bytes]) -> None:
+        self._parts = parts
+        self._starts = list(itertools.accumulate((len(p) for p in parts), initial=0))
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._starts[-1]}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        written = 0
+        while written < len(view) and i < len(self._parts):
+            part = self._parts[i]
+            start = self._pos - self._starts[i]
+            n = min(len(part) - start, len(view) - written)
+            view[written : written + n] = part[start : start + n]
+            written += n
+            self._pos += n
+            i += 1
+        return written
+
+
 def prepare(data: PutData, *extra: Digest) -> Body:
     """Read ``data`` once to learn its size and SHA-256 (also feeding ``extra`` digests).
 
     A :class:`Digested` payload brings its SHA-256: only ``extra`` digests read it.
     """
     if isinstance(data, Digested):
-        raw = data.joined()  # the SDKs take one buffer for a single-request upload
         for digest in extra:
-            digest.update(raw)
-        return Body.of_bytes(raw, data.sha256)
+            for part in data.parts:
+                digest.update(part)
+        return Body.of_parts(data)
     sha = hashlib.sha256()
     digests: tuple[Digest, ...] = (sha, *extra)
     if isinstance(data, bytes | bytearray | memoryview):

@@ -216,7 +216,8 @@ class S3Backend(Backend):
         response = self.client.put_object(
             Bucket=self.bucket,
             Key=self._name(key),
-            Body=body.read_all(),
+            Body=body.rewind(),  # streamed: a pack's parts are never joined
+            ContentLength=body.size,
             ChecksumSHA256=base64.b64encode(bytes.fromhex(body.sha256)).decode(),
             Metadata={META_SHA256: body.sha256},
             **_conditions(mode),
