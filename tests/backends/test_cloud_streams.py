@@ -113,6 +113,13 @@ def test_one_backend_serves_many_threads(backend: Backend) -> None:
     assert len(list(backend.list("par/"))) == 64
 
 
+def test_a_large_digested_body_goes_up_in_parts_and_round_trips(backend: Backend) -> None:
+    parts = [os.urandom(SINGLE_PUT_LIMIT // 3) for _ in range(3)] + [os.urandom(1024 * 1024)]
+    body = b"".join(parts)
+    v = backend.put("big", Digested(parts, hashlib.sha256(body).hexdigest()), CREATE)
+    assert backend.get("big") == (body, v)
+
+
 def test_a_wrong_stated_digest_is_caught_on_read_never_served(backend: Backend) -> None:
     # A driver trusts a Digested payload's hash (it skips hashing the body);
     # a caller's mistake must still never be served as good data.
