@@ -128,12 +128,19 @@ def test_a_wrong_stated_digest_is_caught_on_read_never_served(backend: Backend) 
         backend.get("lie")
 
 
-def test_prepare_takes_a_digested_payload_as_is_and_feeds_only_extras() -> None:
-    crc = hashlib.md5()
-    with prepare(Digested([b"a", b"", b"bc"], "f" * 64), crc) as prepared:
+def test_prepare_takes_a_digested_payload_as_is() -> None:
+    with prepare(Digested([b"a", b"", b"bc"], "f" * 64)) as prepared:
         assert (prepared.size, prepared.sha256, prepared.small) == (3, "f" * 64, True)
+        assert prepared.rewind().read() == b"abc"
         assert prepared.read_all() == b"abc"
-    assert crc.hexdigest() == hashlib.md5(b"abc").hexdigest()
+
+
+def test_prepare_hashes_in_memory_bytes_and_hands_them_back_uncopied() -> None:
+    raw = b"in memory"
+    with prepare(raw) as prepared:
+        assert prepared.sha256 == hashlib.sha256(raw).hexdigest()
+        assert prepared.read_all() is raw
+        assert prepared.rewind().read() == raw
 
 
 def test_a_parts_reader_reads_seeks_and_rereads_without_joining() -> None:

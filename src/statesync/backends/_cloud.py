@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import IO, BinaryIO, Protocol, cast
+from typing import IO, BinaryIO, cast
 
 from statesync.backends.base import CREATE, OVERWRITE, Digested, Meta, PutData, PutMode, Update
 from statesync.errors import (
@@ -49,12 +49,6 @@ READ_TIMEOUT = 120.0
 _COPY_BLOCK = 1024 * 1024
 
 
-class Digest(Protocol):
-    """Anything that hashes incrementally (hashlib objects, google_crc32c.Checksum)."""
-
-    def update(self, data: bytes, /) -> object: ...
-
-
 class Body:
     """A put's payload: size and SHA-256 known up front, bytes readable once more.
 
@@ -66,28 +60,20 @@ class Body:
     """
 
     def __init__(self, stream: IO[bytes], size: int, sha256: str, owned: bool,
-                 raw: bytes | None = None) -> None:
+                 digested: Digested | None = None) -> None:
         self._stream = stream
         self._start = stream.tell()
         self.size = size
         self.sha256 = sha256
         self._owned = owned
-        self._raw = raw
-        self._digested: Digested | None = None
+        self._digested = digested
 
     @classmethod
-    def of_bytes(cls, raw: bytes, sha256: str) -> Body:
-        """An in-memory body (``read_all`` hands back ``raw`` itself, no copy)."""
-        return cls(io.BytesIO(raw), len(raw), sha256, owned=True, raw=raw)
-
-    @classmethod
-    def of_parts(cls, data: Digested) -> Body:
-        """A body over a :class:`Digested` payload's parts: streamed as they are,
-        joined only if a driver asks for :meth:`read_all`."""
+    def in_memory(cls, data: Digested) -> Body:
+        """A body over bytes in memory, kept as parts: streamed as they are,
+        joined (once) only if a driver asks for :meth:`read_all`."""
         stream = cast(IO[bytes], PartsReader(data.parts))
-        body = cls(stream, sum(map(len, data.parts)), data.sha256, owned=True)
-        body._digested = data
-        return body
+        return cls(stream, sum(map(len, data.parts)), data.sha256, owned=True, digested=data)
 
     @property
     def small(self) -> bool:
@@ -101,8 +87,6 @@ class Body:
 
     def read_all(self) -> bytes:
         """The whole body (only for small bodies)."""
-        if self._raw is not None:
-            return self._raw
         if self._digested is not None:
             return self._digested.joined()
         self._stream.seek(self._start)
@@ -168,40 +152,31 @@ class PartsReader(io.RawIOBase):
         return written
 
 
-def prepare(data: PutData, *extra: Digest) -> Body:
-    """Read ``data`` once to learn its size and SHA-256 (also feeding ``extra`` digests).
-
-    A :class:`Digested` payload brings its SHA-256: only ``extra`` digests read it.
-    """
+def prepare(data: PutData) -> Body:
+    """Read ``data`` once to learn its size and SHA-256 (a :class:`Digested` brings its own)."""
     if isinstance(data, Digested):
-        for digest in extra:
-            for part in data.parts:
-                digest.update(part)
-        return Body.of_parts(data)
+        return Body.in_memory(data)
     sha = hashlib.sha256()
-    digests: tuple[Digest, ...] = (sha, *extra)
     if isinstance(data, bytes | bytearray | memoryview):
         raw = bytes(data)
-        for digest in digests:
-            digest.update(raw)
-        return Body.of_bytes(raw, sha.hexdigest())
+        sha.update(raw)
+        return Body.in_memory(Digested([raw], sha.hexdigest()))
     if data.seekable():
         start = data.tell()
-        size = _drain(data, digests, None)
+        size = _drain(data, sha, None)
         data.seek(start)
         return Body(data, size, sha.hexdigest(), owned=False)
     spool = tempfile.SpooledTemporaryFile(max_size=SINGLE_PUT_LIMIT)  # noqa: SIM115 - Body owns it
-    size = _drain(data, digests, spool)
+    size = _drain(data, sha, spool)
     spool.seek(0)
     return Body(spool, size, sha.hexdigest(), owned=True)
 
 
-def _drain(source: IO[bytes], digests: tuple[Digest, ...], sink: IO[bytes] | None) -> int:
+def _drain(source: IO[bytes], sha: hashlib._Hash, sink: IO[bytes] | None) -> int:
     size = 0
     while block := source.read(_COPY_BLOCK):
         size += len(block)
-        for digest in digests:
-            digest.update(block)
+        sha.update(block)
         if sink is not None:
             sink.write(block)
     return size

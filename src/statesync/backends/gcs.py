@@ -120,6 +120,14 @@ def _generation(version: Version) -> int:
         raise PreconditionFailed(f"{version.token!r} is not a GCS generation") from None
 
 
+def _crc32c(body: Body) -> str:
+    """The base64 CRC32C of the whole body, which a resumable upload declares up front."""
+    crc: Any = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
+    for piece in body.parts():
+        crc.update(piece)
+    return base64.b64encode(crc.digest()).decode()
+
+
 def _conditions(mode: PutMode) -> dict[str, int]:
     if mode is CREATE:
         return {"if_generation_match": 0}
@@ -200,14 +208,13 @@ class GCSBackend(Backend):
 
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         conditions = _conditions(mode)
-        crc = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
-        with _cloud.prepare(data, crc) as body:
+        with _cloud.prepare(data) as body:
             if not body.small:
                 _cloud.fail_fast(self.head, key, mode, self.where)
             blob = self._blob(key, chunk_size=None if body.small else body.part_size())
             blob.metadata = {META_SHA256: body.sha256}
             with self._faults(key, mode):
-                self._upload(blob, body, crc, conditions)
+                self._upload(blob, body, conditions)
         return Version(str(blob.generation))
 
     def delete(self, key: str, expected: Version | None = None) -> None:
@@ -222,10 +229,10 @@ class GCSBackend(Backend):
     def close(self) -> None:
         self.client.close()
 
-    def _upload(self, blob: storage.Blob, body: Body, crc: Any, conditions: dict[str, int]) -> None:
+    def _upload(self, blob: storage.Blob, body: Body, conditions: dict[str, int]) -> None:
         if body.small:
-            # One multipart request: the SDK puts the CRC32C in the object
-            # resource and GCS checks it; the precondition is in the query.
+            # One multipart request: the SDK computes the CRC32C, puts it in the
+            # object resource and GCS checks it; the precondition is in the query.
             blob.upload_from_string(
                 body.read_all(), content_type="application/octet-stream", checksum="crc32c",
                 retry=None, timeout=_TIMEOUT, **conditions,
@@ -235,9 +242,10 @@ class GCSBackend(Backend):
         # initiating request; GCS applies both when the last chunk lands.
         # fake-gcs-server ignores both there (see tests/backends), hence
         # _cloud.fail_fast and small-body multipart uploads for the common cases.
+        whole_crc = _crc32c(body)  # reads the body: before rewind() hands its stream over
         blob.upload_from_file(
             body.rewind(), size=body.size, content_type="application/octet-stream",
-            checksum="crc32c", crc32c_checksum_value=base64.b64encode(crc.digest()).decode(),
+            checksum="crc32c", crc32c_checksum_value=whole_crc,
             retry=None, timeout=_TIMEOUT, **conditions,
         )  # fmt: skip
 
