@@ -43,8 +43,8 @@ LIVE_BUCKET = {
     "azure": "STATESYNC_TEST_AZURE_CONTAINER",
     "gcs": "STATESYNC_TEST_GCS_BUCKET",
 }
-#: (cloud, bucket, prefix) of every store made in a live bucket, for cleanup().
-_LIVE_PREFIXES: list[tuple[str, str, str]] = []
+#: The URL of every test folder made in a live bucket, for cleanup().
+_LIVE_PREFIXES: list[str] = []
 
 
 def on_emulator(cloud: str) -> bool:
@@ -96,9 +96,9 @@ def _store(cloud: str, scheme: str, create: Callable[[str], object]) -> str | No
     if not bucket:
         raise RuntimeError(f"STATESYNC_TEST_{cloud.upper()} is set without an emulator endpoint: "
                            f"set {LIVE_BUCKET[cloud]} to a bucket the tests may write under")
-    prefix = f"statesync-test-{uuid.uuid4().hex[:16]}/store"
-    _LIVE_PREFIXES.append((cloud, bucket, prefix))
-    return f"{scheme}://{bucket}/{prefix}"
+    folder = f"{scheme}://{bucket}/statesync-test-{uuid.uuid4().hex[:16]}"
+    _LIVE_PREFIXES.append(folder)
+    return f"{folder}/store"
 
 
 def _create_s3_bucket(name: str) -> None:
@@ -126,11 +126,8 @@ def cleanup() -> None:
     """Delete every object the tests wrote under their prefixes in live buckets."""
     from statesync.backends import open_backend
 
-    schemes = {"s3": "s3", "azure": "az", "gcs": "gs"}
     while _LIVE_PREFIXES:
-        cloud, bucket, prefix = _LIVE_PREFIXES.pop()
-        root = prefix.rsplit("/", 1)[0]
-        backend = open_backend(f"{schemes[cloud]}://{bucket}/{root}")
+        backend = open_backend(_LIVE_PREFIXES.pop())
         try:
             for meta in backend.list(""):
                 backend.delete(meta.key)

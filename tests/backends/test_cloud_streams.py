@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -99,6 +100,23 @@ def test_a_bare_version_from_another_store_is_refused_not_crashing(backend: Back
         backend.put("k", b"two", Update(other))
     with pytest.raises(PreconditionFailed):
         backend.delete("k", expected=other)
+
+
+def test_a_missing_bucket_is_backend_unavailable_for_every_verb(backend: Backend) -> None:
+    version = backend.put("k", b"x")  # a version of this service's form
+    name = f"statesync-no-such-{uuid.uuid4().hex[:12]}"
+    missing = open_backend(f"{backend.url.split(':', 1)[0]}://{name}/store")
+    for verb in (
+        lambda: missing.head("k"),
+        lambda: missing.get("k"),
+        lambda: missing.put("k", b"x"),
+        lambda: missing.put("k", b"x", CREATE),
+        lambda: list(missing.list("")),
+        lambda: missing.delete("k"),
+        lambda: missing.delete("k", version),
+    ):
+        with pytest.raises(BackendUnavailable, match=name):
+            verb()
 
 
 def test_one_backend_serves_many_threads(backend: Backend) -> None:

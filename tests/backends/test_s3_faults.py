@@ -212,19 +212,6 @@ def test_a_refused_connection_ends_in_backend_unavailable_naming_the_endpoint(
         backend.head("k")
 
 
-def test_a_missing_bucket_is_backend_unavailable_for_every_verb(backend: Any) -> None:
-    missing = s3.S3Backend(backend.client, "statesync-no-such-bucket")
-    for verb in (
-        lambda: missing.head("k"),
-        lambda: missing.get("k"),
-        lambda: missing.put("k", b"x"),
-        lambda: list(missing.list("")),
-        lambda: missing.delete("k"),
-    ):
-        with pytest.raises(BackendUnavailable, match="statesync-no-such-bucket"):
-            verb()
-
-
 def test_a_missing_key_in_an_existing_bucket_stays_not_found(backend: Any) -> None:
     with pytest.raises(NotFound):
         backend.head("nope")  # HEAD's bare 404 probes the bucket once
