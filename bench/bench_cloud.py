@@ -600,10 +600,7 @@ def render(fig: dict[str, Any]) -> str:
         f"benched source: {fig['source']}",
         f"at start: {fig['load_at_start']}",
         f"args: {fig['args']}",
-        f"dataset: {ds['files']} files in {ds['folders']} folders, {bl.fmt_bytes(ds['bytes'])} "
-        f"({ds['bytes']} B): {ds['json_files']} JSON {bl.fmt_bytes(ds['json_bytes'])}, "
-        f"{ds['binary_files']} random {bl.fmt_bytes(ds['binary_bytes'])}; generated in "
-        f"{ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}",
+        bl.dataset_line(ds),
         f"emulators: {fig['emulators']['source']}",
         "statesync.toml seen by the children: " + (
             f"{fig['config']}: {Path(fig['config']).read_text().strip()!r}" if fig["config"]
@@ -760,13 +757,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.files < 1 or args.size < args.files or args.rounds < 1:
         p.error("need --files >= 1, --size >= --files bytes and --rounds >= 1")
     fig = run(args)
-    if args.json:
-        print(json.dumps(fig, indent=None, sort_keys=True))
-    else:
-        print(render(fig))
-    if fig["crashed"]:
-        return 2
-    return 0 if fig["all_pass"] else 1
+    code = bl.report(fig, args.json, render)
+    return 2 if fig["crashed"] else code
 
 
 if __name__ == "__main__":

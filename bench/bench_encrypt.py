@@ -181,10 +181,7 @@ def render(fig: dict[str, Any]) -> str:
         f"benched source: {fig['source']}",
         f"at start: {fig['load_at_start']}",
         f"args: {fig['args']}",
-        f"dataset: {ds['files']} files in {ds['folders']} folders, {bl.fmt_bytes(ds['bytes'])} "
-        f"({ds['bytes']} B): {ds['json_files']} JSON {bl.fmt_bytes(ds['json_bytes'])}, "
-        f"{ds['binary_files']} random {bl.fmt_bytes(ds['binary_bytes'])}; generated in "
-        f"{ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}",
+        bl.dataset_line(ds),
         "",
         f"{'run':<5}{'mode':<11}{'order':>6}{'push s':>9}{'MB/s':>8}{'CPU s':>8}{'MB/CPU-s':>10}"
         f"{'unwrap s':>10}{'open s':>8}{'uploaded':>12}{'peak RSS':>11}{'others CPU':>12}",
@@ -248,11 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     except benchlib.PhaseError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(fig, indent=None, sort_keys=True))
-    else:
-        print(render(fig))
-    return 0 if fig["all_pass"] else 1
+    return bl.report(fig, args.json, render)
 
 
 if __name__ == "__main__":

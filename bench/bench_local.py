@@ -48,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,22 @@ def fmt_bytes(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f} {unit}"
     return f"{int(n)} B"
+
+
+def dataset_line(ds: dict[str, Any]) -> str:
+    """The one-line description of a generated dataset every benchmark prints."""
+    big = ds.get("big_file_bytes") or 0
+    return (f"dataset: {ds['files']} files in {ds['folders']} folders, {fmt_bytes(ds['bytes'])} "
+            f"({ds['bytes']} B): {ds['json_files']} JSON {fmt_bytes(ds['json_bytes'])}, "
+            f"{ds['binary_files']} random {fmt_bytes(ds['binary_bytes'])}"
+            + (f", 1 big random {fmt_bytes(big)}" if big else "")
+            + f"; generated in {ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}")
+
+
+def report(fig: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> int:
+    """Print the figures (one JSON object, or the rendered report); 0 if every target passed."""
+    print(json.dumps(fig, indent=None, sort_keys=True) if as_json else render(fig))
+    return 0 if fig["all_pass"] else 1
 
 
 def log(msg: str) -> None:
@@ -494,7 +511,7 @@ def _busy() -> float:
 
 
 class PhaseError(RuntimeError):
-    pass
+    """A benchmark phase failed or hung (the bench exits 2)."""
 
 
 _SDK_PRELUDE = (
@@ -614,11 +631,7 @@ def render(fig: dict[str, Any]) -> str:
         f"repo HEAD {m['git']}; benched source: {fig['source']}; "
         f"children imported {', '.join(fig['source_used'])}",
         f"args: {fig['args']}",
-        f"dataset: {ds['files']} files in {ds['folders']} folders, {fmt_bytes(ds['bytes'])} "
-        f"({ds['bytes']} B): {ds['json_files']} JSON {fmt_bytes(ds['json_bytes'])}, "
-        f"{ds['binary_files']} random {fmt_bytes(ds['binary_bytes'])}"
-        + (f", 1 big random {fmt_bytes(ds['big_file_bytes'])}" if ds["big_file_bytes"] else "")
-        + f"; generated in {ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}",
+        dataset_line(ds),
         f"change set: {fig['change']['files']} files ({fig['change']['json_files']} JSON, "
         f"{fig['change']['binary_files']} binary; big file changed: "
         f"{fig['change']['big_file_changed']}), "
@@ -819,11 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     except PhaseError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(fig, indent=None, sort_keys=True))
-    else:
-        print(render(fig))
-    return 0 if fig["all_pass"] else 1
+    return report(fig, args.json, render)
 
 
 if __name__ == "__main__":

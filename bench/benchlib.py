@@ -23,11 +23,8 @@ from typing import Any
 
 import bench_local as bl
 
-MARKER = "SSBENCH-RESULT:"
-
-
-class PhaseError(RuntimeError):
-    pass
+MARKER = bl.MARKER
+PhaseError = bl.PhaseError
 
 
 def tree_cpu(pids: list[int]) -> float:
