@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from statesync.backends import open_backend
 from statesync.backends.base import Backend
-from tests.rigs import RIGS
 
 
-@pytest.fixture(params=sorted(RIGS))
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = RIGS[request.param](tmp_path)
-    if url is None:
-        pytest.skip(f"{request.param} emulator not started (run scripts/test.sh)")
-    return url
+@pytest.fixture
+def store_url(any_store_url: str) -> str:
+    """A fresh store URL on each backend (tests/conftest.py)."""
+    return any_store_url
 
 
 @pytest.fixture

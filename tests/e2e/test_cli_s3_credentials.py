@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.backends.faults import needs_emulator
+from tests.e2e.test_cli import assert_one_line_error, run
 
 pytestmark = needs_emulator("s3")
 
@@ -78,13 +79,6 @@ def moto_auth() -> Iterator[dict[str, str]]:
         proc.wait(timeout=30)
 
 
-def run(tmp_path: Path, aws: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **aws}
-    env.pop("AWS_PROFILE", None)
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, cwd=tmp_path, env=env, timeout=120)
-
-
 def keys(aws: dict[str, str], prefix: str) -> list[str]:
     import boto3
 
@@ -111,19 +105,15 @@ def test_wrong_credentials_are_a_one_line_error_and_nothing_is_written(
     bad = {**moto_auth, **spoil}
 
     for args in (["init", "--store", url], ["push", "--store", url, str(work)]):
-        proc = run(tmp_path, bad, *args)
-        assert proc.returncode == 1, proc.stderr
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("statesync: error: "), proc.stderr
-        assert "access denied" in lines[0] and BUCKET in lines[0], lines[0]
-        assert "Traceback" not in proc.stderr
+        proc = run(*args, cwd=tmp_path, env=bad)
+        assert_one_line_error(proc, 1, f"access denied to S3 bucket '{BUCKET}'")
         assert bad["AWS_SECRET_ACCESS_KEY"] not in proc.stderr
         assert moto_auth["AWS_SECRET_ACCESS_KEY"] not in proc.stderr
     assert keys(moto_auth, prefix) == []
     assert not (work / ".statesync").exists()
 
     # The same commands with the right key work: it was the credentials.
-    assert run(tmp_path, moto_auth, "init", "--store", url).returncode == 0
-    pushed = run(tmp_path, moto_auth, "push", "--store", url, str(work))
+    assert run("init", "--store", url, cwd=tmp_path, env=moto_auth).returncode == 0
+    pushed = run("push", "--store", url, str(work), cwd=tmp_path, env=moto_auth)
     assert pushed.returncode == 0, pushed.stderr
     assert any(k.startswith(f"{prefix}/refs/") for k in keys(moto_auth, prefix))
