@@ -21,19 +21,13 @@ from typing import Any
 
 import pytest
 
-from tests.backends.faults import needs_emulator
+from tests.backends.faults import closed_port, needs_emulator
 from tests.e2e.test_cli import assert_one_line_error, run
 
 pytestmark = needs_emulator("s3")
 
 SETUP_CALLS = 3  # create_user, put_user_policy, create_access_key
 BUCKET = "statesync-auth"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -53,7 +47,7 @@ def moto_auth() -> Iterator[dict[str, str]]:
     """The AWS_* variables of a user the private moto knows, and its endpoint."""
     import boto3
 
-    port = _free_port()
+    port = closed_port()  # free now; the private moto binds it
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
     code = f"from moto import server; server.main(['-H', '127.0.0.1', '-p', '{port}'])"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env,
