@@ -118,3 +118,7 @@ class BackendUnavailable(BackendError):
 
 class PolicyViolation(StatesyncError):
     """A local policy forbids the operation, e.g. a promotion path not allowed (exit 1)."""
+
+
+class DocumentLimit(StatesyncError):
+    """A document exceeds the limits on size, nesting or alias expansion (exit 1)."""
