@@ -101,6 +101,13 @@ class SecretPolicy:
     def is_secret_file(self, path: str) -> bool:
         return bool(self._files.match(path))
 
+    def is_secret_value(self, value: str) -> bool:
+        """True if a string value is a credential whatever its key (AKIA..., ghp_..., PEM keys).
+
+        Interface for the locators (issue 10); the detector table is being written.
+        """
+        return False
+
     def is_secret_key(self, key: str) -> bool:
         found = self._seen.get(key)
         if found is None:
