@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,3 +35,24 @@ def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if url is None:
         pytest.skip(f"{request.param} emulator not started (run scripts/test.sh)")
     return url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any test store holds a planted secret in the clear (tests/leakscan.py).
+
+    Runs once, in the process that owns the whole run (the xdist controller,
+    or pytest itself without xdist), over every store the session wrote.
+    """
+    if hasattr(session.config, "workerinput") or os.environ.get("STATESYNC_SKIP_LEAKSCAN"):
+        return
+    from tests import leakscan
+
+    root = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    found = leakscan.scan(root)
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"planted secret found in the clear in {len(found)} store object(s):",
+                 *found[:20]]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
