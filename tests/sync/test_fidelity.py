@@ -150,7 +150,7 @@ def test_keys_added_next_to_each_other_on_both_sides_are_a_conflict_not_a_rewrit
     write(a, "d.yaml", _with(YAML, b"mode: 0755\n", b"mode: 0755\ny: 2\n"))
     from statesync.errors import RefConflict
 
-    with pytest.raises(RefConflict, match="d.yaml"):
+    with pytest.raises(RefConflict, match=r"d\.yaml"):
         store.push(a, "dev", rebase=True)
     assert (a / "d.yaml").read_bytes() == _with(YAML, b"mode: 0755\n", b"mode: 0755\ny: 2\n")
 

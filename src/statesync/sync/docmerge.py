@@ -36,15 +36,12 @@ def merge_bytes(path: str, base: bytes, ours: bytes, theirs: bytes, docs: list[A
         return ours
     if any(pointer == "" for pointer, _ in changes):
         return theirs
-    candidates = []
     if not any(structural for _, structural in changes):
-        candidates.append(lambda: _value_splice(path, ours, theirs, [p for p, _ in changes]))
-    candidates.append(lambda: line_splice(base, ours, theirs))
-    for make in candidates:
-        data = make()
+        data = _value_splice(path, ours, theirs, [p for p, _ in changes])
         if data is not None and _means(path, data, merged):
             return data
-    return None
+    data = line_splice(base, ours, theirs)
+    return data if data is not None and _means(path, data, merged) else None
 
 
 def their_changes(b: Any, o: Any, t: Any, at: str, out: list[tuple[str, bool]]) -> None:
@@ -110,10 +107,8 @@ def _place(kept: dict[int, int], i1: int, i2: int, nb: int, no: int) -> tuple[in
         return None
     if any(kept[i + 1] != kept[i] + 1 for i in span if i + 1 in span):
         return None
-    if i1 < nb:
-        lo = kept[i1]
-    else:
-        lo = kept[i1 - 1] + 1 if i1 > 0 else no
+    # Appended at the end: after the last base line (or anywhere in an empty base).
+    lo = kept[i1] if i1 < nb else kept[i1 - 1] + 1 if i1 > 0 else no
     return lo, lo + (i2 - i1)
 
 
