@@ -214,3 +214,23 @@ def test_deeply_nested_json_with_a_secret_key_is_a_clear_error(store: Store,
     with pytest.raises(DocumentLimit, match=r"^deep\.json: nested deeper than 256 levels$"):
         store.push(folder, "dev")
     assert store.envs() == []
+
+
+def _bundle(tmp_path: Path, name: str, data: bytes) -> Path:
+    from tests.sync.test_bundle import comp, doc, write_json
+
+    return write_json(tmp_path / "in.json", doc([comp(name, data)]))
+
+
+def test_import_redacts_only_the_secret_values_bytes(store: Store, tmp_path: Path) -> None:
+    store.import_(_bundle(tmp_path, "deploy.yaml", YAML), "dev")
+    assert b"hunter2-yaml" not in store_bytes(store.repo.backend)
+    store.pull(tmp_path / "b", "dev")
+    assert (tmp_path / "b" / "deploy.yaml").read_bytes() == _with(YAML, b'"hunter2-yaml"', M)
+
+
+def test_import_of_a_billion_laughs_is_a_clear_error_and_stores_nothing(
+        store: Store, tmp_path: Path) -> None:
+    with pytest.raises(DocumentLimit, match=r"^lol\.yaml: YAML aliases"):
+        store.import_(_bundle(tmp_path, "lol.yaml", LAUGHS + b"password: x\n"), "dev")
+    assert store.envs() == []

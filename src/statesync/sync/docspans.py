@@ -34,7 +34,7 @@ from statesync.sync.docnodes import (
     outermost,
     to_spans,
 )
-from statesync.sync.jsonspans import json_nodes, json_secret_nodes
+from statesync.sync.jsonspans import json_depth_check, json_nodes, json_secret_nodes
 from statesync.sync.spans import Span
 from statesync.sync.yamlspans import YAML_LOADER, yaml_check, yaml_nodes_at, yaml_secret_nodes
 
@@ -97,8 +97,7 @@ def check_limits(path: str, data: bytes) -> int:
         text = data.decode("utf-8")
         if path.lower().endswith((".yaml", ".yml")):
             return yaml_check(text)
-        for _ in json_nodes(text):
-            pass
+        json_depth_check(text)
         return 1
     except DocumentLimit as exc:
         raise DocumentLimit(f"{path}: {exc}") from None

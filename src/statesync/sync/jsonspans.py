@@ -8,6 +8,7 @@ keys, ``NaN``, ``1e400``...); nesting past :data:`MAX_DEPTH` raises
 
 from __future__ import annotations
 
+import itertools
 import json
 import json.decoder
 import re
@@ -26,6 +27,9 @@ _scanstring: Callable[[str, int, bool], tuple[str, int]] = (
 _WS = re.compile(r"[ \t\n\r]*")
 # json's C scanner accepts ASCII digits only (its pure-Python twin's \d is wider).
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+_DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
 _LITERALS = (("null", "null"), ("true", "other"), ("false", "other"), ("NaN", "other"),
              ("Infinity", "other"), ("-Infinity", "other"))
 
@@ -44,8 +48,18 @@ class _Open:
     count: int = 0
 
 
+#: A scanned value: pointer, key, start, end, string value (or None), is-null.
+Scanned = tuple[str, Any, int, int, "str | None", bool]
+
+
 def json_nodes(text: str) -> Iterator[Node]:
-    """Every value of a JSON text, children before their container.
+    """Every value of a JSON text as a :class:`Node`, children before their container."""
+    for scanned in json_scan(text):
+        yield Node(*scanned)
+
+
+def json_scan(text: str) -> Iterator[Scanned]:
+    """Every value of a JSON text (as plain tuples: this loop is the hot path).
 
     Raises ``ValueError`` (``json.JSONDecodeError``) where ``json.loads``
     would, and :class:`DocumentLimit` past :data:`MAX_DEPTH`.
@@ -65,7 +79,7 @@ def json_nodes(text: str) -> Iterator[Node]:
             if text.startswith("}" if c == "{" else "]", pos):
                 top = stack.pop()
                 pos += 1
-                yield Node(top.pointer, top.key, top.start, pos)
+                yield top.pointer, top.key, top.start, pos, None, False
             elif c == "{":
                 pointer, key, pos = _json_key(text, pos, stack[-1])
                 continue
@@ -73,8 +87,8 @@ def json_nodes(text: str) -> Iterator[Node]:
                 pointer, key = f"{pointer}/0", None
                 continue
         else:
-            node, pos = _json_scalar(text, pos, pointer, key)
-            yield node
+            string, null, start, pos = _json_scalar(text, pos)
+            yield pointer, key, start, pos, string, null
         while True:  # after a value: a comma, a closing bracket, or the end
             pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
             if not stack:
@@ -95,7 +109,7 @@ def json_nodes(text: str) -> Iterator[Node]:
                 raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
             stack.pop()
             pos += 1
-            yield Node(top.pointer, top.key, top.start, pos)
+            yield top.pointer, top.key, top.start, pos, None, False
 
 
 def _json_key(text: str, pos: int, obj: _Open) -> tuple[str, str, int]:
@@ -107,33 +121,46 @@ def _json_key(text: str, pos: int, obj: _Open) -> tuple[str, str, int]:
     if not text.startswith(":", pos):
         raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
     pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
-    return f"{obj.pointer}/{token(key)}", key, pos
+    name = token(key) if "~" in key or "/" in key else key
+    return f"{obj.pointer}/{name}", key, pos
 
 
-def _json_scalar(text: str, pos: int, pointer: str, key: Any) -> tuple[Node, int]:
+def _json_scalar(text: str, pos: int) -> tuple[str | None, bool, int, int]:
+    """A scalar at ``pos``: its string value (or None), whether null, its start and end."""
     if text.startswith('"', pos):
         value, end = _scanstring(text, pos + 1, True)
-        return Node(pointer, key, pos, end, string=value), end
+        return value, False, pos, end
     for literal, kind in _LITERALS[:3]:
         if text.startswith(literal, pos):
-            end = pos + len(literal)
-            return Node(pointer, key, pos, end, null=kind == "null"), end
+            return None, kind == "null", pos, pos + len(literal)
     m = _NUMBER.match(text, pos)
     if m:
-        return Node(pointer, key, pos, m.end()), m.end()
+        return None, False, pos, m.end()
     for literal, _ in _LITERALS[3:]:
         if text.startswith(literal, pos):
-            return Node(pointer, key, pos, pos + len(literal)), pos + len(literal)
+            return None, False, pos, pos + len(literal)
     raise json.JSONDecodeError("Expecting value", text, pos)
 
 
 def json_secret_nodes(text: str, policy: SecretPolicy) -> list[Node]:
     """The secret value nodes of a JSON text."""
     out = []
-    for node in json_nodes(text):
-        if node.null:
+    for scanned in json_scan(text):
+        _, key, _, _, string, null = scanned
+        if null:
             continue
-        by_key = isinstance(node.key, str) and policy.is_secret_key(node.key)
-        if by_key or (node.string is not None and policy.is_secret_value(node.string)):
-            out.append(node)
+        by_key = key is not None and policy.is_secret_key(key)
+        if by_key or (string is not None and policy.is_secret_value(string)):
+            out.append(Node(*scanned))
     return out
+
+
+def json_depth_check(text: str) -> None:
+    """Raise :class:`DocumentLimit` if brackets nest past :data:`MAX_DEPTH` (a fast pre-check).
+
+    Strings are taken out first (a bracket in a string does not nest); the
+    running depth is summed in C. The text need not be valid JSON.
+    """
+    brackets = _BRACKETS.findall(_STRINGS.sub("", text))
+    if brackets and max(itertools.accumulate(map(_DEPTH.__getitem__, brackets))) > MAX_DEPTH:
+        raise too_deep()
