@@ -234,3 +234,14 @@ def test_import_of_a_billion_laughs_is_a_clear_error_and_stores_nothing(
     with pytest.raises(DocumentLimit, match=r"^lol\.yaml: YAML aliases"):
         store.import_(_bundle(tmp_path, "lol.yaml", LAUGHS + b"password: x\n"), "dev")
     assert store.envs() == []
+
+
+def test_a_document_too_large_to_parse_that_may_hold_secrets_is_refused(
+        tmp_path: Path) -> None:
+    store = Store.init((tmp_path / "store").as_uri())
+    folder = tmp_path / "f"
+    filler = b'{"rows": [' + b'"abcdefgh",' * (65 * 1024 * 1024 // 11) + b'0],\n'
+    write(folder, "big.json", filler + b' "password": "hunter2-big"}\n')
+    with pytest.raises(DocumentLimit, match=r"^big\.json: larger than 64 MiB"):
+        store.push(folder, "dev")
+    assert store.envs() == []

@@ -11,6 +11,7 @@ place with :func:`splice`. A document is never re-serialised.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statesync.errors import DocumentLimit
@@ -131,6 +132,23 @@ def values_at(path: str, data: bytes, pointers: Iterable[str],
     for span in spans:
         out.setdefault(span.pointer, []).append(span)
     return out
+
+
+def refuse_large_secrets(path: str, file: Path, policy: SecretPolicy) -> None:
+    """Raise :class:`DocumentLimit` if a document too large to parse may hold secret keys.
+
+    Read in blocks (overlapping, so a key cut by a block's end is still
+    seen): memory stays bounded whatever the size.
+    """
+    overlap = 64 * 1024
+    tail = b""
+    with open(file, "rb") as fh:
+        while block := fh.read(4 * 1024 * 1024):
+            if policy.may_hold_secret_keys(path, tail + block):
+                raise DocumentLimit(
+                    f"{path}: larger than {docspans.MAX_DOCUMENT // (1024 * 1024)} MiB and it "
+                    "may hold secret values; name it in the secret globs or split it")
+            tail = block[-overlap:]
 
 
 def scalar_for(path: str, text: str) -> bytes:
