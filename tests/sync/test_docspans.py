@@ -117,3 +117,18 @@ def test_nesting_within_the_limit_is_fine() -> None:
     data = b'{"password": ' + b"[" * 250 + b"]" * 250 + b"}"
     assert redact("d.json", data, POLICY) == (b'{"password": "<statesync:secret>"}',
                                               ["/password"])
+
+
+@pytest.mark.parametrize(("data", "redacted"), [
+    ("\ufeff\u00e9: 1\npassword: x\n".encode(),
+     "\ufeff\u00e9: 1\npassword: \"<statesync:secret>\"\n".encode()),
+    (b"password: !!binary aGVsbG8=\n", b'password: "<statesync:secret>"\n'),
+    (b"password: &a !!str 1\n", b'password: &a "<statesync:secret>"\n'),
+    (b'password: "x"\r\nb: 1\r\n', b'password: "<statesync:secret>"\r\nb: 1\r\n'),
+    (b"- password: 1\n  k: 2\n- {token: 'a', b: c}\n",
+     b'- password: "<statesync:secret>"\n  k: 2\n- {token: "<statesync:secret>", b: c}\n'),
+])
+def test_yaml_byte_order_marks_tags_and_line_ends(data: bytes, redacted: bytes) -> None:
+    out, _ = redact("c.yaml", data, POLICY)
+    assert out == redacted
+    secrets.parse_document("c.yaml", out)  # still valid YAML

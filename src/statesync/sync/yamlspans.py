@@ -82,14 +82,32 @@ def _key_value(event: Any, tag: str) -> Any:
 
 
 def _content_start(text: str, pos: int, event: Any) -> int:
-    """Where a node's content begins: after its ``&anchor`` and ``!tag`` (they stay)."""
-    if event.anchor is None and getattr(event, "tag", None) is None:
+    """Where a node's replaceable text begins: after its ``&anchor`` (which must stay).
+
+    A ``!tag`` after the anchor (or alone) is part of the value's text, so a
+    replacement does not carry a tag that no longer fits (``!!binary``).
+    """
+    if event.anchor is None:
         return pos
+    start = pos
     while pos < len(text) and text[pos] in "&!":
+        anchor = text[pos] == "&"
         while pos < len(text) and text[pos] not in " \t\r\n,[]{}":
             pos += 1
         pos = _skip_blank(text, pos)
-    return pos
+        if anchor:
+            start = pos
+    return start
+
+
+def _bom_counted() -> bool:
+    """Whether this loader's marks count a leading byte-order mark (libyaml's do not)."""
+    event: Any = next(e for e in yaml.parse("\ufeffa", Loader=YAML_LOADER)
+                      if isinstance(e, yaml.ScalarEvent))
+    return bool(event.start_mark.index == 1)
+
+
+_BOM_SHIFT: dict[bool, int] = {}
 
 
 def _skip_blank(text: str, pos: int) -> int:
@@ -121,10 +139,18 @@ class _YamlWalk:
         self.docs = 0
         self.weight = 0
         self.selected: list[Any] = []  # (doc, Node | _Anchor)
+        self.shift = 0  # added to marks when the loader does not count a leading BOM
+
+    def _at(self, mark: Any) -> int:
+        return int(mark.index) + self.shift
 
     def run(self) -> Iterator[tuple[int, Node]]:
         """Yield ``(document index, node)`` for every value node, children first."""
         try:
+            if self.text.startswith("\ufeff"):
+                if not _BOM_SHIFT:
+                    _BOM_SHIFT[True] = 0 if _bom_counted() else 1
+                self.shift = _BOM_SHIFT[True]
             for event in yaml.parse(self.text, Loader=YAML_LOADER):
                 yield from self._event(event)
         except yaml.YAMLError as exc:
@@ -164,8 +190,8 @@ class _YamlWalk:
     def _scalar(self, event: Any) -> Iterator[tuple[int, Node]]:
         pointer, key, secret, _, in_key = self._place()
         tag = _scalar_tag(event)
-        start = _content_start(self.text, event.start_mark.index, event)
-        end = max(start, event.end_mark.index)
+        start = _content_start(self.text, self._at(event.start_mark), event)
+        end = max(start, self._at(event.end_mark))
         if event.style in ("|", ">"):
             end = _trim(self.text, start, end)
         null = tag == _NULL
@@ -222,7 +248,7 @@ class _YamlWalk:
             raise ValueError(f"found undefined alias {event.anchor!r}")
         if not anchor.done:
             raise DocumentLimit(f"recursive YAML alias *{event.anchor}")
-        node = Node(pointer, key, event.start_mark.index, event.end_mark.index)
+        node = Node(pointer, key, self._at(event.start_mark), self._at(event.end_mark))
         if secret:
             self.selected.append((self.docs, anchor))
         if self.stack and self.stack[-1].mapping and self.stack[-1].count % 2 == 0:
@@ -234,7 +260,7 @@ class _YamlWalk:
         if len(self.stack) >= MAX_DEPTH:
             raise too_deep()
         pointer, key, secret, collect, in_key = self._place()
-        start = _content_start(self.text, event.start_mark.index, event)
+        start = _content_start(self.text, self._at(event.start_mark), event)
         anchor = None
         if event.anchor is not None:
             anchor = _Anchor()
@@ -248,7 +274,7 @@ class _YamlWalk:
 
     def _close(self, event: Any) -> Iterator[tuple[int, Node]]:
         frame = self.stack.pop()
-        end = event.end_mark.index if frame.flow else frame.last_end
+        end = self._at(event.end_mark) if frame.flow else frame.last_end
         whole = frame.flow and not frame.defines_anchor
         start = frame.node.start
         node = Node(frame.node.pointer, frame.node.key, start, max(end, start), whole=whole)
