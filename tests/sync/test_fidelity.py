@@ -245,3 +245,17 @@ def test_a_document_too_large_to_parse_that_may_hold_secrets_is_refused(
     with pytest.raises(DocumentLimit, match=r"^big\.json: larger than 64 MiB"):
         store.push(folder, "dev")
     assert store.envs() == []
+
+
+def test_sealed_values_carry_exact_bytes_and_older_v1_values_still_open() -> None:
+    from statesync.errors import IntegrityError
+    from statesync.sync.sealing import EnvKeys, value_generation
+
+    keys = EnvKeys("store-id", "dev", 3, b"k" * 32)
+    v2 = keys.seal_bytes("a.yaml", "/password", b"|\n  10.50 # not a comment\n  x")
+    assert v2.startswith("statesync:enc:v2:3:") and value_generation(v2) == 3
+    assert keys.open_bytes("a.yaml", "/password", v2) == b"|\n  10.50 # not a comment\n  x"
+    with pytest.raises(IntegrityError):
+        keys.open_bytes("a.yaml", "/token", v2)
+    v1 = keys.seal_value("a.json", "/password", {"pin": 1234})  # as older versions wrote them
+    assert keys.open_bytes("a.json", "/password", v1) == b'{"pin": 1234}'

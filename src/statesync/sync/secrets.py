@@ -244,21 +244,3 @@ def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:
     text = data.decode("utf-8", "replace")
     keys = re.findall(r"[\"']?([\w.-]+)[\"']?\s*[:=]", text)  # \w: any script, as the pattern
     return any(policy.is_secret_key(k) for k in keys)
-
-
-def resolve_pointer(doc: Any, pointer: str) -> tuple[Any, Any] | None:
-    """Return ``(container, key)`` for the pointer's last step, or None if absent."""
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-    node = doc
-    for i, tok in enumerate(tokens):
-        key: Any = tok
-        if isinstance(node, list):
-            if not tok.isdigit() or int(tok) >= len(node):
-                return None
-            key = int(tok)
-        elif not isinstance(node, dict) or tok not in node:
-            return None
-        if i == len(tokens) - 1:
-            return node, key
-        node = node[key]
-    return None
