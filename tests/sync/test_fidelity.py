@@ -259,3 +259,17 @@ def test_sealed_values_carry_exact_bytes_and_older_v1_values_still_open() -> Non
         keys.open_bytes("a.yaml", "/token", v2)
     v1 = keys.seal_value("a.json", "/password", {"pin": 1234})  # as older versions wrote them
     assert keys.open_bytes("a.json", "/password", v1) == b'{"pin": 1234}'
+
+
+def test_rebase_of_a_billion_laughs_stops_at_the_limit(tmp_path: Path) -> None:
+    store = Store.init((tmp_path / "store").as_uri())
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, "lol.yaml", LAUGHS)  # no secret key: stored as it is
+    store.push(a, "dev")
+    store.pull(b, "dev")
+    write(b, "lol.yaml", b"x: 1\n" + LAUGHS)
+    store.push(b, "dev")
+    write(a, "lol.yaml", LAUGHS + b"y: 2\n")
+    with pytest.raises(DocumentLimit, match=r"^lol\.yaml: YAML aliases"):
+        store.push(a, "dev", rebase=True)
+    assert (a / "lol.yaml").read_bytes() == LAUGHS + b"y: 2\n"
