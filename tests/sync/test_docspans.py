@@ -132,3 +132,11 @@ def test_yaml_byte_order_marks_tags_and_line_ends(data: bytes, redacted: bytes) 
     out, _ = redact("c.yaml", data, POLICY)
     assert out == redacted
     secrets.parse_document("c.yaml", out)  # still valid YAML
+
+
+def test_an_alias_to_another_documents_anchor_is_invalid_as_in_pyyaml() -> None:
+    data = b"password: &pw x\n---\nother: *pw\n"
+    with pytest.raises(ValueError, match="undefined alias"):
+        YamlLocator().locate(data, POLICY)
+    with pytest.raises(secrets.UnparseableSecretDocument):
+        redact("c.yaml", data, POLICY)

@@ -173,6 +173,7 @@ class _YamlWalk:
     def _event(self, event: Any) -> Iterator[tuple[int, Node]]:
         if isinstance(event, yaml.DocumentStartEvent):
             self.docs += 1
+            self.anchors = {}  # as PyYAML's composer: anchors do not cross documents
         elif isinstance(event, yaml.ScalarEvent):
             yield from self._scalar(event)
         elif isinstance(event, yaml.AliasEvent):
