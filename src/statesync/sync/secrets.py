@@ -19,9 +19,8 @@ import yaml
 
 from statesync.errors import StatesyncError
 from statesync.sync import docspans, redaction
-from statesync.sync.redaction import MARKER, Sealer
-
-__all__ = ["MARKER", "Sealer", "SecretPolicy", "UnparseableSecretDocument", "redact"]
+from statesync.sync.redaction import MARKER as MARKER  # re-exported: secrets.MARKER
+from statesync.sync.redaction import Sealer as Sealer
 
 #: Prefix of a secret value sealed for the store (``--include-secrets``).
 SEALED_PREFIX = "statesync:enc:v1:"
