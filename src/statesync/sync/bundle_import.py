@@ -84,8 +84,10 @@ def _redact(comp: Component, policy: secrets.SecretPolicy, listed: list[str]) ->
     """Redact a document's secret values in place (as push does); return its pointers.
 
     Pointers the bundle lists are kept where the document holds the marker there.
+    Only the secret values' bytes change; a document past a size, nesting or
+    alias limit raises :class:`statesync.errors.DocumentLimit`.
     """
-    if not secrets.is_document(comp.path) or comp.size > secrets.MAX_PARSE:
+    if not secrets.is_document(comp.path):
         return []
     data = comp.data if comp.data is not None else _read(comp)
     redacted, found = secrets.redact(comp.path, data, policy)

@@ -15,7 +15,7 @@ from typing import Any
 
 from statesync.errors import RefConflict, StatesyncError
 from statesync.progress import Progress
-from statesync.sync import secrets
+from statesync.sync import redaction, secrets
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
@@ -144,6 +144,8 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
             entry = builder.add_stream(f.path, io.BytesIO(data), mode)
             entry.secret_pointers = pointers
             return entry
+        if secrets.is_document(f.path):  # too large to parse: refused if it may hold secrets
+            redaction.refuse_large_secrets(f.path, f.abspath, form.policy)
         with open(f.abspath, "rb") as fh:
             return builder.add_stream(f.path, fh, mode)
     except OSError as exc:

@@ -5,6 +5,12 @@ different keys of the same document; a value changed both ways, or a file
 modified on one side and deleted on the other, is a conflict, reported path
 by path (``path`` or ``path#/json/pointer``). Documents that do not parse
 are merged as whole files and never rewritten.
+
+A merged document is never re-serialised: it is our bytes with the other
+side's changed values (or, for keys they added or removed, their changed
+lines) spliced in, and only when the result means exactly the key-level
+merge; otherwise the document is a conflict (see
+:mod:`statesync.sync.docmerge`).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from statesync.sync import secrets
+from statesync.sync.docmerge import merge_bytes
 from statesync.sync.manifest import Entry
 
 #: Documents up to this size are merged key by key; larger ones as whole files.
@@ -77,7 +84,9 @@ def _mergeable(path: str, b: Entry | None, o: Entry, t: Entry) -> bool:
 def _merge_document(path: str, b: Entry | None, o: Entry, t: Entry, read: Reader,
                     out: MergeResult) -> None:
     try:
-        docs = [secrets.parse_document(path, read(e)) if e else {} for e in (b, o, t)]
+        datas = [read(e) if e else b"" for e in (b, o, t)]
+        docs = [secrets.parse_document(path, d) if e else {} for d, e in zip(datas, (b, o, t),
+                                                                             strict=True)]
     except (ValueError, UnicodeDecodeError):
         out.conflicts.append(f"{path} (modified both ways; not valid JSON/YAML, merged as a file)")
         return
@@ -86,8 +95,13 @@ def _merge_document(path: str, b: Entry | None, o: Entry, t: Entry, read: Reader
     if conflicts:
         out.conflicts.extend(f"{path}#{p or '/'} (changed both ways)" for p in conflicts)
         return
+    data = merge_bytes(path, datas[0], datas[1], datas[2], docs, merged)
+    if data is None:
+        out.conflicts.append(f"{path} (keys added or removed next to changes on the other side; "
+                             "cannot merge them without rewriting the document)")
+        return
     mode = t.mode if b is not None and o.mode == b.mode else o.mode
-    out.documents[path] = (secrets.dump_document(path, merged), replace(o, mode=mode))
+    out.documents[path] = (data, replace(o, mode=mode))
 
 
 def merge_values(b: Any, o: Any, t: Any, at: str, conflicts: list[str]) -> Any:

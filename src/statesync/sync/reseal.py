@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statesync.errors import KeyFailure
-from statesync.sync import secrets
+from statesync.sync import redaction, secrets
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import load_index
 from statesync.sync.download import read_entry
@@ -107,33 +107,37 @@ class _Work:
         return self._copy(e, self.keys.seal_file(e.path, plain))
 
     def _document(self, e: Entry) -> Entry:
-        doc = secrets.parse_document(e.path, read_entry(self.repo, self.index, e))
+        """FROM's stored document with each secret value's bytes made fit for TO (spliced)."""
+        data = read_entry(self.repo, self.index, e)
         own = self._own_document(e.path)
-        for pointer in e.secret_pointers:
-            slot = secrets.resolve_pointer(doc, pointer)
-            if slot is not None:
-                slot[0][slot[1]] = self._value(e.path, pointer, slot[0][slot[1]], own)
-        return self._copy(e, secrets.dump_document(e.path, doc), e.secret_pointers)
+        mine = redaction.values_at(e.path, own, e.secret_pointers) if own is not None else {}
+        changes = []
+        for pointer, spans in redaction.values_at(e.path, data, e.secret_pointers).items():
+            theirs = mine.get(pointer)
+            own_value = own[theirs[-1].start:theirs[-1].end] if theirs and own else None
+            for span in spans:
+                new = self._value(e.path, pointer, data[span.start:span.end], own_value)
+                if new is not None:
+                    changes.append((span, new))
+        return self._copy(e, redaction.splice(data, changes), e.secret_pointers)
 
-    def _own_document(self, path: str) -> Any:
+    def _own_document(self, path: str) -> bytes | None:
         own = self.theirs.get(path)
         if own is None or own.kind != "document" or not own.secret_pointers:
             return None
-        try:
-            return secrets.parse_document(path, read_entry(self.repo, self.index, own))
-        except (ValueError, UnicodeDecodeError):
-            return None
+        return read_entry(self.repo, self.index, own)
 
-    def _value(self, path: str, pointer: str, value: Any, own: Any) -> Any:
-        mine = secrets.resolve_pointer(own, pointer) if own is not None else None
-        if mine is not None and value_generation(mine[0][mine[1]]) is not None:
+    def _value(self, path: str, pointer: str, value: bytes, own: bytes | None) -> bytes | None:
+        """The bytes for one secret value in TO (None: FROM's bytes stay, a marker)."""
+        if own is not None and redaction.sealed_text(own) is not None:
             self.sealed_any = True
-            return mine[0][mine[1]]  # TO's own sealed secret stays
-        generation = value_generation(value)
-        if generation is None:
-            return value  # a marker: TO's machines put their own value back
+            return own  # TO's own sealed secret stays
+        sealed = redaction.sealed_text(value)
+        generation = value_generation(sealed) if sealed is not None else None
+        if sealed is None or generation is None:
+            return None  # a marker: TO's machines put their own value back
         if self.keys is None:
-            return secrets.MARKER
-        plain = self._src_keys(generation).open_value(path, pointer, value)
+            return redaction.scalar_for(path, secrets.MARKER)
+        plain = self._src_keys(generation).open_bytes(path, pointer, sealed)
         self.sealed_any = True
-        return self.keys.seal_value(path, pointer, plain)
+        return redaction.scalar_for(path, self.keys.seal_bytes(path, pointer, plain))

@@ -28,6 +28,9 @@ from statesync.crypto import aead
 from statesync.errors import IntegrityError, KeyFailure
 from statesync.sync.secrets import SEALED_PREFIX as VALUE_PREFIX
 
+#: Prefix of a value sealed from its exact source bytes (v1 sealed a JSON value).
+BYTES_PREFIX = "statesync:enc:v2:"
+
 MANIFEST_MAGIC = b"statesync-sealed-manifest-v1\n"
 
 
@@ -66,6 +69,27 @@ class EnvKeys:
             raise IntegrityError(f"{where}: malformed encrypted value") from None
         ad = aead.aad(self.store_id, self.env, path, pointer)
         return json.loads(aead.open_sealed(self._sub("value"), blob, ad, where))
+
+    def seal_bytes(self, path: str, pointer: str, raw: bytes) -> str:
+        """A secret value's exact source text, sealed as a ``v2`` string for that place."""
+        ad = aead.aad(self.store_id, self.env, path, pointer)
+        blob = self._seal_det("value bytes", raw, ad)
+        return f"{BYTES_PREFIX}{self.generation}:{base64.b64encode(blob).decode()}"
+
+    def open_bytes(self, path: str, pointer: str, sealed: str) -> bytes:
+        """The source text a sealed value stands for: exact for ``v2``, JSON text for ``v1``.
+
+        Raises :class:`IntegrityError` if the value was moved or damaged.
+        """
+        if not sealed.startswith(BYTES_PREFIX):
+            return json.dumps(self.open_value(path, pointer, sealed)).encode()
+        where = f"{path}#{pointer}"
+        try:
+            blob = base64.b64decode(sealed.split(":", 4)[4], validate=True)
+        except (IndexError, ValueError, binascii.Error):
+            raise IntegrityError(f"{where}: malformed encrypted value") from None
+        ad = aead.aad(self.store_id, self.env, path, pointer)
+        return aead.open_sealed(self._sub("value bytes"), blob, ad, where)
 
     def seal_file(self, path: str, data: bytes) -> bytes:
         """A secret file's content, bound to this store/env/path; starts with the generation."""
@@ -123,10 +147,13 @@ def file_generation(blob: bytes) -> int:
 
 def value_generation(sealed: str) -> int | None:
     """The key generation of a sealed value string, or None if it is not one."""
-    if not isinstance(sealed, str) or not sealed.startswith(VALUE_PREFIX):
+    if not isinstance(sealed, str):
+        return None
+    prefix = next((p for p in (VALUE_PREFIX, BYTES_PREFIX) if sealed.startswith(p)), None)
+    if prefix is None:
         return None
     try:
-        return int(sealed[len(VALUE_PREFIX):].split(":", 1)[0])
+        return int(sealed[len(prefix):].split(":", 1)[0])
     except ValueError:
         return None
 

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from statesync.errors import StatesyncError
+from statesync.sync import docspans, redaction
+from statesync.sync.redaction import MARKER as MARKER  # re-exported: secrets.MARKER
+from statesync.sync.redaction import Sealer as Sealer
 
-MARKER = "<statesync:secret>"
 #: Prefix of a secret value sealed for the store (``--include-secrets``).
 SEALED_PREFIX = "statesync:enc:v1:"
 DEFAULT_GLOBS = ("secrets/**", "*.secret", ".env")
 DEFAULT_KEY_PATTERN = r"(password|secret|token|api_key|apikey|private_key)$"
 DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
-#: Documents larger than this are not parsed for secret values.
-MAX_PARSE = 64 * 1024 * 1024
+#: Documents larger than this are past the size limit (see docspans).
+MAX_PARSE = docspans.MAX_DOCUMENT
 
 
 def _glob_regex(glob: str) -> re.Pattern[str]:
@@ -176,52 +177,23 @@ def _is_yaml(path: str) -> bool:
 
 
 def parse_document(path: str, data: bytes) -> Any:
-    """Parse JSON or YAML by suffix; raises ``ValueError`` if it is not valid."""
+    """Parse JSON or YAML by suffix, within the limits of :mod:`statesync.sync.docspans`.
+
+    A stream of several YAML documents is returned as a list of them.
+    Raises ``ValueError``/``UnicodeDecodeError`` if it is not valid and
+    :class:`statesync.errors.DocumentLimit` (naming ``path``) when it is past
+    the limits on size, nesting or alias expansion.
+    """
+    documents = docspans.check_limits(path, data)
     text = data.decode("utf-8")
     if _is_yaml(path):
         try:
-            return yaml.safe_load(text)
+            if documents > 1:
+                return list(yaml.load_all(text, Loader=docspans.YAML_LOADER))
+            return yaml.load(text, Loader=docspans.YAML_LOADER)
         except yaml.YAMLError as exc:
             raise ValueError(str(exc)) from None
     return json.loads(text)
-
-
-def dump_document(path: str, doc: Any) -> bytes:
-    """Serialise a document in its format (stable, human-readable)."""
-    if _is_yaml(path):
-        return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode()
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def _pointer_token(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
-#: Replaces one secret value: ``(pointer, value) -> stored value``.
-Sealer = Callable[[str, Any], Any]
-
-
-def _marker(pointer: str, value: Any) -> Any:
-    return MARKER
-
-
-def _walk(node: Any, pointer: str, policy: SecretPolicy, found: list[str], seal: Sealer) -> Any:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            p = f"{pointer}/{_pointer_token(k)}"
-            if isinstance(k, str) and policy.is_secret_key(k) and v is not None:
-                # A marker or an already sealed value passes through: this machine
-                # has no (other) value to share.
-                keep = v == MARKER or (isinstance(v, str) and v.startswith(SEALED_PREFIX))
-                out[k] = v if keep else seal(p, v)
-                found.append(p)
-            else:
-                out[k] = _walk(v, p, policy, found, seal)
-        return out
-    if isinstance(node, list):
-        return [_walk(v, f"{pointer}/{i}", policy, found, seal) for i, v in enumerate(node)]
-    return node
 
 
 class UnparseableSecretDocument(StatesyncError):
@@ -230,54 +202,44 @@ class UnparseableSecretDocument(StatesyncError):
 
 def redact(path: str, data: bytes, policy: SecretPolicy,
            seal: Sealer | None = None) -> tuple[bytes, list[str]]:
-    """Replace secret values in a JSON/YAML document; return new bytes and pointers.
+    """Replace the bytes of each secret value; return the new bytes and the pointers.
 
-    Values become :data:`MARKER`, or ``seal(pointer, value)`` when given (an
-    encrypted value, for ``--include-secrets``).
+    Values become :data:`MARKER`, or ``seal(pointer, source bytes)`` when
+    given (an encrypted value, for ``--include-secrets``); every other byte
+    stays as written (see :mod:`statesync.sync.redaction`). JSON and YAML
+    are located by :mod:`statesync.sync.docspans`, other formats by
+    :func:`statesync.sync.secret_formats.locator_for`; anything else is
+    returned as is.
 
     A document with no secret values is returned byte for byte. A document
     that does not parse but looks as if it holds secret keys raises
-    :class:`UnparseableSecretDocument` rather than risk sending them.
+    :class:`UnparseableSecretDocument` rather than risk sending them; one
+    past a size, nesting or alias limit raises
+    :class:`statesync.errors.DocumentLimit` naming the file.
     """
-    if not is_document(path) or len(data) > MAX_PARSE:
+    locator = redaction.locator_for(path)
+    if locator is None:
         return data, []
-    if not policy.may_hold_secret_keys(path, data):
+    if is_document(path) and not policy.may_hold_secret_keys(path, data):
         return data, []
     try:
-        doc = parse_document(path, data)
+        return redaction.redact_spans(path, data, policy, seal, locator)
     except (ValueError, UnicodeDecodeError):
         if _looks_secret(data, policy):
             raise UnparseableSecretDocument(
-                f"{path}: not valid {'YAML' if _is_yaml(path) else 'JSON'} and it may hold "
+                f"{path}: not valid {_format(path)} and it may hold "
                 "secret values; fix it or name it in the secret globs"
             ) from None
         return data, []
-    found: list[str] = []
-    redacted = _walk(doc, "", policy, found, seal or _marker)
-    if not found:
-        return data, []
-    return dump_document(path, redacted), found
+
+
+def _format(path: str) -> str:
+    if is_document(path):
+        return "YAML" if _is_yaml(path) else "JSON"
+    return "syntax"
 
 
 def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:
     text = data.decode("utf-8", "replace")
     keys = re.findall(r"[\"']?([\w.-]+)[\"']?\s*[:=]", text)  # \w: any script, as the pattern
     return any(policy.is_secret_key(k) for k in keys)
-
-
-def resolve_pointer(doc: Any, pointer: str) -> tuple[Any, Any] | None:
-    """Return ``(container, key)`` for the pointer's last step, or None if absent."""
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-    node = doc
-    for i, tok in enumerate(tokens):
-        key: Any = tok
-        if isinstance(node, list):
-            if not tok.isdigit() or int(tok) >= len(node):
-                return None
-            key = int(tok)
-        elif not isinstance(node, dict) or tok not in node:
-            return None
-        if i == len(tokens) - 1:
-            return node, key
-        node = node[key]
-    return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from statesync.sync import codec, secrets
 from statesync.sync.builder import symlink_entry
@@ -32,8 +31,8 @@ class StoredForm:
         keys = self.keys
         seal = None
         if keys is not None:
-            def seal(pointer: str, value: Any) -> Any:
-                return keys.seal_value(path, pointer, value)
+            def seal(pointer: str, raw: bytes) -> str:
+                return keys.seal_bytes(path, pointer, raw)
         return secrets.redact(path, data, self.policy, seal)
 
     def secret_file(self, path: str, data: bytes) -> bytes:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from statesync.sync import secrets
+from statesync.sync import redaction, secrets
 from statesync.sync.manifest import Entry, Manifest
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, file_generation, value_generation
@@ -59,36 +58,40 @@ class Unsealer:
         os.chmod(staged, entry.mode & 0o600)
 
     def unseal(self, entry: Entry, pulled: bytes, local: bytes | None) -> bytes | None:
-        """Pulled document bytes with secrets opened (or ``local``'s put back); None: as is."""
+        """Pulled document bytes with secrets opened (or ``local``'s put back); None: as is.
+
+        Only the bytes of the secret values change: a sealed value becomes the
+        exact source text it was sealed from; a marker becomes this machine's
+        own value, spliced from ``local``'s bytes at the same pointer. Raises
+        :class:`statesync.errors.DocumentLimit` past a document limit.
+        """
+        if not entry.secret_pointers:
+            return None
         try:
-            theirs = secrets.parse_document(entry.path, pulled)
-            mine = secrets.parse_document(entry.path, local) if local is not None else None
+            theirs = redaction.values_at(entry.path, pulled, entry.secret_pointers)
+            mine = (redaction.values_at(entry.path, local, entry.secret_pointers)
+                    if local is not None else {})
         except (ValueError, UnicodeDecodeError):
             return None
-        changed = False
-        for pointer in entry.secret_pointers:
-            slot = secrets.resolve_pointer(theirs, pointer)
-            if slot is None:
-                continue
-            value = self._value(entry.path, pointer, slot[0][slot[1]], mine)
-            if value is not _KEEP:
-                slot[0][slot[1]] = value
-                changed = True
-        return secrets.dump_document(entry.path, theirs) if changed else None
+        changes = []
+        for pointer, spans in theirs.items():
+            own = mine.get(pointer)
+            for span in spans:
+                new = self._value(entry.path, pointer, pulled[span.start:span.end],
+                                  local[own[-1].start:own[-1].end] if own and local else None)
+                if new is not None:
+                    changes.append((span, new))
+        return redaction.splice(pulled, changes) if changes else None
 
-    def _value(self, path: str, pointer: str, stored: Any, mine: Any) -> Any:
-        generation = value_generation(stored)
-        if generation is not None and not self.skip:
-            return self.keys(generation).open_value(path, pointer, stored)
-        own = secrets.resolve_pointer(mine, pointer) if mine is not None else None
-        if own is not None:
-            value = own[0][own[1]]
-            if value != secrets.MARKER and value_generation(value) is None:
-                return value
-        return secrets.MARKER if generation is not None else _KEEP
-
-
-_KEEP = object()
+    def _value(self, path: str, pointer: str, stored: bytes, own: bytes | None) -> bytes | None:
+        """The bytes to put in place of ``stored`` (None: keep it)."""
+        sealed = redaction.sealed_text(stored)
+        generation = value_generation(sealed) if sealed is not None else None
+        if sealed is not None and generation is not None and not self.skip:
+            return self.keys(generation).open_bytes(path, pointer, sealed)
+        if own is not None and not redaction.is_placeholder(own):
+            return own
+        return redaction.scalar_for(path, secrets.MARKER) if generation is not None else None
 
 
 def _write_private(path: Path, data: bytes) -> None:
