@@ -1,11 +1,12 @@
 """Which files and values are secret, and how they stay on this machine.
 
-Secret *files* match the globs (default ``secrets/**``, ``*.secret``,
-``.env``): they are left out of snapshots; only their names are recorded.
-Secret *values* are values in JSON/YAML documents whose key matches the key
-pattern (default: keys ending in password, secret, token, api_key,
-private_key): they are replaced by :data:`MARKER` and their JSON pointers are
-recorded. Pull puts this machine's own values back.
+Secret *files* match the globs (``.gitignore`` semantics, :mod:`pathspec`;
+defaults in :mod:`statesync.sync.secret_rules`): they are left out of
+snapshots; only their names are recorded. Secret *values* are values whose
+key matches the key pattern (after :func:`~statesync.sync.secret_rules.normalise_key`),
+or whose text has a well-known credential format whatever its key: they are
+replaced by :data:`MARKER` and their JSON pointers are recorded. Pull puts
+this machine's own values back.
 """
 
 from __future__ import annotations
@@ -16,15 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pathspec
 import yaml
 
 from statesync.errors import StatesyncError
+from statesync.sync.secret_rules import (
+    DEFAULT_GLOBS,
+    DEFAULT_KEY_ENDINGS,
+    DEFAULT_KEY_PATTERN,
+    credential_format,
+    may_hold_credential_value,
+    normalise_key,
+)
 
 MARKER = "<statesync:secret>"
 #: Prefix of a secret value sealed for the store (``--include-secrets``).
 SEALED_PREFIX = "statesync:enc:v1:"
-DEFAULT_GLOBS = ("secrets/**", "*.secret", ".env")
-DEFAULT_KEY_PATTERN = r"(password|secret|token|api_key|apikey|private_key)$"
+__all__ = ["DEFAULT_GLOBS", "DEFAULT_KEY_PATTERN", "MARKER", "SEALED_PREFIX", "SecretPolicy"]
 DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
 #: Documents larger than this are not parsed for secret values.
 MAX_PARSE = 64 * 1024 * 1024
@@ -52,35 +61,49 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
 
 
 def glob_matcher(globs: tuple[str, ...] | list[str]) -> re.Pattern[str]:
-    """One regex matching a relative POSIX path against any of ``globs``."""
+    """One regex matching a relative POSIX path against any of ``globs``.
+
+    Only for ``export --path``; secret globs use ``.gitignore`` semantics
+    (:class:`SecretPolicy`).
+    """
     parts = [_glob_regex(g).pattern[1:-1] for g in globs]
     return re.compile("^(?:" + "|".join(parts or ["(?!)"]) + ")$")
 
 
 @dataclass
 class SecretPolicy:
-    """The user's naming of secrets."""
+    """The user's naming of secrets.
+
+    ``globs`` follow ``.gitignore`` semantics (``secrets/``, ``/.env``,
+    ``**/*.pem``, ``a/**/b``, ``[ab]``, ``!negation``; the last match wins).
+    ``key_pattern`` is searched case-insensitively in the raw key and in its
+    normalised form (``awsSecretAccessKey`` -> ``aws_Secret_Access_Key``); a
+    key matching either is secret. Raises ``re.error`` for a bad pattern.
+    """
 
     globs: tuple[str, ...] = DEFAULT_GLOBS
     key_pattern: str = DEFAULT_KEY_PATTERN
-    _files: re.Pattern[str] = field(init=False, repr=False)
+    _files: pathspec.PathSpec = field(init=False, repr=False)
     _keys: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._files = glob_matcher(self.globs)
+        self._files = pathspec.GitIgnoreSpec.from_lines(self.globs)
         self._keys = re.compile(self.key_pattern, re.IGNORECASE)
-        self._words = _literal_words(self.key_pattern)
-        self._anchored = self.key_pattern.endswith("$")
+        self._words = (list(DEFAULT_KEY_ENDINGS) if self.key_pattern == DEFAULT_KEY_PATTERN
+                       else _literal_words(self.key_pattern))
+        self._anchored = self.key_pattern == DEFAULT_KEY_PATTERN or self.key_pattern.endswith("$")
         self._seen: dict[str, bool] = {}
 
     def may_hold_secret_keys(self, path: str, data: bytes) -> bool:
-        """False only when no key in the document can match (fast tests before parsing).
+        """False only when no key can match and no value has a credential format.
 
-        For patterns of literal words (the default) a matching key must contain
-        one of the words; in JSON, only object keys count, found without
+        A fast test before parsing (a correctness gate: never a false "no").
+        For patterns of literal words (and the default) a matching key must
+        contain one of the words' last alphanumeric runs (normalising only
+        changes separators); in JSON, only object keys count, found without
         building the document. Text with ``\\u`` escapes (in YAML, any escape),
         or with a non-ASCII letter the pattern's IGNORECASE folds to an ASCII
-        one, is always parsed.
+        one, is always parsed, and so is text holding a credential format's needle.
         """
         # Most documents have no backslash: one memchr answers both escape questions.
         escapes = data.find(b"\\")
@@ -89,29 +112,30 @@ class SecretPolicy:
         if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
             return True
         lowered = data.lower()
-        if _is_yaml(path):  # YAML also spells letters as \x.. and \U........
+        if may_hold_credential_value(lowered):
+            return True
+        if _is_yaml(path) or not is_document(path):  # YAML also spells letters as \x..
             return escapes != -1 or any(word in lowered for word in self._words)
         if not self._anchored:
             return any(_word_in_a_key(lowered, word) for word in self._words)
-        # "$" also matches before a final newline: a key may end in the word and "\n".
-        newline = escapes != -1 and lowered.find(b'\\n"', escapes) != -1
-        tails = (b'"', b'\\n"') if newline else (b'"',)
-        return any(_ends_a_key(lowered, word, tails) for word in self._words)
+        return any(_ends_a_key(lowered, word) for word in self._words)
 
     def is_secret_file(self, path: str) -> bool:
-        return bool(self._files.match(path))
+        return self._files.match_file(path)
 
     def is_secret_value(self, value: str) -> bool:
         """True if a string value is a credential whatever its key (AKIA..., ghp_..., PEM keys).
 
-        Interface for the locators (issue 10); the detector table is being written.
+        The formats are :data:`statesync.sync.secret_rules.CREDENTIAL_FORMATS`;
+        a value already sealed for the store is not one.
         """
-        return False
+        return not value.startswith(SEALED_PREFIX) and credential_format(value) is not None
 
     def is_secret_key(self, key: str) -> bool:
         found = self._seen.get(key)
         if found is None:
-            found = self._seen[key] = bool(self._keys.search(key))
+            found = bool(self._keys.search(key) or self._keys.search(normalise_key(key)))
+            self._seen[key] = found
         return found
 
 
@@ -122,21 +146,24 @@ _ASCII_FOLDS = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 _COLON = re.compile(rb"[ \t\r\n]*:")
 
 
-def _ends_a_key(text: bytes, word: bytes, tails: tuple[bytes, ...]) -> bool:
-    """True if ``word`` + one of ``tails`` (each ending in a quote) is followed by a colon.
+#: After a key's last word: separators (raw or as JSON escapes), the closing quote, a colon.
+_KEY_TAIL = re.compile(rb'(?:[-_. ]|\\[ntr])*"[ \t\r\n]*:')
+
+
+def _ends_a_key(text: bytes, word: bytes) -> bool:
+    """True if ``word`` ends a JSON object key, but for separators that normalising drops.
 
     Only an object key's closing quote is followed by a colon in JSON (a
     string value never is); the quote is not escaped, since the character
-    before it is a word's letter or an escape's ``n``. (The search is for the
-    word alone: finding a needle that ends in a letter is faster than one
-    that ends in a quote, the commonest byte of JSON.)
+    before it is a word's letter, a separator or an escape's letter. (The
+    search is for the word alone: finding a needle that ends in a letter is
+    faster than one that ends in a quote, the commonest byte of JSON.)
     """
     i = text.find(word)
     while i != -1:
         end = i + len(word)
-        for tail in tails:
-            if text.startswith(tail, end) and _COLON.match(text, end + len(tail)):
-                return True
+        if _KEY_TAIL.match(text, end):
+            return True
         i = text.find(word, end)
     return False
 
@@ -162,9 +189,16 @@ def _word_in_a_key(text: bytes, word: bytes) -> bool:
 
 
 def _literal_words(pattern: str) -> list[bytes] | None:
-    """``(a|b|c)$`` or ``a|b`` -> ``["a", "b", "c"]``; None for anything else."""
+    """``(a|b|c)$`` or ``a|b`` -> ``["a", "b", "c"]``; None for anything else.
+
+    A word with separators yields its last alphanumeric run (``api_key`` ->
+    ``key``), which any raw spelling of a key normalised to match it contains.
+    """
     m = re.fullmatch(r"\^?\(?([A-Za-z0-9_|-]+)\)?\$?", pattern)
-    return [w.lower().encode() for w in m.group(1).split("|")] if m else None
+    if m is None:
+        return None
+    runs = [re.findall(r"[a-z0-9]+", w.lower()) for w in m.group(1).split("|")]
+    return None if any(not r for r in runs) else [r[-1].encode() for r in runs]
 
 
 def is_document(path: str) -> bool:
@@ -221,6 +255,9 @@ def _walk(node: Any, pointer: str, policy: SecretPolicy, found: list[str], seal:
         return out
     if isinstance(node, list):
         return [_walk(v, f"{pointer}/{i}", policy, found, seal) for i, v in enumerate(node)]
+    if isinstance(node, str) and pointer and policy.is_secret_value(node):
+        found.append(pointer)  # a credential whatever its key
+        return seal(pointer, node)
     return node
 
 
@@ -262,7 +299,7 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
 def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:
     text = data.decode("utf-8", "replace")
     keys = re.findall(r"[\"']?([\w.-]+)[\"']?\s*[:=]", text)  # \w: any script, as the pattern
-    return any(policy.is_secret_key(k) for k in keys)
+    return any(policy.is_secret_key(k) for k in keys) or policy.is_secret_value(text)
 
 
 def resolve_pointer(doc: Any, pointer: str) -> tuple[Any, Any] | None:

@@ -1,0 +1,110 @@
+"""The default naming of secrets: key spellings, credential formats, secret files.
+
+Keys are matched after :func:`normalise_key` (camelCase split, ``-`` ``.``
+and blanks turned into ``_``), so ``awsSecretAccessKey``, ``x-api-key`` and
+``AWS_SECRET_ACCESS_KEY`` are one spelling. The default pattern names a key
+by its *last* words, so ``access_token`` is a secret and ``token_count``,
+``tokenizer``, ``max_tokens``, ``password_policy_url`` and ``secret_name`` are
+not. Values are secrets whatever their key when they match one of
+:data:`CREDENTIAL_FORMATS` (a small table in the spirit of gitleaks' rules).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Secret files, with ``.gitignore`` semantics (see :mod:`pathspec`).
+DEFAULT_GLOBS = (
+    "secrets/", "*.secret", ".env", ".env.*", "!.env.example", "!.env.sample",
+    "**/.aws/credentials", ".netrc", "_netrc", ".pgpass", ".git-credentials",
+    ".npmrc", ".pypirc", "**/.docker/config.json", "**/.kube/config", "kubeconfig",
+    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.ppk",
+    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
+    "credentials.json", "service-account*.json",
+)
+
+#: Matched (case-insensitively) against the normalised key and the raw key.
+DEFAULT_KEY_PATTERN = (
+    r"(?:password|passwd|passphrase|secret|token|credentials?|authorization|apikey|privkey"
+    r"|connection_?string|connstr)$"
+    r"|(?:^|_)(?:pwd|pass|creds|conn_str)$"
+    r"|(?:api|private|priv|secret|signing|encryption|master|account|shared|client|auth"
+    r"|session|access)_?key$"
+    r"|(?:^|_)(?:secret|private)_(?:[a-z0-9]+_)*key$"
+)
+
+#: The words a key matching :data:`DEFAULT_KEY_PATTERN` ends with (the prefilter's needles).
+DEFAULT_KEY_ENDINGS = (
+    b"password", b"passwd", b"passphrase", b"secret", b"token", b"credential", b"credentials",
+    b"authorization", b"apikey", b"privkey", b"string", b"connstr", b"pwd", b"pass", b"creds",
+    b"str", b"key",
+)
+
+_SEPARATORS = re.compile(r"[-_. \t\r\n]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def normalise_key(key: str) -> str:
+    """``awsSecretAccessKey`` / ``x-api-key`` / ``API.Key`` -> ``aws_Secret_Access_Key`` ...
+
+    Case is kept (the pattern matches case-insensitively, which also folds
+    the few non-ASCII letters ``re`` folds); separators become one ``_``,
+    leading and trailing ones are dropped.
+    """
+    return _SEPARATORS.sub("_", _CAMEL.sub("_", key)).strip("_")
+
+
+@dataclass(frozen=True)
+class CredentialFormat:
+    """A well-known credential shape; ``needles`` are lowercase bytes one match contains."""
+
+    name: str
+    pattern: re.Pattern[str]
+    needles: tuple[bytes, ...]
+
+
+def _fmt(name: str, pattern: str, *needles: bytes) -> CredentialFormat:
+    return CredentialFormat(name, re.compile(pattern), needles)
+
+
+CREDENTIAL_FORMATS = (
+    _fmt("aws-access-key-id", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+         b"a3t", b"akia", b"asia", b"abia", b"acca"),
+    _fmt("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
+         b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
+    _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", b"glpat-"),
+    _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", b"xox"),
+    _fmt("slack-webhook", r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{20,}",
+         b"hooks.slack.com"),
+    _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", b"k_live_"),
+    _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", b"aiza"),
+    _fmt("openai-anthropic-key", r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}", b"sk-"),
+    _fmt("npm-token", r"\bnpm_[A-Za-z0-9]{36}", b"npm_"),
+    _fmt("private-key", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", b"-----begin"),
+    _fmt("bearer", r"(?i:\bbearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", b"bearer"),
+    _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", b"eyj"),
+    _fmt("azure-account-key", r"(?i:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
+         b"accountkey=", b"sharedaccesskey="),
+    _fmt("url-password", r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]", b"://"),
+)
+
+#: Every needle of every format: a document without any of them holds no credential value.
+VALUE_NEEDLES = tuple(n for f in CREDENTIAL_FORMATS for n in f.needles)
+
+
+def credential_format(value: str) -> str | None:
+    """The name of the first credential format ``value`` contains, or None."""
+    for fmt in CREDENTIAL_FORMATS:
+        if fmt.pattern.search(value):
+            return fmt.name
+    return None
+
+
+def may_hold_credential_value(lowered: bytes) -> bool:
+    """False only if no :data:`CREDENTIAL_FORMATS` match can be spelt in ``lowered`` bytes.
+
+    ``lowered`` is the document lowercased; escapes must have been ruled out
+    by the caller (an escaped letter could spell a needle).
+    """
+    return any(needle in lowered for needle in VALUE_NEEDLES)
