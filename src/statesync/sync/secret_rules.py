@@ -57,11 +57,16 @@ def normalise_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class CredentialFormat:
-    """A well-known credential shape; ``needles`` are lowercase bytes one match contains."""
+    """A well-known credential shape; ``needles`` are lowercase bytes one match contains.
+
+    ``confirm``, for a needle common in ordinary text, is a bytes pattern that
+    any document holding a match also matches (before escapes are decoded).
+    """
 
     name: str
     pattern: re.Pattern[str]
     needles: tuple[bytes, ...]
+    confirm: re.Pattern[bytes] | None = None
 
 
 def _fmt(name: str, pattern: str, *needles: bytes) -> CredentialFormat:
@@ -86,12 +91,10 @@ CREDENTIAL_FORMATS = (
     _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", b"eyj"),
     _fmt("azure-account-key", r"(?i:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
          b"accountkey=", b"sharedaccesskey="),
-    _fmt("url-password", r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]", b"://"),
+    CredentialFormat("url-password",
+                     re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]"),
+                     (b"://",), re.compile(rb"://[^/:@'\"]+:[^/@'\"]+@")),
 )
-
-#: Every needle of every format: a document without any of them holds no credential value.
-VALUE_NEEDLES = tuple(n for f in CREDENTIAL_FORMATS for n in f.needles)
-
 
 def credential_format(value: str) -> str | None:
     """The name of the first credential format ``value`` contains, or None."""
@@ -101,10 +104,16 @@ def credential_format(value: str) -> str | None:
     return None
 
 
-def may_hold_credential_value(lowered: bytes) -> bool:
-    """False only if no :data:`CREDENTIAL_FORMATS` match can be spelt in ``lowered`` bytes.
+def may_hold_credential_value(data: bytes, lowered: bytes) -> bool:
+    """False only if no :data:`CREDENTIAL_FORMATS` match can be spelt in ``data``.
 
-    ``lowered`` is the document lowercased; escapes must have been ruled out
-    by the caller (an escaped letter could spell a needle).
+    ``lowered`` is ``data`` lowercased. The caller rules out ``\\u`` escapes
+    (an escaped letter could spell a needle); a JSON ``\\/`` is a "maybe".
     """
-    return any(needle in lowered for needle in VALUE_NEEDLES)
+    if b"\\/" in data:
+        return True
+    for fmt in CREDENTIAL_FORMATS:
+        if any(needle in lowered for needle in fmt.needles):
+            if fmt.confirm is None or fmt.confirm.search(data):
+                return True
+    return False

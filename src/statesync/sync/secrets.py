@@ -112,7 +112,7 @@ class SecretPolicy:
         if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
             return True
         lowered = data.lower()
-        if may_hold_credential_value(lowered):
+        if may_hold_credential_value(data, lowered):
             return True
         if _is_yaml(path) or not is_document(path):  # YAML also spells letters as \x..
             return escapes != -1 or any(word in lowered for word in self._words)
