@@ -14,6 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+#: Stands in for a secret value in the store.
+MARKER = "<statesync:secret>"
+#: Prefix of a secret value sealed for the store (``--include-secrets``).
+SEALED_PREFIX = "statesync:enc:v1:"
+
 #: Secret files, with ``.gitignore`` semantics (see :mod:`pathspec`).
 DEFAULT_GLOBS = (
     "secrets/", "*.secret", ".env", ".env.*", "!.env.example", "!.env.sample",
@@ -113,7 +118,12 @@ def may_hold_credential_value(data: bytes, lowered: bytes) -> bool:
     if b"\\/" in data:
         return True
     for fmt in CREDENTIAL_FORMATS:
-        if any(needle in lowered for needle in fmt.needles):
-            if fmt.confirm is None or fmt.confirm.search(data):
-                return True
+        if any(needle in lowered for needle in fmt.needles) and (
+                fmt.confirm is None or fmt.confirm.search(data)):
+            return True
     return False
+
+
+def is_stored_secret(value: str) -> bool:
+    """True for a value as the store keeps a secret: the marker or a sealed value."""
+    return value == MARKER or value.startswith(SEALED_PREFIX)

@@ -21,18 +21,20 @@ import pathspec
 import yaml
 
 from statesync.errors import StatesyncError
+from statesync.sync.secret_formats import locator_for
 from statesync.sync.secret_rules import (
     DEFAULT_GLOBS,
     DEFAULT_KEY_ENDINGS,
     DEFAULT_KEY_PATTERN,
+    MARKER,
+    SEALED_PREFIX,
     credential_format,
     may_hold_credential_value,
     normalise_key,
 )
+from statesync.sync.secret_splice import redact_spans
+from statesync.sync.spans import Locator
 
-MARKER = "<statesync:secret>"
-#: Prefix of a secret value sealed for the store (``--include-secrets``).
-SEALED_PREFIX = "statesync:enc:v1:"
 __all__ = ["DEFAULT_GLOBS", "DEFAULT_KEY_PATTERN", "MARKER", "SEALED_PREFIX", "SecretPolicy"]
 DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
 #: Documents larger than this are not parsed for secret values.
@@ -83,7 +85,7 @@ class SecretPolicy:
 
     globs: tuple[str, ...] = DEFAULT_GLOBS
     key_pattern: str = DEFAULT_KEY_PATTERN
-    _files: pathspec.PathSpec = field(init=False, repr=False)
+    _files: pathspec.GitIgnoreSpec = field(init=False, repr=False)
     _keys: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -205,6 +207,11 @@ def is_document(path: str) -> bool:
     return path.lower().endswith(DOCUMENT_SUFFIXES)
 
 
+def is_scanned(path: str) -> bool:
+    """True if push looks for secret values in ``path`` (JSON, YAML and the line formats)."""
+    return is_document(path) or locator_for(path) is not None
+
+
 def _is_yaml(path: str) -> bool:
     return path.lower().endswith((".yaml", ".yml"))
 
@@ -276,10 +283,15 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
     that does not parse but looks as if it holds secret keys raises
     :class:`UnparseableSecretDocument` rather than risk sending them.
     """
-    if not is_document(path) or len(data) > MAX_PARSE:
+    if not is_scanned(path) or len(data) > MAX_PARSE:
         return data, []
+    if _wide_encoding(data) is not None:
+        return _refuse_wide(path, data, policy)
     if not policy.may_hold_secret_keys(path, data):
         return data, []
+    locator = locator_for(path)
+    if locator is not None:
+        return _redact_lines(path, data, policy, locator, seal)
     try:
         doc = parse_document(path, data)
     except (ValueError, UnicodeDecodeError):
@@ -294,6 +306,54 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
     if not found:
         return data, []
     return dump_document(path, redacted), found
+
+
+def _redact_lines(path: str, data: bytes, policy: SecretPolicy, locator: Locator,
+                  seal: Sealer | None) -> tuple[bytes, list[str]]:
+    """Splice the located secret values of a ``KEY=value``/INI/TOML/JSON-lines document."""
+    try:
+        out, found = redact_spans(locator, data, policy, seal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        if _looks_secret(data, policy):
+            raise UnparseableSecretDocument(
+                f"{path}: cannot be read to redact it ({_reason(exc)}) and it may hold secret "
+                "values; fix it or name it in the secret globs") from None
+        return data, []
+    return (out, found) if found else (data, [])
+
+
+def _reason(exc: Exception) -> str:
+    # A decoder's message may quote the document's bytes: name only the kind of fault.
+    return "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc).split(":")[0][:60]
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """``utf-16``/``utf-32`` (with or without a byte-order mark) as ``json`` detects it."""
+    encoding = json.detect_encoding(data[:4])
+    return None if encoding.startswith("utf-8") else encoding
+
+
+def _refuse_wide(path: str, data: bytes, policy: SecretPolicy) -> tuple[bytes, list[str]]:
+    """A UTF-16/32 document is scanned as text and kept byte for byte if it holds no secret.
+
+    With secret values it is refused (:class:`UnparseableSecretDocument`):
+    redaction splices UTF-8 bytes only, and pushing it whole would send them.
+    """
+    encoding = _wide_encoding(data) or "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        text = data.decode(encoding, "replace")
+    utf8 = text.lstrip("\ufeff").encode()
+    try:
+        _, found = redact(path, utf8, policy)
+    except UnparseableSecretDocument:
+        found = ["?"]
+    if found:
+        raise UnparseableSecretDocument(
+            f"{path}: encoded in {encoding.upper()} and holds secret values; save it as UTF-8 "
+            "to push it redacted, or name it in the secret globs")
+    return data, []
 
 
 def _looks_secret(data: bytes, policy: SecretPolicy) -> bool:

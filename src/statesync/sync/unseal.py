@@ -11,7 +11,7 @@ Secret files carried by the snapshot are decrypted and written 0600; with
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from statesync.sync import secrets
 from statesync.sync.manifest import Entry, Manifest
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, file_generation, value_generation
+from statesync.sync.secret_formats import locator_for
+from statesync.sync.secret_splice import restore_spans
 from statesync.sync.stored import StoredForm
 
 
@@ -29,6 +31,7 @@ class Unsealer:
     repo: Repo
     manifest: Manifest
     skip: bool
+    policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
 
     def keys(self, generation: int | None = None) -> EnvKeys:
         gen = generation if generation is not None else self.manifest.encryption["generation"]
@@ -60,6 +63,10 @@ class Unsealer:
 
     def unseal(self, entry: Entry, pulled: bytes, local: bytes | None) -> bytes | None:
         """Pulled document bytes with secrets opened (or ``local``'s put back); None: as is."""
+        locator = locator_for(entry.path)
+        if locator is not None:
+            return restore_spans(locator, pulled, local, self.policy, entry.secret_pointers,
+                                 lambda pointer, stored: self._open(entry.path, pointer, stored))
         try:
             theirs = secrets.parse_document(entry.path, pulled)
             mine = secrets.parse_document(entry.path, local) if local is not None else None
@@ -86,6 +93,14 @@ class Unsealer:
             if value != secrets.MARKER and value_generation(value) is None:
                 return value
         return secrets.MARKER if generation is not None else _KEEP
+
+
+    def _open(self, path: str, pointer: str, stored: str) -> str | None:
+        """A sealed line-format value's source text; None when skipping or not sealed."""
+        generation = value_generation(stored)
+        if generation is None or self.skip:
+            return None
+        return str(self.keys(generation).open_value(path, pointer, stored))
 
 
 _KEEP = object()
