@@ -314,7 +314,9 @@ def _redact_lines(path: str, data: bytes, policy: SecretPolicy, locator: Locator
     try:
         out, found = redact_spans(locator, data, policy, seal)
     except (ValueError, UnicodeDecodeError) as exc:
-        if _looks_secret(data, policy):
+        # Any word that names a secret counts: a broken line need not have its "=".
+        words = re.findall(r"[\w.-]+", data.decode("utf-8", "replace"))
+        if _looks_secret(data, policy) or any(policy.is_secret_key(w) for w in words):
             raise UnparseableSecretDocument(
                 f"{path}: cannot be read to redact it ({_reason(exc)}) and it may hold secret "
                 "values; fix it or name it in the secret globs") from None
