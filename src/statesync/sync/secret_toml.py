@@ -226,3 +226,8 @@ class _Scanner:
         if not self.text.startswith(token, self.pos):
             raise ValueError(f"expected {token!r} in TOML")
         self.pos += len(token)
+
+
+def value_offsets(text: str) -> dict[str, int]:
+    """Character offset of every value of a valid TOML text, by JSON pointer (for messages)."""
+    return {pointer: start for pointer, (start, _, _) in _Scanner(text).run().items()}
