@@ -153,3 +153,23 @@ def test_a_credential_spelt_with_json_escapes_is_still_found() -> None:
     assert pointers == ["/dsn"] and b"s3cr3t" not in out
     escaped = b'{"note": "\\u0041KIAIOSFODNN7EXAMPLE"}'
     assert redact("c.json", escaped, SecretPolicy())[1] == ["/note"]
+
+
+def test_the_prefilter_agrees_with_the_policy_on_random_keys_and_values() -> None:
+    # Ground truth: every key and string value tested by the policy itself.
+    import random
+
+    rng = random.Random(11)
+    parts = ["pass", "word", "Word", "wd", "phrase", "secret", "Secret", "token", "Token",
+             "api", "Key", "key", "cred", "entials", "s", "conn", "str", "ing", "auth",
+             "orization", "private", "pwd", "_", "-", ".", " ", "x", "AKIA", "Z3MPLEK3YID7Q2WX",
+             "sk-", "A" * 32, "://", "u:p@h", "Bearer ", "ghp_", "b" * 36, "\n"]
+    policy = SecretPolicy()
+    for _ in range(3000):
+        words = ["".join(rng.choice(parts) for _ in range(rng.randint(1, 4))) for _ in range(4)]
+        doc = {words[0]: words[1], "n": [{words[2]: 1}], "v": [words[3]]}
+        data = json.dumps(doc, ensure_ascii=rng.random() < 0.5).encode()
+        truth = any(policy.is_secret_key(k) for k in (words[0], words[2])) or any(
+            policy.is_secret_value(v) for v in (words[1], words[3]))
+        if truth:
+            assert policy.may_hold_secret_keys("d.json", data), data

@@ -39,11 +39,12 @@ DEFAULT_KEY_PATTERN = (
     r"|(?:^|_)(?:secret|private)_(?:[a-z0-9]+_)*key$"
 )
 
-#: The words a key matching :data:`DEFAULT_KEY_PATTERN` ends with (the prefilter's needles).
+#: What a key matching :data:`DEFAULT_KEY_PATTERN` ends with, for the prefilter: a
+#: needle, then the letters that may complete it (lowercase; separators may follow).
 DEFAULT_KEY_ENDINGS = (
-    b"password", b"passwd", b"passphrase", b"secret", b"token", b"credential", b"credentials",
-    b"authorization", b"apikey", b"privkey", b"string", b"connstr", b"pwd", b"pass", b"creds",
-    b"str", b"key",
+    (b"pass", b"(?:word|wd|phrase)?"), (b"pwd", b""), (b"secret", b""), (b"token", b""),
+    (b"cred", b"(?:entials?|s)?"), (b"authorization", b""), (b"key", b""),
+    (b"str", b"(?:ing)?"),
 )
 
 _SEPARATORS = re.compile(r"[-_. \t\r\n]+")
@@ -62,44 +63,53 @@ def normalise_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class CredentialFormat:
-    """A well-known credential shape; ``needles`` are lowercase bytes one match contains.
+    """A well-known credential shape.
 
-    ``confirm``, for a needle common in ordinary text, is a bytes pattern that
-    any document holding a match also matches (before escapes are decoded).
+    ``hint`` finds, in the lowercased document, where a match may start
+    (``back`` bytes before the hint); ``exact``, the pattern over bytes,
+    matches there wherever the text pattern matches the decoded text, when
+    the bytes hold no escape (``\\``) and no folded lines (YAML), so the
+    prefilter may rely on it then. Each hint starts with a literal, which
+    ``re`` searches fast.
     """
 
     name: str
     pattern: re.Pattern[str]
-    needles: tuple[bytes, ...]
-    confirm: re.Pattern[bytes] | None = None
+    hint: re.Pattern[bytes]
+    exact: re.Pattern[bytes]
+    back: int = 0
 
 
-def _fmt(name: str, pattern: str, *needles: bytes) -> CredentialFormat:
-    return CredentialFormat(name, re.compile(pattern), needles)
+def _fmt(name: str, pattern: str, hint: bytes, exact: str | None = None,
+         back: int = 0) -> CredentialFormat:
+    tail = exact if exact is not None else pattern.removeprefix(r"\b")
+    return CredentialFormat(name, re.compile(pattern), re.compile(hint),
+                            re.compile(tail.encode()), back)
 
 
 CREDENTIAL_FORMATS = (
     _fmt("aws-access-key-id", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
-         b"a3t", b"akia", b"asia", b"abia", b"acca"),
+         rb"a(?:kia|sia|bia|cca|3t)"),
     _fmt("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-         b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
-    _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", b"glpat-"),
-    _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", b"xox"),
+         rb"gh(?:[pousr]_|ithub_pat_)"),
+    _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", rb"glpat-"),
+    _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", rb"xox"),
     _fmt("slack-webhook", r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{20,}",
-         b"hooks.slack.com"),
-    _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", b"k_live_"),
-    _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", b"aiza"),
-    _fmt("openai-anthropic-key", r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}", b"sk-"),
-    _fmt("npm-token", r"\bnpm_[A-Za-z0-9]{36}", b"npm_"),
-    _fmt("private-key", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", b"-----begin"),
-    _fmt("bearer", r"(?i:\bbearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", b"bearer"),
-    _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", b"eyj"),
-    _fmt("azure-account-key", r"(?i:AccountKey|SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
-         b"accountkey=", b"sharedaccesskey="),
-    CredentialFormat("url-password",
-                     re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]"),
-                     (b"://",), re.compile(rb"://[^/:@'\"]+:[^/@'\"]+@")),
+         rb"hooks\.slack\.com"),
+    _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", rb"k_live_", back=1),
+    _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", rb"aiza"),
+    _fmt("openai-anthropic-key", r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}", rb"sk-"),
+    _fmt("npm-token", r"\bnpm_[A-Za-z0-9]{36}", rb"npm_"),
+    _fmt("private-key", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", rb"-----begin"),
+    _fmt("bearer", r"\b(?i:bearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", rb"bearer"),
+    _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", rb"eyj"),
+    _fmt("azure-account-key", r"(?i:AccountKey)=[A-Za-z0-9+/]{20,}={0,2}", rb"accountkey="),
+    _fmt("azure-account-key", r"(?i:SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
+         rb"sharedaccesskey="),
+    _fmt("url-password", r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]",
+         rb"://", exact=r"://[^/\s:@'\"]+:[^/\s@'\"]+@"),
 )
+
 
 def credential_format(value: str) -> str | None:
     """The name of the first credential format ``value`` contains, or None."""
@@ -109,17 +119,21 @@ def credential_format(value: str) -> str | None:
     return None
 
 
-def may_hold_credential_value(data: bytes, lowered: bytes) -> bool:
+def may_hold_credential_value(data: bytes, lowered: bytes, exact: bool) -> bool:
     """False only if no :data:`CREDENTIAL_FORMATS` match can be spelt in ``data``.
 
     ``lowered`` is ``data`` lowercased. The caller rules out ``\\u`` escapes
-    (an escaped letter could spell a needle); a JSON ``\\/`` is a "maybe".
+    (an escaped letter could spell a needle). ``exact``: ``data`` has no
+    escape and no folded lines, so a format's bytes pattern decides.
     """
     if b"\\/" in data:
         return True
-    for fmt in CREDENTIAL_FORMATS:
-        if any(needle in lowered for needle in fmt.needles) and (
-                fmt.confirm is None or fmt.confirm.search(data)):
+    return any(_spelt(fmt, data, lowered, exact) for fmt in CREDENTIAL_FORMATS)
+
+
+def _spelt(fmt: CredentialFormat, data: bytes, lowered: bytes, exact: bool) -> bool:
+    for hint in fmt.hint.finditer(lowered):
+        if not exact or fmt.exact.match(data, max(hint.start() - fmt.back, 0)):
             return True
     return False
 

@@ -91,8 +91,7 @@ class SecretPolicy:
     def __post_init__(self) -> None:
         self._files = pathspec.GitIgnoreSpec.from_lines(self.globs)
         self._keys = re.compile(self.key_pattern, re.IGNORECASE)
-        self._words = (list(DEFAULT_KEY_ENDINGS) if self.key_pattern == DEFAULT_KEY_PATTERN
-                       else _literal_words(self.key_pattern))
+        self._words, self._tails = _prefilter_words(self.key_pattern)
         self._anchored = self.key_pattern == DEFAULT_KEY_PATTERN or self.key_pattern.endswith("$")
         self._seen: dict[str, bool] = {}
 
@@ -114,13 +113,14 @@ class SecretPolicy:
         if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
             return True
         lowered = data.lower()
-        if may_hold_credential_value(data, lowered):
+        if may_hold_credential_value(data, lowered, escapes == -1 and not _is_yaml(path)):
             return True
         if _is_yaml(path) or not is_document(path):  # YAML also spells letters as \x..
             return escapes != -1 or any(word in lowered for word in self._words)
         if not self._anchored:
             return any(_word_in_a_key(lowered, word) for word in self._words)
-        return any(_ends_a_key(lowered, word) for word in self._words)
+        pairs = zip(self._words, self._tails, strict=True)
+        return any(_ends_a_key(lowered, word, tail) for word, tail in pairs)
 
     def is_secret_file(self, path: str) -> bool:
         return self._files.match_file(path)
@@ -149,11 +149,11 @@ _COLON = re.compile(rb"[ \t\r\n]*:")
 
 
 #: After a key's last word: separators (raw or as JSON escapes), the closing quote, a colon.
-_KEY_TAIL = re.compile(rb'(?:[-_. ]|\\[ntr])*"[ \t\r\n]*:')
+_KEY_TAIL = rb'(?:[-_. ]|\\[ntr])*"[ \t\r\n]*:'
 
 
-def _ends_a_key(text: bytes, word: bytes) -> bool:
-    """True if ``word`` ends a JSON object key, but for separators that normalising drops.
+def _ends_a_key(text: bytes, word: bytes, tail: re.Pattern[bytes]) -> bool:
+    """True if ``word`` and ``tail`` (its completion, separators, quote, colon) end a JSON key.
 
     Only an object key's closing quote is followed by a colon in JSON (a
     string value never is); the quote is not escaped, since the character
@@ -164,10 +164,22 @@ def _ends_a_key(text: bytes, word: bytes) -> bool:
     i = text.find(word)
     while i != -1:
         end = i + len(word)
-        if _KEY_TAIL.match(text, end):
+        if tail.match(text, end):
             return True
         i = text.find(word, end)
     return False
+
+
+def _prefilter_words(pattern: str) -> tuple[list[bytes] | None, list[re.Pattern[bytes]]]:
+    """The needles a key matching ``pattern`` contains, and what may follow each one."""
+    if pattern == DEFAULT_KEY_PATTERN:
+        pairs = list(DEFAULT_KEY_ENDINGS)
+    else:
+        words = _literal_words(pattern)
+        if words is None:
+            return None, []
+        pairs = [(w, b"") for w in words]
+    return [w for w, _ in pairs], [re.compile(c + _KEY_TAIL) for _, c in pairs]
 
 
 def _word_in_a_key(text: bytes, word: bytes) -> bool:
