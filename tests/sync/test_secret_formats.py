@@ -170,3 +170,17 @@ def test_include_secrets_seals_line_format_values_and_pull_opens_them_byte_exact
     keyed.pull(out, "dev")
     for rel, text in FILES.items():
         assert (out / rel).read_text() == text
+
+
+def test_secret_values_in_imported_line_format_documents_are_redacted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sync.test_bundle import comp, doc, plaintexts, write_json
+
+    monkeypatch.chdir(tmp_path)
+    store = Store.init(str(tmp_path / "store"))
+    comps = [comp("config.toml", 'host = "visible-canary"\npassword = "imported-pw-1"\n'),
+             comp("app.ini", "[s]\ntoken = imported-pw-2\n")]
+    store.import_(write_json(tmp_path / "b.json", doc(comps)), "dev")
+    raw = plaintexts(tmp_path / "store")
+    assert b"visible-canary" in raw
+    assert b"imported-pw-1" not in raw and b"imported-pw-2" not in raw

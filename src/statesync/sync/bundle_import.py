@@ -85,7 +85,7 @@ def _redact(comp: Component, policy: secrets.SecretPolicy, listed: list[str]) ->
 
     Pointers the bundle lists are kept where the document holds the marker there.
     """
-    if not secrets.is_document(comp.path) or comp.size > secrets.MAX_PARSE:
+    if not secrets.is_scanned(comp.path) or comp.size > secrets.MAX_PARSE:
         return []
     data = comp.data if comp.data is not None else _read(comp)
     redacted, found = secrets.redact(comp.path, data, policy)
