@@ -30,6 +30,7 @@ from statesync.sync.engine import PushOptions, PushResult
 from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
+from statesync.sync.push_plan import PushPlan, plan_push
 from statesync.sync.refs import list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.sealing import EnvKeys
@@ -106,6 +107,12 @@ class Store:
         opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress,
                            include_secrets, encrypt_all)
         return engine.push(self.repo, Path(folder), layout.validate_env(env), opts)
+
+    def plan_push(self, folder: str | Path, env: str = "default", *,
+                  include_secrets: bool = False) -> PushPlan:
+        """What :meth:`push` would exclude, redact and upload; writes nothing."""
+        return plan_push(self.repo, Path(folder), layout.validate_env(env), self.policy,
+                         include_secrets)
 
     def pull(self, folder: str | Path, env: str = "default", *, snapshot: str | None = None,
              force: bool = False, allow_rollback: bool = False, skip_secrets: bool = False,

@@ -48,6 +48,8 @@ def cmd_init(args: argparse.Namespace) -> Any:
 
 
 def cmd_push(args: argparse.Namespace) -> Any:
+    if args.dry_run:
+        return _store(args).plan_push(args.dir, args.env, include_secrets=args.include_secrets)
     return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
                              force=args.force, rebase=args.rebase,
                              include_secrets=args.include_secrets,
@@ -176,6 +178,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="store secret values and files, sealed with the environment's key")
     sp.add_argument("--encrypt", choices=["all"],
                     help="'all': seal every chunk and the manifest too")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="list what would be excluded, redacted and uploaded; write nothing")
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from statesync import config_check
 from statesync.errors import UsageError
 from statesync.paths import default_store_path
 from statesync.sync.secrets import DEFAULT_GLOBS, DEFAULT_KEY_PATTERN, SecretPolicy
@@ -45,10 +46,14 @@ def _find_config(start: Path) -> Path | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The parsed file, checked strictly (:mod:`statesync.config_check`); UsageError."""
     try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text()
+        doc = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: cannot read configuration: {exc}") from None
+    config_check.check(path, text, doc)
+    return doc
 
 
 def _promotion(doc: dict[str, Any], path: Path | None) -> list[str] | None:

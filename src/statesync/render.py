@@ -13,7 +13,26 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _push_plan(r: dict[str, Any]) -> None:
+    kept = "sealed with the environment's key" if r["secrets_sealed"] else "left out"
+    print(f"dry run: nothing was written; a push to {r['env']} would:")
+    for p in r["excluded"]:
+        print(f"  exclude   {p}  (secret file, {kept})")
+    for doc in r["redacted"]:
+        print(f"  redact    {doc['path']}  {', '.join(doc['pointers'])}")
+    for p in r["upload"]:
+        print(f"  upload    {p}")
+    for p in r["deleted"]:
+        print(f"  delete    {p}")
+    for problem in r["refused"]:
+        print(f"  refuse    {problem}")
+    print(f"  at most {_size(r['upload_bytes'])} to upload")
+
+
 def _push(r: dict[str, Any]) -> None:
+    if r.get("dry_run"):
+        _push_plan(r)
+        return
     if not r["changed"]:
         print(f"{r['env']}: no changes (snapshot {r['snapshot'][:12]}, serial {r['serial']})")
         return

@@ -87,7 +87,7 @@ def _redact(comp: Component, policy: secrets.SecretPolicy, listed: list[str]) ->
     Only the secret values' bytes change; a document past a size, nesting or
     alias limit raises :class:`statesync.errors.DocumentLimit`.
     """
-    if not secrets.is_document(comp.path):
+    if not secrets.is_scanned(comp.path):
         return []
     data = comp.data if comp.data is not None else _read(comp)
     redacted, found = secrets.redact(comp.path, data, policy)

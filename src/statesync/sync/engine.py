@@ -139,7 +139,7 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
             entry = builder.add_stream(f.path, io.BytesIO(sealed), mode & 0o600)
             entry.kind = "secret-file"
             return entry
-        if secrets.is_document(f.path) and f.st.st_size <= secrets.MAX_PARSE:
+        if secrets.is_scanned(f.path) and f.st.st_size <= secrets.MAX_PARSE:
             data, pointers = form.document(f.path, f.abspath.read_bytes())
             entry = builder.add_stream(f.path, io.BytesIO(data), mode)
             entry.secret_pointers = pointers

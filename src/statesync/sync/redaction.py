@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from statesync.errors import DocumentLimit
 from statesync.sync import docspans
+from statesync.sync.secret_rules import MARKER as MARKER
 from statesync.sync.spans import Locator, Span
 
 if TYPE_CHECKING:
     from statesync.sync.secrets import SecretPolicy
 
-MARKER = "<statesync:secret>"
 #: Every sealed value string starts with this (``v1``: a JSON value, ``v2``: exact bytes).
 SEALED_FAMILY = b"statesync:enc:"
 

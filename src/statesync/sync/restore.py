@@ -104,7 +104,7 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     if exists and not folder.is_dir():
         raise StatesyncError(f"{folder}: exists and is not a folder")
     scan = scan_folder(folder, policy) if exists else Scan({}, [])
-    unsealer = Unsealer(repo, manifest, skip_secrets)
+    unsealer = Unsealer(repo, manifest, skip_secrets, policy)
     plan = make_plan(scan, manifest, rec, unsealer.form(policy), force,
                      unsealer.carried_secret_files())
     if plan.conflicts:

@@ -45,7 +45,7 @@ class StoredForm:
             return symlink_entry(f.path, os.readlink(f.abspath)).digest
         if self.keys is not None and self.policy.is_secret_file(f.path):
             return codec.sha256_hex(self.secret_file(f.path, f.abspath.read_bytes()))
-        if secrets.is_document(f.path) and f.st.st_size <= secrets.MAX_PARSE:
+        if secrets.is_scanned(f.path) and f.st.st_size <= secrets.MAX_PARSE:
             try:
                 data, _ = self.document(f.path, f.abspath.read_bytes())
                 return codec.sha256_hex(data)

@@ -11,7 +11,7 @@ Secret files carried by the snapshot are decrypted and written 0600; with
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from statesync.sync import redaction, secrets
@@ -28,6 +28,7 @@ class Unsealer:
     repo: Repo
     manifest: Manifest
     skip: bool
+    policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
 
     def keys(self, generation: int | None = None) -> EnvKeys:
         gen = generation if generation is not None else self.manifest.encryption["generation"]
@@ -68,8 +69,8 @@ class Unsealer:
         if not entry.secret_pointers:
             return None
         try:
-            theirs = redaction.values_at(entry.path, pulled, entry.secret_pointers)
-            mine = (redaction.values_at(entry.path, local, entry.secret_pointers)
+            theirs = redaction.values_at(entry.path, pulled, entry.secret_pointers, self.policy)
+            mine = (redaction.values_at(entry.path, local, entry.secret_pointers, self.policy)
                     if local is not None else {})
         except (ValueError, UnicodeDecodeError):
             return None

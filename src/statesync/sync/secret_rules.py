@@ -1,0 +1,143 @@
+"""The default naming of secrets: key spellings, credential formats, secret files.
+
+Keys are matched after :func:`normalise_key` (camelCase split, ``-`` ``.``
+and blanks turned into ``_``), so ``awsSecretAccessKey``, ``x-api-key`` and
+``AWS_SECRET_ACCESS_KEY`` are one spelling. The default pattern names a key
+by its *last* words, so ``access_token`` is a secret and ``token_count``,
+``tokenizer``, ``max_tokens``, ``password_policy_url`` and ``secret_name`` are
+not. Values are secrets whatever their key when they match one of
+:data:`CREDENTIAL_FORMATS` (a small table in the spirit of gitleaks' rules).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Stands in for a secret value in the store.
+MARKER = "<statesync:secret>"
+#: Prefix of a secret value sealed for the store (``--include-secrets``).
+SEALED_PREFIX = "statesync:enc:v1:"
+
+#: Secret files, with ``.gitignore`` semantics (see :mod:`pathspec`).
+DEFAULT_GLOBS = (
+    "secrets/", "*.secret", ".env", ".env.*", "!.env.example", "!.env.sample",
+    "**/.aws/credentials", ".netrc", "_netrc", ".pgpass", ".git-credentials",
+    ".npmrc", ".pypirc", "**/.docker/config.json", "**/.kube/config", "kubeconfig",
+    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.ppk",
+    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
+    "credentials.json", "service-account*.json",
+)
+
+#: Matched (case-insensitively) against the normalised key and the raw key.
+DEFAULT_KEY_PATTERN = (
+    r"(?:password|passwd|passphrase|secret|token|credentials?|authorization|apikey|privkey"
+    r"|connection_?string|connstr)$"
+    r"|(?:^|_)(?:pwd|pass|creds|conn_str)$"
+    r"|(?:api|private|priv|secret|signing|encryption|master|account|shared|client|auth"
+    r"|session|access)_?key$"
+    r"|(?:^|_)(?:secret|private)_(?:[a-z0-9]+_)*key$"
+)
+
+#: What a key matching :data:`DEFAULT_KEY_PATTERN` ends with, for the prefilter: a
+#: needle, then the letters that may complete it (lowercase; separators may follow).
+DEFAULT_KEY_ENDINGS = (
+    (b"pass", b"(?:word|wd|phrase)?"), (b"pwd", b""), (b"secret", b""), (b"token", b""),
+    (b"cred", b"(?:entials?|s)?"), (b"authorization", b""), (b"key", b""),
+    (b"str", b"(?:ing)?"),
+)
+
+_SEPARATORS = re.compile(r"[-_. \t\r\n]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def normalise_key(key: str) -> str:
+    """``awsSecretAccessKey`` / ``x-api-key`` / ``API.Key`` -> ``aws_Secret_Access_Key`` ...
+
+    Case is kept (the pattern matches case-insensitively, which also folds
+    the few non-ASCII letters ``re`` folds); separators become one ``_``,
+    leading and trailing ones are dropped.
+    """
+    return _SEPARATORS.sub("_", _CAMEL.sub("_", key)).strip("_")
+
+
+@dataclass(frozen=True)
+class CredentialFormat:
+    """A well-known credential shape.
+
+    ``hint`` finds, in the lowercased document, where a match may start
+    (``back`` bytes before the hint); ``exact``, the pattern over bytes,
+    matches there wherever the text pattern matches the decoded text, when
+    the bytes hold no escape (``\\``) and no folded lines (YAML), so the
+    prefilter may rely on it then. Each hint starts with a literal, which
+    ``re`` searches fast.
+    """
+
+    name: str
+    pattern: re.Pattern[str]
+    hint: re.Pattern[bytes]
+    exact: re.Pattern[bytes]
+    back: int = 0
+
+
+def _fmt(name: str, pattern: str, hint: bytes, exact: str | None = None,
+         back: int = 0) -> CredentialFormat:
+    tail = exact if exact is not None else pattern.removeprefix(r"\b")
+    return CredentialFormat(name, re.compile(pattern), re.compile(hint),
+                            re.compile(tail.encode()), back)
+
+
+CREDENTIAL_FORMATS = (
+    _fmt("aws-access-key-id", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+         rb"a(?:kia|sia|bia|cca|3t)"),
+    _fmt("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
+         rb"gh(?:[pousr]_|ithub_pat_)"),
+    _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", rb"glpat-"),
+    _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", rb"xox"),
+    _fmt("slack-webhook", r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{20,}",
+         rb"hooks\.slack\.com"),
+    _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", rb"k_live_", back=1),
+    _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", rb"aiza"),
+    _fmt("openai-anthropic-key", r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}", rb"sk-"),
+    _fmt("npm-token", r"\bnpm_[A-Za-z0-9]{36}", rb"npm_"),
+    _fmt("private-key", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", rb"-----begin"),
+    _fmt("bearer", r"\b(?i:bearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", rb"bearer"),
+    _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", rb"eyj"),
+    _fmt("azure-account-key", r"(?i:AccountKey)=[A-Za-z0-9+/]{20,}={0,2}", rb"accountkey="),
+    _fmt("azure-account-key", r"(?i:SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
+         rb"sharedaccesskey="),
+    _fmt("url-password", r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]",
+         rb"://", exact=r"://[^/\s:@'\"]+:[^/\s@'\"]+@"),
+)
+
+
+def credential_format(value: str) -> str | None:
+    """The name of the first credential format ``value`` contains, or None."""
+    for fmt in CREDENTIAL_FORMATS:
+        if fmt.pattern.search(value):
+            return fmt.name
+    return None
+
+
+def may_hold_credential_value(data: bytes, lowered: bytes, exact: bool) -> bool:
+    """False only if no :data:`CREDENTIAL_FORMATS` match can be spelt in ``data``.
+
+    ``lowered`` is ``data`` lowercased. The caller rules out ``\\u`` escapes
+    (an escaped letter could spell a needle). ``exact``: ``data`` has no
+    escape and no folded lines, so a format's bytes pattern decides.
+    """
+    if b"\\/" in data:
+        return True
+    return any(_spelt(fmt, data, lowered, exact) for fmt in CREDENTIAL_FORMATS)
+
+
+def _spelt(fmt: CredentialFormat, data: bytes, lowered: bytes, exact: bool) -> bool:
+    for hint in fmt.hint.finditer(lowered):
+        if not exact or fmt.exact.match(data, max(hint.start() - fmt.back, 0)):
+            return True
+    return False
+
+
+def is_stored_secret(value: str) -> bool:
+    """True for a value as the store keeps a secret: the marker or a sealed value."""
+    return value == MARKER or value.startswith(SEALED_PREFIX)
