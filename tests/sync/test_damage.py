@@ -44,6 +44,7 @@ def new_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> P
     """Another machine: an empty cache (no index bodies, no seen serials)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"{name}-cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / f"{name}-state"))
+    (tmp_path / name).mkdir()
     return tmp_path / name
 
 
