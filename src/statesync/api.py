@@ -30,7 +30,7 @@ from statesync.sync.engine import PushOptions, PushResult
 from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
-from statesync.sync.refs import list_envs, read_ref, require_ref
+from statesync.sync.refs import broken_envs, list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.sealing import EnvKeys
 from statesync.sync.secrets import SecretPolicy
@@ -139,8 +139,12 @@ class Store:
 
     # --- environments and leases ---------------------------------------------
 
-    def log_all(self, limit: int = 20) -> dict[str, list[LogEntry]]:
-        """Every environment's history, newest first, by environment name."""
+    def broken_envs(self) -> dict[str, str]:
+        """Environment -> what is wrong with its ref, for each ref that cannot be read."""
+        return broken_envs(self.repo)
+
+    def log_all(self, limit: int = 20) -> promote_mod.LogAll:
+        """Every environment's history, newest first, by name; damaged ones in ``errors``."""
         return promote_mod.log_all(self.repo, limit)
 
     def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,

@@ -67,7 +67,7 @@ def cmd_status(args: argparse.Namespace) -> Any:
 
 def cmd_log(args: argparse.Namespace) -> Any:
     if args.all_envs:
-        return {"envs": _store(args).log_all(args.limit)}
+        return _store(args).log_all(args.limit)
     return {"env": args.env, "snapshots": _store(args).log(args.env, args.limit)}
 
 
@@ -100,7 +100,8 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 
 
 def cmd_envs(args: argparse.Namespace) -> Any:
-    return {"envs": _store(args).envs()}
+    store = _store(args)
+    return {"envs": store.envs(), "errors": store.broken_envs()}
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -47,6 +47,8 @@ def _log(r: dict[str, Any]) -> None:
         for env, snaps in r["envs"].items():
             print(f"== {env}")
             _log({"snapshots": snaps})
+        for env, error in r.get("errors", {}).items():
+            print(f"== {env}\n  error: {error}")
         return
     for s in r["snapshots"]:
         tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())

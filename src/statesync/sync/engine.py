@@ -68,7 +68,7 @@ def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
     if state is None:
         return None
     if force:
-        return state.ref.snapshot
+        return state.ref.snapshot or None  # a broken ref being replaced has none
     if rec is None:
         raise RefConflict(
             f"{state.ref.describe()}; this folder was never pulled from it "
@@ -190,7 +190,7 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     """
     record = WorkRecord.load(folder)
     rec = record.get(repo.store_id, env)
-    state = read_ref(repo, env)
+    state = read_ref(repo, env, replace_broken=opts.force)
     if opts.rebase:  # the folder's own snapshot is the parent; a moved env is merged
         parent = rec.snapshot if rec else None
     else:
@@ -201,7 +201,7 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
-    head = load_manifest(repo, state.ref.snapshot) if state else None
+    head = load_manifest(repo, state.ref.snapshot) if state and state.ref.snapshot else None
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
