@@ -31,6 +31,8 @@ from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.refs import broken_envs, list_envs, read_ref, require_ref
+from statesync.sync.repair import RepairResult
+from statesync.sync.repair import repair as repair_store
 from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.sealing import EnvKeys
 from statesync.sync.secrets import SecretPolicy
@@ -171,6 +173,10 @@ class Store:
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
         return verify_store(self.repo, layout.validate_env(env) if env else None, read_data)
+
+    def repair(self) -> RepairResult:
+        """Rebuild indexes from packs; ``lost`` names what could not be rebuilt."""
+        return repair_store(self.repo)
 
     # --- bundles -----------------------------------------------------------
 
