@@ -131,8 +131,7 @@ def load_index(repo: Repo, *, cached: bool = True) -> ChunkIndex:
     index = ChunkIndex()
     index.present_packs = present
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for index_id, doc in zip(ids, pool.map(lambda i: _read_one(repo, i, cached), ids),
-                                 strict=True):
+        for doc in pool.map(lambda i: _read_one(repo, i, cached), ids):
             if isinstance(doc, IndexDamage):
                 log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
                 index.damaged.append(doc)

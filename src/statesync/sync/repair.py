@@ -114,11 +114,13 @@ def _read_index(repo: Repo, key: str) -> PackEntries | None:
     if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION:
         return None
     packs = doc.get("packs")
+    if not isinstance(packs, dict):
+        return None
     try:
         ChunkIndex().add_packs(packs)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return packs if isinstance(packs, dict) else None
+    return packs
 
 
 def _scan(repo: Repo, pack: str, result: RepairResult) -> list[list[object]] | None:

@@ -1,4 +1,4 @@
-"""``verify``: check the store itself — refs, manifests, indexes, packs, and with ``read_data`` every chunk.
+"""``verify``: check the store itself — refs, manifests, indexes, packs (and every chunk).
 
 Everything is read from the store, never from this machine's cache. Without
 ``read_data`` it is cheap: one ``list`` of ``index/`` and one of ``objects/``
