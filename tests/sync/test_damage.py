@@ -10,7 +10,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
-from statesync.errors import IntegrityError
+from statesync.errors import IntegrityError, UsageError
 from statesync.sync import layout
 from tests.helpers import tree, write
 
@@ -164,3 +164,16 @@ def test_log_all_and_envs_report_a_malformed_ref_and_show_the_others(
     assert "malformed ref" in logs.errors["dev"]
     assert store.envs() == ["dev", "prod"]
     assert "malformed ref" in store.broken_envs()["dev"]
+
+
+def test_push_force_over_a_malformed_ref_keeps_an_encrypted_env_encrypted(
+        any_store_url: str, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
+    Store.init(any_store_url).keys().init("vault", ["passphrase"])
+    store = Store.open(any_store_url)
+    store.push(src, "vault", encrypt_all=True)
+    truncate_ref(store, "vault")
+    with pytest.raises(UsageError, match="has keys"):
+        store.push(src, "vault", force=True)
+    result = store.push(src, "vault", force=True, encrypt_all=True)
+    assert store.show("vault")["id"] == result.snapshot

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import RefConflict, StatesyncError
+from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.progress import Progress
-from statesync.sync import secrets
+from statesync.sync import layout, secrets
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
@@ -191,6 +191,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     record = WorkRecord.load(folder)
     rec = record.get(repo.store_id, env)
     state = read_ref(repo, env, replace_broken=opts.force)
+    if state is not None and state.broken:
+        _no_downgrade_over_broken(repo, env, opts)
     if opts.rebase:  # the folder's own snapshot is the parent; a moved env is merged
         parent = rec.snapshot if rec else None
     else:
@@ -228,6 +230,15 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed,
                       excluded, scan.skipped)
+
+
+def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
+    """A broken ref hides whether the env was encrypted: with keys, the flag must be given."""
+    if opts.include_secrets or opts.encrypt_all:
+        return
+    if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
+        raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
+                         "with push --force --include-secrets or --encrypt all, as it was")
 
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
