@@ -75,7 +75,8 @@ def _parse(body: bytes, env: str, store_id: str) -> Ref:
                   str(doc["env"]), str(doc["updated_at"]), str(doc["updated_by"]),
                   str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
     except (ValueError, KeyError, TypeError):
-        raise IntegrityError(f"{where}: malformed ref") from None
+        raise IntegrityError(f"{where}: malformed ref (replace it deliberately with "
+                             "push --force or rollback)") from None
     if ref.env != env or ref.store_id != store_id or not layout.is_object_id(ref.snapshot):
         raise IntegrityError(f"{where}: ref does not belong to this store and environment")
     if ref.signer is not None:

@@ -107,8 +107,8 @@ def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bo
         if state is not None:
             check_trust(repo, state)
     except IntegrityError as exc:
-        report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env))
-                          + " (replace it with push --force or rollback)", envs=(env,)))
+        report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env)),
+                          envs=(env,)))
         return
     if state is None:
         if asked:
