@@ -174,9 +174,9 @@ class Store:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
         return verify_store(self.repo, layout.validate_env(env) if env else None, read_data)
 
-    def repair(self) -> RepairResult:
-        """Rebuild indexes from packs; ``lost`` names what could not be rebuilt."""
-        return repair_store(self.repo)
+    def repair(self, read_data: bool = False) -> RepairResult:
+        """Rebuild indexes from packs (``read_data``: forget corrupt chunks); ``lost``: gone."""
+        return repair_store(self.repo, read_data)
 
     # --- bundles -----------------------------------------------------------
 

@@ -111,7 +111,7 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 
 
 def cmd_repair(args: argparse.Namespace) -> Any:
-    result = _store(args).repair()
+    result = _store(args).repair(read_data=args.read_data)
     if not result.ok:
         from statesync.render import render
 
@@ -239,8 +239,10 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
-    add("repair", cmd_repair, "rebuild damaged or stale indexes from the packs; "
-        "say what is lost for good")
+    sp = add("repair", cmd_repair, "rebuild damaged or stale indexes from the packs; "
+             "say what is lost for good")
+    sp.add_argument("--read-data", action="store_true",
+                    help="also read every chunk and forget corrupt ones (a push re-uploads them)")
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")

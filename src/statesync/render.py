@@ -134,9 +134,12 @@ def _repair(r: dict[str, Any]) -> None:
         print(f"removed damaged or stale index {key}")
     if r["rebuilt_index"]:
         print(f"wrote {r['rebuilt_index']} ({len(r['scanned_packs'])} packs read back)")
+    if r["dropped_chunks"]:
+        print(f"forgot {r['dropped_chunks']} corrupt chunk(s): a push holding them uploads "
+              "them again")
     for key in r["unreadable_packs"]:
         print(f"cannot read back (sealed or corrupt): {key}")
-    if not (r["removed_indexes"] or r["rebuilt_index"]):
+    if not (r["removed_indexes"] or r["rebuilt_index"] or r["dropped_chunks"]):
         print("indexes: nothing to repair")
     if not r["lost"]:
         print("nothing is lost")

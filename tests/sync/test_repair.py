@@ -84,3 +84,21 @@ def test_repair_reports_a_malformed_ref_and_how_to_replace_it(store: Store) -> N
     truncate_ref(store, "dev")
     [lost] = store.repair().lost
     assert lost.object == layout.ref_key("dev") and "push --force or rollback" in lost.problem
+
+
+def test_repair_read_data_forgets_a_corrupt_chunk_and_a_push_heals_it(
+        store: Store, src: Path, tmp_path: Path) -> None:
+    first = store.log("dev")[0].snapshot
+    [pack] = keys(store, layout.OBJECTS)
+    flip_byte(store, pack)
+    assert store.repair().ok  # existence alone cannot see it
+    result = store.repair(read_data=True)
+    assert result.dropped_chunks == 1 and [d.object for d in result.lost] == [pack]
+    assert result.lost[0].snapshots == (first,) and len(result.lost[0].files) == 1
+    pushed = store.push(src, "dev", force=True)
+    assert pushed.uploaded_bytes > 0
+    store.pull(tmp_path / "old", snapshot=first)
+    assert tree(tmp_path / "old") == tree(src)
+    report = store.verify(read_data=True)
+    assert [d.object for d in report.damaged] == [pack]  # the corrupt bytes themselves remain
+    assert report.damaged[0].files == ()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from statesync.backends.base import OVERWRITE
 from statesync.errors import IntegrityError, NotFound, StatesyncError
@@ -25,7 +26,7 @@ from statesync.sync import codec, layout
 from statesync.sync.chunkindex import INDEX_VERSION, ChunkIndex, PackEntries, write_index
 from statesync.sync.packscan import scan_pack
 from statesync.sync.repo import Repo
-from statesync.sync.verify import Damage, verify
+from statesync.sync.verify import Damage, check
 
 
 @dataclass
@@ -34,6 +35,7 @@ class RepairResult:
 
     removed_indexes: list[str] = field(default_factory=list)
     rebuilt_index: str | None = None
+    dropped_chunks: int = 0  # entries of corrupt chunks removed (read_data)
     scanned_packs: list[str] = field(default_factory=list)
     unreadable_packs: list[str] = field(default_factory=list)
     lost: list[Damage] = field(default_factory=list)
@@ -52,8 +54,13 @@ class _Indexes:
     carried: PackEntries = field(default_factory=dict)
 
 
-def repair(repo: Repo) -> RepairResult:
-    """Rebuild the indexes from the packs; report what is still damaged (by object)."""
+def repair(repo: Repo, read_data: bool = False) -> RepairResult:
+    """Rebuild the indexes from the packs; report what is still damaged (by object).
+
+    With ``read_data`` every needed chunk is read too, and the index entries of
+    corrupt chunks are dropped, so the next push that holds their files
+    uploads them again.
+    """
     result = RepairResult()
     present = {p for m in repo.backend.list(layout.OBJECTS)
                if (p := layout.pack_id_from_key(m.key)) is not None}
@@ -66,8 +73,11 @@ def repair(repo: Repo) -> RepairResult:
     if packs:
         result.rebuilt_index = _write_rebuilt(repo, packs, found.replaced)
     # Judged before the stale indexes go: they still say which missing pack held what.
-    result.lost = [d for d in verify(repo, None, read_data=False).damaged
-                   if d.object not in found.replaced]
+    report, bad = check(repo, None, read_data)
+    result.lost = [d for d in report.damaged if d.object not in found.replaced]
+    corrupt = {(pack, cid) for cid, pack in bad.items() if pack is not None}
+    if corrupt:
+        found.replaced.extend(_drop_rows(repo, corrupt, set(found.replaced), result))
     for key in found.replaced:
         if key != result.rebuilt_index:  # else: rewritten in place with its right bytes
             with contextlib.suppress(NotFound):
@@ -137,3 +147,31 @@ def _scan(repo: Repo, pack: str, result: RepairResult) -> list[list[object]] | N
         return None
     result.scanned_packs.append(where)
     return rows
+
+
+def _drop_rows(repo: Repo, corrupt: set[tuple[str, str]], skip: set[str],
+               result: RepairResult) -> list[str]:
+    """Rewrite every index naming a corrupt ``(pack, chunk)``; return the keys it replaces."""
+    replaced = []
+    for meta in repo.backend.list(layout.INDEX):
+        packs = None if meta.key in skip else _read_index(repo, meta.key)
+        if packs is None:
+            continue
+        kept = {p: _filtered(p, v, corrupt) for p, v in packs.items()}
+        dropped = sum(len(_rows(v)) - len(_rows(kept[p])) for p, v in packs.items())
+        if not dropped:
+            continue
+        result.dropped_chunks += dropped
+        write_index(repo, {p: v for p, v in kept.items() if _rows(v)})
+        replaced.append(meta.key)
+    return replaced
+
+
+def _rows(value: Any) -> list[list[Any]]:
+    """An index's rows for one pack (plain: a list; sealed: ``{"rows", "key"}``)."""
+    return list(value["rows"] if isinstance(value, dict) else value)
+
+
+def _filtered(pack: str, value: Any, corrupt: set[tuple[str, str]]) -> Any:
+    rows = [r for r in _rows(value) if (pack, str(r[0])) not in corrupt]
+    return {**value, "rows": rows} if isinstance(value, dict) else rows

@@ -84,8 +84,17 @@ class _Walk:
     bad_chunks: dict[str, tuple[str, str]] = field(default_factory=dict)  # cid -> (key, why)
 
 
+#: A damaged chunk: chunk id -> (pack id, or None if no usable index names one).
+BadChunks = dict[str, str | None]
+
+
 def verify(repo: Repo, env: str | None, read_data: bool) -> VerifyReport:
     """Check ``env`` (all environments if None); :class:`EnvNotFound` if ``env`` is absent."""
+    return check(repo, env, read_data)[0]
+
+
+def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, BadChunks]:
+    """:func:`verify`, also returning every needed chunk found damaged and where (repair)."""
     report = VerifyReport()
     index = load_index(repo, cached=False)
     for damage in index.damaged:
@@ -98,7 +107,8 @@ def verify(repo: Repo, env: str | None, read_data: bool) -> VerifyReport:
     if read_data:
         _read_packs(repo, index, walk, report)
     _name_dependents(repo, walk, report)
-    return report
+    return report, {cid: index.locations[cid].pack if cid in index else None
+                    for cid in walk.bad_chunks}
 
 
 def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bool) -> None:
@@ -174,25 +184,28 @@ def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport
             walk.bad_chunks.update((cid, (where, "missing")) for cid, _ in chunks)
             continue
         report.packs_read += 1
-        if codec.sha256_hex(body) != pack:
-            walk.bad_chunks.update((cid, (where, "content does not match its id"))
-                                   for cid, _ in chunks)
-            continue
-        _open_chunks(repo, where, body, chunks, walk, report)
+        # Each chunk is still opened: repair must know which ones are really lost.
+        torn = codec.sha256_hex(body) != pack
+        why = "content does not match its id" if torn else None
+        if not _open_chunks(repo, where, body, chunks, walk, report, why) and torn:
+            report.add(Damage(where, f"{why} (no chunk a snapshot needs is affected)"))
 
 
 def _open_chunks(repo: Repo, where: str, body: bytes, chunks: list[tuple[str, Location]],
-                 walk: _Walk, report: VerifyReport) -> None:
-    skipped = 0
+                 walk: _Walk, report: VerifyReport, why: str | None) -> bool:
+    """Open every chunk; record the bad ones (under ``why`` if given); True if any was bad."""
+    skipped, bad = 0, False
     for cid, loc in chunks:
         try:
             open_chunk(repo, loc, cid, body[loc.offset : loc.offset + loc.length], where)
         except IntegrityError as exc:
-            walk.bad_chunks[cid] = (where, _problem(exc, where))
+            walk.bad_chunks[cid] = (where, why or _problem(exc, where))
+            bad = True
         except KeyFailure:
             skipped += 1
     if skipped:
         report.skipped.append(f"{where}: {skipped} sealed chunk(s) not decrypted (no key here)")
+    return bad
 
 
 def _name_dependents(repo: Repo, walk: _Walk, report: VerifyReport) -> None:
