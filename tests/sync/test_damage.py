@@ -177,3 +177,19 @@ def test_push_force_over_a_malformed_ref_keeps_an_encrypted_env_encrypted(
         store.push(src, "vault", force=True)
     result = store.push(src, "vault", force=True, encrypt_all=True)
     assert store.show("vault")["id"] == result.snapshot
+
+
+def test_push_force_from_an_unchanged_folder_heals_a_deleted_pack(
+        store: Store, src: Path, tmp_path: Path) -> None:
+    first = store.log("dev")[0].snapshot
+    rec = src / ".statesync"
+    os.utime(src / "a.json", (1, 1))  # old files: the folder's record trusts them unread
+    os.utime(src / "big.bin", (1, 1))
+    shutil.rmtree(rec)
+    store.push(src, "dev", force=True)  # records the files as unchanged
+    [pack] = keys(store, layout.OBJECTS)
+    store.repo.backend.delete(pack)
+    assert not store.push(src, "dev").changed  # a plain push stops at "no changes"
+    store.push(src, "dev", force=True)
+    store.pull(tmp_path / "old", snapshot=first)
+    assert tree(tmp_path / "old") == tree(src)

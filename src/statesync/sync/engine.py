@@ -198,8 +198,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     else:
         parent = expected_parent(state, rec, env, opts.force)
     scan = scan_folder(folder, opts.policy)
-    if (state is not None and not (opts.include_secrets or opts.encrypt_all)
-            and _unchanged(scan, rec, state)):
+    if (state is not None and not (opts.include_secrets or opts.encrypt_all or opts.force)
+            and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
