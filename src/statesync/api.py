@@ -31,7 +31,9 @@ from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
-from statesync.sync.refs import list_envs, read_ref, require_ref
+from statesync.sync.refs import broken_envs, list_envs, read_ref, require_ref
+from statesync.sync.repair import RepairResult
+from statesync.sync.repair import repair as repair_store
 from statesync.sync.repo import Repo, init_repo, open_repo
 from statesync.sync.sealing import EnvKeys
 from statesync.sync.secrets import SecretPolicy
@@ -146,8 +148,12 @@ class Store:
 
     # --- environments and leases ---------------------------------------------
 
-    def log_all(self, limit: int = 20) -> dict[str, list[LogEntry]]:
-        """Every environment's history, newest first, by environment name."""
+    def broken_envs(self) -> dict[str, str]:
+        """Environment -> what is wrong with its ref, for each ref that cannot be read."""
+        return broken_envs(self.repo)
+
+    def log_all(self, limit: int = 20) -> promote_mod.LogAll:
+        """Every environment's history, newest first, by name; damaged ones in ``errors``."""
         return promote_mod.log_all(self.repo, limit)
 
     def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,
@@ -174,6 +180,10 @@ class Store:
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
         return verify_store(self.repo, layout.validate_env(env) if env else None, read_data)
+
+    def repair(self, read_data: bool = False) -> RepairResult:
+        """Rebuild indexes from packs (``read_data``: forget corrupt chunks); ``lost``: gone."""
+        return repair_store(self.repo, read_data)
 
     # --- bundles -----------------------------------------------------------
 

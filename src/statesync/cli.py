@@ -69,7 +69,7 @@ def cmd_status(args: argparse.Namespace) -> Any:
 
 def cmd_log(args: argparse.Namespace) -> Any:
     if args.all_envs:
-        return {"envs": _store(args).log_all(args.limit)}
+        return _store(args).log_all(args.limit)
     return {"env": args.env, "snapshots": _store(args).log(args.env, args.limit)}
 
 
@@ -92,17 +92,41 @@ def cmd_import(args: argparse.Namespace) -> Any:
                                 message=args.message)
 
 
+def _report_damage(args: argparse.Namespace, result: Any, lines: list[str], what: str) -> None:
+    """Damage is exit 4; the report still goes to stdout under ``--json``."""
+    if args.json:
+        print(json.dumps(_jsonable(result), indent=2, sort_keys=True))
+    for line in lines:
+        print(f"statesync: integrity: {line}", file=sys.stderr)
+    raise IntegrityError(what)
+
+
 def cmd_verify(args: argparse.Namespace) -> Any:
     report = _store(args).verify(args.env, read_data=args.read_data)
+    if not args.json:
+        for note in report.skipped:
+            print(f"statesync: skipped: {note}", file=sys.stderr)
     if not report.ok:
-        for problem in report.problems:
-            print(f"statesync: integrity: {problem}", file=sys.stderr)
-        raise IntegrityError(f"verify found {len(report.problems)} problem(s)")
+        _report_damage(args, report, report.problems,
+                       f"verify found {len(report.damaged)} damaged object(s)")
     return report
 
 
+def cmd_repair(args: argparse.Namespace) -> Any:
+    result = _store(args).repair(read_data=args.read_data)
+    if not result.ok:
+        from statesync.render import render
+
+        if not (args.json or args.quiet):
+            render("repair", _jsonable(result))
+        _report_damage(args, result, [d.describe() for d in result.lost],
+                       f"{len(result.lost)} damaged object(s) could not be repaired")
+    return result
+
+
 def cmd_envs(args: argparse.Namespace) -> Any:
-    return {"envs": _store(args).envs()}
+    store = _store(args)
+    return {"envs": store.envs(), "errors": store.broken_envs()}
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -219,6 +243,10 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
+    sp = add("repair", cmd_repair, "rebuild damaged or stale indexes from the packs; "
+             "say what is lost for good")
+    sp.add_argument("--read-data", action="store_true",
+                    help="also read every chunk and forget corrupt ones (a push re-uploads them)")
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")

@@ -66,6 +66,8 @@ def _log(r: dict[str, Any]) -> None:
         for env, snaps in r["envs"].items():
             print(f"== {env}")
             _log({"snapshots": snaps})
+        for env, error in r.get("errors", {}).items():
+            print(f"== {env}\n  error: {error}")
         return
     for s in r["snapshots"]:
         tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())
@@ -141,6 +143,38 @@ def _import(r: dict[str, Any]) -> None:
             print(f"{label}: {', '.join(r[label])}")
 
 
+def _verify(r: dict[str, Any]) -> None:
+    print(f"ok: {r['refs']} refs, {r['snapshots']} snapshots, {r['chunks']} chunks checked"
+          + (f", {r['packs_read']} packs read" if r["packs_read"] else ""))
+
+
+def _repair(r: dict[str, Any]) -> None:
+    for key in r["removed_indexes"]:
+        print(f"removed damaged or stale index {key}")
+    if r["rebuilt_index"]:
+        print(f"wrote {r['rebuilt_index']} ({len(r['scanned_packs'])} packs read back)")
+    if r["dropped_chunks"]:
+        print(f"forgot {r['dropped_chunks']} corrupt chunk(s): a push holding them uploads "
+              "them again")
+    for key in r["unreadable_packs"]:
+        print(f"cannot read back (sealed or corrupt): {key}")
+    if not (r["removed_indexes"] or r["rebuilt_index"] or r["dropped_chunks"]):
+        print("indexes: nothing to repair")
+    if not r["lost"]:
+        print("nothing is lost")
+    for d in r["lost"]:
+        print(f"lost: {d['object']}: {d['problem']}")
+        for label in ("envs", "snapshots", "files"):
+            if d[label]:
+                print(f"  {label}: {', '.join(d[label])}")
+
+
+def _envs(r: dict[str, Any]) -> None:
+    for env in r["envs"]:
+        error = r["errors"].get(env)
+        print(env + (f"  (broken: {error})" if error else ""))
+
+
 def _keys(r: dict[str, Any]) -> None:
     if "key_generations" in r:  # keys init / list / rotate
         for g in r["key_generations"]:
@@ -161,6 +195,7 @@ _RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "dif
               "show": _show, "lock": _lock, "unlock": _unlock, "promote": _promote,
               "rollback": _rollback, "export": _export, "import": _import}
 _RENDERERS["keys"] = _keys
+_RENDERERS.update({"verify": _verify, "repair": _repair, "envs": _envs})
 
 
 def render(command: str, result: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -81,15 +82,19 @@ def test_corrupt_manifest_is_detected_by_its_id(pushed: tuple[Store, Path], tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_corrupt_index_is_detected(pushed: tuple[Store, Path], tmp_path: Path) -> None:
-    store, _ = pushed
+def test_corrupt_index_is_detected_and_only_skipped(
+        pushed: tuple[Store, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store, src = pushed
     [index] = _keys(store, layout.INDEX)
     _flip(store, index, at=3)
     for cached in (tmp_path / "xdg-cache").rglob("*"):
         if cached.is_file():
             cached.unlink()
-    with pytest.raises(IntegrityError):
-        store.pull(tmp_path / "out", "dev")
+    with caplog.at_level(logging.WARNING):
+        store.pull(tmp_path / "out", "dev")  # damage stays local (issue 11): read from the pack
+    assert index in caplog.text and "repair" in caplog.text
+    assert tree(tmp_path / "out") == tree(src)
+    assert index in {d.object for d in store.verify().damaged}
 
 
 def _hostile(store: Store, entry: Entry) -> None:

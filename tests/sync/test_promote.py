@@ -224,12 +224,12 @@ def test_rollback_refuses_what_it_cannot_do(store: Store, dev: Path) -> None:
 
 
 def test_log_all_lists_every_environment(store: Store, dev: Path) -> None:
-    assert store.log_all() == {}
+    assert store.log_all().envs == {}
     store.push(dev, "dev")
     write(dev, "state.json", {"replicas": 2})
     store.push(dev, "dev")
     store.promote("dev", "prod")
-    logs = store.log_all(limit=1)
+    logs = store.log_all(limit=1).envs
     assert sorted(logs) == ["dev", "prod"]
     assert len(logs["dev"]) == 1 and logs["prod"][0].tags["promoted_from"] == "dev"
-    assert len(store.log_all()["dev"]) == 2
+    assert len(store.log_all().envs["dev"]) == 2

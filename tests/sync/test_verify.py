@@ -11,6 +11,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
+from statesync.errors import EnvNotFound
 from statesync.sync import layout
 from tests.helpers import write
 
@@ -73,3 +74,22 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     proc = run()
     assert proc.returncode == 4 and "Traceback" not in proc.stderr
     assert pack.name in proc.stderr
+
+
+def test_verify_of_a_missing_environment_is_env_not_found(store: Store) -> None:
+    with pytest.raises(EnvNotFound, match="nope"):
+        store.verify("nope")
+
+
+def test_verify_checks_what_it_can_without_a_key_and_says_what_it_skipped(
+        any_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
+    Store.init(any_store_url).keys().init("vault", ["passphrase"])
+    keyed = Store.open(any_store_url)
+    write(tmp_path / "src", "a.json", {"a": 1})
+    keyed.push(tmp_path / "src", "vault", encrypt_all=True)
+    keyed.push(tmp_path / "src", "plain", force=True)
+    monkeypatch.delenv("STATESYNC_PASSPHRASE")
+    report = Store.open(any_store_url).verify(read_data=True)
+    assert report.ok and report.refs == 2 and report.snapshots == 1
+    assert len(report.skipped) == 1 and "vault" in report.skipped[0]

@@ -4,11 +4,19 @@ Each push that uploads packs writes one immutable ``index/<id>`` object
 mapping chunk id -> (pack, offset, length, size). Index objects are cached on
 disk by id; the listing is always read from the store, so an index that gc
 removed is never trusted, and each cached body is re-verified against its id.
+
+Damage stays local: an index that cannot be read is skipped with a warning
+(its chunks are then unknown, so a push uploads them again), and a location
+whose pack is absent from the store's listing of ``objects/`` is dropped, so
+a push never "reuses" a chunk that is gone (the cost: one ``list`` per load).
+A read that needs a chunk no usable index names rebuilds its location from
+the packs no usable index covers (:mod:`statesync.sync.packscan`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from statesync.backends.base import CREATE
-from statesync.errors import AlreadyExists, IntegrityError, NotFound
+from statesync.errors import AlreadyExists, IntegrityError, NotFound, StatesyncError
 from statesync.paths import cache_dir
 from statesync.sync import codec, layout
 from statesync.sync.repo import Repo
 
 INDEX_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,29 @@ class Location:
 PackEntries = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class IndexDamage:
+    """An index object that could not be used, and why."""
+
+    key: str
+    problem: str
+
+
 class ChunkIndex:
-    """Chunk id -> :class:`Location`, loaded from every index object in the store."""
+    """Chunk id -> :class:`Location`, loaded from every index object in the store.
+
+    ``damaged``: index objects skipped; ``lost``: chunk id -> the missing pack
+    that was its only known home; ``indexed_packs``: every pack a usable index
+    names; ``present_packs``: the packs the store listed (None: not listed).
+    """
 
     def __init__(self) -> None:
         self.locations: dict[str, Location] = {}
+        self.damaged: list[IndexDamage] = []
+        self.lost: dict[str, str] = {}
+        self.indexed_packs: set[str] = set()
+        self.present_packs: set[str] | None = None
+        self._repo: Repo | None = None  # set when a damaged index may be rebuilt from packs
 
     def __contains__(self, chunk_id: str) -> bool:
         return chunk_id in self.locations
@@ -61,23 +88,82 @@ class ChunkIndex:
                                                     sealed)
 
     def locate(self, chunk_id: str) -> Location:
+        """Where ``chunk_id`` is; :class:`IntegrityError` naming its missing pack if gone."""
+        if chunk_id not in self.locations and self._repo is not None:
+            repo, self._repo = self._repo, None  # scan the uncovered packs once
+            self._rescan(repo)
         try:
             return self.locations[chunk_id]
         except KeyError:
-            raise IntegrityError(f"chunk {chunk_id[:12]} is missing from the store") from None
+            pack = self.lost.get(chunk_id)
+            where = f" (its pack {layout.pack_key(pack)} is missing)" if pack else ""
+            raise IntegrityError(f"chunk {chunk_id[:12]} is missing from the store{where}"
+                                 ) from None
 
+    def uncovered_packs(self) -> list[str]:
+        """Packs in the store that no usable index names (damaged indexes' or crashed pushes')."""
+        return sorted((self.present_packs or set()) - self.indexed_packs)
 
-def load_index(repo: Repo) -> ChunkIndex:
-    """Read every index object (cached by id, always verified)."""
-    ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
-    index = ChunkIndex()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for index_id, doc in zip(ids, pool.map(lambda i: _load_one(repo, i), ids), strict=True):
+    def _rescan(self, repo: Repo) -> None:
+        from statesync.sync.packscan import scan_pack
+
+        for pack in self.uncovered_packs():
+            where = layout.pack_key(pack)
             try:
-                index.add_packs(doc["packs"])
-            except (KeyError, TypeError, ValueError):
-                raise IntegrityError(f"{layout.index_key(index_id)}: malformed index") from None
+                body, _ = repo.backend.get(where)
+                if codec.sha256_hex(body) != pack:
+                    raise IntegrityError(f"{where}: content does not match its id")
+                self.add_packs({pack: scan_pack(body, where)})
+            except StatesyncError as exc:
+                log.warning("%s: cannot rebuild its index from it: %s", where, exc)
+
+
+def load_index(repo: Repo, *, cached: bool = True) -> ChunkIndex:
+    """Read every index object, skipping damaged ones, and keep only locations that exist.
+
+    ``cached=False`` reads every index body from the store (``verify``).
+    Never raises for a damaged index: it is named in ``damaged`` and logged.
+    """
+    ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
+    # Listed after the indexes: a pack is uploaded before the index naming it.
+    present = {p for m in repo.backend.list(layout.OBJECTS)
+               if (p := layout.pack_id_from_key(m.key)) is not None}
+    index = ChunkIndex()
+    index.present_packs = present
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for doc in pool.map(lambda i: _read_one(repo, i, cached), ids):
+            if isinstance(doc, IndexDamage):
+                log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
+                index.damaged.append(doc)
+            else:
+                _merge(index, doc, present)
+    for cid in [c for c in index.lost if c in index.locations]:
+        del index.lost[cid]
+    if index.damaged:
+        index._repo = repo
     return index
+
+
+def _read_one(repo: Repo, index_id: str, cached: bool) -> ChunkIndex | IndexDamage:
+    where = layout.index_key(index_id)
+    try:
+        part = ChunkIndex()
+        part.add_packs(_load_one(repo, index_id, cached)["packs"])
+    except IntegrityError as exc:
+        return IndexDamage(where, str(exc).removeprefix(f"{where}: "))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return IndexDamage(where, "malformed index")
+    return part
+
+
+def _merge(index: ChunkIndex, part: ChunkIndex, present: set[str]) -> None:
+    """Add ``part``'s locations whose pack exists; remember the others as lost."""
+    for cid, loc in part.locations.items():
+        index.indexed_packs.add(loc.pack)
+        if loc.pack in present:
+            index.locations[cid] = loc
+        else:
+            index.lost.setdefault(cid, loc.pack)
 
 
 def write_index(repo: Repo, packs: PackEntries) -> str | None:
@@ -95,12 +181,12 @@ def _cache_path(repo: Repo, index_id: str) -> Path:
     return cache_dir() / repo.store_id / "index" / index_id
 
 
-def _load_one(repo: Repo, index_id: str) -> dict[str, PackEntries]:
+def _load_one(repo: Repo, index_id: str, cached: bool = True) -> dict[str, PackEntries]:
     where = layout.index_key(index_id)
     path = _cache_path(repo, index_id)
     with contextlib.suppress(OSError, IntegrityError):
-        doc = codec.open_document(path.read_bytes(), index_id, where)
-        return _checked(doc, where)
+        if cached:
+            return _checked(codec.open_document(path.read_bytes(), index_id, where), where)
     try:
         body, _ = repo.backend.get(where)
     except NotFound:  # removed between list and get (gc): nothing to trust

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import RefConflict, StatesyncError
+from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.progress import Progress
-from statesync.sync import redaction, secrets
+from statesync.sync import layout, redaction, secrets
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
@@ -68,7 +68,7 @@ def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
     if state is None:
         return None
     if force:
-        return state.ref.snapshot
+        return state.ref.snapshot or None  # a broken ref being replaced has none
     if rec is None:
         raise RefConflict(
             f"{state.ref.describe()}; this folder was never pulled from it "
@@ -192,18 +192,20 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     """
     record = WorkRecord.load(folder)
     rec = record.get(repo.store_id, env)
-    state = read_ref(repo, env)
+    state = read_ref(repo, env, replace_broken=opts.force)
+    if state is not None and state.broken:
+        _no_downgrade_over_broken(repo, env, opts)
     if opts.rebase:  # the folder's own snapshot is the parent; a moved env is merged
         parent = rec.snapshot if rec else None
     else:
         parent = expected_parent(state, rec, env, opts.force)
     scan = scan_folder(folder, opts.policy)
-    if (state is not None and not (opts.include_secrets or opts.encrypt_all)
-            and _unchanged(scan, rec, state)):
+    if (state is not None and not (opts.include_secrets or opts.encrypt_all or opts.force)
+            and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
-    head = load_manifest(repo, state.ref.snapshot) if state else None
+    head = load_manifest(repo, state.ref.snapshot) if state and state.ref.snapshot else None
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
@@ -230,6 +232,15 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed,
                       excluded, scan.skipped)
+
+
+def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
+    """A broken ref hides whether the env was encrypted: with keys, the flag must be given."""
+    if opts.include_secrets or opts.encrypt_all:
+        return
+    if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
+        raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
+                         "with push --force --include-secrets or --encrypt all, as it was")
 
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,

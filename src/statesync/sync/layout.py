@@ -40,6 +40,12 @@ def pack_key(pack_id: str) -> str:
     return f"{OBJECTS}{pack_id[:2]}/{pack_id}"
 
 
+def pack_id_from_key(key: str) -> str | None:
+    """Inverse of :func:`pack_key`; ``None`` for anything under ``objects/`` that is not a pack."""
+    name = key.rsplit("/", 1)[-1]
+    return name if is_object_id(name) and key == pack_key(name) else None
+
+
 def snapshot_key(snapshot_id: str) -> str:
     """Key of an immutable snapshot manifest."""
     return f"{SNAPSHOTS}{snapshot_id}"

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from statesync.errors import EnvNotFound, PolicyViolation, UsageError
+from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, UsageError
 from statesync.sync import engine, history, layout
 from statesync.sync.lease import DEFAULT_TTL, held
 from statesync.sync.manifest import load_manifest, resolve_snapshot_id
-from statesync.sync.refs import list_envs, read_ref, require_ref
+from statesync.sync.refs import RefState, check_trust, list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo
 from statesync.sync.reseal import Resealed, needs_resealing, reseal
 
@@ -52,7 +52,7 @@ class RollbackResult:
     snapshot: str
     env: str
     serial: int
-    parent: str
+    parent: str | None  # None when a malformed ref was replaced
     rollback_to: str
     files: int
     changed: bool
@@ -113,29 +113,51 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     (another environment's snapshot), :class:`LockedError`, :class:`RefConflict`.
     """
     env = layout.validate_env(env)
-    require_ref(repo, env)
+    _replaceable_ref(repo, env)
     target = resolve_snapshot_id(repo, snapshot)
     manifest = load_manifest(repo, target)
     if manifest.env != env:
         raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
                          "(rollback stays within one environment; use promote)")
     with held(repo, env, f"rollback to {target[:12]}", ttl) as lease:
-        state = require_ref(repo, env)
+        state = _replaceable_ref(repo, env)
         lease.check()
         snap, new, changed = engine.commit_entries(
-            repo, env, state, state.ref.snapshot, manifest.entries,
+            repo, env, state, state.ref.snapshot or None, manifest.entries,
             message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},
             secret_files=manifest.secret_files, encryption=manifest.encryption)
-    return RollbackResult(snap, env, new.ref.serial, state.ref.snapshot, target,
+    return RollbackResult(snap, env, new.ref.serial, state.ref.snapshot or None, target,
                           len(manifest.entries), changed)
 
 
-def log_all(repo: Repo, limit: int) -> dict[str, list[history.LogEntry]]:
-    """Every environment's history (newest first, at most ``limit`` each), by name."""
-    out: dict[str, list[history.LogEntry]] = {}
+def _replaceable_ref(repo: Repo, env: str) -> RefState:
+    """``env``'s ref, trust-checked; a malformed one is returned to be replaced (rollback)."""
+    state = read_ref(repo, env, replace_broken=True)
+    if state is None:
+        raise EnvNotFound(f"environment {env!r} does not exist in this store")
+    return state if state.broken else check_trust(repo, state)
+
+
+@dataclass
+class LogAll:
+    """Every readable environment's history, and what stops the others being read."""
+
+    envs: dict[str, list[history.LogEntry]]
+    errors: dict[str, str]
+
+
+def log_all(repo: Repo, limit: int) -> LogAll:
+    """Every environment's history (newest first, at most ``limit`` each), by name.
+
+    A damaged environment (malformed ref, unreadable manifest, no key) is
+    named in ``errors`` and the others are still shown.
+    """
+    out = LogAll({}, {})
     for env in list_envs(repo):
         try:
-            out[env] = history.log(repo, env, limit)
+            out.envs[env] = history.log(repo, env, limit)
         except EnvNotFound:  # removed between listing and reading
             continue
+        except StatesyncError as exc:
+            out.errors[env] = str(exc)
     return out

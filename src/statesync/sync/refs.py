@@ -9,6 +9,7 @@ win. ``serial`` only grows.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from statesync.errors import (
     PreconditionFailed,
     RefConflict,
 )
-from statesync.sync import layout
+from statesync.sync import layout, seen
 from statesync.sync.repo import Repo
 from statesync.whoami import user_at_host
 
@@ -53,10 +54,16 @@ class Ref:
 
 @dataclass(frozen=True)
 class RefState:
-    """A ref as read, with the version to pass to the next conditional write."""
+    """A ref as read, with the version to pass to the next conditional write.
+
+    ``broken`` names what is wrong with a ref read only to be replaced
+    (:func:`read_ref` with ``replace_broken``): its ``ref`` then has no
+    snapshot (``""``) and the highest serial that can still be told.
+    """
 
     ref: Ref
     version: Version
+    broken: str | None = None
 
 
 def _parse(body: bytes, env: str, store_id: str) -> Ref:
@@ -68,7 +75,8 @@ def _parse(body: bytes, env: str, store_id: str) -> Ref:
                   str(doc["env"]), str(doc["updated_at"]), str(doc["updated_by"]),
                   str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
     except (ValueError, KeyError, TypeError):
-        raise IntegrityError(f"{where}: malformed ref") from None
+        raise IntegrityError(f"{where}: malformed ref (replace it deliberately with "
+                             "push --force or rollback)") from None
     if ref.env != env or ref.store_id != store_id or not layout.is_object_id(ref.snapshot):
         raise IntegrityError(f"{where}: ref does not belong to this store and environment")
     if ref.signer is not None:
@@ -87,13 +95,38 @@ def check_trust(repo: Repo, state: RefState) -> RefState:
     return state
 
 
-def read_ref(repo: Repo, env: str) -> RefState | None:
-    """Read an environment's ref, or ``None`` if the environment does not exist."""
+def read_ref(repo: Repo, env: str, *, replace_broken: bool = False) -> RefState | None:
+    """Read an environment's ref, or ``None`` if the environment does not exist.
+
+    A malformed ref raises :class:`IntegrityError`, unless ``replace_broken``
+    (a deliberate ``push --force`` or ``rollback``): then it is returned as a
+    broken :class:`RefState` whose version lets the conditional write replace
+    exactly those bytes.
+    """
     try:
         body, version = repo.backend.get(layout.ref_key(env))
     except NotFound:
         return None
-    return RefState(_parse(body, env, repo.store_id), version)
+    try:
+        return RefState(_parse(body, env, repo.store_id), version)
+    except IntegrityError as exc:
+        if not replace_broken:
+            raise
+        return RefState(_placeholder(repo, env, body), version, broken=str(exc))
+
+
+_SERIAL_RE = re.compile(rb'"serial"\s*:\s*([0-9]{1,18})')
+
+
+def _placeholder(repo: Repo, env: str, body: bytes) -> Ref:
+    """A stand-in for a broken ref: no snapshot, the highest serial still legible.
+
+    The serial is what the torn body still shows or what this user last saw,
+    so the replacement's serial (one more) does not look like a rollback here.
+    """
+    found = _SERIAL_RE.search(body)
+    serial = max(int(found.group(1)) if found else 0, seen.highest(repo.store_id, env))
+    return Ref("", serial, repo.store_id, env, "", "")
 
 
 def require_ref(repo: Repo, env: str) -> RefState:
@@ -112,6 +145,17 @@ def require_ref(repo: Repo, env: str) -> RefState:
 def list_envs(repo: Repo) -> list[str]:
     """Every environment with a ref, sorted."""
     return [layout.env_from_ref_key(m.key) for m in repo.backend.list(layout.REFS)]
+
+
+def broken_envs(repo: Repo) -> dict[str, str]:
+    """Environment -> what is wrong with its ref, for every ref that cannot be read."""
+    out = {}
+    for env in list_envs(repo):
+        try:
+            read_ref(repo, env)
+        except IntegrityError as exc:
+            out[env] = str(exc)
+    return out
 
 
 def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> RefState:

@@ -1,7 +1,14 @@
-"""``verify``: check every ref, manifest and index, and with ``read_data`` every chunk.
+"""``verify``: check the store itself — refs, manifests, indexes, packs (and every chunk).
 
-Problems are collected, not raised one at a time, so one run reports every
-damaged object by name. The caller turns a non-empty report into exit 4.
+Everything is read from the store, never from this machine's cache. Without
+``read_data`` it is cheap: one ``list`` of ``index/`` and one of ``objects/``
+prove that every pack a snapshot needs exists; with it, every needed pack is
+read and every chunk checked against its id.
+
+Problems are collected, not raised one at a time: each damaged object is
+named once with every environment, snapshot and file that depends on it.
+What cannot be checked without a key is reported in ``skipped``, not as
+damage. The caller turns damage (never a skip) into exit 4.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from statesync.errors import (
+    EnvNotFound,
     IntegrityError,
     KeyFailure,
     NotFound,
@@ -24,83 +32,147 @@ from statesync.sync.refs import check_trust, list_envs, read_ref
 from statesync.sync.repo import Repo
 
 
+@dataclass(frozen=True)
+class Damage:
+    """One damaged or missing object (a store key) and what depends on it."""
+
+    object: str
+    problem: str
+    envs: tuple[str, ...] = ()
+    snapshots: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line: the object, the problem and its dependents."""
+        deps = [f"{label} {', '.join(v[:12] if label == 'snapshots' else v for v in values)}"
+                for label, values in (("envs", self.envs), ("snapshots", self.snapshots),
+                                      ("files", self.files)) if values]
+        return f"{self.object}: {self.problem}" + (f" (needed by {'; '.join(deps)})"
+                                                   if deps else "")
+
+
 @dataclass
 class VerifyReport:
-    """What was checked and every problem found (object name: what is wrong)."""
+    """What was checked, each damaged object (``damaged``) and what was not checked.
+
+    ``problems`` holds one line per damaged object (see :meth:`Damage.describe`).
+    """
 
     refs: int = 0
     snapshots: int = 0
     chunks: int = 0
     packs_read: int = 0
     problems: list[str] = field(default_factory=list)
+    damaged: list[Damage] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.damaged
+
+    def add(self, damage: Damage) -> None:
+        self.damaged.append(damage)
+        self.problems.append(damage.describe())
+
+
+@dataclass
+class _Walk:
+    """What the walk of every history found: snapshots by env, and chunks needed."""
+
+    envs_of: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    needed: dict[str, int] = field(default_factory=dict)
+    bad_chunks: dict[str, tuple[str, str]] = field(default_factory=dict)  # cid -> (key, why)
+
+
+#: A damaged chunk: chunk id -> (pack id, or None if no usable index names one).
+BadChunks = dict[str, str | None]
 
 
 def verify(repo: Repo, env: str | None, read_data: bool) -> VerifyReport:
-    """Check refs (all, or ``env``), every snapshot they reach, and the chunks they use."""
+    """Check ``env`` (all environments if None); :class:`EnvNotFound` if ``env`` is absent."""
+    return check(repo, env, read_data)[0]
+
+
+def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, BadChunks]:
+    """:func:`verify`, also returning every needed chunk found damaged and where (repair)."""
     report = VerifyReport()
-    try:
-        index = load_index(repo)
-    except IntegrityError as exc:
-        report.problems.append(str(exc))
-        index = ChunkIndex()
-    needed: dict[str, int] = {}
+    index = load_index(repo, cached=False)
+    for damage in index.damaged:
+        report.add(Damage(damage.key, damage.problem + " (statesync repair rebuilds it)"))
+    walk = _Walk()
     for name in [env] if env else list_envs(repo):
-        _walk_env(repo, name, report, needed)
-    for cid in sorted(needed):
-        if cid not in index:
-            report.problems.append(f"chunk {cid[:12]}: missing from every index")
-    report.chunks = len(needed)
+        _walk_env(repo, name, report, walk, env is not None)
+    report.chunks = len(walk.needed)
+    _check_chunks(index, walk)
     if read_data:
-        _read_packs(repo, index, needed, report)
-    return report
+        _read_packs(repo, index, walk, report)
+    _name_dependents(repo, walk, report)
+    return report, {cid: index.locations[cid].pack if cid in index else None
+                    for cid in walk.bad_chunks}
 
 
-def _walk_env(repo: Repo, env: str, report: VerifyReport, needed: dict[str, int]) -> None:
+def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bool) -> None:
     try:
         state = read_ref(repo, env)
         if state is not None:
             check_trust(repo, state)
-    except StatesyncError as exc:
-        report.problems.append(str(exc))
+    except IntegrityError as exc:
+        report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env)),
+                          envs=(env,)))
         return
     if state is None:
-        report.problems.append(f"{layout.ref_key(env)}: no such environment")
-        return
+        if asked:
+            raise EnvNotFound(f"environment {env!r} does not exist in this store")
+        return  # removed between listing and reading
     report.refs += 1
-    todo, seen = [state.ref.snapshot], set()
+    todo = [state.ref.snapshot]
     while todo:
         snap = todo.pop()
-        if snap in seen:
+        if snap in walk.envs_of:
+            walk.envs_of[snap].add(env)
             continue
-        seen.add(snap)
-        manifest = _manifest(repo, snap, report)
+        walk.envs_of[snap].add(env)
+        manifest = _manifest(repo, snap, env, report)
         if manifest is None:
             continue
         report.snapshots += 1
         todo.extend(manifest.parents)
         for e in manifest.entries:
             for cid, size in e.chunks:
-                needed[cid] = int(size)
+                walk.needed[cid] = int(size)
 
 
-def _manifest(repo: Repo, snap: str, report: VerifyReport) -> Manifest | None:
+def _manifest(repo: Repo, snap: str, env: str, report: VerifyReport) -> Manifest | None:
+    where = layout.snapshot_key(snap)
     try:
         return load_manifest(repo, snap)
     except SnapshotNotFound:
-        report.problems.append(f"{layout.snapshot_key(snap)}: missing")
+        report.add(Damage(where, "missing", envs=(env,), snapshots=(snap,)))
     except IntegrityError as exc:
-        report.problems.append(str(exc))
+        report.add(Damage(where, _problem(exc, where), envs=(env,), snapshots=(snap,)))
+    except KeyFailure:
+        report.skipped.append(f"{where} ({env}): sealed and no key here, so it and the "
+                              "history and files below it were not checked")
     return None
 
 
-def _read_packs(repo: Repo, index: ChunkIndex, needed: dict[str, int],
-                report: VerifyReport) -> None:
+def _problem(exc: StatesyncError, where: str) -> str:
+    return str(exc).removeprefix(f"{where}: ")
+
+
+def _check_chunks(index: ChunkIndex, walk: _Walk) -> None:
+    hint = " (an index is damaged: statesync repair may rebuild it)" if index.damaged else ""
+    for cid in walk.needed:
+        if cid in index:
+            continue
+        pack = index.lost.get(cid)
+        walk.bad_chunks[cid] = ((layout.pack_key(pack), "missing") if pack
+                                else (f"chunk {cid[:12]}", "missing from every index" + hint))
+
+
+def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport) -> None:
     by_pack: dict[str, list[tuple[str, Location]]] = defaultdict(list)
-    for cid in needed:
+    for cid in walk.needed:
         if cid in index:
             loc = index.locate(cid)
             by_pack[loc.pack].append((cid, loc))
@@ -108,14 +180,55 @@ def _read_packs(repo: Repo, index: ChunkIndex, needed: dict[str, int],
         where = layout.pack_key(pack)
         try:
             body, _ = repo.backend.get(where)
-        except NotFound:
-            report.problems.append(f"{where}: missing")
+        except NotFound:  # deleted since the listing
+            walk.bad_chunks.update((cid, (where, "missing")) for cid, _ in chunks)
             continue
         report.packs_read += 1
-        if codec.sha256_hex(body) != pack:
-            report.problems.append(f"{where}: content does not match its id")
-        for cid, loc in chunks:
-            try:
-                open_chunk(repo, loc, cid, body[loc.offset : loc.offset + loc.length], where)
-            except (IntegrityError, KeyFailure) as exc:
-                report.problems.append(str(exc))
+        # Each chunk is still opened: repair must know which ones are really lost.
+        torn = codec.sha256_hex(body) != pack
+        why = "content does not match its id" if torn else None
+        if not _open_chunks(repo, where, body, chunks, walk, report, why) and torn:
+            report.add(Damage(where, f"{why} (no chunk a snapshot needs is affected)"))
+
+
+def _open_chunks(repo: Repo, where: str, body: bytes, chunks: list[tuple[str, Location]],
+                 walk: _Walk, report: VerifyReport, why: str | None) -> bool:
+    """Open every chunk; record the bad ones (under ``why`` if given); True if any was bad."""
+    skipped, bad = 0, False
+    for cid, loc in chunks:
+        try:
+            open_chunk(repo, loc, cid, body[loc.offset : loc.offset + loc.length], where)
+        except IntegrityError as exc:
+            walk.bad_chunks[cid] = (where, why or _problem(exc, where))
+            bad = True
+        except KeyFailure:
+            skipped += 1
+    if skipped:
+        report.skipped.append(f"{where}: {skipped} sealed chunk(s) not decrypted (no key here)")
+    return bad
+
+
+def _name_dependents(repo: Repo, walk: _Walk, report: VerifyReport) -> None:
+    """One :class:`Damage` per bad object, naming every snapshot and file that uses it.
+
+    The manifests are read a second time only when something is damaged.
+    """
+    if not walk.bad_chunks:
+        return
+    deps: dict[tuple[str, str], tuple[set[str], set[str], set[str]]] = {}
+    for snap, envs in sorted(walk.envs_of.items()):
+        try:
+            manifest = load_manifest(repo, snap)
+        except StatesyncError:  # already reported or skipped
+            continue
+        for e in manifest.entries:
+            for cid, _size in e.chunks:
+                if cid in walk.bad_chunks:
+                    d_envs, d_snaps, d_files = deps.setdefault(walk.bad_chunks[cid],
+                                                               (set(), set(), set()))
+                    d_envs.update(envs)
+                    d_snaps.add(snap)
+                    d_files.add(e.path)
+    for (obj, why), (d_envs, d_snaps, d_files) in sorted(deps.items()):
+        report.add(Damage(obj, why, tuple(sorted(d_envs)), tuple(sorted(d_snaps)),
+                          tuple(sorted(d_files))))
