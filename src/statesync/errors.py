@@ -122,3 +122,7 @@ class PolicyViolation(StatesyncError):
 
 class DocumentLimit(StatesyncError):
     """A document exceeds the limits on size, nesting or alias expansion (exit 1)."""
+
+
+class TornFile(StatesyncError):
+    """A working-folder file kept changing while push read it (exit 1)."""

@@ -86,6 +86,8 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
         if stat.S_ISREG(st.st_mode):
             with open(abspath, "rb"):
                 pass
+    except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
+        return
     except OSError as exc:
         raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
     if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
