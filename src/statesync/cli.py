@@ -1,7 +1,8 @@
 """The command line: parse, call :mod:`statesync.api`, print. Nothing else.
 
 Exit codes (DESIGN.md §7): 0 ok, 1 error, 2 usage, 3 conflict, 4 integrity,
-5 locked, 6 key or decryption failure. Errors are one line on stderr.
+5 locked, 6 key or decryption failure. Errors are one line on stderr; under
+``--json`` also one object on stdout: ``{"error", "exit_code", "error_type", ...}``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -249,33 +251,56 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code."""
-    args = _parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
+def _fail(args: argparse.Namespace, message: str, code: int,
+          details: dict[str, Any] | None = None) -> int:
+    """Report an error: one line on stderr, and under ``--json`` one object on stdout."""
+    print(f"statesync: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        doc = {**(details or {}), "error": message.removeprefix("error: "), "exit_code": code}
+        print(json.dumps(_jsonable(doc), indent=2, sort_keys=True))
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         result = _jsonable(args.fn(args))
     except StatesyncError as exc:
-        print(f"statesync: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        details = {"error_type": type(exc).__name__, **exc.details}
+        return _fail(args, f"error: {exc}", exc.exit_code, details)
     except KeyboardInterrupt:
-        print("statesync: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted", 130)
+    except BrokenPipeError:
+        raise
     except OSError as exc:
-        print(f"statesync: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return _fail(args, f"error: {exc.filename or ''}: {exc.strerror or exc}", 1)
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         logging.getLogger("statesync").debug("internal error", exc_info=True)
-        print(f"statesync: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     from statesync.render import render
 
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     elif not args.quiet:
         render(args.command, result)
+    sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError guard
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code.
+
+    A reader that closes our stdout early (``statesync log | head -1``) ends
+    the command quietly with exit 0: it got what it asked for.
+    """
+    args = _parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

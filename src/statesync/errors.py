@@ -11,11 +11,23 @@ Messages are one line, for a person, and never contain secret material.
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 
 class StatesyncError(Exception):
-    """Base of every deliberate statesync error (exit code 1)."""
+    """Base of every deliberate statesync error (exit code 1).
+
+    ``details`` holds structured facts about the error (the conflicting head,
+    the lease holder...) for ``--json``; never secret material.
+    """
 
     exit_code = 1
+    details: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated (with_details)
+
+    def with_details(self, **fields: Any) -> Self:
+        """Attach structured facts for ``--json`` output; returns ``self`` to raise."""
+        self.details = {**self.details, **fields}
+        return self
 
 
 class UsageError(StatesyncError):

@@ -74,12 +74,12 @@ def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
         raise RefConflict(
             f"{state.ref.describe()}; this folder was never pulled from it "
             "(pull first, or push --force to replace its contents)"
-        )
+        ).with_details(head=state.ref.head_fields())
     if rec.snapshot != state.ref.snapshot:
         raise RefConflict(
             f"environment moved since this folder synced ({rec.snapshot[:12]}): "
             f"{state.ref.describe()} (pull first, or push --rebase)"
-        )
+        ).with_details(head=state.ref.head_fields(), expected=rec.snapshot)
     return state.ref.snapshot
 
 
