@@ -49,11 +49,19 @@ def cmd_init(args: argparse.Namespace) -> Any:
     return {"store": store.url, "store_id": store.store_id}
 
 
+def _lock_policy(args: argparse.Namespace) -> Any:
+    from statesync.api import LockPolicy
+
+    timeout = parse_duration(args.lock_timeout) if args.lock_timeout else 0
+    return LockPolicy(lock_id=args.lock_id, ignore=args.ignore_lock, timeout=timeout)
+
+
 def cmd_push(args: argparse.Namespace) -> Any:
     return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
                              force=args.force, rebase=args.rebase,
                              include_secrets=args.include_secrets,
-                             encrypt_all=args.encrypt == "all", progress=_progress(args))
+                             encrypt_all=args.encrypt == "all", progress=_progress(args),
+                             lock=_lock_policy(args))
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
@@ -89,7 +97,7 @@ def cmd_export(args: argparse.Namespace) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> Any:
     return _store(args).import_(args.file, args.env, skip_existing=args.skip_existing,
-                                message=args.message)
+                                message=args.message, lock=_lock_policy(args))
 
 
 def cmd_verify(args: argparse.Namespace) -> Any:
@@ -106,6 +114,7 @@ def cmd_envs(args: argparse.Namespace) -> Any:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DEFAULT_TTL = "10m"
 
 
 def parse_duration(text: str) -> int:
@@ -118,7 +127,14 @@ def parse_duration(text: str) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> Any:
     ttl = parse_duration(args.ttl)
+    if args.renew:
+        ttl_given = args.ttl != _DEFAULT_TTL
+        return _store(args).renew_lock(args.env, args.renew, ttl if ttl_given else None).to_json()
     return _store(args).lock(args.env, ttl, args.purpose).to_json()
+
+
+def cmd_locks(args: argparse.Namespace) -> Any:
+    return {"locks": [st.to_json() for st in _store(args).locks()]}
 
 
 def cmd_unlock(args: argparse.Namespace) -> Any:
@@ -127,11 +143,21 @@ def cmd_unlock(args: argparse.Namespace) -> Any:
 
 
 def cmd_promote(args: argparse.Namespace) -> Any:
-    return _store(args).promote(args.src, args.dst, args.message)
+    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args))
 
 
 def cmd_rollback(args: argparse.Namespace) -> Any:
-    return _store(args).rollback(args.env, args.id, args.message)
+    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args))
+
+
+def _lock_flags(sp: argparse.ArgumentParser) -> None:
+    """How a write treats the environment's lease (held by someone else: exit 5)."""
+    sp.add_argument("--lock-timeout", metavar="DURATION",
+                    help="wait up to this long (30s, 10m) for another holder's lease")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--lock-id", metavar="ID", help="write under the lease you hold")
+    g.add_argument("--ignore-lock", action="store_true",
+                   help="write even though someone else holds the lease")
 
 
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
@@ -178,6 +204,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="store secret values and files, sealed with the environment's key")
     sp.add_argument("--encrypt", choices=["all"],
                     help="'all': seal every chunk and the manifest too")
+    _lock_flags(sp)
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()
@@ -214,14 +241,18 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--env", default="default")
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
+    _lock_flags(sp)
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")
-    sp.add_argument("--ttl", default="10m", help="lease duration: 30s, 10m, 2h, 1d")
+    sp.add_argument("--ttl", default=_DEFAULT_TTL, help="lease duration: 30s, 10m, 2h, 1d")
     sp.add_argument("--purpose", default="")
+    sp.add_argument("--renew", metavar="LOCK_ID",
+                    help="renew the lease LOCK_ID (restarts its TTL; --ttl sets a new one)")
+    add("locks", cmd_locks, "list the store's leases (live and stale)")
     sp = add("unlock", cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
     sp.add_argument("env")
     sp.add_argument("lock_id")
@@ -230,11 +261,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("src", metavar="FROM")
     sp.add_argument("dst", metavar="TO")
     sp.add_argument("-m", "--message", default="")
+    _lock_flags(sp)
     sp = add("rollback", cmd_rollback, "give an environment an older snapshot's files, "
              "as a new snapshot")
     sp.add_argument("env")
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
+    _lock_flags(sp)
     from statesync.crypto.commands import add_keys_commands
 
     add_keys_commands(add, common)

@@ -75,6 +75,11 @@ def lock_key(env: str) -> str:
     return f"{LOCKS}{validate_env(env)}"
 
 
+def env_from_lock_key(key: str) -> str:
+    """The environment a ``locks/<env>`` key belongs to."""
+    return key[len(LOCKS) :]
+
+
 _KEYRING_RE = re.compile(r"^gen-([1-9][0-9]{0,8})\.json$")
 
 
