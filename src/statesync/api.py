@@ -22,6 +22,7 @@ from statesync.errors import UsageError
 from statesync.sync import bundle, engine, history, layout
 from statesync.sync import lease as lease_mod
 from statesync.sync import promote as promote_mod
+from statesync.sync import promotion_rule as rule_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import load_index
@@ -169,9 +170,23 @@ class Store:
 
     def promote(self, src: str, dst: str, message: str = "", *,
                 lock: LockPolicy | None = None) -> promote_mod.PromoteResult:
-        """Give ``dst`` ``src``'s head files as a new snapshot, if statesync.toml allows it."""
+        """Give ``dst`` ``src``'s head files as a new snapshot, if the rules allow it.
+
+        The store's promotion rule (:mod:`statesync.sync.promotion_rule`) and,
+        as a local additional restriction, ``[promotion] allowed`` of statesync.toml.
+        """
+        rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
         allowed = load_config(self.url).promotion_allowed  # the rule as it is now
         return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock)
+
+    def promotion_rule(self) -> rule_mod.PromotionRule | None:
+        """The store's promotion rule (None: the store has none, every path is allowed)."""
+        return rule_mod.read_rule(self.repo)
+
+    def change_promotion_rule(self, allow: list[str] | None = None,
+                              deny: list[str] | None = None) -> rule_mod.PromotionRule:
+        """Allow and disallow ``FROM->TO`` paths in the store's rule, for every caller."""
+        return rule_mod.change(self.repo, list(allow or []), list(deny or []))
 
     def rollback(self, env: str, snapshot: str, message: str = "", *,
                  lock: LockPolicy | None = None) -> promote_mod.RollbackResult:

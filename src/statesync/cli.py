@@ -150,6 +150,19 @@ def cmd_rollback(args: argparse.Namespace) -> Any:
     return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args))
 
 
+def cmd_promotion(args: argparse.Namespace) -> Any:
+    store = _store(args)
+    if args.action == "show":
+        rule = store.promotion_rule()
+    else:
+        if not args.paths:
+            raise UsageError(f"promotion {args.action} needs at least one FROM->TO path")
+        rule = store.change_promotion_rule(**{args.action: args.paths})
+    if rule is None:
+        return {"allowed": None, "note": "no promotion rule in the store: every path is allowed"}
+    return rule.to_json()
+
+
 def _lock_flags(sp: argparse.ArgumentParser) -> None:
     """How a write treats the environment's lease (held by someone else: exit 5)."""
     sp.add_argument("--lock-timeout", metavar="DURATION",
@@ -262,6 +275,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("dst", metavar="TO")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
+    sp = add("promotion", cmd_promotion, "show or change the store's promotion rule "
+             "(which FROM->TO promotions are allowed, for every caller)")
+    sp.add_argument("action", choices=["show", "allow", "deny"])
+    sp.add_argument("paths", nargs="*", metavar="FROM->TO")
     sp = add("rollback", cmd_rollback, "give an environment an older snapshot's files, "
              "as a new snapshot")
     sp.add_argument("env")
