@@ -121,7 +121,14 @@ class NotSupported(BackendError):
 
 
 class TransientError(BackendError):
-    """A fault worth retrying: timeout, throttling, 5xx, connection reset."""
+    """A fault worth retrying: timeout, throttling, 5xx, connection reset.
+
+    ``retry_after``: seconds the service asked us to wait (throttling), if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class BackendUnavailable(BackendError):
