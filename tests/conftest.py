@@ -26,6 +26,8 @@ def _private_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     monkeypatch.delenv("STATESYNC_STORE", raising=False)
+    # A store that stays unreachable fails a test in seconds, not after the CLI's 5 minutes.
+    monkeypatch.setenv("STATESYNC_RETRY_BUDGET", "10s")
 
 
 @pytest.fixture(params=sorted(RIGS))

@@ -22,12 +22,14 @@ from statesync.errors import UsageError
 from statesync.sync import bundle, engine, history, layout
 from statesync.sync import lease as lease_mod
 from statesync.sync import promote as promote_mod
+from statesync.sync import promotion_rule as rule_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import load_index
 from statesync.sync.download import read_entry
 from statesync.sync.engine import PushOptions, PushResult
 from statesync.sync.history import Diff, LogEntry, Status
+from statesync.sync.lockguard import LockPolicy, ensure_free
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 
 OBJECT_PATH = "object.json"
 
-__all__ = ["Diff", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
+__all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
 
 
 class Store:
@@ -97,18 +99,21 @@ class Store:
     def push(self, folder: str | Path, env: str = "default", *, message: str = "",
              tags: dict[str, str] | None = None, force: bool = False, rebase: bool = False,
              include_secrets: bool = False, encrypt_all: bool = False,
-             progress: bool = False) -> PushResult:
+             progress: bool = False, lock: LockPolicy | None = None) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`).
 
         ``include_secrets`` seals secret values and files with the environment's
         key instead of leaving them out; ``encrypt_all`` seals every chunk and
-        the manifest too. Both stay on for the environment once used.
+        the manifest too. Both stay on for the environment once used. ``lock``:
+        how another holder's lease is treated (default: :class:`LockedError`).
         """
         if force and rebase:
             raise UsageError("--rebase and --force exclude each other")
         opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress,
                            include_secrets, encrypt_all)
-        return engine.push(self.repo, Path(folder), layout.validate_env(env), opts)
+        env = layout.validate_env(env)
+        ensure_free(self.repo, env, lock or LockPolicy())
+        return engine.push(self.repo, Path(folder), env, opts)
 
     def plan_push(self, folder: str | Path, env: str = "default", *,
                   include_secrets: bool = False) -> PushPlan:
@@ -164,18 +169,42 @@ class Store:
         """
         return lease_mod.acquire(self.repo, layout.validate_env(env), ttl, purpose)
 
+    def renew_lock(self, env: str, lock_id: str, ttl: float | None = None) -> lease_mod.Lease:
+        """Renew ``env``'s lease ``lock_id`` (restarting its TTL, or setting a new one)."""
+        return lease_mod.renew(self.repo, layout.validate_env(env), lock_id, ttl)
+
+    def locks(self) -> list[lease_mod.LockStatus]:
+        """Every lease in the store, live or stale."""
+        return lease_mod.list_locks(self.repo)
+
     def unlock(self, env: str, lock_id: str, force: bool = False) -> lease_mod.LockInfo:
         """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``)."""
         return lease_mod.release(self.repo, layout.validate_env(env), lock_id, force)
 
-    def promote(self, src: str, dst: str, message: str = "") -> promote_mod.PromoteResult:
-        """Give ``dst`` ``src``'s head files as a new snapshot, if statesync.toml allows it."""
-        allowed = load_config(self.url).promotion_allowed  # the rule as it is now
-        return promote_mod.promote(self.repo, src, dst, message, allowed)
+    def promote(self, src: str, dst: str, message: str = "", *,
+                lock: LockPolicy | None = None) -> promote_mod.PromoteResult:
+        """Give ``dst`` ``src``'s head files as a new snapshot, if the rules allow it.
 
-    def rollback(self, env: str, snapshot: str, message: str = "") -> promote_mod.RollbackResult:
+        The store's promotion rule (:mod:`statesync.sync.promotion_rule`) and,
+        as a local additional restriction, ``[promotion] allowed`` of statesync.toml.
+        """
+        rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
+        allowed = load_config(self.url).promotion_allowed  # the rule as it is now
+        return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock)
+
+    def promotion_rule(self) -> rule_mod.PromotionRule | None:
+        """The store's promotion rule (None: the store has none, every path is allowed)."""
+        return rule_mod.read_rule(self.repo)
+
+    def change_promotion_rule(self, allow: list[str] | None = None,
+                              deny: list[str] | None = None) -> rule_mod.PromotionRule:
+        """Allow and disallow ``FROM->TO`` paths in the store's rule, for every caller."""
+        return rule_mod.change(self.repo, list(allow or []), list(deny or []))
+
+    def rollback(self, env: str, snapshot: str, message: str = "", *,
+                 lock: LockPolicy | None = None) -> promote_mod.RollbackResult:
         """Give ``env`` a new snapshot (new serial) with an older snapshot's files."""
-        return promote_mod.rollback(self.repo, env, snapshot, message)
+        return promote_mod.rollback(self.repo, env, snapshot, message, lock=lock)
 
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
@@ -199,9 +228,11 @@ class Store:
                                     tags=dict(tags or {}))
 
     def import_(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
-                message: str = "") -> bundle.ImportResult:
+                message: str = "", lock: LockPolicy | None = None) -> bundle.ImportResult:
         """Validate a bundle completely, then commit it to ``env`` as a new snapshot."""
-        return bundle.import_bundle(self.repo, Path(path), layout.validate_env(env),
+        env = layout.validate_env(env)
+        ensure_free(self.repo, env, lock or LockPolicy())
+        return bundle.import_bundle(self.repo, Path(path), env,
                                     skip_existing=skip_existing, message=message,
                                     policy=self.policy)
 

@@ -1,7 +1,8 @@
 """The command line: parse, call :mod:`statesync.api`, print. Nothing else.
 
 Exit codes (DESIGN.md §7): 0 ok, 1 error, 2 usage, 3 conflict, 4 integrity,
-5 locked, 6 key or decryption failure. Errors are one line on stderr.
+5 locked, 6 key or decryption failure. Errors are one line on stderr; under
+``--json`` also one object on stdout: ``{"error", "exit_code", "error_type", ...}``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,13 +49,21 @@ def cmd_init(args: argparse.Namespace) -> Any:
     return {"store": store.url, "store_id": store.store_id}
 
 
+def _lock_policy(args: argparse.Namespace) -> Any:
+    from statesync.api import LockPolicy
+
+    timeout = parse_duration(args.lock_timeout) if args.lock_timeout else 0
+    return LockPolicy(lock_id=args.lock_id, ignore=args.ignore_lock, timeout=timeout)
+
+
 def cmd_push(args: argparse.Namespace) -> Any:
     if args.dry_run:
         return _store(args).plan_push(args.dir, args.env, include_secrets=args.include_secrets)
     return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
                              force=args.force, rebase=args.rebase,
                              include_secrets=args.include_secrets,
-                             encrypt_all=args.encrypt == "all", progress=_progress(args))
+                             encrypt_all=args.encrypt == "all", progress=_progress(args),
+                             lock=_lock_policy(args))
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
@@ -89,7 +99,7 @@ def cmd_export(args: argparse.Namespace) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> Any:
     return _store(args).import_(args.file, args.env, skip_existing=args.skip_existing,
-                                message=args.message)
+                                message=args.message, lock=_lock_policy(args))
 
 
 def _report_damage(args: argparse.Namespace, result: Any, lines: list[str], what: str) -> None:
@@ -130,6 +140,7 @@ def cmd_envs(args: argparse.Namespace) -> Any:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DEFAULT_TTL = "10m"
 
 
 def parse_duration(text: str) -> int:
@@ -142,7 +153,14 @@ def parse_duration(text: str) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> Any:
     ttl = parse_duration(args.ttl)
+    if args.renew:
+        ttl_given = args.ttl != _DEFAULT_TTL
+        return _store(args).renew_lock(args.env, args.renew, ttl if ttl_given else None).to_json()
     return _store(args).lock(args.env, ttl, args.purpose).to_json()
+
+
+def cmd_locks(args: argparse.Namespace) -> Any:
+    return {"locks": [st.to_json() for st in _store(args).locks()]}
 
 
 def cmd_unlock(args: argparse.Namespace) -> Any:
@@ -151,11 +169,34 @@ def cmd_unlock(args: argparse.Namespace) -> Any:
 
 
 def cmd_promote(args: argparse.Namespace) -> Any:
-    return _store(args).promote(args.src, args.dst, args.message)
+    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args))
 
 
 def cmd_rollback(args: argparse.Namespace) -> Any:
-    return _store(args).rollback(args.env, args.id, args.message)
+    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args))
+
+
+def cmd_promotion(args: argparse.Namespace) -> Any:
+    store = _store(args)
+    if args.action == "show":
+        rule = store.promotion_rule()
+    else:
+        if not args.paths:
+            raise UsageError(f"promotion {args.action} needs at least one FROM->TO path")
+        rule = store.change_promotion_rule(**{args.action: args.paths})
+    if rule is None:
+        return {"allowed": None, "note": "no promotion rule in the store: every path is allowed"}
+    return rule.to_json()
+
+
+def _lock_flags(sp: argparse.ArgumentParser) -> None:
+    """How a write treats the environment's lease (held by someone else: exit 5)."""
+    sp.add_argument("--lock-timeout", metavar="DURATION",
+                    help="wait up to this long (30s, 10m) for another holder's lease")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--lock-id", metavar="ID", help="write under the lease you hold")
+    g.add_argument("--ignore-lock", action="store_true",
+                   help="write even though someone else holds the lease")
 
 
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
@@ -204,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="'all': seal every chunk and the manifest too")
     sp.add_argument("--dry-run", action="store_true",
                     help="list what would be excluded, redacted and uploaded; write nothing")
+    _lock_flags(sp)
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()
@@ -240,6 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--env", default="default")
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
+    _lock_flags(sp)
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
@@ -250,8 +293,11 @@ def _parser() -> argparse.ArgumentParser:
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")
-    sp.add_argument("--ttl", default="10m", help="lease duration: 30s, 10m, 2h, 1d")
+    sp.add_argument("--ttl", default=_DEFAULT_TTL, help="lease duration: 30s, 10m, 2h, 1d")
     sp.add_argument("--purpose", default="")
+    sp.add_argument("--renew", metavar="LOCK_ID",
+                    help="renew the lease LOCK_ID (restarts its TTL; --ttl sets a new one)")
+    add("locks", cmd_locks, "list the store's leases (live and stale)")
     sp = add("unlock", cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
     sp.add_argument("env")
     sp.add_argument("lock_id")
@@ -260,11 +306,17 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("src", metavar="FROM")
     sp.add_argument("dst", metavar="TO")
     sp.add_argument("-m", "--message", default="")
+    _lock_flags(sp)
+    sp = add("promotion", cmd_promotion, "show or change the store's promotion rule "
+             "(which FROM->TO promotions are allowed, for every caller)")
+    sp.add_argument("action", choices=["show", "allow", "deny"])
+    sp.add_argument("paths", nargs="*", metavar="FROM->TO")
     sp = add("rollback", cmd_rollback, "give an environment an older snapshot's files, "
              "as a new snapshot")
     sp.add_argument("env")
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
+    _lock_flags(sp)
     from statesync.crypto.commands import add_keys_commands
 
     add_keys_commands(add, common)
@@ -281,33 +333,56 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code."""
-    args = _parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
+def _fail(args: argparse.Namespace, message: str, code: int,
+          details: dict[str, Any] | None = None) -> int:
+    """Report an error: one line on stderr, and under ``--json`` one object on stdout."""
+    print(f"statesync: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        doc = {**(details or {}), "error": message.removeprefix("error: "), "exit_code": code}
+        print(json.dumps(_jsonable(doc), indent=2, sort_keys=True))
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         result = _jsonable(args.fn(args))
     except StatesyncError as exc:
-        print(f"statesync: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        details = {"error_type": type(exc).__name__, **exc.details}
+        return _fail(args, f"error: {exc}", exc.exit_code, details)
     except KeyboardInterrupt:
-        print("statesync: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted", 130)
+    except BrokenPipeError:
+        raise
     except OSError as exc:
-        print(f"statesync: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return _fail(args, f"error: {exc.filename or ''}: {exc.strerror or exc}", 1)
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         logging.getLogger("statesync").debug("internal error", exc_info=True)
-        print(f"statesync: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     from statesync.render import render
 
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     elif not args.quiet:
         render(args.command, result)
+    sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError guard
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code.
+
+    A reader that closes our stdout early (``statesync log | head -1``) ends
+    the command quietly with exit 0: it got what it asked for.
+    """
+    args = _parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,11 +11,23 @@ Messages are one line, for a person, and never contain secret material.
 
 from __future__ import annotations
 
+from typing import Any, Self
+
 
 class StatesyncError(Exception):
-    """Base of every deliberate statesync error (exit code 1)."""
+    """Base of every deliberate statesync error (exit code 1).
+
+    ``details`` holds structured facts about the error (the conflicting head,
+    the lease holder...) for ``--json``; never secret material.
+    """
 
     exit_code = 1
+    details: dict[str, Any] = {}  # noqa: RUF012 - replaced, never mutated (with_details)
+
+    def with_details(self, **fields: Any) -> Self:
+        """Attach structured facts for ``--json`` output; returns ``self`` to raise."""
+        self.details = {**self.details, **fields}
+        return self
 
 
 class UsageError(StatesyncError):
@@ -109,7 +121,14 @@ class NotSupported(BackendError):
 
 
 class TransientError(BackendError):
-    """A fault worth retrying: timeout, throttling, 5xx, connection reset."""
+    """A fault worth retrying: timeout, throttling, 5xx, connection reset.
+
+    ``retry_after``: seconds the service asked us to wait (throttling), if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class BackendUnavailable(BackendError):
@@ -122,3 +141,7 @@ class PolicyViolation(StatesyncError):
 
 class DocumentLimit(StatesyncError):
     """A document exceeds the limits on size, nesting or alias expansion (exit 1)."""
+
+
+class TornFile(StatesyncError):
+    """A working-folder file kept changing while push read it (exit 1)."""

@@ -103,6 +103,16 @@ def _lock(r: dict[str, Any]) -> None:
           f"unless renewed\nlock id {r['lock_id']}")
 
 
+def _locks(r: dict[str, Any]) -> None:
+    for lk in r["locks"]:
+        state = "stale since" if lk["stale"] else "expires"
+        purpose = f" for {lk['purpose']!r}" if lk["purpose"] else ""
+        print(f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "
+              f"lock id {lk['lock_id']}")
+    if not r["locks"]:
+        print("no locks")
+
+
 def _unlock(r: dict[str, Any]) -> None:
     print(f"unlocked {r['env']} (lock {r['lock_id']} of {r['holder']})")
 
@@ -196,6 +206,7 @@ _RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "dif
               "rollback": _rollback, "export": _export, "import": _import}
 _RENDERERS["keys"] = _keys
 _RENDERERS.update({"verify": _verify, "repair": _repair, "envs": _envs})
+_RENDERERS["locks"] = _locks
 
 
 def render(command: str, result: Any) -> None:

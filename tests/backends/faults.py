@@ -142,7 +142,8 @@ class _Raw:
         return self._body
 
 
-def aws_response(request: Any, status: int, code: str, message: str = "injected") -> Any:
+def aws_response(request: Any, status: int, code: str, message: str = "injected",
+                 headers: dict[str, str] | None = None) -> Any:
     """A botocore response carrying an S3 XML error, for ``before-send`` hooks to return."""
     from botocore.awsrequest import AWSResponse
 
@@ -150,5 +151,5 @@ def aws_response(request: Any, status: int, code: str, message: str = "injected"
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     ).encode()
-    headers = {"Content-Type": "application/xml", "Content-Length": str(len(xml))}
-    return AWSResponse(request.url, status, headers, _Raw(xml))
+    sent = {"Content-Type": "application/xml", "Content-Length": str(len(xml)), **(headers or {})}
+    return AWSResponse(request.url, status, sent, _Raw(xml))

@@ -196,3 +196,14 @@ def test_a_wrong_shared_key_is_backend_unavailable(
 def _with(connection_string: str, field: str, value: str) -> str:
     parts = [p for p in connection_string.split(";") if p and not p.startswith(f"{field}=")]
     return ";".join([*parts, f"{field}={value}"]) + ";"
+
+
+def test_a_throttling_answer_carries_its_retry_after(faulty: Faulty) -> None:
+    def busy(request: requests.PreparedRequest) -> Reply:
+        status, headers, body = azure_error(503, "ServerBusy")
+        return status, {**headers, "x-ms-retry-after-ms": "2500"}, body
+
+    backend, _ = faulty(busy)
+    with pytest.raises(TransientError) as err:
+        backend.get("k")
+    assert err.value.retry_after == 2.5

@@ -250,3 +250,14 @@ def test_refused_credentials_are_backend_unavailable_at_once(
     assert len(adapter.seen) == 1  # not retried: waiting will not fix credentials
     with pytest.raises(BackendUnavailable, match=message):
         retrying.put("k", b"x", CREATE)
+
+
+def test_a_throttling_answer_carries_its_retry_after(faulty: Faulty) -> None:
+    def throttled(request: requests.PreparedRequest) -> Reply:
+        status, headers, body = gcs_error(429, "rateLimitExceeded")
+        return status, {**headers, "Retry-After": "4"}, body
+
+    backend, _ = faulty(throttled)
+    with pytest.raises(TransientError) as err:
+        backend.get("k")
+    assert err.value.retry_after == 4

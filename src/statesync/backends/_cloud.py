@@ -338,3 +338,41 @@ def fail_fast(head: Callable[[str], Meta], key: str, mode: PutMode, where: str) 
         raise AlreadyExists(f"{key!r} already exists in {where}")
     if isinstance(mode, Update) and current != mode.expected:
         raise PreconditionFailed(f"{key!r} changed in {where}")
+
+
+#: Longest wait a throttling answer may ask of us (a bad header must not stall a push).
+_MAX_RETRY_AFTER = 120.0
+
+
+def retry_after(headers: object) -> float | None:
+    """Seconds a throttling answer asks us to wait, from its headers; None if it says nothing.
+
+    Reads ``x-ms-retry-after-ms`` (Azure), then ``Retry-After`` in seconds or
+    as an HTTP date; ``headers`` is any mapping with a ``get`` (case as sent
+    or lowercased, as each SDK hands them over).
+    """
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    for name, scale in (("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = get(name) or get(name.title()) or get(name.upper())
+        if not raw:
+            continue
+        seconds: float | None
+        try:
+            seconds = float(raw) * scale
+        except ValueError:
+            seconds = _http_date_in(str(raw))
+        if seconds is not None and seconds >= 0:
+            return min(seconds, _MAX_RETRY_AFTER)
+    return None
+
+
+def _http_date_in(text: str) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return (when - datetime.now(UTC)).total_seconds()

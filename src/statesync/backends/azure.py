@@ -300,7 +300,8 @@ class AzureBackend(Backend):
         if status in (401, 403):
             return BackendUnavailable(f"access denied to {self.where}: {code or status}")
         if status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
-            return TransientError(message)
+            headers = getattr(exc.response, "headers", None)
+            return TransientError(message, _cloud.retry_after(headers))
         if status == 400 and code == "InvalidOperation" and "md5" in str(exc).lower():
             # Azurite's spelling of Md5Mismatch: "Provided contentMD5 doesn't match."
             return TransientError(f"{message}: body damaged in transit")

@@ -354,7 +354,8 @@ class GCSBackend(Backend):
         if status in (401, 403):
             return BackendUnavailable(f"access denied to {self.where}: {status}")
         if status in (408, 429) or status >= 500:
-            return TransientError(message)
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            return TransientError(message, _cloud.retry_after(headers))
         if status == 400 and "doesn't match calculated" in str(exc):
             # GCS refused an upload whose CRC32C/MD5 differs from the bytes that
             # arrived ("Provided CRC32C ... doesn't match calculated CRC32C"):

@@ -312,7 +312,8 @@ class S3Backend(Backend):
         if status in (401, 403) or code in _AUTH_CODES:
             return BackendUnavailable(f"access denied to {self.where}: {code or status}")
         if status == 429 or status >= 500 or code in _THROTTLE_CODES | _TRANSIT_CODES:
-            return TransientError(message)
+            headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return TransientError(message, _cloud.retry_after(headers))
         return BackendError(f"{message}: {exc}")
 
 

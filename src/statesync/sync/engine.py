@@ -22,6 +22,7 @@ from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manife
 from statesync.sync.refs import RefState, read_ref, write_ref
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys
+from statesync.sync.stable import read_stable
 from statesync.sync.stored import StoredForm
 from statesync.sync.workdir import (
     EnvRecord,
@@ -73,12 +74,12 @@ def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
         raise RefConflict(
             f"{state.ref.describe()}; this folder was never pulled from it "
             "(pull first, or push --force to replace its contents)"
-        )
+        ).with_details(head=state.ref.head_fields())
     if rec.snapshot != state.ref.snapshot:
         raise RefConflict(
             f"environment moved since this folder synced ({rec.snapshot[:12]}): "
             f"{state.ref.describe()} (pull first, or push --rebase)"
-        )
+        ).with_details(head=state.ref.head_fields(), expected=rec.snapshot)
     return state.ref.snapshot
 
 
@@ -129,39 +130,55 @@ class Sealing:
                 "generation": self.keys.generation}
 
 
-def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry:
-    if f.is_link:
-        return symlink_entry(f.path, os.readlink(f.abspath))
+def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry | None:
+    """``f``'s entry; None if it was removed since the folder was listed (a temp file)."""
     mode = f.st.st_mode
     try:
+        if f.is_link:
+            return symlink_entry(f.path, os.readlink(f.abspath))
         if form.keys is not None and form.policy.is_secret_file(f.path):
-            sealed = form.secret_file(f.path, f.abspath.read_bytes())
+            sealed = form.secret_file(f.path, _read_whole(f))
             entry = builder.add_stream(f.path, io.BytesIO(sealed), mode & 0o600)
             entry.kind = "secret-file"
             return entry
         if secrets.is_scanned(f.path) and f.st.st_size <= secrets.MAX_PARSE:
-            data, pointers = form.document(f.path, f.abspath.read_bytes())
+            data, pointers = form.document(f.path, _read_whole(f))
             entry = builder.add_stream(f.path, io.BytesIO(data), mode)
             entry.secret_pointers = pointers
             return entry
         if secrets.is_document(f.path):  # too large to parse: refused if it may hold secrets
             redaction.refuse_large_secrets(f.path, f.abspath, form.policy)
-        with open(f.abspath, "rb") as fh:
-            return builder.add_stream(f.path, fh, mode)
+        read = read_stable(f.abspath, lambda fh: builder.add_stream(f.path, fh, mode), f.path)
+        f.st = read.st  # the stat cache must describe the version that was read
+        return read.value
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         raise StatesyncError(f"cannot read {f.abspath}: {exc.strerror}") from None
 
 
+def _read_whole(f: LocalFile) -> bytes:
+    """One consistent version of ``f`` (:class:`TornFile` if it keeps changing)."""
+    read = read_stable(f.abspath, lambda fh: fh.read(), f.path)
+    f.st = read.st  # the stat cache must describe the version that was read
+    return read.value
+
+
 def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
                   form: StoredForm) -> list[Entry]:
-    """Entries for ``files``, re-reading only files that may have changed."""
+    """Entries for ``files``, re-reading only files that may have changed.
+
+    A file removed since the folder was listed is dropped from ``files`` too.
+    """
     entries = []
-    for f in files.values():
+    for f in list(files.values()):
         cached = rec.cached_entry(f) if rec else None
         if cached is not None and builder.has_chunks(cached):
             entries.append(builder.reuse(cached))
+        elif (entry := _entry_for(f, builder, form)) is not None:
+            entries.append(_keep_mode(entry, rec))
         else:
-            entries.append(_keep_mode(_entry_for(f, builder, form), rec))
+            del files[f.path]
     return entries
 
 

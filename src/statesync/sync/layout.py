@@ -16,6 +16,7 @@ REFS = "refs/"
 INDEX = "index/"
 LOCKS = "locks/"
 KEYS = "keys/"
+POLICY = "policy/"
 
 _ENV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _ID_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -79,6 +80,16 @@ def env_from_ref_key(key: str) -> str:
 def lock_key(env: str) -> str:
     """Key of an environment's lease."""
     return f"{LOCKS}{validate_env(env)}"
+
+
+def promotion_rule_key() -> str:
+    """Key of the store's promotion rule (which FROM->TO promotions are allowed)."""
+    return f"{POLICY}promotion.json"
+
+
+def env_from_lock_key(key: str) -> str:
+    """The environment a ``locks/<env>`` key belongs to."""
+    return key[len(LOCKS) :]
 
 
 _KEYRING_RE = re.compile(r"^gen-([1-9][0-9]{0,8})\.json$")

@@ -166,6 +166,66 @@ def _held_message(env: str, info: LockInfo, expires: datetime, now: datetime) ->
             f"unless renewed; lock id {info.lock_id or '?'}")
 
 
+def held_error(env: str, info: LockInfo, expires: datetime, now: datetime) -> LockedError:
+    """The :class:`LockedError` for a live lease, with the holder as ``--json`` details."""
+    return LockedError(_held_message(env, info, expires, now)).with_details(
+        lock={"env": env, "lock_id": info.lock_id, "holder": info.holder, "pid": info.pid,
+              "purpose": info.purpose, "expires_at": _iso(expires)})
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """A lock as found in the store, judged by the store's clock."""
+
+    env: str
+    info: LockInfo
+    expires_at: datetime
+    now: datetime
+
+    @property
+    def live(self) -> bool:
+        return self.now < self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {"env": self.env, "lock_id": self.info.lock_id, "holder": self.info.holder,
+                "pid": self.info.pid, "purpose": self.info.purpose,
+                "expires_at": _iso(self.expires_at), "stale": not self.live}
+
+
+def lock_status(repo: Repo, env: str) -> LockStatus | None:
+    """``env``'s lock and whether it is live; None if there is none."""
+    cur = _read(repo, env)
+    if cur is None:
+        return None
+    expires, now = _expiry(repo, cur)
+    return LockStatus(env, cur.info, expires, now)
+
+
+def list_locks(repo: Repo) -> list[LockStatus]:
+    """Every lock in the store (live or stale), by environment."""
+    envs = sorted(layout.env_from_lock_key(m.key) for m in repo.backend.list(layout.LOCKS))
+    return [st for env in envs if (st := lock_status(repo, env)) is not None]
+
+
+def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease:
+    """Renew ``env``'s lease from any process that knows its ``lock_id`` (``lock --renew``).
+
+    Restarts its TTL (``ttl`` replaces it when given). Raises
+    :class:`LockedError` if another lock holds the environment,
+    :class:`StatesyncError` if it is not locked at all.
+    """
+    cur = _read(repo, env)
+    if cur is None:
+        raise StatesyncError(f"environment {env!r} is not locked (no {layout.lock_key(env)})")
+    if cur.info.lock_id != lock_id:
+        raise LockedError(f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
+                          f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed")
+    info = cur.info if ttl is None else replace(cur.info, ttl_seconds=_check_ttl(ttl))
+    lease = Lease(repo, env, info, cur.version, _local_now())
+    lease.renew()
+    return lease
+
+
 def _write(repo: Repo, key: str, body: bytes, mode: PutMode) -> Version | None:
     """Conditional put; the new version, or None if the condition failed.
 
@@ -287,7 +347,7 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
                 continue  # released meanwhile: try to create again
             expires, store_time = _expiry(repo, cur)
             if store_time < expires:
-                raise LockedError(_held_message(env, cur.info, expires, store_time))
+                raise held_error(env, cur.info, expires, store_time)
             log.warning("taking over the stale lease on %s from %s (expired %s)", env,
                         cur.info.holder, _iso(expires))
             version = _write(repo, key, body, Update(cur.version))

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, UsageError
 from statesync.sync import engine, history, layout
-from statesync.sync.lease import DEFAULT_TTL, held
+from statesync.sync.lease import DEFAULT_TTL
+from statesync.sync.lockguard import LockPolicy, guarded
 from statesync.sync.manifest import load_manifest, resolve_snapshot_id
 from statesync.sync.refs import RefState, check_trust, list_envs, read_ref, require_ref
 from statesync.sync.repo import Repo
@@ -73,7 +74,8 @@ def check_promotion(src_env: str, dst_env: str, allowed: list[str] | None) -> No
 
 
 def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
-            allowed: list[str] | None = None, ttl: float = DEFAULT_TTL) -> PromoteResult:
+            allowed: list[str] | None = None, ttl: float = DEFAULT_TTL,
+            lock: LockPolicy | None = None) -> PromoteResult:
     """Give ``dst_env`` a new snapshot holding ``src_env``'s head files.
 
     Raises :class:`UsageError` (same env), :class:`PolicyViolation` (path not
@@ -88,13 +90,15 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
     source = require_ref(repo, src_env).ref.snapshot
     manifest = load_manifest(repo, source)
     tags = {"promoted_from": src_env, "source_snapshot": source}
-    with held(repo, dst_env, f"promote {src_env}->{dst_env}", ttl) as lease:
+    with guarded(repo, dst_env, f"promote {src_env}->{dst_env}", lock or LockPolicy(),
+                 ttl) as lease:
         state = read_ref(repo, dst_env)
         parent = state.ref.snapshot if state else None
         target = load_manifest(repo, parent) if parent else None
         fit = (reseal(repo, manifest, target, dst_env) if needs_resealing(manifest, target)
                else Resealed(manifest.entries, manifest.secret_files))
-        lease.check()
+        if lease is not None:
+            lease.check()
         snap, new, changed = engine.commit_entries(
             repo, dst_env, state, parent, fit.entries,
             message=message or f"promote {src_env} {source[:12]}", tags=tags,
@@ -104,7 +108,7 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
 
 
 def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
-             ttl: float = DEFAULT_TTL) -> RollbackResult:
+             ttl: float = DEFAULT_TTL, lock: LockPolicy | None = None) -> RollbackResult:
     """Give ``env`` a new snapshot (new serial) with the files of an older one of its own.
 
     ``snapshot`` is an id or unique prefix. Only the environment's own
@@ -119,9 +123,10 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     if manifest.env != env:
         raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
                          "(rollback stays within one environment; use promote)")
-    with held(repo, env, f"rollback to {target[:12]}", ttl) as lease:
+    with guarded(repo, env, f"rollback to {target[:12]}", lock or LockPolicy(), ttl) as lease:
         state = _replaceable_ref(repo, env)
-        lease.check()
+        if lease is not None:
+            lease.check()
         snap, new, changed = engine.commit_entries(
             repo, env, state, state.ref.snapshot or None, manifest.entries,
             message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},

@@ -46,6 +46,11 @@ class Ref:
         fields = {k: v for k, v in asdict(self).items() if k not in ("signer", "signature")}
         return b"statesync-ref-v1\n" + json.dumps(fields, sort_keys=True).encode()
 
+    def head_fields(self) -> dict[str, Any]:
+        """The head as structured error details (``--json``)."""
+        return {"env": self.env, "snapshot": self.snapshot, "serial": self.serial,
+                "updated_by": self.updated_by, "updated_at": self.updated_at}
+
     def describe(self) -> str:
         """A one-line account of who moved the environment where, and when."""
         return (f"{self.env} is at snapshot {self.snapshot[:12]} (serial {self.serial}), "
@@ -179,7 +184,8 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
         if now is not None and now.ref == ref:
             return now
         theirs = now.ref.describe() if now else f"{env} was deleted"
-        raise RefConflict(f"push lost the race: {theirs}") from None
+        err = RefConflict(f"push lost the race: {theirs}")
+        raise err.with_details(head=now.ref.head_fields() if now else None) from None
     return RefState(ref, version)
 
 

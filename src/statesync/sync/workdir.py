@@ -72,7 +72,26 @@ def scan_folder(root: Path, policy: SecretPolicy) -> Scan:
     return scan
 
 
+def shown_name(path: str) -> str:
+    """``path`` safe to print: bytes that are not UTF-8 as backslash escapes (``caf\\xe9``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _check_name(path: str) -> None:
+    """Refuse a name that is not UTF-8, before anything is read or uploaded.
+
+    Snapshots, bundles and every other tool keep names as UTF-8 text; a name
+    that is not would be stored as something pull cannot give back byte for byte.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StatesyncError(f"{shown_name(path)}: file name is not valid UTF-8; rename it "
+                         "(statesync keeps names as UTF-8)") from None
+
+
 def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
+    _check_name(path)
     abspath = root / path
     if policy.is_secret_file(path):
         scan.secret_files.append(path)
@@ -86,6 +105,8 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
         if stat.S_ISREG(st.st_mode):
             with open(abspath, "rb"):
                 pass
+    except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
+        return
     except OSError as exc:
         raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
     if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):

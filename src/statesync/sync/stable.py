@@ -1,0 +1,128 @@
+"""Read a working-folder file so that what is read is one version of it, never a torn one.
+
+An application may rewrite its files while a push reads them. A read counts
+only if the file's identity and stamps (size, mtime_ns, ctime_ns, inode,
+device) are the same before and after it, by ``fstat`` of the open
+descriptor and ``lstat`` of the path (a rename over the path changes its
+inode), the number of bytes read equals the size, and the file was last
+changed at least :data:`RACY_NS` before the read began: file timestamps come
+from a coarse clock, so a write in the same clock tick as the read would not
+move them (git's "racily clean" problem), and a writer that has just
+truncated the file may not have written its new bytes yet. Otherwise the file is read again,
+after a short pause; after :data:`TRIES` reads it is :class:`TornFile`.
+
+What no reader can see: a writer that pauses in the middle of writing for
+longer than the racy window leaves a half-written file that is, to anyone
+reading it then, that file's content. Applications should write atomically
+(a temp file then a rename); this module makes sure a push never tears one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Generic, TypeVar
+
+from statesync.errors import TornFile
+
+T = TypeVar("T")
+
+#: Reads of one file before giving up.
+TRIES = 5
+#: A file changed this close to the start of a read may change again unseen:
+#: file stamps come from a coarse clock (one tick, up to 10 ms), and a writer
+#: that truncated the file may not have written its new bytes yet (a loaded
+#: machine stalls it for tens of ms). Costs a push of just-written files one
+#: wait of at most this long.
+RACY_NS = 100_000_000
+#: Pause before reading again, doubled each time (0.02 s .. 0.16 s).
+_PAUSE = 0.02
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What must stay the same across a read of one file."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    dev: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+class _Counting:
+    """A read-only stream that counts the bytes handed out."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        n = self._fh.readinto(buf)  # type: ignore[attr-defined]
+        self.count += int(n or 0)
+        return int(n or 0)
+
+
+@dataclass(frozen=True)
+class StableRead(Generic[T]):
+    """A value made from one consistent read, and the stat of the file it was read from."""
+
+    value: T
+    st: os.stat_result
+
+
+def read_stable(path: Path, consume: Callable[[BinaryIO], T], shown: str) -> StableRead[T]:
+    """``consume`` the open file until it reads one consistent version of it.
+
+    ``consume`` may be called several times (each time on a fresh descriptor);
+    whatever it produced from a read that did not count is dropped. Raises
+    :class:`TornFile` naming ``shown`` after :data:`TRIES` reads, and passes
+    :class:`OSError` through (the file vanished, is unreadable).
+    """
+    pause = _PAUSE
+    for attempt in range(TRIES):
+        _settle(os.lstat(path))
+        started = time.time_ns()
+        with open(path, "rb") as fh:
+            before = os.fstat(fh.fileno())
+            counting = _Counting(fh)
+            value = consume(counting)  # type: ignore[arg-type]
+            after = os.fstat(fh.fileno())
+        now = os.lstat(path)
+        if _unchanged(before, after, now, counting.count):
+            if _last_change(after) < started - RACY_NS:
+                return StableRead(value, after)
+        elif attempt < TRIES - 1:
+            time.sleep(pause)
+            pause *= 2
+    raise TornFile(f"{shown}: the file kept changing while it was read ({TRIES} tries); "
+                   "nothing was pushed (stop its writer, or write it atomically: temp + rename)")
+
+
+def _unchanged(before: os.stat_result, after: os.stat_result, now: os.stat_result,
+               count: int) -> bool:
+    stamp = FileStamp.of(before)
+    return FileStamp.of(after) == stamp == FileStamp.of(now) and count == stamp.size
+
+
+def _settle(st: os.stat_result) -> None:
+    """Wait until a change made after ``st`` would show in the file's stamps."""
+    wait = _last_change(st) + RACY_NS - time.time_ns()
+    if wait > 0:
+        time.sleep(wait / 1e9)
+
+
+def _last_change(st: os.stat_result) -> int:
+    return max(st.st_mtime_ns, st.st_ctime_ns)
