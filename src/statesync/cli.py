@@ -51,7 +51,8 @@ def cmd_push(args: argparse.Namespace) -> Any:
     return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
                              force=args.force, rebase=args.rebase,
                              include_secrets=args.include_secrets,
-                             encrypt_all=args.encrypt == "all", progress=_progress(args))
+                             encrypt_all=args.encrypt == "all", progress=_progress(args),
+                             allow_downgrade=args.allow_downgrade)
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
@@ -176,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="store secret values and files, sealed with the environment's key")
     sp.add_argument("--encrypt", choices=["all"],
                     help="'all': seal every chunk and the manifest too")
+    sp.add_argument("--allow-downgrade", action="store_true",
+                    help="push with less encryption than this machine used for ENV before")
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()

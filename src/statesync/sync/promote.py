@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from statesync.errors import EnvNotFound, PolicyViolation, UsageError
 from statesync.sync import engine, history, layout
 from statesync.sync.lease import DEFAULT_TTL, held
-from statesync.sync.manifest import load_manifest, resolve_snapshot_id
-from statesync.sync.refs import list_envs, read_ref, require_ref
+from statesync.sync.manifest import load_manifest
+from statesync.sync.refs import list_envs, read_trusted_head, require_trusted_head
 from statesync.sync.repo import Repo
 from statesync.sync.reseal import Resealed, needs_resealing, reseal
+from statesync.sync.resolve import resolve_trusted
 
 
 @dataclass
@@ -85,11 +86,11 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
     if src_env == dst_env:
         raise UsageError(f"cannot promote {src_env!r} to itself")
     check_promotion(src_env, dst_env, allowed)
-    source = require_ref(repo, src_env).ref.snapshot
+    source = require_trusted_head(repo, src_env).ref.snapshot
     manifest = load_manifest(repo, source)
     tags = {"promoted_from": src_env, "source_snapshot": source}
     with held(repo, dst_env, f"promote {src_env}->{dst_env}", ttl) as lease:
-        state = read_ref(repo, dst_env)
+        state = read_trusted_head(repo, dst_env)  # never keep TO's secrets from a refused head
         parent = state.ref.snapshot if state else None
         target = load_manifest(repo, parent) if parent else None
         fit = (reseal(repo, manifest, target, dst_env) if needs_resealing(manifest, target)
@@ -113,14 +114,14 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     (another environment's snapshot), :class:`LockedError`, :class:`RefConflict`.
     """
     env = layout.validate_env(env)
-    require_ref(repo, env)
-    target = resolve_snapshot_id(repo, snapshot)
+    require_trusted_head(repo, env)
+    target = resolve_trusted(repo, snapshot, env)  # only what the trusted head reaches
     manifest = load_manifest(repo, target)
     if manifest.env != env:
         raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
                          "(rollback stays within one environment; use promote)")
     with held(repo, env, f"rollback to {target[:12]}", ttl) as lease:
-        state = require_ref(repo, env)
+        state = require_trusted_head(repo, env)
         lease.check()
         snap, new, changed = engine.commit_entries(
             repo, env, state, state.ref.snapshot, manifest.entries,

@@ -20,7 +20,7 @@ from statesync.sync import codec, layout
 from statesync.sync.chunkindex import ChunkIndex, Location, load_index
 from statesync.sync.download import open_chunk
 from statesync.sync.manifest import Manifest, load_manifest
-from statesync.sync.refs import check_trust, list_envs, read_ref
+from statesync.sync.refs import list_envs, read_trusted_head
 from statesync.sync.repo import Repo
 
 
@@ -61,9 +61,7 @@ def verify(repo: Repo, env: str | None, read_data: bool) -> VerifyReport:
 
 def _walk_env(repo: Repo, env: str, report: VerifyReport, needed: dict[str, int]) -> None:
     try:
-        state = read_ref(repo, env)
-        if state is not None:
-            check_trust(repo, state)
+        state = read_trusted_head(repo, env)
     except StatesyncError as exc:
         report.problems.append(str(exc))
         return
