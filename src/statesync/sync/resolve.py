@@ -46,6 +46,18 @@ def history_of(repo: Repo, head: str) -> Iterator[str]:
         todo.extend(p for p in load_manifest(repo, snap).parents if layout.is_object_id(p))
 
 
+def _reachable(repo: Repo, heads: list[str], candidates: set[str]) -> set[str]:
+    """Those of ``candidates`` that trusted ``heads`` reach (stops once all are found)."""
+    found: set[str] = set()
+    for head in heads:
+        for snap in history_of(repo, head):
+            if snap in candidates:
+                found.add(snap)
+                if found == candidates:
+                    return found
+    return found
+
+
 def _trusted_heads(repo: Repo, env: str | None) -> list[str]:
     """Trusted heads of ``env`` (refusals raise) or of every env (refused ones skipped)."""
     if env is not None:
@@ -72,26 +84,28 @@ def resolve_trusted(repo: Repo, name: str, env: str | None = None) -> str:
     text = check_id_or_prefix(name)
     candidates = {layout.snapshot_id_from_key(m.key)
                   for m in repo.backend.list(layout.snapshot_key(text))}
-    found: set[str] = set()
-    for head in _trusted_heads(repo, env) if candidates else []:
-        for snap in history_of(repo, head):
-            if snap in candidates:
-                found.add(snap)
-            if found == candidates:
-                break
+    found = _reachable(repo, _trusted_heads(repo, env), candidates) if candidates else set()
     if len(found) > 1:
         raise UsageError(f"snapshot prefix {text} is ambiguous ({len(found)} matches)")
     if found:
         return found.pop()
     where = f"{env}'s history" if env else "the history of any trusted environment"
-    if layout.is_object_id(text) and text in candidates and env is None:
-        return _outside_history(repo, text)
+    if layout.is_object_id(text) and text in candidates:
+        return _outside_history(repo, text, env)
     raise SnapshotNotFound(f"no snapshot in {where} starts with {text}")
 
 
-def _outside_history(repo: Repo, snap: str) -> str:
-    """A full id no trusted head reaches: only for an env without a local trust entry."""
+def _outside_history(repo: Repo, snap: str, env: str | None) -> str:
+    """A full id no trusted head reaches: only for an env without a local trust entry.
+
+    Within one environment (``env``: rollback) it is never accepted.
+    """
     manifest = load_manifest(repo, snap)
+    if env is not None and manifest.env != env:
+        raise UsageError(f"snapshot {snap[:12]} belongs to {manifest.env!r}, not {env!r} "
+                         "(rollback stays within one environment; use promote)")
+    if env is not None:
+        raise SnapshotNotFound(f"snapshot {snap[:12]} is not in {env}'s trusted history")
     if repo.trust is not None and repo.trust.entry(repo.store_id, manifest.env) is not None:
         raise IntegrityError(f"snapshot {snap[:12]} is not in the trusted history of "
                              f"{manifest.env} (the local trust policy covers it)")
