@@ -89,9 +89,12 @@ def resolve_trusted(repo: Repo, name: str, env: str | None = None) -> str:
         raise UsageError(f"snapshot prefix {text} is ambiguous ({len(found)} matches)")
     if found:
         return found.pop()
-    where = f"{env}'s history" if env else "the history of any trusted environment"
+    where = f"{env}'s trusted history" if env else "the trusted history of any environment"
     if layout.is_object_id(text) and text in candidates:
         return _outside_history(repo, text, env)
+    if candidates:  # in the store, but no trusted head reaches it: planted, or refused
+        raise IntegrityError(f"snapshot {text} is not in {where} (the store holds it, but no "
+                             "trusted head reaches it)")
     raise SnapshotNotFound(f"no snapshot in {where} starts with {text}")
 
 
@@ -105,7 +108,7 @@ def _outside_history(repo: Repo, snap: str, env: str | None) -> str:
         raise UsageError(f"snapshot {snap[:12]} belongs to {manifest.env!r}, not {env!r} "
                          "(rollback stays within one environment; use promote)")
     if env is not None:
-        raise SnapshotNotFound(f"snapshot {snap[:12]} is not in {env}'s trusted history")
+        raise IntegrityError(f"snapshot {snap[:12]} is not in {env}'s trusted history")
     if repo.trust is not None and repo.trust.entry(repo.store_id, manifest.env) is not None:
         raise IntegrityError(f"snapshot {snap[:12]} is not in the trusted history of "
                              f"{manifest.env} (the local trust policy covers it)")
