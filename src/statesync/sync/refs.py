@@ -189,6 +189,7 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
             return now
         theirs = now.ref.describe() if now else f"{env} was deleted"
         raise RefConflict(f"push lost the race: {theirs}") from None
+    seen_serials.remember(repo.store_id, env, ref.serial)  # every writer, not only push
     return RefState(ref, version)
 
 
