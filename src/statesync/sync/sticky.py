@@ -83,7 +83,8 @@ def check(store_id: str, env: str, include_secrets: bool, everything: bool,
         flag = "--include-secrets"
     else:
         return
-    what = "no longer exists" if not head_present else "is no longer encrypted that way"
+    what = ("is gone or not trusted" if not head_present
+            else "is no longer encrypted that way")
     raise IntegrityError(
         f"refs/{env}: this machine stored {env} with {flag}, but its head {what} (deleted or "
         f"replaced by someone who can write the store); refusing to push it with less "
