@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statesync.backends import open_backend
+from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import UsageError
@@ -33,7 +33,7 @@ from statesync.sync.lockguard import LockPolicy, ensure_free
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
-from statesync.sync.refs import broken_envs, list_envs, read_ref, require_ref
+from statesync.sync.refs import broken_envs, list_envs, read_trusted_head, require_trusted_head
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
 from statesync.sync.repo import Repo, init_repo, open_repo
@@ -77,13 +77,32 @@ class Store:
     def open(cls, url: str | None = None) -> Store:
         """Open an existing store (``None``: resolve from env/config/default)."""
         backend, cfg = cls._backend(url)
-        return cls(open_repo(backend), cfg)
+        repo = open_repo(backend)
+        _check_pin(repo)
+        return cls(repo, cfg)
 
     @classmethod
     def init(cls, url: str | None = None) -> Store:
         """Create a store; :class:`StoreExists` if there is one already."""
         backend, cfg = cls._backend(url)
-        return cls(init_repo(backend), cfg)
+        repo = init_repo(backend)
+        _check_pin(repo, reset=True)  # this machine made it: pin the id it chose
+        return cls(repo, cfg)
+
+    @classmethod
+    def pin(cls, url: str | None = None, *, reset: bool = False) -> dict[str, Any]:
+        """This machine's pin of the store's id; ``reset`` re-pins to what the store says now.
+
+        Without ``reset``, a store whose id differs from the pin raises
+        :class:`IntegrityError` as every other command does.
+        """
+        backend, _ = cls._backend(url)
+        try:
+            repo = open_repo(backend)
+            return {"store": pin_url(repo), "store_id": repo.store_id,
+                    **_check_pin(repo, reset=reset)}
+        finally:
+            backend.close()
 
     def close(self) -> None:
         self.repo.backend.close()
@@ -99,18 +118,21 @@ class Store:
     def push(self, folder: str | Path, env: str = "default", *, message: str = "",
              tags: dict[str, str] | None = None, force: bool = False, rebase: bool = False,
              include_secrets: bool = False, encrypt_all: bool = False,
-             progress: bool = False, lock: LockPolicy | None = None) -> PushResult:
+             progress: bool = False, lock: LockPolicy | None = None,
+             allow_downgrade: bool = False) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`).
 
         ``include_secrets`` seals secret values and files with the environment's
         key instead of leaving them out; ``encrypt_all`` seals every chunk and
-        the manifest too. Both stay on for the environment once used. ``lock``:
-        how another holder's lease is treated (default: :class:`LockedError`).
+        the manifest too. Both stay on for the environment once used, also
+        when its head vanishes or goes plaintext, unless ``allow_downgrade``.
+        ``lock``: how another holder's lease is treated (default:
+        :class:`LockedError`).
         """
         if force and rebase:
             raise UsageError("--rebase and --force exclude each other")
         opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress,
-                           include_secrets, encrypt_all)
+                           include_secrets, encrypt_all, allow_downgrade)
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         return engine.push(self.repo, Path(folder), env, opts)
@@ -255,7 +277,7 @@ class Store:
         env = layout.validate_env(env)
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
-        state = read_ref(self.repo, env)
+        state = read_trusted_head(self.repo, env)
         parent = state.ref.snapshot if state else None
         head = load_manifest(self.repo, parent) if parent else None
         opts = PushOptions(policy=self.policy, include_secrets=include_secrets,
@@ -299,7 +321,31 @@ class Store:
         return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
 
     def _head(self, env: str) -> str:
-        return require_ref(self.repo, layout.validate_env(env)).ref.snapshot
+        return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot
+
+
+def pin_url(repo: Repo) -> str:
+    """The canonical spelling of the store's URL, the key of its local pin."""
+    return parse_url(repo.backend.url).canonical
+
+
+def _check_pin(repo: Repo, reset: bool = False) -> dict[str, Any]:
+    """Hold the store to the id this machine pinned (DESIGN.md §6: trust stays local).
+
+    Afterwards ``repo.store_id`` is the pinned id, so the trust policy, the
+    serials seen and the sticky encryption choices are keyed by the pin.
+    Raises :class:`IntegrityError` if the store now claims another id.
+    """
+    from statesync.crypto import pins
+
+    url = pin_url(repo)
+    if url.startswith("memory://"):  # lives in this process only
+        return {"pinned": repo.store_id, "first_use": False}
+    if reset:
+        previous = pins.reset(url, repo.store_id)
+        return {"pinned": repo.store_id, "previous": previous, "first_use": previous is None}
+    got = pins.check(url, repo.store_id)
+    return {"pinned": got.store_id, "first_use": got.first_use}
 
 
 def _wire_security(repo: Repo, config: Config) -> None:

@@ -63,7 +63,7 @@ def cmd_push(args: argparse.Namespace) -> Any:
                              force=args.force, rebase=args.rebase,
                              include_secrets=args.include_secrets,
                              encrypt_all=args.encrypt == "all", progress=_progress(args),
-                             lock=_lock_policy(args))
+                             lock=_lock_policy(args), allow_downgrade=args.allow_downgrade)
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
@@ -246,6 +246,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true",
                     help="list what would be excluded, redacted and uploaded; write nothing")
     _lock_flags(sp)
+    sp.add_argument("--allow-downgrade", action="store_true",
+                    help="push with less encryption than this machine used for ENV before")
     sp = add("pull", cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()

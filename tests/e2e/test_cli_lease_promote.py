@@ -166,4 +166,7 @@ def test_promote_into_a_locked_environment_exits_5(pushed: str) -> None:
 def test_rollback_errors(pushed: str) -> None:
     assert_one_line_error(run("--store", pushed, "rollback", "prod", "abcd"), 1, "does not exist")
     assert_one_line_error(run("--store", pushed, "rollback", "dev", "zz"), 2, "not a snapshot id")
-    assert_one_line_error(run("--store", pushed, "rollback", "dev", "abcdef"), 1, "no snapshot")
+    assert_one_line_error(run("--store", pushed, "rollback", "dev", "abcdef"), 2,
+                          "at least 8 hex digits")  # short prefixes collide (issue 19)
+    assert_one_line_error(run("--store", pushed, "rollback", "dev", "abcdef12"), 1,
+                          "no snapshot")

@@ -39,6 +39,13 @@ class StoreUrl:
     bucket: str
     prefix: str
 
+    @property
+    def canonical(self) -> str:
+        """One spelling per store (no trailing or doubled ``/``): the key of local pins."""
+        if self.scheme == "file":
+            return "file://" + self.prefix
+        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
+
 
 def parse_url(url: str) -> StoreUrl:
     """Parse a store URL; a plain path means a local store. Raises :class:`UsageError`."""
@@ -61,7 +68,30 @@ def parse_url(url: str) -> StoreUrl:
         return StoreUrl(raw=url, scheme=scheme, bucket="", prefix=os.path.normpath(path))
     if not parts.netloc:
         raise UsageError(f"store URL {url!r} names no bucket, container or name")
-    return StoreUrl(raw=url, scheme=scheme, bucket=parts.netloc, prefix=parts.path.strip("/"))
+    prefix = parts.path.strip("/")
+    if scheme != "memory":
+        _check_cloud_url(url, parts.netloc, prefix, parts.query or parts.fragment)
+    return StoreUrl(raw=url, scheme=scheme, bucket=parts.netloc, prefix=prefix)
+
+
+# Bucket and container names of S3, Azure and GCS (the union, lower case only).
+_BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,220}[a-z0-9])?\Z")
+
+
+def _check_cloud_url(url: str, bucket: str, prefix: str, extra: str) -> None:
+    """Refuse what a service or an HTTP layer could resolve elsewhere (``..``, ``%2e``, ``\\``).
+
+    ``az://c/../other/x`` would otherwise write into container ``other``.
+    """
+    if not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise UsageError(f"store URL {url!r}: {bucket!r} is not a bucket or container name")
+    segments = prefix.split("/") if prefix else []
+    bad = [s for s in segments
+           if s in ("", ".", "..") or any(c in s for c in "%\\?#")
+           or any(ord(c) < 0x20 or ord(c) == 0x7F for c in s)]
+    if bad or extra:
+        raise UsageError(f"store URL {url!r}: the prefix must be plain '/'-separated names "
+                         "(no '..', '.', empty segments, '%', '\\', query or fragment)")
 
 
 def open_backend(url: str) -> Backend:

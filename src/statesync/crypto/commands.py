@@ -60,6 +60,12 @@ def _untrust(args: argparse.Namespace) -> Any:
     return _admin(args).untrust(args.env, args.pubkey)
 
 
+def _pin(args: argparse.Namespace) -> Any:
+    from statesync.api import Store
+
+    return Store.pin(args.store, reset=args.reset)
+
+
 def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
     """Register ``keys`` and its subcommands with the CLI's ``add`` helper."""
     keys = add("keys", _list, "recipients, key generations, signing keys and trust")
@@ -108,6 +114,9 @@ def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
     sp.add_argument("pubkey", metavar="PUBKEY", help="ed25519:<base64>")
     sp.add_argument("--require-signed", action="store_true",
                     help="also refuse unsigned snapshots of ENV")
+    sp = cmd("pin", _pin, "show this machine's pin of the store id (trust on first use)")
+    sp.add_argument("--reset", action="store_true",
+                    help="pin the id the store has now (after replacing the store yourself)")
     sp = cmd("untrust", _untrust, "stop trusting a public key for an environment")
     sp.add_argument("env", metavar="ENV")
     sp.add_argument("pubkey", metavar="PUBKEY")

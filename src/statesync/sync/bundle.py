@@ -33,7 +33,7 @@ from statesync.sync.bundle_tar import read_tar, write_tar
 from statesync.sync.chunkindex import load_index
 from statesync.sync.engine import commit_entries
 from statesync.sync.manifest import load_manifest
-from statesync.sync.refs import read_ref
+from statesync.sync.refs import read_trusted_head
 from statesync.sync.repo import Repo
 from statesync.sync.secrets import SecretPolicy
 
@@ -148,7 +148,7 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
     or :class:`RefConflict` (exit 3) if another writer moved ``env`` meanwhile.
     """
     with load_bundle(path) as bundle:
-        state = read_ref(repo, env)
+        state = read_trusted_head(repo, env)
         parent = state.ref.snapshot if state else None
         base = load_manifest(repo, parent) if parent else None
         if base is not None and base.encryption.get("all"):

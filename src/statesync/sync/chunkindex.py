@@ -16,6 +16,7 @@ the packs no usable index covers (:mod:`statesync.sync.packscan`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tempfile
@@ -178,7 +179,12 @@ def write_index(repo: Repo, packs: PackEntries) -> str | None:
 
 
 def _cache_path(repo: Repo, index_id: str) -> Path:
-    return cache_dir() / repo.store_id / "index" / index_id
+    # Names come from the store: hash the store id and insist on an id-shaped
+    # index name, so neither can make the cache path leave the cache folder.
+    if not layout.is_object_id(index_id):
+        raise IntegrityError(f"{layout.index_key(index_id)}: malformed index name")
+    folder = hashlib.sha256(b"statesync-cache\n" + repo.store_id.encode()).hexdigest()[:32]
+    return cache_dir() / folder / "index" / index_id
 
 
 def _load_one(repo: Repo, index_id: str, cached: bool = True) -> dict[str, PackEntries]:

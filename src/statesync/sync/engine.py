@@ -15,11 +15,16 @@ from typing import Any
 
 from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.progress import Progress
-from statesync.sync import layout, redaction, secrets
+from statesync.sync import layout, redaction, secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
-from statesync.sync.refs import RefState, read_ref, write_ref
+from statesync.sync.refs import (
+    RefState,
+    read_head_to_replace,
+    read_trusted_head,
+    write_ref,
+)
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys
 from statesync.sync.stable import read_stable
@@ -61,6 +66,7 @@ class PushOptions:
     progress: bool = False
     include_secrets: bool = False
     encrypt_all: bool = False
+    allow_downgrade: bool = False  # store less encryption than this machine used before
 
 
 def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
@@ -114,9 +120,18 @@ class Sealing:
 
     @classmethod
     def decide(cls, repo: Repo, env: str, head: Manifest | None, opts: PushOptions) -> Sealing:
+        """The modes for a push onto trusted ``head``; :class:`IntegrityError` on a downgrade.
+
+        This machine's own memory (:mod:`sticky`) counts as much as the head:
+        a head that vanished or went plaintext does not turn encryption off.
+        """
         enc = head.encryption if head else {}
         include = opts.include_secrets or bool(enc.get("secrets"))
         everything = opts.encrypt_all or bool(enc.get("all"))
+        if opts.allow_downgrade:
+            sticky.forget(repo.store_id, env)
+        else:
+            sticky.check(repo.store_id, env, include, everything, head is not None)
         keys = repo.keys(env, None) if include or everything else None
         return cls(include, everything, keys)
 
@@ -209,20 +224,26 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     """
     record = WorkRecord.load(folder)
     rec = record.get(repo.store_id, env)
-    state = read_ref(repo, env, replace_broken=opts.force)
+    seen = record.highest_serial(repo.store_id, env)
+    if opts.force:  # an untrusted or malformed head may be replaced, but nothing of it is used
+        state, trusted = read_head_to_replace(repo, env)
+    else:
+        state, trusted = read_trusted_head(repo, env, seen=seen), True
     if state is not None and state.broken:
         _no_downgrade_over_broken(repo, env, opts)
-    if opts.rebase:  # the folder's own snapshot is the parent; a moved env is merged
+    if opts.rebase or not trusted:  # rebase merges a moved env; a refused head is no parent
         parent = rec.snapshot if rec else None
     else:
         parent = expected_parent(state, rec, env, opts.force)
     scan = scan_folder(folder, opts.policy)
-    if (state is not None and not (opts.include_secrets or opts.encrypt_all or opts.force)
+    if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
+                                                or opts.force)
             and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
-    head = load_manifest(repo, state.ref.snapshot) if state and state.ref.snapshot else None
+    head = (load_manifest(repo, state.ref.snapshot)
+            if state and trusted and state.ref.snapshot else None)
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
@@ -276,7 +297,9 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
             return parent, state, False
     manifest.parents = [parent] if parent else []
     snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
-    return snap_id, write_ref(repo, env, snap_id, state), True
+    new_state = write_ref(repo, env, snap_id, state)
+    sticky.remember(repo.store_id, env, manifest.encryption)
+    return snap_id, new_state, True
 
 
 def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import EnvNotFound, KeyFailure, StatesyncError
+from statesync.errors import EnvNotFound, KeyFailure, SnapshotNotFound, UsageError
 from statesync.sync import layout, secrets
 from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
-from statesync.sync.manifest import Entry, Manifest, load_manifest, resolve_snapshot_id
-from statesync.sync.refs import read_ref, require_ref
+from statesync.sync.manifest import Entry, Manifest, load_manifest
+from statesync.sync.refs import read_trusted_head, require_trusted_head
 from statesync.sync.repo import Repo
+from statesync.sync.resolve import resolve_trusted
 from statesync.sync.stored import StoredForm
 from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import WorkRecord, scan_folder
@@ -37,7 +38,7 @@ class LogEntry:
 
 def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
     """The environment's history, newest first, following first parents."""
-    state = require_ref(repo, env)
+    state = require_trusted_head(repo, env)
     out: list[LogEntry] = []
     snap: str | None = state.ref.snapshot
     while snap and len(out) < limit:
@@ -49,19 +50,24 @@ def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
 
 
 def resolve(repo: Repo, name: str) -> str:
-    """An environment name (if it has a ref) or a snapshot id prefix -> snapshot id."""
-    if layout.is_object_id(name.lower()):
-        return name.lower()
+    """An environment name (its trusted head) or a snapshot id or prefix -> snapshot id.
+
+    Ids resolve only within trusted history (:func:`resolve_trusted`); an
+    environment whose head the trust policy refuses raises :class:`IntegrityError`.
+    """
+    if not layout.is_object_id(name.lower()):
+        try:
+            env = layout.validate_env(name)
+        except UsageError:
+            env = None
+        state = read_trusted_head(repo, env) if env else None
+        if state is not None:
+            return state.ref.snapshot
     try:
-        state = read_ref(repo, layout.validate_env(name))
-    except StatesyncError:
-        state = None
-    if state is not None:
-        return state.ref.snapshot
-    try:
-        return resolve_snapshot_id(repo, name)
-    except StatesyncError:
-        raise EnvNotFound(f"{name!r} is neither an environment nor a snapshot id") from None
+        return resolve_trusted(repo, name)
+    except (UsageError, SnapshotNotFound):
+        raise EnvNotFound(f"{name!r} is neither an environment nor a snapshot id "
+                          "(ids: at least 8 hex digits, within a trusted history)") from None
 
 
 @dataclass
@@ -131,7 +137,7 @@ class Status:
 
 def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> Status:
     """Local changes against the environment's head, and whether it moved."""
-    state = read_ref(repo, env)
+    state = read_trusted_head(repo, env)
     rec = WorkRecord.load(folder).get(repo.store_id, env)
     head = state.ref.snapshot if state else None
     manifest = load_manifest(repo, head) if head else None

@@ -18,13 +18,15 @@ LOCKS = "locks/"
 KEYS = "keys/"
 POLICY = "policy/"
 
-_ENV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("prod\n").
+_ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
+_ID_RE = re.compile(r"[0-9a-f]{64}\Z")
+_STORE_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}\Z")
 
 
 def validate_env(env: str) -> str:
     """Return ``env`` if it is a valid environment name; else raise :class:`UsageError`."""
-    if not _ENV_RE.match(env):
+    if not isinstance(env, str) or not _ENV_RE.match(env) or ".." in env:
         raise UsageError(
             f"invalid environment name {env!r}: use letters, digits, '.', '_' or '-' (max 63)"
         )
@@ -34,6 +36,15 @@ def validate_env(env: str) -> str:
 def is_object_id(value: str) -> bool:
     """True if ``value`` is a full lowercase hex SHA-256 id."""
     return bool(_ID_RE.match(value))
+
+
+def is_store_id(value: str) -> bool:
+    """True if ``value`` can be a store id: letters, digits, ``_``, ``-`` (at most 64).
+
+    Store ids end up in local file names and associated data, so nothing that
+    could be a path (separators, ``..``, an absolute path) is ever one.
+    """
+    return bool(_STORE_ID_RE.match(value))
 
 
 def pack_key(pack_id: str) -> str:

@@ -26,10 +26,17 @@ from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, Usage
 from statesync.sync import engine, history, layout
 from statesync.sync.lease import DEFAULT_TTL
 from statesync.sync.lockguard import LockPolicy, guarded
-from statesync.sync.manifest import load_manifest, resolve_snapshot_id
-from statesync.sync.refs import RefState, check_trust, list_envs, read_ref, require_ref
+from statesync.sync.manifest import load_manifest
+from statesync.sync.refs import (
+    RefState,
+    list_envs,
+    read_ref,
+    read_trusted_head,
+    require_trusted_head,
+)
 from statesync.sync.repo import Repo
 from statesync.sync.reseal import Resealed, needs_resealing, reseal
+from statesync.sync.resolve import resolve_trusted
 
 
 @dataclass
@@ -87,12 +94,12 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
     if src_env == dst_env:
         raise UsageError(f"cannot promote {src_env!r} to itself")
     check_promotion(src_env, dst_env, allowed)
-    source = require_ref(repo, src_env).ref.snapshot
+    source = require_trusted_head(repo, src_env).ref.snapshot
     manifest = load_manifest(repo, source)
     tags = {"promoted_from": src_env, "source_snapshot": source}
     with guarded(repo, dst_env, f"promote {src_env}->{dst_env}", lock or LockPolicy(),
                  ttl) as lease:
-        state = read_ref(repo, dst_env)
+        state = read_trusted_head(repo, dst_env)  # never keep TO's secrets from a refused head
         parent = state.ref.snapshot if state else None
         target = load_manifest(repo, parent) if parent else None
         fit = (reseal(repo, manifest, target, dst_env) if needs_resealing(manifest, target)
@@ -117,8 +124,9 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     (another environment's snapshot), :class:`LockedError`, :class:`RefConflict`.
     """
     env = layout.validate_env(env)
-    _replaceable_ref(repo, env)
-    target = resolve_snapshot_id(repo, snapshot)
+    current = _replaceable_ref(repo, env)
+    # Only what the trusted head reaches; over a malformed ref, a full id.
+    target = resolve_trusted(repo, snapshot, None if current.broken else env)
     manifest = load_manifest(repo, target)
     if manifest.env != env:
         raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
@@ -136,11 +144,12 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
 
 
 def _replaceable_ref(repo: Repo, env: str) -> RefState:
-    """``env``'s ref, trust-checked; a malformed one is returned to be replaced (rollback)."""
+    """``env``'s trusted head (:func:`require_trusted_head`); a malformed ref is returned
+    as broken, to be replaced (rollback)."""
     state = read_ref(repo, env, replace_broken=True)
     if state is None:
         raise EnvNotFound(f"environment {env!r} does not exist in this store")
-    return state if state.broken else check_trust(repo, state)
+    return state if state.broken else require_trusted_head(repo, env)
 
 
 @dataclass

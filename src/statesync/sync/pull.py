@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from statesync.sync import secrets
-from statesync.sync.manifest import load_manifest, resolve_snapshot_id
-from statesync.sync.refs import require_ref
+from statesync.sync.manifest import load_manifest
+from statesync.sync.refs import require_trusted_head
 from statesync.sync.repo import Repo
-from statesync.sync.restore import check_serial, highest_seen, remember_pull, restore
+from statesync.sync.resolve import resolve_trusted
+from statesync.sync.restore import highest_seen, remember_pull, restore
 from statesync.sync.workdir import WorkRecord
 
 
@@ -47,11 +48,10 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
     serial = 0
     if snapshot is None:
         seen = highest_seen(record, repo.store_id, env)
-        state = require_ref(repo, env)
-        check_serial(seen, env, state.ref.serial, opts.allow_rollback)
+        state = require_trusted_head(repo, env, seen=seen, allow_rollback=opts.allow_rollback)
         snap_id, serial = state.ref.snapshot, state.ref.serial
     else:
-        snap_id = resolve_snapshot_id(repo, snapshot)
+        snap_id = resolve_trusted(repo, snapshot)
     manifest = load_manifest(repo, snap_id)
     env = manifest.env if snapshot is not None else env
     rec = record.get(repo.store_id, env)

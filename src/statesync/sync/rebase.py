@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from statesync.errors import RefConflict
-from statesync.sync import secrets
+from statesync.sync import secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import ChunkIndex, load_index
@@ -24,7 +24,7 @@ from statesync.sync.download import read_entry
 from statesync.sync.engine import PushOptions, PushResult, same_content, sealing_keys
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.merge import merge
-from statesync.sync.refs import RefState, read_ref, write_ref
+from statesync.sync.refs import RefState, read_trusted_head, write_ref
 from statesync.sync.repo import Repo
 from statesync.sync.restore import remember_pull, restore
 from statesync.sync.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
@@ -60,8 +60,9 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
             time.sleep(random.uniform(0.02, 0.1) * min(attempt + 1, 10))
-            state = read_ref(repo, env)
+            state = read_trusted_head(repo, env)  # never merge a head we cannot trust
             continue
+        sticky.remember(repo.store_id, env, manifest.encryption)
         return _land(repo, folder, env, new_state, snap, manifest, ours_id, ours, scan, builder,
                      opts, changed=True)
     raise RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} merge attempts")

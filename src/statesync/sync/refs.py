@@ -23,7 +23,8 @@ from statesync.errors import (
     PreconditionFailed,
     RefConflict,
 )
-from statesync.sync import layout, seen
+from statesync.sync import layout
+from statesync.sync import seen as seen_serials
 from statesync.sync.repo import Repo
 from statesync.whoami import user_at_host
 
@@ -130,7 +131,7 @@ def _placeholder(repo: Repo, env: str, body: bytes) -> Ref:
     so the replacement's serial (one more) does not look like a rollback here.
     """
     found = _SERIAL_RE.search(body)
-    serial = max(int(found.group(1)) if found else 0, seen.highest(repo.store_id, env))
+    serial = max(int(found.group(1)) if found else 0, seen_serials.highest(repo.store_id, env))
     return Ref("", serial, repo.store_id, env, "", "")
 
 
@@ -145,6 +146,55 @@ def require_ref(repo: Repo, env: str) -> RefState:
     if state is None:
         raise EnvNotFound(f"environment {env!r} does not exist in this store")
     return check_trust(repo, state)
+
+
+def read_trusted_head(repo: Repo, env: str, *, seen: int = 0,
+                      allow_rollback: bool = False) -> RefState | None:
+    """The one read of an environment's head for any purpose; ``None`` if it has none.
+
+    The ref is parsed and its signature verified (:func:`read_ref`), then the
+    local trust policy is applied and its serial compared with the highest
+    this user (or the caller's folder: ``seen``) has seen. Raises
+    :class:`IntegrityError` for a head the policy refuses or one that went
+    backwards (unless ``allow_rollback``): such a head is never merged, kept,
+    re-signed or shown as the environment.
+    """
+    floor = max(seen, seen_serials.highest(repo.store_id, env))  # before the ref: see restore
+    state = read_ref(repo, env)
+    if state is None:
+        return None
+    try:
+        check_trust(repo, state)
+    except IntegrityError as exc:
+        raise IntegrityError(f"{exc}; nothing was read from it (check who wrote it; "
+                             "to replace it with your folder: push --force)") from None
+    if state.ref.serial < floor and not allow_rollback:
+        raise IntegrityError(
+            f"refs/{env} went backwards: serial {state.ref.serial} but this folder has seen "
+            f"{floor} (a replayed or rolled-back ref; pull --allow-rollback to accept it)")
+    return state
+
+
+def require_trusted_head(repo: Repo, env: str, *, seen: int = 0,
+                         allow_rollback: bool = False) -> RefState:
+    """:func:`read_trusted_head`, but :class:`EnvNotFound` when the environment has no head."""
+    state = read_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
+    if state is None:
+        raise EnvNotFound(f"environment {env!r} does not exist in this store")
+    return state
+
+
+def read_head_to_replace(repo: Repo, env: str) -> tuple[RefState | None, bool]:
+    """The head ``push --force`` replaces, and whether it is trusted.
+
+    Replacing a refused or malformed head is a legitimate recovery, so it is returned (its
+    version guards the conditional write) rather than raised; the caller must
+    not build on, keep or re-sign anything of an untrusted one.
+    """
+    try:
+        return read_trusted_head(repo, env), True
+    except IntegrityError:
+        return read_ref(repo, env, replace_broken=True), False
 
 
 def list_envs(repo: Repo) -> list[str]:
@@ -170,7 +220,10 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
     writer got there first. A retried write that had in fact landed is
     recognised by re-reading and comparing, not reported as a conflict.
     """
-    ref = Ref(snapshot=snapshot, serial=(current.ref.serial + 1) if current else 1,
+    # Above anything this user has seen too: a head that was deleted or replayed
+    # must not make our own readers see the serial go backwards.
+    floor = max(current.ref.serial if current else 0, seen_serials.highest(repo.store_id, env))
+    ref = Ref(snapshot=snapshot, serial=floor + 1,
               store_id=repo.store_id, env=env,
               updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
               updated_by=user_at_host())
@@ -186,6 +239,7 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
         theirs = now.ref.describe() if now else f"{env} was deleted"
         err = RefConflict(f"push lost the race: {theirs}")
         raise err.with_details(head=now.ref.head_fields() if now else None) from None
+    seen_serials.remember(repo.store_id, env, ref.serial)  # every writer, not only push
     return RefState(ref, version)
 
 

@@ -71,6 +71,8 @@ class Descriptor:
                     f"supported by this statesync (supports {FORMAT_VERSION})"
                 )
             ch = doc["chunking"]
+            if not isinstance(doc["store_id"], str) or not layout.is_store_id(doc["store_id"]):
+                raise IntegrityError(f"{layout.DESCRIPTOR}: malformed store id")
             return cls(str(doc["store_id"]), str(doc["created_at"]), int(ch["min"]),
                        int(ch["avg"]), int(ch["max"]), int(doc["pack_size"]))
         except (KeyError, TypeError, ValueError):

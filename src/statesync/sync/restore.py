@@ -19,7 +19,7 @@ from pathlib import Path
 
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.progress import Progress
-from statesync.sync import secrets
+from statesync.sync import secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.chunkindex import load_index
 from statesync.sync.download import download_entries
@@ -233,6 +233,8 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
     included = bool(manifest.encryption.get("secrets"))
     record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included))
     seen_serials.remember(store_id, env, serial)
+    if serial:  # a head, not a snapshot pulled by id: its encryption is the env's
+        sticky.remember(store_id, env, manifest.encryption)
     record.save()
 
 

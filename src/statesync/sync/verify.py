@@ -28,7 +28,7 @@ from statesync.sync import codec, layout
 from statesync.sync.chunkindex import ChunkIndex, Location, load_index
 from statesync.sync.download import open_chunk
 from statesync.sync.manifest import Manifest, load_manifest
-from statesync.sync.refs import check_trust, list_envs, read_ref
+from statesync.sync.refs import list_envs, read_trusted_head
 from statesync.sync.repo import Repo
 
 
@@ -113,10 +113,8 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
 
 def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bool) -> None:
     try:
-        state = read_ref(repo, env)
-        if state is not None:
-            check_trust(repo, state)
-    except IntegrityError as exc:
+        state = read_trusted_head(repo, env)
+    except StatesyncError as exc:
         report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env)),
                           envs=(env,)))
         return
