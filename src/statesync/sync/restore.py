@@ -231,7 +231,8 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
     files = {**final.files, **final.secrets}
     rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
     included = bool(manifest.encryption.get("secrets"))
-    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included))
+    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included,
+                                        dict(manifest.encryption)))
     seen_serials.remember(store_id, env, serial)
     record.save()
 
