@@ -166,9 +166,17 @@ def test_rotation_leaves_pulled_folders_clean(store: Store, src: Path, tmp_path:
     assert not nothing.changed and nothing.serial == pushed.serial
 
 
-def test_push_without_edits_after_rotation_is_no_new_serial(store: Store, src: Path) -> None:
+@pytest.mark.parametrize("aged", [True, False], ids=["cached", "just-pulled"])
+def test_push_without_edits_after_rotation_is_no_new_serial(store: Store, src: Path,
+                                                            tmp_path: Path, aged: bool) -> None:
     store.keys().init("dev", ["passphrase"])
-    first = store.push(src, "dev", include_secrets=True)
+    first = store.push(src, "dev", include_secrets=True, encrypt_all=True)
+    fresh = tmp_path / "fresh"
+    store.pull(fresh, "dev")
+    if aged:
+        _age(fresh)
     store.keys().rotate("dev")
-    again = store.push(src, "dev")
-    assert not again.changed and again.serial == first.serial
+    for folder in (src, fresh):
+        again = store.push(folder, "dev", include_secrets=True)
+        assert not again.changed and again.serial == first.serial
+        assert store.status(folder, "dev").clean
