@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import assert_one_line_error, run
-from tests.e2e.test_cli_keys import env, keys  # noqa: F401  (fixture)
+from tests.e2e.test_cli_keys import env, keys
 from tests.helpers import write
 
 __all__ = ["env"]
 
 
 @pytest.fixture
-def history(tmp_path: Path, env: dict[str, str]) -> tuple[str, dict[str, str], Path]:  # noqa: F811
+def history(tmp_path: Path, env: dict[str, str]) -> tuple[str, dict[str, str], Path]:
     """A store whose dev env has unsigned keys and unsigned pushes, made before any signing key."""
     url = (tmp_path / "store").as_uri()
     pw = {**env, "STATESYNC_PASSPHRASE": "team passphrase"}
@@ -28,7 +28,7 @@ def history(tmp_path: Path, env: dict[str, str]) -> tuple[str, dict[str, str], P
     return url, pw, folder
 
 
-def _signer(env: dict[str, str], path: Path) -> tuple[str, dict[str, str]]:  # noqa: F811
+def _signer(env: dict[str, str], path: Path) -> tuple[str, dict[str, str]]:
     """A new signing key: its public key, and ``env`` that signs with it."""
     proc = run("--json", "keys", "signing", "new", str(path), env=env)
     assert proc.returncode == 0, proc.stderr

@@ -28,8 +28,8 @@ from statesync.sync import bundle_export
 from statesync.sync import bundle_schema as schema
 from statesync.sync.bundle_doc import read_document, write_document
 from statesync.sync.bundle_import import plan_import, upload
-from statesync.sync.bundle_seal import Resealer
 from statesync.sync.bundle_io import TAR_ZST, atomic_output, bundle_format
+from statesync.sync.bundle_seal import Resealer
 from statesync.sync.bundle_tar import read_tar, write_tar
 from statesync.sync.chunkindex import load_index
 from statesync.sync.engine import commit_entries

@@ -12,8 +12,8 @@ from typing import Any
 from statesync.errors import BundleError, StatesyncError
 from statesync.sync import secrets
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
-from statesync.sync.bundle_seal import Resealer
 from statesync.sync.bundle_schema import Bundle, Component, check_tree
+from statesync.sync.bundle_seal import Resealer
 from statesync.sync.manifest import Entry, Manifest
 from statesync.sync.repo import Repo
 

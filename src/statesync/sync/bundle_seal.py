@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statesync.errors import KeyFailure
+from statesync.sync import secrets
 from statesync.sync.bundle_schema import Bundle
 from statesync.sync.manifest import Manifest
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, file_generation, value_generation
-from statesync.sync import secrets
 from statesync.sync.secrets import MARKER, SEALED_PREFIX, Sealer
 
 

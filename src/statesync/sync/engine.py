@@ -15,11 +15,10 @@ from typing import Any
 
 from statesync.errors import RefConflict, StatesyncError
 from statesync.progress import Progress
-from statesync.sync import secrets
+from statesync.sync import reuse, secrets
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
-from statesync.sync import reuse
 from statesync.sync.refs import RefState, read_ref, write_ref
 from statesync.sync.repo import Repo
 from statesync.sync.reuse import Mode
@@ -309,6 +308,6 @@ def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
     by_path = {e.path: e for e in entries}
     rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
     record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             secrets_included, dict(sealing)))
+                                             secrets_included, dict(sealing or {})))
     seen_serials.remember(repo.store_id, env, state.ref.serial)
     record.save()
