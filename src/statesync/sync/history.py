@@ -14,6 +14,7 @@ from statesync.sync.download import read_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, resolve_snapshot_id
 from statesync.sync.refs import read_ref, require_ref
 from statesync.sync.repo import Repo
+from statesync.sync.reuse import Mode, cached_entry
 from statesync.sync.stored import StoredForm
 from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import WorkRecord, scan_folder
@@ -148,7 +149,7 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
         if entry is None:
             st.added.append(path)
             continue
-        cached = rec.cached_entry(f) if rec else None
+        cached = cached_entry(rec, f, Mode.of(manifest.encryption if manifest else {}))
         digest = cached.digest if cached else form.digest(f)
         if digest != entry.digest:
             st.modified.append(path)
