@@ -65,8 +65,8 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: Store
         cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
-        pristine = recorded is not None and (recorded[3]["digest"] == digest
-                                             or rec is not None and rec.cached_entry(f) is not None)
+        unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
+        pristine = recorded is not None and (recorded[3]["digest"] == digest or unchanged)
         entry = wanted.get(path)
         if entry is not None and entry.digest == digest:
             plan.keep.append(path)  # same bytes; the mode is set after linking
