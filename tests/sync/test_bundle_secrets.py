@@ -96,7 +96,12 @@ def test_a_sealed_bundle_in_another_store_imports_with_secrets_left_out(
     assert load_manifest(other.repo, result.snapshot).secret_files == ["secrets/api.secret"]
 
 
-def test_cli_imports_a_sealed_bundle(store: Store, src: Path, tmp_path: Path) -> None:
+def test_cli_imports_a_sealed_bundle(src: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", "bundle passphrase")
+    store = Store.init((tmp_path / "cli-store").as_uri())  # a store the child process can open
+    store.keys().init("dev", ["passphrase"])
+    store.keys().init("prod", ["passphrase"])
     bundle = _bundle(store, src, tmp_path, ".yaml")
     proc = run("--store", store.url, "--json", "import", str(bundle), "--env", "prod")
     assert proc.returncode == 0, proc.stderr
