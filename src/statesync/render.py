@@ -148,9 +148,11 @@ def _import(r: dict[str, Any]) -> None:
     else:
         print(f"imported into {r['env']} as {r['snapshot'][:12]} (serial {r['serial']}): "
               f"{r['files']} files")
-    for label in ("skipped", "missing"):
+    for label in ("skipped", "missing", "left_out"):
         if r.get(label):
             print(f"{label}: {', '.join(r[label])}")
+    if r.get("note"):
+        print(r["note"])
 
 
 def _verify(r: dict[str, Any]) -> None:

@@ -90,9 +90,16 @@ def test_trusted_writers_and_required_signatures(keys: tuple[str, str]) -> None:
         policy.check(STORE, "prod", None, "w")
     policy.check(STORE, "dev", None, "w")  # other environments have their own policy
     policy.check("another-store", "prod", bob, "w")
-    policy.untrust(STORE, "prod", alice)
-    with pytest.raises(IntegrityError):  # requires signatures, trusts nobody: refuse all
-        policy.check(STORE, "prod", alice, "w")
+    policy.trust(STORE, "prod", bob)
+    policy.untrust(STORE, "prod", alice)  # bob still writes, and signatures are still required
+    with pytest.raises(IntegrityError, match="not signed"):
+        policy.check(STORE, "prod", None, "w")
+    policy.untrust(STORE, "prod", bob)  # the last writer: untrust undoes what trust set
+    assert policy.entry(STORE, "prod") is None
+    policy.check(STORE, "prod", None, "w")
+    policy.trust(STORE, "prod", alice, require_signed=True)
+    policy.untrust(STORE, "prod", None, require_signed=True)
+    policy.check(STORE, "prod", None, "w")
     with pytest.raises(UsageError, match="not a trusted writer"):
         policy.untrust(STORE, "prod", bob)
 

@@ -16,9 +16,10 @@ from statesync.crypto import signing
 from statesync.crypto.envelope import KeyService
 from statesync.crypto.providers import Provider, default_identities, resolve
 from statesync.crypto.providers.keyfile import new_keyfile
-from statesync.crypto.trust import TrustPolicy
+from statesync.crypto.trust import TrustPolicy, payload_digest
 from statesync.errors import UsageError
 from statesync.sync import layout
+from statesync.sync.refs import read_ref
 from statesync.sync.repo import Repo
 
 REMOVAL_NOTE = ("removal stops unwrapping through this store; it cannot take back keys already "
@@ -69,16 +70,41 @@ class KeyAdmin:
                 "key_generations": gens}
 
     def trust(self, env: str, public: str, require_signed: bool | None = None) -> dict[str, Any]:
-        """Trust ``public`` to write ``env`` of this store (local policy file)."""
+        """Trust ``public`` to write ``env`` of this store (local policy file).
+
+        ``require_signed`` applies to what is written from now on: the unsigned
+        ref and keyrings ``env`` has now are pinned (by digest) and stay readable.
+        """
         policy = TrustPolicy.load()
-        entry = policy.trust(self.repo.store_id, env, public, require_signed)
+        entry = policy.trust(self.repo.store_id, env, public)
+        out: dict[str, Any] = {}
+        if require_signed:
+            pins = self._unsigned_now(env)
+            was = entry.require_signed
+            entry = policy.require(self.repo.store_id, env, {k: payload_digest(v)
+                                                            for k, v in pins.items()})
+            if pins and not was:
+                out["note"] = (f"unsigned objects written before this stay readable: "
+                               f"{', '.join(sorted(pins))}; what is written from now on must "
+                               "be signed (a signed push or rotate signs the new ref or "
+                               "generation)")
         policy.save()
         return {"store_id": self.repo.store_id, "env": env, **entry.to_json(),
-                "policy": str(policy.path)}
+                "policy": str(policy.path), **out}
 
-    def untrust(self, env: str, public: str) -> dict[str, Any]:
+    def _unsigned_now(self, env: str) -> dict[str, bytes]:
+        """Object key -> payload of ``env``'s unsigned ref and keyrings, as they are now."""
+        found = self.service.unsigned_keyrings(env)
+        state = read_ref(self.repo, env)
+        if state is not None and state.ref.signer is None:
+            found[layout.ref_key(env)] = state.ref.payload()
+        return found
+
+    def untrust(self, env: str, public: str | None,
+                require_signed: bool = False) -> dict[str, Any]:
+        """Undo :meth:`trust`: drop ``public`` as a writer and/or stop requiring signatures."""
         policy = TrustPolicy.load()
-        entry = policy.untrust(self.repo.store_id, env, public)
+        entry = policy.untrust(self.repo.store_id, env, public, require_signed)
         policy.save()
         return {"store_id": self.repo.store_id, "env": env, **entry.to_json(),
                 "policy": str(policy.path)}

@@ -57,7 +57,7 @@ def _trust(args: argparse.Namespace) -> Any:
 
 
 def _untrust(args: argparse.Namespace) -> Any:
-    return _admin(args).untrust(args.env, args.pubkey)
+    return _admin(args).untrust(args.env, args.pubkey, args.require_signed)
 
 
 def _pin(args: argparse.Namespace) -> Any:
@@ -113,10 +113,15 @@ def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
     sp.add_argument("env", metavar="ENV")
     sp.add_argument("pubkey", metavar="PUBKEY", help="ed25519:<base64>")
     sp.add_argument("--require-signed", action="store_true",
-                    help="also refuse unsigned snapshots of ENV")
+                    help="also refuse unsigned refs and key generations of ENV written "
+                    "from now on (what exists now stays readable)")
     sp = cmd("pin", _pin, "show this machine's pin of the store id (trust on first use)")
     sp.add_argument("--reset", action="store_true",
                     help="pin the id the store has now (after replacing the store yourself)")
-    sp = cmd("untrust", _untrust, "stop trusting a public key for an environment")
+    sp = cmd("untrust", _untrust, "stop trusting a public key (or requiring signatures) "
+             "for an environment")
     sp.add_argument("env", metavar="ENV")
-    sp.add_argument("pubkey", metavar="PUBKEY")
+    sp.add_argument("pubkey", metavar="PUBKEY", nargs="?",
+                    help="the writer to drop (the last one takes --require-signed with it)")
+    sp.add_argument("--require-signed", action="store_true",
+                    help="stop refusing unsigned snapshots of ENV")

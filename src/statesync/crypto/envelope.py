@@ -159,16 +159,30 @@ class KeyService:
 
     def keyring(self, env: str, generation: int) -> tuple[Keyring, Version]:
         """One generation's keyring and its version; :class:`KeyFailure` if it does not exist."""
+        ring, version = self._read_ring(env, generation)
+        if self.repo.trust is not None:
+            self.repo.trust.check(ring.store_id, env, ring.signer, ring.key, ring.payload())
+        return ring, version
+
+    def _read_ring(self, env: str, generation: int) -> tuple[Keyring, Version]:
+        """A keyring as stored, verified but not yet judged by the trust policy."""
         key = layout.keyring_key(env, generation)
         try:
             body, version = self.repo.backend.get(key)
         except NotFound:
             raise KeyFailure(f"{key} does not exist: key generation {generation} of {env} "
                              "is missing") from None
-        ring = Keyring.parse(body, self.repo.store_id, env, generation)
-        if self.repo.trust is not None:
-            self.repo.trust.check(ring.store_id, env, ring.signer, key)
-        return ring, version
+        return Keyring.parse(body, self.repo.store_id, env, generation), version
+
+    def unsigned_keyrings(self, env: str) -> dict[str, bytes]:
+        """Object key -> signed payload of every keyring of ``env`` that carries no signature."""
+        rings = (self._read_ring(env, g)[0] for g in self.generations(layout.validate_env(env)))
+        return {ring.key: ring.payload() for ring in rings if ring.signer is None}
+
+    def _writable(self, ring: Keyring) -> None:
+        """Refuse to write an unsigned keyring our own readers would refuse (exit 4)."""
+        if self.repo.signer is None and self.repo.trust is not None:
+            self.repo.trust.check(ring.store_id, ring.env, None, ring.key)
 
     def data_key(self, env: str, generation: int | None = None) -> tuple[int, bytes]:
         """``(generation, data key)``; ``generation=None``: the newest (for writing).
@@ -231,6 +245,7 @@ class KeyService:
         return ring
 
     def _create(self, ring: Keyring, key: bytes) -> int:
+        self._writable(ring)
         try:
             self.repo.backend.put(ring.key, ring.to_bytes(self.repo.signer), CREATE)
         except AlreadyExists:
@@ -301,6 +316,7 @@ class KeyService:
             ring, version = self.keyring(env, generation)
             if not change(ring):
                 return False
+            self._writable(ring)
             try:
                 self.repo.backend.put(ring.key, ring.to_bytes(self.repo.signer), Update(version))
                 return True

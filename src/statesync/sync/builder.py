@@ -73,6 +73,7 @@ class SnapshotBuilder:
         """``keys``: seal every chunk with this environment's key (``--encrypt all``)."""
         self.repo = repo
         self._name = keys.chunk_id if keys else codec.sha256_hex
+        self._sealed_for = keys.env if keys else None
         self.chunker = Chunker(repo.descriptor)
         self.progress = progress or quiet()
         self._index: ChunkIndex | None = None
@@ -92,8 +93,15 @@ class SnapshotBuilder:
         return self._uploader.stored_bytes
 
     def has_chunks(self, entry: Entry) -> bool:
-        """True if every chunk of ``entry`` is already in the store."""
-        return all(cid in self.index for cid, _ in entry.chunks)
+        """True if every chunk of ``entry`` is already in the store, stored as we store it.
+
+        Under ``--encrypt all`` a chunk counts only if its pack is sealed with
+        this environment's key: a plaintext pack never stands in for a sealed one.
+        """
+        locations = self.index.locations
+        return all(cid in locations and (self._sealed_for is None
+                                         or (locations[cid].sealed or ("",))[0] == self._sealed_for)
+                   for cid, _ in entry.chunks)
 
     def reuse(self, entry: Entry) -> Entry:
         """Count an unchanged entry's bytes as reused and return it."""

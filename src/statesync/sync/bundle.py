@@ -29,6 +29,7 @@ from statesync.sync import bundle_schema as schema
 from statesync.sync.bundle_doc import read_document, write_document
 from statesync.sync.bundle_import import plan_import, upload
 from statesync.sync.bundle_io import TAR_ZST, atomic_output, bundle_format
+from statesync.sync.bundle_seal import Resealer
 from statesync.sync.bundle_tar import read_tar, write_tar
 from statesync.sync.chunkindex import load_index
 from statesync.sync.engine import commit_entries
@@ -74,6 +75,9 @@ class ImportResult:
     parent: str | None = None
     uploaded_bytes: int = 0
     reused_bytes: int = 0
+    #: sealed secrets of the bundle not stored (``path#pointer`` or a secret file), and why
+    left_out: list[str] = field(default_factory=list)
+    note: str = ""
 
 
 # --- export --------------------------------------------------------------------
@@ -154,12 +158,14 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
         if base is not None and base.encryption.get("all"):
             raise UsageError(f"{env} is fully encrypted (--encrypt all); importing into it is "
                              "not supported yet: import into another environment and promote")
-        plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy)
+        seal = Resealer.for_import(repo, bundle, env, base)
+        plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy,
+                           seal=seal)
         builder = upload(repo, plan)
     text = message or bundle.description or f"import {path.name}"
     snap, new, changed = commit_entries(repo, env, state, parent, list(plan.entries.values()),
                                 message=text, tags=bundle.tags, secret_files=plan.secret_names,
-                                base=base)
+                                encryption=seal.encryption(base), base=base)
     return ImportResult(snap, env, new.ref.serial, len(plan.entries), plan.skipped, changed,
                         plan.imported, plan.missing, plan.refused, parent,
-                        builder.uploaded_bytes, builder.reused_bytes)
+                        builder.uploaded_bytes, builder.reused_bytes, seal.left_out, seal.note())

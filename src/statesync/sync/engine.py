@@ -15,7 +15,7 @@ from typing import Any
 
 from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.progress import Progress
-from statesync.sync import layout, redaction, secrets, sticky
+from statesync.sync import layout, redaction, reuse, secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
@@ -26,6 +26,7 @@ from statesync.sync.refs import (
     write_ref,
 )
 from statesync.sync.repo import Repo
+from statesync.sync.reuse import Mode
 from statesync.sync.sealing import EnvKeys
 from statesync.sync.stable import read_stable
 from statesync.sync.stored import StoredForm
@@ -138,6 +139,9 @@ class Sealing:
     def form(self, policy: secrets.SecretPolicy) -> StoredForm:
         return StoredForm(policy, self.keys if self.include_secrets else None)
 
+    def mode(self) -> Mode:
+        return Mode.of(self.manifest_field())
+
     def manifest_field(self) -> dict[str, Any]:
         if self.keys is None:
             return {}
@@ -180,14 +184,16 @@ def _read_whole(f: LocalFile) -> bytes:
 
 
 def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
-                  form: StoredForm) -> list[Entry]:
-    """Entries for ``files``, re-reading only files that may have changed.
+                  form: StoredForm, mode: Mode | None = None) -> list[Entry]:
+    """Entries for ``files``, re-reading files that may have changed or were stored otherwise.
 
+    ``mode`` is how this push seals (default: nothing); a cached entry stored
+    another way never stands in for a file (see :mod:`statesync.sync.reuse`).
     A file removed since the folder was listed is dropped from ``files`` too.
     """
     entries = []
     for f in list(files.values()):
-        cached = rec.cached_entry(f) if rec else None
+        cached = reuse.cached_entry(rec, f, mode or Mode())
         if cached is not None and builder.has_chunks(cached):
             entries.append(builder.reuse(cached))
         elif (entry := _entry_for(f, builder, form)) is not None:
@@ -203,6 +209,22 @@ def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
     if row is not None and int(row[3]["mode"]) & 0o600 == entry.mode:
         entry.mode = int(row[3]["mode"])
     return entry
+
+
+def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | None,
+                     state: RefState, head: Manifest, sealing: Sealing,
+                     policy: secrets.SecretPolicy) -> bool:
+    """True if the folder holds exactly the head, sealed the way this push would seal it.
+
+    Compared in the head's own stored form (its key generation), so a push with
+    no edits is no new serial after a pull or a rotation too.
+    """
+    if not sealing.mode().same_kind(Mode.of(head.encryption)):
+        return False  # encryption turned on: the head must be re-sealed
+    keys = None
+    if sealing.include_secrets:
+        keys = repo.keys(head.env, int(head.encryption["generation"]))
+    return reuse.same_as_head(files, rec, state.ref.snapshot, head, StoredForm(policy, keys))
 
 
 def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
@@ -247,10 +269,15 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
+    if state is not None and head is not None and parent == state.ref.snapshot and \
+            _nothing_to_push(repo, files, rec, state, head, sealing, opts.policy):
+        return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(files), 0,
+                          sum(f.st.st_size for f in files.values()), False, excluded,
+                          scan.skipped)
     progress = Progress("push", sum(f.st.st_size for f in files.values()), opts.progress)
     builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
     try:
-        entries = build_entries(files, rec, builder, sealing.form(opts.policy))
+        entries = build_entries(files, rec, builder, sealing.form(opts.policy), sealing.mode())
         builder.finish()
     except BaseException:
         builder.abort()
@@ -266,7 +293,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
     snap_id, new_state, changed = commit(repo, env, state, parent, ours,
                                          head if state and parent == state.ref.snapshot else None)
-    _remember(record, repo, env, new_state, files, entries, sealing.include_secrets)
+    _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
+              sealing.manifest_field())
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed,
                       excluded, scan.skipped)
@@ -326,10 +354,11 @@ def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:
 
 
 def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
-              files: dict[str, LocalFile], entries: list[Entry], secrets_included: bool) -> None:
+              files: dict[str, LocalFile], entries: list[Entry], secrets_included: bool,
+              sealing: dict[str, Any] | None = None) -> None:
     by_path = {e.path: e for e in entries}
     rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
     record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             secrets_included))
+                                             secrets_included, dict(sealing or {})))
     seen_serials.remember(repo.store_id, env, state.ref.serial)
     record.save()

@@ -15,6 +15,7 @@ from statesync.sync.manifest import Entry, Manifest, load_manifest
 from statesync.sync.refs import read_trusted_head, require_trusted_head
 from statesync.sync.repo import Repo
 from statesync.sync.resolve import resolve_trusted
+from statesync.sync.reuse import Mode, cached_entry
 from statesync.sync.stored import StoredForm
 from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import WorkRecord, scan_folder
@@ -154,7 +155,7 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
         if entry is None:
             st.added.append(path)
             continue
-        cached = rec.cached_entry(f) if rec else None
+        cached = cached_entry(rec, f, Mode.of(manifest.encryption if manifest else {}))
         digest = cached.digest if cached else form.digest(f)
         if digest != entry.digest:
             st.modified.append(path)

@@ -132,7 +132,8 @@ def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest,
     rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
     record = WorkRecord.load(folder)
     record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             bool(ours.encryption.get("secrets"))))
+                                             bool(ours.encryption.get("secrets")),
+                                             dict(ours.encryption)))
     record.save()
     seen_serials.remember(repo.store_id, env, state.ref.serial)
     return PushResult(state.ref.snapshot, env, state.ref.serial,

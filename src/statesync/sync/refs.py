@@ -97,7 +97,7 @@ def check_trust(repo: Repo, state: RefState) -> RefState:
     """Apply the local trust policy to a read ref; :class:`IntegrityError` if refused."""
     if repo.trust is not None:
         repo.trust.check(repo.store_id, state.ref.env, state.ref.signer,
-                         layout.ref_key(state.ref.env))
+                         layout.ref_key(state.ref.env), state.ref.payload())
     return state
 
 

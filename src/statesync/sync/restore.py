@@ -25,6 +25,7 @@ from statesync.sync.chunkindex import load_index
 from statesync.sync.download import download_entries
 from statesync.sync.manifest import Entry, Manifest, check_symlink
 from statesync.sync.repo import Repo
+from statesync.sync.reuse import Mode, cached_entry
 from statesync.sync.stored import StoredForm
 from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import (
@@ -59,11 +60,13 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: Store
     plan = Plan()
     wanted = manifest.by_path()
     files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
+    mode = Mode.of(manifest.encryption)
     for path, f in files.items():
-        cached = rec.cached_entry(f) if rec else None
+        cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
-        pristine = recorded is not None and recorded[3]["digest"] == digest
+        unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
+        pristine = recorded is not None and (recorded[3]["digest"] == digest or unchanged)
         entry = wanted.get(path)
         if entry is not None and entry.digest == digest:
             plan.keep.append(path)  # same bytes; the mode is set after linking
@@ -231,7 +234,8 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
     files = {**final.files, **final.secrets}
     rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
     included = bool(manifest.encryption.get("secrets"))
-    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included))
+    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included,
+                                        dict(manifest.encryption)))
     seen_serials.remember(store_id, env, serial)
     if serial:  # a head, not a snapshot pulled by id: its encryption is the env's
         sticky.remember(store_id, env, manifest.encryption)

@@ -124,6 +124,8 @@ class EnvRecord:
     files: dict[str, Any] = field(default_factory=dict)  # path -> [size, mtime, ino, entry]
     written_at_ns: int = 0
     secrets_included: bool = False
+    #: the head's ``encryption`` field when this record was written (see sync/reuse.py)
+    sealing: dict[str, Any] = field(default_factory=dict)
 
     def cached_entry(self, f: LocalFile) -> Entry | None:
         """The entry recorded for ``f`` if the file is certainly unchanged since."""
