@@ -2,7 +2,7 @@
 
 Links are kept as links, their targets verbatim (a virtualenv's
 ``python -> /usr/bin/python3`` comes back as that link). A manifest that puts
-an entry beneath a link is refused (exit 4) when it is read, and pull never
+an entry under a link is refused (exit 4) when it is read, and pull never
 writes through a link, whether the manifest made it or the folder had it.
 Each attack acts only through the store's bytes (no keys), and a sentinel
 tree around the target proves that no byte outside the target changed.
@@ -54,7 +54,7 @@ def make_venv(root: Path, outside: Path) -> Path:
 
 
 def links(root: Path) -> dict[str, str]:
-    return {p: v[2:] for p, v in tree(root).items() if v[0].startswith("->")}
+    return {p: v[0][2:] for p, v in tree(root).items() if v[0].startswith("->")}
 
 
 EXPECTED_LINKS = {
@@ -295,7 +295,7 @@ def test_push_refuses_a_tree_that_a_read_would_refuse(store: Store, tmp_path: Pa
 
     manifest = Manifest(store_id=store.store_id, env="dev", parents=[],
                         entries=_chain(store))
-    with pytest.raises(StatesyncError, match="beneath"):
+    with pytest.raises(StatesyncError, match="lies under"):
         store_manifest(store.repo, manifest)
     assert list(store.repo.backend.list(layout.SNAPSHOTS)) == []
 
