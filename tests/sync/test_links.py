@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.errors import IntegrityError, StatesyncError
+from statesync.errors import ConflictError, IntegrityError, StatesyncError
 from statesync.sync import codec, layout
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest
@@ -311,3 +311,69 @@ def test_links_created_by_a_pull_are_created_after_every_file(store: Store,
     assert (out / "b").read_bytes() == b"fine\n" and os.readlink(out / "a") == "../../.."
     assert outside_of(world, out) == before
     assert load_manifest(store.repo, store.log("dev")[0].snapshot).by_path()["a"].target
+
+
+@pytest.mark.parametrize("chain", [
+    ["x:.", "x/y:.", "x/y/z:../.."],  # issue 19: each passes a per-link check
+    ["x:.", "x/z:.."],
+    ["a:b", "b:.", "a/z:.."],
+])
+def test_a_planted_chain_then_a_file_beneath_it_writes_nothing_outside(
+        store: Store, tmp_path: Path, chain: list[str]) -> None:
+    world, out = sentinel(tmp_path)
+    write(out, "mine.txt", "mine\n")
+    before = outside_of(world, out)
+    plant(store, [symlink_entry(*item.split(":")) for item in chain])
+    with pytest.raises(IntegrityError, match="lies under"):
+        store.pull(out, "dev")
+    plant(store, [file_entry(store, "z/.bashrc", b"evil\n"),
+                  file_entry(store, "z/u/.bashrc", b"evil\n")])
+    store.pull(out, "dev")
+    assert outside_of(world, out) == before
+    assert not (out / "z").is_symlink() and (out / "mine.txt").read_text() == "mine\n"
+
+
+def test_a_record_folder_that_is_a_link_is_never_written_through(store: Store,
+                                                                 tmp_path: Path) -> None:
+    world, out = sentinel(tmp_path)
+    write(out, "a.txt", "a\n")
+    os.symlink(str(world / "elsewhere"), out / ".statesync")
+    before = outside_of(world, out)
+    with pytest.raises(StatesyncError, match="is a link") as err:
+        store.push(out, "dev")
+    assert err.value.exit_code == 1
+    assert store.envs() == []
+    src = tmp_path / "src"
+    write(src, "a.txt", "from the store\n")
+    store.push(src, "dev")
+    with pytest.raises(StatesyncError, match="is a link"):
+        store.pull(out, "dev", force=True)
+    assert outside_of(world, out) == before
+
+
+def test_a_target_named_through_a_link_is_updated_where_it_lives(store: Store,
+                                                                tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(src, "a.txt", "a\n")
+    store.push(src, "dev")
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(str(real), tmp_path / "out")
+    store.pull(tmp_path / "out", "dev")
+    assert os.readlink(tmp_path / "out") == str(real)
+    assert (real / "a.txt").read_text() == "a\n"
+    assert [p.name for p in tmp_path.iterdir() if ".statesync-" in p.name] == []
+
+
+def test_rebase_of_a_file_under_a_link_the_other_side_added_is_a_conflict(
+        store: Store, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    write(a, "base.txt", "base\n")
+    store.push(a, "dev")
+    store.pull(b, "dev")
+    os.symlink("/usr/lib", a / "n")
+    store.push(a, "dev")
+    write(b, "n/file.txt", "mine\n")
+    with pytest.raises(ConflictError, match="lies under n") as err:
+        store.push(b, "dev", rebase=True)
+    assert err.value.exit_code == 3

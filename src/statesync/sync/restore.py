@@ -108,6 +108,8 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     Raises :class:`LocalChangesConflict`, :class:`IntegrityError` or
     :class:`KeyFailure` before the folder is touched.
     """
+    # The target named through a link is the folder it names: swap there, not the link.
+    folder = Path(os.path.realpath(folder))
     exists = folder.exists()
     if exists and not folder.is_dir():
         raise StatesyncError(f"{folder}: exists and is not a folder")

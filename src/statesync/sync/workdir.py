@@ -123,6 +123,8 @@ class WorkRecord:
 
     @classmethod
     def load(cls, root: Path) -> WorkRecord:
+        """Read the record; :class:`StatesyncError` if unreadable or ``.statesync`` is a link."""
+        check_record_dir(root)
         path = root / RECORD_DIR / RECORD_FILE
         try:
             doc = json.loads(path.read_text())
@@ -149,6 +151,7 @@ class WorkRecord:
         serials[key] = max(int(serials.get(key, 0)), rec.serial)
 
     def save(self) -> None:
+        check_record_dir(self.root)
         folder = self.root / RECORD_DIR
         folder.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
@@ -159,6 +162,13 @@ class WorkRecord:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def check_record_dir(root: Path) -> None:
+    """Refuse a ``.statesync`` that is a link: the record is never written through one."""
+    if (root / RECORD_DIR).is_symlink():
+        raise StatesyncError(f"{root / RECORD_DIR} is a link; statesync keeps its record only "
+                             "in a real folder (remove the link)")
 
 
 def file_row(f: LocalFile, entry: Entry) -> list[Any]:
