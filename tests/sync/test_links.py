@@ -377,3 +377,19 @@ def test_rebase_of_a_file_under_a_link_the_other_side_added_is_a_conflict(
     with pytest.raises(ConflictError, match="lies under n") as err:
         store.push(b, "dev", rebase=True)
     assert err.value.exit_code == 3
+
+
+def test_a_link_whose_target_is_not_utf8_is_skipped_and_kept_locally(store: Store,
+                                                                     tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(src, "a.txt", "a\n")
+    os.symlink(b"\xff\xfe-target", os.fsencode(src / "odd"))
+    result = store.push(src, "dev")
+    assert result.skipped == ["odd"] and result.files == 1
+    write(src, "a.txt", "changed\n")
+    store.push(src, "dev")
+    store.pull(src, "dev", snapshot=result.snapshot, force=False)
+    assert os.readlink(os.fsencode(src / "odd")) == b"\xff\xfe-target"
+    fresh = tmp_path / "fresh"
+    store.pull(fresh, "dev")
+    assert sorted(os.listdir(fresh)) == [".statesync", "a.txt"]

@@ -153,7 +153,7 @@ def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
     incoming = {e.path for e in plan.fetch}
     for path in sorted(incoming):
         parent = under_any(path, staying)
-        if parent is not None and parent in scan.files and scan.files[parent].is_link:
+        if parent is not None and (folder / parent).is_symlink():
             raise IntegrityError(
                 f"snapshot entry {path!r} lies under {parent!r}, a link in {folder}; pull never "
                 "writes through a link (remove the link, or pull --force to replace it)")
@@ -169,8 +169,8 @@ def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
 
 def _kept_links(folder: Path, scan: Scan, plan: Plan) -> dict[str, str]:
     """Links the folder keeps: path -> target, re-created last in the staging folder."""
-    return {p: os.readlink(folder / p) for p in plan.keep
-            if p in scan.files and scan.files[p].is_link}
+    return {p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped]
+            if (folder / p).is_symlink()}
 
 
 def _local_copy(scan: Scan, path: str) -> Path | None:
@@ -241,11 +241,8 @@ def _link(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst, follow_symlinks=False)
-    except OSError:
-        if src.is_symlink():
-            os.symlink(os.readlink(src), dst)
-        else:
-            shutil.copy2(src, dst)
+    except OSError:  # no hard links here: copy, never what a link names
+        shutil.copy2(src, dst, follow_symlinks=False)
 
 
 _RENAME_EXCHANGE = 2

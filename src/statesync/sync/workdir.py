@@ -88,10 +88,20 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
                 pass
     except OSError as exc:
         raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
-    if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
+    if stat.S_ISLNK(st.st_mode) and not _utf8(os.readlink(abspath)):
+        scan.skipped.append(path)  # no manifest can name its target; left alone locally
+    elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
         scan.files[path] = LocalFile(path, abspath, st, stat.S_ISLNK(st.st_mode))
     else:
         scan.skipped.append(path)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # os.readlink escapes bytes that are not UTF-8
+        return False
+    return True
 
 
 @dataclass
