@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from pathlib import Path
 
 from statesync.errors import IntegrityError
@@ -74,12 +75,18 @@ def create_file(root: Path, rel: str, size: int) -> None:
 
 
 def chmod(root: Path, rel: str, mode: int) -> None:
-    """Set the mode of the regular file ``root/rel`` (never of what a link names)."""
-    fd = open_file(root, rel, os.O_RDONLY)
+    """Set the mode of the regular file ``root/rel`` (never of what a link names).
+
+    Done by name in its parent's descriptor after an ``lstat``, not through an
+    open descriptor, so that a file whose mode forbids reading still works.
+    """
+    parent, name = _open_parent(root, rel, create=False)
     try:
-        os.fchmod(fd, mode)
+        if not stat.S_ISREG(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+            raise _refuse(root, rel)
+        os.chmod(name, mode, dir_fd=parent)
     finally:
-        os.close(fd)
+        os.close(parent)
 
 
 def symlink(root: Path, rel: str, target: str) -> None:

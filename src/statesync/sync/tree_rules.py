@@ -42,9 +42,16 @@ def check_link_target(path: str, target: object, where: str) -> None:
     Where the target points is not checked: links are restored verbatim and
     never followed (see the module docstring).
     """
-    if (not isinstance(target, str) or not target or "\x00" in target
-            or len(target.encode("utf-8", "surrogateescape")) > _MAX_TARGET):
+    if not isinstance(target, str) or not target or "\x00" in target or not _fits(target):
         raise IntegrityError(f"{where}: link {path!r} has an invalid target {target!r:.80}")
+
+
+def _fits(target: str) -> bool:
+    """UTF-8 (push skips links whose target is not) and no longer than PATH_MAX."""
+    try:
+        return len(target.encode("utf-8")) <= _MAX_TARGET
+    except UnicodeEncodeError:
+        return False
 
 
 def check_tree(paths: Iterable[str], where: str, links: Iterable[str] = ()) -> None:
