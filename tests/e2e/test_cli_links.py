@@ -45,6 +45,7 @@ def test_a_venv_round_trips_through_every_command(store: str, tmp_path: Path) ->
     s = ("--store", store)
     first = json.loads(ok(*s, "--json", "push", str(src), "--env", "dev"))["snapshot"]
     ok(*s, "log", "--env", "dev")
+    assert " .venv/bin/python -> /usr/bin/python3\n" in ok(*s, "show", "dev")
     shown = json.loads(ok(*s, "--json", "show", "dev"))
     assert {e["path"]: e.get("target") for e in shown["entries"]}[".venv/bin/python"] \
         == "/usr/bin/python3"

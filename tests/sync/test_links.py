@@ -119,6 +119,7 @@ def test_a_venv_folder_round_trips_through_every_command(store: Store, tmp_path:
     store.pull(out, "dev")
     assert tree(out) == tree(src)
     assert links(out) == {**EXPECTED_LINKS, "shared": str(tmp_path / "outside")}
+    assert store.status(out, "dev").clean
     for suffix in (".json", ".tar.zst"):
         bundle = tmp_path / f"b{suffix}"
         store.export(bundle, env="dev", include_binaries=True)
@@ -399,3 +400,22 @@ def test_a_link_whose_target_is_not_utf8_is_skipped_and_kept_locally(store: Stor
     fresh = tmp_path / "fresh"
     store.pull(fresh, "dev")
     assert sorted(os.listdir(fresh)) == [".statesync", "a.txt"]
+
+
+def test_a_pull_that_fails_midway_leaves_the_folder_and_its_surroundings_as_they_were(
+        store: Store, tmp_path: Path) -> None:
+    src = make_venv(tmp_path / "src", tmp_path / "outside")
+    write(src, "big.bin", os.urandom(3 * 1024 * 1024))
+    store.push(src, "dev")
+    world, out = sentinel(tmp_path)
+    write(out, "mine.txt", "mine\n")
+    os.symlink(str(world / "elsewhere"), out / "mylogs")
+    before, inside = outside_of(world, out), tree(out)
+    for meta in store.repo.backend.list(layout.OBJECTS):
+        body = bytearray(store.repo.backend.get(meta.key)[0])
+        body[len(body) // 2] ^= 1
+        store.repo.backend.put(meta.key, bytes(body))
+    with pytest.raises(IntegrityError):
+        store.pull(out, "dev")
+    assert outside_of(world, out) == before and tree(out) == inside
+    assert [p.name for p in out.parent.iterdir() if ".statesync-" in p.name] == []
