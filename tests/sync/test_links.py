@@ -419,3 +419,16 @@ def test_a_pull_that_fails_midway_leaves_the_folder_and_its_surroundings_as_they
         store.pull(out, "dev")
     assert outside_of(world, out) == before and tree(out) == inside
     assert [p.name for p in out.parent.iterdir() if ".statesync-" in p.name] == []
+
+
+def test_a_snapshot_path_where_the_folder_holds_a_skipped_link_is_a_conflict(
+        store: Store, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(src, "odd", "a file in the snapshot\n")
+    store.push(src, "dev")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(b"\xff-target", os.fsencode(out / "odd"))
+    with pytest.raises(ConflictError, match="odd"):
+        store.pull(out, "dev", force=True)
+    assert os.readlink(os.fsencode(out / "odd")) == b"\xff-target"

@@ -146,11 +146,16 @@ def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
     """Refuse a pull whose new tree would put a file under one the folder keeps (or the reverse).
 
     A snapshot entry under a link the folder keeps is an :class:`IntegrityError`
-    (writing it would write through the link); under a kept file, or a kept
-    file under a snapshot entry, is a :class:`LocalChangesConflict`.
+    (writing it would write through the link); under a kept file, a kept file
+    under a snapshot entry, or a snapshot entry where the folder holds what
+    push skips (a fifo, a link with a non-UTF-8 target), is a
+    :class:`LocalChangesConflict`.
     """
     staying = set(plan.keep) | set(scan.skipped)
     incoming = {e.path for e in plan.fetch}
+    for path in sorted(incoming & set(scan.skipped)):
+        raise LocalChangesConflict(f"local {path!r} is not a file or link statesync can "
+                                   "record, and the snapshot has that path (move it)")
     for path in sorted(incoming):
         parent = under_any(path, staying)
         if parent is not None and (folder / parent).is_symlink():
