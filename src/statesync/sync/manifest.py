@@ -20,7 +20,8 @@ from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNo
 from statesync.sync import codec, layout
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, manifest_header
-from statesync.sync.tree_rules import check_link_target, check_path, check_tree
+from statesync.sync.tree_rules import check_link_target, check_tree
+from statesync.sync.tree_rules import check_path as check_path  # re-exported: older callers
 from statesync.whoami import user
 
 MANIFEST_VERSION = 1
