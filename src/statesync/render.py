@@ -92,7 +92,8 @@ def _show(r: dict[str, Any]) -> None:
     for k, v in r["tags"].items():
         print(f"tag {k}={v}")
     for e in r["entries"]:
-        print(f"  {e['mode']:o} {e['kind']:8} {e['size']:>10} {e['path']}")
+        link = f" -> {e['target']}" if e.get("target") is not None else ""
+        print(f"  {e['mode']:o} {e['kind']:8} {e['size']:>10} {e['path']}{link}")
     for p in r["secret_files"]:
         print(f"  (secret, not stored) {p}")
 

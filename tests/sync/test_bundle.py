@@ -510,11 +510,14 @@ def test_unsafe_secret_names_and_symlinks_are_refused(store: Store, tmp_path: Pa
     path = write_json(tmp_path / "s.json",
                       doc([], secrets={"files": ["../x"], "values": {}}))
     refused(store, tmp_path, path, match="unsafe path")
-    target = "../../etc/passwd"
+    target = "../../etc"  # kept verbatim, but nothing may lie under a link
     link = {"path": "l", "kind": "symlink", "mode": 0o777, "size": 0, "target": target,
             "sha256": hashlib.sha256(target.encode()).hexdigest()}
-    refused(store, tmp_path, write_json(tmp_path / "l.json", doc([link])),
-            match="outside the folder")
+    refused(store, tmp_path, write_json(tmp_path / "l.json", doc([link, comp("l/passwd", "x")])),
+            match="which is a link")
+    empty = {**link, "target": "", "sha256": hashlib.sha256(b"").hexdigest()}
+    refused(store, tmp_path, write_json(tmp_path / "e.json", doc([empty])),
+            match="invalid target")
 
 
 def test_tar_member_path_tricks_are_refused(store: Store, tmp_path: Path) -> None:

@@ -71,7 +71,8 @@ def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existin
     names -= set(plan.sealed_files)
     plan.secret_names = sorted(names)
     try:
-        check_tree([*plan.entries, *(c.path for c in plan.uploads)], f"import into {env}")
+        check_tree([*plan.entries, *(c.path for c in plan.uploads)], f"import into {env}",
+                   [p for p, e in plan.entries.items() if e.kind == "symlink"])
     except BundleError as exc:
         raise StatesyncError(str(exc)) from None
     return plan

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from statesync.errors import BundleError, IntegrityError
-from statesync.sync.manifest import check_path, check_symlink
+from statesync.sync import tree_rules
+from statesync.sync.manifest import check_symlink
 
 FORMAT = "statesync-bundle"
 VERSION = 1
@@ -119,7 +120,7 @@ def safe_path(path: Any, where: str) -> str:
     if not isinstance(path, str):
         raise _fail(where, "a path is not a string")
     try:
-        return check_path(path, where)
+        return tree_rules.check_path(path, where)
     except IntegrityError as exc:
         raise BundleError(str(exc)) from None
 
@@ -152,7 +153,8 @@ def parse_bundle(doc: Any, where: str, *, inline: bool) -> Bundle:
         raise _fail(where, f"truncated: holds {len(raw_components)} of "
                            f"{doc['component_count']} components")
     components = [_component(raw, i, where, inline) for i, raw in enumerate(raw_components)]
-    check_tree([c.path for c in components], where)
+    check_tree([c.path for c in components], where,
+               [c.path for c in components if c.kind == "symlink"])
     secret_files, secret_values = _secrets(doc.get("secrets", {}), where)
     policies = doc.get("policies", [])
     if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
@@ -187,18 +189,12 @@ def _secrets(raw: Any, where: str) -> tuple[list[str], dict[str, list[str]]]:
     return names, pointers
 
 
-def check_tree(paths: list[str], where: str) -> None:
-    """Refuse duplicate paths and a path that is also a folder of another path."""
-    seen: set[str] = set()
-    for p in paths:
-        if p in seen:
-            raise _fail(where, f"duplicate path {p!r}")
-        seen.add(p)
-    for p in paths:
-        parts = p.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in seen:
-                raise _fail(where, f"{p!r} lies under {'/'.join(parts[:i])!r}, which is a file")
+def check_tree(paths: list[str], where: str, links: list[str] | None = None) -> None:
+    """The snapshot tree rules (:func:`statesync.sync.tree_rules.check_tree`) as a BundleError."""
+    try:
+        tree_rules.check_tree(paths, where, links or ())
+    except IntegrityError as exc:
+        raise BundleError(str(exc)) from None
 
 
 def _component(raw: Any, index: int, where: str, inline: bool) -> Component:

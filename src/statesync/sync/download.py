@@ -16,30 +16,28 @@ from pathlib import Path
 
 from statesync.errors import IntegrityError
 from statesync.progress import Progress
-from statesync.sync import codec, layout
+from statesync.sync import codec, layout, nofollow
 from statesync.sync.chunkindex import ChunkIndex, Location
 from statesync.sync.manifest import Entry
 from statesync.sync.repo import Repo
 
-_Targets = dict[str, list[tuple[Path, int]]]
+_Targets = dict[str, list[tuple[Path, str, int]]]
 
 
 def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: Path,
                      progress: Progress, workers: int = 4) -> int:
     """Write ``entries`` (regular files) under ``root``; return stored bytes read.
 
-    Raises :class:`IntegrityError` naming the object on any mismatch; files
+    Raises :class:`IntegrityError` naming the object on any mismatch, or if
+    a component of a path is a link (nothing is written through one); files
     written so far are left for the caller (a staging folder) to discard.
     """
     targets: _Targets = defaultdict(list)
     for e in entries:
-        dest = root / e.path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "wb") as fh:
-            fh.truncate(e.size)
+        nofollow.create_file(root, e.path, e.size)
         offset = 0
         for cid, size in e.chunks:
-            targets[cid].append((dest, offset))
+            targets[cid].append((root, e.path, offset))
             offset += int(size)
     by_pack: dict[str, list[tuple[str, Location]]] = defaultdict(list)
     for cid in targets:
@@ -66,8 +64,8 @@ def _fetch_pack(repo: Repo, pack: str, chunks: list[tuple[str, Location]], targe
     for cid, loc in chunks:
         blob = span[loc.offset - start : loc.offset - start + loc.length]
         data = open_chunk(repo, loc, cid, blob, where)
-        for dest, offset in targets[cid]:
-            fd = os.open(dest, os.O_WRONLY)
+        for root, rel, offset in targets[cid]:
+            fd = nofollow.open_file(root, rel, os.O_WRONLY)
             try:
                 os.pwrite(fd, data, offset)
             finally:

@@ -2,7 +2,8 @@
 
 The stored body is canonical JSON compressed with zstd; the snapshot id is
 the SHA-256 of that body. Reading a manifest re-checks the id, the format
-version, the store id and every path (no ``..``, no absolute paths).
+version, the store id and every path and link by the rules of
+:mod:`statesync.sync.tree_rules` (nothing under a link, no ``..``, no absolute paths).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 import socket
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from posixpath import normpath
 from typing import Any
 
 from statesync import __version__
@@ -20,6 +20,8 @@ from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNo
 from statesync.sync import codec, layout
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, manifest_header
+from statesync.sync.tree_rules import check_link_target, check_tree
+from statesync.sync.tree_rules import check_path as check_path  # re-exported: older callers
 from statesync.whoami import user
 
 MANIFEST_VERSION = 1
@@ -77,20 +79,15 @@ def _entry_json(e: Entry) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None and v != []}
 
 
-def check_path(path: str, where: str) -> str:
-    """Return ``path`` if it is a safe relative POSIX path; else :class:`IntegrityError`."""
-    if (not path or path.startswith("/") or "\\" in path or "\x00" in path
-            or normpath(path) != path or path == "." or path.split("/")[0] in ("..", ".statesync")
-            or ".." in path.split("/")):
-        raise IntegrityError(f"{where}: unsafe path {path!r}")
-    return path
+def check_symlink(path: str, target: object, where: str) -> None:
+    """Refuse a link target no folder can hold; see :mod:`statesync.sync.tree_rules`."""
+    check_link_target(path, target, where)
 
 
-def check_symlink(path: str, target: str, where: str) -> None:
-    """Refuse a link whose target is absolute or escapes the tree."""
-    joined = normpath("/".join([*path.split("/")[:-1], target]))
-    if target.startswith("/") or joined == ".." or joined.startswith("../"):
-        raise IntegrityError(f"{where}: link {path!r} points outside the folder")
+def check_entries(entries: list[Entry], where: str) -> None:
+    """The tree rules over a whole manifest: nothing under a link or file, no repeats."""
+    check_tree([e.path for e in entries], where,
+               links=[e.path for e in entries if e.kind == "symlink"])
 
 
 def _parse_entry(raw: dict[str, Any], where: str) -> Entry:
@@ -99,7 +96,7 @@ def _parse_entry(raw: dict[str, Any], where: str) -> Entry:
     if entry.kind not in KINDS:
         raise IntegrityError(f"{where}: unknown entry kind {entry.kind!r}")
     if entry.kind == "symlink":
-        check_symlink(entry.path, str(entry.target), where)
+        check_symlink(entry.path, entry.target, where)
     if sum(int(s) for _, s in entry.chunks) != entry.size and entry.kind != "symlink":
         raise IntegrityError(f"{where}: sizes of {entry.path!r} do not add up")
     return entry
@@ -114,6 +111,7 @@ def parse_manifest(doc: Any, where: str, store_id: str) -> Manifest:
         manifest = Manifest(entries=entries, **doc)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise IntegrityError(f"{where}: malformed manifest") from None
+    check_entries(manifest.entries, where)
     if manifest.store_id != store_id:
         raise IntegrityError(f"{where}: belongs to another store")
     return manifest
@@ -125,6 +123,7 @@ def store_manifest(repo: Repo, manifest: Manifest, keys: EnvKeys | None = None) 
     With ``keys`` (``--encrypt all``) the body is sealed; the id is still the
     SHA-256 of exactly what is stored.
     """
+    check_entries(manifest.entries, "snapshot to store")  # never write what a read refuses
     _, body = codec.seal_document(manifest.to_json())
     if keys is not None:
         body = keys.seal_manifest(body)

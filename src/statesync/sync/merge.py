@@ -22,6 +22,7 @@ from typing import Any
 from statesync.sync import secrets
 from statesync.sync.docmerge import merge_bytes
 from statesync.sync.manifest import Entry
+from statesync.sync.tree_rules import under_any
 
 #: Documents up to this size are merged key by key; larger ones as whole files.
 MAX_DOC_MERGE = 8 * 1024 * 1024
@@ -64,7 +65,17 @@ def merge(base: dict[str, Entry], ours: dict[str, Entry], theirs: dict[str, Entr
             continue
         if chosen is not None:
             out.entries[path] = chosen
+    _tree_conflicts(out)
     return out
+
+
+def _tree_conflicts(out: MergeResult) -> None:
+    """A path one side added under a link or file the other side added is a conflict."""
+    paths = set(out.entries) | set(out.documents)
+    for path in sorted(paths):
+        parent = under_any(path, paths)
+        if parent is not None:
+            out.conflicts.append(f"{path} (lies under {parent}, a file or link on the other side)")
 
 
 def _why(b: Entry | None, o: Entry | None, t: Entry | None) -> str:

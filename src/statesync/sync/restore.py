@@ -5,6 +5,13 @@ with one atomic exchange (``renameat2(RENAME_EXCHANGE)`` where the kernel has
 it), so the folder is never half-written. Local files that already hold the
 right content, secret files, unmanaged files and the folder record are
 hard-linked into the staging folder, not copied or downloaded.
+
+Links are never written through (the rules are in
+:mod:`statesync.sync.tree_rules`): the staging folder is written with
+no-follow operations (:mod:`statesync.sync.nofollow`), every link (from the
+snapshot or kept from the folder) is created after every file and folder, and
+a snapshot entry under a link the folder keeps is refused before anything is
+written.
 """
 
 from __future__ import annotations
@@ -19,14 +26,15 @@ from pathlib import Path
 
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.progress import Progress
-from statesync.sync import secrets, sticky
+from statesync.sync import nofollow, secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.chunkindex import load_index
 from statesync.sync.download import download_entries
-from statesync.sync.manifest import Entry, Manifest, check_symlink
+from statesync.sync.manifest import Entry, Manifest
 from statesync.sync.repo import Repo
 from statesync.sync.reuse import Mode, cached_entry
 from statesync.sync.stored import StoredForm
+from statesync.sync.tree_rules import under_any
 from statesync.sync.unseal import Unsealer
 from statesync.sync.workdir import (
     RECORD_DIR,
@@ -103,6 +111,8 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     Raises :class:`LocalChangesConflict`, :class:`IntegrityError` or
     :class:`KeyFailure` before the folder is touched.
     """
+    # The target named through a link is the folder it names: swap there, not the link.
+    folder = Path(os.path.realpath(folder))
     exists = folder.exists()
     if exists and not folder.is_dir():
         raise StatesyncError(f"{folder}: exists and is not a folder")
@@ -116,6 +126,7 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
             f"pull would overwrite {len(plan.conflicts)} local change(s): {shown} "
             "(push them first, or pull --force)"
         )
+    check_kept_tree(folder, scan, plan)
     staging = folder.parent / f".{folder.name}.statesync-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir(mode=0o700)
@@ -134,12 +145,56 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
 
 
+def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
+    """Refuse a pull whose new tree would put a file under one the folder keeps (or the reverse).
+
+    A snapshot entry under a link the folder keeps is an :class:`IntegrityError`
+    (writing it would write through the link); under a kept file, a kept file
+    under a snapshot entry, or a snapshot entry where the folder holds what
+    push skips (a fifo, a link with a non-UTF-8 target), is a
+    :class:`LocalChangesConflict`.
+    """
+    staying = set(plan.keep) | set(scan.skipped)
+    incoming = {e.path for e in plan.fetch}
+    for path in sorted(incoming & set(scan.skipped)):
+        raise LocalChangesConflict(f"local {path!r} is not a file or link statesync can "
+                                   "record, and the snapshot has that path (move it)")
+    for path in sorted(incoming):
+        parent = under_any(path, staying)
+        if parent is not None and (folder / parent).is_symlink():
+            raise IntegrityError(
+                f"snapshot entry {path!r} lies under {parent!r}, a link in {folder}; pull never "
+                "writes through a link (remove the link, or pull --force to replace it)")
+        if parent is not None:
+            raise LocalChangesConflict(f"snapshot entry {path!r} lies under the local file "
+                                       f"{parent!r} (move it, or pull --force)")
+    for path in sorted(staying):
+        parent = under_any(path, incoming)
+        if parent is not None:
+            raise LocalChangesConflict(f"local {path!r} lies under {parent!r}, which the "
+                                       "snapshot makes a file or link (move it, or pull --force)")
+
+
+def _kept_links(folder: Path, scan: Scan, plan: Plan) -> dict[str, str]:
+    """Links the folder keeps: path -> target, re-created last in the staging folder."""
+    return {p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped]
+            if (folder / p).is_symlink()}
+
+
+def _local_copy(scan: Scan, path: str) -> Path | None:
+    """This folder's own ``path``, if the scan reached it without going through a link."""
+    f = scan.files.get(path) or scan.secrets.get(path)
+    return f.abspath if f is not None and not f.is_link else None
+
+
 def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
            unsealer: Unsealer, progress: bool) -> int:
+    links = _kept_links(folder, scan, plan) if folder.exists() else {}
     if folder.exists():
-        _copy_dirs(folder, staging)
+        _copy_dirs(folder, staging, {e.path for e in plan.fetch})
         for path in [*plan.keep, *scan.skipped]:
-            _link(folder / path, staging / path)
+            if path not in links:
+                _link(folder / path, staging / path)
         if (folder / RECORD_DIR).is_dir():
             shutil.copytree(folder / RECORD_DIR, staging / RECORD_DIR, symlinks=True)
     regular = [e for e in plan.fetch if e.kind != "symlink"]
@@ -150,18 +205,19 @@ def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
         bar.close()
     for e in plan.fetch:
         if e.kind == "symlink":
-            check_symlink(e.path, str(e.target), "snapshot")
-            (staging / e.path).parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(str(e.target), staging / e.path)
+            links[e.path] = str(e.target)
         elif e.kind == "secret-file":
             unsealer.secret_file(staging / e.path, e)
         elif e.secret_pointers:
-            unsealer.document(folder / e.path, staging / e.path, e)
+            unsealer.document(_local_copy(scan, e.path), staging / e.path, e)
         else:
-            os.chmod(staging / e.path, e.mode)
+            nofollow.chmod(staging, e.path, e.mode)
     for e in plan.reuse:
         if e.kind not in ("symlink", "secret-file") and not e.secret_pointers:
-            os.chmod(staging / e.path, e.mode)
+            nofollow.chmod(staging, e.path, e.mode)
+    # Last, so that no file or folder is ever written after (and through) a link.
+    for path, target in sorted(links.items()):
+        nofollow.symlink(staging, path, target)
     return read
 
 
@@ -174,12 +230,15 @@ def _set_folder_mode(staging: Path, original: Path | None) -> None:
     os.chmod(staging, 0o777 & ~umask)
 
 
-def _copy_dirs(src: Path, dst: Path) -> None:
+def _copy_dirs(src: Path, dst: Path, replaced: set[str]) -> None:
+    """Re-create ``src``'s folders (not links, nor those the snapshot ``replaced``) in ``dst``."""
     for dirpath, dirnames, _ in os.walk(src):
         rel = os.path.relpath(dirpath, src)
         if rel == ".":
             dirnames[:] = [d for d in dirnames if d != RECORD_DIR]
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
+                       and base + d not in replaced]
         for d in dirnames:
             target = dst / rel / d
             target.mkdir(parents=True, exist_ok=True)
@@ -190,11 +249,8 @@ def _link(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst, follow_symlinks=False)
-    except OSError:
-        if src.is_symlink():
-            os.symlink(os.readlink(src), dst)
-        else:
-            shutil.copy2(src, dst)
+    except OSError:  # no hard links here: copy, never what a link names
+        shutil.copy2(src, dst, follow_symlinks=False)
 
 
 _RENAME_EXCHANGE = 2

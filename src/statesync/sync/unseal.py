@@ -50,8 +50,10 @@ class Unsealer:
         plain = self.keys(file_generation(blob)).open_file(entry.path, blob)
         _write_private(staged, plain)
 
-    def document(self, local: Path, staged: Path, entry: Entry) -> None:
-        mine = local.read_bytes() if local.is_file() and not local.is_symlink() else None
+    def document(self, local: Path | None, staged: Path, entry: Entry) -> None:
+        """``local``: this machine's copy, None if it has none reachable without a link."""
+        mine = (local.read_bytes() if local is not None and local.is_file()
+                and not local.is_symlink() else None)
         merged = self.unseal(entry, staged.read_bytes(), mine)
         if merged is not None:
             _write_private(staged, merged)

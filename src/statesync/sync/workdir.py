@@ -109,10 +109,20 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
         return
     except OSError as exc:
         raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
-    if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
+    if stat.S_ISLNK(st.st_mode) and not _utf8(os.readlink(abspath)):
+        scan.skipped.append(path)  # no manifest can name its target; left alone locally
+    elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
         scan.files[path] = LocalFile(path, abspath, st, stat.S_ISLNK(st.st_mode))
     else:
         scan.skipped.append(path)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # os.readlink escapes bytes that are not UTF-8
+        return False
+    return True
 
 
 @dataclass
@@ -146,6 +156,8 @@ class WorkRecord:
 
     @classmethod
     def load(cls, root: Path) -> WorkRecord:
+        """Read the record; :class:`StatesyncError` if unreadable or ``.statesync`` is a link."""
+        check_record_dir(root)
         path = root / RECORD_DIR / RECORD_FILE
         try:
             doc = json.loads(path.read_text())
@@ -172,6 +184,7 @@ class WorkRecord:
         serials[key] = max(int(serials.get(key, 0)), rec.serial)
 
     def save(self) -> None:
+        check_record_dir(self.root)
         folder = self.root / RECORD_DIR
         folder.mkdir(mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
@@ -182,6 +195,13 @@ class WorkRecord:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def check_record_dir(root: Path) -> None:
+    """Refuse a ``.statesync`` that is a link: the record is never written through one."""
+    if (root / RECORD_DIR).is_symlink():
+        raise StatesyncError(f"{root / RECORD_DIR} is a link; statesync keeps its record only "
+                             "in a real folder (remove the link)")
 
 
 def file_row(f: LocalFile, entry: Entry) -> list[Any]:
