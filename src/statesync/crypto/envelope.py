@@ -43,7 +43,6 @@ from typing import Any
 
 from statesync.backends.base import CREATE, Update, Version
 from statesync.crypto import aead
-from statesync.crypto.providers import from_stanza
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext, check_data_key
 from statesync.crypto.signing import Signer, verify
 from statesync.errors import (
@@ -255,9 +254,11 @@ class KeyService:
     def rotate(self, env: str, recipients: Sequence[Provider] | None = None) -> int:
         """Make a new generation (a new data key) for new writes; return its number.
 
-        ``recipients=None`` keeps the current generation's recipients: cloud
-        KMS ones are rebuilt from their stanzas; a passphrase or key-file one
-        only if an identity here unwraps it (raises :class:`KeyFailure` otherwise).
+        ``recipients=None`` keeps the current generation's recipients, each
+        only if an identity here proves it by unwrapping its stanza to the
+        keyring's key: a stanza nobody here can open (a planted one, or a
+        colleague's KMS key) is never re-wrapped from its public params; it
+        raises :class:`KeyFailure` naming it, and nothing is written.
         """
         current = self.current_generation(layout.validate_env(env))
         if current is None:
@@ -274,16 +275,13 @@ class KeyService:
             recipient = self._carrier(ring, stanza)
             if recipient is None:
                 raise KeyFailure(f"cannot carry recipient {stanza.id} into a new generation: "
-                                 "its secret is not available here (name every recipient "
-                                 "explicitly, or remove this one first)")
+                                 "no identity here unwraps it, so it is not proven (name "
+                                 "every recipient explicitly, or remove this one first)")
             out.append(recipient)
         return out
 
     def _carrier(self, ring: Keyring, stanza: Stanza) -> Provider | None:
         same_kind = [i for i in self.identities if i.type == stanza.type]
-        built = from_stanza(stanza)
-        if built is not None:  # cloud KMS: needs no secret, prefer our configured client
-            return next((c for i in same_kind if (c := i.carry(stanza))), built)
         for identity in [self._proven.get(stanza.id), *same_kind]:
             if identity is None:
                 continue
@@ -291,7 +289,7 @@ class KeyService:
                 key = identity.unwrap(stanza, ring.context(stanza.id))
             except KeyFailure:
                 continue
-            if key is not None and key_check(key) == ring.key_check:
+            if key is not None and key_check(check_data_key(key, stanza)) == ring.key_check:
                 return identity.carry(stanza)
         return None
 
