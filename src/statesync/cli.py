@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from statesync import __version__
+from statesync import __version__, logsetup
 from statesync.errors import IntegrityError, StatesyncError, UsageError
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -252,8 +252,7 @@ def _jsonable(value: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     args = _parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
+    logsetup.configure(args.verbose)  # SDK debug output (KMS answers...) never shown
     try:
         result = _jsonable(args.fn(args))
     except StatesyncError as exc:
