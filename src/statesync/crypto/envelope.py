@@ -55,7 +55,7 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import layout
+from statesync.sync import fields, layout
 from statesync.sync.repo import Repo
 
 FORMAT = "statesync-keyring"
@@ -109,16 +109,24 @@ class Keyring:
         """Parse and check that the keyring is the one its name promises (else IntegrityError)."""
         where = layout.keyring_key(env, generation)
         try:
-            doc = json.loads(body)
-            if doc["format"] != FORMAT or doc["version"] != FORMAT_VERSION:
-                raise IntegrityError(f"{where}: not a keyring this statesync can read")
-            sig = doc.get("signature")
-            ring = cls(str(doc["store_id"]), str(doc["env"]), int(doc["generation"]),
-                       str(doc["created_at"]), str(doc["key_check"]),
-                       [Stanza.from_json(s, where) for s in doc["stanzas"]],
-                       str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
-        except (KeyError, TypeError, ValueError, AttributeError):
+            doc = fields.mapping(json.loads(body), where, "keyring")
+        except ValueError:
             raise IntegrityError(f"{where}: malformed keyring") from None
+        if doc.get("format") != FORMAT or doc.get("version") != FORMAT_VERSION:
+            raise IntegrityError(f"{where}: not a keyring this statesync can read")
+        sig = doc.get("signature")
+        sig = fields.mapping(sig, where, "signature") if sig is not None else {}
+        stanzas = doc.get("stanzas")
+        if not isinstance(stanzas, list):
+            raise fields.bad(where, "stanzas", "a list")
+        ring = cls(fields.text(doc.get("store_id"), where, "store_id"),
+                   fields.text(doc.get("env"), where, "env"),
+                   fields.integer(doc.get("generation"), where, "generation", 1),
+                   fields.text(doc.get("created_at"), where, "created_at"),
+                   fields.text(doc.get("key_check"), where, "key_check"),
+                   [Stanza.from_json(s, where) for s in stanzas],
+                   fields.text(sig.get("public"), where, "signature.public") if sig else None,
+                   fields.text(sig.get("sig"), where, "signature.sig") if sig else None)
         if ring.signer is not None and not verify(ring.signer, ring.payload(),
                                                   str(ring.signature)):
             raise IntegrityError(f"{where}: signature does not match (tampered or forged)")

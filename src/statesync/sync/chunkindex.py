@@ -19,7 +19,7 @@ from typing import Any
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound
 from statesync.paths import cache_dir
-from statesync.sync import codec, layout
+from statesync.sync import codec, fields, layout
 from statesync.sync.repo import Repo
 
 INDEX_VERSION = 1
@@ -50,15 +50,20 @@ class ChunkIndex:
     def __contains__(self, chunk_id: str) -> bool:
         return chunk_id in self.locations
 
-    def add_packs(self, packs: PackEntries) -> None:
+    def add_packs(self, packs: PackEntries, where: str = layout.INDEX) -> None:
+        """Add an index's packs; every row checked by type and range (:class:`IntegrityError`)."""
         for pack_id, value in packs.items():
             rows, sealed = value, None
             if isinstance(value, dict):
                 env, gen = value["key"]
-                rows, sealed = value["rows"], (str(env), int(gen))
+                sealed = (fields.text(env, where, "key"), fields.integer(gen, where, "key", 1))
+                rows = value["rows"]
+            fields.hex_id(pack_id, where, "pack id")
             for cid, off, length, size in rows:
-                self.locations[str(cid)] = Location(pack_id, int(off), int(length), int(size),
-                                                    sealed)
+                self.locations[fields.text(cid, where, "chunk id", empty=False)] = Location(
+                    pack_id, fields.integer(off, where, "offset"),
+                    fields.integer(length, where, "length"), fields.integer(size, where, "size"),
+                    sealed)
 
     def locate(self, chunk_id: str) -> Location:
         try:
@@ -74,7 +79,7 @@ def load_index(repo: Repo) -> ChunkIndex:
     with ThreadPoolExecutor(max_workers=8) as pool:
         for index_id, doc in zip(ids, pool.map(lambda i: _load_one(repo, i), ids), strict=True):
             try:
-                index.add_packs(doc["packs"])
+                index.add_packs(doc["packs"], layout.index_key(index_id))
             except (KeyError, TypeError, ValueError):
                 raise IntegrityError(f"{layout.index_key(index_id)}: malformed index") from None
     return index

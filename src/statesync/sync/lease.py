@@ -96,9 +96,13 @@ def _parse(body: bytes) -> LockInfo:
     try:
         doc: dict[str, Any] = json.loads(body)
         created = str(doc.get("created_at", ""))
+        pid, ttl = doc.get("pid", 0), doc["ttl_seconds"]
+        # Out of range (a TTL of 1e20, a pid of "x") is unreadable too: never a crash.
+        if type(pid) is not int or type(ttl) is not int or not 1 <= ttl <= _MAX_TTL:
+            raise ValueError
         return LockInfo(str(doc["lock_id"]), str(doc["holder"]), str(doc.get("host", "")),
-                        int(doc.get("pid", 0)), str(doc.get("purpose", "")), created,
-                        max(1, int(doc["ttl_seconds"])), str(doc.get("renewed_at") or created))
+                        pid, str(doc.get("purpose", "")), created,
+                        ttl, str(doc.get("renewed_at") or created))
     except (ValueError, KeyError, TypeError, AttributeError):
         return LockInfo("", "an unknown holder (unreadable lock)", "", 0, "", "", DEFAULT_TTL)
 
