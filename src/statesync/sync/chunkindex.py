@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from statesync.backends.base import CREATE
-from statesync.errors import AlreadyExists, IntegrityError, NotFound
+from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound
 from statesync.paths import cache_dir
 from statesync.sync import codec, fields, layout
 from statesync.sync.repo import Repo
+from statesync.sync.sealing import EnvKeys, index_header
 
 INDEX_VERSION = 1
 
@@ -46,6 +47,8 @@ class ChunkIndex:
 
     def __init__(self) -> None:
         self.locations: dict[str, Location] = {}
+        #: (index key, env) of sealed indexes skipped for want of that env's key
+        self.unreadable: list[tuple[str, str]] = []
 
     def __contains__(self, chunk_id: str) -> bool:
         return chunk_id in self.locations
@@ -69,6 +72,10 @@ class ChunkIndex:
         try:
             return self.locations[chunk_id]
         except KeyError:
+            if self.unreadable:
+                envs = ", ".join(sorted({env for _, env in self.unreadable}))
+                raise KeyFailure(f"chunk {chunk_id[:12]} is not in any index readable here; "
+                                 f"sealed indexes of {envs} need their key") from None
             raise IntegrityError(f"chunk {chunk_id[:12]} is missing from the store") from None
 
 
@@ -78,6 +85,9 @@ def load_index(repo: Repo) -> ChunkIndex:
     index = ChunkIndex()
     with ThreadPoolExecutor(max_workers=8) as pool:
         for index_id, doc in zip(ids, pool.map(lambda i: _load_one(repo, i), ids), strict=True):
+            if isinstance(doc, _Unreadable):
+                index.unreadable.append((layout.index_key(index_id), doc.env))
+                continue
             try:
                 index.add_packs(doc["packs"], layout.index_key(index_id))
             except (KeyError, TypeError, ValueError):
@@ -85,11 +95,18 @@ def load_index(repo: Repo) -> ChunkIndex:
     return index
 
 
-def write_index(repo: Repo, packs: PackEntries) -> str | None:
-    """Store an index for freshly uploaded ``packs``; return its id (None if empty)."""
+def write_index(repo: Repo, packs: PackEntries, keys: EnvKeys | None = None) -> str | None:
+    """Store an index for freshly uploaded ``packs``; return its id (None if empty).
+
+    ``keys`` (``--encrypt all``): the index is sealed with them; its id is
+    still the SHA-256 of exactly what is stored.
+    """
     if not packs:
         return None
     index_id, body = codec.seal_document({"version": INDEX_VERSION, "packs": packs})
+    if keys is not None:
+        body = keys.seal_index(body)
+        index_id = codec.sha256_hex(body)
     with contextlib.suppress(AlreadyExists):
         repo.backend.put(layout.index_key(index_id), body, CREATE)
     _cache_put(repo, index_id, body)
@@ -100,19 +117,40 @@ def _cache_path(repo: Repo, index_id: str) -> Path:
     return cache_dir() / repo.store_id / "index" / index_id
 
 
-def _load_one(repo: Repo, index_id: str) -> dict[str, PackEntries]:
+@dataclass(frozen=True)
+class _Unreadable:
+    """A sealed index whose environment's key is not available here."""
+
+    env: str
+
+
+def _load_one(repo: Repo, index_id: str) -> dict[str, PackEntries] | _Unreadable:
     where = layout.index_key(index_id)
     path = _cache_path(repo, index_id)
     with contextlib.suppress(OSError, IntegrityError):
-        doc = codec.open_document(path.read_bytes(), index_id, where)
-        return _checked(doc, where)
+        return _opened(repo, path.read_bytes(), index_id, where)
     try:
         body, _ = repo.backend.get(where)
     except NotFound:  # removed between list and get (gc): nothing to trust
         return {"packs": {}}
-    doc = codec.open_document(body, index_id, where)
+    doc = _opened(repo, body, index_id, where)
     _cache_put(repo, index_id, body)
-    return _checked(doc, where)
+    return doc
+
+
+def _opened(repo: Repo, body: bytes, index_id: str,
+            where: str) -> dict[str, PackEntries] | _Unreadable:
+    """Verify ``body`` against its id, unseal it if sealed, and check its shape."""
+    if codec.sha256_hex(body) != index_id:
+        raise IntegrityError(f"{where}: content does not match its id (tampered or corrupt)")
+    sealed = index_header(body, where)
+    if sealed is not None:
+        try:
+            keys = repo.keys(*sealed)
+        except KeyFailure:
+            return _Unreadable(sealed[0])
+        body = keys.open_index(body, where)
+    return _checked(codec.open_document(body, None, where), where)
 
 
 def _checked(doc: object, where: str) -> dict[str, PackEntries]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -93,6 +94,32 @@ def open_blob(blob: bytes, chunk_id: str, size: int, where: str,
     if len(data) != size or name(data) != chunk_id:
         raise IntegrityError(f"{where}: chunk {chunk_id[:12]} does not match its hash")
     return data
+
+
+#: zstd skippable frame: readers skip it, so padding needs no format change.
+_SKIPPABLE = 0x184D2A50
+_SKIP_HEADER = 8
+#: The smallest padded size; above it sizes round up in steps of 1/16 of their
+#: power of two (at most 6.25% more stored bytes).
+MIN_BUCKET = 4096
+
+
+def bucket(n: int) -> int:
+    """The padded size for ``n`` bytes: 4 KiB, or ``n`` rounded up to a 1/16 power-of-two step."""
+    if n <= MIN_BUCKET:
+        return MIN_BUCKET
+    step = 1 << max(0, n.bit_length() - 5)
+    return -(-n // step) * step
+
+
+def pad(frames: bytes) -> bytes:
+    """``frames`` followed by a zero-filled skippable frame up to :func:`bucket` size.
+
+    Used inside encryption (``--encrypt all``), so a store reader sees only
+    bucketed sizes; :func:`inflate` skips the padding.
+    """
+    fill = bucket(len(frames) + _SKIP_HEADER) - len(frames) - _SKIP_HEADER
+    return frames + struct.pack("<II", _SKIPPABLE, fill) + bytes(fill)
 
 
 def canonical_json(doc: Any) -> bytes:
