@@ -30,6 +30,7 @@ def configure(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.addFilter(OwnRecordsOnly())
+        if not any(isinstance(f, OwnRecordsOnly) for f in handler.filters):
+            handler.addFilter(OwnRecordsOnly())
     for name in SDK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

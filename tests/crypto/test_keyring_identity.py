@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from statesync.backends.base import CREATE, OVERWRITE
 from statesync.crypto.envelope import Keyring, KeyService, key_check
 from statesync.crypto.providers.aws_kms import AwsKmsProvider
+from statesync.crypto.providers.azure_kv import AzureKeyVaultProvider
 from statesync.crypto.providers.base import Provider, Stanza
 from statesync.crypto.providers.gcp_kms import GcpKmsProvider
 from statesync.errors import KeyFailure
 from statesync.sync.repo import Repo
 from tests.crypto.conftest import passphrase
-from tests.crypto.fakes import FakeCloudKms, cloud_kms_client
+from tests.crypto.fakes import FakeCloudKms, FakeCredential, FakeKeyVault, cloud_kms_client
 from tests.crypto.test_cloud_kms import KEY_NAME, needs_moto
 
 ATTACKER_GCP = "projects/evil/locations/global/keyRings/r/cryptoKeys/k"
@@ -142,3 +144,32 @@ def test_gcp_kms_identity_opens_only_its_configured_key(memory_repo: Repo) -> No
     memory_repo.backend.delete("keys/dev/gen-2.json")
     with pytest.raises(KeyFailure, match=f"cannot carry recipient gcp-kms:{ATTACKER_GCP}"):
         KeyService(memory_repo, [victim]).rotate("dev")
+
+
+class _TwoVaults(FakeKeyVault):
+    """One transport answering for the victim's vault and the attacker's (by URL)."""
+
+    def __init__(self, *vaults: FakeKeyVault) -> None:
+        self.vaults = vaults
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        for vault in self.vaults:
+            if request.url.startswith(f"{vault.vault}/keys/{vault.name}"):
+                return vault.send(request, **kwargs)
+        return self.vaults[0].send(request, **kwargs)
+
+
+def test_azure_kv_identity_opens_only_its_configured_key(memory_repo: Repo) -> None:
+    victim_vault = FakeKeyVault()
+    evil_vault = FakeKeyVault(vault="https://evil.vault.azure.net", name="evil")
+    transport = _TwoVaults(victim_vault, evil_vault)
+    victim = AzureKeyVaultProvider(f"{victim_vault.vault}/keys/{victim_vault.name}",
+                                   FakeCredential(), transport=transport)
+    KeyService(memory_repo, []).create("dev", [victim])
+    attacker = AzureKeyVaultProvider(f"{evil_vault.vault}/keys/evil", FakeCredential(),
+                                     transport=transport)
+    plant_generation(memory_repo, "dev", 2, os.urandom(32), victim.stanza_id(), attacker)
+    with pytest.raises(KeyFailure):
+        KeyService(memory_repo, [victim]).data_key("dev")
+    assert not any("unwrapkey" in line for line in evil_vault.log)
+    assert KeyService(memory_repo, [victim]).data_key("dev", 1)[0] == 1
