@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from statesync import __version__
+from statesync import __version__, logsetup
 from statesync.errors import IntegrityError, StatesyncError, UsageError
 
 Handler = Callable[[argparse.Namespace], Any]
@@ -377,8 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     the command quietly with exit 0: it got what it asked for.
     """
     args = _parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="statesync: %(levelname)s: %(message)s")
+    logsetup.configure(args.verbose)  # SDK debug output (KMS answers...) never shown
     try:
         return _run(args)
     except BrokenPipeError:

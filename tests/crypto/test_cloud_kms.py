@@ -18,7 +18,7 @@ from statesync.crypto.envelope import KeyService
 from statesync.crypto.providers import from_stanza, resolve
 from statesync.crypto.providers.aws_kms import AwsKmsProvider
 from statesync.crypto.providers.azure_kv import AzureKeyVaultProvider
-from statesync.crypto.providers.base import WrapContext
+from statesync.crypto.providers.base import Stanza, WrapContext
 from statesync.crypto.providers.gcp_kms import GcpKmsProvider
 from statesync.errors import IntegrityError, KeyFailure, UsageError
 from statesync.sync.repo import Repo
@@ -70,16 +70,18 @@ def test_aws_kms_refuses_a_moved_stanza_and_a_wrong_key(kms_key: tuple[str, str]
     with pytest.raises(KeyFailure, match="InvalidCiphertextException") as err:
         kms.unwrap(stanza, moved)
     assert err.value.exit_code == 6
-    # The stanza altered to name another key, or a key that is gone. (moto does
-    # not refuse disabled keys, so that case is not tested here.)
+    # The stanza altered to name another key (or a key that is gone) is not for
+    # this identity: it never calls Decrypt with a key it was not configured with.
     import boto3
 
     other = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
-    for wrong, code in ((other, "AccessDeniedException"),
-                        (arn.rsplit("/", 1)[0] + "/" + str(uuid.UUID(int=0)), "NotFoundException")):
+    for wrong in (other, arn.rsplit("/", 1)[0] + "/" + str(uuid.UUID(int=0))):
         stanza.params["key_arn"] = wrong
-        with pytest.raises(KeyFailure, match=f"Decrypt: {code}"):
-            AwsKmsProvider(arn).unwrap(stanza, ctx)
+        assert AwsKmsProvider(arn).unwrap(stanza, ctx) is None
+    stanza.params["key_arn"] = arn
+    with pytest.raises(KeyFailure, match="Decrypt: AccessDeniedException"):
+        AwsKmsProvider(other).unwrap(Stanza(f"aws-kms:{other}", "aws-kms", stanza.wrapped,
+                                            {"key_arn": other}), ctx)
     with pytest.raises(KeyFailure, match="NotFoundException"):
         AwsKmsProvider("alias/does-not-exist").stanza_id()
 
@@ -88,9 +90,9 @@ def test_aws_kms_refuses_a_moved_stanza_and_a_wrong_key(kms_key: tuple[str, str]
 def test_aws_kms_recipient_is_carried_by_rotate(memory_repo: Repo,
                                                 kms_key: tuple[str, str]) -> None:
     arn, alias = kms_key
-    service = KeyService(memory_repo, [passphrase("team", "pw")])
+    service = KeyService(memory_repo, [passphrase("team", "pw"), resolve(f"aws-kms:{alias}")])
     service.create("dev", [passphrase("team", "pw"), resolve(f"aws-kms:{alias}")])
-    assert service.rotate("dev") == 2  # the KMS stanza is rebuilt from its ARN
+    assert service.rotate("dev") == 2  # the KMS stanza is proven by our alias identity
     assert KeyService(memory_repo, [AwsKmsProvider(arn)]).data_key("dev") == \
         service.data_key("dev")
 

@@ -43,7 +43,6 @@ from typing import Any
 
 from statesync.backends.base import CREATE, Update, Version
 from statesync.crypto import aead
-from statesync.crypto.providers import from_stanza
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext, check_data_key
 from statesync.crypto.signing import Signer, verify
 from statesync.errors import (
@@ -56,7 +55,7 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import layout
+from statesync.sync import fields, layout
 from statesync.sync.repo import Repo
 
 FORMAT = "statesync-keyring"
@@ -110,16 +109,24 @@ class Keyring:
         """Parse and check that the keyring is the one its name promises (else IntegrityError)."""
         where = layout.keyring_key(env, generation)
         try:
-            doc = json.loads(body)
-            if doc["format"] != FORMAT or doc["version"] != FORMAT_VERSION:
-                raise IntegrityError(f"{where}: not a keyring this statesync can read")
-            sig = doc.get("signature")
-            ring = cls(str(doc["store_id"]), str(doc["env"]), int(doc["generation"]),
-                       str(doc["created_at"]), str(doc["key_check"]),
-                       [Stanza.from_json(s, where) for s in doc["stanzas"]],
-                       str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
-        except (KeyError, TypeError, ValueError, AttributeError):
+            doc = fields.mapping(json.loads(body), where, "keyring")
+        except ValueError:
             raise IntegrityError(f"{where}: malformed keyring") from None
+        if doc.get("format") != FORMAT or doc.get("version") != FORMAT_VERSION:
+            raise IntegrityError(f"{where}: not a keyring this statesync can read")
+        sig = doc.get("signature")
+        sig = fields.mapping(sig, where, "signature") if sig is not None else {}
+        stanzas = doc.get("stanzas")
+        if not isinstance(stanzas, list):
+            raise fields.bad(where, "stanzas", "a list")
+        ring = cls(fields.text(doc.get("store_id"), where, "store_id"),
+                   fields.text(doc.get("env"), where, "env"),
+                   fields.integer(doc.get("generation"), where, "generation", 1),
+                   fields.text(doc.get("created_at"), where, "created_at"),
+                   fields.text(doc.get("key_check"), where, "key_check"),
+                   [Stanza.from_json(s, where) for s in stanzas],
+                   fields.text(sig.get("public"), where, "signature.public") if sig else None,
+                   fields.text(sig.get("sig"), where, "signature.sig") if sig else None)
         if ring.signer is not None and not verify(ring.signer, ring.payload(),
                                                   str(ring.signature)):
             raise IntegrityError(f"{where}: signature does not match (tampered or forged)")
@@ -270,9 +277,11 @@ class KeyService:
     def rotate(self, env: str, recipients: Sequence[Provider] | None = None) -> int:
         """Make a new generation (a new data key) for new writes; return its number.
 
-        ``recipients=None`` keeps the current generation's recipients: cloud
-        KMS ones are rebuilt from their stanzas; a passphrase or key-file one
-        only if an identity here unwraps it (raises :class:`KeyFailure` otherwise).
+        ``recipients=None`` keeps the current generation's recipients, each
+        only if an identity here proves it by unwrapping its stanza to the
+        keyring's key: a stanza nobody here can open (a planted one, or a
+        colleague's KMS key) is never re-wrapped from its public params; it
+        raises :class:`KeyFailure` naming it, and nothing is written.
         """
         current = self.current_generation(layout.validate_env(env))
         if current is None:
@@ -289,16 +298,13 @@ class KeyService:
             recipient = self._carrier(ring, stanza)
             if recipient is None:
                 raise KeyFailure(f"cannot carry recipient {stanza.id} into a new generation: "
-                                 "its secret is not available here (name every recipient "
-                                 "explicitly, or remove this one first)")
+                                 "no identity here unwraps it, so it is not proven (name "
+                                 "every recipient explicitly, or remove this one first)")
             out.append(recipient)
         return out
 
     def _carrier(self, ring: Keyring, stanza: Stanza) -> Provider | None:
         same_kind = [i for i in self.identities if i.type == stanza.type]
-        built = from_stanza(stanza)
-        if built is not None:  # cloud KMS: needs no secret, prefer our configured client
-            return next((c for i in same_kind if (c := i.carry(stanza))), built)
         for identity in [self._proven.get(stanza.id), *same_kind]:
             if identity is None:
                 continue
@@ -306,7 +312,7 @@ class KeyService:
                 key = identity.unwrap(stanza, ring.context(stanza.id))
             except KeyFailure:
                 continue
-            if key is not None and key_check(key) == ring.key_check:
+            if key is not None and key_check(check_data_key(key, stanza)) == ring.key_check:
                 return identity.carry(stanza)
         return None
 

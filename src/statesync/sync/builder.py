@@ -79,6 +79,7 @@ class SnapshotBuilder:
         self._index: ChunkIndex | None = None
         self._seen: set[str] = set()
         self._uploader = PackUploader(repo, workers, keys=keys)
+        self._keys = keys
         self.reused_bytes = 0
         self.new_bytes = 0
 
@@ -141,7 +142,7 @@ class SnapshotBuilder:
 
     def finish(self) -> None:
         """Upload the last pack and the index for everything uploaded."""
-        write_index(self.repo, self._uploader.finish())
+        write_index(self.repo, self._uploader.finish(), self._keys)
 
     def abort(self) -> None:
         """Stop without writing an index (uploaded packs stay unreferenced for gc)."""

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from statesync.backends.base import CREATE
-from statesync.errors import AlreadyExists, IntegrityError, NotFound, StatesyncError
+from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound, StatesyncError
 from statesync.paths import cache_dir
-from statesync.sync import codec, layout
+from statesync.sync import codec, fields, layout
 from statesync.sync.repo import Repo
+from statesync.sync.sealing import EnvKeys, index_header
 
 INDEX_VERSION = 1
 log = logging.getLogger(__name__)
@@ -64,7 +65,9 @@ class ChunkIndex:
 
     ``damaged``: index objects skipped; ``lost``: chunk id -> the missing pack
     that was its only known home; ``indexed_packs``: every pack a usable index
-    names; ``present_packs``: the packs the store listed (None: not listed).
+    names; ``present_packs``: the packs the store listed (None: not listed);
+    ``unreadable``: (index key, env) of sealed indexes skipped for want of
+    that environment's key.
     """
 
     def __init__(self) -> None:
@@ -73,20 +76,26 @@ class ChunkIndex:
         self.lost: dict[str, str] = {}
         self.indexed_packs: set[str] = set()
         self.present_packs: set[str] | None = None
+        self.unreadable: list[tuple[str, str]] = []
         self._repo: Repo | None = None  # set when a damaged index may be rebuilt from packs
 
     def __contains__(self, chunk_id: str) -> bool:
         return chunk_id in self.locations
 
-    def add_packs(self, packs: PackEntries) -> None:
+    def add_packs(self, packs: PackEntries, where: str = layout.INDEX) -> None:
+        """Add an index's packs; every row checked by type and range (:class:`IntegrityError`)."""
         for pack_id, value in packs.items():
             rows, sealed = value, None
             if isinstance(value, dict):
                 env, gen = value["key"]
-                rows, sealed = value["rows"], (str(env), int(gen))
+                sealed = (fields.text(env, where, "key"), fields.integer(gen, where, "key", 1))
+                rows = value["rows"]
+            fields.hex_id(pack_id, where, "pack id")
             for cid, off, length, size in rows:
-                self.locations[str(cid)] = Location(pack_id, int(off), int(length), int(size),
-                                                    sealed)
+                self.locations[fields.text(cid, where, "chunk id", empty=False)] = Location(
+                    pack_id, fields.integer(off, where, "offset"),
+                    fields.integer(length, where, "length"), fields.integer(size, where, "size"),
+                    sealed)
 
     def locate(self, chunk_id: str) -> Location:
         """Where ``chunk_id`` is; :class:`IntegrityError` naming its missing pack if gone."""
@@ -96,6 +105,10 @@ class ChunkIndex:
         try:
             return self.locations[chunk_id]
         except KeyError:
+            if self.unreadable and chunk_id not in self.lost:
+                envs = ", ".join(sorted({env for _, env in self.unreadable}))
+                raise KeyFailure(f"chunk {chunk_id[:12]} is not in any index readable here; "
+                                 f"sealed indexes of {envs} need their key") from None
             pack = self.lost.get(chunk_id)
             where = f" (its pack {layout.pack_key(pack)} is missing)" if pack else ""
             raise IntegrityError(f"chunk {chunk_id[:12]} is missing from the store{where}"
@@ -132,8 +145,11 @@ def load_index(repo: Repo, *, cached: bool = True) -> ChunkIndex:
     index = ChunkIndex()
     index.present_packs = present
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for doc in pool.map(lambda i: _read_one(repo, i, cached), ids):
-            if isinstance(doc, IndexDamage):
+        for index_id, doc in zip(ids, pool.map(lambda i: _read_one(repo, i, cached), ids),
+                                 strict=True):
+            if isinstance(doc, _Unreadable):
+                index.unreadable.append((layout.index_key(index_id), doc.env))
+            elif isinstance(doc, IndexDamage):
                 log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
                 index.damaged.append(doc)
             else:
@@ -145,11 +161,15 @@ def load_index(repo: Repo, *, cached: bool = True) -> ChunkIndex:
     return index
 
 
-def _read_one(repo: Repo, index_id: str, cached: bool) -> ChunkIndex | IndexDamage:
+def _read_one(repo: Repo, index_id: str,
+              cached: bool) -> ChunkIndex | IndexDamage | _Unreadable:
     where = layout.index_key(index_id)
     try:
         part = ChunkIndex()
-        part.add_packs(_load_one(repo, index_id, cached)["packs"])
+        doc = _load_one(repo, index_id, cached)
+        if isinstance(doc, _Unreadable):
+            return doc
+        part.add_packs(doc["packs"], where)
     except IntegrityError as exc:
         return IndexDamage(where, str(exc).removeprefix(f"{where}: "))
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -167,11 +187,18 @@ def _merge(index: ChunkIndex, part: ChunkIndex, present: set[str]) -> None:
             index.lost.setdefault(cid, loc.pack)
 
 
-def write_index(repo: Repo, packs: PackEntries) -> str | None:
-    """Store an index for freshly uploaded ``packs``; return its id (None if empty)."""
+def write_index(repo: Repo, packs: PackEntries, keys: EnvKeys | None = None) -> str | None:
+    """Store an index for freshly uploaded ``packs``; return its id (None if empty).
+
+    ``keys`` (``--encrypt all``): the index is sealed with them; its id is
+    still the SHA-256 of exactly what is stored.
+    """
     if not packs:
         return None
     index_id, body = codec.seal_document({"version": INDEX_VERSION, "packs": packs})
+    if keys is not None:
+        body = keys.seal_index(body)
+        index_id = codec.sha256_hex(body)
     with contextlib.suppress(AlreadyExists):
         repo.backend.put(layout.index_key(index_id), body, CREATE)
     _cache_put(repo, index_id, body)
@@ -187,19 +214,42 @@ def _cache_path(repo: Repo, index_id: str) -> Path:
     return cache_dir() / folder / "index" / index_id
 
 
-def _load_one(repo: Repo, index_id: str, cached: bool = True) -> dict[str, PackEntries]:
+@dataclass(frozen=True)
+class _Unreadable:
+    """A sealed index whose environment's key is not available here."""
+
+    env: str
+
+
+def _load_one(repo: Repo, index_id: str,
+              cached: bool = True) -> dict[str, PackEntries] | _Unreadable:
     where = layout.index_key(index_id)
     path = _cache_path(repo, index_id)
     with contextlib.suppress(OSError, IntegrityError):
         if cached:
-            return _checked(codec.open_document(path.read_bytes(), index_id, where), where)
+            return _opened(repo, path.read_bytes(), index_id, where)
     try:
         body, _ = repo.backend.get(where)
     except NotFound:  # removed between list and get (gc): nothing to trust
         return {"packs": {}}
-    doc = codec.open_document(body, index_id, where)
+    doc = _opened(repo, body, index_id, where)
     _cache_put(repo, index_id, body)
-    return _checked(doc, where)
+    return doc
+
+
+def _opened(repo: Repo, body: bytes, index_id: str,
+            where: str) -> dict[str, PackEntries] | _Unreadable:
+    """Verify ``body`` against its id, unseal it if sealed, and check its shape."""
+    if codec.sha256_hex(body) != index_id:
+        raise IntegrityError(f"{where}: content does not match its id (tampered or corrupt)")
+    sealed = index_header(body, where)
+    if sealed is not None:
+        try:
+            keys = repo.keys(*sealed)
+        except KeyFailure:
+            return _Unreadable(sealed[0])
+        body = keys.open_index(body, where)
+    return _checked(codec.open_document(body, None, where), where)
 
 
 def _checked(doc: object, where: str) -> dict[str, PackEntries]:

@@ -4,12 +4,21 @@ A *blob* is one chunk as stored inside a pack: a zstd frame of the plaintext.
 A *sealed document* (manifest, index) is canonical JSON compressed with zstd;
 its id is the SHA-256 of the stored bytes, so the id pins every byte.
 Compressors are per thread: a shared zstd context is not thread-safe.
+
+Every decompression is bounded by what the caller expects (a chunk's size, a
+document's limit), never by what the frame declares: zstd's one-shot API
+allocates a frame's declared content size whatever ``max_output_size`` says,
+so a 200 KB object from a store writer could make every reader allocate
+gigabytes. Frames are read as a stream, a piece at a time, and the window a
+frame may ask for is capped too; going past a limit is an
+:class:`IntegrityError` naming the object.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +36,11 @@ _LOCAL = threading.local()
 _LEVEL = 1
 #: Refuse to inflate a sealed document beyond this (a zip bomb is an integrity fault).
 MAX_DOCUMENT = 512 * 1024 * 1024
+#: The largest window a frame may ask a reader to allocate (zstd's own default
+#: limit; our level-1 frames use at most 512 KiB, or their content size).
+MAX_WINDOW = 1 << 27
+#: How much is inflated per step, so memory follows real output, not declarations.
+_PIECE = 1 << 20
 
 
 def _cctx() -> zstandard.ZstdCompressor:
@@ -39,8 +53,25 @@ def _cctx() -> zstandard.ZstdCompressor:
 def _dctx() -> zstandard.ZstdDecompressor:
     d = getattr(_LOCAL, "d", None)
     if d is None:
-        d = _LOCAL.d = zstandard.ZstdDecompressor()
+        d = _LOCAL.d = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
     return d
+
+
+def inflate(body: bytes, limit: int, where: str) -> bytearray:
+    """Decompress ``body`` (one or more frames) to at most ``limit`` bytes.
+
+    Memory grows with the real output only. Raises :class:`IntegrityError`
+    naming ``where`` when the output would exceed ``limit``, and lets
+    ``zstandard.ZstdError`` through for damaged data (callers name the object).
+    """
+    out = bytearray()
+    with _dctx().stream_reader(body, read_across_frames=True) as reader:
+        while piece := reader.read(min(_PIECE, limit - len(out) + 1)):
+            out += piece
+            if len(out) > limit:
+                raise IntegrityError(f"{where}: decompresses to more than {limit} bytes "
+                                     "(a decompression bomb, or not ours)")
+    return out
 
 
 def sha256_hex(data: bytes | memoryview) -> str:
@@ -57,12 +88,38 @@ def open_blob(blob: bytes, chunk_id: str, size: int, where: str,
               name: Callable[[bytes], str] = sha256_hex) -> bytes:
     """Decode a blob and verify ``name(data) == chunk_id``; else :class:`IntegrityError`."""
     try:
-        data = _dctx().decompress(blob, max_output_size=size)
+        data = bytes(inflate(blob, size, f"{where}: chunk {chunk_id[:12]}"))
     except zstandard.ZstdError:
         raise IntegrityError(f"{where}: chunk {chunk_id[:12]} is corrupt") from None
     if len(data) != size or name(data) != chunk_id:
         raise IntegrityError(f"{where}: chunk {chunk_id[:12]} does not match its hash")
     return data
+
+
+#: zstd skippable frame: readers skip it, so padding needs no format change.
+_SKIPPABLE = 0x184D2A50
+_SKIP_HEADER = 8
+#: The smallest padded size; above it sizes round up in steps of 1/16 of their
+#: power of two (at most 6.25% more stored bytes).
+MIN_BUCKET = 4096
+
+
+def bucket(n: int) -> int:
+    """The padded size for ``n`` bytes: 4 KiB, or ``n`` rounded up to a 1/16 power-of-two step."""
+    if n <= MIN_BUCKET:
+        return MIN_BUCKET
+    step = 1 << max(0, n.bit_length() - 5)
+    return -(-n // step) * step
+
+
+def pad(frames: bytes) -> bytes:
+    """``frames`` followed by a zero-filled skippable frame up to :func:`bucket` size.
+
+    Used inside encryption (``--encrypt all``), so a store reader sees only
+    bucketed sizes; :func:`inflate` skips the padding.
+    """
+    fill = bucket(len(frames) + _SKIP_HEADER) - len(frames) - _SKIP_HEADER
+    return frames + struct.pack("<II", _SKIPPABLE, fill) + bytes(fill)
 
 
 def canonical_json(doc: Any) -> bytes:
@@ -84,7 +141,6 @@ def open_document(body: bytes, expected_id: str | None, where: str) -> Any:
     if expected_id is not None and sha256_hex(body) != expected_id:
         raise IntegrityError(f"{where}: content does not match its id (tampered or corrupt)")
     try:
-        raw = _dctx().decompress(body, max_output_size=MAX_DOCUMENT)
-        return json.loads(raw)
+        return json.loads(inflate(body, MAX_DOCUMENT, where))
     except (zstandard.ZstdError, ValueError, UnicodeDecodeError):
         raise IntegrityError(f"{where}: cannot be decoded (corrupt)") from None

@@ -44,7 +44,7 @@ from statesync.errors import (
 )
 from statesync.sync import layout
 from statesync.sync.repo import Repo
-from statesync.whoami import user_at_host
+from statesync.whoami import holder_id, user_at_host
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class LockInfo:
     created_at: str
     ttl_seconds: int
     renewed_at: str = ""
+    #: :func:`statesync.whoami.holder_id` of the taker (user and machine, unforgeable)
+    holder_id: str = ""
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
@@ -96,9 +98,13 @@ def _parse(body: bytes) -> LockInfo:
     try:
         doc: dict[str, Any] = json.loads(body)
         created = str(doc.get("created_at", ""))
+        pid, ttl = doc.get("pid", 0), doc["ttl_seconds"]
+        # Out of range (a TTL of 1e20, a pid of "x") is unreadable too: never a crash.
+        if type(pid) is not int or type(ttl) is not int or not 1 <= ttl <= _MAX_TTL:
+            raise ValueError
         return LockInfo(str(doc["lock_id"]), str(doc["holder"]), str(doc.get("host", "")),
-                        int(doc.get("pid", 0)), str(doc.get("purpose", "")), created,
-                        max(1, int(doc["ttl_seconds"])), str(doc.get("renewed_at") or created))
+                        pid, str(doc.get("purpose", "")), created,
+                        ttl, str(doc.get("renewed_at") or created), str(doc.get("holder_id", "")))
     except (ValueError, KeyError, TypeError, AttributeError):
         return LockInfo("", "an unknown holder (unreadable lock)", "", 0, "", "", DEFAULT_TTL)
 
@@ -337,7 +343,7 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
     seconds = _check_ttl(ttl)
     now = _iso(_local_now())
     info = LockInfo(uuid.uuid4().hex, user_at_host(), socket.gethostname(), os.getpid(), purpose,
-                    now, seconds, now)
+                    now, seconds, now, holder_id())
     body = info.to_bytes()
     for _ in range(_ATTEMPTS):
         version = _write(repo, key, body, CREATE)
@@ -356,14 +362,19 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
     raise LockedError(f"{key} changed {_ATTEMPTS} times while acquiring it; try again")
 
 
+def _ours(info: LockInfo) -> bool:
+    """Taken by this uid's user on this host and machine (not judged by ``LOGNAME``)."""
+    return info.holder == user_at_host() and info.holder_id == holder_id()
+
+
 def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo:
     """Delete ``locks/<env>`` only if it is still the lock ``lock_id``; return what was removed.
 
     The delete is conditional on the version read, so a lock renewed or taken
     over meanwhile is never removed. Raises :class:`LockedError` if another
     lock holds the environment (naming its holder), or, without ``force``, if
-    the lock is held by another user@host; :class:`StatesyncError` if the
-    environment is not locked at all.
+    the lock was not taken by this user on this machine (see :func:`_ours`);
+    :class:`StatesyncError` if the environment is not locked at all.
     """
     key = layout.lock_key(env)
     for _ in range(_ATTEMPTS):
@@ -373,7 +384,7 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
         if cur.info.lock_id != lock_id:
             raise LockedError(f"{key} is held by {_describe(cur.info)} with lock id "
                               f"{cur.info.lock_id or '?'}, not {lock_id}; nothing removed")
-        if not force and cur.info.holder != user_at_host():
+        if not force and not _ours(cur.info):
             raise LockedError(f"{key} is held by {_describe(cur.info)}, not by {user_at_host()}; "
                               f"use unlock --force {lock_id} to remove it")
         try:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from dataclasses import fields as fields_of
 from datetime import UTC, datetime
 from typing import Any
 
 from statesync import __version__
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
-from statesync.sync import codec, layout
+from statesync.sync import codec, fields, layout
 from statesync.sync.repo import Repo
 from statesync.sync.sealing import EnvKeys, manifest_header
 from statesync.sync.tree_rules import check_link_target, check_tree
@@ -69,13 +70,13 @@ class Manifest:
         return {e.path: e for e in self.entries}
 
     def to_json(self) -> dict[str, Any]:
-        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "entries"}
+        doc = {f.name: getattr(self, f.name) for f in fields_of(self) if f.name != "entries"}
         doc["entries"] = [_entry_json(e) for e in sorted(self.entries, key=lambda e: e.path)]
         return doc
 
 
 def _entry_json(e: Entry) -> dict[str, Any]:
-    doc = {f.name: getattr(e, f.name) for f in fields(e)}
+    doc = {f.name: getattr(e, f.name) for f in fields_of(e)}
     return {k: v for k, v in doc.items() if v is not None and v != []}
 
 
@@ -90,8 +91,52 @@ def check_entries(entries: list[Entry], where: str) -> None:
                links=[e.path for e in entries if e.kind == "symlink"])
 
 
-def _parse_entry(raw: dict[str, Any], where: str) -> Entry:
-    entry = Entry(**raw)
+def _chunks(value: Any, where: str, name: str = "chunks") -> list[list[Any]]:
+    if not isinstance(value, list):
+        raise fields.bad(where, "chunks", "a list of [chunk id, size]")
+    out: list[list[Any]] = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise fields.bad(where, "chunks", "a list of [chunk id, size]")
+        out.append([fields.text(item[0], where, "chunk id", empty=False),
+                    fields.integer(item[1], where, "chunk size")])
+    return out
+
+
+def _mode(value: Any, where: str, name: str) -> int:
+    return fields.integer(value, where, name, 0, 0o7777)
+
+
+def _pass(value: Any, where: str, name: str) -> Any:
+    return value
+
+
+_ENTRY_CHECKS = {"path": fields.text, "kind": fields.text, "mode": _mode,
+                 "size": fields.integer, "digest": fields.text, "chunks": _chunks,
+                 "secret_pointers": fields.texts, "target": fields.optional_text}
+_HEADER_CHECKS = {"store_id": fields.text, "env": fields.text, "parents": fields.texts,
+                  "message": fields.text, "tags": fields.text_map, "secret_files": fields.texts,
+                  "encryption": fields.mapping, "created_at": fields.text,
+                  "author": fields.text, "host": fields.text, "tool_version": fields.text}
+
+
+def _checked_fields(doc: dict[str, Any], cls: type, required: tuple[str, ...],
+                    checks: dict[str, Any], where: str) -> dict[str, Any]:
+    """``doc``'s fields of dataclass ``cls``, each checked by type; :class:`IntegrityError`."""
+    known = {f.name for f in fields_of(cls)} - {"entries"}
+    for name in sorted(set(doc) - known):
+        raise fields.bad(where, name, f"no such {cls.__name__.lower()} field")
+    for name in required:
+        if name not in doc:
+            raise fields.bad(where, name, "a value")
+    return {name: checks.get(name, _pass)(value, where, name) for name, value in doc.items()}
+
+
+def _parse_entry(raw: Any, where: str) -> Entry:
+    """One entry, every field checked by type and range; :class:`IntegrityError` otherwise."""
+    entry = Entry(**_checked_fields(fields.mapping(raw, where, "entry"), Entry,
+                                    ("path", "kind", "mode", "size", "digest"),
+                                    _ENTRY_CHECKS, where))
     check_path(entry.path, where)
     if entry.kind not in KINDS:
         raise IntegrityError(f"{where}: unknown entry kind {entry.kind!r}")
@@ -102,15 +147,25 @@ def _parse_entry(raw: dict[str, Any], where: str) -> Entry:
     return entry
 
 
+def _checked_header(doc: dict[str, Any], where: str) -> dict[str, Any]:
+    """The manifest's own fields (entries apart), checked by type."""
+    out = _checked_fields(doc, Manifest, ("store_id", "env", "parents"), _HEADER_CHECKS, where)
+    gen = out.get("encryption", {}).get("generation")
+    if gen is not None:
+        fields.integer(gen, where, "encryption.generation", 1)
+    return out
+
+
 def parse_manifest(doc: Any, where: str, store_id: str) -> Manifest:
     """Validate a decoded manifest document; :class:`IntegrityError` if anything is off."""
-    try:
-        if doc["version"] != MANIFEST_VERSION:
-            raise IntegrityError(f"{where}: manifest version {doc['version']} is not supported")
-        entries = [_parse_entry(e, where) for e in doc.pop("entries")]
-        manifest = Manifest(entries=entries, **doc)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise IntegrityError(f"{where}: malformed manifest") from None
+    doc = dict(fields.mapping(doc, where, "manifest"))
+    if doc.get("version") != MANIFEST_VERSION:
+        raise IntegrityError(f"{where}: manifest version {doc.get('version')!r} is not supported")
+    raw_entries = doc.pop("entries", None)
+    if not isinstance(raw_entries, list):
+        raise fields.bad(where, "entries", "a list")
+    entries = [_parse_entry(e, where) for e in raw_entries]
+    manifest = Manifest(entries=entries, **_checked_header(doc, where))
     check_entries(manifest.entries, where)
     if manifest.store_id != store_id:
         raise IntegrityError(f"{where}: belongs to another store")

@@ -23,7 +23,7 @@ from statesync.errors import (
     PreconditionFailed,
     RefConflict,
 )
-from statesync.sync import layout
+from statesync.sync import fields, layout
 from statesync.sync import seen as seen_serials
 from statesync.sync.repo import Repo
 from statesync.whoami import user_at_host
@@ -75,14 +75,21 @@ class RefState:
 def _parse(body: bytes, env: str, store_id: str) -> Ref:
     where = layout.ref_key(env)
     try:
-        doc: dict[str, Any] = json.loads(body)
-        sig = doc.get("signature")
-        ref = Ref(str(doc["snapshot"]), int(doc["serial"]), str(doc["store_id"]),
-                  str(doc["env"]), str(doc["updated_at"]), str(doc["updated_by"]),
-                  str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
-    except (ValueError, KeyError, TypeError):
+        doc = fields.mapping(json.loads(body), where, "ref")
+    except ValueError:  # also UnicodeDecodeError
         raise IntegrityError(f"{where}: malformed ref (replace it deliberately with "
                              "push --force or rollback)") from None
+    sig = doc.get("signature")
+    if sig is not None:
+        sig = fields.mapping(sig, where, "signature")
+    ref = Ref(fields.text(doc.get("snapshot"), where, "snapshot"),
+              fields.integer(doc.get("serial"), where, "serial", 1),
+              fields.text(doc.get("store_id"), where, "store_id"),
+              fields.text(doc.get("env"), where, "env"),
+              fields.text(doc.get("updated_at"), where, "updated_at"),
+              fields.text(doc.get("updated_by"), where, "updated_by"),
+              fields.text(sig.get("public"), where, "signature.public") if sig else None,
+              fields.text(sig.get("sig"), where, "signature.sig") if sig else None)
     if ref.env != env or ref.store_id != store_id or not layout.is_object_id(ref.snapshot):
         raise IntegrityError(f"{where}: ref does not belong to this store and environment")
     if ref.signer is not None:

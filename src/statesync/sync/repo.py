@@ -21,7 +21,7 @@ from statesync.errors import (
     StoreExists,
     StoreNotInitialised,
 )
-from statesync.sync import layout
+from statesync.sync import fields, layout
 from statesync.sync.sealing import KeyLookup, no_keys
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ FORMAT_VERSION = 1
 
 CHUNK_MIN, CHUNK_AVG, CHUNK_MAX = 256 * 1024, 1024 * 1024, 4 * 1024 * 1024
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
+#: What FastCDC 2020 (pyfastcdc) accepts for min, average and max chunk sizes.
+CHUNK_MIN_RANGE, CHUNK_AVG_RANGE, CHUNK_MAX_RANGE = (64, 1 << 20), (256, 4 << 20), (1024, 16 << 20)
+MAX_PACK_SIZE = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -61,22 +64,32 @@ class Descriptor:
 
     @classmethod
     def from_json(cls, doc: Any) -> Descriptor:
-        """Parse a descriptor; :class:`IntegrityError` if it is not one we can use."""
-        try:
-            if doc["format"] != FORMAT:
-                raise IntegrityError(f"{layout.DESCRIPTOR}: not a statesync store descriptor")
-            if doc["version"] != FORMAT_VERSION:
-                raise IntegrityError(
-                    f"{layout.DESCRIPTOR}: store format version {doc['version']} is not "
-                    f"supported by this statesync (supports {FORMAT_VERSION})"
-                )
-            ch = doc["chunking"]
-            if not isinstance(doc["store_id"], str) or not layout.is_store_id(doc["store_id"]):
-                raise IntegrityError(f"{layout.DESCRIPTOR}: malformed store id")
-            return cls(str(doc["store_id"]), str(doc["created_at"]), int(ch["min"]),
-                       int(ch["avg"]), int(ch["max"]), int(doc["pack_size"]))
-        except (KeyError, TypeError, ValueError):
-            raise IntegrityError(f"{layout.DESCRIPTOR}: malformed store descriptor") from None
+        """Parse a descriptor; :class:`IntegrityError` if it is not one we can use.
+
+        Every field is checked by type and range (the chunking parameters
+        within what FastCDC 2020 accepts), so a writer cannot make readers crash.
+        """
+        where = layout.DESCRIPTOR
+        doc = fields.mapping(doc, where, "descriptor")
+        if doc.get("format") != FORMAT:
+            raise IntegrityError(f"{where}: not a statesync store descriptor")
+        if doc.get("version") != FORMAT_VERSION:
+            raise IntegrityError(
+                f"{where}: store format version {doc.get('version')!r} is not "
+                f"supported by this statesync (supports {FORMAT_VERSION})"
+            )
+        ch = fields.mapping(doc.get("chunking"), where, "chunking")
+        lo = fields.integer(ch.get("min"), where, "chunking.min", *CHUNK_MIN_RANGE)
+        avg = fields.integer(ch.get("avg"), where, "chunking.avg",
+                             max(lo, CHUNK_AVG_RANGE[0]), CHUNK_AVG_RANGE[1])
+        hi = fields.integer(ch.get("max"), where, "chunking.max",
+                            max(avg, CHUNK_MAX_RANGE[0]), CHUNK_MAX_RANGE[1])
+        store_id = fields.text(doc.get("store_id"), where, "store_id", empty=False)
+        if not layout.is_store_id(store_id):
+            raise IntegrityError(f"{where}: malformed store id")
+        return cls(store_id,
+                   fields.text(doc.get("created_at"), where, "created_at"), lo, avg, hi,
+                   fields.integer(doc.get("pack_size"), where, "pack_size", 1, MAX_PACK_SIZE))
 
 
 @dataclass

@@ -26,12 +26,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from statesync.crypto import aead
 from statesync.errors import IntegrityError, KeyFailure
+from statesync.sync import codec
 from statesync.sync.secrets import SEALED_PREFIX as VALUE_PREFIX
 
 #: Prefix of a value sealed from its exact source bytes (v1 sealed a JSON value).
 BYTES_PREFIX = "statesync:enc:v2:"
 
 MANIFEST_MAGIC = b"statesync-sealed-manifest-v1\n"
+INDEX_MAGIC = b"statesync-sealed-index-v1\n"
 
 
 @dataclass(frozen=True)
@@ -108,21 +110,37 @@ class EnvKeys:
         return hmac.new(self._sub("chunk-id"), chunk, hashlib.sha256).hexdigest()
 
     def seal_chunk(self, chunk_id: str, stored: bytes) -> bytes:
-        return aead.seal(self._sub("chunk"), stored, aead.aad(self.store_id, chunk_id))
+        """A chunk's zstd frame, padded to a size bucket (:func:`codec.pad`), then sealed."""
+        return aead.seal(self._sub("chunk"), codec.pad(stored), aead.aad(self.store_id, chunk_id))
 
     def open_chunk(self, chunk_id: str, blob: bytes, where: str) -> bytes:
         return aead.open_sealed(self._sub("chunk"), blob, aead.aad(self.store_id, chunk_id),
                                 where)
 
+    def _header(self) -> bytes:
+        return json.dumps({"env": self.env, "generation": self.generation}).encode() + b"\n"
+
     def seal_manifest(self, body: bytes) -> bytes:
-        header = json.dumps({"env": self.env, "generation": self.generation}).encode() + b"\n"
+        """A manifest's zstd body, padded to a size bucket (entry counts do not show), sealed."""
         ad = aead.aad(self.store_id, self.env, "manifest")
-        return MANIFEST_MAGIC + header + aead.seal(self._sub("manifest"), body, ad)
+        return MANIFEST_MAGIC + self._header() + aead.seal(self._sub("manifest"),
+                                                           codec.pad(body), ad)
 
     def open_manifest(self, sealed: bytes, where: str) -> bytes:
         ciphertext = sealed[len(MANIFEST_MAGIC):].split(b"\n", 1)[1]
         ad = aead.aad(self.store_id, self.env, "manifest")
         return aead.open_sealed(self._sub("manifest"), ciphertext, ad, where)
+
+    def seal_index(self, body: bytes) -> bytes:
+        """A pack index's zstd body, padded and sealed: rows, counts and sizes stay private."""
+        ad = aead.aad(self.store_id, self.env, "index")
+        return INDEX_MAGIC + self._header() + aead.seal(self._sub("index"), codec.pad(body), ad)
+
+    def open_index(self, sealed: bytes, where: str) -> bytes:
+        """Inverse of :meth:`seal_index` (the zstd body); :class:`IntegrityError` if damaged."""
+        ciphertext = sealed[len(INDEX_MAGIC):].split(b"\n", 1)[-1]
+        ad = aead.aad(self.store_id, self.env, "index")
+        return aead.open_sealed(self._sub("index"), ciphertext, ad, where)
 
 
 #: Resolves the keys of (env, generation); generation None means "newest, for writing".
@@ -131,13 +149,25 @@ KeyLookup = Callable[[str, int | None], EnvKeys]
 
 def manifest_header(body: bytes, where: str) -> tuple[str, int] | None:
     """``(env, generation)`` of a sealed manifest, or None for a plain one."""
-    if not body.startswith(MANIFEST_MAGIC):
+    return _sealed_header(body, MANIFEST_MAGIC, where)
+
+
+def index_header(body: bytes, where: str) -> tuple[str, int] | None:
+    """``(env, generation)`` of a sealed pack index, or None for a plain one."""
+    return _sealed_header(body, INDEX_MAGIC, where)
+
+
+def _sealed_header(body: bytes, magic: bytes, where: str) -> tuple[str, int] | None:
+    if not body.startswith(magic):
         return None
     try:
-        head = json.loads(body[len(MANIFEST_MAGIC):].split(b"\n", 1)[0])
-        return str(head["env"]), int(head["generation"])
+        head = json.loads(body[len(magic):].split(b"\n", 1)[0])
+        env, gen = head["env"], head["generation"]
     except (ValueError, KeyError, TypeError, IndexError):
-        raise IntegrityError(f"{where}: malformed encrypted manifest header") from None
+        raise IntegrityError(f"{where}: malformed encrypted header") from None
+    if not isinstance(env, str) or type(gen) is not int or gen < 1:
+        raise IntegrityError(f"{where}: malformed encrypted header")
+    return env, gen
 
 
 def file_generation(blob: bytes) -> int:

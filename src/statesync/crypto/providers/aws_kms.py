@@ -5,8 +5,14 @@ The data key is encrypted by KMS (``Encrypt``/``Decrypt``) with the stanza's
 ciphertext: a stanza moved to another store, environment or generation does
 not decrypt. The stanza id is ``aws-kms:<key ARN>`` (aliases are resolved
 with ``DescribeKey``), so renaming or re-pointing an alias in the
-configuration does not change it; the ARN is also in the stanza's params and
-is what ``Decrypt`` is called with, in the ARN's own region.
+configuration does not change it; the ARN is also in the stanza's params.
+
+As an identity it opens only stanzas of the key the user configured: the
+configured key is resolved to its ARN once, a stanza whose id or ARN names
+another key is not for this identity (whatever key policy would allow), and
+``Decrypt`` is called with the configured ARN, in its own region, and must
+answer that it used that key (``KeyId``). A store writer who plants a stanza
+or a generation wrapped under a key of its own cannot make us accept it.
 
 Credentials, region and endpoint come from boto3's own chain
 (``AWS_ENDPOINT_URL`` points it at moto server in the tests). boto3 is
@@ -100,19 +106,22 @@ class AwsKmsProvider(Provider):
             return None
         from botocore.exceptions import BotoCoreError, ClientError
 
-        arn = str(stanza.params.get("key_arn", ""))
+        own = self.stanza_id()
+        arn = own.partition(":")[2]
+        if stanza.id != own or stanza.params.get("key_arn") != arn:
+            return None  # another key's stanza, or one that claims our id: not ours to open
         match = _KEY_ARN_RE.match(arn)
         if not match:
-            raise KeyFailure(f"{stanza.id}: stanza names no KMS key ARN")
+            raise KeyFailure(f"{own}: DescribeKey answered no key ARN")
         try:
             out = self.client(match.group(1)).decrypt(CiphertextBlob=stanza.wrapped, KeyId=arn,
                                  EncryptionContext=ctx.context)
         except (BotoCoreError, ClientError) as exc:
             raise _failure(f"{stanza.id}: Decrypt", exc) from None
+        if out.get("KeyId") != arn:
+            raise KeyFailure(f"{stanza.id}: KMS decrypted with another key than the one "
+                             "configured")
         return bytes(out["Plaintext"])
-
-    def carry(self, stanza: Stanza) -> Provider | None:
-        return from_stanza(stanza)
 
 
 def from_stanza(stanza: Stanza) -> AwsKmsProvider | None:

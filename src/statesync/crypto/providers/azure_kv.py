@@ -6,7 +6,9 @@ gets its own random 32-byte key-encryption key (KEK): Key Vault wraps the KEK
 data key is sealed under the KEK with AES-256-GCM bound to the stanza's
 :class:`WrapContext`. The stanza id is ``azure-kv:https://<vault host>/keys/<name>``
 (no version: Key Vault key rotation does not change it); the params keep the
-versioned key id that wrapped, which is what ``unwrapKey`` is called with.
+versioned key id that wrapped, which is what ``unwrapKey`` is called with. As
+an identity it opens only stanzas of the configured vault and key name (any
+version): a stanza planted under another key is not for it.
 
 Credentials: azure-identity's ``DefaultAzureCredential`` unless one is given.
 The SDK (``azure-keyvault-keys``, in the ``azure`` extra) is imported only
@@ -112,23 +114,30 @@ class AzureKeyVaultProvider(Provider):
         from azure.core.exceptions import AzureError
 
         key_id, alg = str(stanza.params.get("key_id", "")), stanza.params.get("algorithm")
-        try:
-            parse_key_url(key_id)
-        except UsageError:
-            raise KeyFailure(f"{stanza.id}: stanza names no Key Vault key") from None
+        if stanza.id != self.stanza_id() or not self._is_own(key_id):
+            return None  # another key's stanza, or one that claims our id: not ours to open
         if alg not in ALGORITHMS:
             raise KeyFailure(f"{stanza.id}: unknown key-wrap algorithm {alg!r}")
         wrapped_kek = b64param(stanza, "wrapped_kek")
         try:
-            kek = self._crypto_client(key_id).unwrap_key(_algorithm(alg), wrapped_kek).key
+            result = self._crypto_client(key_id).unwrap_key(_algorithm(alg), wrapped_kek)
         except AzureError as exc:
             raise _failure(f"{stanza.id}: unwrapKey", exc) from None
+        if result.key_id is not None and not self._is_own(str(result.key_id)):
+            raise KeyFailure(f"{stanza.id}: Key Vault unwrapped with another key than the one "
+                             "configured")
+        kek = result.key
         if len(kek) != aead.KEY_SIZE:
             raise IntegrityError(f"{stanza.id}: unwrapped key-encryption key has the wrong length")
         return aead.open_sealed(kek, stanza.wrapped, ctx.aad, stanza.id)
 
-    def carry(self, stanza: Stanza) -> Provider | None:
-        return from_stanza(stanza, self._credential, **self._client_kwargs)
+    def _is_own(self, key_id: str) -> bool:
+        """Whether ``key_id`` names the configured key (any version of it)."""
+        try:
+            vault, name, _ = parse_key_url(key_id)
+        except UsageError:
+            return False
+        return (vault, name) == (self.vault, self.name)
 
 
 def from_stanza(stanza: Stanza, credential: Any = None,

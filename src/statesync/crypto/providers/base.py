@@ -66,10 +66,11 @@ class Stanza:
         """Parse a stanza; :class:`IntegrityError` naming ``where`` if malformed."""
         try:
             params = doc.get("params", {})
-            if not isinstance(params, dict) or not doc["id"] or not doc["type"]:
+            if not isinstance(params, dict) or not all(
+                    isinstance(doc[name], str) and doc[name] for name in ("id", "type", "wrapped")):
                 raise ValueError
             wrapped = base64.b64decode(doc["wrapped"], validate=True)
-            return cls(str(doc["id"]), str(doc["type"]), wrapped, params)
+            return cls(doc["id"], doc["type"], wrapped, params)
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
             raise IntegrityError(f"{where}: malformed recipient stanza") from None
 

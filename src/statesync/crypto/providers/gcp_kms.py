@@ -5,7 +5,9 @@ The data key is encrypted by Cloud KMS with the stanza's
 elsewhere does not decrypt. Requests and answers carry CRC32C checksums
 (plaintext, AAD, ciphertext) as Google recommends, and a mismatch is refused.
 The stanza id is ``gcp-kms:<key name>``; ``Decrypt`` picks the key version
-itself, so key rotation in Cloud KMS changes nothing here.
+itself, so key rotation in Cloud KMS changes nothing here. As an identity it
+opens only stanzas whose id and key name are the configured key's: a stanza
+planted under a key of the attacker's is not for it.
 
 Credentials: Google's Application Default Credentials unless a client is
 given. ``google-cloud-kms`` (in the ``gcs`` extra) is imported only when a
@@ -107,9 +109,9 @@ class GcpKmsProvider(Provider):
             return None
         from google.api_core.exceptions import GoogleAPIError
 
-        name = str(stanza.params.get("key", ""))
-        if not _NAME_RE.match(name):
-            raise KeyFailure(f"{stanza.id}: stanza names no Cloud KMS key")
+        name = self.name
+        if stanza.id != self.stanza_id() or stanza.params.get("key") != name:
+            return None  # another key's stanza, or one that claims our id: not ours to open
         aad = ctx.aad
         try:
             out = self.client().decrypt(request={
@@ -121,9 +123,6 @@ class GcpKmsProvider(Provider):
         if out.plaintext_crc32c != _crc(out.plaintext):
             raise IntegrityError(f"{stanza.id}: decrypt answer corrupted in transit")
         return bytes(out.plaintext)
-
-    def carry(self, stanza: Stanza) -> Provider | None:
-        return from_stanza(stanza, self._client)
 
 
 def from_stanza(stanza: Stanza, client: Any = None) -> GcpKmsProvider | None:

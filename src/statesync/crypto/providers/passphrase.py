@@ -53,9 +53,10 @@ class KdfParams:
         """The stanza's parameters, within limits; :class:`KeyFailure` otherwise."""
         p = stanza.params
         try:
-            if p.get("kdf") != "argon2id":
+            values = [p[name] for name in ("memory_kib", "iterations", "lanes")]
+            if p.get("kdf") != "argon2id" or any(type(v) is not int for v in values):
                 raise ValueError
-            params = cls(int(p["memory_kib"]), int(p["iterations"]), int(p["lanes"]))
+            params = cls(*values)
         except (KeyError, TypeError, ValueError):
             raise KeyFailure(f"{stanza.id}: unknown or malformed KDF parameters") from None
         if not (8 * params.lanes <= params.memory_kib <= MAX.memory_kib
