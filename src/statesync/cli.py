@@ -102,13 +102,11 @@ def cmd_import(args: argparse.Namespace) -> Any:
                                 message=args.message, lock=_lock_policy(args))
 
 
-def _report_damage(args: argparse.Namespace, result: Any, lines: list[str], what: str) -> None:
-    """Damage is exit 4; the report still goes to stdout under ``--json``."""
-    if args.json:
-        print(json.dumps(_jsonable(result), indent=2, sort_keys=True))
+def _report_damage(result: Any, lines: list[str], what: str) -> None:
+    """Damage is exit 4; under ``--json`` the error object carries the whole report."""
     for line in lines:
         print(f"statesync: integrity: {line}", file=sys.stderr)
-    raise IntegrityError(what)
+    raise IntegrityError(what).with_details(**_jsonable(result))
 
 
 def cmd_verify(args: argparse.Namespace) -> Any:
@@ -117,7 +115,7 @@ def cmd_verify(args: argparse.Namespace) -> Any:
         for note in report.skipped:
             print(f"statesync: skipped: {note}", file=sys.stderr)
     if not report.ok:
-        _report_damage(args, report, report.problems,
+        _report_damage(report, report.problems,
                        f"verify found {len(report.damaged)} damaged object(s)")
     return report
 
@@ -129,7 +127,7 @@ def cmd_repair(args: argparse.Namespace) -> Any:
 
         if not (args.json or args.quiet):
             render("repair", _jsonable(result))
-        _report_damage(args, result, [d.describe() for d in result.lost],
+        _report_damage(result, [d.describe() for d in result.lost],
                        f"{len(result.lost)} damaged object(s) could not be repaired")
     return result
 

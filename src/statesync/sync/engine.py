@@ -270,7 +270,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
     if state is not None and head is not None and parent == state.ref.snapshot and \
-            _nothing_to_push(repo, files, rec, state, head, sealing, opts.policy):
+            not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
+                                                opts.policy):  # --force: see above
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(files), 0,
                           sum(f.st.st_size for f in files.values()), False, excluded,
                           scan.skipped)
