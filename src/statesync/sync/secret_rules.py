@@ -18,6 +18,8 @@ from dataclasses import dataclass
 MARKER = "<statesync:secret>"
 #: Prefix of a secret value sealed for the store (``--include-secrets``).
 SEALED_PREFIX = "statesync:enc:v1:"
+#: Every sealed value starts with this (``v1``: a JSON value, ``v2``: exact source bytes).
+SEALED_FAMILY = "statesync:enc:"
 
 #: Secret files, with ``.gitignore`` semantics (see :mod:`pathspec`).
 DEFAULT_GLOBS = (
@@ -140,4 +142,4 @@ def _spelt(fmt: CredentialFormat, data: bytes, lowered: bytes, exact: bool) -> b
 
 def is_stored_secret(value: str) -> bool:
     """True for a value as the store keeps a secret: the marker or a sealed value."""
-    return value == MARKER or value.startswith(SEALED_PREFIX)
+    return value == MARKER or value.startswith(SEALED_FAMILY)
