@@ -64,13 +64,7 @@ class EnvKeys:
 
     def open_value(self, path: str, pointer: str, sealed: str) -> Any:
         """Inverse of :meth:`seal_value`; :class:`IntegrityError` if moved or damaged."""
-        where = f"{path}#{pointer}"
-        try:
-            blob = base64.b64decode(sealed.split(":", 4)[4], validate=True)
-        except (IndexError, ValueError, binascii.Error):
-            raise IntegrityError(f"{where}: malformed encrypted value") from None
-        ad = aead.aad(self.store_id, self.env, path, pointer)
-        return json.loads(aead.open_sealed(self._sub("value"), blob, ad, where))
+        return json.loads(self._open_det("value", path, pointer, sealed))
 
     def seal_bytes(self, path: str, pointer: str, raw: bytes) -> str:
         """A secret value's exact source text, sealed as a ``v2`` string for that place."""
@@ -85,13 +79,17 @@ class EnvKeys:
         """
         if not sealed.startswith(BYTES_PREFIX):
             return json.dumps(self.open_value(path, pointer, sealed)).encode()
+        return self._open_det("value bytes", path, pointer, sealed)
+
+    def _open_det(self, label: str, path: str, pointer: str, sealed: str) -> bytes:
+        """The plaintext of a sealed value string ``PREFIX:GEN:BASE64`` sealed under ``label``."""
         where = f"{path}#{pointer}"
         try:
             blob = base64.b64decode(sealed.split(":", 4)[4], validate=True)
         except (IndexError, ValueError, binascii.Error):
             raise IntegrityError(f"{where}: malformed encrypted value") from None
         ad = aead.aad(self.store_id, self.env, path, pointer)
-        return aead.open_sealed(self._sub("value bytes"), blob, ad, where)
+        return aead.open_sealed(self._sub(label), blob, ad, where)
 
     def seal_file(self, path: str, data: bytes) -> bytes:
         """A secret file's content, bound to this store/env/path; starts with the generation."""
