@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from statesync import __version__, logsetup
 from statesync.errors import IntegrityError, StatesyncError, UsageError
@@ -211,13 +211,20 @@ def _globals(p: argparse.ArgumentParser, default: Any) -> None:
                    help="more logging (-vv: debug)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are :class:`UsageError` (so ``--json`` gets its object)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="statesync", description=(
+    p = _Parser(prog="statesync", description=(
         "Versioned, verified snapshots of application and agent state, shared safely."))
     p.add_argument("--version", action="version", version=f"statesync {__version__}")
     _globals(p, None)
     # The same options are accepted after the command too (statesync push -q DIR).
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _globals(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -374,7 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     A reader that closes our stdout early (``statesync log | head -1``) ends
     the command quietly with exit 0: it got what it asked for.
     """
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:  # a bad flag: one line, and one JSON object under --json
+        words = sys.argv[1:] if argv is None else list(argv)
+        return _fail(argparse.Namespace(json="--json" in words), f"error: {exc}", exc.exit_code,
+                     {"error_type": "UsageError"})
     logsetup.configure(args.verbose)  # SDK debug output (KMS answers...) never shown
     try:
         return _run(args)

@@ -76,3 +76,12 @@ def test_json_conflict_names_the_head(store: str, tmp_path: Path) -> None:
     assert doc["exit_code"] == 3 and doc["error_type"] == "RefConflict"
     assert head["serial"] == 1 and head["env"] == "dev" and len(head["snapshot"]) == 64
     assert "@" in head["updated_by"]
+
+
+def test_a_bad_flag_is_one_line_exit_2_and_under_json_one_object(tmp_path: Path) -> None:
+    plain = run("push", "--no-such-flag", str(tmp_path))
+    assert_one_line_error(plain, 2, "unrecognized arguments: --no-such-flag")
+    as_json = run("--json", "frob")
+    assert as_json.returncode == 2 and "Traceback" not in as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert doc["exit_code"] == 2 and doc["error_type"] == "UsageError" and "frob" in doc["error"]
