@@ -89,8 +89,11 @@ def _store(cloud: str, scheme: str, create: Callable[[str], object]) -> str | No
     if not os.environ.get(f"STATESYNC_TEST_{cloud.upper()}"):
         return None
     if on_emulator(cloud):
+        from tests.leakscan import record_bucket
+
         name = _fresh_name()
         create(name)
+        record_bucket(scheme, name)
         return f"{scheme}://{name}/store"
     bucket = os.environ.get(LIVE_BUCKET[cloud])
     if not bucket:

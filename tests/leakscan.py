@@ -2,19 +2,23 @@
 
 Tests that put a secret into a folder use :func:`planted` for its value. At the
 end of the session (see ``tests/conftest.py``) every object of every store the
-session wrote — local stores under pytest's base temporary folder, and every
-bucket on the loopback emulators — is read, raw and zstd-decompressed (a pack
-is a run of frames), and searched for the planted marker, also in base64 and
-UTF-16. Sealed values (AES-GCM) carry no trace of it; a clear one does.
+session wrote (local stores under pytest's base temporary folder, and the
+buckets the session's rigs made on the loopback emulators) is read, raw and
+zstd-decompressed (a pack is a run of frames), and searched for the planted
+marker, also in base64 and UTF-16. Sealed values (AES-GCM) carry no trace of
+it; a clear one does.
 Memory stores die with their worker process and are not scanned.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from statesync.errors import StatesyncError
 
 #: The marker every planted secret value carries; nothing else in the suite writes it.
 MARKER = "pl4nted-s3cr3t"
@@ -72,40 +76,41 @@ def local_store_objects(root: Path) -> Iterator[tuple[str, bytes]]:
                     yield str(path), path.read_bytes()
 
 
+#: The file (set by the controller, see tests/conftest.py) where rigs note the buckets they make.
+BUCKETS_VAR = "STATESYNC_LEAKSCAN_BUCKETS"
+
+
+def record_bucket(scheme: str, bucket: str) -> None:
+    """Note a bucket a rig made on an emulator, so the end-of-session scan reads it."""
+    path = os.environ.get(BUCKETS_VAR)
+    if path:
+        with open(path, "a") as fh:  # one short line: appends from workers do not interleave
+            fh.write(f"{scheme} {bucket}\n")
+
+
 def emulator_objects() -> Iterator[tuple[str, bytes]]:
-    """(url, bytes) of every object in every test bucket on the loopback emulators."""
+    """(url, bytes) of every object in every bucket this session made on the emulators."""
     from statesync.backends import open_backend
-    from tests import cloud_rigs
 
-    for cloud, scheme in (("s3", "s3"), ("azure", "az"), ("gcs", "gs")):
-        if not os.environ.get(f"STATESYNC_TEST_{cloud.upper()}") or not cloud_rigs.on_emulator(
-                cloud):
-            continue
-        for bucket in _buckets(cloud):
-            backend = open_backend(f"{scheme}://{bucket}")
-            try:
-                for meta in backend.list(""):
+    path = os.environ.get(BUCKETS_VAR)
+    lines = Path(path).read_text().split() if path and Path(path).is_file() else []
+    for scheme, bucket in zip(lines[::2], lines[1::2], strict=True):
+        backend = open_backend(f"{scheme}://{bucket}")
+        try:
+            for meta in backend.list(""):
+                with contextlib.suppress(StatesyncError):  # a fault test's damaged object
                     yield f"{scheme}://{bucket}/{meta.key}", backend.get(meta.key)[0]
-            finally:
-                backend.close()
+        finally:
+            backend.close()
 
 
-def _buckets(cloud: str) -> list[str]:
-    from tests import cloud_rigs
-
-    admin = cloud_rigs._admin(cloud)
-    if cloud == "s3":
-        names = [b["Name"] for b in admin.list_buckets().get("Buckets", [])]
-    elif cloud == "azure":
-        names = [c.name for c in admin.list_containers()]
-    else:
-        names = [b.name for b in admin.list_buckets()]
-    return [n for n in names if n.startswith("statesync-")]
-
-
-def scan(root: Path, clouds: bool = True) -> list[str]:
-    """Names of the objects that hold a planted secret, local stores first."""
-    found = [name for name, raw in local_store_objects(root) if leaks(raw)]
-    if clouds:
-        found += [name for name, raw in emulator_objects() if leaks(raw)]
-    return found
+def scan(root: Path, clouds: bool = True) -> tuple[list[str], int]:
+    """The objects holding a planted secret (local stores first), and how many were read."""
+    count, found = 0, []
+    objects = [local_store_objects(root)] + ([emulator_objects()] if clouds else [])
+    for source in objects:
+        for name, raw in source:
+            count += 1
+            if leaks(raw):
+                found.append(name)
+    return found, count

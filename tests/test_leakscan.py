@@ -33,12 +33,12 @@ def test_a_clear_value_is_found_inside_a_compressed_pack(outside: Path) -> None:
     files: dict[str, object] = {f"f{i}.json": {"n": i} for i in range(20)}
     files["notes.json"] = {"note": planted("clear")}  # not a secret key: goes to the store
     _push(outside, files)
-    assert any("/objects/" in name for name in scan(outside, clouds=False))
+    assert any("/objects/" in name for name in scan(outside, clouds=False)[0])
 
 
 def test_a_redacted_value_is_not_found(outside: Path) -> None:
     _push(outside, {"db.json": {"password": planted("db")}, "other.json": {"n": 1}})
-    assert scan(outside, clouds=False) == []
+    assert scan(outside, clouds=False)[0] == []
 
 
 def test_a_base64_copy_is_found(outside: Path) -> None:
@@ -46,4 +46,4 @@ def test_a_base64_copy_is_found(outside: Path) -> None:
 
     blob = base64.b64encode(b"xy" + planted("b64").encode() + b"z")
     _push(outside, {"blob.json": {"data": blob.decode()}})
-    assert scan(outside, clouds=False) != []
+    assert scan(outside, clouds=False)[0] != []
