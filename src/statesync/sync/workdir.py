@@ -177,9 +177,23 @@ class WorkRecord:
     def highest_serial(self, store_id: str, env: str) -> int:
         return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
 
+    def pending(self, store_id: str, env: str) -> str | None:
+        """The snapshot a push from this folder was moving ``env`` to when it stopped.
+
+        Set just before the ref is written, cleared when the push records its
+        result: a push killed in between finds its own snapshot as the head.
+        """
+        value = self.doc.get("pending", {}).get(f"{store_id}/{env}")
+        return value if isinstance(value, str) and value else None
+
+    def set_pending(self, store_id: str, env: str, snapshot: str) -> None:
+        self.doc.setdefault("pending", {})[f"{store_id}/{env}"] = snapshot
+
     def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
         key = f"{store_id}/{env}"
         self.doc["envs"][key] = rec.__dict__
+        if isinstance(self.doc.get("pending"), dict):
+            self.doc["pending"].pop(key, None)
         serials = self.doc.setdefault("serials", {})
         serials[key] = max(int(serials.get(key, 0)), rec.serial)
 
