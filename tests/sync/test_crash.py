@@ -225,6 +225,7 @@ def check_after_crash(url: str, work: Path, env: str, folder: Path,
                       old: dict[str, Any] | None, old_serial: int) -> None:
     """The store is consistent, every ref pulls, and a rerun of the push finishes."""
     new = content(folder)
+    work.mkdir(parents=True, exist_ok=True)
     with Store.open(url) as store:  # a new process: nothing of the crashed one survives
         envs = store.envs()
         if old is None and env not in envs:
@@ -442,7 +443,8 @@ def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> 
     taken = cli(url, "--json", "lock", "dev", "--ttl", "10m", "--purpose", "maintenance")
     assert taken.returncode == 0, taken.stderr
     lock_id = json.loads(taken.stdout)["lock_id"]
-    change_folder(folder, random.Random(6))
+    # a change that keeps every file (the folder must still hold what the lost pack held)
+    write(folder, "tasks/added.json", {"id": "added", "password": "pw"})
     with Store.open(url) as store:
         before = objects(store)
     refused = cli(url, "push", str(folder), "--env", "dev")
