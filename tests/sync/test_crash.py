@@ -468,3 +468,27 @@ def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> 
         out = tmp_path / "healed"
         store.pull(out, "dev")
         assert content(out) == content(folder)
+
+
+def test_rerun_after_a_kill_between_ref_and_record(url: str, tmp_path: Path) -> None:
+    """The ref moved but the folder never heard: its rerun is not a conflict, and adds nothing."""
+    folder, _ = first_version(url, tmp_path, 11)
+    with Store.open(url) as store:
+        inner = store.repo.backend
+
+        class DiesAfterRef(CrashAt):
+            def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
+                version = inner.put(key, data, mode)
+                if key.startswith("refs/"):
+                    raise Crash("killed right after the ref write")
+                return version
+
+        store.repo.backend = DiesAfterRef(inner)
+        with pytest.raises(Crash):
+            store.push(folder, "dev", message="v2")
+    with Store.open(url) as store:
+        assert serial(store, "dev") == 2
+        again = cli(url, "--json", "push", str(folder), "--env", "dev")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["changed"] is False
+        assert serial(store, "dev") == 2
