@@ -84,6 +84,7 @@ def make_folder(root: Path, rng: random.Random, files: int = 200) -> Path:
     os.symlink("lib", venv / "lib64")
     os.symlink("/nonexistent/dangling", root / "dangling")
     os.symlink("../../outside-dir", root / "elsewhere")
+    os.symlink("../sentinel", root / "peer")  # beside a pull target: the sentinel folder
     return root
 
 
@@ -449,11 +450,11 @@ def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> 
         before = objects(store)
     refused = cli(url, "push", str(folder), "--env", "dev")
     assert refused.returncode == 5, refused.stderr
-    assert lock_id in refused.stderr or "maintenance" in refused.stderr, refused.stderr
+    assert lock_id in refused.stderr and "maintenance" in refused.stderr, refused.stderr
     as_json = cli(url, "--json", "push", str(folder), "--env", "dev")
     assert as_json.returncode == 5
     err = json.loads(as_json.stdout)
-    assert err["exit_code"] == 5
+    assert err["exit_code"] == 5 and err["lock"]["lock_id"] == lock_id
     with Store.open(url) as store:
         assert objects(store) == before  # nothing written (the lease is the only lock object)
     assert cli(url, "unlock", "dev", lock_id).returncode == 0
@@ -461,9 +462,18 @@ def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> 
     with Store.open(url) as store:
         report = store.verify(None, read_data=True)
         assert {d.object for d in report.damaged} == {lost}, report.problems
+    # Heal attempts killed at their 1st, 2nd, 3rd write add no damage and hide none.
+    for n in (1, 2, 3):
+        with Store.open(url) as store:
+            store.repo.backend = CrashAt(store.repo.backend, at=n)
+            with pytest.raises(Crash):
+                store.push(folder, "dev", message="heal", force=True)
+        with Store.open(url) as store:
+            report = store.verify(None, read_data=True)
+            assert {d.object for d in report.damaged} <= {lost}, report.problems
+    with Store.open(url) as store:
         store.repair()
-        result = store.push(folder, "dev", message="heal", force=True)
-        assert result.uploaded_bytes > 0
+        store.push(folder, "dev", message="heal", force=True)  # (the killed ones re-uploaded)
         assert store.verify(None, read_data=True).ok
         out = tmp_path / "healed"
         store.pull(out, "dev")
