@@ -33,7 +33,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
-from statesync.sync import layout
+from statesync.sync import layout, packer
 from statesync.sync import repo as repo_mod
 from statesync.sync.refs import read_ref
 from tests.helpers import tree, write
@@ -55,6 +55,17 @@ def url(request: pytest.FixtureRequest, tmp_path: Path,
         pytest.skip(f"{request.param} emulator not started (source /tmp/emu/env)")
     monkeypatch.setattr(repo_mod, "DEFAULT_PACK_SIZE", PACK)  # read by init_repo
     return made
+
+
+@pytest.fixture
+def one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One pack worker: packs fill in one order, so every push makes the same writes."""
+    original = packer.PackUploader.__init__
+
+    def init(self: packer.PackUploader, repo: Any, workers: int = 4, **kw: Any) -> None:
+        original(self, repo, 1, **kw)
+
+    monkeypatch.setattr(packer.PackUploader, "__init__", init)
 
 
 # --- folders ----------------------------------------------------------------------
@@ -286,6 +297,7 @@ def fresh(url: str, where: Path) -> str:
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-put", "after-put"])
+@pytest.mark.usefixtures("one_worker")
 def test_push_killed_at_each_write(url: str, tmp_path: Path, after: bool) -> None:
     # How many writes a clean push makes, measured on a scratch store of the same kind.
     scratch_url = fresh(url, tmp_path / "scratch")
@@ -309,6 +321,7 @@ def test_push_killed_at_each_write(url: str, tmp_path: Path, after: bool) -> Non
         check_after_crash(trial_url, trial, "dev", folder, old, old_serial)
 
 
+@pytest.mark.usefixtures("one_worker")
 def test_first_push_killed_at_each_write(url: str, tmp_path: Path) -> None:
     """A new environment: the ref is absent or complete, never half-made."""
     folder = make_folder(tmp_path / "scratch" / "work", random.Random(3), files=30)
@@ -360,39 +373,50 @@ def kill_after(proc: subprocess.Popen[bytes], delay: float) -> int | None:
 def test_push_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     folder = make_folder(tmp_path / "work", random.Random(SEED))
-    assert cli(url, "init").returncode == 0
+    Store.init(url).close()  # small packs: a push makes many writes to fall between
+    start = timed(url, "envs")  # the CLI's start-up, before any write
     # A clean push of the same folder from a copy, to learn how long one takes.
     probe = tmp_path / "probe"
     shutil.copytree(folder, probe, symlinks=True)
     took = timed(url, "push", str(probe), "--env", "probe")
-    killed = 0
+    killed = torn = 0
     for trial in range(TRIALS):
         with Store.open(url) as store:
             old_serial = serial(store, "dev")
         old = content(tmp_path / f"t{trial - 1}-expected") if old_serial else None
         if trial:
             change_folder_random(folder, rng, trial)
+        with Store.open(url) as store:
+            stored = objects(store)
         proc = popen(url, "push", str(folder), "--env", "dev", "-m", f"t{trial}")
-        code = kill_after(proc, rng.uniform(0.2 * took, 1.05 * took))
+        code = kill_after(proc, rng.uniform(start, took))
         killed += code is None
         assert code in (None, 0), code
+        with Store.open(url) as store:  # killed between its first write and its ref write
+            torn += code is None and serial(store, "dev") == old_serial and \
+                objects(store) != stored
         check_after_crash(url, tmp_path / f"t{trial}", "dev", folder, old, old_serial)
         shutil.copytree(folder, tmp_path / f"t{trial}-expected", symlinks=True,
                         ignore=shutil.ignore_patterns(".statesync"))
+    print(f"push: {TRIALS} trials, {killed} killed, {torn} between first write and ref")
     assert killed, "no trial was killed mid-push: the delays are too long"
+    if LONG:
+        assert torn, "no kill landed between a push's writes"
 
 
 def change_folder_random(folder: Path, rng: random.Random, trial: int) -> None:
     for _ in range(5):
         i = rng.randrange(0, 188)
         write(folder, f"tasks/new{trial}-{i}.json", {"trial": trial, "password": str(rng.random())})
-    write(folder, f"bin/trial{trial}.bin", rng.randbytes(150_000))
+    write(folder, f"bin/trial{trial}.bin", rng.randbytes(500_000))
 
 
 def test_pull_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
     rng = random.Random(SEED + 1)
     folder = make_folder(tmp_path / "work", random.Random(SEED))
+    start = 0.0
     with Store.init(url) as store:
+        start = timed(url, "envs")
         store.push(folder, "dev", message="v1")
         v1 = store.log("dev", limit=1)[0].snapshot
         change_folder(folder, random.Random(SEED + 2))
@@ -404,25 +428,28 @@ def test_pull_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
     before_sentinel = snapshot_bytes(sentinel)
     took = timed(url, "pull", str(tmp_path / "probe"), "--env", "dev")
     v2 = content(tmp_path / "probe")
-    killed = 0
+    killed = untouched = 0
     for _trial in range(TRIALS):
         shutil.rmtree(target, ignore_errors=True)
         assert cli(url, "pull", str(target), "--snapshot", v1).returncode == 0
         v1_tree = content(target)
         before = snapshot_bytes(target)
         proc = popen(url, "pull", str(target), "--env", "dev")
-        code = kill_after(proc, rng.uniform(0.2 * took, 1.05 * took))
+        code = kill_after(proc, rng.uniform(start, took))
         killed += code is None
         assert code in (None, 0), code
         now = snapshot_bytes(target)
         if now != before:  # not untouched: then complete
             assert content(target) == v2 != v1_tree
+        else:
+            untouched += code is None
         assert snapshot_bytes(sentinel) == before_sentinel
         leftovers = {p.name for p in site.iterdir()} - {"target", "sentinel"}
         assert all(n.startswith(".target.statesync-") for n in leftovers), leftovers
         # A rerun finishes and cleans up (or at least completes the target).
         assert cli(url, "pull", str(target), "--env", "dev").returncode == 0
         assert content(target) == v2
+    print(f"pull: {TRIALS} trials, {killed} killed, {untouched} left the target untouched")
     assert killed, "no trial was killed mid-pull: the delays are too long"
 
 
