@@ -37,6 +37,7 @@ from statesync.sync import layout, packer
 from statesync.sync import repo as repo_mod
 from statesync.sync.refs import read_ref
 from tests.helpers import tree, write
+from tests.leakscan import planted
 from tests.rigs import RIGS
 
 LONG = os.environ.get("STATESYNC_LONG_TESTS") == "1"
@@ -81,8 +82,9 @@ def make_folder(root: Path, rng: random.Random, files: int = 200) -> Path:
     for i in range(files - 12):
         kind = i % 4
         if kind == 0:
+            secret = planted(f"pw-{i}-{rng.random()}")
             write(root, f"config/svc{i}.json", {"name": f"svc{i}", "port": 8000 + i,
-                                                "db": {"password": f"pw-{i}-{rng.random()}"}})
+                                                "db": {"password": secret}})
         elif kind == 1:
             write(root, f"tasks/t{i}.json", {"id": i, "done": bool(i % 3)})
         elif kind == 2:
@@ -424,7 +426,8 @@ def test_push_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
 def change_folder_random(folder: Path, rng: random.Random, trial: int) -> None:
     for _ in range(5):
         i = rng.randrange(0, 188)
-        write(folder, f"tasks/new{trial}-{i}.json", {"trial": trial, "password": str(rng.random())})
+        write(folder, f"tasks/new{trial}-{i}.json",
+              {"trial": trial, "password": planted(str(rng.random()))})
     write(folder, f"bin/trial{trial}.bin", rng.randbytes(500_000))
 
 
@@ -494,7 +497,7 @@ def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> 
     assert taken.returncode == 0, taken.stderr
     lock_id = json.loads(taken.stdout)["lock_id"]
     # a change that keeps every file (the folder must still hold what the lost pack held)
-    write(folder, "tasks/added.json", {"id": "added", "password": "pw"})
+    write(folder, "tasks/added.json", {"id": "added", "password": planted("added")})
     with Store.open(url) as store:
         before = objects(store)
     refused = cli(url, "push", str(folder), "--env", "dev")
