@@ -183,11 +183,14 @@ class WorkRecord:
         Set just before the ref is written, cleared when the push records its
         result: a push killed in between finds its own snapshot as the head.
         """
-        value = self.doc.get("pending", {}).get(f"{store_id}/{env}")
+        pending = self.doc.get("pending")
+        value = pending.get(f"{store_id}/{env}") if isinstance(pending, dict) else None
         return value if isinstance(value, str) and value else None
 
     def set_pending(self, store_id: str, env: str, snapshot: str) -> None:
-        self.doc.setdefault("pending", {})[f"{store_id}/{env}"] = snapshot
+        if not isinstance(self.doc.get("pending"), dict):
+            self.doc["pending"] = {}
+        self.doc["pending"][f"{store_id}/{env}"] = snapshot
 
     def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
         key = f"{store_id}/{env}"
