@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +254,11 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         state, trusted = read_trusted_head(repo, env, seen=seen), True
     if state is not None and state.broken:
         _no_downgrade_over_broken(repo, env, opts)
+    pending = record.pending(repo.store_id, env)
+    if state is not None and trusted and pending and state.ref.snapshot == pending:
+        # this folder's own push wrote the ref and died before recording it
+        rec = (replace(rec, snapshot=pending, serial=state.ref.serial) if rec
+               else EnvRecord(pending, state.ref.serial))
     if opts.rebase or not trusted:  # rebase merges a moved env; a refused head is no parent
         parent = rec.snapshot if rec else None
     else:
@@ -292,8 +298,13 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         from statesync.sync.rebase import rebase_push
 
         return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
+    def before_ref(snap: str) -> None:
+        record.set_pending(repo.store_id, env, snap)
+        record.save()
+
     snap_id, new_state, changed = commit(repo, env, state, parent, ours,
-                                         head if state and parent == state.ref.snapshot else None)
+                                         head if state and parent == state.ref.snapshot else None,
+                                         before_ref=before_ref)
     _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
               sealing.manifest_field())
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
@@ -311,13 +322,15 @@ def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
 
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
-           manifest: Manifest, base: Manifest | None = None) -> tuple[str, RefState, bool]:
+           manifest: Manifest, base: Manifest | None = None, *,
+           before_ref: Callable[[str], None] | None = None) -> tuple[str, RefState, bool]:
     """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
 
     Returns ``(snapshot, new ref state, changed)``; when the entries equal the
     parent's, nothing is written and ``changed`` is False. ``base`` is the
     parent's manifest when the caller has already read it. The entries' chunks
     must already be in the store. Raises :class:`RefConflict` on a lost race.
+    ``before_ref`` is called with the snapshot id just before the ref is written.
     """
     if state is not None and parent is not None and parent == state.ref.snapshot:
         base = base or load_manifest(repo, parent)
@@ -326,6 +339,8 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
             return parent, state, False
     manifest.parents = [parent] if parent else []
     snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
+    if before_ref is not None:
+        before_ref(snap_id)
     new_state = write_ref(repo, env, snap_id, state)
     sticky.remember(repo.store_id, env, manifest.encryption)
     return snap_id, new_state, True

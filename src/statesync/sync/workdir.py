@@ -177,9 +177,26 @@ class WorkRecord:
     def highest_serial(self, store_id: str, env: str) -> int:
         return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
 
+    def pending(self, store_id: str, env: str) -> str | None:
+        """The snapshot a push from this folder was moving ``env`` to when it stopped.
+
+        Set just before the ref is written, cleared when the push records its
+        result: a push killed in between finds its own snapshot as the head.
+        """
+        pending = self.doc.get("pending")
+        value = pending.get(f"{store_id}/{env}") if isinstance(pending, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    def set_pending(self, store_id: str, env: str, snapshot: str) -> None:
+        if not isinstance(self.doc.get("pending"), dict):
+            self.doc["pending"] = {}
+        self.doc["pending"][f"{store_id}/{env}"] = snapshot
+
     def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
         key = f"{store_id}/{env}"
         self.doc["envs"][key] = rec.__dict__
+        if isinstance(self.doc.get("pending"), dict):
+            self.doc["pending"].pop(key, None)
         serials = self.doc.setdefault("serials", {})
         serials[key] = max(int(serials.get(key, 0)), rec.serial)
 

@@ -1,0 +1,556 @@
+"""Crash consistency of push and pull (issue 11 "Proof", issue 18 "Crash consistency").
+
+* A backend wrapper kills the push (a ``BaseException`` the code cannot catch
+  as an error) at each of its writes in turn — before the write, and right
+  after it — on the local store and on moto S3.
+* ``python -m statesync.cli push`` / ``pull`` are SIGKILLed at seeded random
+  moments (a handful of trials; 50 with ``STATESYNC_LONG_TESTS=1``).
+* A push against a damaged store under another holder's live lease exits 5
+  and writes nothing; ``verify`` then names exactly the damage, and
+  ``repair`` plus a push from the folder heals it.
+
+After every crash: the ref is the old snapshot (or absent) or the new one,
+``verify --read-data`` is clean, every ref pulls to a complete tree, and a
+rerun of the push finishes with the folder's tree in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from statesync.api import Store
+from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
+from statesync.sync import layout, packer
+from statesync.sync import repo as repo_mod
+from statesync.sync.refs import read_ref
+from tests.helpers import tree, write
+from tests.leakscan import planted
+from tests.rigs import RIGS
+
+LONG = os.environ.get("STATESYNC_LONG_TESTS") == "1"
+TRIALS = 50 if LONG else 3
+
+
+def trials(url: str) -> int:
+    """A handful by default (fewer on S3, where each costs more); 50 in the long run."""
+    return TRIALS if LONG or not url.startswith("s3:") else 2
+SEED = int(os.environ.get("STATESYNC_CRASH_SEED", "20261201"))
+#: A small pack size, so that one push writes several packs between its other writes.
+PACK = 96 * 1024
+
+
+@pytest.fixture(params=["local", "s3"])
+def url(request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh store URL on the local store or moto S3 (skipped without the emulator)."""
+    made = RIGS[request.param](tmp_path) if request.param in RIGS else None
+    if made is None:
+        pytest.skip(f"{request.param} emulator not started (source /tmp/emu/env)")
+    monkeypatch.setattr(repo_mod, "DEFAULT_PACK_SIZE", PACK)  # read by init_repo
+    return made
+
+
+@pytest.fixture
+def one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One pack worker: packs fill in one order, so every push makes the same writes."""
+    original = packer.PackUploader.__init__
+
+    def init(self: packer.PackUploader, repo: Any, workers: int = 4, **kw: Any) -> None:
+        original(self, repo, 1, **kw)
+
+    monkeypatch.setattr(packer.PackUploader, "__init__", init)
+
+
+# --- folders ----------------------------------------------------------------------
+
+
+def make_folder(root: Path, rng: random.Random, files: int = 200) -> Path:
+    """~``files`` files: JSON with passwords, text, binaries, a virtualenv with outside links."""
+    for i in range(files - 12):
+        kind = i % 4
+        if kind == 0:
+            secret = planted(f"pw-{i}-{rng.random()}")
+            write(root, f"config/svc{i}.json", {"name": f"svc{i}", "port": 8000 + i,
+                                                "db": {"password": secret}})
+        elif kind == 1:
+            write(root, f"tasks/t{i}.json", {"id": i, "done": bool(i % 3)})
+        elif kind == 2:
+            write(root, f"logs/day{i}.log", "".join(f"line {j} {rng.random()}\n"
+                                                     for j in range(20)))
+        else:
+            write(root, f"bin/blob{i}.bin", rng.randbytes(rng.randrange(1, 12_000)))
+    write(root, "data/big.bin", rng.randbytes(400_000))  # several packs of PACK bytes
+    venv = root / ".venv"
+    write(venv, "pyvenv.cfg", "home = /usr/bin\n")
+    write(venv, "lib/python3/site-packages/mod.py", "X = 1\n")
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    os.symlink("/usr/bin/python3", venv / "bin" / "python")
+    os.symlink("python", venv / "bin" / "python3")
+    os.symlink("lib", venv / "lib64")
+    os.symlink("/nonexistent/dangling", root / "dangling")
+    os.symlink("../../outside-dir", root / "elsewhere")
+    os.symlink("../sentinel", root / "peer")  # beside a pull target: the sentinel folder
+    return root
+
+
+def change_folder(root: Path, rng: random.Random) -> None:
+    """A second version: edits, an addition, a deletion, new binary data."""
+    write(root, "config/svc0.json", {"name": "svc0", "port": 1, "db": {"password": "new"}})
+    write(root, "tasks/t1.json", {"id": 1, "done": True, "note": rng.random()})
+    write(root, "data/new.bin", rng.randbytes(250_000))
+    (root / "logs" / "day2.log").unlink()
+
+
+def _strip_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: None if k == "password" else _strip_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secrets(v) for v in value]
+    return value
+
+
+def content(root: Path) -> dict[str, Any]:
+    """tree() of ``root``; JSON documents compared without their (local-only) secrets."""
+    out: dict[str, Any] = dict(tree(root))
+    for rel, (digest, mode) in list(out.items()):
+        path = root / rel
+        if rel.endswith(".json") and not digest.startswith("->"):
+            doc = json.loads(path.read_bytes())
+            stripped = _strip_secrets(doc)
+            # a pulled file whose secret stayed behind is written 0600 by design
+            out[rel] = (stripped, None if stripped != doc else mode)
+    return out
+
+
+def snapshot_bytes(root: Path) -> dict[str, Any]:
+    """Every entry under ``root``, byte for byte (files, links, folders, modes)."""
+    out: dict[str, Any] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            st = p.lstat()
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir", st.st_mode)
+            else:
+                out[rel] = ("file", st.st_mode, st.st_mtime_ns, p.read_bytes())
+    return out
+
+
+# --- the crashing backend ---------------------------------------------------------
+
+
+class Crash(BaseException):
+    """The process dies here: not an error any code path may catch and handle."""
+
+
+class CrashAt(Backend):
+    """Counts ``put`` calls; at the ``at``-th one the process "dies".
+
+    ``after``: the put lands first and the crash follows it (the write
+    returned, the process died before using its answer). Once dead, every
+    call from any thread dies too, as nothing of a killed process runs on.
+    """
+
+    def __init__(self, inner: Backend, at: int | None = None, after: bool = False) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.at = at
+        self.after = after
+        self.puts: list[str] = []
+        self.dead = False
+        self._lock = threading.Lock()
+
+    def _alive(self) -> None:
+        if self.dead:
+            raise Crash("dead")
+
+    def get(self, key: str) -> tuple[bytes, Version]:
+        self._alive()
+        return self.inner.get(key)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        self._alive()
+        return self.inner.get_range(key, start, length)
+
+    def open_read(self, key: str) -> BinaryIO:
+        self._alive()
+        return self.inner.open_read(key)
+
+    def head(self, key: str) -> Meta:
+        self._alive()
+        return self.inner.head(key)
+
+    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
+        with self._lock:
+            self._alive()
+            self.puts.append(key)
+            n = len(self.puts)
+            if n == self.at and not self.after:
+                self.dead = True
+                raise Crash(f"killed before put {n} ({key})")
+        version = self.inner.put(key, data, mode)
+        if n == self.at and self.after:
+            self.dead = True
+            raise Crash(f"killed after put {n} ({key})")
+        self._alive()
+        return version
+
+    def delete(self, key: str, expected: Version | None = None) -> None:
+        self._alive()
+        self.inner.delete(key, expected)
+
+    def list(self, prefix: str) -> Iterator[Meta]:
+        self._alive()
+        yield from self.inner.list(prefix)
+
+    def close(self) -> None:
+        pass  # the real backend is closed by its own Store
+
+
+def serial(store: Store, env: str) -> int:
+    """The env's serial (0: absent)."""
+    state = read_ref(store.repo, env)
+    return 0 if state is None else state.ref.serial
+
+
+def kind(key: str) -> str:
+    for prefix, name in ((layout.OBJECTS, "pack"), (layout.INDEX, "index"),
+                         ("snapshots/", "manifest"), ("refs/", "ref")):
+        if key.startswith(prefix):
+            return name
+    return key
+
+
+# --- the checks after a crash -----------------------------------------------------
+
+
+def check_after_crash(url: str, work: Path, env: str, folder: Path,
+                      old: dict[str, Any] | None, old_serial: int) -> None:
+    """The store is consistent, every ref pulls, and a rerun of the push finishes."""
+    new = content(folder)
+    work.mkdir(parents=True, exist_ok=True)
+    with Store.open(url) as store:  # a new process: nothing of the crashed one survives
+        envs = store.envs()
+        if old is None and env not in envs:
+            pass  # the first push died before its ref: the env is still absent
+        else:
+            assert serial(store, env) in (old_serial, old_serial + 1)
+        report = store.verify(None, read_data=True)
+        assert report.ok, report.problems
+        for name in envs:
+            out = work / f"pull-{name}-{time.monotonic_ns()}"
+            store.pull(out, name)
+            got = content(out)
+            assert got in ([old, new] if name == env else [got]), f"{name}: torn snapshot"
+            if name == env:
+                moved = serial(store, env) == old_serial + 1
+                assert (got == new) == moved, "the serial and the files disagree"
+    rerun(url, work, env, folder)
+
+
+def rerun(url: str, work: Path, env: str, folder: Path) -> None:
+    with Store.open(url) as store:
+        store.push(folder, env, message="rerun")
+        out = work / f"rerun-{time.monotonic_ns()}"
+        store.pull(out, env)
+        assert content(out) == content(folder)
+
+
+# --- 1. a crash at each write of a push ---------------------------------------------
+
+
+def first_version(url: str, tmp_path: Path, seed: int) -> tuple[Path, dict[str, Any]]:
+    folder = make_folder(tmp_path / "work", random.Random(seed), files=40)
+    with Store.init(url) as store:
+        store.push(folder, "dev", message="v1")
+        write(tmp_path / "other", "x.json", {"other": 1})
+        store.push(tmp_path / "other", "other")  # a bystander environment
+    old = content(folder)
+    change_folder(folder, random.Random(seed + 1))
+    return folder, old
+
+
+def count_puts(url: str, folder: Path) -> list[str]:
+    """The writes a clean push of ``folder`` makes (into a scratch copy of the store)."""
+    with Store.open(url) as store:
+        spy = CrashAt(store.repo.backend)
+        store.repo.backend = spy
+        store.push(folder, "dev")
+        return spy.puts
+
+
+def fresh(url: str, where: Path) -> str:
+    """Another fresh store of the same kind as ``url``."""
+    made = RIGS["s3" if url.startswith("s3:") else "local"](where)
+    assert made is not None
+    return made
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-put", "after-put"])
+@pytest.mark.usefixtures("one_worker")
+def test_push_killed_at_each_write(url: str, tmp_path: Path, after: bool) -> None:
+    if after and url.startswith("s3:") and not LONG:
+        pytest.skip("S3 after-put variant runs with STATESYNC_LONG_TESTS=1 (default-run budget)")
+    # How many writes a clean push makes, measured on a scratch store of the same kind.
+    scratch_url = fresh(url, tmp_path / "scratch")
+    scratch_folder, _ = first_version(scratch_url, tmp_path / "scratch", 7)
+    clean = count_puts(scratch_url, scratch_folder)
+    kinds = [kind(k) for k in clean]
+    assert kinds.count("pack") >= 2 and kinds[-2:] == ["manifest", "ref"], kinds
+    assert "index" in kinds
+
+    for n in range(1, len(clean) + 1):
+        trial = tmp_path / f"n{n}"
+        trial_url = url if n == 1 else fresh(url, trial)
+        folder, old = first_version(trial_url, trial, 7)
+        with Store.open(trial_url) as store:
+            old_serial = serial(store, "dev")
+            crash = CrashAt(store.repo.backend, at=n, after=after)
+            store.repo.backend = crash
+            with pytest.raises(Crash):
+                store.push(folder, "dev", message="v2")
+        assert [kind(k) for k in crash.puts[:n]] == kinds[:n], (crash.puts, clean)
+        check_after_crash(trial_url, trial, "dev", folder, old, old_serial)
+
+
+@pytest.mark.usefixtures("one_worker")
+def test_first_push_killed_at_each_write(url: str, tmp_path: Path) -> None:
+    """A new environment: the ref is absent or complete, never half-made."""
+    folder = make_folder(tmp_path / "scratch" / "work", random.Random(3), files=30)
+    with Store.init(url) as store:
+        spy = CrashAt(store.repo.backend)
+        store.repo.backend = spy
+        store.push(folder, "dev")
+    for n in range(1, len(spy.puts) + 1):
+        trial = tmp_path / f"n{n}"
+        trial_url = fresh(url, trial)
+        folder = make_folder(trial / "work", random.Random(3), files=30)
+        with Store.init(trial_url) as store:
+            store.repo.backend = CrashAt(store.repo.backend, at=n)
+            with pytest.raises(Crash):
+                store.push(folder, "dev")
+        check_after_crash(trial_url, trial, "dev", folder, None, 0)
+
+
+# --- 2. SIGKILL at random moments -------------------------------------------------
+
+
+def cli(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "statesync.cli", "--store", url, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def popen(url: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "statesync.cli", "--store", url, *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def timed(url: str, *args: str) -> float:
+    start = time.monotonic()
+    done = cli(url, *args)
+    assert done.returncode == 0, done.stderr
+    return time.monotonic() - start
+
+
+def kill_after(proc: subprocess.Popen[bytes], delay: float) -> int | None:
+    """SIGKILL ``proc`` after ``delay`` seconds (None: it had finished by then)."""
+    try:
+        return proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return None
+
+
+def delay(rng: random.Random, start: float, took: float, last: bool) -> float:
+    """When to kill: any time from mid start-up to the end of a clean run.
+
+    ``last``: no trial was killed yet, so this one is killed early for sure.
+    """
+    return start / 2 if last else rng.uniform(start / 2, max(start / 2, took))
+
+
+def test_push_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    folder = make_folder(tmp_path / "work", random.Random(SEED))
+    Store.init(url).close()  # small packs: a push makes many writes to fall between
+    start = timed(url, "envs")  # the CLI's start-up, before any write
+    # A clean push of the same folder from a copy, to learn how long one takes.
+    probe = tmp_path / "probe"
+    shutil.copytree(folder, probe, symlinks=True)
+    took = timed(url, "push", str(probe), "--env", "probe")
+    killed = torn = 0
+    for trial in range(trials(url)):
+        with Store.open(url) as store:
+            old_serial = serial(store, "dev")
+        old = content(tmp_path / f"t{trial - 1}-expected") if old_serial else None
+        if trial:
+            change_folder_random(folder, rng, trial)
+        with Store.open(url) as store:
+            stored = objects(store)
+        proc = popen(url, "push", str(folder), "--env", "dev", "-m", f"t{trial}")
+        code = kill_after(proc, delay(rng, start, took, last=trial == trials(url) - 1 and
+                                      not killed))
+        killed += code is None
+        assert code in (None, 0), code
+        if code == 0:  # it finished first (a loaded machine): aim earlier next time
+            took = max(start / 2, took * 0.7)
+        with Store.open(url) as store:  # killed between its first write and its ref write
+            torn += code is None and serial(store, "dev") == old_serial and \
+                objects(store) != stored
+        check_after_crash(url, tmp_path / f"t{trial}", "dev", folder, old, old_serial)
+        shutil.copytree(folder, tmp_path / f"t{trial}-expected", symlinks=True,
+                        ignore=shutil.ignore_patterns(".statesync"))
+    print(f"push: {trials(url)} trials, {killed} killed, {torn} between first write and ref")
+    assert killed, "no trial was killed mid-push: the delays are too long"
+    if LONG:
+        assert torn, "no kill landed between a push's writes"
+
+
+def change_folder_random(folder: Path, rng: random.Random, trial: int) -> None:
+    for _ in range(5):
+        i = rng.randrange(0, 188)
+        write(folder, f"tasks/new{trial}-{i}.json",
+              {"trial": trial, "password": planted(str(rng.random()))})
+    write(folder, f"bin/trial{trial}.bin", rng.randbytes(500_000))
+
+
+def test_pull_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    folder = make_folder(tmp_path / "work", random.Random(SEED))
+    start = 0.0
+    with Store.init(url) as store:
+        start = timed(url, "envs")
+        store.push(folder, "dev", message="v1")
+        v1 = store.log("dev", limit=1)[0].snapshot
+        change_folder(folder, random.Random(SEED + 2))
+        write(folder, "data/more.bin", rng.randbytes(600_000))
+        store.push(folder, "dev", message="v2")
+    site = tmp_path / "site"
+    target, sentinel = site / "target", site / "sentinel"
+    make_folder(sentinel, random.Random(99), files=30)
+    before_sentinel = snapshot_bytes(sentinel)
+    probe = tmp_path / "probe"
+    assert cli(url, "pull", str(probe), "--snapshot", v1).returncode == 0
+    took = timed(url, "pull", str(probe), "--env", "dev")  # the same v1 -> v2 pull
+    v2 = content(probe)
+    killed = untouched = 0
+    for _trial in range(trials(url)):
+        shutil.rmtree(target, ignore_errors=True)
+        assert cli(url, "pull", str(target), "--snapshot", v1).returncode == 0
+        v1_tree = content(target)
+        before = snapshot_bytes(target)
+        proc = popen(url, "pull", str(target), "--env", "dev")
+        code = kill_after(proc, delay(rng, start, took, last=_trial == trials(url) - 1 and
+                                      not killed))
+        killed += code is None
+        assert code in (None, 0), code
+        if code == 0:  # it finished first (a loaded machine): aim earlier next time
+            took = max(start / 2, took * 0.7)
+        now = snapshot_bytes(target)
+        if now != before:  # not untouched: then complete
+            assert content(target) == v2 != v1_tree
+        else:
+            untouched += code is None
+        assert snapshot_bytes(sentinel) == before_sentinel
+        leftovers = {p.name for p in site.iterdir()} - {"target", "sentinel"}
+        assert all(n.startswith(".target.statesync-") for n in leftovers), leftovers
+        # A rerun finishes and cleans up (or at least completes the target).
+        assert cli(url, "pull", str(target), "--env", "dev").returncode == 0
+        assert content(target) == v2
+    print(f"pull: {trials(url)} trials, {killed} killed, {untouched} left the target untouched")
+    assert killed, "no trial was killed mid-pull: the delays are too long"
+
+
+# --- 3. a damaged store and a live lease ------------------------------------------
+
+
+def objects(store: Store) -> dict[str, Any]:
+    return {m.key: (m.size, m.version) for m in store.repo.backend.list("")}
+
+
+def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "work", random.Random(5), files=60)
+    with Store.init(url) as store:
+        store.push(folder, "dev", message="v1")
+        packs = sorted(m.key for m in store.repo.backend.list(layout.OBJECTS))
+        assert len(packs) >= 2, packs
+        lost = packs[len(packs) // 2]
+        store.repo.backend.delete(lost)
+    taken = cli(url, "--json", "lock", "dev", "--ttl", "10m", "--purpose", "maintenance")
+    assert taken.returncode == 0, taken.stderr
+    lock_id = json.loads(taken.stdout)["lock_id"]
+    # a change that keeps every file (the folder must still hold what the lost pack held)
+    write(folder, "tasks/added.json", {"id": "added", "password": planted("added")})
+    with Store.open(url) as store:
+        before = objects(store)
+    refused = cli(url, "push", str(folder), "--env", "dev")
+    assert refused.returncode == 5, refused.stderr
+    assert lock_id in refused.stderr and "maintenance" in refused.stderr, refused.stderr
+    as_json = cli(url, "--json", "push", str(folder), "--env", "dev")
+    assert as_json.returncode == 5
+    err = json.loads(as_json.stdout)
+    assert err["exit_code"] == 5 and err["lock"]["lock_id"] == lock_id
+    with Store.open(url) as store:
+        assert objects(store) == before  # nothing written (the lease is the only lock object)
+    assert cli(url, "unlock", "dev", lock_id).returncode == 0
+
+    with Store.open(url) as store:
+        report = store.verify(None, read_data=True)
+        assert {d.object for d in report.damaged} == {lost}, report.problems
+    # Heal attempts killed at their 1st, 2nd, 3rd write add no damage and hide none.
+    for n in (1, 2, 3):
+        with Store.open(url) as store:
+            store.repo.backend = CrashAt(store.repo.backend, at=n)
+            with pytest.raises(Crash):
+                store.push(folder, "dev", message="heal", force=True)
+        with Store.open(url) as store:
+            report = store.verify(None, read_data=True)
+            assert {d.object for d in report.damaged} <= {lost}, report.problems
+    with Store.open(url) as store:
+        store.repair()
+        store.push(folder, "dev", message="heal", force=True)  # (the killed ones re-uploaded)
+        assert store.verify(None, read_data=True).ok
+        out = tmp_path / "healed"
+        store.pull(out, "dev")
+        assert content(out) == content(folder)
+
+
+def test_rerun_after_a_kill_between_ref_and_record(url: str, tmp_path: Path) -> None:
+    """The ref moved but the folder never heard: its rerun is not a conflict, and adds nothing."""
+    folder, _ = first_version(url, tmp_path, 11)
+    with Store.open(url) as store:
+        inner = store.repo.backend
+
+        class DiesAfterRef(CrashAt):
+            def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
+                version = inner.put(key, data, mode)
+                if key.startswith("refs/"):
+                    raise Crash("killed right after the ref write")
+                return version
+
+        store.repo.backend = DiesAfterRef(inner)
+        with pytest.raises(Crash):
+            store.push(folder, "dev", message="v2")
+    with Store.open(url) as store:
+        assert serial(store, "dev") == 2
+        again = cli(url, "--json", "push", str(folder), "--env", "dev")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["changed"] is False
+        assert serial(store, "dev") == 2
