@@ -301,6 +301,12 @@ def test_a_store_failing_mid_push_leaves_the_env_and_the_folder_as_they_were(
     assert state is not None
     assert head.snapshot == state.ref.snapshot == first.snapshot and state.ref.serial == 1
     after = {p.name: p.read_bytes() for p in (src / ".statesync").iterdir() if p.is_file()}
-    assert after == record  # the folder still records the first snapshot as its base
+    assert after.keys() == record.keys()
+    for name, body in after.items():  # the folder still records the first snapshot as its base
+        now, then = json.loads(body), json.loads(record[name])
+        # (a ref write that failed may have landed: its snapshot is noted as pending)
+        now.pop("pending", None)
+        then.pop("pending", None)
+        assert now == then
     retried = store.push(src, "dev")  # no conflict: nothing moved
     assert retried.serial == 2 and retried.changed
