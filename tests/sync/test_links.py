@@ -412,9 +412,10 @@ def test_a_pull_that_fails_midway_leaves_the_folder_and_its_surroundings_as_they
     os.symlink(str(world / "elsewhere"), out / "mylogs")
     before, inside = outside_of(world, out), tree(out)
     for meta in store.repo.backend.list(layout.OBJECTS):
-        body = bytearray(store.repo.backend.get(meta.key)[0])
-        body[len(body) // 2] ^= 1
-        store.repo.backend.put(meta.key, bytes(body))
+        # Cut every pack in half: a flipped byte may land where zstd ignores it
+        # (a frame header field), and the chunk then decodes to its id, rightly.
+        body = store.repo.backend.get(meta.key)[0]
+        store.repo.backend.put(meta.key, body[: len(body) // 2])
     with pytest.raises(IntegrityError):
         store.pull(out, "dev")
     assert outside_of(world, out) == before and tree(out) == inside
