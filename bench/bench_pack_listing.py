@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 from statesync.api import Store
 from statesync.backends.base import CREATE
-from statesync.sync import layout
-from statesync.sync.chunkindex import load_index
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import load_index
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:

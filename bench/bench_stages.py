@@ -41,9 +41,10 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    from statesync.sync import codec, secrets
-    from statesync.sync.chunker import Chunker
-    from statesync.sync.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor
+    from statesync.sync.secrets import policy as secrets
+    from statesync.sync.store import codec
+    from statesync.sync.store.chunker import Chunker
+    from statesync.sync.store.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor
 
     work = Path(args.workdir).resolve()
     bl.prepare_workdir(work)

@@ -15,7 +15,7 @@ def test_vv_passes_own_debug_and_holds_sdk_debug(capsys: pytest.CaptureFixture[s
     root.handlers.clear()
     try:
         logsetup.configure(2)
-        logging.getLogger("statesync.sync.lease").debug("own record")
+        logging.getLogger("statesync.sync.store.leases").debug("own record")
         logging.getLogger("botocore.parsers").debug("Response body: Plaintext")
         unknown = logging.getLogger("some.sdk")
         unknown.setLevel(logging.DEBUG)  # an SDK that re-levels its own logger

@@ -23,7 +23,7 @@ from typing import Any
 from statesync import config_check
 from statesync.errors import UsageError
 from statesync.paths import default_store_path
-from statesync.sync.secrets import DEFAULT_GLOBS, DEFAULT_KEY_PATTERN, SecretPolicy
+from statesync.sync.secrets.policy import DEFAULT_GLOBS, DEFAULT_KEY_PATTERN, SecretPolicy
 
 CONFIG_NAME = "statesync.toml"
 

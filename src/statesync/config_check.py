@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from statesync.errors import UsageError
-from statesync.sync.secret_toml import value_offsets
+from statesync.sync.secrets.tomlspans import value_offsets
 
 
 @dataclass(frozen=True)

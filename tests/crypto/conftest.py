@@ -10,7 +10,7 @@ import pytest
 from statesync.backends import open_backend
 from statesync.crypto.providers.keyfile import KeyfileProvider, new_keyfile
 from statesync.crypto.providers.passphrase import KdfParams, PassphraseProvider
-from statesync.sync.repo import Repo, init_repo
+from statesync.sync.store.repo import Repo, init_repo
 
 #: Argon2id at its cheapest, so tests over five backends stay fast. The
 #: defaults (64 MiB, 3 passes) are checked separately in test_passphrase.py.

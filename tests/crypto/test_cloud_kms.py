@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from statesync.crypto.envelope import KeyService
 from statesync.crypto.providers import from_stanza, resolve
 from statesync.crypto.providers.aws_kms import AwsKmsProvider
 from statesync.crypto.providers.azure_kv import AzureKeyVaultProvider
 from statesync.crypto.providers.base import Stanza, WrapContext
 from statesync.crypto.providers.gcp_kms import GcpKmsProvider
 from statesync.errors import IntegrityError, KeyFailure, UsageError
-from statesync.sync.repo import Repo
+from statesync.sync.store.keyring import KeyService
+from statesync.sync.store.repo import Repo
 from tests.crypto.conftest import passphrase
 from tests.crypto.fakes import FakeCloudKms, FakeCredential, FakeKeyVault, cloud_kms_client
 
@@ -204,7 +204,7 @@ def test_cloud_sdks_are_not_imported_by_resolving(tmp_path: Any) -> None:
     import sys
 
     code = ("import sys; from statesync.crypto.providers import resolve;"
-            "import statesync.crypto.envelope, statesync.crypto.admin;"
+            "import statesync.sync.store.keyring, statesync.keys;"
             "[resolve(s) for s in ('aws-kms:alias/x', 'azure-kv:https://v.vault.azure.net/keys/k',"
             "'gcp-kms:projects/p/locations/l/keyRings/r/cryptoKeys/k', 'passphrase:t')];"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'azure')"

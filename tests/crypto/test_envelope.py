@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from statesync.backends.base import OVERWRITE
-from statesync.crypto.envelope import KeyService
 from statesync.crypto.providers.keyfile import KeyfileProvider, new_keyfile
 from statesync.errors import (
     IntegrityError,
@@ -18,8 +17,9 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import layout
-from statesync.sync.repo import Repo
+from statesync.sync.store import layout
+from statesync.sync.store.keyring import KeyService
+from statesync.sync.store.repo import Repo
 from tests.crypto.conftest import passphrase
 from tests.helpers import store_bytes
 

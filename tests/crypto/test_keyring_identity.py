@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from statesync.backends.base import CREATE, OVERWRITE
-from statesync.crypto.envelope import Keyring, KeyService, key_check
 from statesync.crypto.providers.aws_kms import AwsKmsProvider
 from statesync.crypto.providers.azure_kv import AzureKeyVaultProvider
 from statesync.crypto.providers.base import Provider, Stanza
 from statesync.crypto.providers.gcp_kms import GcpKmsProvider
 from statesync.errors import KeyFailure
-from statesync.sync.repo import Repo
+from statesync.sync.store.keyring import Keyring, KeyService, key_check
+from statesync.sync.store.repo import Repo
 from tests.crypto.conftest import passphrase
 from tests.crypto.fakes import FakeCloudKms, FakeCredential, FakeKeyVault, cloud_kms_client
 from tests.crypto.test_cloud_kms import KEY_NAME, needs_moto

@@ -10,7 +10,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import tree, write
 from tests.rigs import RIGS

@@ -48,7 +48,7 @@ def test_the_holder_is_the_uids_name_not_logname(store: str, tmp_path: Path) -> 
 def test_logname_does_not_make_another_users_lease_ours(store: str, tmp_path: Path) -> None:
     """Another user of this host holds the lease; setting LOGNAME to their name is not them."""
     from statesync.api import Store
-    from statesync.sync import layout
+    from statesync.sync.store import layout
 
     held = lock(store, {"XDG_STATE_HOME": str(tmp_path / "victim")})
     with Store.open(store) as opened:  # the victim's lock, as their process would write it

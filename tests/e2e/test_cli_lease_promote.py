@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.cli import parse_duration
+from statesync.cli.main import parse_duration
 from statesync.errors import UsageError
-from statesync.sync import layout, lease
+from statesync.sync.store import layout
+from statesync.sync.store import leases as lease
 from statesync.whoami import user_at_host
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import write

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.sync.builder import symlink_entry
+from statesync.sync.store.builder import symlink_entry
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import tree, write
 from tests.rigs import RIGS

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from statesync.backends import open_backend
-from statesync.crypto.envelope import KeyService
 from statesync.crypto.providers.passphrase import PassphraseProvider
-from statesync.sync.repo import open_repo
+from statesync.sync.store.keyring import KeyService
+from statesync.sync.store.repo import open_repo
 from tests.e2e.test_cli import run
 from tests.helpers import write
 

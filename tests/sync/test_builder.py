@@ -8,7 +8,7 @@ import os
 import pytest
 
 from statesync.api import Store
-from statesync.sync.builder import SnapshotBuilder
+from statesync.sync.store.builder import SnapshotBuilder
 
 
 @pytest.mark.parametrize("size", [0, 10, 300 * 1024, 3 * 1024 * 1024, 9 * 1024 * 1024])

@@ -31,14 +31,14 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import bundle_export
-from statesync.sync.bundle_import import plan_import
-from statesync.sync.bundle_tar import read_tar
-from statesync.sync.chunkindex import load_index
-from statesync.sync.download import read_entry
-from statesync.sync.manifest import load_manifest
-from statesync.sync.refs import read_ref
-from statesync.sync.secrets import MARKER
+from statesync.sync.bundle import exporting as bundle_export
+from statesync.sync.bundle.importing import plan_import
+from statesync.sync.bundle.tar import read_tar
+from statesync.sync.secrets.policy import MARKER
+from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.content import read_entry
+from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.refs import read_ref
 from tests.helpers import tree, write
 
 FORMATS = [".json", ".yaml", ".tar.zst"]
@@ -672,7 +672,7 @@ def test_a_concurrent_writer_makes_import_a_conflict(store: Store, dev: str, src
         store.push(src, "dev")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("statesync.sync.bundle.plan_import", racing)
+    monkeypatch.setattr("statesync.sync.bundles.plan_import", racing)
     with pytest.raises(RefConflict) as info:
         store.import_(tmp_path / "b.json", "dev")
     assert info.value.exit_code == 3
@@ -691,7 +691,7 @@ def test_tar_import_extracts_into_a_private_folder_and_removes_it(
         seen.append(stat.S_IMODE(tmp.stat().st_mode))
         return real(path, tmp)
 
-    monkeypatch.setattr("statesync.sync.bundle.read_tar", spy)
+    monkeypatch.setattr("statesync.sync.bundles.read_tar", spy)
     store.import_(tmp_path / "b.tar.zst", "copy")
     assert seen == [0o700]
     assert list((tmp_path / "tmp").iterdir()) == []

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.sync.manifest import load_manifest
-from statesync.sync.secrets import MARKER
+from statesync.sync.secrets.policy import MARKER
+from statesync.sync.store.manifest import load_manifest
 from tests.e2e.test_cli import run
 from tests.helpers import store_bytes, write
 

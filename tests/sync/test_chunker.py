@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import random
 
-from statesync.sync.chunker import Chunker
-from statesync.sync.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor
+from statesync.sync.store.chunker import Chunker
+from statesync.sync.store.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor
 
 DESC = Descriptor("s", "t", CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, 16 << 20)
 

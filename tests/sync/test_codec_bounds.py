@@ -22,7 +22,7 @@ import pytest
 import zstandard
 
 from statesync.errors import IntegrityError
-from statesync.sync import codec
+from statesync.sync.store import codec
 from tests.e2e.test_cli import run
 from tests.helpers import write
 

@@ -33,9 +33,10 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
-from statesync.sync import layout, packer
-from statesync.sync import repo as repo_mod
-from statesync.sync.refs import read_ref
+from statesync.sync.store import layout
+from statesync.sync.store import packs as packer
+from statesync.sync.store import repo as repo_mod
+from statesync.sync.store.refs import read_ref
 from tests.helpers import tree, write
 from tests.leakscan import planted
 from tests.rigs import RIGS

@@ -11,7 +11,7 @@ import pytest
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
 from statesync.errors import IntegrityError, UsageError
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import tree, write
 
 

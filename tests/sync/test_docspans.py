@@ -7,9 +7,9 @@ import json
 import pytest
 
 from statesync.errors import DocumentLimit
-from statesync.sync import secrets
-from statesync.sync.docspans import JsonLocator, YamlLocator
-from statesync.sync.secrets import MARKER, SecretPolicy, redact
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.secrets.docspans import JsonLocator, YamlLocator
+from statesync.sync.secrets.policy import MARKER, SecretPolicy, redact
 
 POLICY = SecretPolicy()
 

@@ -15,8 +15,8 @@ from statesync.backends.base import OVERWRITE
 from statesync.crypto import signing
 from statesync.crypto.trust import TrustPolicy
 from statesync.errors import IntegrityError, KeyFailure
-from statesync.sync import layout
-from statesync.sync.sealing import EnvKeys
+from statesync.sync.secrets.sealing import EnvKeys
+from statesync.sync.store import layout
 from tests.helpers import store_bytes, tree, write
 
 SECRETS = [b"hunter2-db-password", b"tok-4242-api", b"-----PRIVATE KEY MATERIAL-----",
@@ -188,9 +188,9 @@ def test_sealed_value_copied_into_another_document_is_detected(
     pulled = tmp_path / "pulled"
     keyed.pull(pulled, "dev")
     # An attacker with store access splices config.json's sealed password into other.json.
-    from statesync.sync.chunkindex import load_index
-    from statesync.sync.download import read_entry
-    from statesync.sync.manifest import load_manifest
+    from statesync.sync.store.chunkindex import load_index
+    from statesync.sync.store.content import read_entry
+    from statesync.sync.store.manifest import load_manifest
 
     manifest = load_manifest(keyed.repo, keyed.log("dev")[0].snapshot)
     entries = manifest.by_path()

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.sync import layout
-from statesync.sync.chunkindex import load_index
-from statesync.sync.manifest import load_manifest
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.manifest import load_manifest
 from tests.helpers import store_bytes, write
 
 PASSWORD = "hunter2-db-password"
@@ -72,7 +72,7 @@ def test_include_secrets_on_an_env_with_history_seals_unchanged_documents(
 
 
 def _read(store: Store, manifest: object, path: str) -> bytes:
-    from statesync.sync.download import read_entry
+    from statesync.sync.store.content import read_entry
 
     entry = manifest.by_path()[path]  # type: ignore[attr-defined]
     return read_entry(store.repo, load_index(store.repo), entry)

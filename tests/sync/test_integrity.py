@@ -11,9 +11,9 @@ import pytest
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
 from statesync.errors import IntegrityError, StatesyncError
-from statesync.sync import codec, layout
-from statesync.sync.manifest import Entry, Manifest
-from statesync.sync.refs import read_ref, write_ref
+from statesync.sync.store import codec, layout
+from statesync.sync.store.manifest import Entry, Manifest
+from statesync.sync.store.refs import read_ref, write_ref
 from tests.helpers import tree, write
 
 

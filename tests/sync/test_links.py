@@ -19,10 +19,10 @@ import zstandard
 
 from statesync.api import Store
 from statesync.errors import ConflictError, IntegrityError, StatesyncError
-from statesync.sync import codec, layout
-from statesync.sync.builder import SnapshotBuilder, symlink_entry
-from statesync.sync.manifest import Entry, Manifest, load_manifest
-from statesync.sync.refs import read_ref, write_ref
+from statesync.sync.store import codec, layout
+from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest
+from statesync.sync.store.refs import read_ref, write_ref
 from tests.helpers import tree, write
 from tests.rigs import RIGS
 
@@ -298,7 +298,7 @@ def test_a_link_pointing_out_is_restored_as_a_link_and_verifies(store: Store,
 
 
 def test_push_refuses_a_tree_that_a_read_would_refuse(store: Store, tmp_path: Path) -> None:
-    from statesync.sync.manifest import store_manifest
+    from statesync.sync.store.manifest import store_manifest
 
     manifest = Manifest(store_id=store.store_id, env="dev", parents=[],
                         entries=_chain(store))

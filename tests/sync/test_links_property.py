@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from statesync.api import Store
 from statesync.errors import StatesyncError
-from statesync.sync.builder import symlink_entry
-from statesync.sync.manifest import Entry
+from statesync.sync.store.builder import symlink_entry
+from statesync.sync.store.manifest import Entry
 from tests.helpers import write
 from tests.sync.test_links import file_entry, outside_of, plant, sentinel
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from statesync.backends import parse_url
 from statesync.errors import UsageError
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 
 @given(st.text(max_size=80))

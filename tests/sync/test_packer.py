@@ -6,8 +6,8 @@ import hashlib
 import os
 
 from statesync.api import Store
-from statesync.sync import layout
-from statesync.sync.builder import SnapshotBuilder
+from statesync.sync.store import layout
+from statesync.sync.store.builder import SnapshotBuilder
 
 
 def test_a_pack_is_named_by_the_sha256_of_its_stored_bytes() -> None:

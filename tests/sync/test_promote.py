@@ -16,10 +16,10 @@ from statesync.errors import (
     SnapshotNotFound,
     UsageError,
 )
-from statesync.sync import layout
-from statesync.sync.manifest import Manifest, load_manifest
-from statesync.sync.refs import require_ref
-from statesync.sync.secrets import MARKER
+from statesync.sync.secrets.policy import MARKER
+from statesync.sync.store import layout
+from statesync.sync.store.manifest import Manifest, load_manifest
+from statesync.sync.store.refs import require_ref
 from tests.helpers import store_bytes, tree, write
 
 RULE = '[promotion]\nallowed = ["dev->staging", "staging -> prod"]\n'

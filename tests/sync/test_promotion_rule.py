@@ -11,7 +11,7 @@ from statesync.api import Store
 from statesync.backends.base import OVERWRITE
 from statesync.crypto import signing
 from statesync.errors import IntegrityError, PolicyViolation, UsageError
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import write
 
 

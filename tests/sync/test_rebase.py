@@ -10,7 +10,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.errors import RefConflict
-from statesync.sync.manifest import load_manifest
+from statesync.sync.store.manifest import load_manifest
 from tests.helpers import tree, write
 
 

@@ -15,8 +15,8 @@ import pytest
 import zstandard
 
 from statesync.api import Store
-from statesync.sync import codec, layout
-from statesync.sync.sealing import INDEX_MAGIC
+from statesync.sync.secrets.sealing import INDEX_MAGIC
+from statesync.sync.store import codec, layout
 from tests.helpers import tree, write
 
 

@@ -8,15 +8,15 @@ import pytest
 
 from statesync.api import Store
 from statesync.errors import DocumentLimit
-from statesync.sync.secret_formats import (
+from statesync.sync.secrets.formats import (
     EnvLocator,
     IniLocator,
     JsonLinesLocator,
     locator_for,
 )
-from statesync.sync.secret_toml import TomlLocator
-from statesync.sync.secrets import MARKER, SecretPolicy, UnparseableSecretDocument, redact
-from statesync.sync.spans import Locator
+from statesync.sync.secrets.policy import MARKER, SecretPolicy, UnparseableSecretDocument, redact
+from statesync.sync.secrets.spans import Locator
+from statesync.sync.secrets.tomlspans import TomlLocator
 from tests.helpers import store_bytes, write
 
 POLICY = SecretPolicy()

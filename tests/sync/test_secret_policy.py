@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from statesync.sync.secret_rules import credential_format, normalise_key
-from statesync.sync.secrets import SecretPolicy, redact
+from statesync.sync.secrets.policy import SecretPolicy, redact
+from statesync.sync.secrets.rules import credential_format, normalise_key
 
 SECRET_KEYS = [
     "aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "awsSecretAccessKey", "privateKey",

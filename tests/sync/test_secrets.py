@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from statesync.sync import secrets
-from statesync.sync.secrets import (
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.secrets.policy import (
     MARKER,
     SecretPolicy,
     UnparseableSecretDocument,

@@ -14,7 +14,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.errors import TornFile
-from statesync.sync.refs import read_ref
+from statesync.sync.store.refs import read_ref
 from tests.helpers import write
 
 # A separate process, so it really runs while push reads (no GIL shared).

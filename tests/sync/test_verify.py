@@ -12,7 +12,7 @@ import pytest
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
 from statesync.errors import EnvNotFound
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import write
 
 

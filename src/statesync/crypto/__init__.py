@@ -1,7 +1,7 @@
 """Encryption and signatures (DESIGN.md §6).
 
 * :mod:`~statesync.crypto.aead` — AES-256-GCM with associated data, HKDF subkeys.
-* :mod:`~statesync.crypto.envelope` — per-environment data keys, one keyring
+* :mod:`~statesync.sync.store.keyring` — per-environment data keys, one keyring
   per key generation, wrapped for every recipient.
 * :mod:`~statesync.crypto.providers` — recipients/identities: passphrase,
   key file, AWS KMS, Azure Key Vault, GCP KMS (cloud SDKs imported lazily).

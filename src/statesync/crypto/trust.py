@@ -34,7 +34,7 @@ from typing import Any
 from statesync.crypto.signing import normalise_public
 from statesync.crypto.userfiles import config_dir, mode_of, write_private
 from statesync.errors import IntegrityError, UsageError
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 VERSION = 1
 

@@ -10,7 +10,7 @@ A merged document is never re-serialised: it is our bytes with the other
 side's changed values (or, for keys they added or removed, their changed
 lines) spliced in, and only when the result means exactly the key-level
 merge; otherwise the document is a conflict (see
-:mod:`statesync.sync.docmerge`).
+:mod:`statesync.sync.secrets.docmerge`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from statesync.sync import secrets
-from statesync.sync.docmerge import merge_bytes
-from statesync.sync.manifest import Entry
-from statesync.sync.tree_rules import under_any
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.secrets.docmerge import merge_bytes
+from statesync.sync.store.manifest import Entry
+from statesync.sync.store.tree_rules import under_any
 
 #: Documents up to this size are merged key by key; larger ones as whole files.
 MAX_DOC_MERGE = 8 * 1024 * 1024

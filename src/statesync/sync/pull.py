@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.sync import secrets
-from statesync.sync.manifest import load_manifest
-from statesync.sync.refs import require_trusted_head
-from statesync.sync.repo import Repo
-from statesync.sync.resolve import resolve_trusted
-from statesync.sync.restore import highest_seen, remember_pull, restore
-from statesync.sync.workdir import WorkRecord
+from statesync.sync.folder.checkout import highest_seen, remember_pull, restore
+from statesync.sync.folder.workdir import WorkRecord
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.refs import require_trusted_head
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.resolve import resolve_trusted
 
 
 @dataclass

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from statesync.errors import KeyFailure
-from statesync.sync import history, secrets
-from statesync.sync.manifest import load_manifest
-from statesync.sync.refs import read_ref
-from statesync.sync.repo import Repo
-from statesync.sync.workdir import LocalFile, scan_folder
+from statesync.sync import history
+from statesync.sync.folder.workdir import LocalFile, scan_folder
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.refs import read_ref
+from statesync.sync.store.repo import Repo
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Modelled on restic's ``repair index``: every index is read from the store;
 one that is damaged, or that names a pack the store no longer holds, is
 replaced by one new index holding its still-valid entries plus the entries
 read back from every plain pack no usable index covers
-(:mod:`statesync.sync.packscan`). The new index is written before anything
+(:mod:`statesync.sync.store.packscan`). The new index is written before anything
 is deleted, so a crash leaves at worst a duplicate entry, never a gap. A
 pack written by a push still in flight is merely indexed twice.
 
@@ -22,10 +22,10 @@ from typing import Any
 
 from statesync.backends.base import OVERWRITE
 from statesync.errors import IntegrityError, NotFound, StatesyncError
-from statesync.sync import codec, layout
-from statesync.sync.chunkindex import INDEX_VERSION, ChunkIndex, PackEntries, write_index
-from statesync.sync.packscan import scan_pack
-from statesync.sync.repo import Repo
+from statesync.sync.store import codec, layout
+from statesync.sync.store.chunkindex import INDEX_VERSION, ChunkIndex, PackEntries, write_index
+from statesync.sync.store.packscan import scan_pack
+from statesync.sync.store.repo import Repo
 from statesync.sync.verify import Damage, check
 
 

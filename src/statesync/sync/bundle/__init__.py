@@ -1,0 +1,1 @@
+"""The bundle format: one self-contained file per snapshot."""

@@ -1,0 +1,1 @@
+"""The working folder: its files, its record, and writing snapshots into it."""

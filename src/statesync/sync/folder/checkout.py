@@ -1,0 +1,320 @@
+"""Pull: write a snapshot into a folder atomically, keeping what is not ours.
+
+The new tree is built in a staging folder beside the target, then swapped in
+with one atomic exchange (``renameat2(RENAME_EXCHANGE)`` where the kernel has
+it), so the folder is never half-written. Local files that already hold the
+right content, secret files, unmanaged files and the folder record are
+hard-linked into the staging folder, not copied or downloaded.
+
+Links are never written through (the rules are in
+:mod:`statesync.sync.store.tree_rules`): the staging folder is written with
+no-follow operations (:mod:`statesync.sync.folder.nofollow`), every link (from the
+snapshot or kept from the folder) is created after every file and folder, and
+a snapshot entry under a link the folder keeps is refused before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from statesync.cli.progress import Progress
+from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
+from statesync.sync.folder import nofollow
+from statesync.sync.folder.reuse import Mode, cached_entry
+from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.workdir import (
+    RECORD_DIR,
+    EnvRecord,
+    Scan,
+    WorkRecord,
+    file_row,
+    now_ns,
+    scan_folder,
+)
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.secrets.unseal import Unsealer
+from statesync.sync.store import seen as seen_serials
+from statesync.sync.store import sticky
+from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.content import download_entries
+from statesync.sync.store.manifest import Entry, Manifest
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.tree_rules import under_any
+
+
+@dataclass
+class Plan:
+    """What the pull will do, decided before anything is written."""
+
+    fetch: list[Entry] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)  # local paths hard-linked as they are
+    reuse: list[Entry] = field(default_factory=list)  # snapshot entries satisfied locally
+    remove: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: StoredForm,
+              force: bool, carried_secrets: set[str]) -> Plan:
+    """Decide per path; conflicts are listed, not raised, so all are reported.
+
+    Secret files are compared like any file only when the snapshot carries
+    them (``carried_secrets``); otherwise the local ones are left alone.
+    """
+    plan = Plan()
+    wanted = manifest.by_path()
+    files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
+    mode = Mode.of(manifest.encryption)
+    for path, f in files.items():
+        cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
+        digest = cached.digest if cached else form.digest(f)
+        recorded = rec.files.get(path) if rec else None
+        unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
+        pristine = recorded is not None and (recorded[3]["digest"] == digest or unchanged)
+        entry = wanted.get(path)
+        if entry is not None and entry.digest == digest:
+            plan.keep.append(path)  # same bytes; the mode is set after linking
+            plan.reuse.append(entry)
+        elif pristine or force:
+            plan.remove.append(path)
+        elif entry is not None or recorded is not None:
+            plan.conflicts.append(path)
+        else:
+            plan.keep.append(path)  # unmanaged and not in the snapshot
+    local_secrets = set(scan.secret_files) - carried_secrets
+    kept = set(plan.keep) | local_secrets
+    plan.fetch = [e for e in manifest.entries if e.path not in kept
+                  and (e.kind == "secret-file") == (e.path in carried_secrets)]
+    fetched = {e.path for e in plan.fetch}
+    plan.keep = [p for p in plan.keep if p not in fetched] + sorted(local_secrets - fetched)
+    return plan
+
+
+@dataclass
+class PullOutcome:
+    files: int
+    downloaded_bytes: int
+    reused_files: int
+    removed: list[str]
+    kept_unmanaged: list[str]
+
+
+def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
+            policy: secrets.SecretPolicy, force: bool, progress: bool,
+            skip_secrets: bool = False) -> tuple[PullOutcome, Scan]:
+    """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
+
+    Raises :class:`LocalChangesConflict`, :class:`IntegrityError` or
+    :class:`KeyFailure` before the folder is touched.
+    """
+    # The target named through a link is the folder it names: swap there, not the link.
+    folder = Path(os.path.realpath(folder))
+    exists = folder.exists()
+    if exists and not folder.is_dir():
+        raise StatesyncError(f"{folder}: exists and is not a folder")
+    scan = scan_folder(folder, policy) if exists else Scan({}, [])
+    unsealer = Unsealer(repo, manifest, skip_secrets, policy)
+    plan = make_plan(scan, manifest, rec, unsealer.form(policy), force,
+                     unsealer.carried_secret_files())
+    if plan.conflicts:
+        shown = ", ".join(plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else "")
+        raise LocalChangesConflict(
+            f"pull would overwrite {len(plan.conflicts)} local change(s): {shown} "
+            "(push them first, or pull --force)"
+        )
+    check_kept_tree(folder, scan, plan)
+    staging = folder.parent / f".{folder.name}.statesync-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir(mode=0o700)
+    except OSError as exc:
+        msg = f"cannot create a staging folder beside {folder}: {exc.strerror}"
+        raise StatesyncError(msg) from None
+    try:
+        _set_folder_mode(staging, folder if exists else None)
+        read = _stage(repo, folder, staging, scan, plan, unsealer, progress)
+        _swap(staging, folder, exists)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    managed = {e.path for e in manifest.entries}
+    unmanaged = [p for p in plan.keep if p not in managed and p not in scan.secret_files]
+    final = scan_folder(folder, policy)
+    return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
+
+
+def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
+    """Refuse a pull whose new tree would put a file under one the folder keeps (or the reverse).
+
+    A snapshot entry under a link the folder keeps is an :class:`IntegrityError`
+    (writing it would write through the link); under a kept file, a kept file
+    under a snapshot entry, or a snapshot entry where the folder holds what
+    push skips (a fifo, a link with a non-UTF-8 target), is a
+    :class:`LocalChangesConflict`.
+    """
+    staying = set(plan.keep) | set(scan.skipped)
+    incoming = {e.path for e in plan.fetch}
+    for path in sorted(incoming & set(scan.skipped)):
+        raise LocalChangesConflict(f"local {path!r} is not a file or link statesync can "
+                                   "record, and the snapshot has that path (move it)")
+    for path in sorted(incoming):
+        parent = under_any(path, staying)
+        if parent is not None and (folder / parent).is_symlink():
+            raise IntegrityError(
+                f"snapshot entry {path!r} lies under {parent!r}, a link in {folder}; pull never "
+                "writes through a link (remove the link, or pull --force to replace it)")
+        if parent is not None:
+            raise LocalChangesConflict(f"snapshot entry {path!r} lies under the local file "
+                                       f"{parent!r} (move it, or pull --force)")
+    for path in sorted(staying):
+        parent = under_any(path, incoming)
+        if parent is not None:
+            raise LocalChangesConflict(f"local {path!r} lies under {parent!r}, which the "
+                                       "snapshot makes a file or link (move it, or pull --force)")
+
+
+def _kept_links(folder: Path, scan: Scan, plan: Plan) -> dict[str, str]:
+    """Links the folder keeps: path -> target, re-created last in the staging folder."""
+    return {p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped]
+            if (folder / p).is_symlink()}
+
+
+def _local_copy(scan: Scan, path: str) -> Path | None:
+    """This folder's own ``path``, if the scan reached it without going through a link."""
+    f = scan.files.get(path) or scan.secrets.get(path)
+    return f.abspath if f is not None and not f.is_link else None
+
+
+def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
+           unsealer: Unsealer, progress: bool) -> int:
+    links = _kept_links(folder, scan, plan) if folder.exists() else {}
+    if folder.exists():
+        _copy_dirs(folder, staging, {e.path for e in plan.fetch})
+        for path in [*plan.keep, *scan.skipped]:
+            if path not in links:
+                _link(folder / path, staging / path)
+        if (folder / RECORD_DIR).is_dir():
+            shutil.copytree(folder / RECORD_DIR, staging / RECORD_DIR, symlinks=True)
+    regular = [e for e in plan.fetch if e.kind != "symlink"]
+    bar = Progress("pull", sum(e.size for e in regular), progress)
+    try:
+        read = download_entries(repo, load_index(repo), regular, staging, bar) if regular else 0
+    finally:
+        bar.close()
+    for e in plan.fetch:
+        if e.kind == "symlink":
+            links[e.path] = str(e.target)
+        elif e.kind == "secret-file":
+            unsealer.secret_file(staging / e.path, e)
+        elif e.secret_pointers:
+            unsealer.document(_local_copy(scan, e.path), staging / e.path, e)
+        else:
+            nofollow.chmod(staging, e.path, e.mode)
+    for e in plan.reuse:
+        if e.kind not in ("symlink", "secret-file") and not e.secret_pointers:
+            nofollow.chmod(staging, e.path, e.mode)
+    # Last, so that no file or folder is ever written after (and through) a link.
+    for path, target in sorted(links.items()):
+        nofollow.symlink(staging, path, target)
+    return read
+
+
+def _set_folder_mode(staging: Path, original: Path | None) -> None:
+    if original is not None:
+        shutil.copymode(original, staging)
+        return
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+
+
+def _copy_dirs(src: Path, dst: Path, replaced: set[str]) -> None:
+    """Re-create ``src``'s folders (not links, nor those the snapshot ``replaced``) in ``dst``."""
+    for dirpath, dirnames, _ in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        if rel == ".":
+            dirnames[:] = [d for d in dirnames if d != RECORD_DIR]
+        base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
+                       and base + d not in replaced]
+        for d in dirnames:
+            target = dst / rel / d
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copymode(os.path.join(dirpath, d), target)
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:  # no hard links here: copy, never what a link names
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with renameat2; False if the kernel/libc cannot."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd = -100
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(rc == 0)
+
+
+def _swap(staging: Path, folder: Path, exists: bool) -> None:
+    """Put ``staging`` at ``folder``; the old tree ends up at ``staging`` (to delete)."""
+    if not exists:
+        os.rename(staging, folder)
+        return
+    if _exchange(staging, folder):
+        return
+    backup = staging.with_name(staging.name + "-old")
+    os.rename(folder, backup)
+    os.rename(staging, folder)
+    os.rename(backup, staging)
+
+
+def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, serial: int,
+                  manifest: Manifest, final: Scan) -> None:
+    """Record the pulled snapshot and a stat cache of the files as they now are."""
+    by_path = manifest.by_path()
+    files = {**final.files, **final.secrets}
+    rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
+    included = bool(manifest.encryption.get("secrets"))
+    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included,
+                                        dict(manifest.encryption)))
+    seen_serials.remember(store_id, env, serial)
+    if serial:  # a head, not a snapshot pulled by id: its encryption is the env's
+        sticky.remember(store_id, env, manifest.encryption)
+    record.save()
+
+
+def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:
+    """The highest serial this folder or this user has seen.
+
+    Read it *before* reading the ref: serials only grow in the store, so a
+    serial remembered earlier can exceed the ref read later only if the ref
+    went backwards, while one remembered meanwhile (by a concurrent process
+    of this user) may legitimately be newer than what we read.
+    """
+    return max(record.highest_serial(store_id, env), seen_serials.highest(store_id, env))
+
+
+def check_serial(seen: int, env: str, serial: int, allow_rollback: bool) -> None:
+    """Refuse a ref older than ``seen`` (a replayed or rolled-back ref)."""
+    if serial < seen and not allow_rollback:
+        raise IntegrityError(
+            f"refs/{env} went backwards: serial {serial} but this folder has seen {seen} "
+            "(a replayed or rolled-back ref; pull --allow-rollback to accept it)"
+        )

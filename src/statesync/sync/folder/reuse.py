@@ -1,0 +1,104 @@
+"""What earlier work a push may reuse: the folder's cached entries, or the head itself.
+
+A cached entry (the folder's stat cache, see :mod:`statesync.sync.folder.workdir`)
+records how a file was stored by the push or pull that wrote the record. It
+may stand in for the file only if that is how this push stores it: the same
+sealing mode (secrets included, everything encrypted) and, for an entry that
+holds sealed secrets, the same key generation. So turning encryption on
+re-seals everything the new head references, and every sealed secret of a
+head is sealed with the head's own generation, the one pull and status use
+to compare local files with the head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.workdir import EnvRecord, LocalFile
+from statesync.sync.store.manifest import Entry, Manifest
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a snapshot's entries are sealed (a manifest's ``encryption`` field, as a value)."""
+
+    secrets: bool = False
+    everything: bool = False
+    generation: int | None = None
+
+    @classmethod
+    def of(cls, encryption: dict[str, Any]) -> Mode:
+        gen = encryption.get("generation")
+        return cls(bool(encryption.get("secrets")), bool(encryption.get("all")),
+                   int(gen) if gen is not None else None)
+
+    @classmethod
+    def of_record(cls, rec: EnvRecord) -> Mode:
+        """The mode a record's cache was written in (records before modes: secrets only)."""
+        if rec.sealing:
+            return cls.of(rec.sealing)
+        return cls(rec.secrets_included, False, None)
+
+    def same_kind(self, other: Mode) -> bool:
+        """True if both seal the same things (generations may differ)."""
+        return (self.secrets, self.everything) == (other.secrets, other.everything)
+
+
+def holds_sealed_secrets(entry: Entry, mode: Mode) -> bool:
+    """True if ``entry``'s stored bytes carry secrets sealed with a key generation."""
+    return mode.secrets and (entry.kind == "secret-file" or bool(entry.secret_pointers))
+
+
+def cached_entry(rec: EnvRecord | None, f: LocalFile, mode: Mode) -> Entry | None:
+    """The record's entry for ``f`` if it is unchanged *and* stored as ``mode`` stores it."""
+    if rec is None:
+        return None
+    recorded = Mode.of_record(rec)
+    if not recorded.same_kind(mode):
+        return None
+    entry = rec.cached_entry(f)
+    if entry is None or (holds_sealed_secrets(entry, mode)
+                         and recorded.generation != mode.generation):
+        return None
+    return entry
+
+
+def pushed_mode(f: LocalFile, entry: Entry) -> int:
+    """The mode a push would record for ``f`` where ``entry`` holds the same bytes."""
+    if f.is_link:
+        return entry.mode
+    local = f.st.st_mode & 0o777
+    if entry.kind == "secret-file":
+        return local & 0o600
+    if entry.secret_pointers and local == entry.mode & 0o600:
+        return entry.mode  # pull narrowed it to 0600; that is not a change
+    return local
+
+
+def same_as_head(files: dict[str, LocalFile], rec: EnvRecord | None, head_id: str,
+                 head: Manifest, form: StoredForm) -> bool:
+    """True if ``files`` are exactly ``head``'s entries, compared in the head's stored form.
+
+    ``form`` must seal as the head does (its generation), so an unchanged
+    folder is recognised after a rotation, and right after a pull too (when
+    the stat cache does not yet trust the freshly written files).
+    """
+    wanted = head.by_path()
+    if set(files) != set(wanted):
+        return False
+    synced = rec if rec is not None and rec.snapshot == head_id else None
+    digests = {p: e.digest for p, f in files.items()
+               if synced and (e := synced.cached_entry(f)) is not None}
+    # Cheap verdicts first (cached digests, sizes), so a changed folder is rarely read twice.
+    if any(pushed_mode(f, wanted[p]) != wanted[p].mode or _resized(f, wanted[p])
+           or digests.get(p, wanted[p].digest) != wanted[p].digest for p, f in files.items()):
+        return False
+    return all(form.digest(f) == wanted[p].digest for p, f in files.items() if p not in digests)
+
+
+def _resized(f: LocalFile, entry: Entry) -> bool:
+    """True if ``f`` cannot hold ``entry``'s bytes: a file stored as it is, of another size."""
+    stored_as_is = entry.kind in ("document", "binary") and not entry.secret_pointers
+    return stored_as_is and not f.is_link and f.st.st_size != entry.size

@@ -1,0 +1,230 @@
+"""A working folder: its files, and its record of what it last synced.
+
+The record (``.statesync/state.json`` inside the folder, never part of a
+snapshot) remembers, per store and environment, the snapshot the folder was
+last pulled from or pushed as, its serial, and a stat cache (size, mtime,
+inode -> entry) so unchanged files are not read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from statesync.errors import StatesyncError
+from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.store.manifest import Entry
+
+RECORD_DIR = ".statesync"
+RECORD_FILE = "state.json"
+#: Files modified this close to the record's writing are re-read (racy-clean guard).
+_RACY_NS = 2_000_000_000
+
+
+@dataclass
+class LocalFile:
+    """A file (or symlink) found in the working folder."""
+
+    path: str
+    abspath: Path
+    st: os.stat_result
+    is_link: bool
+
+    def stat_key(self) -> list[int]:
+        return [self.st.st_size, self.st.st_mtime_ns, self.st.st_ino]
+
+
+@dataclass
+class Scan:
+    """What a folder holds: files to snapshot and the names of secret files."""
+
+    files: dict[str, LocalFile]
+    secret_files: list[str]
+    skipped: list[str] = field(default_factory=list)
+    secrets: dict[str, LocalFile] = field(default_factory=dict)  # regular secret files
+
+
+def _walk_error(exc: OSError) -> None:
+    raise StatesyncError(f"cannot read {exc.filename}: {exc.strerror}")
+
+
+def scan_folder(root: Path, policy: SecretPolicy) -> Scan:
+    """List the folder; every regular file is checked readable before anything is sent."""
+    if not root.is_dir():
+        raise StatesyncError(f"{root}: no such folder")
+    scan = Scan({}, [])
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
+        rel = os.path.relpath(dirpath, root)
+        base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        if not base:
+            dirnames[:] = [d for d in dirnames if d != RECORD_DIR]
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = sorted(d for d in dirnames if d not in links)
+        for name in sorted(filenames + links):
+            _add(scan, root, base + name, policy)
+    return scan
+
+
+def shown_name(path: str) -> str:
+    """``path`` safe to print: bytes that are not UTF-8 as backslash escapes (``caf\\xe9``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _check_name(path: str) -> None:
+    """Refuse a name that is not UTF-8, before anything is read or uploaded.
+
+    Snapshots, bundles and every other tool keep names as UTF-8 text; a name
+    that is not would be stored as something pull cannot give back byte for byte.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StatesyncError(f"{shown_name(path)}: file name is not valid UTF-8; rename it "
+                         "(statesync keeps names as UTF-8)") from None
+
+
+def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
+    _check_name(path)
+    abspath = root / path
+    if policy.is_secret_file(path):
+        scan.secret_files.append(path)
+        with contextlib.suppress(OSError):
+            st = abspath.lstat()
+            if stat.S_ISREG(st.st_mode):
+                scan.secrets[path] = LocalFile(path, abspath, st, False)
+        return
+    try:
+        st = abspath.lstat()
+        if stat.S_ISREG(st.st_mode):
+            with open(abspath, "rb"):
+                pass
+    except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
+        return
+    except OSError as exc:
+        raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode) and not _utf8(os.readlink(abspath)):
+        scan.skipped.append(path)  # no manifest can name its target; left alone locally
+    elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
+        scan.files[path] = LocalFile(path, abspath, st, stat.S_ISLNK(st.st_mode))
+    else:
+        scan.skipped.append(path)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # os.readlink escapes bytes that are not UTF-8
+        return False
+    return True
+
+
+@dataclass
+class EnvRecord:
+    """What this folder knows about one environment of one store."""
+
+    snapshot: str
+    serial: int
+    files: dict[str, Any] = field(default_factory=dict)  # path -> [size, mtime, ino, entry]
+    written_at_ns: int = 0
+    secrets_included: bool = False
+    #: the head's ``encryption`` field when this record was written (see sync/folder/reuse.py)
+    sealing: dict[str, Any] = field(default_factory=dict)
+
+    def cached_entry(self, f: LocalFile) -> Entry | None:
+        """The entry recorded for ``f`` if the file is certainly unchanged since."""
+        row = self.files.get(f.path)
+        if row is None or row[:3] != f.stat_key():
+            return None
+        if f.st.st_mtime_ns >= self.written_at_ns - _RACY_NS:
+            return None
+        return Entry(**row[3])
+
+
+class WorkRecord:
+    """The folder's record file; written atomically, mode 0600."""
+
+    def __init__(self, root: Path, doc: dict[str, Any]) -> None:
+        self.root = root
+        self.doc = doc
+
+    @classmethod
+    def load(cls, root: Path) -> WorkRecord:
+        """Read the record; :class:`StatesyncError` if unreadable or ``.statesync`` is a link."""
+        check_record_dir(root)
+        path = root / RECORD_DIR / RECORD_FILE
+        try:
+            doc = json.loads(path.read_text())
+            if not isinstance(doc.get("envs"), dict):
+                raise ValueError
+        except FileNotFoundError:
+            doc = {"version": 1, "envs": {}}
+        except (OSError, ValueError):
+            msg = f"{path}: unreadable folder record; remove it and pull again"
+            raise StatesyncError(msg) from None
+        return cls(root, doc)
+
+    def get(self, store_id: str, env: str) -> EnvRecord | None:
+        raw = self.doc["envs"].get(f"{store_id}/{env}")
+        return EnvRecord(**raw) if raw else None
+
+    def highest_serial(self, store_id: str, env: str) -> int:
+        return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
+
+    def pending(self, store_id: str, env: str) -> str | None:
+        """The snapshot a push from this folder was moving ``env`` to when it stopped.
+
+        Set just before the ref is written, cleared when the push records its
+        result: a push killed in between finds its own snapshot as the head.
+        """
+        pending = self.doc.get("pending")
+        value = pending.get(f"{store_id}/{env}") if isinstance(pending, dict) else None
+        return value if isinstance(value, str) and value else None
+
+    def set_pending(self, store_id: str, env: str, snapshot: str) -> None:
+        if not isinstance(self.doc.get("pending"), dict):
+            self.doc["pending"] = {}
+        self.doc["pending"][f"{store_id}/{env}"] = snapshot
+
+    def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
+        key = f"{store_id}/{env}"
+        self.doc["envs"][key] = rec.__dict__
+        if isinstance(self.doc.get("pending"), dict):
+            self.doc["pending"].pop(key, None)
+        serials = self.doc.setdefault("serials", {})
+        serials[key] = max(int(serials.get(key, 0)), rec.serial)
+
+    def save(self) -> None:
+        check_record_dir(self.root)
+        folder = self.root / RECORD_DIR
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.doc, fh, separators=(",", ":"))
+            os.replace(tmp, folder / RECORD_FILE)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def check_record_dir(root: Path) -> None:
+    """Refuse a ``.statesync`` that is a link: the record is never written through one."""
+    if (root / RECORD_DIR).is_symlink():
+        raise StatesyncError(f"{root / RECORD_DIR} is a link; statesync keeps its record only "
+                             "in a real folder (remove the link)")
+
+
+def file_row(f: LocalFile, entry: Entry) -> list[Any]:
+    """A stat-cache row for ``f`` (re-stated after writing)."""
+    return [*f.stat_key(), entry.__dict__]
+
+
+def now_ns() -> int:
+    return time.time_ns()

@@ -1,0 +1,383 @@
+"""Push: snapshot a folder and move an environment to it, never losing an update.
+
+Order of writes (DESIGN.md §5): packs, then their index, then the manifest
+(create-only), then the ref (conditional). A crash or a lost race at any
+step leaves only unreferenced objects, which gc removes later.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from statesync.cli.progress import Progress
+from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.sync.folder import reuse
+from statesync.sync.folder.reuse import Mode
+from statesync.sync.folder.stable import read_stable
+from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.workdir import (
+    EnvRecord,
+    LocalFile,
+    Scan,
+    WorkRecord,
+    file_row,
+    now_ns,
+    scan_folder,
+)
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.secrets import redaction
+from statesync.sync.secrets.sealing import EnvKeys
+from statesync.sync.store import layout, sticky
+from statesync.sync.store import seen as seen_serials
+from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
+from statesync.sync.store.refs import (
+    RefState,
+    read_head_to_replace,
+    read_trusted_head,
+    write_ref,
+)
+from statesync.sync.store.repo import Repo
+
+
+@dataclass
+class PushResult:
+    """What a push did; ``changed`` is False when nothing differed from the parent."""
+
+    snapshot: str
+    env: str
+    serial: int
+    parent: str | None
+    files: int
+    uploaded_bytes: int
+    reused_bytes: int
+    changed: bool
+    secret_files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PushOptions:
+    message: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    force: bool = False
+    rebase: bool = False
+    policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
+    progress: bool = False
+    include_secrets: bool = False
+    encrypt_all: bool = False
+    allow_downgrade: bool = False  # store less encryption than this machine used before
+
+
+def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
+                    force: bool) -> str | None:
+    """The parent the push builds on; :class:`RefConflict` if the folder is behind."""
+    if state is None:
+        return None
+    if force:
+        return state.ref.snapshot or None  # a broken ref being replaced has none
+    if rec is None:
+        raise RefConflict(
+            f"{state.ref.describe()}; this folder was never pulled from it "
+            "(pull first, or push --force to replace its contents)"
+        ).with_details(head=state.ref.head_fields())
+    if rec.snapshot != state.ref.snapshot:
+        raise RefConflict(
+            f"environment moved since this folder synced ({rec.snapshot[:12]}): "
+            f"{state.ref.describe()} (pull first, or push --rebase)"
+        ).with_details(head=state.ref.head_fields(), expected=rec.snapshot)
+    return state.ref.snapshot
+
+
+def _tracked(scan: Scan, rec: EnvRecord | None) -> dict[str, LocalFile]:
+    """The files a snapshot holds: secret files too when the env includes them."""
+    if rec is not None and rec.secrets_included:
+        return {**scan.files, **scan.secrets}
+    return scan.files
+
+
+def _unchanged(scan: Scan, rec: EnvRecord | None, state: RefState | None) -> bool:
+    if rec is None or state is None or rec.snapshot != state.ref.snapshot:
+        return False
+    files = _tracked(scan, rec)
+    if set(files) != set(rec.files):
+        return False
+    return all(rec.cached_entry(f) is not None for f in files.values())
+
+
+@dataclass
+class Sealing:
+    """What this push encrypts, decided from the flags and the environment's head.
+
+    Both modes are sticky: once an environment's head includes secrets or is
+    fully encrypted, later pushes keep doing so, so a push without the flag can
+    neither drop secrets from the store nor write plaintext into it.
+    """
+
+    include_secrets: bool
+    everything: bool
+    keys: EnvKeys | None
+
+    @classmethod
+    def decide(cls, repo: Repo, env: str, head: Manifest | None, opts: PushOptions) -> Sealing:
+        """The modes for a push onto trusted ``head``; :class:`IntegrityError` on a downgrade.
+
+        This machine's own memory (:mod:`sticky`) counts as much as the head:
+        a head that vanished or went plaintext does not turn encryption off.
+        """
+        enc = head.encryption if head else {}
+        include = opts.include_secrets or bool(enc.get("secrets"))
+        everything = opts.encrypt_all or bool(enc.get("all"))
+        if opts.allow_downgrade:
+            sticky.forget(repo.store_id, env)
+        else:
+            sticky.check(repo.store_id, env, include, everything, head is not None)
+        keys = repo.keys(env, None) if include or everything else None
+        return cls(include, everything, keys)
+
+    def form(self, policy: secrets.SecretPolicy) -> StoredForm:
+        return StoredForm(policy, self.keys if self.include_secrets else None)
+
+    def mode(self) -> Mode:
+        return Mode.of(self.manifest_field())
+
+    def manifest_field(self) -> dict[str, Any]:
+        if self.keys is None:
+            return {}
+        return {"secrets": self.include_secrets, "all": self.everything,
+                "generation": self.keys.generation}
+
+
+def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry | None:
+    """``f``'s entry; None if it was removed since the folder was listed (a temp file)."""
+    mode = f.st.st_mode
+    try:
+        if f.is_link:
+            return symlink_entry(f.path, os.readlink(f.abspath))
+        if form.keys is not None and form.policy.is_secret_file(f.path):
+            sealed = form.secret_file(f.path, _read_whole(f))
+            entry = builder.add_stream(f.path, io.BytesIO(sealed), mode & 0o600)
+            entry.kind = "secret-file"
+            return entry
+        if secrets.is_scanned(f.path) and f.st.st_size <= secrets.MAX_PARSE:
+            data, pointers = form.document(f.path, _read_whole(f))
+            entry = builder.add_stream(f.path, io.BytesIO(data), mode)
+            entry.secret_pointers = pointers
+            return entry
+        if secrets.is_document(f.path):  # too large to parse: refused if it may hold secrets
+            redaction.refuse_large_secrets(f.path, f.abspath, form.policy)
+        read = read_stable(f.abspath, lambda fh: builder.add_stream(f.path, fh, mode), f.path)
+        f.st = read.st  # the stat cache must describe the version that was read
+        return read.value
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StatesyncError(f"cannot read {f.abspath}: {exc.strerror}") from None
+
+
+def _read_whole(f: LocalFile) -> bytes:
+    """One consistent version of ``f`` (:class:`TornFile` if it keeps changing)."""
+    read = read_stable(f.abspath, lambda fh: fh.read(), f.path)
+    f.st = read.st  # the stat cache must describe the version that was read
+    return read.value
+
+
+def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
+                  form: StoredForm, mode: Mode | None = None) -> list[Entry]:
+    """Entries for ``files``, re-reading files that may have changed or were stored otherwise.
+
+    ``mode`` is how this push seals (default: nothing); a cached entry stored
+    another way never stands in for a file (see :mod:`statesync.sync.folder.reuse`).
+    A file removed since the folder was listed is dropped from ``files`` too.
+    """
+    entries = []
+    for f in list(files.values()):
+        cached = reuse.cached_entry(rec, f, mode or Mode())
+        if cached is not None and builder.has_chunks(cached):
+            entries.append(builder.reuse(cached))
+        elif (entry := _entry_for(f, builder, form)) is not None:
+            entries.append(_keep_mode(entry, rec))
+        else:
+            del files[f.path]
+    return entries
+
+
+def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
+    """Pull narrows documents holding secrets to 0600; that is not a change to push."""
+    row = rec.files.get(entry.path) if rec and entry.secret_pointers else None
+    if row is not None and int(row[3]["mode"]) & 0o600 == entry.mode:
+        entry.mode = int(row[3]["mode"])
+    return entry
+
+
+def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | None,
+                     state: RefState, head: Manifest, sealing: Sealing,
+                     policy: secrets.SecretPolicy) -> bool:
+    """True if the folder holds exactly the head, sealed the way this push would seal it.
+
+    Compared in the head's own stored form (its key generation), so a push with
+    no edits is no new serial after a pull or a rotation too.
+    """
+    if not sealing.mode().same_kind(Mode.of(head.encryption)):
+        return False  # encryption turned on: the head must be re-sealed
+    keys = None
+    if sealing.include_secrets:
+        keys = repo.keys(head.env, int(head.encryption["generation"]))
+    return reuse.same_as_head(files, rec, state.ref.snapshot, head, StoredForm(policy, keys))
+
+
+def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
+    """True if ``entries`` describe exactly the parent's files."""
+    def key(e: Entry) -> tuple[object, ...]:
+        return (e.path, e.kind, e.mode, e.digest, tuple(e.secret_pointers), e.target)
+
+    return (sorted(map(key, a.entries)) == sorted(map(key, entries))
+            and sorted(a.secret_files) == sorted(secret_files))
+
+
+def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
+    """Snapshot ``folder`` into ``env``.
+
+    Raises :class:`RefConflict` if the env moved since the folder synced,
+    unless ``opts.rebase`` (merge, see :mod:`statesync.sync.rebase`) or
+    ``opts.force`` (replace the contents, keeping the history);
+    :class:`KeyFailure` if encryption is asked for and no key can be unwrapped.
+    """
+    record = WorkRecord.load(folder)
+    rec = record.get(repo.store_id, env)
+    seen = record.highest_serial(repo.store_id, env)
+    if opts.force:  # an untrusted or malformed head may be replaced, but nothing of it is used
+        state, trusted = read_head_to_replace(repo, env)
+    else:
+        state, trusted = read_trusted_head(repo, env, seen=seen), True
+    if state is not None and state.broken:
+        _no_downgrade_over_broken(repo, env, opts)
+    pending = record.pending(repo.store_id, env)
+    if state is not None and trusted and pending and state.ref.snapshot == pending:
+        # this folder's own push wrote the ref and died before recording it
+        rec = (replace(rec, snapshot=pending, serial=state.ref.serial) if rec
+               else EnvRecord(pending, state.ref.serial))
+    if opts.rebase or not trusted:  # rebase merges a moved env; a refused head is no parent
+        parent = rec.snapshot if rec else None
+    else:
+        parent = expected_parent(state, rec, env, opts.force)
+    scan = scan_folder(folder, opts.policy)
+    if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
+                                                or opts.force)
+            and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
+        return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
+                          0, sum(f.st.st_size for f in scan.files.values()), False,
+                          scan.secret_files, scan.skipped)
+    head = (load_manifest(repo, state.ref.snapshot)
+            if state and trusted and state.ref.snapshot else None)
+    sealing = Sealing.decide(repo, env, head, opts)
+    files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
+    excluded = [p for p in scan.secret_files if p not in files]
+    if state is not None and head is not None and parent == state.ref.snapshot and \
+            not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
+                                                opts.policy):  # --force: see above
+        return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(files), 0,
+                          sum(f.st.st_size for f in files.values()), False, excluded,
+                          scan.skipped)
+    progress = Progress("push", sum(f.st.st_size for f in files.values()), opts.progress)
+    builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
+    try:
+        entries = build_entries(files, rec, builder, sealing.form(opts.policy), sealing.mode())
+        builder.finish()
+    except BaseException:
+        builder.abort()
+        raise
+    finally:
+        progress.close()
+    ours = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
+                    entries=entries, message=opts.message, tags=dict(opts.tags),
+                    secret_files=sorted(excluded), encryption=sealing.manifest_field())
+    if opts.rebase:
+        from statesync.sync.rebase import rebase_push
+
+        return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
+    def before_ref(snap: str) -> None:
+        record.set_pending(repo.store_id, env, snap)
+        record.save()
+
+    snap_id, new_state, changed = commit(repo, env, state, parent, ours,
+                                         head if state and parent == state.ref.snapshot else None,
+                                         before_ref=before_ref)
+    _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
+              sealing.manifest_field())
+    return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
+                      builder.uploaded_bytes, builder.reused_bytes, changed,
+                      excluded, scan.skipped)
+
+
+def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
+    """A broken ref hides whether the env was encrypted: with keys, the flag must be given."""
+    if opts.include_secrets or opts.encrypt_all:
+        return
+    if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
+        raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
+                         "with push --force --include-secrets or --encrypt all, as it was")
+
+
+def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
+           manifest: Manifest, base: Manifest | None = None, *,
+           before_ref: Callable[[str], None] | None = None) -> tuple[str, RefState, bool]:
+    """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
+
+    Returns ``(snapshot, new ref state, changed)``; when the entries equal the
+    parent's, nothing is written and ``changed`` is False. ``base`` is the
+    parent's manifest when the caller has already read it. The entries' chunks
+    must already be in the store. Raises :class:`RefConflict` on a lost race.
+    ``before_ref`` is called with the snapshot id just before the ref is written.
+    """
+    if state is not None and parent is not None and parent == state.ref.snapshot:
+        base = base or load_manifest(repo, parent)
+        if (same_content(base, manifest.entries, manifest.secret_files)
+                and base.encryption == manifest.encryption):
+            return parent, state, False
+    manifest.parents = [parent] if parent else []
+    snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
+    if before_ref is not None:
+        before_ref(snap_id)
+    new_state = write_ref(repo, env, snap_id, state)
+    sticky.remember(repo.store_id, env, manifest.encryption)
+    return snap_id, new_state, True
+
+
+def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
+                   entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
+                   secret_files: list[str] | None = None,
+                   encryption: dict[str, Any] | None = None,
+                   base: Manifest | None = None) -> tuple[str, RefState, bool]:
+    """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
+
+    ``encryption`` must describe how the entries were sealed (the manifest is
+    sealed too when it says ``all``).
+    """
+    manifest = Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
+                        message=message, tags=dict(tags or {}),
+                        secret_files=sorted(secret_files or []),
+                        encryption=dict(encryption or {}))
+    return commit(repo, env, state, parent, manifest, base)
+
+
+def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:
+    """The keys that seal ``manifest`` itself (``--encrypt all``), else None."""
+    enc = manifest.encryption
+    return repo.keys(manifest.env, int(enc["generation"])) if enc.get("all") else None
+
+
+def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
+              files: dict[str, LocalFile], entries: list[Entry], secrets_included: bool,
+              sealing: dict[str, Any] | None = None) -> None:
+    by_path = {e.path: e for e in entries}
+    rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
+    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
+                                             secrets_included, dict(sealing or {})))
+    seen_serials.remember(repo.store_id, env, state.ref.serial)
+    record.save()

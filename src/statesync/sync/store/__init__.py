@@ -1,0 +1,1 @@
+"""The store format: object names, encodings, manifests, refs, packs, indexes, leases."""

@@ -1,0 +1,126 @@
+"""Upload new chunks packed together, in parallel, with bounded memory.
+
+Small chunks must not be single objects (a PUT costs milliseconds of server
+time each), so chunks are compressed by worker threads and appended to a pack;
+a full pack (``pack_size``) is hashed and uploaded create-only under its own
+id by the worker that filled it. At most ``workers + 2`` chunks are in flight,
+so memory stays bounded whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from statesync.backends.base import CREATE, Digested
+from statesync.errors import AlreadyExists
+from statesync.sync.secrets.sealing import EnvKeys
+from statesync.sync.store import codec, layout
+from statesync.sync.store.chunkindex import PackEntries
+from statesync.sync.store.repo import Repo
+
+
+class _Pack:
+    """Blobs appended in order, hashed as they come (the pack's id is its SHA-256).
+
+    Never joined here: the local store writes them one after another, and a
+    cloud driver joins them only for the request.
+    """
+
+    def __init__(self) -> None:
+        self.blobs: list[bytes] = []
+        self.size = 0
+        self.rows: list[list[object]] = []
+        self.hasher = hashlib.sha256()
+
+    def append(self, chunk_id: str, blob: bytes, size: int) -> None:
+        self.rows.append([chunk_id, self.size, len(blob), size])
+        self.blobs.append(blob)
+        self.hasher.update(blob)
+        self.size += len(blob)
+
+
+class PackUploader:
+    """Accepts chunks from one producer thread; ``finish`` returns the pack entries.
+
+    Any worker failure is raised from the next ``add`` or from ``finish``.
+    """
+
+    def __init__(self, repo: Repo, workers: int = 4,
+                 keys: EnvKeys | None = None) -> None:
+        self._repo = repo
+        self._keys = keys
+        self._pack_size = repo.descriptor.pack_size
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack")
+        self._slots = threading.BoundedSemaphore(workers + 2)
+        # Full packs waiting for or in upload: bounds memory at about
+        # (uploads + 1) packs plus the chunks in flight, whatever the data size.
+        self._uploads = threading.BoundedSemaphore(max(1, min(workers - 1, 2)))
+        self._lock = threading.Lock()
+        self._current = _Pack()
+        self._done: PackEntries = {}
+        self._futures: list[Future[None]] = []
+        self.stored_bytes = 0
+
+    def add(self, chunk_id: str, data: bytes) -> None:
+        """Queue one new chunk (the caller has already deduplicated it)."""
+        self._raise_failures()
+        self._slots.acquire()
+        try:
+            self._futures.append(self._pool.submit(self._work, chunk_id, data))
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def finish(self) -> PackEntries:
+        """Wait for every chunk, upload the last pack, and return all entries."""
+        try:
+            for fut in self._futures:
+                fut.result()
+            if self._current.rows:
+                self._upload(self._current)
+                self._current = _Pack()
+            return self._done
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop workers without uploading the partial pack."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _raise_failures(self) -> None:
+        pending = []
+        for fut in self._futures:
+            if fut.done():
+                fut.result()
+            else:
+                pending.append(fut)
+        self._futures = pending
+
+    def _work(self, chunk_id: str, data: bytes) -> None:
+        try:
+            blob = codec.seal_blob(data)
+            if self._keys is not None:
+                blob = self._keys.seal_chunk(chunk_id, blob)
+            with self._lock:
+                self._current.append(chunk_id, blob, len(data))
+                full = None
+                if self._current.size >= self._pack_size:
+                    full, self._current = self._current, _Pack()
+            if full is not None:
+                self._upload(full)
+        finally:
+            self._slots.release()
+
+    def _upload(self, pack: _Pack) -> None:
+        pack_id = pack.hasher.hexdigest()
+        with self._uploads, contextlib.suppress(AlreadyExists):  # AlreadyExists: same bytes
+            body, pack.blobs = Digested(pack.blobs, pack_id), []  # the body owns the blobs now
+            self._repo.backend.put(layout.pack_key(pack_id), body, CREATE)
+        with self._lock:
+            keys = self._keys
+            self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
+                                   if keys else pack.rows)
+            self.stored_bytes += pack.size
