@@ -20,13 +20,15 @@ from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import UsageError
 from statesync.sync import bundles as bundle
+from statesync.sync import commit as commit_mod
 from statesync.sync import history
 from statesync.sync import promote as promote_mod
 from statesync.sync import pull as pull_mod
-from statesync.sync import push as engine
+from statesync.sync import push as push_mod
+from statesync.sync.commit import PushOptions, PushResult, push_result
 from statesync.sync.history import Diff, LogEntry, Status
+from statesync.sync.progress import MeterFactory
 from statesync.sync.pull import PullOptions, PullResult
-from statesync.sync.push import PushOptions, PushResult
 from statesync.sync.push_plan import PushPlan, plan_push
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
@@ -126,24 +128,27 @@ class Store:
     def push(self, folder: str | Path, env: str = "default", *, message: str = "",
              tags: dict[str, str] | None = None, force: bool = False, rebase: bool = False,
              include_secrets: bool = False, encrypt_all: bool = False,
-             progress: bool = False, lock: LockPolicy | None = None,
+             progress: MeterFactory | None = None, lock: LockPolicy | None = None,
              allow_downgrade: bool = False) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.push.push`).
 
         ``include_secrets`` seals secret values and files with the environment's
         key instead of leaving them out; ``encrypt_all`` seals every chunk and
-        the manifest too. Both stay on for the environment once used, also
+        the manifest too. ``progress`` makes the meters that count bytes
+        (see :mod:`statesync.sync.progress`). Both stay on for the environment once used, also
         when its head vanishes or goes plaintext, unless ``allow_downgrade``.
         ``lock``: how another holder's lease is treated (default:
         :class:`LockedError`).
         """
         if force and rebase:
             raise UsageError("--rebase and --force exclude each other")
-        opts = PushOptions(message, dict(tags or {}), force, rebase, self.policy, progress,
-                           include_secrets, encrypt_all, allow_downgrade)
+        opts = PushOptions(message=message, tags=dict(tags or {}), force=force, rebase=rebase,
+                           policy=self.policy, progress=progress,
+                           include_secrets=include_secrets, encrypt_all=encrypt_all,
+                           allow_downgrade=allow_downgrade)
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
-        return engine.push(self.repo, Path(folder), env, opts)
+        return push_mod.push(self.repo, Path(folder), env, opts)
 
     def plan_push(self, folder: str | Path, env: str = "default", *,
                   include_secrets: bool = False) -> PushPlan:
@@ -153,13 +158,14 @@ class Store:
 
     def pull(self, folder: str | Path, env: str = "default", *, snapshot: str | None = None,
              force: bool = False, allow_rollback: bool = False, skip_secrets: bool = False,
-             progress: bool = False) -> PullResult:
+             progress: MeterFactory | None = None) -> PullResult:
         """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically.
 
         ``skip_secrets`` pulls everything else when no key is available: sealed
         secrets are not decrypted and this machine's own values and files stay.
         """
-        opts = PullOptions(force, allow_rollback, self.policy, progress, skip_secrets)
+        opts = PullOptions(force=force, allow_rollback=allow_rollback, policy=self.policy,
+                           progress=progress, skip_secrets=skip_secrets)
         return pull_mod.pull(self.repo, Path(folder), layout.validate_env(env), snapshot, opts)
 
     def status(self, folder: str | Path, env: str = "default") -> Status:
@@ -290,18 +296,18 @@ class Store:
         head = load_manifest(self.repo, parent) if parent else None
         opts = PushOptions(policy=self.policy, include_secrets=include_secrets,
                            encrypt_all=encrypt_all)
-        sealing = engine.Sealing.decide(self.repo, env, head, opts)
+        sealing = push_mod.Sealing.decide(self.repo, env, head, opts)
         data, pointers = sealing.form(self.policy).document(OBJECT_PATH, data)
         builder = SnapshotBuilder(self.repo, keys=sealing.keys if sealing.everything else None)
         entry = builder.add_bytes(OBJECT_PATH, data, 0o600)
         entry.secret_pointers = pointers
         builder.finish()
-        snap, new, changed = engine.commit_entries(self.repo, env, state, parent, [entry],
-                                                   message=description, tags=meta,
-                                                   encryption=sealing.manifest_field(),
-                                                   base=head)
-        return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
-                          builder.reused_bytes, changed)
+        _, new, changed = commit_mod.commit_entries(self.repo, env, state, parent, [entry],
+                                                    message=description, tags=meta,
+                                                    encryption=sealing.manifest_field(),
+                                                    base=head)
+        return push_result(env, new, parent=parent, files=1, uploaded=builder.uploaded_bytes,
+                           reused=builder.reused_bytes, changed=changed)
 
     def load_object(self, env: str = "default", *, snapshot: str | None = None,
                     skip_secrets: bool = False) -> Any:

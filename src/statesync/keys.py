@@ -76,6 +76,7 @@ class KeyAdmin:
         ref and keyrings ``env`` has now are pinned (by digest) and stay readable.
         """
         policy = TrustPolicy.load()
+        env = layout.validate_env(env)
         entry = policy.trust(self.repo.store_id, env, public)
         out: dict[str, Any] = {}
         if require_signed:

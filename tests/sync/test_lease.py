@@ -25,7 +25,7 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import push as engine
+from statesync.sync import commit
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease
 from statesync.sync.store.builder import SnapshotBuilder
@@ -379,7 +379,7 @@ def test_a_holder_that_lost_its_lease_cannot_overwrite_the_new_holders_push(
     store.save_object({"v": "fast"}, "prod")
     # The ref's conditional write is the real guard, lease or no lease.
     with pytest.raises(RefConflict):
-        engine.commit_entries(repo, "prod", slow_state, slow_state.ref.snapshot, slow_entries)
+        commit.commit_entries(repo, "prod", slow_state, slow_state.ref.snapshot, slow_entries)
     assert store.load_object("prod") == {"v": "fast"}
     fast.release()
     assert not lock_exists(repo)

@@ -17,7 +17,7 @@ from statesync.errors import (
     RefConflict,
     SnapshotNotFound,
 )
-from statesync.sync import push as engine
+from statesync.sync.store import layout
 from statesync.sync.store.refs import read_ref
 from tests.helpers import store_bytes, tree, write
 
@@ -119,14 +119,16 @@ def test_losing_the_race_on_the_ref_write_is_a_conflict(
     other = tmp_path / "other"
     store.pull(other, "dev")
     write(other, "x.txt", "racer")
-    real = engine.write_ref
+    backend = store.repo.backend
+    real = backend.put
 
-    def racing_write_ref(*args: object, **kwargs: object) -> object:
-        monkeypatch.setattr(engine, "write_ref", real)
-        store.push(other, "dev", message="racer")  # lands between our read and our write
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    def racing_put(key: str, *args: object, **kwargs: object) -> object:
+        if key == layout.ref_key("dev"):  # our ref write: the racer lands just before it
+            monkeypatch.setattr(backend, "put", real)
+            store.push(other, "dev", message="racer")
+        return real(key, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine, "write_ref", racing_write_ref)
+    monkeypatch.setattr(backend, "put", racing_put)
     write(src, "notes.txt", "mine\n")
     with pytest.raises(RefConflict, match="lost the race"):
         store.push(src, "dev")

@@ -14,10 +14,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from statesync import __version__, logsetup
+from statesync.cli.progress import bar
 from statesync.errors import IntegrityError, StatesyncError, UsageError
+
+if TYPE_CHECKING:
+    from statesync.sync.progress import MeterFactory
 
 Handler = Callable[[argparse.Namespace], Any]
 
@@ -38,8 +42,9 @@ def _store(args: argparse.Namespace) -> Any:
     return Store.open(args.store)
 
 
-def _progress(args: argparse.Namespace) -> bool:
-    return not (args.quiet or args.json)
+def _progress(args: argparse.Namespace) -> MeterFactory | None:
+    """A progress bar for a person at a terminal; none under ``-q`` or ``--json``."""
+    return None if args.quiet or args.json else bar
 
 
 def cmd_init(args: argparse.Namespace) -> Any:

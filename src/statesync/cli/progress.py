@@ -49,3 +49,8 @@ class Progress:
 def quiet() -> Progress:
     """A progress bar that never draws."""
     return Progress("", 0, enabled=False)
+
+
+def bar(label: str, total: int) -> Progress:
+    """A bar on stderr, drawn when stderr is a terminal (a :data:`MeterFactory`)."""
+    return Progress(label, total, enabled=True)

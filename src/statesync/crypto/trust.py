@@ -34,7 +34,6 @@ from typing import Any
 from statesync.crypto.signing import normalise_public
 from statesync.crypto.userfiles import config_dir, mode_of, write_private
 from statesync.errors import IntegrityError, UsageError
-from statesync.sync.store import layout
 
 VERSION = 1
 
@@ -108,9 +107,9 @@ class TrustPolicy:
 
     def trust(self, store_id: str, env: str, public: str,
               require_signed: bool | None = None) -> TrustEntry:
-        """Let ``public`` write ``env``; ``require_signed`` None keeps the current setting."""
-        entry = self.stores.setdefault(store_id, {}).setdefault(layout.validate_env(env),
-                                                                TrustEntry())
+        """Let ``public`` write ``env`` (a name the caller validated); ``require_signed`` None
+        keeps the current setting."""
+        entry = self.stores.setdefault(store_id, {}).setdefault(env, TrustEntry())
         key = normalise_public(public)
         if key not in entry.writers:
             entry.writers.append(key)
@@ -120,8 +119,7 @@ class TrustPolicy:
 
     def require(self, store_id: str, env: str, pins: dict[str, str]) -> TrustEntry:
         """Turn ``require_signed`` on for ``env``, accepting the unsigned objects ``pins`` names."""
-        entry = self.stores.setdefault(store_id, {}).setdefault(layout.validate_env(env),
-                                                                TrustEntry())
+        entry = self.stores.setdefault(store_id, {}).setdefault(env, TrustEntry())
         if not entry.require_signed:
             entry.pinned = dict(pins)
         entry.require_signed = True

@@ -31,7 +31,7 @@ from statesync.sync.bundle.importing import plan_import, upload
 from statesync.sync.bundle.io import TAR_ZST, atomic_output, bundle_format
 from statesync.sync.bundle.seal import Resealer
 from statesync.sync.bundle.tar import read_tar, write_tar
-from statesync.sync.push import commit_entries
+from statesync.sync.commit import commit_entries
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.manifest import load_manifest

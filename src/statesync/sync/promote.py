@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, UsageError
+from statesync.sync import commit as commit_mod
 from statesync.sync import history
-from statesync.sync import push as engine
 from statesync.sync.secrets.reseal import Resealed, needs_resealing, reseal
 from statesync.sync.store import layout
 from statesync.sync.store.leases import DEFAULT_TTL
@@ -108,7 +108,7 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
                else Resealed(manifest.entries, manifest.secret_files))
         if lease is not None:
             lease.check()
-        snap, new, changed = engine.commit_entries(
+        snap, new, changed = commit_mod.commit_entries(
             repo, dst_env, state, parent, fit.entries,
             message=message or f"promote {src_env} {source[:12]}", tags=tags,
             secret_files=fit.secret_files, encryption=fit.encryption, base=target)
@@ -137,7 +137,7 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
         state = _replaceable_ref(repo, env)
         if lease is not None:
             lease.check()
-        snap, new, changed = engine.commit_entries(
+        snap, new, changed = commit_mod.commit_entries(
             repo, env, state, state.ref.snapshot or None, manifest.entries,
             message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},
             secret_files=manifest.secret_files, encryption=manifest.encryption)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from statesync.sync.folder.checkout import highest_seen, remember_pull, restore
 from statesync.sync.folder.workdir import WorkRecord
+from statesync.sync.progress import MeterFactory
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store.manifest import load_manifest
 from statesync.sync.store.refs import require_trusted_head
@@ -28,12 +29,14 @@ class PullResult:
     kept_unmanaged: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class PullOptions:
+    """How a pull runs; every field is named by its callers."""
+
     force: bool = False
     allow_rollback: bool = False
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
-    progress: bool = False
+    progress: MeterFactory | None = None
     skip_secrets: bool = False
 
 

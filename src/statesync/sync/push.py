@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from statesync.cli.progress import Progress
 from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.sync import progress as meters
+from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
 from statesync.sync.folder.reuse import Mode
 from statesync.sync.folder.stable import read_stable
@@ -29,49 +29,20 @@ from statesync.sync.folder.workdir import (
     now_ns,
     scan_folder,
 )
+from statesync.sync.rebase import rebase_push
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import layout, sticky
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
-from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest
 from statesync.sync.store.refs import (
     RefState,
     read_head_to_replace,
     read_trusted_head,
-    write_ref,
 )
 from statesync.sync.store.repo import Repo
-
-
-@dataclass
-class PushResult:
-    """What a push did; ``changed`` is False when nothing differed from the parent."""
-
-    snapshot: str
-    env: str
-    serial: int
-    parent: str | None
-    files: int
-    uploaded_bytes: int
-    reused_bytes: int
-    changed: bool
-    secret_files: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PushOptions:
-    message: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
-    force: bool = False
-    rebase: bool = False
-    policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
-    progress: bool = False
-    include_secrets: bool = False
-    encrypt_all: bool = False
-    allow_downgrade: bool = False  # store less encryption than this machine used before
 
 
 def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
@@ -231,15 +202,6 @@ def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | N
     return reuse.same_as_head(files, rec, state.ref.snapshot, head, StoredForm(policy, keys))
 
 
-def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
-    """True if ``entries`` describe exactly the parent's files."""
-    def key(e: Entry) -> tuple[object, ...]:
-        return (e.path, e.kind, e.mode, e.digest, tuple(e.secret_pointers), e.target)
-
-    return (sorted(map(key, a.entries)) == sorted(map(key, entries))
-            and sorted(a.secret_files) == sorted(secret_files))
-
-
 def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     """Snapshot ``folder`` into ``env``.
 
@@ -270,9 +232,9 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
                                                 or opts.force)
             and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
-        return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
-                          0, sum(f.st.st_size for f in scan.files.values()), False,
-                          scan.secret_files, scan.skipped)
+        return push_result(env, state, parent=parent, files=len(scan.files),
+                           reused=sum(f.st.st_size for f in scan.files.values()), changed=False,
+                           secret_files=scan.secret_files, skipped=scan.skipped)
     head = (load_manifest(repo, state.ref.snapshot)
             if state and trusted and state.ref.snapshot else None)
     sealing = Sealing.decide(repo, env, head, opts)
@@ -281,10 +243,10 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     if state is not None and head is not None and parent == state.ref.snapshot and \
             not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
                                                 opts.policy):  # --force: see above
-        return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(files), 0,
-                          sum(f.st.st_size for f in files.values()), False, excluded,
-                          scan.skipped)
-    progress = Progress("push", sum(f.st.st_size for f in files.values()), opts.progress)
+        return push_result(env, state, parent=parent, files=len(files),
+                           reused=sum(f.st.st_size for f in files.values()), changed=False,
+                           secret_files=excluded, skipped=scan.skipped)
+    progress = meters.meter(opts.progress, "push", sum(f.st.st_size for f in files.values()))
     builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
     try:
         entries = build_entries(files, rec, builder, sealing.form(opts.policy), sealing.mode())
@@ -298,21 +260,19 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
                     entries=entries, message=opts.message, tags=dict(opts.tags),
                     secret_files=sorted(excluded), encryption=sealing.manifest_field())
     if opts.rebase:
-        from statesync.sync.rebase import rebase_push
-
         return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
     def before_ref(snap: str) -> None:
         record.set_pending(repo.store_id, env, snap)
         record.save()
 
-    snap_id, new_state, changed = commit(repo, env, state, parent, ours,
+    _, new_state, changed = commit(repo, env, state, parent, ours,
                                          head if state and parent == state.ref.snapshot else None,
                                          before_ref=before_ref)
     _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
               sealing.manifest_field())
-    return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
-                      builder.uploaded_bytes, builder.reused_bytes, changed,
-                      excluded, scan.skipped)
+    return push_result(env, new_state, parent=parent, files=len(entries),
+                       uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
+                       changed=changed, secret_files=excluded, skipped=scan.skipped)
 
 
 def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
@@ -322,54 +282,6 @@ def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
     if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
         raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
                          "with push --force --include-secrets or --encrypt all, as it was")
-
-
-def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
-           manifest: Manifest, base: Manifest | None = None, *,
-           before_ref: Callable[[str], None] | None = None) -> tuple[str, RefState, bool]:
-    """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
-
-    Returns ``(snapshot, new ref state, changed)``; when the entries equal the
-    parent's, nothing is written and ``changed`` is False. ``base`` is the
-    parent's manifest when the caller has already read it. The entries' chunks
-    must already be in the store. Raises :class:`RefConflict` on a lost race.
-    ``before_ref`` is called with the snapshot id just before the ref is written.
-    """
-    if state is not None and parent is not None and parent == state.ref.snapshot:
-        base = base or load_manifest(repo, parent)
-        if (same_content(base, manifest.entries, manifest.secret_files)
-                and base.encryption == manifest.encryption):
-            return parent, state, False
-    manifest.parents = [parent] if parent else []
-    snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
-    if before_ref is not None:
-        before_ref(snap_id)
-    new_state = write_ref(repo, env, snap_id, state)
-    sticky.remember(repo.store_id, env, manifest.encryption)
-    return snap_id, new_state, True
-
-
-def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
-                   entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
-                   secret_files: list[str] | None = None,
-                   encryption: dict[str, Any] | None = None,
-                   base: Manifest | None = None) -> tuple[str, RefState, bool]:
-    """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
-
-    ``encryption`` must describe how the entries were sealed (the manifest is
-    sealed too when it says ``all``).
-    """
-    manifest = Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
-                        message=message, tags=dict(tags or {}),
-                        secret_files=sorted(secret_files or []),
-                        encryption=dict(encryption or {}))
-    return commit(repo, env, state, parent, manifest, base)
-
-
-def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:
-    """The keys that seal ``manifest`` itself (``--encrypt all``), else None."""
-    enc = manifest.encryption
-    return repo.keys(manifest.env, int(enc["generation"])) if enc.get("all") else None
 
 
 def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,

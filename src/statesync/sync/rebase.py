@@ -16,10 +16,16 @@ import time
 from pathlib import Path
 
 from statesync.errors import RefConflict
+from statesync.sync.commit import (
+    PushOptions,
+    PushResult,
+    push_result,
+    same_content,
+    sealing_keys,
+)
 from statesync.sync.folder.checkout import remember_pull, restore
 from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
 from statesync.sync.merge import merge
-from statesync.sync.push import PushOptions, PushResult, same_content, sealing_keys
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store import sticky
@@ -119,12 +125,13 @@ def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manife
     by_path = ours.by_path()
     rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
     synced_as_ours = EnvRecord(ours_id, 0, rows, 0)
-    _, final = restore(repo, folder, manifest, synced_as_ours, opts.policy, False, False)
+    _, final = restore(repo, folder, manifest, synced_as_ours, opts.policy, False, None)
     remember_pull(WorkRecord.load(folder), repo.store_id, env, snap, state.ref.serial, manifest,
                   final)
-    return PushResult(snap, env, state.ref.serial, ours.parents[0] if ours.parents else None,
-                      len(manifest.entries), builder.uploaded_bytes, builder.reused_bytes,
-                      changed, scan.secret_files, scan.skipped)
+    return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
+                       files=len(manifest.entries), uploaded=builder.uploaded_bytes,
+                       reused=builder.reused_bytes, changed=changed,
+                       secret_files=scan.secret_files, skipped=scan.skipped)
 
 
 def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest, scan: Scan,
@@ -137,7 +144,7 @@ def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest,
                                              dict(ours.encryption)))
     record.save()
     seen_serials.remember(repo.store_id, env, state.ref.serial)
-    return PushResult(state.ref.snapshot, env, state.ref.serial,
-                      ours.parents[0] if ours.parents else None, len(ours.entries),
-                      builder.uploaded_bytes, builder.reused_bytes, changed, scan.secret_files,
-                      scan.skipped)
+    return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
+                       files=len(ours.entries), uploaded=builder.uploaded_bytes,
+                       reused=builder.reused_bytes, changed=changed,
+                       secret_files=scan.secret_files, skipped=scan.skipped)

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from statesync import __version__
 from statesync.errors import UsageError
 from statesync.sync.bundle.schema import BASE64, FILES_PREFIX, FORMAT, UTF8, VERSION
 from statesync.sync.bundle.tar import Member
@@ -17,6 +16,7 @@ from statesync.sync.store.chunkindex import ChunkIndex
 from statesync.sync.store.content import iter_entry, read_entry
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
+from statesync.version import __version__
 
 
 def is_policy(entry: Entry) -> bool:

@@ -24,7 +24,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.cli.progress import Progress
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.sync.folder import nofollow
 from statesync.sync.folder.reuse import Mode, cached_entry
@@ -38,6 +37,7 @@ from statesync.sync.folder.workdir import (
     now_ns,
     scan_folder,
 )
+from statesync.sync.progress import MeterFactory, meter
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets.unseal import Unsealer
 from statesync.sync.store import seen as seen_serials
@@ -106,7 +106,7 @@ class PullOutcome:
 
 
 def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
-            policy: secrets.SecretPolicy, force: bool, progress: bool,
+            policy: secrets.SecretPolicy, force: bool, progress: MeterFactory | None,
             skip_secrets: bool = False) -> tuple[PullOutcome, Scan]:
     """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
 
@@ -190,7 +190,7 @@ def _local_copy(scan: Scan, path: str) -> Path | None:
 
 
 def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
-           unsealer: Unsealer, progress: bool) -> int:
+           unsealer: Unsealer, progress: MeterFactory | None) -> int:
     links = _kept_links(folder, scan, plan) if folder.exists() else {}
     if folder.exists():
         _copy_dirs(folder, staging, {e.path for e in plan.fetch})
@@ -200,7 +200,7 @@ def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
         if (folder / RECORD_DIR).is_dir():
             shutil.copytree(folder / RECORD_DIR, staging / RECORD_DIR, symlinks=True)
     regular = [e for e in plan.fetch if e.kind != "symlink"]
-    bar = Progress("pull", sum(e.size for e in regular), progress)
+    bar = meter(progress, "pull", sum(e.size for e in regular))
     try:
         read = download_entries(repo, load_index(repo), regular, staging, bar) if regular else 0
     finally:

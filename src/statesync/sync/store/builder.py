@@ -6,7 +6,7 @@ import hashlib
 import io
 from typing import BinaryIO
 
-from statesync.cli.progress import Progress, quiet
+from statesync.sync.progress import Meter, quiet
 from statesync.sync.secrets.policy import is_document
 from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import codec
@@ -68,7 +68,7 @@ class SnapshotBuilder:
     counts file bytes whose chunks the store (or this push) already had.
     """
 
-    def __init__(self, repo: Repo, progress: Progress | None = None, workers: int = 4,
+    def __init__(self, repo: Repo, progress: Meter | None = None, workers: int = 4,
                  keys: EnvKeys | None = None) -> None:
         """``keys``: seal every chunk with this environment's key (``--encrypt all``)."""
         self.repo = repo

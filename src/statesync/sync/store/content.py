@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from statesync.cli.progress import Progress
 from statesync.errors import IntegrityError
 from statesync.sync.folder import nofollow
+from statesync.sync.progress import Meter
 from statesync.sync.store import codec, layout
 from statesync.sync.store.chunkindex import ChunkIndex, Location
 from statesync.sync.store.manifest import Entry
@@ -26,7 +26,7 @@ _Targets = dict[str, list[tuple[Path, str, int]]]
 
 
 def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: Path,
-                     progress: Progress, workers: int = 4) -> int:
+                     progress: Meter, workers: int = 4) -> int:
     """Write ``entries`` (regular files) under ``root``; return stored bytes read.
 
     Raises :class:`IntegrityError` naming the object on any mismatch, or if
@@ -55,7 +55,7 @@ def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: 
 
 
 def _fetch_pack(repo: Repo, pack: str, chunks: list[tuple[str, Location]], targets: _Targets,
-                progress: Progress) -> int:
+                progress: Meter) -> int:
     start = min(loc.offset for _, loc in chunks)
     end = max(loc.offset + loc.length for _, loc in chunks)
     where = layout.pack_key(pack)

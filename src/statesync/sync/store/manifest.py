@@ -15,7 +15,6 @@ from dataclasses import fields as fields_of
 from datetime import UTC, datetime
 from typing import Any
 
-from statesync import __version__
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
 from statesync.sync.secrets.sealing import EnvKeys, manifest_header
@@ -23,6 +22,7 @@ from statesync.sync.store import codec, fields, layout
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.tree_rules import check_link_target, check_tree
 from statesync.sync.store.tree_rules import check_path as check_path  # re-exported: older callers
+from statesync.version import __version__
 from statesync.whoami import user
 
 MANIFEST_VERSION = 1
