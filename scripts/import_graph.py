@@ -19,8 +19,8 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 LAYERS = {
     "statesync.errors": 0, "statesync.version": 0,
     "statesync.crypto": 1, "statesync.backends": 1, "statesync.paths": 1,
-    "statesync.whoami": 1, "statesync.logsetup": 1, "statesync.config_check": 1,
-    "statesync.config": 2,
+    "statesync.whoami": 1, "statesync.logsetup": 1,
+    "statesync.config": 4, "statesync.config_check": 4,
     "statesync.sync.progress": 2,
     "statesync.sync.store": 3, "statesync.sync.secrets": 3, "statesync.sync.folder": 3,
     "statesync.sync.bundle": 3,
@@ -72,7 +72,7 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
         stack.append(m)
         for n in sorted(g[m]):
             if state.get(n) == 1:
-                found.append(stack[stack.index(n):] + [n])
+                found.append([*stack[stack.index(n):], n])
             elif n not in state:
                 visit(n)
         stack.pop()

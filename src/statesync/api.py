@@ -26,6 +26,7 @@ from statesync.sync import promote as promote_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync import push as push_mod
 from statesync.sync.commit import PushOptions, PushResult, push_result
+from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.progress import MeterFactory
 from statesync.sync.pull import PullOptions, PullResult
@@ -33,8 +34,6 @@ from statesync.sync.push_plan import PushPlan, plan_push
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
 from statesync.sync.secrets.policy import SecretPolicy
-from statesync.sync.secrets.sealing import EnvKeys
-from statesync.sync.secrets.unseal import Unsealer
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
@@ -50,6 +49,7 @@ from statesync.sync.store.refs import (
     require_trusted_head,
 )
 from statesync.sync.store.repo import Repo, init_repo, open_repo
+from statesync.sync.store.sealing import EnvKeys
 from statesync.sync.verify import VerifyReport
 from statesync.sync.verify import verify as verify_store
 

@@ -15,8 +15,8 @@ from statesync.backends.base import OVERWRITE
 from statesync.crypto import signing
 from statesync.crypto.trust import TrustPolicy
 from statesync.errors import IntegrityError, KeyFailure
-from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import layout
+from statesync.sync.store.sealing import EnvKeys
 from tests.helpers import store_bytes, tree, write
 
 SECRETS = [b"hunter2-db-password", b"tok-4242-api", b"-----PRIVATE KEY MATERIAL-----",

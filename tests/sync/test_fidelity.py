@@ -249,7 +249,7 @@ def test_a_document_too_large_to_parse_that_may_hold_secrets_is_refused(
 
 def test_sealed_values_carry_exact_bytes_and_older_v1_values_still_open() -> None:
     from statesync.errors import IntegrityError
-    from statesync.sync.secrets.sealing import EnvKeys, value_generation
+    from statesync.sync.store.sealing import EnvKeys, value_generation
 
     keys = EnvKeys("store-id", "dev", 3, b"k" * 32)
     v2 = keys.seal_bytes("a.yaml", "/password", b"|\n  10.50 # not a comment\n  x")

@@ -15,8 +15,8 @@ import pytest
 import zstandard
 
 from statesync.api import Store
-from statesync.sync.secrets.sealing import INDEX_MAGIC
 from statesync.sync.store import codec, layout
+from statesync.sync.store.sealing import INDEX_MAGIC
 from tests.helpers import tree, write
 
 

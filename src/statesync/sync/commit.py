@@ -14,11 +14,11 @@ from typing import Any
 
 from statesync.sync import progress as meters
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import sticky
 from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.store.refs import RefState, write_ref
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys
 
 
 @dataclass(frozen=True, kw_only=True)

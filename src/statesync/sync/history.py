@@ -10,13 +10,13 @@ from typing import Any
 from statesync.errors import EnvNotFound, KeyFailure, SnapshotNotFound, UsageError
 from statesync.sync.folder.reuse import Mode, cached_entry
 from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.folder.workdir import WorkRecord, scan_folder
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.secrets.unseal import Unsealer
 from statesync.sync.store import layout
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import read_entry
-from statesync.sync.store.manifest import Entry, Manifest, load_manifest
+from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
 from statesync.sync.store.refs import read_trusted_head, require_trusted_head
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.resolve import resolve_trusted
@@ -97,7 +97,7 @@ def _pointers(a: Any, b: Any, at: str, out: list[str]) -> None:
 
 
 def _doc_changes(repo: Repo, index: ChunkIndex, ea: Entry, eb: Entry) -> list[str]:
-    if not (secrets.is_document(ea.path) and max(ea.size, eb.size) <= _DOC_DIFF_MAX):
+    if not (is_document(ea.path) and max(ea.size, eb.size) <= _DOC_DIFF_MAX):
         return []
     try:
         da = secrets.parse_document(ea.path, read_entry(repo, index, ea))

@@ -21,7 +21,7 @@ from typing import Any
 
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets.docmerge import merge_bytes
-from statesync.sync.store.manifest import Entry
+from statesync.sync.store.manifest import Entry, is_document
 from statesync.sync.store.tree_rules import under_any
 
 #: Documents up to this size are merged key by key; larger ones as whole files.
@@ -88,7 +88,7 @@ def _why(b: Entry | None, o: Entry | None, t: Entry | None) -> str:
 
 def _mergeable(path: str, b: Entry | None, o: Entry, t: Entry) -> bool:
     sides = [e for e in (b, o, t) if e is not None]
-    return (secrets.is_document(path) and all(e.kind == "document" for e in sides)
+    return (is_document(path) and all(e.kind == "document" for e in sides)
             and all(e.size <= MAX_DOC_MERGE for e in sides))
 
 

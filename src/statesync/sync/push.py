@@ -32,17 +32,17 @@ from statesync.sync.folder.workdir import (
 from statesync.sync.rebase import rebase_push
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
-from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import layout, sticky
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
-from statesync.sync.store.manifest import Entry, Manifest, load_manifest
+from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
 from statesync.sync.store.refs import (
     RefState,
     read_head_to_replace,
     read_trusted_head,
 )
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys
 
 
 def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
@@ -140,7 +140,7 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
             entry = builder.add_stream(f.path, io.BytesIO(data), mode)
             entry.secret_pointers = pointers
             return entry
-        if secrets.is_document(f.path):  # too large to parse: refused if it may hold secrets
+        if is_document(f.path):  # too large to parse: refused if it may hold secrets
             redaction.refuse_large_secrets(f.path, f.abspath, form.policy)
         read = read_stable(f.abspath, lambda fh: builder.add_stream(f.path, fh, mode), f.path)
         f.st = read.st  # the stat cache must describe the version that was read

@@ -28,9 +28,9 @@ from statesync.sync.bundle.schema import Bundle
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.secrets.policy import MARKER, Sealer
-from statesync.sync.secrets.sealing import EnvKeys, file_generation, value_generation
 from statesync.sync.store.manifest import Manifest
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys, file_generation, value_generation
 
 
 def carries_sealed(bundle: Bundle) -> bool:
@@ -108,7 +108,7 @@ class Resealer:
         try:
             doc = secrets.parse_document(path, data)
             pointers = [pointer for _, _, pointer in _sealed_slots(doc, "")]
-            spans = redaction.values_at(path, data, pointers)
+            spans = redaction.values_at(path, data, pointers, secrets.SecretPolicy())
         except (ValueError, UnicodeDecodeError):
             return data, []  # not a document: redaction decides what it may hold
         changes = []

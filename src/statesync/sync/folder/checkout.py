@@ -26,8 +26,10 @@ from pathlib import Path
 
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.sync.folder import nofollow
+from statesync.sync.folder.download import download_entries
 from statesync.sync.folder.reuse import Mode, cached_entry
 from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.folder.workdir import (
     RECORD_DIR,
     EnvRecord,
@@ -39,11 +41,9 @@ from statesync.sync.folder.workdir import (
 )
 from statesync.sync.progress import MeterFactory, meter
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.secrets.unseal import Unsealer
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store import sticky
 from statesync.sync.store.chunkindex import load_index
-from statesync.sync.store.content import download_entries
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.tree_rules import under_any

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from statesync.sync.folder.workdir import LocalFile
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import codec
 from statesync.sync.store.builder import symlink_entry
+from statesync.sync.store.sealing import EnvKeys
 
 
 @dataclass

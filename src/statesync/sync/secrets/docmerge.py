@@ -67,8 +67,8 @@ def _token(key: Any) -> str:
 
 
 def _value_splice(path: str, ours: bytes, theirs: bytes, pointers: list[str]) -> bytes | None:
-    mine = redaction.values_at(path, ours, pointers)
-    other = redaction.values_at(path, theirs, pointers)
+    mine = redaction.values_at(path, ours, pointers, secrets.SecretPolicy())
+    other = redaction.values_at(path, theirs, pointers, secrets.SecretPolicy())
     if any(p not in mine or p not in other for p in pointers):
         return None
     changes: list[tuple[Span, bytes]] = []

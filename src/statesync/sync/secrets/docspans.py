@@ -44,7 +44,7 @@ from statesync.sync.secrets.yamlspans import (
 )
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+    from statesync.sync.secrets.spans import KeyPolicy
 
 __all__ = ["MAX_DEPTH", "MAX_DOCUMENT", "MAX_NODES", "YAML_LOADER", "JsonLocator", "YamlLocator",
            "check_limits", "scalar"]
@@ -58,7 +58,7 @@ def scalar(text: str) -> bytes:
 class JsonLocator:
     """Secret values of a JSON document (see the module docstring)."""
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         check_size(data)
         text = data.decode("utf-8")
         return to_spans(text, outermost(json_secret_nodes(text, policy)))
@@ -76,7 +76,7 @@ class JsonLocator:
 class YamlLocator:
     """Secret values of a YAML stream (see the module docstring)."""
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         check_size(data)
         text = data.decode("utf-8")
         return to_spans(text, outermost(yaml_secret_nodes(text, policy)))

@@ -23,13 +23,13 @@ from statesync.sync.secrets.spans import Locator, Span
 from statesync.sync.secrets.tomlspans import TomlLocator, decode, pointer_token
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+    from statesync.sync.secrets.spans import KeyPolicy
 
 #: Nesting deeper than this in a JSON line is refused (no RecursionError).
 MAX_DEPTH = 200
 
 
-def _secret(policy: SecretPolicy, key: str, value: str) -> bool:
+def _secret(policy: KeyPolicy, key: str, value: str) -> bool:
     # A value already redacted or sealed is a secret's place whatever its key.
     return policy.is_secret_key(key) or policy.is_secret_value(value) or is_stored_secret(value)
 
@@ -47,7 +47,7 @@ class EnvLocator:
     value ends at the line's end or at `` #``. The span covers the quotes.
     """
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         text, shift = decode(data)
         spans: list[Span] = []
         pos = 0
@@ -131,7 +131,7 @@ class IniLocator:
     continuation line (no inline comments, as configparser's default).
     """
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         text, shift = decode(data)
         section: str | None = None
         spans: list[Span] = []
@@ -170,7 +170,7 @@ class IniLocator:
         return section, (pointer, start, start + len(m["value"]))
 
     @staticmethod
-    def _finish(text: str, current: tuple[str, int, int], policy: SecretPolicy,
+    def _finish(text: str, current: tuple[str, int, int], policy: KeyPolicy,
                 shift: int) -> list[Span]:
         pointer, start, end = current
         value = text[start:end]
@@ -187,7 +187,7 @@ class IniLocator:
 class JsonLinesLocator:
     """JSON lines (``.jsonl``, ``.ndjson``): one JSON value per non-blank line."""
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         spans: list[Span] = []
         record = 0
         offset = 0
@@ -219,7 +219,7 @@ class _JsonScan:
     """Positions of secret values in one valid JSON text (checked by ``json`` first)."""
 
     text: str
-    policy: SecretPolicy
+    policy: KeyPolicy
     spans: list[Span]
     offset: int
     recording: bool = True

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from statesync.sync.secrets.docnodes import MAX_DEPTH, Node, token, too_deep
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+    from statesync.sync.secrets.spans import KeyPolicy
 
 #: json's own string scanner (C-accelerated): exactly the strings json.loads accepts.
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = (
@@ -142,7 +142,7 @@ def _json_scalar(text: str, pos: int) -> tuple[str | None, bool, int, int]:
     raise json.JSONDecodeError("Expecting value", text, pos)
 
 
-def json_secret_nodes(text: str, policy: SecretPolicy) -> list[Node]:
+def json_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
     """The secret value nodes of a JSON text."""
     out = []
     for scanned in json_scan(text):

@@ -32,9 +32,9 @@ from statesync.sync.secrets.rules import (
     may_hold_credential_value,
     normalise_key,
 )
+from statesync.sync.store.manifest import is_document
 
 __all__ = ["DEFAULT_GLOBS", "DEFAULT_KEY_PATTERN", "MARKER", "SEALED_PREFIX", "SecretPolicy"]
-DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
 #: Documents larger than this are past the size limit (see docspans).
 MAX_PARSE = docspans.MAX_DOCUMENT
 
@@ -212,10 +212,6 @@ def _literal_words(pattern: str) -> list[bytes] | None:
         return None
     runs = [re.findall(r"[a-z0-9]+", w.lower()) for w in m.group(1).split("|")]
     return None if any(not r for r in runs) else [r[-1].encode() for r in runs]
-
-
-def is_document(path: str) -> bool:
-    return path.lower().endswith(DOCUMENT_SUFFIXES)
 
 
 def is_scanned(path: str) -> bool:

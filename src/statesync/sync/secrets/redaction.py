@@ -20,7 +20,7 @@ from statesync.sync.secrets.rules import MARKER as MARKER
 from statesync.sync.secrets.spans import Locator, Span
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+    from statesync.sync.secrets.spans import KeyPolicy
 
 #: Every sealed value string starts with this (``v1``: a JSON value, ``v2``: exact bytes).
 SEALED_FAMILY = b"statesync:enc:"
@@ -80,7 +80,7 @@ def named(path: str, exc: DocumentLimit) -> DocumentLimit:
     return exc if text.startswith(f"{path}:") else DocumentLimit(f"{path}: {text}")
 
 
-def redact_spans(path: str, data: bytes, policy: SecretPolicy, seal: Sealer | None,
+def redact_spans(path: str, data: bytes, policy: KeyPolicy, seal: Sealer | None,
                  locator: Locator) -> tuple[bytes, list[str]]:
     """Splice the marker (or ``seal``'s result) over each secret value ``locator`` finds.
 
@@ -106,11 +106,11 @@ def redact_spans(path: str, data: bytes, policy: SecretPolicy, seal: Sealer | No
 
 
 def values_at(path: str, data: bytes, pointers: Iterable[str],
-              policy: SecretPolicy | None = None) -> dict[str, list[Span]]:
+              policy: KeyPolicy) -> dict[str, list[Span]]:
     """Spans of the values at ``pointers`` (each occurrence, for duplicate keys).
 
     JSON and YAML are looked up by pointer; other formats through their
-    locator with ``policy`` (default: the default policy). Raises
+    locator with ``policy``. Raises
     ``ValueError``/``UnicodeDecodeError`` for an invalid document and
     :class:`DocumentLimit` past a limit.
     """
@@ -122,9 +122,7 @@ def values_at(path: str, data: bytes, pointers: Iterable[str],
         if isinstance(locator, (docspans.JsonLocator, docspans.YamlLocator)):
             spans = locator.at(data, wanted)
         else:
-            from statesync.sync.secrets.policy import SecretPolicy
-
-            spans = [s for s in locator.locate(data, policy or SecretPolicy())
+            spans = [s for s in locator.locate(data, policy)
                      if s.pointer in wanted]
     except DocumentLimit as exc:
         raise named(path, exc) from None
@@ -134,7 +132,7 @@ def values_at(path: str, data: bytes, pointers: Iterable[str],
     return out
 
 
-def refuse_large_secrets(path: str, file: Path, policy: SecretPolicy) -> None:
+def refuse_large_secrets(path: str, file: Path, policy: KeyPolicy) -> None:
     """Raise :class:`DocumentLimit` if a document too large to parse may hold secret keys.
 
     Read in blocks (overlapping, so a key cut by a block's end is still

@@ -18,12 +18,12 @@ from typing import Any
 from statesync.errors import KeyFailure
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
-from statesync.sync.secrets.sealing import EnvKeys, file_generation, value_generation
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.content import read_entry
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys, file_generation, value_generation
 
 
 @dataclass
@@ -111,9 +111,12 @@ class _Work:
         """FROM's stored document with each secret value's bytes made fit for TO (spliced)."""
         data = read_entry(self.repo, self.index, e)
         own = self._own_document(e.path)
-        mine = redaction.values_at(e.path, own, e.secret_pointers) if own is not None else {}
+        default = secrets.SecretPolicy()
+        mine = (redaction.values_at(e.path, own, e.secret_pointers, default)
+                if own is not None else {})
         changes = []
-        for pointer, spans in redaction.values_at(e.path, data, e.secret_pointers).items():
+        for pointer, spans in redaction.values_at(e.path, data, e.secret_pointers,
+                                                  default).items():
             theirs = mine.get(pointer)
             own_value = own[theirs[-1].start:theirs[-1].end] if theirs and own else None
             for span in spans:

@@ -14,12 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-#: Stands in for a secret value in the store.
-MARKER = "<statesync:secret>"
-#: Prefix of a secret value sealed for the store (``--include-secrets``).
-SEALED_PREFIX = "statesync:enc:v1:"
-#: Every sealed value starts with this (``v1``: a JSON value, ``v2``: exact source bytes).
-SEALED_FAMILY = "statesync:enc:"
+from statesync.sync.store.sealing import MARKER, SEALED_FAMILY, SEALED_PREFIX
+
+__all__ = ["MARKER", "SEALED_FAMILY", "SEALED_PREFIX"]  # defined by the store format
 
 #: Secret files, with ``.gitignore`` semantics (see :mod:`pathspec`).
 DEFAULT_GLOBS = (

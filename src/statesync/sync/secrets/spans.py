@@ -11,10 +11,23 @@ re-serialised).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+
+class KeyPolicy(Protocol):
+    """What a locator asks of the secret policy (:class:`~.policy.SecretPolicy` is one)."""
+
+    def may_hold_secret_keys(self, path: str, data: bytes) -> bool:
+        """False only when no key of ``data`` can be secret and no value is a credential."""
+        ...
+
+    def is_secret_key(self, key: str) -> bool:
+        """True if a value under ``key`` is secret."""
+        ...
+
+    def is_secret_value(self, value: str) -> bool:
+        """True if ``value`` is a credential whatever its key."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,7 @@ class Span:
 class Locator(Protocol):
     """One document format's view of where secret values are."""
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         """Spans of every secret value, in document order, never overlapping.
 
         Raises ``ValueError`` when ``data`` is not a valid document of this

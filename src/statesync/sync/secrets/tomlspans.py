@@ -22,7 +22,7 @@ from statesync.sync.secrets.rules import is_stored_secret
 from statesync.sync.secrets.spans import Span
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+    from statesync.sync.secrets.spans import KeyPolicy
 
 MAX_DEPTH = 200
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -40,7 +40,7 @@ def decode(data: bytes) -> tuple[str, int]:
     return data.decode("utf-8"), 0
 
 
-def secret_pointers(doc: Any, policy: SecretPolicy, pointer: str = "") -> list[str]:
+def secret_pointers(doc: Any, policy: KeyPolicy, pointer: str = "") -> list[str]:
     """Pointers of the secret values of a parsed document, in no particular order."""
     if isinstance(doc, dict):
         out = []
@@ -61,7 +61,7 @@ def secret_pointers(doc: Any, policy: SecretPolicy, pointer: str = "") -> list[s
 class TomlLocator:
     """TOML documents (``*.toml``); pointers are those of the parsed document."""
 
-    def locate(self, data: bytes, policy: SecretPolicy) -> list[Span]:
+    def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         text, shift = decode(data)
         try:
             wanted = secret_pointers(tomllib.loads(text), policy)

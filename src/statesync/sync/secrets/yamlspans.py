@@ -19,7 +19,7 @@ from statesync.errors import DocumentLimit
 from statesync.sync.secrets.docnodes import MAX_DEPTH, MAX_NODES, Node, token, too_deep
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets.policy import SecretPolicy
+    from statesync.sync.secrets.spans import KeyPolicy
 
 #: The fast safe loader when libyaml is there; locating and parsing use the same one.
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -132,7 +132,7 @@ def _trim(text: str, start: int, end: int) -> int:
 class _YamlWalk:
     """One pass over a YAML stream's events: nodes, secret spans and the limits."""
 
-    def __init__(self, text: str, policy: SecretPolicy | None) -> None:
+    def __init__(self, text: str, policy: KeyPolicy | None) -> None:
         self.text, self.policy = text, policy
         self.stack: list[_Frame] = []
         self.anchors: dict[str, _Anchor] = {}
@@ -310,7 +310,7 @@ def _resolve(selected: Iterable[Any]) -> Iterator[Any]:
             yield doc, item
 
 
-def yaml_secret_nodes(text: str, policy: SecretPolicy) -> list[Node]:
+def yaml_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
     """The secret value nodes of a YAML stream (pointers already prefixed for streams)."""
     walk = _YamlWalk(text, policy)
     for _ in walk.run():

@@ -7,14 +7,13 @@ import io
 from typing import BinaryIO
 
 from statesync.sync.progress import Meter, quiet
-from statesync.sync.secrets.policy import is_document
-from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import codec
 from statesync.sync.store.chunker import Chunker
 from statesync.sync.store.chunkindex import ChunkIndex, load_index, write_index
-from statesync.sync.store.manifest import Entry
+from statesync.sync.store.manifest import Entry, is_document
 from statesync.sync.store.packs import PackUploader
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys
 
 _SNIFF = 8192
 

@@ -28,9 +28,9 @@ from typing import Any
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound, StatesyncError
 from statesync.paths import cache_dir
-from statesync.sync.secrets.sealing import EnvKeys, index_header
 from statesync.sync.store import codec, fields, layout
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys, index_header
 
 INDEX_VERSION = 1
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from typing import Any
 
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
-from statesync.sync.secrets.sealing import EnvKeys, manifest_header
 from statesync.sync.store import codec, fields, layout
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys, manifest_header
 from statesync.sync.store.tree_rules import check_link_target, check_tree
 from statesync.sync.store.tree_rules import check_path as check_path  # re-exported: older callers
 from statesync.version import __version__
@@ -27,6 +27,12 @@ from statesync.whoami import user
 
 MANIFEST_VERSION = 1
 KINDS = ("document", "binary", "symlink", "secret-file")
+DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def is_document(path: str) -> bool:
+    """True for the paths stored as kind ``document`` (JSON and YAML, by suffix)."""
+    return path.lower().endswith(DOCUMENT_SUFFIXES)
 
 
 @dataclass

@@ -16,10 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from statesync.backends.base import CREATE, Digested
 from statesync.errors import AlreadyExists
-from statesync.sync.secrets.sealing import EnvKeys
 from statesync.sync.store import codec, layout
 from statesync.sync.store.chunkindex import PackEntries
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys
 
 
 class _Pack:

@@ -21,8 +21,8 @@ from statesync.errors import (
     StoreExists,
     StoreNotInitialised,
 )
-from statesync.sync.secrets.sealing import KeyLookup, no_keys
 from statesync.sync.store import fields, layout
+from statesync.sync.store.sealing import KeyLookup, no_keys
 
 if TYPE_CHECKING:
     from statesync.crypto.signing import Signer

@@ -26,8 +26,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from statesync.crypto import aead
 from statesync.errors import IntegrityError, KeyFailure
-from statesync.sync.secrets.policy import SEALED_PREFIX as VALUE_PREFIX
 from statesync.sync.store import codec
+
+#: Stands in for a secret value in the store.
+MARKER = "<statesync:secret>"
+#: Prefix of a secret value sealed for the store (``--include-secrets``).
+SEALED_PREFIX = "statesync:enc:v1:"
+#: Every sealed value starts with this (``v1``: a JSON value, ``v2``: exact source bytes).
+SEALED_FAMILY = "statesync:enc:"
+VALUE_PREFIX = SEALED_PREFIX
 
 #: Prefix of a value sealed from its exact source bytes (v1 sealed a JSON value).
 BYTES_PREFIX = "statesync:enc:v2:"

@@ -17,9 +17,9 @@ from pathlib import Path
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
-from statesync.sync.secrets.sealing import EnvKeys, file_generation, value_generation
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys, file_generation, value_generation
 
 
 @dataclass
