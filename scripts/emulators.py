@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start and stop the cloud emulators the test suite runs against (DESIGN.md §9).
+"""Start and stop the cloud emulators the test suite runs against (ARCHITECTURE.md §8).
 
     python scripts/emulators.py start --env-file .emulators/env
     source .emulators/env

@@ -6,7 +6,7 @@
     store.pull("./restore", env="dev")
 
 Every method raises :class:`statesync.errors.StatesyncError` subclasses only;
-each carries the CLI exit code of DESIGN.md §7.
+each carries the CLI exit code of ARCHITECTURE.md §5.
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ class Store:
         opened = Unsealer(self.repo, manifest, skip_secrets).unseal(entry, data, None)
         return json.loads(opened if opened is not None else data)
 
-    # --- keys and trust (DESIGN.md §6) ----------------------------------------
+    # --- keys and trust (ARCHITECTURE.md §7) ----------------------------------------
 
     def keys(self, identities: list[str] | None = None) -> KeyAdmin:
         """Key management (``[keys] recipients`` of statesync.toml + ``identities`` specs)."""
@@ -344,7 +344,7 @@ def pin_url(repo: Repo) -> str:
 
 
 def _check_pin(repo: Repo, reset: bool = False) -> dict[str, Any]:
-    """Hold the store to the id this machine pinned (DESIGN.md §6: trust stays local).
+    """Hold the store to the id this machine pinned (ARCHITECTURE.md §7: trust stays local).
 
     Afterwards ``repo.store_id`` is the pinned id, so the trust policy, the
     serials seen and the sticky encryption choices are keyed by the pin.

@@ -1,7 +1,7 @@
 """The one error tree of statesync.
 
 Every error the library raises on purpose is a :class:`StatesyncError`. Each
-class carries the CLI exit code of DESIGN.md §7, so the CLI maps an error to
+class carries the CLI exit code of ARCHITECTURE.md §5, so the CLI maps an error to
 its exit code without knowing where it came from:
 
     0 ok, 1 error, 2 usage, 3 conflict, 4 integrity, 5 locked, 6 key/decryption.

@@ -1,4 +1,4 @@
-"""The CLI contract of DESIGN.md §7: commands, --json fields, one-line errors, exit codes."""
+"""The CLI contract of ARCHITECTURE.md §5: commands, --json fields, one-line errors, exit codes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``statesync export`` / ``statesync import`` through the real command line.
 
-Exit codes (DESIGN.md §7): 0 ok, 2 usage, 4 integrity (a bad bundle); errors
+Exit codes (ARCHITECTURE.md §5): 0 ok, 2 usage, 4 integrity (a bad bundle); errors
 are one line on stderr, never a traceback, never a secret value.
 """
 

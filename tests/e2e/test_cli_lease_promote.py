@@ -1,6 +1,6 @@
 """The CLI of leases and environments: lock, unlock, promote, rollback, log --all-envs.
 
-Exit codes (DESIGN.md §7): 0 ok, 1 error, 2 usage, 5 locked; errors are one
+Exit codes (ARCHITECTURE.md §5): 0 ok, 1 error, 2 usage, 5 locked; errors are one
 line on stderr, never a traceback.
 """
 

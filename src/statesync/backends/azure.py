@@ -258,7 +258,7 @@ class AzureBackend(Backend):
 
     @contextlib.contextmanager
     def _faults(self, key: str, mode: PutMode | None = None) -> Iterator[None]:
-        """Translate Azure SDK faults by the mode of the call (see DESIGN.md §4)."""
+        """Translate Azure SDK faults by the mode of the call (see ARCHITECTURE.md §6)."""
         try:
             yield
         except ClientAuthenticationError as exc:

@@ -4,7 +4,7 @@ This module is the specification every driver implements (memory, local, s3,
 azure, gcs). Keys are ``/``-separated relative names such as
 ``refs/default``; drivers prefix them with the store URL's own prefix.
 
-Put modes (DESIGN.md §4):
+Put modes (ARCHITECTURE.md §6):
 
 * ``OVERWRITE`` — unconditional write.
 * ``CREATE`` — write only if the key is absent; otherwise :class:`AlreadyExists`.

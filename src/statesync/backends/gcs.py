@@ -313,7 +313,7 @@ class GCSBackend(Backend):
     def _faults(
         self, key: str, mode: PutMode | None = None, listing: bool = False
     ) -> Iterator[None]:
-        """Translate google-cloud-storage faults by the mode of the call (DESIGN.md §4)."""
+        """Translate google-cloud-storage faults by the mode of the call (ARCHITECTURE.md §6)."""
         try:
             yield
         except gapi.GoogleAPICallError as exc:

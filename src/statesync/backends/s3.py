@@ -269,7 +269,7 @@ class S3Backend(Backend):
 
     @contextlib.contextmanager
     def _faults(self, key: str, mode: PutMode | None = None) -> Iterator[None]:
-        """Translate boto3 faults by the mode of the call (see DESIGN.md §4)."""
+        """Translate boto3 faults by the mode of the call (see ARCHITECTURE.md §6)."""
         try:
             yield
         except ClientError as exc:

@@ -1,6 +1,6 @@
 """The command line: parse, call :mod:`statesync.api`, print. Nothing else.
 
-Exit codes (DESIGN.md §7): 0 ok, 1 error, 2 usage, 3 conflict, 4 integrity,
+Exit codes (ARCHITECTURE.md §5): 0 ok, 1 error, 2 usage, 3 conflict, 4 integrity,
 5 locked, 6 key or decryption failure. Errors are one line on stderr; under
 ``--json`` also one object on stdout: ``{"error", "exit_code", "error_type", ...}``.
 """

@@ -1,4 +1,4 @@
-"""Encryption and signatures (DESIGN.md §6).
+"""Encryption and signatures (ARCHITECTURE.md §7).
 
 * :mod:`~statesync.crypto.aead` — AES-256-GCM with associated data, HKDF subkeys.
 * :mod:`~statesync.sync.store.keyring` — per-environment data keys, one keyring

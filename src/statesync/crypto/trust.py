@@ -1,7 +1,7 @@
 """The local trust policy: which signing keys may write an environment.
 
 Trust lives on the user's machine, never only in the store it protects
-(DESIGN.md §6): ``$XDG_CONFIG_HOME/statesync/trust.json``, mode 0600::
+(ARCHITECTURE.md §7): ``$XDG_CONFIG_HOME/statesync/trust.json``, mode 0600::
 
     {"version": 1,
      "stores": {"<store id>": {"<env>": {"writers": ["ed25519:..."],

@@ -1,6 +1,6 @@
 """The user's own key and policy files: where they live and how they are written.
 
-Everything here is written with mode 0600 (DESIGN.md §6: nothing secret on
+Everything here is written with mode 0600 (ARCHITECTURE.md §7: nothing secret on
 disk with wider permissions), atomically (temporary file, fsync, rename).
 """
 

@@ -1,4 +1,4 @@
-"""Export and import bundles: one self-contained file per snapshot (DESIGN.md §7).
+"""Export and import bundles: one self-contained file per snapshot (README "Bundles").
 
 Formats, chosen by the file's suffix (see :mod:`statesync.sync.bundle.schema`):
 

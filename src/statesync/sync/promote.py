@@ -8,8 +8,8 @@ a new, higher serial, so pulls with rollback protection accept it as the
 intentional move it is. Both run under the target environment's lease, and
 the ref's conditional write still guards against any writer that bypasses it.
 
-Secrets: secret values and secret files are never in the store (DESIGN.md
-§6), only their names: each entry's ``secret_pointers`` (JSON pointers whose
+Secrets: secret values and secret files are never in the store (ARCHITECTURE.md
+§7), only their names: each entry's ``secret_pointers`` (JSON pointers whose
 values are the secret marker) and the manifest's ``secret_files``. Promotion
 copies those names unchanged, so TO's machines keep their own secret values
 when they pull: a promoted document arrives with markers, and pull puts the

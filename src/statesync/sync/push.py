@@ -1,6 +1,6 @@
 """Push: snapshot a folder and move an environment to it, never losing an update.
 
-Order of writes (DESIGN.md §5): packs, then their index, then the manifest
+Order of writes (ARCHITECTURE.md §3): packs, then their index, then the manifest
 (create-only), then the ref (conditional). A crash or a lost race at any
 step leaves only unreferenced objects, which gc removes later.
 """

@@ -4,7 +4,7 @@ A *locator* knows one document format (JSON, YAML, ``KEY=value``, INI, TOML,
 JSON lines). Given a document's exact bytes and the secret policy, it returns
 the byte spans of the secret values, each with the JSON pointer that names
 it. Redaction and restoration splice only those bytes; every other byte of the
-user's document stays as written (DESIGN.md §6: a document is never
+user's document stays as written (ARCHITECTURE.md §7: a document is never
 re-serialised).
 """
 

@@ -1,4 +1,4 @@
-"""The one module that knows object names in the store (DESIGN.md §2).
+"""The one module that knows object names in the store (ARCHITECTURE.md §2).
 
 Nothing else builds a key string: every reader and writer asks here.
 """

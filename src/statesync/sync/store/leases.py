@@ -1,4 +1,4 @@
-"""Leases: ``locks/<env>``, for work that must not even start twice (DESIGN.md §5).
+"""Leases: ``locks/<env>``, for work that must not even start twice (ARCHITECTURE.md §3).
 
 A lease is an object created only if absent, naming who took it, why, and
 for how long. Its holder renews it (a :class:`Heartbeat` does so every ttl/3);
