@@ -43,14 +43,21 @@ class WebCtx:
 
 
 @contextmanager
-def serve_web(store_url: str) -> Iterator[str]:
-    """Serve the web view of ``store_url`` on 127.0.0.1:<free port>; yields the base URL."""
+def serve_web(store_url: str, user_dirs: Path | None = None) -> Iterator[str]:
+    """Serve the web view of ``store_url`` on 127.0.0.1:<free port>; yields the base URL.
+
+    ``user_dirs``: open the store with user folders of its own there (for a
+    fixture that outlives one test's folders).
+    """
     import uvicorn
     from starlette.applications import Starlette
 
     from statesync.server.web import web_routes
 
-    ctx = WebCtx(store_url)
+    with pytest.MonkeyPatch.context() as mp:
+        if user_dirs is not None:
+            private_env(user_dirs, mp)
+        ctx = WebCtx(store_url)
     app = Starlette(routes=web_routes(ctx))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                            lifespan="off"))
@@ -90,12 +97,19 @@ def fetch(url: str) -> Fetched:
         return Fetched(exc.code, exc.read(), dict(exc.headers))
 
 
-def private_env(base: Path, mp: pytest.MonkeyPatch) -> None:
-    """User folders of a (module-scoped) fixture's own, as the autouse fixture gives each test."""
+def private_env(base: Path, mp: pytest.MonkeyPatch, passphrase: bool = False) -> None:
+    """User folders of a (session-scoped) fixture's own, as the autouse fixture gives each test.
+
+    The server never gets the passphrase: the web view must not need a key to
+    show a store whose secrets are sealed (it never opens them).
+    """
     for name in ("CACHE", "DATA", "CONFIG", "STATE"):
         mp.setenv(f"XDG_{name}_HOME", str(base / f"xdg-{name.lower()}"))
     mp.delenv("STATESYNC_STORE", raising=False)
-    mp.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
+    if passphrase:
+        mp.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
+    else:
+        mp.delenv("STATESYNC_PASSPHRASE", raising=False)
 
 
 def state_folder(root: Path, host: str, password_name: str, replicas: int) -> Path:
@@ -149,17 +163,16 @@ def build_store(base: Path) -> WebStore:
     return WebStore(url, first, second, prod, LONG_COUNT)
 
 
-@pytest.fixture(scope="module")
-def web_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStore]:
+@pytest.fixture(scope="session")
+def web_store(tmp_path_factory: pytest.TempPathFactory) -> WebStore:
+    """Built once for the HTTP and the browser tests (it takes a few seconds)."""
     base = tmp_path_factory.mktemp("web")
     with pytest.MonkeyPatch.context() as mp:
-        private_env(base, mp)
-        yield build_store(base)
+        private_env(base, mp, passphrase=True)
+        return build_store(base)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_url(web_store: WebStore, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        private_env(tmp_path_factory.mktemp("web-server"), mp)
-        with serve_web(web_store.url) as url:
-            yield url
+    with serve_web(web_store.url, tmp_path_factory.mktemp("web-server")) as url:
+        yield url

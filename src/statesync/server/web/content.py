@@ -8,6 +8,7 @@ string, masked as the marker) wherever a secret was.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,7 @@ class KeyChange:
 
 @dataclass(frozen=True)
 class DiffLine:
-    kind: str  # "add", "del", "hunk", "same", "meta"
+    kind: str  # "add", "del", "hunk", "same", "meta" (a note of ours)
     text: str
 
 
@@ -114,9 +115,9 @@ def _key_changes(path: str, pointers: list[str], a: str, b: str) -> tuple[KeyCha
 
 def _line_diff(a: str, b: str) -> tuple[DiffLine, ...]:
     out: list[DiffLine] = []
-    for line in difflib.unified_diff(a.splitlines(), b.splitlines(), "before", "after",
-                                     lineterm="", n=3):
-        kind = ("meta" if line.startswith(("---", "+++")) else "hunk" if line.startswith("@@")
+    lines = difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=3)
+    for line in itertools.islice(lines, 2, None):  # the page names both sides already
+        kind = ("hunk" if line.startswith("@@")
                 else "add" if line.startswith("+") else "del" if line.startswith("-")
                 else "same")
         out.append(DiffLine(kind, line))
