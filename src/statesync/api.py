@@ -26,7 +26,7 @@ from statesync.sync import promote as promote_mod
 from statesync.sync import promotion_rule as rule_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync.builder import SnapshotBuilder
-from statesync.sync.chunkindex import load_index
+from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
 from statesync.sync.engine import PushOptions, PushResult
 from statesync.sync.history import Diff, LogEntry, Status
@@ -421,7 +421,13 @@ def diff_snapshots(store: Store, a: str, b: str) -> Diff:
 _SEALED_VALUE = re.compile(rb"statesync:enc:v[0-9]+:[0-9]+:[A-Za-z0-9+/=]+")
 
 
-def redacted_file(store: Store, snapshot: str, path: str) -> bytes:
+def chunk_index(store: Store) -> ChunkIndex:
+    """Where every chunk is; pass it to :func:`redacted_file` to read many files at one listing."""
+    return load_index(store.repo)
+
+
+def redacted_file(store: Store, snapshot: str, path: str, *,
+                  index: ChunkIndex | None = None) -> bytes:
     """A file of a snapshot as stored, with every secret value shown as the marker.
 
     Sealed values are never opened: the bytes come from the store's redacted
@@ -434,7 +440,7 @@ def redacted_file(store: Store, snapshot: str, path: str) -> bytes:
     entry = load_manifest(store.repo, snapshot).by_path().get(path)
     if entry is None or entry.kind in ("symlink", "secret-file"):
         raise UsageError(f"{path!r} has no content to show in snapshot {snapshot[:12]}")
-    data = read_entry(store.repo, load_index(store.repo), entry)
+    data = read_entry(store.repo, index or load_index(store.repo), entry)
     if entry.secret_pointers:
         try:
             spans = redaction.values_at(path, data, entry.secret_pointers, store.policy)

@@ -11,7 +11,7 @@ import difflib
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from markupsafe import Markup, escape
@@ -20,6 +20,9 @@ from statesync import api
 from statesync.api import Store
 from statesync.errors import UsageError
 from statesync.sync import redaction
+
+if TYPE_CHECKING:
+    from statesync.sync.chunkindex import ChunkIndex
 
 #: Files larger than this are not shown (a page stays quick to load and read).
 MAX_SHOWN = 2 * 1024 * 1024
@@ -39,12 +42,13 @@ class Shown:
     notice: str | None = None
 
 
-def show_file(store: Store, snapshot: str, path: str, size: int) -> Shown:
+def show_file(store: Store, snapshot: str, path: str, size: int,
+              index: ChunkIndex | None = None) -> Shown:
     """``path``'s redacted content as text, or a notice (too large, not UTF-8, not shown)."""
     if size > MAX_SHOWN:
         return Shown(None, f"{size} bytes: too large to show here (statesync cat shows it)")
     try:
-        data = api.redacted_file(store, snapshot, path)
+        data = api.redacted_file(store, snapshot, path, index=index)
     except UsageError as exc:
         return Shown(None, str(exc))
     try:
@@ -128,9 +132,10 @@ def _line_diff(a: str, b: str) -> tuple[DiffLine, ...]:
 
 
 def file_change(store: Store, a: str, b: str, path: str, pointers: list[str],
-                sizes: tuple[int, int]) -> FileChange:
+                sizes: tuple[int, int], index: ChunkIndex) -> FileChange:
     """How ``path`` changed from snapshot ``a`` to ``b``, from both redacted forms."""
-    before, after = show_file(store, a, path, sizes[0]), show_file(store, b, path, sizes[1])
+    before = show_file(store, a, path, sizes[0], index)
+    after = show_file(store, b, path, sizes[1], index)
     if before.text is None or after.text is None:
         return FileChange(path, (), (), before.notice or after.notice)
     keys = _key_changes(path, pointers, before.text, after.text) if pointers else ()

@@ -94,8 +94,9 @@ def diff(store: Store, cache: LineCache, request: Request,
         return page("diff.html", d=None, a=a, b=b, changes=[], crumbs=[("diff", None)], **base)
     d = api.diff_snapshots(store, a, b)
     ma, mb = (api.snapshot_manifest(store, s).by_path() for s in (d.a, d.b))
+    index = api.chunk_index(store)  # one listing of the store for every file shown
     changes = [content.file_change(store, d.a, d.b, path, pointers,
-                                   (ma[path].size, mb[path].size))
+                                   (ma[path].size, mb[path].size), index)
                for path, pointers in d.modified.items()]
     return page("diff.html", d=d, a=a, b=b, changes=changes, ma=ma, mb=mb,
                 crumbs=[("diff", None)], **base)
