@@ -130,7 +130,8 @@ def state_folder(root: Path, host: str, password_name: str, replicas: int) -> Pa
 
 @dataclass(frozen=True)
 class WebStore:
-    """A populated store: ``dev`` (two pushes, a lease), ``prod`` (secrets sealed), ``long``."""
+    """A populated store: ``dev`` (two pushes, a lease), ``prod`` (secrets sealed), ``long``
+    (LONG_COUNT snapshots) and ``vault`` (``--encrypt all``: unreadable without the key)."""
 
     url: str
     dev_first: str
@@ -154,6 +155,9 @@ def build_store(base: Path) -> WebStore:
                             message="bump replicas").snapshot
         prod = store.push(state_folder(base / "prod", "db9.internal", "db-prod", 5), "prod",
                           include_secrets=True, message="sealed").snapshot
+        store.keys().init("vault", ["passphrase"])
+        store.push(state_folder(base / "vault", "db7.internal", "db-vault", 1), "vault",
+                   encrypt_all=True)
         for i in range(LONG_COUNT):
             store.save_object({"step": i, "token": planted("long")}, "long",
                               description=f"step {i}")

@@ -48,7 +48,19 @@ def test_history_pages_fifty_at_a_time_and_follows_the_cursor(
     assert "step 19" in by_number and "step 0<" in by_number
     assert 'rel="next"' not in by_number  # the last page
     get(web_url + "/env/long?page=4", 404)
+    get(web_url + f"/env/long?page=2&at={web_store.dev_second}", 404)  # another env's snapshot
     get(web_url + "/env/long?page=zero", 400)
+
+
+def test_an_env_sealed_whole_is_named_not_opened_without_a_key(web_url: str) -> None:
+    """The server has no key: ``vault``'s manifests cannot be read, and the pages say so."""
+    envs = get(web_url + "/").text
+    assert 'href="/env/vault"' in envs and "KeyFailure" in envs
+    vault = envs.split('href="/env/vault"')[1].split("</tr>")[0]
+    assert '<td class="num">1</td>' in vault  # its ref is still shown: serial 1
+    assert 'href="/env/dev"' in envs  # the others are still listed
+    page = get(web_url + "/env/vault", 500).text
+    assert "Key needed" in page and "KeyFailure" in page
 
 
 def test_unknown_env_snapshot_and_file_are_404_pages(web_url: str, web_store: WebStore) -> None:

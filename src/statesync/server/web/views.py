@@ -34,11 +34,12 @@ class EnvRow:
 
 
 def _env_row(store: Store, cache: LineCache, name: str, lock: LockStatus | None) -> EnvRow:
-    try:
+    ref = None
+    try:  # one damaged environment must not hide the others, nor its ref its head
         ref = api.head_ref(store, name)
         return EnvRow(name, ref, cache.line(store, ref.snapshot), lock)
-    except StatesyncError as exc:  # one damaged environment must not hide the others
-        return EnvRow(name, lock=lock, damage=f"{type(exc).__name__}: {exc}")
+    except StatesyncError as exc:
+        return EnvRow(name, ref, lock=lock, damage=f"{type(exc).__name__}: {exc}")
 
 
 def environments(store: Store, cache: LineCache, request: Request,
