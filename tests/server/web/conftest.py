@@ -128,6 +128,17 @@ def state_folder(root: Path, host: str, password_name: str, replicas: int) -> Pa
     return root
 
 
+def signed_push(base: Path, url: str, folder: Path) -> str:
+    """Push ``folder`` to ``prod`` with its secrets sealed, signed with a key of its own."""
+    from statesync.crypto import signing
+
+    signing.generate(base / "signing.key")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STATESYNC_SIGNING_KEY", str(base / "signing.key"))
+        with Store.open(url) as signer:
+            return signer.push(folder, "prod", include_secrets=True, message="sealed").snapshot
+
+
 @dataclass(frozen=True)
 class WebStore:
     """A populated store: ``dev`` (two pushes, a lease), ``prod`` (secrets sealed), ``long``
@@ -153,8 +164,7 @@ def build_store(base: Path) -> WebStore:
                            message="first <em>push</em>").snapshot
         second = store.push(state_folder(folder, "db2.internal", "db-two", 3), "dev",
                             message="bump replicas").snapshot
-        prod = store.push(state_folder(base / "prod", "db9.internal", "db-prod", 5), "prod",
-                          include_secrets=True, message="sealed").snapshot
+        prod = signed_push(base, url, state_folder(base / "prod", "db9.internal", "db-prod", 5))
         store.keys().init("vault", ["passphrase"])
         store.push(state_folder(base / "vault", "db7.internal", "db-vault", 1), "vault",
                    encrypt_all=True)

@@ -31,6 +31,8 @@ def test_environments_page_lists_each_env_with_head_lease_and_signing(
     assert web_store.dev_second[:12] in page
     assert "held by" in page and "deploy &lt;now&gt;" in page  # the lease, escaped
     assert "unsigned" in page
+    prod = page.split('href="/env/prod"')[1].split("</tr>")[0]
+    assert 'class="badge ok"' in prod and ">signed<" in prod
     assert '<td class="num">120</td>' in page  # long's head serial
 
 

@@ -44,9 +44,12 @@ def _env_row(store: Store, cache: LineCache, name: str, lock: LockStatus | None)
 
 def environments(store: Store, cache: LineCache, request: Request,
                  base: dict[str, Any]) -> HTMLResponse:
-    locks = {st.env: st for st in store.locks()}
+    try:  # judging a lease probes the store's clock (a write): a read-only store may refuse
+        locks, lease_problem = {st.env: st for st in store.locks()}, None
+    except StatesyncError as exc:
+        locks, lease_problem = {}, f"{type(exc).__name__}: {exc}"
     rows = [_env_row(store, cache, name, locks.get(name)) for name in store.envs()]
-    return page("environments.html", rows=rows, crumbs=[], **base)
+    return page("environments.html", rows=rows, lease_problem=lease_problem, crumbs=[], **base)
 
 
 def _page_number(request: Request) -> int:
