@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from statesync.api import Store
 from tests.helpers import write
 from tests.leakscan import MARKER
-from tests.server.web.conftest import Fetched, WebStore, fetch, serve_web
+from tests.server.web.conftest import PASSPHRASE, Fetched, WebStore, fetch, serve_web
 
 SECRET_MARKER_HTML = "&lt;statesync:secret&gt;"
 
@@ -179,3 +181,19 @@ def test_every_page_over_any_backend(any_store_url: str, tmp_path: Path) -> None
             assert "/k" in get(url + f"/diff?a={a}&b={b}").text
     finally:
         store.close()
+
+
+def test_with_the_key_at_hand_secrets_stay_redacted(web_store: WebStore, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that could open every sealed value still shows only the marker."""
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
+    with serve_web(web_store.url) as url:
+        assert "KeyFailure" not in get(url + "/env/vault").text
+        vault = get(url + "/snap/vault/file/config.json").text  # sealed whole: read with the key
+        assert "db7.internal" in vault and SECRET_MARKER_HTML in vault
+        assert SECRET_MARKER_HTML in get(url + "/snap/vault/file/deep/nested/app.yaml").text
+        assert SECRET_MARKER_HTML in get(url + "/snap/prod/file/config.json").text
+        diff = get(url + "/diff?a=prod&b=vault").text
+        assert "db9.internal" in diff and "db7.internal" in diff
+        assert "its content is never shown" in get(url + "/snap/prod/file/.env").text
+        get(url + "/snap/vault/file/.env", 404)  # left out: --encrypt all alone keeps secrets home
