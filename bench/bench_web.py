@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from statesync.api import Store
-from statesync.sync import manifest as manifest_mod
-from statesync.sync import refs
+from statesync.sync.store import manifest as manifest_mod
+from statesync.sync.store import refs
 
 ENV = "bench"
 PAGE = 50

@@ -19,10 +19,10 @@ from markupsafe import Markup, escape
 from statesync import api
 from statesync.api import Store
 from statesync.errors import UsageError
-from statesync.sync import redaction
+from statesync.sync.secrets import redaction
 
 if TYPE_CHECKING:
-    from statesync.sync.chunkindex import ChunkIndex
+    from statesync.sync.store.chunkindex import ChunkIndex
 
 #: Files larger than this are not shown (a page stays quick to load and read).
 MAX_SHOWN = 2 * 1024 * 1024

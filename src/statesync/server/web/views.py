@@ -12,14 +12,14 @@ from statesync.errors import StatesyncError, UsageError, ViewNotFound
 from statesync.server.web import content
 from statesync.server.web.history import LineCache, history_page
 from statesync.server.web.render import page
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import HTMLResponse
 
-    from statesync.sync.lease import LockStatus
-    from statesync.sync.refs import Ref
+    from statesync.sync.store.leases import LockStatus
+    from statesync.sync.store.refs import Ref
 
 
 @dataclass(frozen=True)
