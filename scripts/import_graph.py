@@ -26,7 +26,8 @@ LAYERS = {
     "statesync.sync.bundle": 3,
     "statesync.sync": 4, "statesync.keys": 4,
     "statesync.api": 5, "statesync": 5,
-    "statesync.cli": 6,
+    "statesync.cli": 6, "statesync.server": 6, "statesync.service": 6,
+    "statesync.integrations": 6, "statesync.formats": 4,
 }
 
 

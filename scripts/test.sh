@@ -10,6 +10,7 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+scripts/install_chromium.sh  # Debian's chromium for the web view's browser tests
 
 echo "== lint and types"
 .venv/bin/ruff check src tests bench scripts

@@ -12,13 +12,14 @@ each carries the CLI exit code of ARCHITECTURE.md §5.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
-from statesync.errors import UsageError
+from statesync.errors import StatesyncError, UsageError
 from statesync.sync import bundles as bundle
 from statesync.sync import commit as commit_mod
 from statesync.sync import history
@@ -33,16 +34,18 @@ from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
+from statesync.sync.secrets import redaction
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
 from statesync.sync.store.builder import SnapshotBuilder
-from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import read_entry
 from statesync.sync.store.lockguard import LockPolicy, ensure_free
-from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.manifest import Manifest, load_manifest
 from statesync.sync.store.refs import (
+    Ref,
     broken_envs,
     list_envs,
     read_trusted_head,
@@ -379,3 +382,86 @@ def _wire_security(repo: Repo, config: Config) -> None:
     repo.keys = lookup
     repo.signer = signing.default_signer()
     repo.trust = trust.TrustPolicy.load()
+
+
+# --- read-only views for the web view (statesync.server.web) -----------------------
+
+
+def head_ref(store: Store, env: str) -> Ref:
+    """``env``'s trusted head ref (serial, who moved it when, signer).
+
+    Raises :class:`EnvNotFound`, or :class:`IntegrityError` for a head the
+    trust policy refuses or one that went backwards.
+    """
+    return require_trusted_head(store.repo, layout.validate_env(env)).ref
+
+
+def log_entry(store: Store, snapshot: str) -> LogEntry:
+    """One snapshot's line of history (reads only its own manifest).
+
+    Manifests are immutable and named by their hash, so callers may cache the
+    result by id. Raises :class:`SnapshotNotFound` or :class:`IntegrityError`.
+    """
+    m = load_manifest(store.repo, snapshot)
+    return LogEntry(snapshot, m.created_at, m.author, m.host, m.message, m.tags, m.parents,
+                    len(m.entries), sum(e.size for e in m.entries))
+
+
+def resolve_snapshot(store: Store, name: str) -> str:
+    """An environment name or snapshot id (prefix) -> full id, as ``show`` resolves it.
+
+    A full id of an environment the local trust policy says nothing about is
+    taken as it is (what :func:`history.resolve` would accept anyway) without
+    walking every history to find it: fast on long histories.
+    """
+    text = name.lower()
+    if layout.is_object_id(text):
+        env = load_manifest(store.repo, text).env
+        if store.repo.trust is None or store.repo.trust.entry(store.store_id, env) is None:
+            return text
+    return history.resolve(store.repo, name)
+
+
+def snapshot_manifest(store: Store, snapshot: str) -> Manifest:
+    """The verified manifest of the full id ``snapshot`` (see :func:`resolve_snapshot`)."""
+    return load_manifest(store.repo, snapshot)
+
+
+def diff_snapshots(store: Store, a: str, b: str) -> Diff:
+    """:meth:`Store.diff` of two names resolved by :func:`resolve_snapshot`."""
+    return history.diff(store.repo, resolve_snapshot(store, a), resolve_snapshot(store, b),
+                        resolver=lambda repo, name: name)
+
+
+#: A sealed value string as push writes it (``statesync:enc:v<N>:<generation>:<base64>``).
+_SEALED_VALUE = re.compile(rb"statesync:enc:v[0-9]+:[0-9]+:[A-Za-z0-9+/=]+")
+
+
+def chunk_index(store: Store) -> ChunkIndex:
+    """Where every chunk is; pass it to :func:`redacted_file` to read many files at one listing."""
+    return load_index(store.repo)
+
+
+def redacted_file(store: Store, snapshot: str, path: str, *,
+                  index: ChunkIndex | None = None) -> bytes:
+    """A file of a snapshot as stored, with every secret value shown as the marker.
+
+    Sealed values are never opened: the bytes come from the store's redacted
+    form, the recorded secret pointers get the marker and any sealed string
+    left is masked too. Raises :class:`UsageError` for a path the snapshot
+    lacks, a link, a sealed secret file, or a document whose secret values
+    cannot be located (nothing is shown then); :class:`IntegrityError` for
+    damaged content.
+    """
+    entry = load_manifest(store.repo, snapshot).by_path().get(path)
+    if entry is None or entry.kind in ("symlink", "secret-file"):
+        raise UsageError(f"{path!r} has no content to show in snapshot {snapshot[:12]}")
+    data = read_entry(store.repo, index or load_index(store.repo), entry)
+    if entry.secret_pointers:
+        try:
+            spans = redaction.values_at(path, data, entry.secret_pointers, store.policy)
+        except (ValueError, StatesyncError):  # UnicodeDecodeError too
+            raise UsageError(f"{path}: its secret values cannot be located; not shown") from None
+        marker = redaction.scalar_for(path, redaction.MARKER)
+        data = redaction.splice(data, [(s, marker) for ss in spans.values() for s in ss])
+    return _SEALED_VALUE.sub(redaction.MARKER.encode(), data)

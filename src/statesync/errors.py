@@ -87,6 +87,10 @@ class SnapshotNotFound(StatesyncError):
     """No snapshot with that id (or unique prefix) exists."""
 
 
+class ViewNotFound(StatesyncError):
+    """A view asked for what is not there: a file a snapshot lacks, a page past the end."""
+
+
 class BundleError(StatesyncError):
     """An export bundle is truncated, malformed, unsafe or of an unknown version."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,13 @@ def _doc_changes(repo: Repo, index: ChunkIndex, ea: Entry, eb: Entry) -> list[st
     return out
 
 
-def diff(repo: Repo, a: str, b: str) -> Diff:
-    """Paths added, removed and modified from ``a`` to ``b`` (keys for documents)."""
-    ida, idb = resolve(repo, a), resolve(repo, b)
+def diff(repo: Repo, a: str, b: str, *,
+         resolver: Callable[[Repo, str], str] | None = None) -> Diff:
+    """Paths added, removed and modified from ``a`` to ``b`` (keys for documents).
+
+    ``resolver`` turns the names into ids (default :func:`resolve`).
+    """
+    ida, idb = (resolver or resolve)(repo, a), (resolver or resolve)(repo, b)
     ma, mb = load_manifest(repo, ida).by_path(), load_manifest(repo, idb).by_path()
     out = Diff(ida, idb, sorted(set(mb) - set(ma)), sorted(set(ma) - set(mb)))
     changed = [p for p in sorted(set(ma) & set(mb)) if ma[p].digest != mb[p].digest

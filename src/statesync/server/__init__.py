@@ -1,0 +1,1 @@
+"""``statesync serve``: the HTTP server over one store (DESIGN.md §9)."""
