@@ -12,14 +12,15 @@ each carries the CLI exit code of DESIGN.md §7.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
-from statesync.errors import UsageError
-from statesync.sync import bundle, engine, history, layout
+from statesync.errors import RefConflict, UsageError
+from statesync.sync import bundle, docspans, engine, history, layout, redaction
 from statesync.sync import lease as lease_mod
 from statesync.sync import promote as promote_mod
 from statesync.sync import promotion_rule as rule_mod
@@ -365,3 +366,126 @@ def _wire_security(repo: Repo, config: Config) -> None:
     repo.keys = lookup
     repo.signer = signing.default_signer()
     repo.trust = trust.TrustPolicy.load()
+
+
+# --- whole files in memory (statesync serve: Terraform state) ---------------------
+
+
+@dataclass(frozen=True)
+class HeadFile:
+    """One file of an environment's head, as its writer gave it (secrets opened)."""
+
+    snapshot: str | None  # the head snapshot; None when the environment has none
+    data: bytes | None  # None when the head has no such file (or there is no head)
+
+
+def read_head_file(store: Store, env: str, path: str) -> HeadFile:
+    """``path`` of ``env``'s trusted head with sealed values decrypted.
+
+    Raises :class:`KeyFailure` when a sealed value cannot be opened here and
+    :class:`IntegrityError` for a damaged or untrusted head.
+    """
+    state = read_trusted_head(store.repo, layout.validate_env(env))
+    if state is None or not state.ref.snapshot:
+        return HeadFile(None, None)
+    manifest = load_manifest(store.repo, state.ref.snapshot)
+    entry = manifest.by_path().get(path)
+    if entry is None:
+        return HeadFile(state.ref.snapshot, None)
+    data = read_entry(store.repo, load_index(store.repo), entry)
+    opened = Unsealer(store.repo, manifest, False).unseal(entry, data, None)
+    return HeadFile(state.ref.snapshot, opened if opened is not None else data)
+
+
+def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str | None,
+                 sealed: dict[str, list[str]] | None = None, message: str = "",
+                 tags: dict[str, str] | None = None, include_secrets: bool = False,
+                 encrypt_all: bool = False, lock: LockPolicy | None = None) -> PushResult:
+    """Make ``files`` (path -> bytes) ``env``'s next snapshot, if its head is still ``parent``.
+
+    Documents are stored as push stores them (secret values found by the
+    policy are sealed with ``include_secrets``, else replaced by the marker);
+    ``sealed`` names further JSON pointers per path to seal (e.g. Terraform's
+    sensitive values), which needs the environment's key like
+    ``include_secrets``. Raises :class:`RefConflict` when the head is not
+    ``parent`` (or moves meanwhile), :class:`LockedError` for another
+    holder's lease, :class:`KeyFailure` without a key.
+    """
+    env = layout.validate_env(env)
+    ensure_free(store.repo, env, lock or LockPolicy())
+    state = read_trusted_head(store.repo, env)
+    head_id = state.ref.snapshot if state and state.ref.snapshot else None
+    if head_id != parent:
+        raise RefConflict(f"environment {env!r} is at {str(head_id)[:12]}, not at "
+                          f"{str(parent)[:12]}; nothing written").with_details(head=head_id)
+    head = load_manifest(store.repo, head_id) if head_id else None
+    extra = {p: v for p, v in (sealed or {}).items() if v}
+    opts = PushOptions(policy=store.policy, include_secrets=include_secrets or bool(extra),
+                       encrypt_all=encrypt_all)
+    sealing = engine.Sealing.decide(store.repo, env, head, opts)
+    builder = SnapshotBuilder(store.repo, keys=sealing.keys if sealing.everything else None)
+    entries = []
+    for path, data in sorted(files.items()):
+        wanted = _outside_policy(store.policy, path, data, extra.get(path, []))
+        data, pointers = _seal_pointers(sealing, path, data, wanted)
+        stored, found = sealing.form(store.policy).document(path, data)
+        entry = builder.add_bytes(path, stored, 0o600)
+        entry.secret_pointers = list(dict.fromkeys(pointers + found))
+        entries.append(entry)
+    builder.finish()
+    snap, new, changed = engine.commit_entries(store.repo, env, state, head_id, entries,
+                                               message=message, tags=dict(tags or {}),
+                                               encryption=sealing.manifest_field(), base=head)
+    return PushResult(snap, env, new.ref.serial, head_id, len(entries), builder.uploaded_bytes,
+                      builder.reused_bytes, changed)
+
+
+def _seal_pointers(sealing: engine.Sealing, path: str, data: bytes,
+                   pointers: list[str]) -> tuple[bytes, list[str]]:
+    """``data`` with the values at ``pointers`` sealed whole; the pointers found."""
+    keys = sealing.keys
+    if not pointers or keys is None:
+        return data, []
+    try:
+        spans = redaction.values_at(path, data, pointers)
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a valid JSON document; nothing written") from None
+    changes = []
+    for pointer, found in spans.items():
+        for span in found:
+            raw = data[span.start:span.end]
+            if not redaction.is_placeholder(raw):
+                changes.append((span, docspans.scalar(keys.seal_bytes(path, pointer, raw))))
+    return redaction.splice(data, changes), list(spans)
+
+
+def _outside_policy(policy: SecretPolicy, path: str, data: bytes,
+                    pointers: list[str]) -> list[str]:
+    """``pointers`` not at or under a value the policy seals anyway (no nested seals)."""
+    locator = redaction.locator_for(path)
+    if locator is None or not pointers:
+        return pointers
+    try:
+        found = [s.pointer for s in locator.locate(data, policy)]
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a valid JSON document; nothing written") from None
+    return [p for p in pointers if not any(p == q or p.startswith(q + "/") for q in found)]
+
+
+def secret_pointers(store: Store, path: str, data: bytes) -> list[str]:
+    """JSON pointers of the values in ``data`` that the store's secret policy names.
+
+    Raises :class:`UsageError` when a document of ``path``'s kind does not parse.
+    """
+    locator = redaction.locator_for(path)
+    if locator is None:
+        return []
+    try:
+        return list(dict.fromkeys(s.pointer for s in locator.locate(data, store.policy)))
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a valid document; nothing written") from None
+
+
+def lock_status(store: Store, env: str) -> lease_mod.LockStatus | None:
+    """``env``'s lease (live or stale, judged by the store's clock); None if it has none."""
+    return lease_mod.lock_status(store.repo, layout.validate_env(env))

@@ -327,6 +327,9 @@ def _parser() -> argparse.ArgumentParser:
     from statesync.crypto.commands import add_keys_commands
 
     add_keys_commands(add, common)
+    from statesync.cli_serve import add_serve_command
+
+    add_serve_command(add, common)
     return p
 
 

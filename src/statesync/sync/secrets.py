@@ -34,7 +34,7 @@ from statesync.sync.secret_rules import (
 )
 
 __all__ = ["DEFAULT_GLOBS", "DEFAULT_KEY_PATTERN", "MARKER", "SEALED_PREFIX", "SecretPolicy"]
-DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
+DOCUMENT_SUFFIXES = (".json", ".tfstate", ".yaml", ".yml")
 #: Documents larger than this are past the size limit (see docspans).
 MAX_PARSE = docspans.MAX_DOCUMENT
 

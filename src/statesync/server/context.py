@@ -1,0 +1,46 @@
+"""What every route of the server shares: the store, the tokens, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from statesync.server.tokens import TokenFile
+
+if TYPE_CHECKING:
+    from statesync.api import Store
+    from statesync.server.metrics import Metrics
+
+#: Largest request body accepted (a Terraform state of tens of MiB is already rare).
+MAX_BODY = 64 * 1024 * 1024
+#: Terraform locks are never renewed by the client: the lease lives until UNLOCK.
+TF_LOCK_TTL = 366 * 86400
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Options of ``statesync serve`` that routes need."""
+
+    update_method: str = "POST"
+    max_body: int = MAX_BODY
+    #: Seconds a client may take to send its whole body (slow clients get 408).
+    body_timeout: float = 30.0
+    #: Seal the whole state, chunks and manifest (``--encrypt all``).
+    encrypt_all: bool = False
+    #: No token file: every caller is admin (loopback only, ``--no-auth``).
+    no_auth: bool = False
+    tf_lock_ttl: int = TF_LOCK_TTL
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """The opened store, the token table and the settings, for every route."""
+
+    store: Store
+    tokens: TokenFile
+    settings: ServerSettings = field(default_factory=ServerSettings)
+    metrics: Metrics | None = None
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url
