@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from statesync.api import Store
 from statesync.backends import open_backend
 from tests.helpers import store_bytes
 from tests.leakscan import MARKER, planted
 from tests.rigs import RIGS
 from tests.server.serving import (
+    PASSPHRASE,
     Server,
     Workdir,
     add_token,
@@ -46,20 +48,26 @@ def history(store: str, env: str) -> list[dict[str, object]]:
     return entries
 
 
-def assert_pulls_reproduce(store: str, env: str, states: dict[int, bytes], tmp: Path) -> None:
-    """One snapshot per state written, newest first; each pulls back byte for byte."""
+def assert_pulls_reproduce(store: str, env: str, states: dict[int, bytes], tmp: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One snapshot per state written, newest first; each pulls back byte for byte.
+
+    The head through the CLI (``statesync pull``), older ones through the API's
+    pull (one process: the passphrase is stretched once).
+    """
     log = history(store, env)
-    serials = [int(json.loads(states_by_id(store, e, tmp))["serial"]) for e in log]
-    assert serials == sorted(states, reverse=True)
-    for entry, serial in zip(log, serials, strict=True):
-        assert states_by_id(store, entry, tmp) == states[serial]
-
-
-def states_by_id(store: str, entry: dict[str, object], tmp: Path) -> bytes:
-    out = tmp / f"pull-{entry['snapshot']}"
-    if not out.exists():
-        ok(cli("--store", store, "pull", str(out), "--snapshot", str(entry["snapshot"])))
-    return (out / "terraform.tfstate").read_bytes()
+    head = tmp / "pull-head"
+    ok(cli("--store", store, "pull", str(head), "--env", env))
+    assert (head / "terraform.tfstate").read_bytes() == states[max(states)]
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
+    with Store.open(store) as opened:
+        pulled = []
+        for entry in log:
+            out = tmp / f"pull-{entry['snapshot']}"
+            opened.pull(out, snapshot=str(entry["snapshot"]))
+            pulled.append((out / "terraform.tfstate").read_bytes())
+    assert [int(json.loads(p)["serial"]) for p in pulled] == sorted(states, reverse=True)
+    assert pulled == [states[n] for n in sorted(states, reverse=True)]
 
 
 def assert_no_clear_secret(store: str) -> None:
@@ -70,7 +78,8 @@ def assert_no_clear_secret(store: str) -> None:
         backend.close()
 
 
-def test_terraform_full_cycle_on_the_local_store(tmp_path: Path) -> None:
+def test_terraform_full_cycle_on_the_local_store(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     store = (tmp_path / "store").as_uri()
     make_store(store, "prod")
     tokens = tmp_path / "tokens.json"
@@ -141,14 +150,15 @@ def test_terraform_full_cycle_on_the_local_store(tmp_path: Path) -> None:
                            f"-backend-config=address={server.tf('prod')}",
                            "-backend-config=username=ci", "-backend-config=password=wrong")
         assert bad.returncode != 0 and "requires auth" in bad.stdout + bad.stderr
-    assert_pulls_reproduce(store, "prod", states, tmp_path)
+    assert_pulls_reproduce(store, "prod", states, tmp_path, monkeypatch)
     assert_no_clear_secret(store)
     assert all(writer not in line and admin not in line for line in server.log)
 
 
 @pytest.mark.cloud
 @pytest.mark.parametrize("rig", ["s3", "azure", "gcs"])
-def test_terraform_applies_on_each_cloud_store(rig: str, tmp_path: Path) -> None:
+def test_terraform_applies_on_each_cloud_store(rig: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     store = RIGS[rig](tmp_path)
     if store is None:
         pytest.skip(f"{rig} emulator not started (run scripts/test.sh)")
@@ -166,5 +176,5 @@ def test_terraform_applies_on_each_cloud_store(rig: str, tmp_path: Path) -> None
             states[int(json.loads(body)["serial"])] = body
         pulled = ci.run("state", "pull")
         assert json.loads(pulled.stdout)["outputs"]["db_password"]["value"] == secret
-    assert_pulls_reproduce(store, "prod", states, tmp_path)
+    assert_pulls_reproduce(store, "prod", states, tmp_path, monkeypatch)
     assert_no_clear_secret(store)

@@ -75,6 +75,7 @@ def create_app(ctx: ServerContext) -> Starlette:
     """The application over ``ctx``: ``/tf/<env>``, ``/healthz``, ``/metrics``, the web view."""
     routes = [*tf_routes(ctx), *metrics_mod.routes(ctx), *_web_routes(ctx)]
     app = Starlette(routes=routes)
+    app.router.redirect_slashes = False  # "/tf/x/" is not an environment: 404, not a redirect
     app.add_middleware(RequestLog, ctx=ctx)
     app.state.ctx = ctx
     return app
