@@ -12,6 +12,7 @@ each carries the CLI exit code of DESIGN.md §7.
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -379,22 +380,36 @@ class HeadFile:
     data: bytes | None  # None when the head has no such file (or there is no head)
 
 
-def read_head_file(store: Store, env: str, path: str) -> HeadFile:
+def read_head_file(store: Store, env: str, path: str, *,
+                   cache: MutableMapping[str, bytes | None] | None = None) -> HeadFile:
     """``path`` of ``env``'s trusted head with sealed values decrypted.
 
-    Raises :class:`KeyFailure` when a sealed value cannot be opened here and
-    :class:`IntegrityError` for a damaged or untrusted head.
+    ``cache`` (snapshot id and path -> bytes) spares re-reading a snapshot
+    already read: snapshots never change, so only the ref is read again. It
+    holds opened secrets: keep it in memory only. Raises :class:`KeyFailure`
+    when a sealed value cannot be opened here and :class:`IntegrityError`
+    for a damaged or untrusted head.
     """
     state = read_trusted_head(store.repo, layout.validate_env(env))
     if state is None or not state.ref.snapshot:
         return HeadFile(None, None)
-    manifest = load_manifest(store.repo, state.ref.snapshot)
+    snap, key = state.ref.snapshot, f"{state.ref.snapshot}:{path}"
+    if cache is not None and key in cache:
+        return HeadFile(snap, cache[key])
+    data = _read_file(store, snap, path)
+    if cache is not None:
+        cache[key] = data
+    return HeadFile(snap, data)
+
+
+def _read_file(store: Store, snapshot: str, path: str) -> bytes | None:
+    manifest = load_manifest(store.repo, snapshot)
     entry = manifest.by_path().get(path)
     if entry is None:
-        return HeadFile(state.ref.snapshot, None)
+        return None
     data = read_entry(store.repo, load_index(store.repo), entry)
     opened = Unsealer(store.repo, manifest, False).unseal(entry, data, None)
-    return HeadFile(state.ref.snapshot, opened if opened is not None else data)
+    return opened if opened is not None else data
 
 
 def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str | None,
@@ -463,7 +478,7 @@ def _outside_policy(policy: SecretPolicy, path: str, data: bytes,
                     pointers: list[str]) -> list[str]:
     """``pointers`` not at or under a value the policy seals anyway (no nested seals)."""
     locator = redaction.locator_for(path)
-    if locator is None or not pointers:
+    if locator is None or not pointers or not policy.may_hold_secret_keys(path, data):
         return pointers
     try:
         found = [s.pointer for s in locator.locate(data, policy)]
@@ -478,8 +493,8 @@ def secret_pointers(store: Store, path: str, data: bytes) -> list[str]:
     Raises :class:`UsageError` when a document of ``path``'s kind does not parse.
     """
     locator = redaction.locator_for(path)
-    if locator is None:
-        return []
+    if locator is None or not store.policy.may_hold_secret_keys(path, data):
+        return []  # the policy's own fast, never-wrong "no" (as push uses it)
     try:
         return list(dict.fromkeys(s.pointer for s in locator.locate(data, store.policy)))
     except (ValueError, UnicodeDecodeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,22 @@ class ServerSettings:
     tf_lock_ttl: int = TF_LOCK_TTL
 
 
+class StateCache(OrderedDict[str, "bytes | None"]):
+    """The last states read, by snapshot id (snapshots never change): GETs read only the ref.
+
+    Holds opened secrets, in this process's memory only.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: str, value: bytes | None) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class ServerContext:
     """The opened store, the token table and the settings, for every route."""
@@ -40,6 +57,7 @@ class ServerContext:
     tokens: TokenFile
     settings: ServerSettings = field(default_factory=ServerSettings)
     metrics: Metrics | None = None
+    cache: StateCache = field(default_factory=StateCache)
 
     @property
     def store_url(self) -> str:

@@ -84,7 +84,7 @@ def _holder(store: Store, env: str) -> tuple[str, TfLock] | None:
 
 
 def get(ctx: ServerContext, env: str) -> Answer:
-    head = api.read_head_file(ctx.store, env, STATE_FILE)
+    head = api.read_head_file(ctx.store, env, STATE_FILE, cache=ctx.cache)
     if head.data is None:
         return Answer.text(404, "no state")
     return Answer(200, head.data, {"Content-Type": "application/json"})
@@ -135,7 +135,7 @@ def put(ctx: ServerContext, env: str, caller: Caller, body: bytes,
     if isinstance(fence, Answer):
         return fence
     policy, during = fence
-    head = api.read_head_file(ctx.store, env, STATE_FILE)
+    head = api.read_head_file(ctx.store, env, STATE_FILE, cache=ctx.cache)
     refused = _history_check(ctx, env, caller, body, head.data)
     if refused is not None:
         return refused
@@ -149,6 +149,7 @@ def put(ctx: ServerContext, env: str, caller: Caller, body: bytes,
         message=f"terraform state serial {state.serial}" + (f" ({during})" if during else ""),
         tags={"terraform.serial": str(state.serial), "terraform.lineage": state.lineage,
               "token": caller.name})
+    ctx.cache[f"{result.snapshot}:{STATE_FILE}"] = body  # what a GET now answers, exactly
     if ctx.metrics is not None and result.changed:
         ctx.metrics.state_writes.inc()
     return OK
@@ -159,7 +160,7 @@ def delete(ctx: ServerContext, env: str, caller: Caller, lock_id: str | None) ->
     fence = _fence(ctx, env, lock_id)
     if isinstance(fence, Answer):
         return fence
-    head = api.read_head_file(ctx.store, env, STATE_FILE)
+    head = api.read_head_file(ctx.store, env, STATE_FILE, cache=ctx.cache)
     if head.data is not None:
         api.commit_files(ctx.store, env, {}, parent=head.snapshot, lock=fence[0],
                          message="terraform state deleted", tags={"token": caller.name})
