@@ -18,6 +18,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends import open_backend
+from statesync.server import tokens as tokens_mod
 from tests.helpers import store_bytes
 from tests.leakscan import MARKER, planted
 from tests.rigs import RIGS
@@ -164,7 +165,7 @@ def test_terraform_applies_on_each_cloud_store(rig: str, tmp_path: Path,
         pytest.skip(f"{rig} emulator not started (run scripts/test.sh)")
     make_store(store, "prod")
     tokens = tmp_path / "tokens.json"
-    token = add_token(tokens, "ci", "prod=write")
+    token = tokens_mod.add(tokens, "ci", [tokens_mod.Grant.parse("prod=write")])
     secret = planted(f"tf-{rig}")
     with serving(store, tokens) as server:
         ci = workdir(tmp_path / "ci", server.tf("prod"), "ci", token, secret)
