@@ -6,6 +6,7 @@ Each refusal has the right status and leaves the store exactly as it was.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import socket
@@ -18,9 +19,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from statesync.api import Store
 from statesync.backends import open_backend
 from statesync.server import tokens as tokens_mod
-from tests.server.serving import Server, add_token, make_store, serving
+from tests.server.serving import Server, add_token, cli, make_store, ok, serving
 
 
 @dataclass
@@ -44,18 +46,23 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    """One server for the module, with its own user folders (the autouse ones are per test)."""
     tmp = tmp_path_factory.mktemp("tfproto")
-    store = (tmp / "store").as_uri()
-    make_store(store)
-    path = tmp / "tokens.json"
-    grants = {"reader": ["prod=read"], "writer": ["prod=write", "scratch*=write"],
-              "admin": ["prod=admin", "scratch*=admin"], "devonly": ["dev=admin"]}
-    tokens = {name: tokens_mod.add(path, name, [tokens_mod.Grant.parse(g) for g in gs])
-              for name, gs in grants.items()}
-    with serving(store, path, "--body-timeout", "1") as server:
-        yield Rig(server, store, tokens)
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("CONFIG", "DATA", "STATE", "CACHE"):
+            mp.setenv(f"XDG_{var}_HOME", str(tmp / f"xdg-{var.lower()}"))
+        store = (tmp / "store").as_uri()
+        make_store(store)
+        path = tmp / "tokens.json"
+        grants = {"reader": ["prod=read"], "writer": ["prod=write", "scratch*=write"],
+                  "admin": ["prod=admin", "scratch*=admin"], "devonly": ["dev=admin"]}
+        tokens = {name: tokens_mod.add(path, name, [tokens_mod.Grant.parse(g) for g in gs])
+                  for name, gs in grants.items()}
+        with serving(store, path, "--body-timeout", "1") as server:
+            yield Rig(server, store, tokens)
     log = "".join(server.log)
     assert not any(t in log for t in tokens.values())
+    assert "LOCK /tf/scratch-lock 200 writer" in log  # one line per request, by token name
 
 
 def state(serial: int, lineage: str = "L1", **outputs: object) -> bytes:
@@ -181,3 +188,17 @@ def test_token_file_is_private_and_hashed(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     assert token.encode() not in path.read_bytes()
     assert hashlib.sha256(token.encode()).hexdigest().encode() in path.read_bytes()
+
+
+def test_log_diff_and_rollback_undo_an_apply(rig: Rig) -> None:
+    env = "scratch-rollback"
+    with rig.client("writer") as w:
+        assert post(w, f"/tf/{env}", state(1, n="a")).status_code == 200
+        assert post(w, f"/tf/{env}", state(2, n="b")).status_code == 200
+        with Store.open(rig.store) as store:
+            newest, oldest = (e.snapshot for e in store.log(env))
+            changed = store.diff(oldest, newest)
+        assert "terraform.tfstate" in json.dumps(dataclasses.asdict(changed))
+        ok(cli("--store", rig.store, "rollback", env, oldest[:12]))
+        assert w.get(f"/tf/{env}").content == state(1, n="a")  # the apply is undone
+        assert post(w, f"/tf/{env}", state(2, n="c")).status_code == 200  # and goes on from there
