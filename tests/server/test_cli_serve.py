@@ -8,6 +8,7 @@ import json
 import os
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -104,3 +105,14 @@ def test_serves_over_tls(tmp_path: Path) -> None:
             assert c.get("/healthz").status_code == 200
             r = c.get("/tf/prod", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 404
+
+
+def test_the_http_stack_is_imported_only_to_serve() -> None:
+    probe = ("import sys, statesync.api, statesync.cli\n"
+             "try:\n    statesync.cli.main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
+             "heavy = ('starlette', 'uvicorn', 'prometheus_client', 'jinja2')\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -21,6 +21,8 @@ committed with the ref's conditional write on the head that was checked.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -87,7 +89,8 @@ def get(ctx: ServerContext, env: str) -> Answer:
     head = api.read_head_file(ctx.store, env, STATE_FILE, cache=ctx.cache)
     if head.data is None:
         return Answer.text(404, "no state")
-    return Answer(200, head.data, {"Content-Type": "application/json"})
+    digest = base64.b64encode(hashlib.md5(head.data, usedforsecurity=False).digest()).decode()
+    return Answer(200, head.data, {"Content-Type": "application/json", "Content-MD5": digest})
 
 
 def _fence(ctx: ServerContext, env: str, lock_id: str | None) -> tuple[LockPolicy, str] | Answer:
@@ -198,7 +201,12 @@ def unlock(ctx: ServerContext, env: str, caller: Caller, body: bytes) -> Answer:
         want = TfLock.parse(body)
         if want.lock_id != tf.lock_id:
             return Answer.locked(tf)
-    ctx.store.unlock(env, lease_id, force=True)
+    try:
+        ctx.store.unlock(env, lease_id, force=True)
+    except StatesyncError:
+        if _holder(ctx.store, env) is not None:
+            raise  # another lock took its place: the caller hears 423
+        # released by someone else meanwhile: it is gone, as asked
     if force:
         log.warning("lock %s on %s force-unlocked by %s", tf.lock_id, env, caller.name)
     return OK
