@@ -10,6 +10,8 @@ with the token (as Terraform would):
 1. ``--writes`` sequential state writes (POST, Content-MD5) of a 100 KiB
    Terraform state, each with the next serial and one changed output;
 2. ``--reads`` GETs of the head;
+   then the same writes through ``api.commit_files`` in this process (no
+   HTTP, no server), to show the store's share of a write;
 3. ``--clients`` threads at once, each on its own environment: LOCK, 5
    writes under the lock ID, GET, UNLOCK; every answer must be 200.
 
@@ -27,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -77,6 +80,13 @@ def start(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
     raise SystemExit("the server did not start")
 
 
+def client(url: str, token: str) -> httpx.Client:
+    """An HTTP client with TCP_NODELAY, as Go's (Terraform's) sets by default."""
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                        transport=httpx.HTTPTransport(socket_options=nodelay))
+
+
 def timed(fn: object, *args: object) -> tuple[float, httpx.Response]:
     began = time.perf_counter()
     resp = fn(*args)  # type: ignore[operator]
@@ -98,13 +108,31 @@ def client_run(url: str, token: str, index: int) -> int:
     lock = json.dumps({"ID": str(uuid.uuid4()), "Operation": "OperationTypeApply", "Info": "",
                        "Who": f"client{index}", "Version": "1.0.3", "Created": "", "Path": ""})
     lock_id = json.loads(lock)["ID"]
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                      timeout=60) as c:
+    with client(url, token) as c:
         answers = [c.request("LOCK", env, content=lock.encode())]
         answers += [post(c, env, state(s, 20 * 1024), lock_id) for s in range(1, 6)]
         answers += [c.get(env), c.request("UNLOCK", env, content=lock.encode())]
     errors += sum(r.status_code != 200 for r in answers)
     return errors
+
+
+def commit_only(tmp: Path, count: int) -> list[float]:
+    """The same writes through ``api.commit_files`` in this process: the store's share."""
+    for var in ("CONFIG", "DATA", "STATE", "CACHE"):
+        os.environ[f"XDG_{var}_HOME"] = str(tmp / f"inproc-{var.lower()}")
+    sys.path.insert(0, str(ROOT / "src"))  # this checkout, as the server runs it
+    from statesync import api
+
+    times = []
+    with api.Store.init((tmp / "inproc-store").as_uri()) as store:
+        parent = None
+        for serial in range(1, count + 2):
+            began = time.perf_counter()
+            result = api.commit_files(store, "bench", {"terraform.tfstate": state(serial)},
+                                      parent=parent)
+            times.append((time.perf_counter() - began) * 1000)
+            parent = result.snapshot
+    return times[1:]
 
 
 def main() -> int:
@@ -117,8 +145,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         proc, url, token = start(Path(tmp))
         try:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                              timeout=60) as c:
+            with client(url, token) as c:
                 bodies = [state(s) for s in range(1, args.writes + 2)]
                 post(c, "/tf/bench", bodies[0])  # warm: first write makes the env
                 writes = [timed(post, c, "/tf/bench", b) for b in bodies[1:]]
@@ -131,10 +158,12 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=15)
+        inproc = commit_only(Path(tmp), args.writes)
     w = [ms for ms, _ in writes]
     r = [ms for ms, _ in reads]
     result = {"state_bytes": len(bodies[1]), "write_ms_median": statistics.median(w),
               "write_ms_p90": p90(w), "get_ms_median": statistics.median(r), "get_ms_p90": p90(r),
+              "commit_only_ms_median": statistics.median(inproc),
               "clients": args.clients, "concurrent_wall_s": wall, "concurrent_errors": errors,
               "cpus": os.cpu_count()}
     targets = {"write median <= 50 ms": result["write_ms_median"] <= 50,
@@ -147,6 +176,8 @@ def main() -> int:
         print(f"write  median {result['write_ms_median']:.1f} ms  "
               f"p90 {result['write_ms_p90']:.1f} ms"
               f"  ({args.writes} writes)")
+        print(f"  of which the store's commit (api.commit_files, no HTTP): median "
+              f"{result['commit_only_ms_median']:.1f} ms")
         print(f"GET    median {result['get_ms_median']:.1f} ms  p90 {result['get_ms_p90']:.1f} ms"
               f"  ({args.reads} reads)")
         print(f"{args.clients} clients x (LOCK, 5 writes, GET, UNLOCK): {wall:.2f} s, "
