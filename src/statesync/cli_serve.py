@@ -158,6 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
     config = uvicorn.Config(create_app(ctx), log_config=None, access_log=False,
                             ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
                             timeout_keep_alive=5, timeout_graceful_shutdown=10,
+                            limit_concurrency=256,  # past it: 503, which Terraform retries
                             h11_max_incomplete_event_size=64 * 1024)
     try:
         uvicorn.Server(config).run(sockets=[sock])
