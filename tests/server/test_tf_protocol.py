@@ -32,6 +32,7 @@ class Rig:
     server: Server
     store: str
     tokens: dict[str, str]
+    token_file: Path
 
     def client(self, who: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -61,7 +62,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         tokens = {name: tokens_mod.add(path, name, [tokens_mod.Grant.parse(g) for g in gs])
                   for name, gs in grants.items()}
         with serving(store, path, "--body-timeout", "1") as server:
-            yield Rig(server, store, tokens)
+            yield Rig(server, store, tokens, path)
     log = "".join(server.log)
     assert not any(t in log for t in tokens.values())
     assert re.search(r"INFO: [A-Z]+ /tf/scratch-\S+ 200 writer \d", log)  # a line per request
@@ -227,3 +228,11 @@ def test_concurrent_clients_lose_nothing(rig: Rig) -> None:
     with Store.open(rig.store) as store:
         kept = {e.snapshot for e in store.log("scratch-race", limit=50)}
         assert len(kept) == sum(code == 200 for code, _ in raced)  # one snapshot per 200
+
+
+def test_tokens_added_or_removed_apply_at_once(rig: Rig) -> None:
+    late = tokens_mod.add(rig.token_file, "late", [tokens_mod.Grant.parse("prod=read")])
+    with httpx.Client(base_url=rig.server.url, headers={"Authorization": f"Bearer {late}"}) as c:
+        assert c.get("/tf/prod").status_code == 404  # known now: may read (nothing there)
+        tokens_mod.remove(rig.token_file, "late")
+        assert c.get("/tf/prod").status_code == 401

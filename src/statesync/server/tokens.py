@@ -187,16 +187,17 @@ class TokenFile:
     """A token file re-read when it changes, so tokens added or removed apply at once."""
 
     path: Path
-    _seen: tuple[int, int] | None = field(default=None, repr=False)
+    _seen: tuple[int, int, int] | None = field(default=None, repr=False)
     _table: TokenTable = field(default_factory=TokenTable, repr=False)
 
     def table(self) -> TokenTable:
         """The current tokens; :class:`UsageError` while the file is unsafe or malformed."""
         try:
             st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
+            # save() replaces the file: a new inode, whatever the clock's resolution
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
-            stamp = (0, 0)
+            stamp = (0, 0, 0)
         if stamp != self._seen:
             self._table = load(self.path)
             self._seen = stamp
