@@ -65,7 +65,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             yield Rig(server, store, tokens, path)
     log = "".join(server.log)
     assert not any(t in log for t in tokens.values())
-    assert re.search(r"INFO: [A-Z]+ /tf/scratch-\S+ 200 writer \d", log)  # a line per request
+    assert re.search(r"INFO: [A-Z]+ /tf/\S+ \d{3} \S+ [\d.]+ms\n", log)  # a line per request
 
 
 def state(serial: int, lineage: str = "L1", **outputs: object) -> bytes:
