@@ -394,8 +394,11 @@ def read_head_file(store: Store, env: str, path: str, *,
     if state is None or not state.ref.snapshot:
         return HeadFile(None, None)
     snap, key = state.ref.snapshot, f"{state.ref.snapshot}:{path}"
-    if cache is not None and key in cache:
-        return HeadFile(snap, cache[key])
+    if cache is not None:
+        try:  # (not "in" then get: another thread may evict it between the two)
+            return HeadFile(snap, cache[key])
+        except KeyError:
+            pass
     data = _read_file(store, snap, path)
     if cache is not None:
         cache[key] = data

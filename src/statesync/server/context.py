@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -42,11 +43,13 @@ class StateCache(OrderedDict[str, "bytes | None"]):
     def __init__(self, size: int = 64) -> None:
         super().__init__()
         self.size = size
+        self._mutex = threading.Lock()
 
     def __setitem__(self, key: str, value: bytes | None) -> None:
-        super().__setitem__(key, value)
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self._mutex:  # written from the server's worker threads
+            super().__setitem__(key, value)
+            while len(self) > self.size:
+                self.popitem(last=False)
 
 
 @dataclass(frozen=True)
