@@ -92,19 +92,24 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_serves_over_tls(tmp_path: Path) -> None:
+def test_serves_over_tls_with_the_configured_update_method(tmp_path: Path) -> None:
     store = (tmp_path / "store").as_uri()
     Store.init(store).close()
     tokens = tmp_path / "tokens.json"
     token = tokens_mod.add(tokens, "ci", [tokens_mod.Grant.parse("prod=write")])
     cert, key = self_signed(tmp_path)
-    with serving(store, tokens, "--tls-cert", str(cert), "--tls-key", str(key)) as server:
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key), "--update-method", "PUT"]
+    body = b'{"version": 4, "serial": 1, "lineage": "l", "outputs": {}, "resources": []}\n'
+    with serving(store, tokens, *tls) as server:
         assert server.url.startswith("https://127.0.0.1:")
         trust = ssl.create_default_context(cafile=str(cert))
-        with httpx.Client(base_url=server.url, verify=trust, timeout=30) as c:
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.url, verify=trust, timeout=30, headers=auth) as c:
             assert c.get("/healthz").status_code == 200
-            r = c.get("/tf/prod", headers={"Authorization": f"Bearer {token}"})
-            assert r.status_code == 404
+            assert c.get("/tf/prod").status_code == 404
+            assert c.post("/tf/prod", content=body).status_code == 405  # PUT was configured
+            assert c.put("/tf/prod", content=body).status_code == 200
+            assert c.get("/tf/prod").content == body
 
 
 def test_the_http_stack_is_imported_only_to_serve() -> None:
