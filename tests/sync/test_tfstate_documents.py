@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from statesync.api import Store
-from statesync.sync.secrets import MARKER
+from statesync.sync.secrets.policy import MARKER
 from tests.helpers import store_bytes, write
 from tests.leakscan import planted
 

@@ -27,7 +27,7 @@ from statesync.server import tfops
 from statesync.server.auth import Caller, authenticate, require
 from statesync.server.context import ServerContext, ServerSettings
 from statesync.server.tfops import Answer
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 _LOCK_METHODS = {"LOCK": "lock", "UNLOCK": "unlock", "POST": "lock", "DELETE": "unlock"}
 

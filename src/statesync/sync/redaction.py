@@ -1,7 +1,7 @@
 """Redaction and restoration by splicing: only the bytes of secret values change.
 
-:func:`redact` asks the document's locator (:mod:`statesync.sync.docspans`
-for JSON/YAML, :func:`statesync.sync.secret_formats.locator_for` for the
+:func:`redact` asks the document's locator (:mod:`statesync.sync.secrets.docspans`
+for JSON/YAML, :func:`statesync.sync.secrets.formats.locator_for` for the
 line formats) where the secret values are, and replaces exactly those bytes
 with the marker or a sealed value; :func:`values_at` finds the values at
 given pointers so pull, rebase and promotion can put other bytes in their
@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statesync.errors import DocumentLimit
-from statesync.sync import docspans
-from statesync.sync.secret_rules import MARKER as MARKER
-from statesync.sync.spans import Locator, Span
+from statesync.sync.secrets import docspans
+from statesync.sync.secrets.rules import MARKER as MARKER
+from statesync.sync.secrets.spans import Locator, Span
 
 if TYPE_CHECKING:
-    from statesync.sync.secrets import SecretPolicy
+    from statesync.sync.secrets.policy import SecretPolicy
 
 #: Every sealed value string starts with this (``v1``: a JSON value, ``v2``: exact bytes).
 SEALED_FAMILY = b"statesync:enc:"
@@ -37,7 +37,7 @@ def locator_for(path: str) -> Locator | None:
     if lower.endswith((".yaml", ".yml")):
         return docspans.YamlLocator()
     # Imported here: the line formats' module may import the policy, which imports this one.
-    from statesync.sync import secret_formats
+    from statesync.sync.secrets import formats as secret_formats
 
     return secret_formats.locator_for(path)
 
@@ -122,7 +122,7 @@ def values_at(path: str, data: bytes, pointers: Iterable[str],
         if isinstance(locator, (docspans.JsonLocator, docspans.YamlLocator)):
             spans = locator.at(data, wanted)
         else:
-            from statesync.sync.secrets import SecretPolicy
+            from statesync.sync.secrets.policy import SecretPolicy
 
             spans = [s for s in locator.locate(data, policy or SecretPolicy())
                      if s.pointer in wanted]

@@ -1,9 +1,9 @@
 """Which files and values are secret, and how they stay on this machine.
 
 Secret *files* match the globs (``.gitignore`` semantics, :mod:`pathspec`;
-defaults in :mod:`statesync.sync.secret_rules`): they are left out of
+defaults in :mod:`statesync.sync.secrets.rules`): they are left out of
 snapshots; only their names are recorded. Secret *values* are values whose
-key matches the key pattern (after :func:`~statesync.sync.secret_rules.normalise_key`),
+key matches the key pattern (after :func:`~statesync.sync.secrets.rules.normalise_key`),
 or whose text has a well-known credential format whatever its key: they are
 replaced by :data:`MARKER` and their JSON pointers are recorded. Pull puts
 this machine's own values back.
@@ -20,9 +20,10 @@ import pathspec
 import yaml
 
 from statesync.errors import StatesyncError
-from statesync.sync import docspans, redaction
-from statesync.sync.redaction import Sealer as Sealer
-from statesync.sync.secret_rules import (
+from statesync.sync.secrets import docspans
+from statesync.sync.secrets import redaction
+from statesync.sync.secrets.redaction import Sealer as Sealer
+from statesync.sync.secrets.rules import (
     DEFAULT_GLOBS,
     DEFAULT_KEY_ENDINGS,
     DEFAULT_KEY_PATTERN,
@@ -126,7 +127,7 @@ class SecretPolicy:
     def is_secret_value(self, value: str) -> bool:
         """True if a string value is a credential whatever its key (AKIA..., ghp_..., PEM keys).
 
-        The formats are :data:`statesync.sync.secret_rules.CREDENTIAL_FORMATS`;
+        The formats are :data:`statesync.sync.secrets.rules.CREDENTIAL_FORMATS`;
         a value already sealed for the store is not one.
         """
         sealed = value.startswith(redaction.SEALED_FAMILY.decode())
@@ -228,7 +229,7 @@ def _is_yaml(path: str) -> bool:
 
 
 def parse_document(path: str, data: bytes) -> Any:
-    """Parse JSON or YAML by suffix, within the limits of :mod:`statesync.sync.docspans`.
+    """Parse JSON or YAML by suffix, within the limits of :mod:`statesync.sync.secrets.docspans`.
 
     A stream of several YAML documents is returned as a list of them.
     Raises ``ValueError``/``UnicodeDecodeError`` if it is not valid and
@@ -257,9 +258,9 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
 
     Values become :data:`MARKER`, or ``seal(pointer, source bytes)`` when
     given (an encrypted value, for ``--include-secrets``); every other byte
-    stays as written (see :mod:`statesync.sync.redaction`). JSON and YAML
-    are located by :mod:`statesync.sync.docspans`, the line formats by
-    :func:`statesync.sync.secret_formats.locator_for`; anything else is
+    stays as written (see :mod:`statesync.sync.secrets.redaction`). JSON and YAML
+    are located by :mod:`statesync.sync.secrets.docspans`, the line formats by
+    :func:`statesync.sync.secrets.formats.locator_for`; anything else is
     returned as is.
 
     A document with no secret values is returned byte for byte. A document
