@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
-from statesync.errors import StatesyncError, UsageError
+from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.sync import bundles as bundle
 from statesync.sync import commit as commit_mod
 from statesync.sync import history
@@ -34,7 +36,7 @@ from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
-from statesync.sync.secrets import redaction
+from statesync.sync.secrets import docspans, redaction
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease_mod
@@ -465,3 +467,142 @@ def redacted_file(store: Store, snapshot: str, path: str, *,
         marker = redaction.scalar_for(path, redaction.MARKER)
         data = redaction.splice(data, [(s, marker) for ss in spans.values() for s in ss])
     return _SEALED_VALUE.sub(redaction.MARKER.encode(), data)
+# --- whole files in memory (statesync serve: Terraform state) ---------------------
+
+
+@dataclass(frozen=True)
+class HeadFile:
+    """One file of an environment's head, as its writer gave it (secrets opened)."""
+
+    snapshot: str | None  # the head snapshot; None when the environment has none
+    data: bytes | None  # None when the head has no such file (or there is no head)
+
+
+def read_head_file(store: Store, env: str, path: str, *,
+                   cache: MutableMapping[str, bytes | None] | None = None) -> HeadFile:
+    """``path`` of ``env``'s trusted head with sealed values decrypted.
+
+    ``cache`` (snapshot id and path -> bytes) spares re-reading a snapshot
+    already read: snapshots never change, so only the ref is read again. It
+    holds opened secrets: keep it in memory only. Raises :class:`KeyFailure`
+    when a sealed value cannot be opened here and :class:`IntegrityError`
+    for a damaged or untrusted head.
+    """
+    state = read_trusted_head(store.repo, layout.validate_env(env))
+    if state is None or not state.ref.snapshot:
+        return HeadFile(None, None)
+    snap, key = state.ref.snapshot, f"{state.ref.snapshot}:{path}"
+    if cache is not None:
+        try:  # (not "in" then get: another thread may evict it between the two)
+            return HeadFile(snap, cache[key])
+        except KeyError:
+            pass
+    data = _read_file(store, snap, path)
+    if cache is not None:
+        cache[key] = data
+    return HeadFile(snap, data)
+
+
+def _read_file(store: Store, snapshot: str, path: str) -> bytes | None:
+    manifest = load_manifest(store.repo, snapshot)
+    entry = manifest.by_path().get(path)
+    if entry is None:
+        return None
+    data = read_entry(store.repo, load_index(store.repo), entry)
+    opened = Unsealer(store.repo, manifest, False).unseal(entry, data, None)
+    return opened if opened is not None else data
+
+
+def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str | None,
+                 sealed: dict[str, list[str]] | None = None, message: str = "",
+                 tags: dict[str, str] | None = None, include_secrets: bool = False,
+                 encrypt_all: bool = False, lock: LockPolicy | None = None) -> PushResult:
+    """Make ``files`` (path -> bytes) ``env``'s next snapshot, if its head is still ``parent``.
+
+    Documents are stored as push stores them (secret values found by the
+    policy are sealed with ``include_secrets``, else replaced by the marker);
+    ``sealed`` names further JSON pointers per path to seal (e.g. Terraform's
+    sensitive values), which needs the environment's key like
+    ``include_secrets``. Raises :class:`RefConflict` when the head is not
+    ``parent`` (or moves meanwhile), :class:`LockedError` for another
+    holder's lease, :class:`KeyFailure` without a key.
+    """
+    env = layout.validate_env(env)
+    ensure_free(store.repo, env, lock or LockPolicy())
+    state = read_trusted_head(store.repo, env)
+    head_id = state.ref.snapshot if state and state.ref.snapshot else None
+    if head_id != parent:
+        raise RefConflict(f"environment {env!r} is at {str(head_id)[:12]}, not at "
+                          f"{str(parent)[:12]}; nothing written").with_details(head=head_id)
+    head = load_manifest(store.repo, head_id) if head_id else None
+    extra = {p: v for p, v in (sealed or {}).items() if v}
+    opts = PushOptions(policy=store.policy, include_secrets=include_secrets or bool(extra),
+                       encrypt_all=encrypt_all)
+    sealing = push_mod.Sealing.decide(store.repo, env, head, opts)
+    builder = SnapshotBuilder(store.repo, keys=sealing.keys if sealing.everything else None)
+    entries = []
+    for path, data in sorted(files.items()):
+        wanted = _outside_policy(store.policy, path, data, extra.get(path, []))
+        data, pointers = _seal_pointers(sealing, path, data, wanted)
+        stored, found = sealing.form(store.policy).document(path, data)
+        entry = builder.add_bytes(path, stored, 0o600)
+        entry.secret_pointers = list(dict.fromkeys(pointers + found))
+        entries.append(entry)
+    builder.finish()
+    _, new, changed = commit_mod.commit_entries(store.repo, env, state, head_id, entries,
+                                                message=message, tags=dict(tags or {}),
+                                                encryption=sealing.manifest_field(), base=head)
+    return push_result(env, new, parent=head_id, files=len(entries),
+                       uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
+                       changed=changed)
+
+
+def _seal_pointers(sealing: push_mod.Sealing, path: str, data: bytes,
+                   pointers: list[str]) -> tuple[bytes, list[str]]:
+    """``data`` with the values at ``pointers`` sealed whole; the pointers found."""
+    keys = sealing.keys
+    if not pointers or keys is None:
+        return data, []
+    try:
+        spans = redaction.values_at(path, data, pointers, SecretPolicy())
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a valid JSON document; nothing written") from None
+    changes = []
+    for pointer, found in spans.items():
+        for span in found:
+            raw = data[span.start:span.end]
+            if not redaction.is_placeholder(raw):
+                changes.append((span, docspans.scalar(keys.seal_bytes(path, pointer, raw))))
+    return redaction.splice(data, changes), list(spans)
+
+
+def _outside_policy(policy: SecretPolicy, path: str, data: bytes,
+                    pointers: list[str]) -> list[str]:
+    """``pointers`` not at or under a value the policy seals anyway (no nested seals)."""
+    locator = redaction.locator_for(path)
+    if locator is None or not pointers or not policy.may_hold_secret_keys(path, data):
+        return pointers
+    try:
+        found = [s.pointer for s in locator.locate(data, policy)]
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a valid JSON document; nothing written") from None
+    return [p for p in pointers if not any(p == q or p.startswith(q + "/") for q in found)]
+
+
+def secret_pointers(store: Store, path: str, data: bytes) -> list[str]:
+    """JSON pointers of the values in ``data`` that the store's secret policy names.
+
+    Raises :class:`UsageError` when a document of ``path``'s kind does not parse.
+    """
+    locator = redaction.locator_for(path)
+    if locator is None or not store.policy.may_hold_secret_keys(path, data):
+        return []  # the policy's own fast, never-wrong "no" (as push uses it)
+    try:
+        return list(dict.fromkeys(s.pointer for s in locator.locate(data, store.policy)))
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path}: not a valid document; nothing written") from None
+
+
+def lock_status(store: Store, env: str) -> lease_mod.LockStatus | None:
+    """``env``'s lease (live or stale, judged by the store's clock); None if it has none."""
+    return lease_mod.lock_status(store.repo, layout.validate_env(env))

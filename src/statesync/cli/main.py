@@ -332,6 +332,9 @@ def _parser() -> argparse.ArgumentParser:
     from statesync.cli.keys import add_keys_commands
 
     add_keys_commands(add, common)
+    from statesync.cli.serve import add_serve_command
+
+    add_serve_command(add, common)
     return p
 
 

@@ -32,7 +32,7 @@ Sealer = Callable[[str, bytes], str]
 def locator_for(path: str) -> Locator | None:
     """The locator of ``path``'s format, or None for files that hold no secret values."""
     lower = path.lower()
-    if lower.endswith(".json"):
+    if lower.endswith((".json", ".tfstate")):  # Terraform state is JSON (statesync serve)
         return docspans.JsonLocator()
     if lower.endswith((".yaml", ".yml")):
         return docspans.YamlLocator()

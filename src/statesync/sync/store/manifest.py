@@ -27,7 +27,7 @@ from statesync.whoami import user
 
 MANIFEST_VERSION = 1
 KINDS = ("document", "binary", "symlink", "secret-file")
-DOCUMENT_SUFFIXES = (".json", ".yaml", ".yml")
+DOCUMENT_SUFFIXES = (".json", ".tfstate", ".yaml", ".yml")
 
 
 def is_document(path: str) -> bool:

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Benchmark of ``statesync serve``'s Terraform backend on a local store.
+
+    .venv/bin/python bench/bench_serve.py [--writes 30] [--reads 50] [--clients 20] [--json]
+
+Starts ``statesync serve`` as a real process (a token, on 127.0.0.1, any
+free port) over a fresh local store in a temporary folder, then, over HTTP
+with the token (as Terraform would):
+
+1. ``--writes`` sequential state writes (POST, Content-MD5) of a 100 KiB
+   Terraform state, each with the next serial and one changed output;
+2. ``--reads`` GETs of the head;
+   then the same writes through ``api.commit_files`` in this process (no
+   HTTP, no server), to show the store's share of a write;
+3. ``--clients`` threads at once, each on its own environment: LOCK, 5
+   writes under the lock ID, GET, UNLOCK; every answer must be 200.
+
+Prints the medians and p90s (milliseconds, measured by the client around
+each request), the concurrent run's wall time and error count, and the
+targets (write <= 50 ms median, GET <= 10 ms median, no errors with 20
+clients) with PASS/FAIL. Exit 0 if every target passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def state(serial: int, size: int = 100 * 1024) -> bytes:
+    """A Terraform-shaped state of about ``size`` bytes (outputs), ``serial`` varies."""
+    outputs = {f"o{i:04d}": {"value": f"value-{i}-" + "x" * 40, "type": "string"}
+               for i in range(size // 110)}
+    outputs["changed"] = {"value": str(serial), "type": "string"}
+    doc = {"version": 4, "terraform_version": "1.0.3", "serial": serial,
+           "lineage": "bench-lineage", "outputs": outputs, "resources": []}
+    return json.dumps(doc, indent=2).encode() + b"\n"
+
+
+def md5(body: bytes) -> str:
+    return base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def start(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "cfg"), "XDG_DATA_HOME": str(tmp / "data"),
+           "XDG_STATE_HOME": str(tmp / "state"), "XDG_CACHE_HOME": str(tmp / "cache"),
+           "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    store = (tmp / "store").as_uri()
+    cli = [sys.executable, "-m", "statesync.cli"]
+    subprocess.run([*cli, "--store", store, "init"], env=env, check=True, capture_output=True)
+    out = subprocess.run([*cli, "--json", "serve", "tokens", "add", "bench", "--env", "*=admin"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    token = json.loads(out)["token"]
+    proc = subprocess.Popen([*cli, "--store", store, "serve", "--listen", "127.0.0.1:0"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(r"listening on (http\S+)", line)
+        if found:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            return proc, found.group(1), token
+    raise SystemExit("the server did not start")
+
+
+def client(url: str, token: str) -> httpx.Client:
+    """An HTTP client with TCP_NODELAY, as Go's (Terraform's) sets by default."""
+    nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                        transport=httpx.HTTPTransport(socket_options=nodelay))
+
+
+def timed(fn: object, *args: object) -> tuple[float, httpx.Response]:
+    began = time.perf_counter()
+    resp = fn(*args)  # type: ignore[operator]
+    return (time.perf_counter() - began) * 1000, resp
+
+
+def post(c: httpx.Client, path: str, body: bytes, lock_id: str | None = None) -> httpx.Response:
+    params = {"ID": lock_id} if lock_id else None
+    return c.post(path, content=body, params=params, headers={"Content-MD5": md5(body)})
+
+
+def p90(values: list[float]) -> float:
+    return sorted(values)[int(len(values) * 0.9) - 1] if values else 0.0
+
+
+def client_run(url: str, token: str, index: int) -> int:
+    """One concurrent client; returns the number of non-200 answers."""
+    env, errors = f"/tf/bench-{index:02d}", 0
+    lock = json.dumps({"ID": str(uuid.uuid4()), "Operation": "OperationTypeApply", "Info": "",
+                       "Who": f"client{index}", "Version": "1.0.3", "Created": "", "Path": ""})
+    lock_id = json.loads(lock)["ID"]
+    with client(url, token) as c:
+        answers = [c.request("LOCK", env, content=lock.encode())]
+        answers += [post(c, env, state(s, 20 * 1024), lock_id) for s in range(1, 6)]
+        answers += [c.get(env), c.request("UNLOCK", env, content=lock.encode())]
+    errors += sum(r.status_code != 200 for r in answers)
+    return errors
+
+
+def commit_only(tmp: Path, count: int) -> list[float]:
+    """The same writes through ``api.commit_files`` in this process: the store's share."""
+    for var in ("CONFIG", "DATA", "STATE", "CACHE"):
+        os.environ[f"XDG_{var}_HOME"] = str(tmp / f"inproc-{var.lower()}")
+    sys.path.insert(0, str(ROOT / "src"))  # this checkout, as the server runs it
+    from statesync import api
+
+    times = []
+    with api.Store.init((tmp / "inproc-store").as_uri()) as store:
+        parent = None
+        for serial in range(1, count + 2):
+            began = time.perf_counter()
+            result = api.commit_files(store, "bench", {"terraform.tfstate": state(serial)},
+                                      parent=parent)
+            times.append((time.perf_counter() - began) * 1000)
+            parent = result.snapshot
+    return times[1:]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--writes", type=int, default=30)
+    ap.add_argument("--reads", type=int, default=50)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        proc, url, token = start(Path(tmp))
+        try:
+            with client(url, token) as c:
+                bodies = [state(s) for s in range(1, args.writes + 2)]
+                post(c, "/tf/bench", bodies[0])  # warm: first write makes the env
+                writes = [timed(post, c, "/tf/bench", b) for b in bodies[1:]]
+                reads = [timed(c.get, "/tf/bench") for _ in range(args.reads)]
+            assert all(r.status_code == 200 for _, r in writes + reads)
+            began = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                errors = sum(pool.map(lambda i: client_run(url, token, i), range(args.clients)))
+            wall = time.perf_counter() - began
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+        inproc = commit_only(Path(tmp), args.writes)
+    w = [ms for ms, _ in writes]
+    r = [ms for ms, _ in reads]
+    result = {"state_bytes": len(bodies[1]), "write_ms_median": statistics.median(w),
+              "write_ms_p90": p90(w), "get_ms_median": statistics.median(r), "get_ms_p90": p90(r),
+              "commit_only_ms_median": statistics.median(inproc),
+              "clients": args.clients, "concurrent_wall_s": wall, "concurrent_errors": errors,
+              "cpus": os.cpu_count()}
+    targets = {"write median <= 50 ms": result["write_ms_median"] <= 50,
+               "GET median <= 10 ms": result["get_ms_median"] <= 10,
+               f"{args.clients} concurrent clients, no errors": errors == 0}
+    if args.json:
+        print(json.dumps({**result, "targets": targets}, indent=2))
+    else:
+        print(f"state {result['state_bytes']} B on a local store, {os.cpu_count()} CPUs")
+        print(f"write  median {result['write_ms_median']:.1f} ms  "
+              f"p90 {result['write_ms_p90']:.1f} ms"
+              f"  ({args.writes} writes)")
+        print(f"  of which the store's commit (api.commit_files, no HTTP): median "
+              f"{result['commit_only_ms_median']:.1f} ms")
+        print(f"GET    median {result['get_ms_median']:.1f} ms  p90 {result['get_ms_p90']:.1f} ms"
+              f"  ({args.reads} reads)")
+        print(f"{args.clients} clients x (LOCK, 5 writes, GET, UNLOCK): {wall:.2f} s, "
+              f"{errors} errors")
+        for name, passed in targets.items():
+            print(f"{'PASS' if passed else 'FAIL'}  {name}")
+    return 0 if all(targets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
