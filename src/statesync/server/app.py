@@ -5,16 +5,42 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from statesync.server import auth
 from statesync.server import metrics as metrics_mod
 from statesync.server.context import ServerContext
 from statesync.server.tf import tf_routes
 
+if TYPE_CHECKING:
+    from statesync.api import Store
+
 log = logging.getLogger("statesync.serve")
+
+
+class _WebContext:
+    """The server's context as the web view sees it (:class:`statesync.server.web.deps.WebContext`).
+
+    Every page needs a valid token (any role, on any environment) unless the
+    server runs without auth; what a page shows never depends on the role:
+    every secret value is redacted for everyone.
+    """
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self._ctx = ctx
+        self.store_url = ctx.store_url
+
+    def store(self) -> Store:
+        return self._ctx.store
+
+    def viewer_role(self, request: Request) -> str:
+        """The caller's name; :class:`HTTPException` 401 without valid credentials."""
+        return auth.authenticate(request, self._ctx).name
 
 
 def _web_routes(ctx: ServerContext) -> list[BaseRoute]:
@@ -25,7 +51,7 @@ def _web_routes(ctx: ServerContext) -> list[BaseRoute]:
         if exc.name != "statesync.server.web":
             raise  # the web view is there but something it needs is not: say so
         return []
-    routes: list[BaseRoute] = web.web_routes(ctx)
+    routes: list[BaseRoute] = web.web_routes(_WebContext(ctx))
     return routes
 
 
