@@ -19,8 +19,7 @@ import zstandard
 
 from statesync.crypto import aead
 from statesync.errors import IntegrityError
-from statesync.sync import codec
-from statesync.sync.sealing import EnvKeys, KeyLookup
+from statesync.sync import codec, sealing
 
 MAGIC = b"statesync-langgraph-v1\n"
 _DIGEST = 32
@@ -40,12 +39,12 @@ class Sealer:
 
     store_id: str
     env: str
-    keys: KeyLookup
+    keys: sealing.KeyLookup
 
     def _ad(self, key: str) -> bytes:
         return aead.aad(self.store_id, self.env, "langgraph", key)
 
-    def _subkey(self, keys: EnvKeys) -> bytes:
+    def _subkey(self, keys: sealing.EnvKeys) -> bytes:
         return aead.derive(keys.data_key, _LABEL)
 
     def encode(self, key: str, record: dict[str, Any], *, encrypt: bool) -> bytes:

@@ -14,6 +14,7 @@ threads.
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -26,11 +27,11 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    SerializerProtocol,
     get_checkpoint_id,
     get_checkpoint_metadata,
     writes_sort_key,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from statesync.api import Store
 from statesync.errors import IntegrityError, UsageError
@@ -159,7 +160,8 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             left = None if left is None else left - 1
             yield tup
 
-    def _tuple(self, key: str, record: dict[str, Any], write_keys: list[str]) -> CheckpointTuple:
+    def _tuple(self, key: str, record: dict[str, Any],
+               write_keys: Sequence[str]) -> CheckpointTuple:
         thread_id, ns, parent = record["thread"], record["ns"], record["parent"]
         checkpoint: Checkpoint = self.serde.loads_typed(tuple(record["cp"]))
         if layout.langgraph_checkpoint_name(checkpoint["id"]) != key.rsplit("/", 1)[-1]:
@@ -174,7 +176,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             parent_config=_config(thread_id, ns, parent) if parent else None,
             pending_writes=self._pending(write_keys))
 
-    def _pending(self, keys: list[str]) -> list[tuple[str, str, Any]]:
+    def _pending(self, keys: Sequence[str]) -> builtins.list[tuple[str, str, Any]]:
         rows = [(batch["path"], batch["task"], int(e[0]), e[1], e[2], e[3])
                 for batch in self.threads.read_all(keys) for e in batch["writes"]]
         rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2]))
@@ -274,7 +276,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     async def alist(self, config: RunnableConfig | None, *,
                     filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
                     limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
-        def collect() -> list[CheckpointTuple]:
+        def collect() -> builtins.list[CheckpointTuple]:
             return list(self.list(config, filter=filter, before=before, limit=limit))
 
         for tup in await asyncio.to_thread(collect):
