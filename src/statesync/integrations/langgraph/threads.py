@@ -58,7 +58,8 @@ class ThreadStore:
         self.backend = backend
         self.sealer = sealer
         self.encrypt = encrypt
-        self._heads: dict[str, Head] = {}
+        #: The last head seen per thread (None: seen absent), so a put need not read it.
+        self._heads: dict[str, Head | None] = {}
         self._lock = threading.Lock()
 
     # --- objects -------------------------------------------------------------
@@ -102,7 +103,7 @@ class ThreadStore:
         got = self.read(layout.langgraph_head_key(thread))
         if got is None:
             with self._lock:
-                self._heads.pop(thread, None)
+                self._heads[thread] = None
             return None
         record, version, encrypted = got
         head = Head(version, str(record["thread"]), dict(record["latest"]), encrypted)
@@ -115,8 +116,9 @@ class ThreadStore:
         if self.encrypt:
             return True
         with self._lock:
-            head = self._heads.get(thread)
-        head = head or self.read_head(thread)
+            known, head = thread in self._heads, self._heads.get(thread)
+        if not known:
+            head = self.read_head(thread)
         return bool(head and head.encrypted)
 
     def advance_head(self, thread: str, thread_id: str, ns: str, checkpoint_id: str) -> None:
