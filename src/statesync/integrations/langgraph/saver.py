@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +61,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         sealer = Sealer(store.store_id, self.env, store.repo.keys)
         self.threads = ThreadStore(store.repo.backend, sealer, encrypt=encrypt)
         self._owns_store = owns_store
+        # A put writes its checkpoint and moves the head at the same time: two
+        # durable writes cost about one (each waits on its own fsync or request).
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statesync-lg")
 
     @classmethod
     def open(cls, url: str | None = None, *, env: str = DEFAULT_ENV, encrypt: bool = False,
@@ -76,6 +80,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         return cls(store, env=env, encrypt=encrypt, serde=serde, owns_store=True)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         if self._owns_store:
             self.store.close()
 
@@ -90,7 +95,12 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
     def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
             new_versions: ChannelVersions) -> RunnableConfig:
-        """Store ``checkpoint`` (one object) and move the thread's head to it if newest."""
+        """Store ``checkpoint`` (one object) and move the thread's head to it if newest.
+
+        Both writes run at once and both have finished when this returns; if
+        the checkpoint's fails after the head moved, readers of the head fall
+        back to the newest checkpoint that is there (see :meth:`get_tuple`).
+        """
         where = _Where.of(config, checkpoint["id"])
         meta = get_checkpoint_metadata(config, metadata)
         record = {"thread": where.thread_id, "ns": where.ns, "id": where.checkpoint_id,
@@ -99,8 +109,13 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
                   "cp": list(self.serde.dumps_typed(checkpoint)),
                   "meta": list(self.serde.dumps_typed(meta))}
         sealed = self.threads.sealed(where.thread)
-        self.threads.write(where.checkpoint_key, record, sealed=sealed)
-        self.threads.advance_head(where.thread, where.thread_id, where.ns, where.checkpoint_id)
+        stored = self._pool.submit(self.threads.write, where.checkpoint_key, record,
+                                   sealed=sealed)
+        try:
+            self.threads.advance_head(where.thread, where.thread_id, where.ns,
+                                      where.checkpoint_id)
+        finally:
+            stored.result()
         return where.config()
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
@@ -122,17 +137,22 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = get_checkpoint_id(config)
+        latest = not checkpoint_id
         if not checkpoint_id:
             head = self.threads.read_head(layout.langgraph_name(thread_id))
             checkpoint_id = head.latest.get(ns) if head else None
             if checkpoint_id is None:
-                return None
+                return self._newest_listed(thread_id, ns)
         where = _Where(thread_id, ns, checkpoint_id)
         got = self.threads.read(where.checkpoint_key)
         if got is None:
-            return None
+            return self._newest_listed(thread_id, ns) if latest else None
         writes = self.threads.listing(where.writes_prefix).writes_of(where.key())
         return self._tuple(where.checkpoint_key, got[0], writes)
+
+    def _newest_listed(self, thread_id: str, ns: str) -> CheckpointTuple | None:
+        """The newest checkpoint present when the head names none (or one that is gone)."""
+        return next(self.list(_config(thread_id, ns, ""), limit=1), None)
 
     def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
              before: RunnableConfig | None = None,
