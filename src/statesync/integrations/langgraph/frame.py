@@ -11,7 +11,7 @@ digest first (damage is an :class:`IntegrityError`, never a wrong checkpoint).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
 from typing import Any
 
 import ormsgpack
@@ -29,17 +29,26 @@ MAX_RECORD = 256 * 1024 * 1024
 _LABEL = "statesync langgraph"
 
 
-@dataclass(frozen=True)
 class Sealer:
-    """Seals and opens frames for one store and environment.
+    """Seals and opens frames for one store and environment (thread-safe).
 
     ``keys`` resolves the environment's data key (``None`` generation: newest);
-    it raises :class:`KeyFailure` when no identity can unwrap it.
+    it raises :class:`KeyFailure` when no identity can unwrap it. Keys are
+    unwrapped once per generation and kept (a passphrase costs a slow KDF);
+    the generation for writing is the newest when first needed.
     """
 
-    store_id: str
-    env: str
-    keys: sealing.KeyLookup
+    def __init__(self, store_id: str, env: str, keys: sealing.KeyLookup) -> None:
+        self.store_id, self.env, self._lookup = store_id, env, keys
+        self._keys: dict[int | None, sealing.EnvKeys] = {}
+        self._lock = threading.Lock()
+
+    def keys(self, generation: int | None) -> sealing.EnvKeys:
+        with self._lock:  # one unwrap, not one per thread racing for it
+            if generation not in self._keys:
+                found = self._lookup(self.env, generation)
+                self._keys[generation] = self._keys[found.generation] = found
+            return self._keys[generation]
 
     def _ad(self, key: str) -> bytes:
         return aead.aad(self.store_id, self.env, "langgraph", key)
@@ -52,7 +61,7 @@ class Sealer:
         body = codec.seal_blob(ormsgpack.packb(record))
         generation = 0
         if encrypt:
-            keys = self.keys(self.env, None)
+            keys = self.keys(None)
             generation = keys.generation
             body = aead.seal(self._subkey(keys), codec.pad(body), self._ad(key))
         digest = bytes.fromhex(codec.sha256_hex(body))
@@ -71,7 +80,7 @@ class Sealer:
         if codec.sha256_hex(body) != data[len(MAGIC) + 4:_HEADER].hex():
             raise IntegrityError(f"{key}: content does not match its digest (damaged)")
         if generation:
-            keys = self.keys(self.env, generation)
+            keys = self.keys(generation)
             body = aead.open_sealed(self._subkey(keys), body, self._ad(key), key)
         return _unpack(key, body), bool(generation)
 

@@ -41,6 +41,8 @@ from statesync.integrations.langgraph.threads import Listing, ThreadStore
 from statesync.sync import layout
 
 DEFAULT_ENV = "langgraph"
+#: How many checkpoints ``list`` reads at once (one batch may be read past ``limit``).
+_READ_AHEAD = 8
 
 
 class StatesyncSaver(BaseCheckpointSaver[int]):
@@ -144,10 +146,11 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             if checkpoint_id is None:
                 return self._newest_listed(thread_id, ns)
         where = _Where(thread_id, ns, checkpoint_id)
+        listed = self._pool.submit(self.threads.listing, where.writes_prefix)  # meanwhile
         got = self.threads.read(where.checkpoint_key)
+        writes = listed.result().writes_of(where.key())
         if got is None:
             return self._newest_listed(thread_id, ns) if latest else None
-        writes = self.threads.listing(where.writes_prefix).writes_of(where.key())
         return self._tuple(where.checkpoint_key, got[0], writes)
 
     def _newest_listed(self, thread_id: str, ns: str) -> CheckpointTuple | None:
@@ -168,10 +171,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
                                       get_checkpoint_id(before) if before else None)),
                         key=lambda pair: pair[0].checkpoint_id, reverse=True)
         left = limit
-        for k, key in wanted:
+        for k, key, got in self._read_ahead(wanted):
             if left is not None and left <= 0:
                 return
-            got = self.threads.read(key)
             if got is None or (ns is not None and got[0]["ns"] != ns):
                 continue
             tup = self._tuple(key, got[0], found.writes_of(k))
@@ -179,6 +181,15 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
                 continue
             left = None if left is None else left - 1
             yield tup
+
+    def _read_ahead(self, wanted: Sequence[tuple[layout.LangGraphKey, str]]
+                    ) -> Iterator[tuple[layout.LangGraphKey, str, Any]]:
+        """``(k, key, read(key))`` in order, reading a few objects ahead at once."""
+        for start in range(0, len(wanted), _READ_AHEAD):
+            batch = wanted[start:start + _READ_AHEAD]
+            records = self._pool.map(self.threads.read, [key for _, key in batch])
+            for (k, key), got in zip(batch, records, strict=True):
+                yield k, key, got
 
     def _tuple(self, key: str, record: dict[str, Any],
                write_keys: Sequence[str]) -> CheckpointTuple:
