@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,6 @@ PASSPHRASE = "correct horse battery staple"
 def store_url(any_store_url: str) -> str:
     Store.init(any_store_url).close()
     return any_store_url
-
-
-@pytest.fixture
-def saver(store_url: str) -> Iterator[StatesyncSaver]:
-    with StatesyncSaver.open(store_url) as s:
-        yield s
 
 
 def checkpoint(values: dict[str, Any]) -> Any:
@@ -58,10 +51,10 @@ def test_a_writer_with_a_stale_head_loses_no_other_namespace(store_url: str) -> 
             assert tup is not None and tup.config == expected
 
 
-def test_two_processes_writing_one_thread_keep_every_checkpoint(store_url: str,
+def test_two_processes_writing_one_thread_keep_every_checkpoint(process_store_url: str,
                                                                 tmp_path: Path) -> None:
-    if store_url.startswith("memory://"):
-        pytest.skip("a memory store lives in one process")
+    store_url = process_store_url
+    Store.init(store_url).close()
     n = 10
     procs = [subprocess.Popen([sys.executable, str(Path(lg_agent.__file__)), store_url,
                                "shared thread", "churn", ns, str(n)],
@@ -81,7 +74,8 @@ def test_two_processes_writing_one_thread_keep_every_checkpoint(store_url: str,
             assert latest.pending_writes == [(f"{ns}-task", "n", n - 1)]
 
 
-def test_put_writes_repeated_by_a_task_is_not_doubled(saver: StatesyncSaver) -> None:
+def test_put_writes_repeated_by_a_task_is_not_doubled(tmp_path: Path) -> None:
+    saver = StatesyncSaver.open((tmp_path / "s").as_uri(), create=True)
     cfg = saver.put(conf("w"), checkpoint({}), {}, {})
     saver.put_writes(cfg, [("a", 1), ("b", 2)], task_id="t1")
     saver.put_writes(cfg, [("a", 10), ("b", 20)], task_id="t1")  # a retried task: kept first
@@ -93,6 +87,7 @@ def test_put_writes_repeated_by_a_task_is_not_doubled(saver: StatesyncSaver) -> 
                                                 ("t1", "b", 2)]
     prefix = "langgraph/threads/"
     assert sum(1 for m in saver.threads.backend.list(prefix) if "/w/" in m.key) == 1
+    saver.close()
 
 
 def test_encrypted_checkpoints_leave_no_plaintext_in_the_store(
