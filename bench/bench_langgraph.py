@@ -19,9 +19,10 @@ creation excluded):
   (b) ``graph``: a real LangGraph graph of ``--steps`` deterministic nodes,
       ``invoke``d on ``--graph-runs`` fresh threads (every put, put_writes and
       get_tuple the runtime makes).
-Prints pairs/s and steps/s per saver, and the target of issue 15 (local
-put+get within 2x of SqliteSaver; on S3 at least as fast as the peer) as
-PASS/FAIL. Exit 0 if the targets that could be measured pass, 1 otherwise.
+Prints pairs/s (and this process's CPU ms per pair) and steps/s per saver,
+and the targets of issue 15 (local put+get within 2x of SqliteSaver; on S3 at
+least as fast as the peer) as PASS/FAIL. Exit 0 if the targets that could
+be measured pass, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ def message(i: int) -> dict[str, Any]:
             "content": f"step {i}: " + "lorem ipsum dolor sit amet " * 10}
 
 
-def put_get(saver: BaseCheckpointSaver[Any], n: int) -> float:
-    """Seconds for ``n`` put + get_tuple(latest) pairs on one thread."""
+def put_get(saver: BaseCheckpointSaver[Any], n: int) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) for ``n`` put + get_tuple pairs."""
     conf: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}", "checkpoint_ns": ""}}
     messages = [message(i) for i in range(20)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for step in range(n):
         messages.append(message(20 + step))
         cp = empty_checkpoint()
@@ -70,7 +71,7 @@ def put_get(saver: BaseCheckpointSaver[Any], n: int) -> float:
         got = saver.get_tuple({"configurable": {"thread_id": conf["configurable"]["thread_id"],
                                                 "checkpoint_ns": ""}})
         assert got is not None and got.checkpoint["id"] == cp["id"]
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 class Chat(TypedDict):
@@ -156,9 +157,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
             except Exception as exc:  # a peer that does not work with this LangGraph
                 print(f"{name} not measured: {type(exc).__name__}: {exc}", file=sys.stderr)
                 continue
-            pairs = put_get(saver, n)
+            pairs, cpu = put_get(saver, n)
             graph = graph_steps(saver, args.graph_runs, args.steps)
-        results[name] = {"pairs_per_s": n / pairs,
+        results[name] = {"pairs_per_s": n / pairs, "cpu_ms_per_pair": 1000 * cpu / n,
                          "graph_steps_per_s": args.graph_runs * args.steps / graph}
     return results
 
@@ -191,9 +192,10 @@ def main() -> int:
     if args.json:
         print(json.dumps({"results": results, "targets": dict(verdicts)}))
     else:
-        print(f"{'saver':18} {'put+get pairs/s':>16} {'graph steps/s':>14}")
+        print(f"{'saver':18} {'put+get pairs/s':>16} {'CPU ms/pair':>12} {'graph steps/s':>14}")
         for name, row in results.items():
-            print(f"{name:18} {row['pairs_per_s']:16.0f} {row['graph_steps_per_s']:14.0f}")
+            print(f"{name:18} {row['pairs_per_s']:16.0f} {row['cpu_ms_per_pair']:12.2f} "
+                  f"{row['graph_steps_per_s']:14.0f}")
         for text, ok in verdicts:
             print(f"{'PASS' if ok else 'FAIL'}  {text}")
     return 0 if all(ok for _, ok in verdicts) else 1
