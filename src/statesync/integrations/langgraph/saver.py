@@ -234,8 +234,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             return
         found = self.threads.listing(layout.LANGGRAPH)
         touched: dict[str, str] = {}
-        for k, key in found.checkpoints:
-            got = self.threads.read(key)
+        for k, key, got in self._read_ahead(found.checkpoints):
             if got is not None and got[0].get("run") in runs:
                 self.threads.delete([*found.writes_of(k), key])
                 touched[k.thread] = got[0]["thread"]
