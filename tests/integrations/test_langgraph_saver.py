@@ -135,3 +135,18 @@ def test_a_checkpoint_moved_to_another_id_is_refused(tmp_path: Path) -> None:
         (tmp_path / "store" / keys[1]).write_bytes(older)  # the store swaps in another one
         with pytest.raises(IntegrityError, match="another checkpoint"):
             saver.get_tuple(second)
+
+
+def test_a_head_naming_a_lost_checkpoint_falls_back_to_the_newest_present(
+        tmp_path: Path) -> None:
+    url = (tmp_path / "store").as_uri()
+    with StatesyncSaver.open(url, create=True) as saver:
+        first = saver.put(conf("crash"), checkpoint({"v": 1}), {}, {})
+        second = saver.put(first, checkpoint({"v": 2}), {}, {})
+        lost = second["configurable"]["checkpoint_id"]
+        key = next(m.key for m in saver.threads.backend.list("langgraph/")
+                   if m.key.endswith("/c/" + lost.encode().hex()))
+        saver.threads.backend.delete(key)  # as if the put died after moving the head
+        latest = saver.get_tuple(conf("crash"))
+        assert latest is not None and latest.config == first
+        assert saver.get_tuple(second) is None
