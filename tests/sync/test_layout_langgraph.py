@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from statesync.errors import UsageError
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 NAMES = st.text(min_size=0, max_size=300)
 CHECKPOINT_IDS = st.text(min_size=1, max_size=50)

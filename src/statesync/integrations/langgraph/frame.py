@@ -1,7 +1,7 @@
 """The stored form of one LangGraph object (head, checkpoint, write batch).
 
 ``MAGIC | generation (4 bytes, 0 = plaintext) | SHA-256 of payload | payload``.
-The payload is a zstd frame of a msgpack record (:mod:`statesync.sync.codec`),
+The payload is a zstd frame of a msgpack record (:mod:`statesync.sync.store.codec`),
 or, for an encrypted thread, that frame padded to a size bucket and sealed with
 AES-256-GCM under a subkey of the environment's data key, with the store id,
 environment and the object's own key in the associated data: a sealed object
@@ -19,7 +19,8 @@ import zstandard
 
 from statesync.crypto import aead
 from statesync.errors import IntegrityError
-from statesync.sync import codec, sealing
+from statesync.sync.store import codec
+from statesync.sync.secrets import sealing
 
 MAGIC = b"statesync-langgraph-v1\n"
 _DIGEST = 32

@@ -1,6 +1,6 @@
 """``StatesyncSaver``: a LangGraph ``BaseCheckpointSaver`` over any statesync store.
 
-Where things live (names from :mod:`statesync.sync.layout`): a key space of
+Where things live (names from :mod:`statesync.sync.store.layout`): a key space of
 its own, ``langgraph/threads/<thread>/``, holding the thread's head, one object
 per checkpoint (``<ns>/c/<checkpoint>``) and one per task's write batch
 (``<ns>/w/<checkpoint>/<task>``). Threads are not environments: environment
@@ -38,7 +38,7 @@ from statesync.api import Store
 from statesync.errors import IntegrityError, UsageError
 from statesync.integrations.langgraph.frame import Sealer
 from statesync.integrations.langgraph.threads import Listing, ThreadStore
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 DEFAULT_ENV = "langgraph"
 #: How many checkpoints ``list`` reads at once (one batch may be read past ``limit``).

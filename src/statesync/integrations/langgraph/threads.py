@@ -19,7 +19,7 @@ from typing import Any
 from statesync.backends.base import CREATE, OVERWRITE, Backend, PutMode, Update, Version
 from statesync.errors import AlreadyExists, NotFound, PreconditionFailed, RefConflict
 from statesync.integrations.langgraph.frame import Sealer
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 #: How often a conditional write is retried against other writers before giving up.
 _ATTEMPTS = 100
