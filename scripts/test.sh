@@ -39,14 +39,16 @@ fi
 
 # The floors in pyproject.toml are promises: install the lowest version of every
 # direct dependency that they allow (uv's lowest-direct resolution) into a second
-# virtualenv and run a smoke subset on it (every backend, the crypto, the CLI).
+# virtualenv and run a smoke subset on it (every backend, the crypto, the CLI,
+# the LangGraph conformance suite).
 echo "== dependency floors: lowest direct versions, smoke subset"
 .venv/bin/python -m pip install -q 'uv>=0.4'
 [ -x .venv-floors/bin/python ] || .venv/bin/uv venv -q --python .venv/bin/python .venv-floors
 VIRTUAL_ENV=.venv-floors .venv/bin/uv pip install -q --resolution lowest-direct -e '.[dev]'
 set +e
 .venv-floors/bin/python -m pytest -q -n 2 -p no:cacheprovider tests/conformance tests/backends \
-  tests/crypto tests/sync/test_push_pull.py tests/e2e/test_cli.py
+  tests/crypto tests/sync/test_push_pull.py tests/e2e/test_cli.py \
+  tests/integrations/test_langgraph_conformance.py
 floors=$?
 set -e
 if [ "$floors" -ne 0 ]; then

@@ -76,3 +76,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line("\n".join(found[:20]), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    """Show the reports tests left as ``report-*.txt`` in their session's temp folder.
+
+    (The LangGraph conformance reports: printed here so they reach CI logs
+    without ``-s``, also from xdist workers, whose temp folders sit below.)
+    """
+    if hasattr(config, "workerinput"):
+        return
+    root = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    reports = sorted([*root.glob("report-*.txt"), *root.glob("*/report-*.txt")])
+    if reports:
+        terminalreporter.section("reports")
+        for path in reports:
+            terminalreporter.write(path.read_text())

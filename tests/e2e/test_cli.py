@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import write
 
-CLOUD_SDKS = ("boto3", "botocore", "azure", "google")
+CLOUD_SDKS = ("boto3", "botocore", "azure", "google", "langgraph", "langchain_core", "ormsgpack")
 
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None

@@ -5,7 +5,9 @@ Nothing else builds a key string: every reader and writer asks here.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 
 from statesync.errors import UsageError
 
@@ -131,3 +133,82 @@ def clock_probe_key(token: str) -> str:
     digit), so a probe never collides with a lease.
     """
     return f"{LOCKS}_clock/{token}"
+
+
+# --- LangGraph checkpoints (statesync.integrations.langgraph) -----------------
+# A key space of its own, beside refs/ and snapshots/: thread and namespace ids
+# are free text, so they are hashed into names (the ids themselves live inside
+# the objects, sealed when the thread is encrypted); checkpoint ids are stored
+# hex-encoded, which keeps their order (UTF-8 bytes sort as code points do).
+LANGGRAPH = "langgraph/threads/"
+_LG_NAME_RE = re.compile(r"[0-9a-f]{32}\Z")
+_LG_CP_RE = re.compile(r"(?:[0-9a-f]{2}){1,200}\Z")
+
+
+def langgraph_name(text: str) -> str:
+    """The fixed-length name a free-text thread, namespace or task id is stored under."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def langgraph_checkpoint_name(checkpoint_id: str) -> str:
+    """A checkpoint id as a name: hex of its UTF-8 (order-preserving); at most 200 bytes."""
+    raw = checkpoint_id.encode("utf-8", "surrogatepass")
+    if not 0 < len(raw) <= 200:
+        raise UsageError("a checkpoint id must be 1 to 200 bytes of text")
+    return raw.hex()
+
+
+def langgraph_thread_prefix(thread: str) -> str:
+    """Prefix of everything a thread (its name from :func:`langgraph_name`) holds."""
+    return f"{LANGGRAPH}{thread}/"
+
+
+def langgraph_head_key(thread: str) -> str:
+    """Key of a thread's head: the newest checkpoint per namespace (conditional writes)."""
+    return f"{langgraph_thread_prefix(thread)}head"
+
+
+def langgraph_checkpoint_key(thread: str, ns: str, checkpoint: str) -> str:
+    """Key of one checkpoint (``checkpoint`` from :func:`langgraph_checkpoint_name`)."""
+    return f"{langgraph_thread_prefix(thread)}{ns}/c/{checkpoint}"
+
+
+def langgraph_writes_prefix(thread: str, ns: str, checkpoint: str) -> str:
+    """Prefix of the pending-write batches stored against one checkpoint."""
+    return f"{langgraph_thread_prefix(thread)}{ns}/w/{checkpoint}/"
+
+
+def langgraph_writes_key(thread: str, ns: str, checkpoint: str, task: str) -> str:
+    """Key of one task's pending writes against one checkpoint."""
+    return f"{langgraph_writes_prefix(thread, ns, checkpoint)}{task}"
+
+
+@dataclass(frozen=True)
+class LangGraphKey:
+    """What a key under :data:`LANGGRAPH` names: ``kind`` is head, checkpoint or writes."""
+
+    kind: str
+    thread: str
+    ns: str = ""
+    checkpoint_id: str = ""
+    task: str = ""
+
+
+def parse_langgraph_key(key: str) -> LangGraphKey | None:
+    """Inverse of the ``langgraph_*_key`` functions; ``None`` for anything else."""
+    parts = key.removeprefix(LANGGRAPH).split("/") if key.startswith(LANGGRAPH) else []
+    if len(parts) == 2 and parts[1] == "head" and _LG_NAME_RE.match(parts[0]):
+        return LangGraphKey("head", parts[0])
+    if len(parts) < 4 or not all(_LG_NAME_RE.match(p) for p in parts[:2]):
+        return None
+    if not _LG_CP_RE.match(parts[3]):
+        return None
+    try:
+        cp_id = bytes.fromhex(parts[3]).decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
+    if len(parts) == 4 and parts[2] == "c":
+        return LangGraphKey("checkpoint", parts[0], parts[1], cp_id)
+    if len(parts) == 5 and parts[2] == "w" and _LG_NAME_RE.match(parts[4]):
+        return LangGraphKey("writes", parts[0], parts[1], cp_id, parts[4])
+    return None
