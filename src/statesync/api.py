@@ -11,29 +11,32 @@ each carries the CLI exit code of DESIGN.md §7.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import UsageError
+from statesync.objects import commit as objcommit
+from statesync.objects import tagindex
 from statesync.sync import bundle, engine, history, layout
 from statesync.sync import lease as lease_mod
 from statesync.sync import promote as promote_mod
 from statesync.sync import promotion_rule as rule_mod
 from statesync.sync import pull as pull_mod
-from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import load_index
-from statesync.sync.download import read_entry
+from statesync.sync.download import iter_entry, read_entry
 from statesync.sync.engine import PushOptions, PushResult
 from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.lockguard import LockPolicy, ensure_free
 from statesync.sync.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
-from statesync.sync.refs import broken_envs, list_envs, read_trusted_head, require_trusted_head
+from statesync.sync.refs import broken_envs, list_envs, require_trusted_head
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
 from statesync.sync.repo import Repo, init_repo, open_repo
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from statesync.crypto.admin import KeyAdmin
 
 OBJECT_PATH = "object.json"
+BYTES_PATH = "object.bin"
 
 __all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
 
@@ -264,36 +268,24 @@ class Store:
                     session_id: str | None = None, description: str = "",
                     tags: dict[str, str] | None = None, include_secrets: bool = False,
                     encrypt_all: bool = False) -> PushResult:
-        """Snapshot a JSON-able object; secret-named keys are handled as in files.
+        """Snapshot a JSON-able object; :meth:`load_object` returns exactly it.
 
-        Builds on the environment's current head; a concurrent writer makes this
-        raise :class:`RefConflict` rather than lose either update. Encryption
-        modes are those of push, and sticky in the same way.
+        Secret-looking values are sealed with the environment's key (also
+        without ``include_secrets`` when the environment has keys); with no
+        key the save is refused with :class:`SecretRefused` naming the key
+        paths, never replaced by a marker. Builds on the environment's current
+        head; a concurrent writer makes this raise :class:`RefConflict` rather
+        than lose either update. Encryption modes are those of push, and sticky in the same way.
         """
         try:
             data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise UsageError(f"object is not JSON-serialisable: {exc}") from None
-        env = layout.validate_env(env)
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
-        state = read_trusted_head(self.repo, env)
-        parent = state.ref.snapshot if state else None
-        head = load_manifest(self.repo, parent) if parent else None
-        opts = PushOptions(policy=self.policy, include_secrets=include_secrets,
-                           encrypt_all=encrypt_all)
-        sealing = engine.Sealing.decide(self.repo, env, head, opts)
-        data, pointers = sealing.form(self.policy).document(OBJECT_PATH, data)
-        builder = SnapshotBuilder(self.repo, keys=sealing.keys if sealing.everything else None)
-        entry = builder.add_bytes(OBJECT_PATH, data, 0o600)
-        entry.secret_pointers = pointers
-        builder.finish()
-        snap, new, changed = engine.commit_entries(self.repo, env, state, parent, [entry],
-                                                   message=description, tags=meta,
-                                                   encryption=sealing.manifest_field(),
-                                                   base=head)
-        return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
-                          builder.reused_bytes, changed)
+        return self.commit_files(env, [objcommit.FileSpec(OBJECT_PATH, data)], message=description,
+                                 tags=meta, include_secrets=include_secrets,
+                                 encrypt_all=encrypt_all)
 
     def load_object(self, env: str = "default", *, snapshot: str | None = None,
                     skip_secrets: bool = False) -> Any:
@@ -319,6 +311,72 @@ class Store:
         from statesync.crypto.admin import KeyAdmin
 
         return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
+
+    # --- agent state: files, bytes, tag lookups, async (objects/) ------------
+
+    def commit_files(self, env: str, files: list[objcommit.FileSpec], *, message: str = "",
+                     tags: dict[str, str] | None = None, include_secrets: bool = False,
+                     encrypt_all: bool = False) -> PushResult:
+        """Commit in-memory ``files`` as ``env``'s next snapshot (see :mod:`statesync.objects`).
+
+        Raises :class:`SecretRefused`, :class:`RefConflict`, :class:`LockedError`.
+        """
+        env = layout.validate_env(env)
+        ensure_free(self.repo, env, LockPolicy())
+        opts = objcommit.CommitOptions(policy=self.policy, message=message, tags=tags,
+                                       include_secrets=include_secrets, encrypt_all=encrypt_all)
+        return objcommit.commit_files(self.repo, env, files, opts)
+
+    def save_bytes(self, data: bytes | BinaryIO, env: str = "default", *,
+                   agent_id: str | None = None, session_id: str | None = None,
+                   description: str = "", tags: dict[str, str] | None = None,
+                   encrypt_all: bool = False) -> PushResult:
+        """Snapshot binary state (bytes, or a stream read to its end in bounded memory).
+
+        :meth:`load_bytes` returns the same bytes. ``encrypt_all`` seals them.
+        """
+        meta = dict(tags or {})
+        meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
+        spec = (objcommit.FileSpec(BYTES_PATH, data, document=False) if isinstance(data, bytes)
+                else objcommit.FileSpec(BYTES_PATH, stream=data, document=False))
+        return self.commit_files(env, [spec], message=description, tags=meta,
+                                 encrypt_all=encrypt_all)
+
+    def iter_bytes(self, env: str = "default", *, snapshot: str | None = None) -> Iterator[bytes]:
+        """The bytes saved by :meth:`save_bytes`, chunk by chunk, each verified.
+
+        Raises :class:`UsageError` if the snapshot holds none, :class:`IntegrityError`.
+        """
+        snap = history.resolve(self.repo, snapshot) if snapshot else self._head(env)
+        entry = load_manifest(self.repo, snap).by_path().get(BYTES_PATH)
+        if entry is None:
+            raise UsageError(f"snapshot {snap[:12]} holds no saved bytes")
+        return iter_entry(self.repo, load_index(self.repo), entry)
+
+    def load_bytes(self, env: str = "default", *, snapshot: str | None = None) -> bytes:
+        """The bytes saved by :meth:`save_bytes` (whole; :meth:`iter_bytes` streams)."""
+        return b"".join(self.iter_bytes(env, snapshot=snapshot))
+
+    def find_snapshots(self, env: str = "default", *, tags: dict[str, str],
+                       limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+        """``env``'s snapshots carrying every tag of ``tags``, newest first (tag index)."""
+        return tagindex.find(self.repo, layout.validate_env(env), dict(tags), limit)
+
+    async def asave_object(self, obj: Any, env: str = "default", **kw: Any) -> PushResult:
+        return await asyncio.to_thread(self.save_object, obj, env, **kw)
+
+    async def aload_object(self, env: str = "default", **kw: Any) -> Any:
+        return await asyncio.to_thread(self.load_object, env, **kw)
+
+    async def asave_bytes(self, data: bytes, env: str = "default", **kw: Any) -> PushResult:
+        return await asyncio.to_thread(self.save_bytes, data, env, **kw)
+
+    async def aload_bytes(self, env: str = "default", **kw: Any) -> bytes:
+        return await asyncio.to_thread(self.load_bytes, env, **kw)
+
+    async def afind_snapshots(self, env: str = "default", **kw: Any
+                              ) -> list[tagindex.SnapshotMatch]:
+        return await asyncio.to_thread(self.find_snapshots, env, **kw)
 
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot
@@ -365,3 +423,15 @@ def _wire_security(repo: Repo, config: Config) -> None:
     repo.keys = lookup
     repo.signer = signing.default_signer()
     repo.trust = trust.TrustPolicy.load()
+
+
+def find_snapshots(store: Store, env: str, *, tags: dict[str, str],
+                   limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+    """:meth:`Store.find_snapshots` as a function."""
+    return store.find_snapshots(env, tags=tags, limit=limit)
+
+
+async def afind_snapshots(store: Store, env: str, *, tags: dict[str, str],
+                          limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+    """:meth:`Store.afind_snapshots` as a function."""
+    return await store.afind_snapshots(env, tags=tags, limit=limit)

@@ -131,3 +131,21 @@ def clock_probe_key(token: str) -> str:
     digit), so a probe never collides with a lease.
     """
     return f"{LOCKS}_clock/{token}"
+
+
+TAGS = "tags/"
+
+
+def tag_entry_prefix(env: str, tag_hash: str) -> str:
+    """Prefix of the tag index entries of one ``key=value`` pair (hashed) in ``env``."""
+    return f"{TAGS}{env}/t/{tag_hash}/"
+
+
+def tag_entry_key(env: str, tag_hash: str, snapshot_id: str) -> str:
+    """Empty create-only object: ``snapshot_id`` of ``env`` carries the tag ``tag_hash``."""
+    return f"{tag_entry_prefix(env, tag_hash)}{snapshot_id}"
+
+
+def tag_done_key(env: str, snapshot_id: str) -> str:
+    """Marker: ``snapshot_id`` and all its ancestors are in ``env``'s tag index."""
+    return f"{TAGS}{env}/s/{snapshot_id}"

@@ -1,0 +1,107 @@
+"""Commit files built in memory (objects, bytes, imported components) as one snapshot.
+
+Secret values in documents are never silently replaced: they are sealed with
+the environment's key (as ``push --include-secrets``), or, when the
+environment has no key, the commit is refused with :class:`SecretRefused`
+naming each ``path#pointer`` before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+from statesync.errors import SecretRefused
+from statesync.objects import tagindex
+from statesync.sync import engine, layout
+from statesync.sync.builder import SnapshotBuilder
+from statesync.sync.engine import PushOptions, PushResult
+from statesync.sync.manifest import Entry, Manifest, load_manifest
+from statesync.sync.refs import read_trusted_head
+from statesync.sync.repo import Repo
+from statesync.sync.secrets import SecretPolicy
+from statesync.sync.stored import StoredForm
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of the snapshot: a ``document`` (scanned for secrets) or raw bytes/stream."""
+
+    path: str
+    data: bytes = b""
+    stream: BinaryIO | None = None
+    document: bool = True
+    mode: int = 0o600
+
+
+@dataclass(frozen=True)
+class CommitOptions:
+    """How the snapshot is committed (keyword-only record)."""
+
+    policy: SecretPolicy
+    message: str = ""
+    tags: dict[str, str] | None = None
+    include_secrets: bool = False
+    encrypt_all: bool = False
+
+
+def secret_pointers(policy: SecretPolicy, files: list[FileSpec]) -> list[str]:
+    """``path#pointer`` of every secret value the documents hold (values never returned)."""
+    form = StoredForm(policy, None)
+    return [f"{f.path}#{p}" for f in files if f.document
+            for p in form.document(f.path, f.data)[1]]
+
+
+def _has_keys(repo: Repo, env: str) -> bool:
+    return any(True for _ in repo.backend.list(layout.keyring_prefix(env)))
+
+
+def _sealing(repo: Repo, env: str, head: Manifest | None, files: list[FileSpec],
+             opts: PushOptions) -> engine.Sealing:
+    sealing = engine.Sealing.decide(repo, env, head, opts)
+    if sealing.include_secrets:
+        return sealing
+    found = secret_pointers(opts.policy, files)
+    if not found:
+        return sealing
+    if not _has_keys(repo, env):
+        raise SecretRefused(
+            f"refusing to store secret-looking value(s) at {', '.join(found)}: environment "
+            f"{env} has no key to seal them (run 'statesync keys init {env}'), or rename the key")
+    return engine.Sealing.decide(repo, env, head, replace(opts, include_secrets=True))
+
+
+def _entry(builder: SnapshotBuilder, form: StoredForm, f: FileSpec) -> Entry:
+    if f.stream is not None:
+        return builder.add_stream(f.path, f.stream, f.mode)
+    if not f.document:
+        return builder.add_bytes(f.path, f.data, f.mode)
+    data, pointers = form.document(f.path, f.data)
+    entry = builder.add_bytes(f.path, data, f.mode)
+    entry.secret_pointers = pointers
+    return entry
+
+
+def commit_files(repo: Repo, env: str, files: list[FileSpec], opts: CommitOptions) -> PushResult:
+    """Commit ``files`` as ``env``'s next snapshot (replacing its file list), then index its tags.
+
+    Raises :class:`SecretRefused` (nothing written), :class:`RefConflict` if
+    another writer moved ``env`` meanwhile, :class:`KeyFailure` without a key
+    to unwrap, :class:`IntegrityError` for a head the trust policy refuses.
+    """
+    state = read_trusted_head(repo, env)
+    parent = state.ref.snapshot if state else None
+    head = load_manifest(repo, parent) if parent else None
+    push_opts = PushOptions(policy=opts.policy, include_secrets=opts.include_secrets,
+                            encrypt_all=opts.encrypt_all)
+    sealing = _sealing(repo, env, head, files, push_opts)
+    builder = SnapshotBuilder(repo, keys=sealing.keys if sealing.everything else None)
+    form = sealing.form(opts.policy)
+    entries = [_entry(builder, form, f) for f in files]
+    builder.finish()
+    snap, new, changed = engine.commit_entries(repo, env, state, parent, entries,
+                                               message=opts.message, tags=dict(opts.tags or {}),
+                                               encryption=sealing.manifest_field(), base=head)
+    tagindex.index_snapshot(repo, env, snap)
+    return PushResult(snap, env, new.ref.serial, parent, len(entries), builder.uploaded_bytes,
+                      builder.reused_bytes, changed)
