@@ -21,6 +21,7 @@ from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import UsageError
+from statesync.formats import detect, transfer
 from statesync.objects import commit as objcommit
 from statesync.objects import tagindex
 from statesync.sync import bundle, engine, history, layout
@@ -377,6 +378,37 @@ class Store:
     async def afind_snapshots(self, env: str = "default", **kw: Any
                               ) -> list[tagindex.SnapshotMatch]:
         return await asyncio.to_thread(self.find_snapshots, env, **kw)
+
+    # --- the seeds' formats: Wassette, Persist (formats/) ---------------------
+
+    def import_file(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
+                    message: str = "", lock: LockPolicy | None = None
+                    ) -> bundle.ImportResult | transfer.FormatImportResult:
+        """Import a statesync bundle, Wassette state (JSON/YAML) or Persist ``.json.gz``.
+
+        The format is told from the file's bytes (:mod:`statesync.formats.detect`);
+        :class:`FormatError` for anything else. Validates everything before writing.
+        """
+        found = detect.detect(Path(path))
+        if found.format == detect.BUNDLE:
+            return self.import_(path, env, skip_existing=skip_existing, message=message, lock=lock)
+        env = layout.validate_env(env)
+        ensure_free(self.repo, env, lock or LockPolicy())
+        opts = objcommit.CommitOptions(policy=self.policy)
+        return transfer.import_detected(self.repo, found, Path(path).name, env,
+                                        skip_existing=skip_existing, message=message, opts=opts)
+
+    def export_format(self, path: str | Path, fmt: str, *, env: str | None = None,
+                      snapshot: str | None = None, include_binaries: bool = False,
+                      components: list[str] | None = None, paths: list[str] | None = None
+                      ) -> transfer.FormatExportResult:
+        """Write a Wassette (``wassette``, ``wassette-yaml``) or Persist (``persist``) file."""
+        if (env is None) == (snapshot is None):
+            raise UsageError("export needs exactly one of --env or --snapshot")
+        snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
+        return transfer.export_format(self.repo, snap, Path(path), fmt,
+                                      include_binaries=include_binaries,
+                                      components=components, paths=paths)
 
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot

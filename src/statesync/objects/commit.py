@@ -8,6 +8,7 @@ naming each ``path#pointer`` before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -82,8 +83,18 @@ def _entry(builder: SnapshotBuilder, form: StoredForm, f: FileSpec) -> Entry:
     return entry
 
 
+#: Given the head it builds on (None: a new env), the files to write and the head's
+#: entries to keep unchanged; called once, on the same head the ref write expects.
+Layer = Callable[[Manifest | None], tuple[list[FileSpec], list[Entry]]]
+
+
 def commit_files(repo: Repo, env: str, files: list[FileSpec], opts: CommitOptions) -> PushResult:
-    """Commit ``files`` as ``env``'s next snapshot (replacing its file list), then index its tags.
+    """Commit ``files`` as ``env``'s whole next snapshot; see :func:`commit_layer`."""
+    return commit_layer(repo, env, lambda _head: (files, []), opts)
+
+
+def commit_layer(repo: Repo, env: str, layer: Layer, opts: CommitOptions) -> PushResult:
+    """Commit what ``layer`` makes of ``env``'s head as its next snapshot, then index its tags.
 
     Raises :class:`SecretRefused` (nothing written), :class:`RefConflict` if
     another writer moved ``env`` meanwhile, :class:`KeyFailure` without a key
@@ -94,10 +105,13 @@ def commit_files(repo: Repo, env: str, files: list[FileSpec], opts: CommitOption
     head = load_manifest(repo, parent) if parent else None
     push_opts = PushOptions(policy=opts.policy, include_secrets=opts.include_secrets,
                             encrypt_all=opts.encrypt_all)
+    files, kept = layer(head)
+    written = {f.path for f in files}
+    keep = [e for e in kept if e.path not in written]
     sealing = _sealing(repo, env, head, files, push_opts)
     builder = SnapshotBuilder(repo, keys=sealing.keys if sealing.everything else None)
     form = sealing.form(opts.policy)
-    entries = [_entry(builder, form, f) for f in files]
+    entries = [_entry(builder, form, f) for f in files] + keep
     builder.finish()
     snap, new, changed = engine.commit_entries(repo, env, state, parent, entries,
                                                message=opts.message, tags=dict(opts.tags or {}),

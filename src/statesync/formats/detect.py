@@ -1,0 +1,119 @@
+"""Which format a file given to ``statesync import`` is in, from its bytes.
+
+Checked in this order: a zstd frame or ``.tar.zst`` (statesync bundle), a
+gzip member (Persist snapshot), then a JSON or YAML document told apart by
+its shape: ``format: statesync-bundle``; integer ``version`` with
+``created_at`` (Wassette snapshot); string ``version`` with ``exported_at``
+(Wassette state export). Anything else is a one-line :class:`FormatError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from statesync.errors import BundleError, DocumentLimit, FormatError, UsageError
+from statesync.formats import persist
+
+BUNDLE = "statesync-bundle"
+WASSETTE = "wassette"
+WASSETTE_STATE = "wassette-state"
+PERSIST = "persist"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_MAX_NODES = 1_000_000
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """The format, and what was read to tell (the document, or the raw bytes)."""
+
+    format: str
+    doc: Any = None
+    raw: bytes = b""
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a file to import") from None
+    except OSError as exc:
+        raise BundleError(f"{path.name}: cannot read: {exc.strerror}") from None
+
+
+def detect(path: Path) -> Detected:
+    """The format of the file at ``path``; raises :class:`FormatError` if it is none we read."""
+    if path.name.endswith(".tar.zst"):
+        return Detected(BUNDLE)
+    raw = read_file(path)
+    if raw.startswith(_ZSTD_MAGIC):
+        return Detected(BUNDLE)
+    if persist.is_gzip(raw):
+        return Detected(PERSIST, raw=raw)
+    doc = _document(raw, path)
+    kind = _shape(doc)
+    if kind is None:
+        raise FormatError(f"{path.name}: not a statesync bundle, a Wassette state file "
+                          "(JSON or YAML) or a Persist snapshot (.json.gz)")
+    return Detected(kind, doc=doc)
+
+
+def _shape(doc: Any) -> str | None:
+    if not isinstance(doc, dict):
+        return None
+    version = doc.get("version")
+    if doc.get("format") == BUNDLE:
+        return BUNDLE
+    if isinstance(version, int) and not isinstance(version, bool) and "created_at" in doc:
+        return WASSETTE
+    if isinstance(version, str) and "exported_at" in doc:
+        return WASSETTE_STATE
+    return None
+
+
+def _document(raw: bytes, path: Path) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{path.name}: not a file statesync can import (binary, not UTF-8, "
+                          "not gzip or zstd)") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise DocumentLimit(f"{path.name}: too deeply nested") from None
+    except ValueError:
+        pass  # not JSON: YAML then
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        raise FormatError(f"{path.name}: not valid JSON or YAML (truncated or malformed)") from None
+    _bounded(doc, path.name)
+    return doc
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise BundleError("duplicate key in an object")
+    return out
+
+
+def _bounded(doc: Any, where: str) -> None:
+    """Refuse YAML whose aliases would expand past a sane size (billion laughs)."""
+    stack, seen = [doc], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES:
+            raise DocumentLimit(f"{where}: document expands to more than {_MAX_NODES} values")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
