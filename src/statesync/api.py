@@ -363,6 +363,10 @@ class Store:
         """``env``'s snapshots carrying every tag of ``tags``, newest first (tag index)."""
         return tagindex.find(self.repo, layout.validate_env(env), dict(tags), limit)
 
+    def rebuild_tag_index(self, env: str = "default") -> int:
+        """Re-create ``env``'s tag index from its history (after damage); snapshots read."""
+        return tagindex.rebuild(self.repo, layout.validate_env(env))
+
     async def asave_object(self, obj: Any, env: str = "default", **kw: Any) -> PushResult:
         return await asyncio.to_thread(self.save_object, obj, env, **kw)
 

@@ -60,9 +60,13 @@ def detect(path: Path) -> Detected:
     doc = _document(raw, path)
     kind = _shape(doc)
     if kind is None:
-        raise FormatError(f"{path.name}: not a statesync bundle, a Wassette state file "
-                          "(JSON or YAML) or a Persist snapshot (.json.gz)")
+        raise _unknown(path)
     return Detected(kind, doc=doc)
+
+
+def _unknown(path: Path) -> FormatError:
+    return FormatError(f"{path.name}: not a statesync bundle, a Wassette state file "
+                       "(JSON or YAML) or a Persist snapshot (.json.gz)")
 
 
 def _shape(doc: Any) -> str | None:
@@ -82,8 +86,7 @@ def _document(raw: bytes, path: Path) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise FormatError(f"{path.name}: not a file statesync can import (binary, not UTF-8, "
-                          "not gzip or zstd)") from None
+        raise _unknown(path) from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except RecursionError:
@@ -93,7 +96,7 @@ def _document(raw: bytes, path: Path) -> Any:
     try:
         doc = yaml.load(text, Loader=_Loader)
     except (yaml.YAMLError, ValueError, RecursionError):
-        raise FormatError(f"{path.name}: not valid JSON or YAML (truncated or malformed)") from None
+        raise _unknown(path) from None
     _bounded(doc, path.name)
     return doc
 

@@ -22,10 +22,10 @@ from typing import Any
 from statesync.errors import BundleError
 from statesync.formats.wassette import Component, Policy, WassetteDoc, check_id
 from statesync.objects.commit import FileSpec
+from statesync.sync import sealing, secret_rules
 
 STATE_FILE = "wassette.json"
 PREFIX = "components/"
-_SECRET_MARK = "<statesync:secret>"
 
 
 def _json(value: Any) -> bytes:
@@ -119,7 +119,8 @@ def _public(env: dict[str, str]) -> dict[str, str]:
 
 
 def _secret_like(value: str) -> bool:
-    return value == _SECRET_MARK or value.startswith("statesync:sealed")
+    sealed = (secret_rules.SEALED_PREFIX, sealing.BYTES_PREFIX)
+    return value == secret_rules.MARKER or value.startswith(sealed)
 
 
 def _component(read: Reader, cid: str, binaries: bool) -> Component:

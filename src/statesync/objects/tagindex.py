@@ -61,8 +61,9 @@ def _marked(repo: Repo, env: str, snapshot: str) -> bool:
     return True
 
 
-def _unindexed(repo: Repo, env: str, snapshot: str) -> dict[str, manifest_mod.Manifest]:
-    """Manifests of ``snapshot`` and its ancestors back to the first marked ones.
+def _unindexed(repo: Repo, env: str, snapshot: str,
+               full: bool = False) -> dict[str, manifest_mod.Manifest]:
+    """Manifests of ``snapshot`` and its ancestors back to the first marked ones (``full``: all).
 
     A gone (gc) or damaged ancestor ends its branch: its tags cannot be trusted.
     """
@@ -70,7 +71,7 @@ def _unindexed(repo: Repo, env: str, snapshot: str) -> dict[str, manifest_mod.Ma
     stack = [snapshot]
     while stack:
         snap = stack.pop()
-        if snap in found or _marked(repo, env, snap):
+        if snap in found or (not full and _marked(repo, env, snap)):
             continue
         try:
             found[snap] = manifest_mod.load_manifest(repo, snap)
@@ -80,9 +81,13 @@ def _unindexed(repo: Repo, env: str, snapshot: str) -> dict[str, manifest_mod.Ma
     return found
 
 
-def index_snapshot(repo: Repo, env: str, snapshot: str) -> int:
-    """Make ``snapshot`` (and its unindexed ancestors) findable; returns how many were indexed."""
-    todo = _unindexed(repo, env, snapshot)
+def index_snapshot(repo: Repo, env: str, snapshot: str, *, full: bool = False) -> int:
+    """Make ``snapshot`` (and its unindexed ancestors) findable; returns how many were indexed.
+
+    ``full`` re-indexes the whole history whatever the markers say: the repair
+    for tag index objects that were deleted or damaged.
+    """
+    todo = _unindexed(repo, env, snapshot, full)
     for snap, man in todo.items():
         for key, value in man.tags.items():
             _create(repo, layout.tag_entry_key(env, tag_hash(key, value), snap))
@@ -125,3 +130,9 @@ def _confirm(repo: Repo, env: str, snapshot: str, tags: dict[str, str]) -> Snaps
     if man.env != env or any(man.tags.get(k) != v for k, v in tags.items()):
         return None
     return SnapshotMatch(snapshot, man.env, man.created_at, man.message, dict(man.tags))
+
+
+def rebuild(repo: Repo, env: str) -> int:
+    """Re-create every missing tag index object of ``env``'s history; returns snapshots read."""
+    state = refs.read_trusted_head(repo, env)
+    return index_snapshot(repo, env, state.ref.snapshot, full=True) if state else 0
