@@ -24,7 +24,14 @@ from tests.leakscan import planted
 
 @pytest.fixture
 def store(any_store_url: str) -> Store:
+    """On every backend: for the round trips."""
     return Store.init(any_store_url)
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Store:
+    """On the local store only: for behaviour that does not depend on the backend."""
+    return Store.init((tmp_path / "store").as_uri())
 
 
 def _by_id(doc: dict[str, Any]) -> dict[str, Any]:
@@ -48,18 +55,18 @@ def test_a_snapshot_round_trips_with_binaries(store: Store, tmp_path: Path,
     assert out.stat().st_mode & 0o777 == 0o600
 
 
-def test_the_snapshot_metadata_becomes_tags_and_message(store: Store) -> None:
-    store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
-    shown = store.show("dev")
+def test_the_snapshot_metadata_becomes_tags_and_message(local: Store) -> None:
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+    shown = local.show("dev")
     assert shown["tags"] == {"environment": "dev", "owner": "zoë", "wassette_version": "0.3.4",
                              "source": "developer-laptop"}
     assert shown["message"] == "Développement — snapshot ☃"
 
 
-def test_without_include_binaries_the_export_carries_none(store: Store, tmp_path: Path) -> None:
-    store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+def test_without_include_binaries_the_export_carries_none(local: Store, tmp_path: Path) -> None:
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
     out = tmp_path / "small.json"
-    result = store.export_format(out, "wassette", env="dev")
+    result = local.export_format(out, "wassette", env="dev")
     got = json.loads(out.read_text())
     assert_valid("wassette-snapshot", got)
     assert all(c["include_binary"] is False and "binary_data" not in c
@@ -67,14 +74,14 @@ def test_without_include_binaries_the_export_carries_none(store: Store, tmp_path
     assert result.omitted_binaries == ["fetch-rs"]
 
 
-def test_component_filters_select_as_wassette_does(store: Store, tmp_path: Path) -> None:
-    store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+def test_component_filters_select_as_wassette_does(local: Store, tmp_path: Path) -> None:
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
     out = tmp_path / "one.json"
-    store.export_format(out, "wassette", env="dev", components=["fetch-rs"])
+    local.export_format(out, "wassette", env="dev", components=["fetch-rs"])
     assert list(_by_id(json.loads(out.read_text()))) == ["fetch-rs"]
-    store.export_format(out, "wassette", env="dev", paths=["components/time-*"])
+    local.export_format(out, "wassette", env="dev", paths=["components/time-*"])
     assert list(_by_id(json.loads(out.read_text()))) == ["time-server-js"]
-    store.export_format(out, "wassette", env="dev", components=["not-there"])
+    local.export_format(out, "wassette", env="dev", components=["not-there"])
     assert json.loads(out.read_text())["components"] == []  # a filter only narrows
 
 
@@ -92,33 +99,33 @@ def test_the_yaml_state_export_round_trips(store: Store, tmp_path: Path,
                                                                  "SECRET_TOKEN"]}
 
 
-def test_a_snapshot_exports_as_a_state_and_back(store: Store, tmp_path: Path) -> None:
-    store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+def test_a_snapshot_exports_as_a_state_and_back(local: Store, tmp_path: Path) -> None:
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
     out = tmp_path / "state.yaml"
-    store.export_format(out, "wassette-yaml", env="dev")
+    local.export_format(out, "wassette-yaml", env="dev")
     got = yaml.safe_load(out.read_text())
     assert_valid("wassette-state", got)
     assert got["version"] == "0.3.4" and got["exported_at"] == 1731444000
     assert _by_id(got)["fetch-rs"]["policy"]["attached_at"] == 1731443000
 
 
-def test_skip_existing_keeps_what_the_environment_has(store: Store, tmp_path: Path,
+def test_skip_existing_keeps_what_the_environment_has(local: Store, tmp_path: Path,
                                                       snapshot_doc: dict[str, Any]) -> None:
-    store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
     changed = json.loads(json.dumps(snapshot_doc))
     changed["components"][0]["source_uri"] = "oci://ghcr.io/microsoft/fetch-rs:v2"
     changed["components"].append({**changed["components"][1], "component_id": "new-one"})
     path = tmp_path / "changed.json"
     path.write_text(json.dumps(changed))
-    result = store.import_file(path, "dev", skip_existing=True)
+    result = local.import_file(path, "dev", skip_existing=True)
     assert result.imported == ["new-one"] and sorted(result.skipped) == [
         "fetch-rs", "time-server-js"]
     out = tmp_path / "out.json"
-    store.export_format(out, "wassette", env="dev")
+    local.export_format(out, "wassette", env="dev")
     comps = _by_id(json.loads(out.read_text()))
     assert comps["fetch-rs"]["source_uri"].endswith(":latest") and "new-one" in comps
-    store.import_file(path, "dev")  # without it, the file's components replace the env's
-    store.export_format(out, "wassette", env="dev")
+    local.import_file(path, "dev")  # without it, the file's components replace the env's
+    local.export_format(out, "wassette", env="dev")
     assert _by_id(json.loads(out.read_text()))["fetch-rs"]["source_uri"].endswith(":v2")
 
 
@@ -142,15 +149,15 @@ def test_a_secret_in_the_environment_is_sealed_and_never_exported(
 
 
 def test_a_secret_without_a_key_is_refused_and_nothing_written(
-        store: Store, tmp_path: Path, state_doc: dict[str, Any]) -> None:
+        local: Store, tmp_path: Path, state_doc: dict[str, Any]) -> None:
     secret = planted("wassette-nokey")
     state_doc["environment"]["GITHUB_TOKEN"] = secret
     path = tmp_path / "with-secret.yaml"
     path.write_text(yaml.safe_dump(state_doc))
     with pytest.raises(SecretRefused, match="/environment/GITHUB_TOKEN") as err:
-        store.import_file(path, "dev")
+        local.import_file(path, "dev")
     assert secret not in str(err.value)
-    assert store.envs() == []
+    assert local.envs() == []
 
 
 @pytest.mark.parametrize("change,message", [
@@ -162,27 +169,27 @@ def test_a_secret_without_a_key_is_refused_and_nothing_written(
     (lambda d: d["components"][0]["policy"].update(created_at=-5), "unsigned 64-bit"),
 ])
 def test_a_bad_wassette_file_is_refused_before_anything_is_written(
-        store: Store, tmp_path: Path, snapshot_doc: dict[str, Any], change: Any,
+        local: Store, tmp_path: Path, snapshot_doc: dict[str, Any], change: Any,
         message: str) -> None:
     change(snapshot_doc)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(snapshot_doc))
     with pytest.raises(BundleError, match=message):
-        store.import_file(path, "dev")
-    assert store.envs() == []
+        local.import_file(path, "dev")
+    assert local.envs() == []
 
 
-def test_an_unknown_file_is_a_clear_error(store: Store, tmp_path: Path) -> None:
+def test_an_unknown_file_is_a_clear_error(local: Store, tmp_path: Path) -> None:
     for name, data in [("x.json", b'{"hello": 1}'), ("x.bin", bytes(range(256))),
                        ("x.yaml", b"- just\n- a list\n")]:
         (tmp_path / name).write_bytes(data)
         with pytest.raises(FormatError, match="not a statesync bundle, a Wassette state file"):
-            store.import_file(tmp_path / name, "dev")
+            local.import_file(tmp_path / name, "dev")
 
 
-def test_the_binary_is_stored_byte_for_byte(store: Store, snapshot_doc: dict[str, Any]) -> None:
-    store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+def test_the_binary_is_stored_byte_for_byte(local: Store, snapshot_doc: dict[str, Any]) -> None:
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
     wasm = base64.b64decode(snapshot_doc["components"][0]["binary_data"])
-    entry = next(e for e in store.show("dev")["entries"]
+    entry = next(e for e in local.show("dev")["entries"]
                  if e["path"] == "components/fetch-rs/component.wasm")
     assert entry["size"] == len(wasm) and entry["kind"] == "binary"
