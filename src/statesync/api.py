@@ -320,10 +320,10 @@ class Store:
                      encrypt_all: bool = False) -> PushResult:
         """Commit in-memory ``files`` as ``env``'s next snapshot (see :mod:`statesync.objects`).
 
-        Raises :class:`SecretRefused`, :class:`RefConflict`, :class:`LockedError`.
+        Raises :class:`SecretRefused`, :class:`RefConflict`. Leases are not
+        checked (as for save_object before): the ref's conditional write guards.
         """
         env = layout.validate_env(env)
-        ensure_free(self.repo, env, LockPolicy())
         opts = objcommit.CommitOptions(policy=self.policy, message=message, tags=tags,
                                        include_secrets=include_secrets, encrypt_all=encrypt_all)
         return objcommit.commit_files(self.repo, env, files, opts)
