@@ -60,7 +60,7 @@ def test_a_file_in_no_known_format_is_exit_2(tmp_path: Path) -> None:
     (tmp_path / "notes.json").write_text('{"hello": "world"}')
     proc = run(tmp_path, "--store", url, "import", "notes.json", "--env", "dev")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "not a statesync bundle, a Wassette state file" in proc.stderr
+    assert "a Wassette state file (JSON or YAML) or a Persist snapshot" in proc.stderr
 
 
 def test_a_malformed_wassette_file_is_exit_4_and_writes_nothing(tmp_path: Path) -> None:

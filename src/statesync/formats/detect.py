@@ -49,15 +49,24 @@ def read_file(path: Path) -> bytes:
 
 
 def detect(path: Path) -> Detected:
-    """The format of the file at ``path``; raises :class:`FormatError` if it is none we read."""
-    if path.name.endswith(".tar.zst"):
+    """The format of the file at ``path``; raises :class:`FormatError` if it is none we read.
+
+    A missing file, and a ``.json``/``.yaml`` file that does not parse, are
+    left to the bundle importer, whose errors say what is wrong with a bundle.
+    """
+    name = path.name.lower()
+    if name.endswith(".tar.zst") or not path.exists():
         return Detected(BUNDLE)
     raw = read_file(path)
     if raw.startswith(_ZSTD_MAGIC):
         return Detected(BUNDLE)
     if persist.is_gzip(raw):
         return Detected(PERSIST, raw=raw)
-    doc = _document(raw, path)
+    if not name.endswith((".json", ".yaml", ".yml")):
+        raise _unknown(path)
+    doc = _document(raw, path, json_only=name.endswith(".json"))
+    if doc is _UNPARSED:
+        return Detected(BUNDLE)
     kind = _shape(doc)
     if kind is None:
         raise _unknown(path)
@@ -65,8 +74,9 @@ def detect(path: Path) -> Detected:
 
 
 def _unknown(path: Path) -> FormatError:
-    return FormatError(f"{path.name}: not a statesync bundle, a Wassette state file "
-                       "(JSON or YAML) or a Persist snapshot (.json.gz)")
+    return FormatError(f"{path.name}: unknown bundle type: not a statesync bundle (.json .yaml "
+                       ".yml .tar.zst), a Wassette state file (JSON or YAML) or a Persist "
+                       "snapshot (.json.gz)")
 
 
 def _shape(doc: Any) -> str | None:
@@ -82,21 +92,17 @@ def _shape(doc: Any) -> str | None:
     return None
 
 
-def _document(raw: bytes, path: Path) -> Any:
+_UNPARSED = object()
+
+
+def _document(raw: bytes, path: Path, *, json_only: bool) -> Any:
+    """The parsed document, or ``_UNPARSED`` if it does not parse (truncated, malformed)."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _unknown(path) from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
-    except RecursionError:
-        raise DocumentLimit(f"{path.name}: too deeply nested") from None
-    except ValueError:
-        pass  # not JSON: YAML then
-    try:
-        doc = yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, ValueError, RecursionError):
-        raise _unknown(path) from None
+        if json_only:
+            return json.loads(raw, object_pairs_hook=_no_duplicates)
+        doc = yaml.load(raw, Loader=_Loader)
+    except (ValueError, RecursionError, yaml.YAMLError):
+        return _UNPARSED
     _bounded(doc, path.name)
     return doc
 
