@@ -76,3 +76,12 @@ def test_the_async_variants_do_the_same(local: Store) -> None:
 
     obj, raw, found = asyncio.run(scenario())
     assert obj == STATE and raw == b"\x00\x01" and len(found) == 1
+
+
+def test_a_secret_looking_tag_is_refused_tags_are_never_sealed(keyed: Store) -> None:
+    secret = planted("object-tag")
+    with pytest.raises(SecretRefused, match="tag deploy_token"):
+        keyed.save_object({"a": 1}, "agents", tags={"deploy_token": secret})
+    with pytest.raises(SecretRefused, match="tag note"):
+        keyed.save_object({"a": 1}, "agents", tags={"note": "ghp_" + "a1B2" * 9})
+    assert keyed.envs() == []

@@ -193,3 +193,15 @@ def test_the_binary_is_stored_byte_for_byte(local: Store, snapshot_doc: dict[str
     entry = next(e for e in local.show("dev")["entries"]
                  if e["path"] == "components/fetch-rs/component.wasm")
     assert entry["size"] == len(wasm) and entry["kind"] == "binary"
+
+
+def test_a_secret_in_the_snapshot_metadata_is_refused(local: Store, tmp_path: Path,
+                                                     snapshot_doc: dict[str, Any]) -> None:
+    secret = planted("wassette-tag")
+    snapshot_doc["metadata"]["tags"]["registry_password"] = secret
+    path = tmp_path / "tagged.json"
+    path.write_text(json.dumps(snapshot_doc))
+    with pytest.raises(SecretRefused, match="tag registry_password") as err:
+        local.import_file(path, "dev")
+    assert secret not in str(err.value) and local.envs() == []
+    assert secret.encode() not in store_bytes(local.repo.backend)

@@ -53,6 +53,17 @@ def secret_pointers(policy: SecretPolicy, files: list[FileSpec]) -> list[str]:
             for p in form.document(f.path, f.data)[1]]
 
 
+def check_tags(policy: SecretPolicy, tags: dict[str, str], message: str) -> None:
+    """Tags and the message are stored in clear: :class:`SecretRefused` for secret-looking ones."""
+    bad = [f"tag {k}" for k, v in tags.items()
+           if policy.is_secret_key(k) or policy.is_secret_value(v)]
+    if policy.is_secret_value(message):
+        bad.append("the message")
+    if bad:
+        raise SecretRefused(f"refusing to store a secret-looking {', '.join(bad)}: snapshot tags "
+                            "and messages are never sealed")
+
+
 def _has_keys(repo: Repo, env: str) -> bool:
     return any(True for _ in repo.backend.list(layout.keyring_prefix(env)))
 
@@ -100,6 +111,7 @@ def commit_layer(repo: Repo, env: str, layer: Layer, opts: CommitOptions) -> Pus
     another writer moved ``env`` meanwhile, :class:`KeyFailure` without a key
     to unwrap, :class:`IntegrityError` for a head the trust policy refuses.
     """
+    check_tags(opts.policy, dict(opts.tags or {}), opts.message)
     state = read_trusted_head(repo, env)
     parent = state.ref.snapshot if state else None
     head = load_manifest(repo, parent) if parent else None
