@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from statesync.api import Store
+from statesync.errors import BundleError
 from statesync.formats import persist
 from tests.formats.conftest import assert_valid
 
@@ -114,11 +115,11 @@ def test_a_damaged_snapshot_is_refused(tmp_path: Path, damage: str) -> None:
             "no-metadata": gzip.compress(b'{"agent_state": {}}')}[damage]
     path = tmp_path / "bad.json.gz"
     path.write_bytes(data)
-    url = (tmp_path / "store").as_uri()
-    run(tmp_path, "--store", url, "init")
-    proc = run(tmp_path, "--store", url, "import", str(path), "--env", "agents")
-    assert proc.returncode == 4 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
+    store = Store.init((tmp_path / "store").as_uri())
+    with pytest.raises(BundleError) as err:
+        store.import_file(path, "agents")
+    assert err.value.exit_code == 4 and "\n" not in str(err.value)
+    assert store.envs() == []
 
 
 def test_a_saved_object_exports_as_a_valid_persist_snapshot(any_store_url: str,
