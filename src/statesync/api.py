@@ -328,7 +328,7 @@ class Store:
                                        include_secrets=include_secrets, encrypt_all=encrypt_all)
         return objcommit.commit_files(self.repo, env, files, opts)
 
-    def save_bytes(self, data: bytes | BinaryIO, env: str = "default", *,
+    def save_bytes(self, data: bytes | bytearray | memoryview | BinaryIO, env: str = "default", *,
                    agent_id: str | None = None, session_id: str | None = None,
                    description: str = "", tags: dict[str, str] | None = None,
                    encrypt_all: bool = False) -> PushResult:
@@ -338,7 +338,8 @@ class Store:
         """
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
-        spec = (objcommit.FileSpec(BYTES_PATH, data, document=False) if isinstance(data, bytes)
+        spec = (objcommit.FileSpec(BYTES_PATH, bytes(data), document=False)
+                if isinstance(data, (bytes, bytearray, memoryview))
                 else objcommit.FileSpec(BYTES_PATH, stream=data, document=False))
         return self.commit_files(env, [spec], message=description, tags=meta,
                                  encrypt_all=encrypt_all)

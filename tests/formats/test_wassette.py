@@ -205,3 +205,22 @@ def test_a_secret_in_the_snapshot_metadata_is_refused(local: Store, tmp_path: Pa
         local.import_file(path, "dev")
     assert secret not in str(err.value) and local.envs() == []
     assert secret.encode() not in store_bytes(local.repo.backend)
+
+
+def test_a_state_edited_into_something_wassette_refuses_is_not_exported(
+        local: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "edited"
+    local.import_file(FIXTURES / "wassette-snapshot.json", "dev")
+    local.pull(folder, "dev")
+    meta = json.loads((folder / "components/fetch-rs/metadata.json").read_text())
+    del meta["tool_names"]
+    (folder / "components/fetch-rs/metadata.json").write_text(json.dumps(meta))
+    local.push(folder, "dev")
+    out = tmp_path / "out.json"
+    with pytest.raises(BundleError, match="tool_names"):
+        local.export_format(out, "wassette", env="dev")
+    (folder / "components/fetch-rs/component.json").write_text("[1, 2]")
+    local.push(folder, "dev")
+    with pytest.raises(BundleError, match=r"component\.json: not a JSON object"):
+        local.export_format(out, "wassette", env="dev")
+    assert not out.exists()

@@ -187,12 +187,16 @@ def _export_wassette(files: _Files, snapshot: str, out: Path, fmt: str, binaries
                             binaries=binaries)
     stored = json.loads(files.read(wfiles.STATE_FILE) or b"{}").get("environment") or {}
     left_out = sorted(set(stored) - set(doc.environment))
+    where = f"snapshot {snapshot[:12]}"
     if fmt == "wassette":
-        text = json.dumps(wassette.render_snapshot(doc, include_binaries=binaries),
-                          indent=2, ensure_ascii=False)
+        out_doc = wassette.render_snapshot(doc, include_binaries=binaries)
+        wassette.parse_snapshot(out_doc, where)  # what Wassette would refuse is never written
+        text = json.dumps(out_doc, indent=2, ensure_ascii=False)
     else:
-        text = yaml.dump(wassette.render_state(doc), Dumper=_Dumper, sort_keys=False,
-                         allow_unicode=True, width=1 << 30)
+        out_doc = wassette.render_state(doc)
+        wassette.parse_state(out_doc, where)
+        text = yaml.dump(out_doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                         width=1 << 30)
     size = _write(out, text.encode())
     omitted = [c.component_id for c in doc.components if c.binary is None or not binaries]
     has_wasm = {p.split("/")[1] for p in files.entries if p.endswith("/component.wasm")}

@@ -77,13 +77,17 @@ Reader = Callable[[str], bytes | None]
 
 
 def _load(read: Reader, path: str) -> Any:
+    """The JSON object stored at ``path`` (None if absent); :class:`BundleError` otherwise."""
     raw = read(path)
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except ValueError:
         raise BundleError(f"{path}: not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise BundleError(f"{path}: not a JSON object")
+    return doc
 
 
 def from_files(paths: list[str], read: Reader, *, components: list[str] | None = None,
@@ -96,7 +100,7 @@ def from_files(paths: list[str], read: Reader, *, components: list[str] | None =
     """
     ids = sorted({p[len(PREFIX):].split("/", 1)[0] for p in paths
                   if p.startswith(PREFIX) and p.count("/") == 2})
-    head = _load(read, STATE_FILE) or {}
+    head: dict[str, Any] = _load(read, STATE_FILE) or {}
     if not ids and not head:
         from statesync.errors import UsageError
 
@@ -133,8 +137,9 @@ def _component(read: Reader, cid: str, binaries: bool) -> Component:
     policy = None
     if content is not None:
         pmeta = pmeta or {}
+        stamp = pmeta.get("created_at")
         policy = Policy(content.decode("utf-8", "replace"), str(pmeta.get("source_uri", "")),
-                        int(pmeta.get("created_at") or 0))
+                        stamp if isinstance(stamp, int) else 0)
     secrets = _load(read, base + "secrets.json")
     binary = read(base + "component.wasm") if binaries else None
     return Component(cid, meta, info.get("source_uri"), policy, binary,
