@@ -8,11 +8,12 @@ naming each ``path#pointer`` before anything is written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from statesync.errors import SecretRefused
+from statesync.errors import BackendError, SecretRefused
 from statesync.objects import tagindex
 from statesync.sync import engine, layout
 from statesync.sync.builder import SnapshotBuilder
@@ -22,6 +23,8 @@ from statesync.sync.refs import read_trusted_head
 from statesync.sync.repo import Repo
 from statesync.sync.secrets import SecretPolicy
 from statesync.sync.stored import StoredForm
+
+_log = logging.getLogger("statesync")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,16 @@ def _entry(builder: SnapshotBuilder, form: StoredForm, f: FileSpec) -> Entry:
 Layer = Callable[[Manifest | None], tuple[list[FileSpec], list[Entry]]]
 
 
+def _index(repo: Repo, env: str, snapshot: str) -> None:
+    """Index the committed snapshot; if the store fails now, the next lookup catches up
+    (the index never promises more than it holds), so the commit still succeeded."""
+    try:
+        tagindex.index_snapshot(repo, env, snapshot)
+    except BackendError as exc:
+        _log.warning("tag index of %s not written (%s): the next lookup will add it",
+                     snapshot[:12], type(exc).__name__)
+
+
 def commit_files(repo: Repo, env: str, files: list[FileSpec], opts: CommitOptions) -> PushResult:
     """Commit ``files`` as ``env``'s whole next snapshot; see :func:`commit_layer`."""
     return commit_layer(repo, env, lambda _head: (files, []), opts)
@@ -128,6 +141,6 @@ def commit_layer(repo: Repo, env: str, layer: Layer, opts: CommitOptions) -> Pus
     snap, new, changed = engine.commit_entries(repo, env, state, parent, entries,
                                                message=opts.message, tags=dict(opts.tags or {}),
                                                encryption=sealing.manifest_field(), base=head)
-    tagindex.index_snapshot(repo, env, snap)
+    _index(repo, env, snap)
     return PushResult(snap, env, new.ref.serial, parent, len(entries), builder.uploaded_bytes,
                       builder.reused_bytes, changed)
