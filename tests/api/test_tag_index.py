@@ -110,3 +110,23 @@ def test_no_tags_is_a_usage_error(local: Store) -> None:
 
     with pytest.raises(UsageError):
         local.find_snapshots("agents", tags={})
+
+
+def test_a_store_failing_after_the_commit_loses_no_lookup(local: Store,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from statesync.errors import BackendUnavailable
+
+    backend = local.repo.backend
+    real_put = backend.put
+
+    def put(key: str, data: Any, mode: Any = None) -> Any:  # the store goes away for tags/
+        if key.startswith(layout.TAGS):
+            raise BackendUnavailable("injected: store unreachable")
+        return real_put(key, data, mode) if mode is not None else real_put(key, data)
+
+    monkeypatch.setattr(backend, "put", put)
+    saved = local.save_object({"t": 1}, "agents", agent_id="a1")  # the commit stands
+    monkeypatch.setattr(backend, "put", real_put)
+    assert local.load_object("agents") == {"t": 1}
+    assert [m.snapshot for m in local.find_snapshots("agents", tags={"agent_id": "a1"})] == [
+        saved.snapshot]
