@@ -405,15 +405,21 @@ class Store:
 
     def export_format(self, path: str | Path, fmt: str, *, env: str | None = None,
                       snapshot: str | None = None, include_binaries: bool = False,
-                      components: list[str] | None = None, paths: list[str] | None = None
+                      components: list[str] | None = None, paths: list[str] | None = None,
+                      description: str = "", tags: dict[str, str] | None = None
                       ) -> transfer.FormatExportResult:
-        """Write a Wassette (``wassette``, ``wassette-yaml``) or Persist (``persist``) file."""
+        """Write a Wassette (``wassette``, ``wassette-yaml``) or Persist (``persist``) file.
+
+        ``description``/``tags`` set the file's own metadata (Wassette's snapshot
+        ``metadata``, Persist's ``description``) over what the snapshot holds.
+        """
         if (env is None) == (snapshot is None):
             raise UsageError("export needs exactly one of --env or --snapshot")
         snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
         return transfer.export_format(self.repo, snap, Path(path), fmt,
                                       include_binaries=include_binaries,
-                                      components=components, paths=paths)
+                                      components=components, paths=paths,
+                                      description=description, tags=dict(tags or {}))
 
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot

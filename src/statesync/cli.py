@@ -92,7 +92,7 @@ def cmd_diff(args: argparse.Namespace) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> Any:
-    if args.format:  # the seeds' formats (cli_formats.py)
+    if args.format or args.component:  # the seeds' formats (cli_formats.py)
         from statesync import cli_formats
 
         return cli_formats.export(_store(args), args)

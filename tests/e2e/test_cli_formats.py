@@ -41,11 +41,17 @@ def test_wassette_import_and_export_through_the_cli(tmp_path: Path) -> None:
            str(FIXTURES / "wassette-state.yaml"), "--env", "dev", "--skip-existing"))
     out = tmp_path / "state.json"
     result = ok(run(tmp_path, "--store", url, "--json", "export", "--env", "dev", "--format",
-                    "wassette", "-o", str(out), "--include-binaries", "--component", "fetch-rs"))
+                    "wassette", "-o", str(out), "--include-binaries", "--component", "fetch-rs",
+                    "--description", "handoff to agent B", "--tag", "ticket=T-9"))
     assert result["files"] == 1
     doc = json.loads(out.read_text())
     assert_valid("wassette-snapshot", doc)
     assert doc["components"][0]["include_binary"] is True
+    assert doc["metadata"]["description"] == "handoff to agent B"
+    assert doc["metadata"]["tags"]["ticket"] == "T-9"
+    proc = run(tmp_path, "--store", url, "export", "--env", "dev", "-o", "b.json",
+               "--component", "fetch-rs")
+    assert proc.returncode == 2 and "--component selects Wassette components" in proc.stderr
     out_yaml = tmp_path / "state.yaml"
     ok(run(tmp_path, "--store", url, "--json", "export", "--env", "dev", "--format",
            "wassette-yaml", "-o", str(out_yaml), "--path", "weather-*"))

@@ -153,8 +153,18 @@ class _Files:
         return download.read_entry(self.repo, self._index, entry)
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """The export's own metadata, over what the snapshot holds ("": keep)."""
+
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
 def export_format(repo: Repo, snapshot: str, out: Path, fmt: str, *, include_binaries: bool,
-                  components: list[str] | None, paths: list[str] | None) -> FormatExportResult:
+                  components: list[str] | None, paths: list[str] | None,
+                  description: str = "", tags: dict[str, str] | None = None
+                  ) -> FormatExportResult:
     """Write ``snapshot`` as a ``fmt`` file (see :data:`EXPORT_FORMATS`) at ``out``, atomically.
 
     ``components``/``paths``: Wassette's component filter (ids; globs over ids or
@@ -164,10 +174,11 @@ def export_format(repo: Repo, snapshot: str, out: Path, fmt: str, *, include_bin
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (choose from {', '.join(EXPORT_FORMATS)})")
     files = _Files(repo, snapshot)
+    over = Overrides(description, dict(tags or {}))
     if fmt == "persist":
-        return _export_persist(files, snapshot, out)
+        return _export_persist(files, snapshot, out, over)
     return _export_wassette(files, snapshot, out, fmt, include_binaries,
-                            _wanted(files, components, paths))
+                            _wanted(files, components, paths), over)
 
 
 def _wanted(files: _Files, components: list[str] | None, globs: list[str] | None
@@ -182,9 +193,11 @@ def _wanted(files: _Files, components: list[str] | None, globs: list[str] | None
 
 
 def _export_wassette(files: _Files, snapshot: str, out: Path, fmt: str, binaries: bool,
-                     wanted: list[str] | None) -> FormatExportResult:
+                     wanted: list[str] | None, over: Overrides) -> FormatExportResult:
     doc = wfiles.from_files(list(files.entries), files.read, components=wanted,
                             binaries=binaries)
+    doc = replace(doc, description=over.description or doc.description,
+                  tags={**doc.tags, **over.tags})
     stored = json.loads(files.read(wfiles.STATE_FILE) or b"{}").get("environment") or {}
     left_out = sorted(set(stored) - set(doc.environment))
     where = f"snapshot {snapshot[:12]}"
@@ -210,7 +223,8 @@ def _write(out: Path, data: bytes) -> int:
     return len(data)
 
 
-def _export_persist(files: _Files, snapshot: str, out: Path) -> FormatExportResult:
+def _export_persist(files: _Files, snapshot: str, out: Path,
+                    over: Overrides) -> FormatExportResult:
     path = AGENT_STATE if AGENT_STATE in files.entries else OBJECT
     raw = files.read(path)
     if raw is None:
@@ -220,7 +234,9 @@ def _export_persist(files: _Files, snapshot: str, out: Path) -> FormatExportResu
     left_out = [f"{path}#{p}" for p in files.entries[path].secret_pointers]
     for pointer in files.entries[path].secret_pointers:
         state = _set(state, pointer, secret_rules.MARKER)
-    size = _write(out, persist.build(state, **_persist_meta(files, snapshot, state)))
+    meta = _persist_meta(files, snapshot, state)
+    meta["description"] = over.description or meta["description"]
+    size = _write(out, persist.build(state, **meta))
     return FormatExportResult(str(out), "persist", snapshot, 1, size, [], left_out)
 
 
