@@ -44,7 +44,7 @@ def test_a_secret_without_a_key_is_refused_naming_the_key_path(store: Store) -> 
 
 
 def test_bytes_come_back_exactly_streamed_both_ways(store: Store) -> None:
-    data = os.urandom(3 * 1024 * 1024 + 17)  # several chunks
+    data = os.urandom(4 * 1024 * 1024 + 4097)  # more than the largest chunk: several chunks
     store.save_bytes(io.BytesIO(data), "agents", agent_id="a1", session_id="s1")
     assert store.load_bytes("agents") == data
     parts = list(store.iter_bytes("agents"))
