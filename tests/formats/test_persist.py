@@ -138,3 +138,11 @@ def test_a_saved_object_exports_as_a_valid_persist_snapshot(any_store_url: str,
     again = Store.init((tmp_path / "other").as_uri())
     again.import_file(out, "agents")  # and statesync reads what it wrote
     assert again.show("agents")["tags"]["agent_id"] == "planner"
+
+
+def test_an_uncompressed_snapshot_is_read_too(tmp_path: Path) -> None:
+    path = tmp_path / "plain.json.gz"  # persist-core's NoCompression adapter: plain JSON
+    path.write_text(container())
+    store = Store.init((tmp_path / "store").as_uri())
+    assert store.import_file(path, "agents").format == "persist"
+    assert store.show("agents")["tags"]["snapshot_index"] == "3"

@@ -62,15 +62,15 @@ def detect(path: Path) -> Detected:
         return Detected(BUNDLE)
     if persist.is_gzip(raw):
         return Detected(PERSIST, raw=raw)
-    if not name.endswith((".json", ".yaml", ".yml")):
+    if not name.endswith((".json", ".yaml", ".yml", ".json.gz")):
         raise _unknown(path)
-    doc = _document(raw, path, json_only=name.endswith(".json"))
+    doc = _document(raw, path, json_only=name.endswith((".json", ".json.gz")))
     if doc is _UNPARSED:
         return Detected(BUNDLE)
     kind = _shape(doc)
     if kind is None:
         raise _unknown(path)
-    return Detected(kind, doc=doc)
+    return Detected(kind, doc=doc, raw=raw)
 
 
 def _unknown(path: Path) -> FormatError:
@@ -89,6 +89,8 @@ def _shape(doc: Any) -> str | None:
         return WASSETTE
     if isinstance(version, str) and "exported_at" in doc:
         return WASSETTE_STATE
+    if isinstance(doc.get("metadata"), dict) and "agent_state" in doc:
+        return PERSIST  # written by persist-core's NoCompression adapter
     return None
 
 

@@ -122,8 +122,9 @@ def read(raw: bytes, where: str) -> PersistSnapshot:
 
     Raises :class:`BundleError` (malformed) or :class:`IntegrityError` (hash mismatch).
     """
+    body = _inflate(raw, where) if is_gzip(raw) else raw  # NoCompression writes plain JSON
     try:
-        doc = json.loads(_inflate(raw, where), parse_constant=_no_constant)
+        doc = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise BundleError(f"{where}: not a Persist snapshot (invalid JSON inside)") from None
     meta = _metadata(doc, where)
@@ -149,6 +150,11 @@ def _metadata(doc: Any, where: str) -> PersistMetadata:
     for key in ("snapshot_index", "format_version", "uncompressed_size"):
         if type(m.get(key)) is not int or m[key] < 0:
             raise BundleError(f"{where}: metadata.{key} must be an unsigned integer")
+    if not isinstance(m.get("description"), (str, type(None))):
+        raise BundleError(f"{where}: metadata.description must be null or a string")
+    size = m.get("compressed_size")
+    if size is not None and (type(size) is not int or size < 0):
+        raise BundleError(f"{where}: metadata.compressed_size must be null or an unsigned integer")
     if m["format_version"] > FORMAT_VERSION:
         raise BundleError(f"{where}: incompatible snapshot format version {m['format_version']}")
     if not (m["agent_id"] and m["session_id"] and m["snapshot_id"]):
