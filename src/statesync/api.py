@@ -387,21 +387,26 @@ class Store:
     # --- the seeds' formats: Wassette, Persist (formats/) ---------------------
 
     def import_file(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
-                    message: str = "", lock: LockPolicy | None = None
+                    message: str = "", lock: LockPolicy | None = None,
+                    components: list[str] | None = None
                     ) -> bundle.ImportResult | transfer.FormatImportResult:
         """Import a statesync bundle, Wassette state (JSON/YAML) or Persist ``.json.gz``.
 
         The format is told from the file's bytes (:mod:`statesync.formats.detect`);
         :class:`FormatError` for anything else. Validates everything before writing.
+        ``components``: only these Wassette components.
         """
         found = detect.detect(Path(path))
         if found.format == detect.BUNDLE:
+            if components is not None:
+                raise UsageError("--component selects Wassette components: a bundle has none")
             return self.import_(path, env, skip_existing=skip_existing, message=message, lock=lock)
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         opts = objcommit.CommitOptions(policy=self.policy)
         return transfer.import_detected(self.repo, found, Path(path).name, env,
-                                        skip_existing=skip_existing, message=message, opts=opts)
+                                        skip_existing=skip_existing, message=message, opts=opts,
+                                        components=components)
 
     def export_format(self, path: str | Path, fmt: str, *, env: str | None = None,
                       snapshot: str | None = None, include_binaries: bool = False,

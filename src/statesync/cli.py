@@ -103,7 +103,8 @@ def cmd_export(args: argparse.Namespace) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> Any:
     return _store(args).import_file(args.file, args.env, skip_existing=args.skip_existing,
-                                    message=args.message, lock=_lock_policy(args))
+                                    message=args.message, lock=_lock_policy(args),
+                                    components=args.component)
 
 
 def _report_damage(result: Any, lines: list[str], what: str) -> None:
@@ -297,6 +298,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--env", default="default")
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
+    sp.add_argument("--component", action="append", metavar="ID",
+                    help="only this Wassette component (repeatable)")
     _lock_flags(sp)
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")

@@ -224,3 +224,11 @@ def test_a_state_edited_into_something_wassette_refuses_is_not_exported(
     with pytest.raises(BundleError, match=r"component\.json: not a JSON object"):
         local.export_format(out, "wassette", env="dev")
     assert not out.exists()
+
+
+def test_import_can_take_only_some_components(local: Store) -> None:
+    result = local.import_file(FIXTURES / "wassette-snapshot.json", "dev",
+                               components=["time-server-js"])
+    assert result.imported == ["time-server-js"]
+    paths = {e["path"] for e in local.show("dev")["entries"]}
+    assert not any(p.startswith("components/fetch-rs/") for p in paths)

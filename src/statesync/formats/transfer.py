@@ -65,13 +65,24 @@ class FormatExportResult:
 
 
 def import_detected(repo: Repo, found: detect.Detected, where: str, env: str, *,
-                    skip_existing: bool, message: str, opts: CommitOptions) -> FormatImportResult:
-    """Import a Wassette or Persist file already detected (bundles go to the bundle importer)."""
+                    skip_existing: bool, message: str, opts: CommitOptions,
+                    components: list[str] | None = None) -> FormatImportResult:
+    """Import a Wassette or Persist file already detected (bundles go to the bundle importer).
+
+    ``components``: only these Wassette components (Wassette's restore filter);
+    :class:`UsageError` for a Persist file.
+    """
     if found.format == detect.PERSIST:
+        if components is not None:
+            raise UsageError("--component selects Wassette components: a Persist file has none")
         return _import_persist(repo, persist.read(found.raw, where), env, skip_existing,
                                message, opts)
     parse = wassette.parse_snapshot if found.format == detect.WASSETTE else wassette.parse_state
-    return _import_wassette(repo, parse(found.doc, where), env, skip_existing, message, opts)
+    doc = parse(found.doc, where)  # the whole file is validated, also what the filter drops
+    if components is not None:
+        doc = replace(doc, components=tuple(c for c in doc.components
+                                            if c.component_id in set(components)))
+    return _import_wassette(repo, doc, env, skip_existing, message, opts)
 
 
 def _import_wassette(repo: Repo, doc: wassette.WassetteDoc, env: str, skip: bool,
