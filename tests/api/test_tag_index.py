@@ -10,7 +10,7 @@ import pytest
 
 from statesync.api import Store, find_snapshots
 from statesync.errors import RefConflict
-from statesync.sync import layout
+from statesync.sync.store import layout
 
 
 def _save_retrying(url: str, obj: Any, **tags: str) -> str:

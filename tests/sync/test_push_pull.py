@@ -18,8 +18,8 @@ from statesync.errors import (
     SecretRefused,
     SnapshotNotFound,
 )
-from statesync.sync import engine
-from statesync.sync.refs import read_ref
+from statesync.sync import push as engine
+from statesync.sync.store.refs import read_ref
 from tests.helpers import store_bytes, tree, write
 
 

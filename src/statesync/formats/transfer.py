@@ -22,9 +22,12 @@ from statesync.errors import UsageError
 from statesync.formats import detect, persist, wassette
 from statesync.formats import wassette_files as wfiles
 from statesync.objects.commit import CommitOptions, FileSpec, commit_layer
-from statesync.sync import bundle_io, chunkindex, download, secret_rules
-from statesync.sync.manifest import Entry, Manifest, load_manifest
-from statesync.sync.repo import Repo
+from statesync.sync.bundle import io as bundle_io
+from statesync.sync.store import chunkindex
+from statesync.sync.store import content as download
+from statesync.sync.secrets import rules as secret_rules
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest
+from statesync.sync.store.repo import Repo
 
 EXPORT_FORMATS = ("wassette", "wassette-yaml", "persist")
 AGENT_STATE = "agent_state.json"

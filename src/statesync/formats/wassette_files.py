@@ -22,7 +22,8 @@ from typing import Any
 from statesync.errors import BundleError
 from statesync.formats.wassette import Component, Policy, WassetteDoc, check_id
 from statesync.objects.commit import FileSpec
-from statesync.sync import sealing, secret_rules
+from statesync.sync.store import sealing
+from statesync.sync.secrets import rules as secret_rules
 
 STATE_FILE = "wassette.json"
 PREFIX = "components/"

@@ -15,14 +15,15 @@ from typing import BinaryIO
 
 from statesync.errors import BackendError, SecretRefused
 from statesync.objects import tagindex
-from statesync.sync import engine, layout
-from statesync.sync.builder import SnapshotBuilder
-from statesync.sync.engine import PushOptions, PushResult
-from statesync.sync.manifest import Entry, Manifest, load_manifest
-from statesync.sync.refs import read_trusted_head
-from statesync.sync.repo import Repo
-from statesync.sync.secrets import SecretPolicy
-from statesync.sync.stored import StoredForm
+from statesync.sync import push as engine
+from statesync.sync.store import layout
+from statesync.sync.store.builder import SnapshotBuilder
+from statesync.sync.push import PushOptions, PushResult
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest
+from statesync.sync.store.refs import read_trusted_head
+from statesync.sync.store.repo import Repo
+from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.folder.stored import StoredForm
 
 _log = logging.getLogger("statesync")
 

@@ -1,6 +1,6 @@
 """Find an environment's snapshots by tag without reading every manifest.
 
-Objects (names from :mod:`statesync.sync.layout`), all empty and create-only:
+Objects (names from :mod:`statesync.sync.store.layout`), all empty and create-only:
 
 * ``tags/<env>/t/<h>/<snapshot>`` — ``snapshot`` carries the tag whose
   ``key``/``value`` hash is ``h`` (hashed so any text can be a tag);
@@ -24,9 +24,10 @@ import json
 from dataclasses import dataclass
 
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
-from statesync.sync import layout, refs
-from statesync.sync import manifest as manifest_mod
-from statesync.sync.repo import Repo
+from statesync.sync.store import layout
+from statesync.sync.store import refs
+from statesync.sync.store import manifest as manifest_mod
+from statesync.sync.store.repo import Repo
 
 
 @dataclass(frozen=True)
