@@ -11,20 +11,23 @@ each carries the CLI exit code of ARCHITECTURE.md §5.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.formats import detect, transfer
 from statesync.sync import bundles as bundle
 from statesync.sync import commit as commit_mod
-from statesync.sync import history
+from statesync.sync import history, tagindex
+from statesync.sync import objects as objcommit
 from statesync.sync import promote as promote_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync import push as push_mod
@@ -43,7 +46,7 @@ from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
-from statesync.sync.store.content import read_entry
+from statesync.sync.store.content import iter_entry, read_entry
 from statesync.sync.store.lockguard import LockPolicy, ensure_free
 from statesync.sync.store.manifest import Manifest, load_manifest
 from statesync.sync.store.refs import (
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
     from statesync.keys import KeyAdmin
 
 OBJECT_PATH = "object.json"
+BYTES_PATH = "object.bin"
 
 __all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
 
@@ -283,36 +287,24 @@ class Store:
                     session_id: str | None = None, description: str = "",
                     tags: dict[str, str] | None = None, include_secrets: bool = False,
                     encrypt_all: bool = False) -> PushResult:
-        """Snapshot a JSON-able object; secret-named keys are handled as in files.
+        """Snapshot a JSON-able object; :meth:`load_object` returns exactly it.
 
-        Builds on the environment's current head; a concurrent writer makes this
-        raise :class:`RefConflict` rather than lose either update. Encryption
-        modes are those of push, and sticky in the same way.
+        Secret-looking values are sealed with the environment's key (also
+        without ``include_secrets`` when the environment has keys); with no
+        key the save is refused with :class:`SecretRefused` naming the key
+        paths, never replaced by a marker. Builds on the environment's current
+        head; a concurrent writer makes this raise :class:`RefConflict` rather
+        than lose either update. Encryption modes are those of push, and sticky in the same way.
         """
         try:
             data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise UsageError(f"object is not JSON-serialisable: {exc}") from None
-        env = layout.validate_env(env)
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
-        state = read_trusted_head(self.repo, env)
-        parent = state.ref.snapshot if state else None
-        head = load_manifest(self.repo, parent) if parent else None
-        opts = PushOptions(policy=self.policy, include_secrets=include_secrets,
-                           encrypt_all=encrypt_all)
-        sealing = push_mod.Sealing.decide(self.repo, env, head, opts)
-        data, pointers = sealing.form(self.policy).document(OBJECT_PATH, data)
-        builder = SnapshotBuilder(self.repo, keys=sealing.keys if sealing.everything else None)
-        entry = builder.add_bytes(OBJECT_PATH, data, 0o600)
-        entry.secret_pointers = pointers
-        builder.finish()
-        _, new, changed = commit_mod.commit_entries(self.repo, env, state, parent, [entry],
-                                                    message=description, tags=meta,
-                                                    encryption=sealing.manifest_field(),
-                                                    base=head)
-        return push_result(env, new, parent=parent, files=1, uploaded=builder.uploaded_bytes,
-                           reused=builder.reused_bytes, changed=changed)
+        return self.commit_files(env, [objcommit.FileSpec(OBJECT_PATH, data)], message=description,
+                                 tags=meta, include_secrets=include_secrets,
+                                 encrypt_all=encrypt_all)
 
     def load_object(self, env: str = "default", *, snapshot: str | None = None,
                     skip_secrets: bool = False) -> Any:
@@ -338,6 +330,119 @@ class Store:
         from statesync.keys import KeyAdmin
 
         return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
+
+    # --- agent state: files, bytes, tag lookups, async (objects/) ------------
+
+    def commit_files(self, env: str, files: list[objcommit.FileSpec], *, message: str = "",
+                     tags: dict[str, str] | None = None, include_secrets: bool = False,
+                     encrypt_all: bool = False) -> PushResult:
+        """Commit in-memory ``files`` as ``env``'s next snapshot (:mod:`~statesync.sync.objects`).
+
+        Raises :class:`SecretRefused`, :class:`RefConflict`. Leases are not
+        checked (as for save_object before): the ref's conditional write guards.
+        """
+        env = layout.validate_env(env)
+        opts = objcommit.CommitOptions(policy=self.policy, message=message, tags=tags,
+                                       include_secrets=include_secrets, encrypt_all=encrypt_all)
+        return objcommit.commit_files(self.repo, env, files, opts)
+
+    def save_bytes(self, data: bytes | bytearray | memoryview | BinaryIO, env: str = "default", *,
+                   agent_id: str | None = None, session_id: str | None = None,
+                   description: str = "", tags: dict[str, str] | None = None,
+                   encrypt_all: bool = False) -> PushResult:
+        """Snapshot binary state (bytes, or a stream read to its end in bounded memory).
+
+        :meth:`load_bytes` returns the same bytes. ``encrypt_all`` seals them.
+        """
+        meta = dict(tags or {})
+        meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
+        spec = (objcommit.FileSpec(BYTES_PATH, bytes(data), document=False)
+                if isinstance(data, (bytes, bytearray, memoryview))
+                else objcommit.FileSpec(BYTES_PATH, stream=data, document=False))
+        return self.commit_files(env, [spec], message=description, tags=meta,
+                                 encrypt_all=encrypt_all)
+
+    def iter_bytes(self, env: str = "default", *, snapshot: str | None = None) -> Iterator[bytes]:
+        """The bytes saved by :meth:`save_bytes`, chunk by chunk, each verified.
+
+        Raises :class:`UsageError` if the snapshot holds none, :class:`IntegrityError`.
+        """
+        snap = history.resolve(self.repo, snapshot) if snapshot else self._head(env)
+        entry = load_manifest(self.repo, snap).by_path().get(BYTES_PATH)
+        if entry is None:
+            raise UsageError(f"snapshot {snap[:12]} holds no saved bytes")
+        return iter_entry(self.repo, load_index(self.repo), entry)
+
+    def load_bytes(self, env: str = "default", *, snapshot: str | None = None) -> bytes:
+        """The bytes saved by :meth:`save_bytes` (whole; :meth:`iter_bytes` streams)."""
+        return b"".join(self.iter_bytes(env, snapshot=snapshot))
+
+    def find_snapshots(self, env: str = "default", *, tags: dict[str, str],
+                       limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+        """``env``'s snapshots carrying every tag of ``tags``, newest first (tag index)."""
+        return tagindex.find(self.repo, layout.validate_env(env), dict(tags), limit)
+
+    def rebuild_tag_index(self, env: str = "default") -> int:
+        """Re-create ``env``'s tag index from its history (after damage); snapshots read."""
+        return tagindex.rebuild(self.repo, layout.validate_env(env))
+
+    async def asave_object(self, obj: Any, env: str = "default", **kw: Any) -> PushResult:
+        return await asyncio.to_thread(self.save_object, obj, env, **kw)
+
+    async def aload_object(self, env: str = "default", **kw: Any) -> Any:
+        return await asyncio.to_thread(self.load_object, env, **kw)
+
+    async def asave_bytes(self, data: bytes, env: str = "default", **kw: Any) -> PushResult:
+        return await asyncio.to_thread(self.save_bytes, data, env, **kw)
+
+    async def aload_bytes(self, env: str = "default", **kw: Any) -> bytes:
+        return await asyncio.to_thread(self.load_bytes, env, **kw)
+
+    async def afind_snapshots(self, env: str = "default", **kw: Any
+                              ) -> list[tagindex.SnapshotMatch]:
+        return await asyncio.to_thread(self.find_snapshots, env, **kw)
+
+    # --- the seeds' formats: Wassette, Persist (formats/) ---------------------
+
+    def import_file(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
+                    message: str = "", lock: LockPolicy | None = None,
+                    components: list[str] | None = None
+                    ) -> bundle.ImportResult | transfer.FormatImportResult:
+        """Import a statesync bundle, Wassette state (JSON/YAML) or Persist ``.json.gz``.
+
+        The format is told from the file's bytes (:mod:`statesync.formats.detect`);
+        :class:`FormatError` for anything else. Validates everything before writing.
+        ``components``: only these Wassette components.
+        """
+        found = detect.detect(Path(path))
+        if found.format == detect.BUNDLE:
+            if components is not None:
+                raise UsageError("--component selects Wassette components: a bundle has none")
+            return self.import_(path, env, skip_existing=skip_existing, message=message, lock=lock)
+        env = layout.validate_env(env)
+        ensure_free(self.repo, env, lock or LockPolicy())
+        opts = objcommit.CommitOptions(policy=self.policy)
+        return transfer.import_detected(self.repo, found, Path(path).name, env,
+                                        skip_existing=skip_existing, message=message, opts=opts,
+                                        components=components)
+
+    def export_format(self, path: str | Path, fmt: str, *, env: str | None = None,
+                      snapshot: str | None = None, include_binaries: bool = False,
+                      components: list[str] | None = None, paths: list[str] | None = None,
+                      description: str = "", tags: dict[str, str] | None = None
+                      ) -> transfer.FormatExportResult:
+        """Write a Wassette (``wassette``, ``wassette-yaml``) or Persist (``persist``) file.
+
+        ``description``/``tags`` set the file's own metadata (Wassette's snapshot
+        ``metadata``, Persist's ``description``) over what the snapshot holds.
+        """
+        if (env is None) == (snapshot is None):
+            raise UsageError("export needs exactly one of --env or --snapshot")
+        snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
+        return transfer.export_format(self.repo, snap, Path(path), fmt,
+                                      include_binaries=include_binaries,
+                                      components=components, paths=paths,
+                                      description=description, tags=dict(tags or {}))
 
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot
@@ -606,3 +711,13 @@ def secret_pointers(store: Store, path: str, data: bytes) -> list[str]:
 def lock_status(store: Store, env: str) -> lease_mod.LockStatus | None:
     """``env``'s lease (live or stale, judged by the store's clock); None if it has none."""
     return lease_mod.lock_status(store.repo, layout.validate_env(env))
+def find_snapshots(store: Store, env: str, *, tags: dict[str, str],
+                   limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+    """:meth:`Store.find_snapshots` as a function."""
+    return store.find_snapshots(env, tags=tags, limit=limit)
+
+
+async def afind_snapshots(store: Store, env: str, *, tags: dict[str, str],
+                          limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+    """:meth:`Store.afind_snapshots` as a function."""
+    return await store.afind_snapshots(env, tags=tags, limit=limit)

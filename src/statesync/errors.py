@@ -149,3 +149,15 @@ class DocumentLimit(StatesyncError):
 
 class TornFile(StatesyncError):
     """A working-folder file kept changing while push read it (exit 1)."""
+
+
+class SecretRefused(StatesyncError):
+    """An object holds a secret-looking value and its environment has no key to seal it (exit 1).
+
+    Raised instead of silently replacing the value by a marker; the message
+    names the key path (JSON pointer), never the value.
+    """
+
+
+class FormatError(UsageError):
+    """A file given to import is in no format statesync reads (exit 2)."""

@@ -15,6 +15,7 @@ from statesync.errors import (
     IntegrityError,
     LocalChangesConflict,
     RefConflict,
+    SecretRefused,
     SnapshotNotFound,
 )
 from statesync.sync.store import layout
@@ -247,12 +248,14 @@ def test_replayed_old_ref_is_refused_unless_allowed(
 
 def test_save_and_load_object(store: Store) -> None:
     state = {"agent": "a1", "memory": [1, 2, 3], "openai_api_key": "sk-not-for-the-store"}
+    with pytest.raises(SecretRefused, match="/openai_api_key"):  # no key: never a marker
+        store.save_object(state, "agents")
+    assert b"sk-not-for-the-store" not in store_bytes(store.repo.backend)
+    del state["openai_api_key"]
     first = store.save_object(state, "agents", agent_id="a1", session_id="s9", description="turn 1")
     assert first.changed and first.serial == 1
     loaded = store.load_object("agents")
-    assert loaded["memory"] == [1, 2, 3]
-    assert loaded["openai_api_key"] == "<statesync:secret>"
-    assert b"sk-not-for-the-store" not in store_bytes(store.repo.backend)
+    assert loaded == state
     state["memory"].append(4)
     second = store.save_object(state, "agents", agent_id="a1", session_id="s9")
     assert second.serial == 2 and store.load_object("agents")["memory"] == [1, 2, 3, 4]

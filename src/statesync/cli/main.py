@@ -97,14 +97,19 @@ def cmd_diff(args: argparse.Namespace) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> Any:
+    if args.format or args.component:  # the seeds' formats (cli/formats.py)
+        from statesync.cli import formats as cli_formats
+
+        return cli_formats.export(_store(args), args)
     return _store(args).export(args.output, env=args.env, snapshot=args.snapshot,
                                include_binaries=args.include_binaries, paths=args.path,
                                description=args.description, tags=_tags(args.tag))
 
 
 def cmd_import(args: argparse.Namespace) -> Any:
-    return _store(args).import_(args.file, args.env, skip_existing=args.skip_existing,
-                                message=args.message, lock=_lock_policy(args))
+    return _store(args).import_file(args.file, args.env, skip_existing=args.skip_existing,
+                                    message=args.message, lock=_lock_policy(args),
+                                    components=args.component)
 
 
 def _report_damage(result: Any, lines: list[str], what: str) -> None:
@@ -289,11 +294,17 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--path", action="append", metavar="GLOB")
     sp.add_argument("--description", default="")
     sp.add_argument("--tag", action="append", metavar="K=V")
-    sp = add("import", cmd_import, "validate a bundle, then commit it to an environment")
+    from statesync.cli.formats import add_export_flags
+
+    add_export_flags(sp)
+    sp = add("import", cmd_import, "validate a bundle, Wassette state or Persist snapshot, "
+             "then commit it to an environment")
     sp.add_argument("file")
     sp.add_argument("--env", default="default")
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
+    sp.add_argument("--component", action="append", metavar="ID",
+                    help="only this Wassette component (repeatable)")
     _lock_flags(sp)
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")

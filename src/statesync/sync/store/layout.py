@@ -212,3 +212,19 @@ def parse_langgraph_key(key: str) -> LangGraphKey | None:
     if len(parts) == 5 and parts[2] == "w" and _LG_NAME_RE.match(parts[4]):
         return LangGraphKey("writes", parts[0], parts[1], cp_id, parts[4])
     return None
+TAGS = "tags/"
+
+
+def tag_entry_prefix(env: str, tag_hash: str) -> str:
+    """Prefix of the tag index entries of one ``key=value`` pair (hashed) in ``env``."""
+    return f"{TAGS}{env}/t/{tag_hash}/"
+
+
+def tag_entry_key(env: str, tag_hash: str, snapshot_id: str) -> str:
+    """Empty create-only object: ``snapshot_id`` of ``env`` carries the tag ``tag_hash``."""
+    return f"{tag_entry_prefix(env, tag_hash)}{snapshot_id}"
+
+
+def tag_done_key(env: str, snapshot_id: str) -> str:
+    """Marker: ``snapshot_id`` and all its ancestors are in ``env``'s tag index."""
+    return f"{TAGS}{env}/s/{snapshot_id}"
