@@ -8,6 +8,7 @@ stderr, and the one summary object on stdout at exit.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -78,8 +79,7 @@ def cmd_watch(args: argparse.Namespace) -> Any:
     """Run until SIGTERM/SIGINT; raises :class:`ConflictError` under ``--on-conflict stop``."""
     from statesync.service import Service
 
-    logging.getLogger("statesync.service").setLevel(logging.WARNING if args.quiet
-                                                    else logging.INFO)
+    _logging(args)
     service = Service(Path(args.dir), options_from(args), json_logs=args.json)
     counts: dict[str, int] = {}
     service.on_event = lambda e: counts.__setitem__(e.kind, counts.get(e.kind, 0) + 1)
@@ -95,6 +95,27 @@ def cmd_watch(args: argparse.Namespace) -> Any:
         raise ConflictError("watch stopped on a conflict (see the log)").with_details(
             events=counts)
     return {"env": args.env, "folder": str(Path(args.dir).absolute()), "events": counts}
+
+
+class _JsonLines(logging.Formatter):
+    """Events are JSON already; any other record becomes ``{"kind": "log", ...}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if text.startswith("{"):
+            return text
+        return json.dumps({"kind": "log", "level": record.levelname.lower(), "message": text})
+
+
+def _logging(args: argparse.Namespace) -> None:
+    """Service records at INFO (WARNING with -q); one JSON object per line with --json."""
+    logger = logging.getLogger("statesync.service")
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    if args.json:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_JsonLines())
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _signals(service: Any, args: argparse.Namespace) -> None:

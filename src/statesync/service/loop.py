@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from statesync import api
-from statesync.errors import ConflictError, LocalChangesConflict, StatesyncError, UsageError
+from statesync.errors import (
+    ConflictError,
+    LocalChangesConflict,
+    StatesyncError,
+    TornFile,
+    UsageError,
+)
 from statesync.service import watcher as watcher_mod
 from statesync.service.events import Event, EventSink, Hooks, log_event
 from statesync.service.notify import Notifier
@@ -93,7 +99,7 @@ class Service:
             except OSError as exc:
                 raise UsageError(f"--metrics {self.options.metrics}: {exc.strerror}") from None
             self.http.start()
-        self._dirty(time.monotonic())  # the first push finds what a killed watcher left
+        self._save_asked = 1  # push at once: finds what a killed watcher left unpushed
         self._thread.start()
 
     @property
@@ -431,9 +437,7 @@ class Service:
         except (StatesyncError, OSError) as exc:
             if isinstance(exc, UsageError) and self._store is None:
                 self.exit_code = exc.exit_code  # a bad store URL or config: no retry helps
-            reason = "folder" if _inode(self.folder) is None or isinstance(exc, OSError) \
-                else "store"
-            return self._failed(exc, reason)
+            return self._failed(exc, _reason(self.folder, exc))
         if event is not None and event.kind in ("push", "noop", "pull"):
             self._succeeded()
         return event
@@ -484,6 +488,13 @@ def _push_message(result: Any, merged: bool) -> str:
     how = "merged with the remote head, " if merged else ""
     return (f"{how}snapshot {result.snapshot[:12]} serial {result.serial}: "
             f"{result.uploaded_bytes} bytes uploaded, {result.reused_bytes} reused")
+
+
+def _reason(folder: Path, exc: BaseException) -> str:
+    """``folder`` for a vanished folder or an unreadable or ever-changing file, else ``store``."""
+    if _inode(folder) is None or isinstance(exc, OSError | TornFile):
+        return "folder"
+    return "folder" if str(exc).startswith("cannot read ") else "store"
 
 
 def _inode(path: Path) -> int | None:

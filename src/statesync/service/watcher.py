@@ -144,8 +144,8 @@ def _handler(root: Path, on_change: Callable[[], None]) -> Any:
         def dispatch(self, event: FileSystemEvent) -> None:
             if event.event_type in ("opened", "closed_no_write"):
                 return  # reads (our own push) are not changes
-            if event.is_directory and event.event_type == "modified":
-                return  # a folder's listing changed: the file's own event says which
+            if event.is_directory and event.event_type in ("modified", "created"):
+                return  # a folder's listing changed: the files' own events say which
             paths = [event.src_path, getattr(event, "dest_path", "") or ""]
             if any(p and cares(os.fsdecode(p)) for p in paths):
                 on_change()
