@@ -26,7 +26,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           text=True, env={**os.environ, **(env or {})}, timeout=120)
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+def wait_until(check: Callable[[], Any], timeout: float = 30.0,
+               what: str | Callable[[], str] = "condition") -> Any:
     """Poll ``check`` until it returns something truthy; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -34,7 +35,8 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "con
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {said}")
         time.sleep(0.05)
 
 
@@ -73,7 +75,7 @@ class WatchProc:
                 raise AssertionError(f"watch exited {self.proc.returncode}: {self.log()}")
             return next((e for e in self.of(kind) if where(e)), None)
 
-        return wait_until(found, timeout, f"a {kind} event; log: {self.log()[-2000:]}")
+        return wait_until(found, timeout, lambda: f"a {kind} event; log: {self.log()[-3000:]}")
 
     def log(self) -> str:
         with self._lock:

@@ -282,15 +282,19 @@ class Service:
     # --- sync steps ------------------------------------------------------------------
 
     def _open(self) -> Any:
-        if self._reload and self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._reload:
+            self._drop_store()
             log.info("configuration reloaded")
         self._reload = False
         if self._store is None:
             self._store = api.Store.open(self.options.store,
                                          retry_budget=self.options.retry_budget)
         return self._store
+
+    def _drop_store(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            store.close()
 
     def _push(self) -> None:
         with self._cond:
@@ -459,6 +463,7 @@ class Service:
         self._backoff_until = time.monotonic() + delay * random.uniform(0.5, 1.0)
         if reason == "store":
             self._ready = False
+            self._drop_store()  # re-opened (descriptor and pin checked again) on the retry
             self.metrics.up.labels(env).set(0)
         self.metrics.failures.labels(env, reason).inc()
         if self._fails > 1:
@@ -492,9 +497,10 @@ def _push_message(result: Any, merged: bool) -> str:
 
 def _reason(folder: Path, exc: BaseException) -> str:
     """``folder`` for a vanished folder or an unreadable or ever-changing file, else ``store``."""
-    if _inode(folder) is None or isinstance(exc, OSError | TornFile):
+    if _inode(folder) is None or isinstance(exc, TornFile):
         return "folder"
-    return "folder" if str(exc).startswith("cannot read ") else "store"
+    where = str(getattr(exc, "filename", None) or "") if isinstance(exc, OSError) else str(exc)
+    return "folder" if str(folder) in where else "store"
 
 
 def _inode(path: Path) -> int | None:
