@@ -74,6 +74,7 @@ class Service:
         self._backoff_until = 0.0
         self._next_poll = 0.0
         self._ref_token: str | None = None
+        self._synced: str | None = None  # the snapshot our last push or pull left
         self._store: Any = None
         self._ino: int | None = None
         self._alive_at = 0.0
@@ -320,6 +321,7 @@ class Service:
             self._after_swap(store, seen)
         else:
             self._clean(seen)
+        self._synced = result.snapshot
         result_label = "merged" if merged else "snapshot" if result.changed else "unchanged"
         self._count_push(result_label, result)
         if merged:
@@ -348,18 +350,19 @@ class Service:
         self._guard(self._do_follow)
 
     def _do_follow(self) -> Event | None:
+        """One cheap look at the ref; a pull only if it moved past what we synced."""
         store, env = self._open(), self.options.env
         token = api.ref_version(store, env)
         if token is None or token == self._ref_token:
             self._succeeded()
             return None
-        status = store.status(self.folder, env)
-        if not status.clean:
-            self._changed()  # ours first: the push merges theirs in
-            return None
-        if not status.env_moved:
+        logs = store.log(env, 1)
+        if logs and logs[0].snapshot == self._synced:  # our own push moved it
             self._ref_token = token
             self._succeeded()
+            return None
+        if self._dirty_since is not None or api.folder_differs(store, self.folder, env):
+            self._changed()  # ours first: the push merges theirs in
             return None
         return self._pull(store, token)
 
@@ -372,7 +375,7 @@ class Service:
             self._changed()  # a change arrived meanwhile: it is pushed (and merged) first
             return None
         self._after_swap(store, seen)
-        self._ref_token = token
+        self._ref_token, self._synced = token, result.snapshot
         self.metrics.pulls.labels(self.options.env, "ok").inc()
         self._succeeded()
         return self._emit(Event(kind="pull", env=self.options.env, snapshot=result.snapshot,
