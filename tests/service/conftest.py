@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from statesync.api import Store
 from tests.rigs import RIGS
-from tests.service.watchproc import cli
 
 #: memory:// lives inside one process: a watch subprocess cannot share it.
 PROCESS_RIGS = sorted(name for name in RIGS if name != "memory")
@@ -19,14 +19,12 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = RIGS[request.param](tmp_path)
     if url is None:
         pytest.skip(f"{request.param} emulator not started (run scripts/test.sh)")
-    proc = cli("--store", url, "init")
-    assert proc.returncode == 0, proc.stderr
+    Store.init(url).close()
     return url
 
 
 @pytest.fixture
 def local_store(tmp_path: Path) -> str:
     url = (tmp_path / "store").as_uri()
-    proc = cli("--store", url, "init")
-    assert proc.returncode == 0, proc.stderr
+    Store.init(url).close()
     return url

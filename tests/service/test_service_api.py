@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from statesync import api
+from statesync.cli import main
 from statesync.service import Event, Service, WatchOptions
 from tests.helpers import write
 from tests.service.watchproc import wait_until
@@ -53,15 +56,16 @@ def test_hooks_get_the_event_as_json_on_stdin(tmp_path: Path) -> None:
     assert event["kind"] == "push" and event["env"] == "dev" and event["serial"] == 1
 
 
-def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
+def test_bad_options_are_usage_errors(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     for args in (["--on-conflict", "merge"], ["--metrics", "0.0.0.0:9464"],
                  ["--settle", "40s", "--interval", "30s"], ["--exec-on", "boot", "true"],
                  ["--interval", "soon"]):
-        proc = subprocess.run([sys.executable, "-m", "statesync.cli", "--store",
-                               str(tmp_path / "s"), "watch", str(tmp_path), *args],
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert proc.stderr.startswith("statesync: error: ") and "Traceback" not in proc.stderr
+        code = main(["--store", str(tmp_path / "s"), "watch", str(tmp_path), *args])
+        err = capsys.readouterr().err
+        assert code == 2, (args, err)
+        assert err.startswith("statesync: error: ") and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_api_and_help_import_no_service_dependencies() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from statesync.api import Store
 from tests.helpers import write
-from tests.service.watchproc import WatchProc, cli, wait_until
+from tests.service.watchproc import WatchProc, wait_until
 
 FOLLOW = ("--follow", "--settle", "0.2s", "--interval", "1s")
 
@@ -17,13 +17,13 @@ def seed(url: str, tmp_path: Path, doc: object) -> None:
     """Push ``doc`` as state.json to ``dev`` from another machine's folder."""
     other = tmp_path / "seed"
     write(other, "state.json", doc)
-    proc = cli("--store", url, "push", str(other), "--env", "dev")
-    assert proc.returncode == 0, proc.stderr
+    with Store.open(url) as store:
+        store.push(other, "dev")
 
 
 def clone(url: str, dest: Path) -> Path:
-    proc = cli("--store", url, "pull", str(dest), "--env", "dev")
-    assert proc.returncode == 0, proc.stderr
+    with Store.open(url) as store:
+        store.pull(dest, "dev")
     return dest
 
 
