@@ -289,7 +289,7 @@ class Service:
         self._reload = False
         if self._store is None:
             self._store = api.Store.open(self.options.store,
-                                         retry_budget=self.options.retry_budget)
+                                         retry_budget=self.options.call_budget)
         return self._store
 
     def _drop_store(self) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from statesync.errors import UsageError
 
+#: Seconds one store call may retry before the loop's own backoff takes over.
+DEFAULT_CALL_BUDGET = 20.0
 ON_CONFLICT = ("keep-local", "take-remote", "stop")
 HOOK_EVENTS = ("push", "pull", "conflict", "error")
 
@@ -21,7 +24,8 @@ class WatchOptions:
     ``hooks``: (event kind, shell command) pairs run with the event as JSON
     on stdin. ``poll``: use the polling watcher even where events work.
     ``retry_budget``: seconds one store call retries before the loop's own
-    backoff takes over. ``stop_timeout``: the final save's time limit.
+    backoff takes over (default: ``STATESYNC_RETRY_BUDGET``, else 20).
+    ``stop_timeout``: the final save's time limit.
     """
 
     env: str = "default"
@@ -35,7 +39,7 @@ class WatchOptions:
     include_secrets: bool = False
     poll: bool = False
     message: str = "watch"
-    retry_budget: float = 20.0
+    retry_budget: float | None = None
     stop_timeout: float = 10.0
     max_backoff: float = 60.0
 
@@ -50,6 +54,13 @@ class WatchOptions:
                                  f"(one of {', '.join(HOOK_EVENTS)})")
         if self.metrics is not None:
             metrics_address(self.metrics)
+
+    @property
+    def call_budget(self) -> float | None:
+        """The retry budget to open the store with (None: the environment's)."""
+        if self.retry_budget is not None:
+            return self.retry_budget
+        return None if os.environ.get("STATESYNC_RETRY_BUDGET") else DEFAULT_CALL_BUDGET
 
     @property
     def poll_every(self) -> float:
