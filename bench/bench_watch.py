@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,26 @@ class Watcher:
         return self.proc.wait(60)
 
 
+def fresh_store(backend: str) -> str:
+    """A new bucket (container) on the emulator, as a store URL."""
+    sys.path.insert(0, str(SRC))
+    name = f"sswatch-{uuid.uuid4().hex[:20]}"
+    if backend == "s3":
+        from statesync.backends import s3
+
+        s3.make_client().create_bucket(Bucket=name)
+        return f"s3://{name}/bench"
+    if backend == "azure":
+        from statesync.backends import azure
+
+        azure.make_service().create_container(name)
+        return f"az://{name}/bench"
+    from statesync.backends import gcs
+
+    gcs.make_client().create_bucket(name)
+    return f"gs://{name}/bench"
+
+
 def write(path: Path, value: object) -> None:
     path.write_text(json.dumps({"value": value, "pad": "x" * 200}) + "\n")
 
@@ -82,6 +103,8 @@ def write(path: Path, value: object) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--store", help="store URL (default: a fresh local store)")
+    ap.add_argument("--backend", choices=["s3", "azure", "gcs"],
+                    help="a fresh bucket on that emulator (its variables must be set)")
     ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--settle", default="1s")
     ap.add_argument("--idle", type=float, default=10.0)
@@ -92,7 +115,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            **{k: str(work / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
                                                   "XDG_STATE_HOME", "XDG_CACHE_HOME")}}
-    store = args.store or (work / "store").as_uri()
+    store = args.store or (fresh_store(args.backend) if args.backend
+                           else (work / "store").as_uri())
     subprocess.run([sys.executable, "-m", "statesync.cli", "--store", store, "init"],
                    env=env, check=True, capture_output=True)
     folder = work / "state"

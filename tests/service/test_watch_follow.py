@@ -109,3 +109,21 @@ def test_on_conflict_stop_exits_3(local_store: str, tmp_path: Path) -> None:
         w.wait_event("conflict")
         assert w.proc.wait(30) == 3
     assert doc(folder) == {"a": "mine"}  # the local version is never thrown away
+
+
+def test_on_conflict_take_remote_pulls_theirs_and_keeps_mine_in_history(
+        local_store: str, tmp_path: Path) -> None:
+    seed(local_store, tmp_path, {"a": 0})
+    folder = clone(local_store, tmp_path / "app")
+    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s",
+                   "--on-conflict", "take-remote") as w:
+        w.wait_event("start")
+        seed(local_store, tmp_path, {"a": "theirs"})
+        write(folder, "state.json", {"a": "mine"})
+        event = w.wait_event("conflict")
+        assert "taking the remote version" in event["message"]
+        w.wait_event("pull")
+        assert doc(folder) == {"a": "theirs"}
+        assert w.terminate() == 0
+    docs = history(local_store, tmp_path)
+    assert docs[0] == {"a": "theirs"} and {"a": "mine"} in docs

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import time
 import urllib.request
 from pathlib import Path
 
@@ -110,3 +112,30 @@ def test_folder_gone_and_back_is_logged_counted_and_watched_again(local_store: s
         w.wait_event("push", lambda e: e["serial"] == 3)
         assert w.terminate() == 0
     assert head_state(local_store, tmp_path / "check") == {"n": "watched again"}
+
+
+def test_sigkill_at_random_moments_loses_no_change(local_store: str, tmp_path: Path) -> None:
+    """Each round writes a new file, then kills the watcher at a random moment.
+
+    3 rounds by default; STATESYNC_LONG=1 runs the 20 of the issue's target.
+    """
+    rounds = 20 if os.environ.get("STATESYNC_LONG") else 3
+    rng = random.Random(13)
+    folder = tmp_path / "app"
+    write(folder, "state.json", {"n": 0})
+    for i in range(rounds):
+        with WatchProc(local_store, folder, "--settle", "0.1s", "--interval", "5s") as w:
+            w.wait_event("start")
+            write(folder, f"changes/{i}.json", {"i": i})
+            time.sleep(rng.uniform(0, 0.6))  # before, during or after its push
+            w.proc.send_signal(signal.SIGKILL)
+            w.proc.wait(30)
+    with WatchProc(local_store, folder, "--settle", "0.1s", "--interval", "5s") as w:
+        w.wait_event("start")  # its first push and the final save carry what was left
+        assert w.terminate() == 0
+    check = tmp_path / "check"
+    with Store.open(local_store) as store:
+        store.pull(check, "dev")
+        assert not store.verify("dev", read_data=True).problems
+    assert sorted(p.name for p in (check / "changes").iterdir()) == \
+        sorted(f"{i}.json" for i in range(rounds))
