@@ -139,3 +139,36 @@ def test_sigkill_at_random_moments_loses_no_change(local_store: str, tmp_path: P
         assert not store.verify("dev", read_data=True).problems
     assert sorted(p.name for p in (check / "changes").iterdir()) == \
         sorted(f"{i}.json" for i in range(rounds))
+
+
+def test_s3_emulator_away_and_back_through_a_proxy(tmp_path: Path) -> None:
+    """moto behind a TCP proxy the test takes down for a while: the change arrives after."""
+    from urllib.parse import urlsplit
+
+    from tests.cloud_rigs import on_emulator, s3_rig
+    from tests.service.tcpproxy import TcpProxy
+
+    url = s3_rig(tmp_path)
+    if url is None or not on_emulator("s3"):
+        import pytest
+
+        pytest.skip("s3 emulator not started (run scripts/test.sh)")
+    Store.init(url).close()
+    endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL"])
+    proxy = TcpProxy((endpoint.hostname or "127.0.0.1", endpoint.port or 80))
+    proxy.up()
+    via = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "STATESYNC_RETRY_BUDGET": "2s"}
+    folder = tmp_path / "app"
+    write(folder, "state.json", {"n": 0})
+    try:
+        with WatchProc(url, folder, *FAST, extra_env=via) as w:
+            w.wait_event("push", lambda e: e["serial"] == 1)
+            proxy.down()
+            write(folder, "state.json", {"n": "while away"})
+            w.wait_event("error", lambda e: e["message"].startswith("store: "))
+            proxy.up()
+            w.wait_event("push", lambda e: e["serial"] == 2, timeout=60)
+            assert w.terminate() == 0
+    finally:
+        proxy.down()
+    assert head_state(url, tmp_path / "check") == {"n": "while away"}
