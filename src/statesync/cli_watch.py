@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import ConflictError, UsageError
+from statesync.errors import UsageError
 
 HOOK_USAGE = "run CMD (through the shell) with the event as JSON on stdin; repeatable"
 
@@ -76,7 +76,11 @@ def options_from(args: argparse.Namespace) -> Any:
 
 
 def cmd_watch(args: argparse.Namespace) -> Any:
-    """Run until SIGTERM/SIGINT; raises :class:`ConflictError` under ``--on-conflict stop``."""
+    """Run until SIGTERM/SIGINT; raises :class:`ConflictError` under ``--on-conflict stop``.
+
+    A store URL or configuration that no retry can fix raises its
+    :class:`UsageError`; an unreachable store is retried, never fatal.
+    """
     from statesync.service import Service
 
     _logging(args)
@@ -91,9 +95,8 @@ def cmd_watch(args: argparse.Namespace) -> Any:
     while not service.wait(0.5):
         pass
     service.stop()
-    if service.exit_code:
-        raise ConflictError("watch stopped on a conflict (see the log)").with_details(
-            events=counts)
+    if service.fatal is not None:
+        raise service.fatal.with_details(events=counts)
     return {"env": args.env, "folder": str(Path(args.dir).absolute()), "events": counts}
 
 

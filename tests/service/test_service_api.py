@@ -66,6 +66,8 @@ def test_bad_options_are_usage_errors(tmp_path: Path,
         assert code == 2, (args, err)
         assert err.startswith("statesync: error: ") and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
+    code = main(["--store", "bogus://x", "-q", "watch", str(tmp_path)])  # no retry helps
+    assert code == 2 and "unknown store URL scheme" in capsys.readouterr().err
 
 
 def test_api_and_help_import_no_service_dependencies() -> None:

@@ -60,7 +60,7 @@ class Service:
         self.options = options
         self.on_event = on_event
         self.json_logs = json_logs
-        self.exit_code = 0
+        self.fatal: StatesyncError | None = None  # what ended the loop early, if anything
         self._cond = threading.Condition()
         self._stop = False
         self._changes = 0            # bumped by the watcher for each change it notices
@@ -102,6 +102,11 @@ class Service:
             self.http.start()
         self._save_asked = 1  # push at once: finds what a killed watcher left unpushed
         self._thread.start()
+
+    @property
+    def exit_code(self) -> int:
+        """0, or the exit code of :attr:`fatal` (3: stopped on a conflict, 2: bad usage)."""
+        return self.fatal.exit_code if self.fatal is not None else 0
 
     @property
     def metrics_url(self) -> str | None:
@@ -409,7 +414,7 @@ class Service:
                                  message=f"{'; '.join(conflicts)}: {how}",
                                  error_type="RefConflict"))
         if opts.on_conflict == "stop":
-            self.exit_code = exc.exit_code
+            self.fatal = ConflictError(f"watch stopped on a conflict: {'; '.join(conflicts)}")
             return event
         remote = store.log(opts.env, 1)[0].snapshot
         pushed = store.push(self.folder, opts.env, force=True, message=f"{opts.message}: "
@@ -443,7 +448,7 @@ class Service:
             event = step()
         except (StatesyncError, OSError) as exc:
             if isinstance(exc, UsageError) and self._store is None:
-                self.exit_code = exc.exit_code  # a bad store URL or config: no retry helps
+                self.fatal = exc  # a bad store URL or configuration: no retry helps
             return self._failed(exc, _reason(self.folder, exc))
         if event is not None and event.kind in ("push", "noop", "pull"):
             self._succeeded()
@@ -462,7 +467,8 @@ class Service:
     def _failed(self, exc: BaseException, reason: str) -> Event:
         env = self.options.env
         self._fails += 1
-        delay = min(self.options.max_backoff, 2.0 ** (self._fails - 1))
+        cap = 5.0 if reason == "folder" else self.options.max_backoff  # a folder comes back
+        delay = min(cap, 2.0 ** (self._fails - 1))
         self._backoff_until = time.monotonic() + delay * random.uniform(0.5, 1.0)
         if reason == "store":
             self._ready = False
@@ -476,8 +482,12 @@ class Service:
             if self._dirty_since is not None:
                 self._dirty_since = time.monotonic()  # retried after the backoff, not before
         return self._emit(Event(kind="error", env=env, error_type=type(exc).__name__,
-                                message=f"{reason}: {exc} (attempt {self._fails}, "
-                                        f"retrying in {delay:.0f}s at most)"))
+                                message=f"{reason}: {exc} ({self._next_try(delay)})"))
+
+    def _next_try(self, delay: float) -> str:
+        if self.fatal is not None:
+            return "stopping: no retry can fix this"
+        return f"attempt {self._fails}, retrying in {delay:.0f}s at most"
 
     def _emit(self, event: Event) -> Event:
         log_event(event, self.json_logs)
