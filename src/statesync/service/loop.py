@@ -318,8 +318,8 @@ class Service:
             result = store.push(self.folder, opts.env, rebase=True, message=opts.message,
                                 tags={"source": "watch"}, include_secrets=opts.include_secrets)
         except ConflictError as exc:
-            if "conflict(s)" not in str(exc):
-                raise  # gave up after many merge attempts: retry later
+            if not exc.details.get("conflicts"):
+                raise  # gave up after many merge attempts: retried later
             return self._conflict(store, exc, seen)
         merged = _inode(self.folder) != ino  # a merge landed: the folder was swapped
         if merged:
