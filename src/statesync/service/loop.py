@@ -235,19 +235,23 @@ class Service:
         return self.exit_code == 0
 
     def _sleep_for(self, now: float) -> float:
-        """Seconds until the next thing that may need doing (at most one)."""
-        opts, times = self.options, [now + 1.0]
+        """Seconds until the next thing that may need doing (at most one).
+
+        Syncing waits out a backoff; the watchdog ping and the folder poll do not.
+        """
+        if self._save_asked > self._save_done:
+            return 0.0
+        opts, sync = self.options, []
         if self._dirty_since is not None:
-            times += [self._last_change + opts.settle, self._dirty_since + opts.interval]
-        if self.options.follow:
-            times.append(self._next_poll)
+            sync += [self._last_change + opts.settle, self._dirty_since + opts.interval]
+        if opts.follow:
+            sync.append(self._next_poll)
+        times = [now + 1.0, *(max(t, self._backoff_until) for t in sync)]
         if self.watcher is not None and self.watcher.kind == "poll":
             times.append(now + opts.poll_every)
         if self.notifier.watchdog_every is not None:
             times.append(now + self.notifier.watchdog_every)
-        if self._save_asked > self._save_done:
-            return 0.0
-        return max(0.0, max(min(times), self._backoff_until) - now)
+        return max(0.0, min(times) - now)
 
     def _saving(self) -> bool:
         return self._save_asked > self._save_done
