@@ -8,6 +8,7 @@ from pathlib import Path
 
 from statesync.api import Store
 from tests.helpers import write
+from tests.service.test_watch_recovery import samples
 from tests.service.watchproc import WatchProc, wait_until
 
 FOLLOW = ("--follow", "--settle", "0.2s", "--interval", "1s")
@@ -82,13 +83,18 @@ def test_a_real_conflict_is_reported_and_local_kept_in_head_remote_in_history(
         local_store: str, tmp_path: Path) -> None:
     seed(local_store, tmp_path, {"a": 0, "b": 0})
     folder = clone(local_store, tmp_path / "app")
-    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s") as w:
+    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s",
+                   "--metrics", "127.0.0.1:0") as w:
         w.wait_event("start")
         seed(local_store, tmp_path, {"a": "theirs", "b": 0})
         write(folder, "state.json", {"a": "mine", "b": 0})
         event = w.wait_event("conflict")
         assert any(c.startswith("state.json#/a") for c in event["conflicts"]), event
         assert "keeping the local version" in event["message"]
+        counted = samples(w.metrics_url())
+        env = ("env", "dev")
+        assert counted[("statesync_conflicts_total", (env, ("resolution", "unresolved")))] == 1
+        assert counted[("statesync_pushes_total", (env, ("result", "conflict")))] == 1
         write(folder, "state.json", {"a": "mine", "b": 1})  # the service kept running
         w.wait_event("push", lambda e: "b" in doc(folder) and doc(folder)["b"] == 1 and
                      e["serial"] == 4)

@@ -97,6 +97,26 @@ def test_store_away_and_back_keeps_changes_and_counts_failures(local_store: str,
     assert head_state(local_store, tmp_path / "check") == {"n": "while away"}
 
 
+def test_sigterm_with_the_store_away_exits_0_and_the_next_start_pushes(
+        local_store: str, tmp_path: Path) -> None:
+    store_dir = Path(local_store.removeprefix("file://"))
+    folder = tmp_path / "app"
+    write(folder, "state.json", {"n": 0})
+    with WatchProc(local_store, folder, "--settle", "20s", "--interval", "60s",
+                   "--stop-timeout", "5s") as w:
+        w.wait_event("push", lambda e: e["serial"] == 1)
+        os.rename(store_dir, store_dir.with_name("away"))
+        store_dir.write_text("not a store")
+        write(folder, "state.json", {"n": "kept"})
+        assert w.terminate() == 0  # the final save failed: the change stays in the folder
+        assert w.of("error")
+    store_dir.unlink()
+    os.rename(store_dir.with_name("away"), store_dir)
+    with WatchProc(local_store, folder, *FAST) as again:
+        again.wait_event("push", lambda e: e["serial"] == 2)
+    assert head_state(local_store, tmp_path / "check") == {"n": "kept"}
+
+
 def test_folder_gone_and_back_is_logged_counted_and_watched_again(local_store: str,
                                                                   tmp_path: Path) -> None:
     folder = tmp_path / "app"
