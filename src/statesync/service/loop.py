@@ -39,6 +39,7 @@ from statesync.errors import (
 )
 from statesync.service import watcher as watcher_mod
 from statesync.service.events import Event, EventSink, Hooks, log_event
+from statesync.service.metrics import make_metrics
 from statesync.service.notify import Notifier
 from statesync.service.options import WatchOptions, metrics_address
 
@@ -90,7 +91,7 @@ class Service:
 
     def start(self) -> None:
         """Open the metrics endpoint (if asked) and start the loop thread."""
-        self.metrics = _make_metrics(self.options)
+        self.metrics = make_metrics(self.options.env, required=self.options.metrics is not None)
         if self.options.metrics is not None:
             from statesync.service.metrics import HealthServer
 
@@ -526,37 +527,3 @@ def _inode(path: Path) -> int | None:
     except OSError:
         return None
     return st.st_ino if path.is_dir() else None
-
-
-def _make_metrics(options: WatchOptions) -> Any:
-    """The service's metrics; a stand-in that counts nothing without prometheus_client."""
-    try:
-        from statesync.service.metrics import Metrics
-
-        return Metrics(options.env)
-    except ImportError:
-        if options.metrics is not None:
-            from statesync.errors import MissingExtra
-
-            raise MissingExtra("--metrics needs prometheus_client: "
-                               "pip install 'statesync[service]'") from None
-        return _NullMetrics()
-
-
-class _NullMetric:
-    def labels(self, *values: str) -> _NullMetric:
-        return self
-
-    def inc(self, amount: float = 1) -> None:
-        pass
-
-    def set(self, value: float) -> None:
-        pass
-
-
-class _NullMetrics:
-    def __getattr__(self, name: str) -> _NullMetric:
-        return _NullMetric()
-
-
-

@@ -103,3 +103,36 @@ def _handler(routes: dict[str, Callable[[], tuple[int, bytes, str]]]) -> Any:
             pass  # scrapes every few seconds would flood the log
 
     return Handler
+
+
+def make_metrics(env: str, *, required: bool) -> Any:
+    """:class:`Metrics`, or a stand-in counting nothing without prometheus_client.
+
+    Raises :class:`MissingExtra` when the metrics were asked for (``required``)
+    and prometheus_client is not installed.
+    """
+    try:
+        return Metrics(env)
+    except ImportError:
+        if required:
+            from statesync.errors import MissingExtra
+
+            raise MissingExtra("--metrics needs prometheus_client: "
+                               "pip install 'statesync[service]'") from None
+        return _NullMetrics()
+
+
+class _NullMetric:
+    def labels(self, *values: str) -> _NullMetric:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+
+class _NullMetrics:
+    def __getattr__(self, name: str) -> _NullMetric:
+        return _NullMetric()
