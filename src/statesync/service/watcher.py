@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from statesync.sync import workdir
+from statesync.sync.folder import workdir
 
 log = logging.getLogger("statesync.service")
 
