@@ -88,14 +88,19 @@ class Store:
         return self.repo.store_id
 
     @staticmethod
-    def _backend(url: str | None) -> tuple[RetryingBackend, Config]:
+    def _backend(url: str | None,
+                 retry_budget: float | None = None) -> tuple[RetryingBackend, Config]:
         cfg = load_config(url)
-        return RetryingBackend(open_backend(cfg.store)), cfg
+        return RetryingBackend(open_backend(cfg.store), budget=retry_budget), cfg
 
     @classmethod
-    def open(cls, url: str | None = None) -> Store:
-        """Open an existing store (``None``: resolve from env/config/default)."""
-        backend, cfg = cls._backend(url)
+    def open(cls, url: str | None = None, *, retry_budget: float | None = None) -> Store:
+        """Open an existing store (``None``: resolve from env/config/default).
+
+        ``retry_budget``: seconds one store call may spend retrying transient
+        faults (default: ``STATESYNC_RETRY_BUDGET`` or the CLI's budget).
+        """
+        backend, cfg = cls._backend(url, retry_budget)
         repo = open_repo(backend)
         _check_pin(repo)
         return cls(repo, cfg)
@@ -721,3 +726,39 @@ async def afind_snapshots(store: Store, env: str, *, tags: dict[str, str],
                           limit: int | None = None) -> list[tagindex.SnapshotMatch]:
     """:meth:`Store.afind_snapshots` as a function."""
     return await store.afind_snapshots(env, tags=tags, limit=limit)
+# --- the watch service (statesync.service) ---------------------------------------
+
+
+def ref_version(store: Store, env: str) -> str | None:
+    """The opaque version of ``env``'s ref (one small HEAD request), None if absent.
+
+    A change of this token means someone moved the environment; it is the
+    cheapest way to follow an environment. Raises :class:`BackendError` subclasses.
+    """
+    from statesync.errors import NotFound
+
+    try:
+        return store.repo.backend.head(layout.ref_key(layout.validate_env(env))).version.token
+    except NotFound:
+        return None
+
+
+def folder_differs(store: Store, folder: str | Path, env: str = "default") -> bool:
+    """True if ``folder`` may hold changes not yet pushed to ``env`` (no store access).
+
+    Compares each file's size, mtime and inode with the folder's record of
+    its last sync; a folder never synced with ``env`` differs. False
+    positives are possible (a touched file), false negatives are not.
+    """
+    from statesync.sync.folder import workdir
+
+    root = Path(folder)
+    record = workdir.WorkRecord.load(root)
+    rec = record.get(store.store_id, layout.validate_env(env))
+    if rec is None or record.pending(store.store_id, env):
+        return True
+    scan = workdir.scan_folder(root, store.policy)
+    files = {**scan.files, **scan.secrets} if rec.secrets_included else scan.files
+    if set(files) != set(rec.files):
+        return True
+    return any(rec.files[p][:3] != f.stat_key() for p, f in files.items())

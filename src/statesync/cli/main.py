@@ -346,6 +346,9 @@ def _parser() -> argparse.ArgumentParser:
     from statesync.cli.serve import add_serve_command
 
     add_serve_command(add, common)
+    from statesync.cli.watch import add_watch
+
+    add_watch(add)
     return p
 
 

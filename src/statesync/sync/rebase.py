@@ -92,7 +92,8 @@ def _merged_entries(repo: Repo, base: dict[str, Entry], ours: Manifest, theirs: 
         shown = "; ".join(result.conflicts[:10])
         more = f" and {len(result.conflicts) - 10} more" if len(result.conflicts) > 10 else ""
         raise RefConflict(f"cannot rebase onto {theirs.env} at {_head(theirs)}: "
-                          f"{len(result.conflicts)} conflict(s): {shown}{more}")
+                          f"{len(result.conflicts)} conflict(s): {shown}{more}"
+                          ).with_details(conflicts=list(result.conflicts))
     if result.documents:
         docs = SnapshotBuilder(repo, keys=sealing_keys(repo, ours))
         for path, (data, like) in result.documents.items():
