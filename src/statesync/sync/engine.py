@@ -266,7 +266,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     scan = scan_folder(folder, opts.policy)
     if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
                                                 or opts.force)
-            and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
+            and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
+            and reuse.all_stored(repo, reuse.cached_entries(rec, _tracked(scan, rec)))):
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
@@ -277,7 +278,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     excluded = [p for p in scan.secret_files if p not in files]
     if state is not None and head is not None and parent == state.ref.snapshot and \
             not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
-                                                opts.policy):  # --force: see above
+                                                opts.policy) \
+            and reuse.all_stored(repo, head.entries):  # lost chunks: upload them again
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(files), 0,
                           sum(f.st.st_size for f in files.values()), False, excluded,
                           scan.skipped)

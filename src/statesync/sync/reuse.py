@@ -12,10 +12,13 @@ to compare local files with the head.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from statesync.sync.chunkindex import load_index
 from statesync.sync.manifest import Entry, Manifest
+from statesync.sync.repo import Repo
 from statesync.sync.stored import StoredForm
 from statesync.sync.workdir import EnvRecord, LocalFile
 
@@ -102,3 +105,21 @@ def _resized(f: LocalFile, entry: Entry) -> bool:
     """True if ``f`` cannot hold ``entry``'s bytes: a file stored as it is, of another size."""
     stored_as_is = entry.kind in ("document", "binary") and not entry.secret_pointers
     return stored_as_is and not f.is_link and f.st.st_size != entry.size
+
+
+def cached_entries(rec: EnvRecord | None, files: dict[str, LocalFile]) -> list[Entry | None]:
+    """The record's entry for each of ``files`` (None where it has none)."""
+    return [rec.cached_entry(f) if rec else None for f in files.values()]
+
+
+def all_stored(repo: Repo, entries: Iterable[Entry | None]) -> bool:
+    """True if every chunk of ``entries`` is in the store now (its pack listed, indexed).
+
+    An unchanged folder's push asks this before it answers "no changes": a
+    head whose chunks were lost (a deleted pack, one that ``repair`` moved
+    aside) must be healed by uploading them again, not hidden. Costs one
+    ``list`` of ``index/`` and of ``objects/`` (index bodies come from the cache).
+    A missing entry (None) counts as not stored.
+    """
+    index = load_index(repo)
+    return all(e is not None and all(cid in index for cid, _ in e.chunks) for e in entries)

@@ -65,6 +65,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     damaged: list[Damage] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    torn_packs: list[str] = field(default_factory=list)  # read, and not matching their id
 
     @property
     def ok(self) -> bool:
@@ -185,6 +186,8 @@ def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport
         # Each chunk is still opened: repair must know which ones are really lost.
         torn = codec.sha256_hex(body) != pack
         why = "content does not match its id" if torn else None
+        if torn:
+            report.torn_packs.append(pack)
         if not _open_chunks(repo, where, body, chunks, walk, report, why) and torn:
             report.add(Damage(where, f"{why} (no chunk a snapshot needs is affected)"))
 
