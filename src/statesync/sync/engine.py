@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.errors import IntegrityError, RefConflict, StatesyncError, UsageError
 from statesync.progress import Progress
 from statesync.sync import layout, redaction, reuse, secrets, sticky
 from statesync.sync import seen as seen_serials
@@ -271,8 +271,7 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
-    head = (load_manifest(repo, state.ref.snapshot)
-            if state and trusted and state.ref.snapshot else None)
+    head, parent = _head_and_parent(repo, state if trusted else None, parent, opts.force)
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
@@ -312,6 +311,24 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
                       builder.uploaded_bytes, builder.reused_bytes, changed,
                       excluded, scan.skipped)
+
+
+def _head_and_parent(repo: Repo, state: RefState | None, parent: str | None,
+                     force: bool) -> tuple[Manifest | None, str | None]:
+    """The head's manifest and the push's parent; a damaged head is replaced by ``force``.
+
+    A head manifest that fails its checks is :class:`IntegrityError`, except
+    under ``--force``: nothing of it is used and it is no parent (verify and
+    repair name it; the history below it stays as it is).
+    """
+    if state is None or not state.ref.snapshot:
+        return None, parent
+    try:
+        return load_manifest(repo, state.ref.snapshot), parent
+    except IntegrityError:
+        if not force:
+            raise
+        return None, None if parent == state.ref.snapshot else parent
 
 
 def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:

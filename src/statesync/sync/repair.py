@@ -37,10 +37,10 @@ from statesync.sync.indexdocs import (
     rows_of,
     write_grouped,
 )
-from statesync.sync.packscan import scan_pack
+from statesync.sync.packscan import salvage_rows, scan_pack
 from statesync.sync.repo import Repo
 from statesync.sync.salvage import CannotSalvage, Quarantined, quarantine
-from statesync.sync.verify import Damage, VerifyReport, check
+from statesync.sync.verify import Damage, check
 
 #: After a salvage, a push re-uploads what was lost; said with each lost pack.
 HEAL_HINT = ("a push from a folder that still holds these files uploads them again, "
@@ -64,6 +64,7 @@ class RepairResult:
     lost: list[Damage] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    torn: list[str] = field(default_factory=list)  # ids of packs found not matching their id
 
     @property
     def ok(self) -> bool:
@@ -103,7 +104,7 @@ def repair(repo: Repo, read_data: bool = False) -> RepairResult:
     # Judged before the stale indexes go: they still say which missing pack held what.
     report, bad = check(repo, None, read_data)
     result.lost = [d for d in report.damaged if d.object not in found.replaced]
-    forget = _quarantine(repo, report, result) if read_data else set()
+    forget = _quarantine(repo, result.torn + report.torn_packs, result)
     corrupt = {(pack, cid) for cid, pack in bad.items() if pack is not None}
     if corrupt or forget:
         found.replaced.extend(_drop_rows(
@@ -119,11 +120,13 @@ def repair(repo: Repo, read_data: bool = False) -> RepairResult:
     return result
 
 
-def _quarantine(repo: Repo, report: VerifyReport, result: RepairResult) -> set[str]:
+def _quarantine(repo: Repo, torn: list[str], result: RepairResult) -> set[str]:
     """Salvage and move aside each torn pack; return the ids whose rows must be forgotten."""
+    if not torn:
+        return set()
     index = load_index(repo, cached=False)
     forget = set()
-    for pack in report.torn_packs:
+    for pack in sorted(set(torn)):
         try:
             done = quarantine(repo, pack, index)
         except CannotSalvage as exc:
@@ -174,7 +177,7 @@ def _scan(repo: Repo, pack: str, result: RepairResult,
     try:
         body, _ = repo.backend.get(where)
         if codec.sha256_hex(body) != pack:
-            raise IntegrityError(f"{where}: content does not match its id")
+            return _torn(pack, salvage_rows(body, where), result)
         rows = scan_pack(body, where)
     except NotFound:
         return None
@@ -183,6 +186,17 @@ def _scan(repo: Repo, pack: str, result: RepairResult,
             result.unreadable_packs.append(where)
         return None
     result.scanned_packs.append(where)
+    return rows
+
+
+def _torn(pack: str, rows: list[list[object]],
+          result: RepairResult) -> list[list[object]] | None:
+    """A torn plain pack no index covers: index what still decodes, then quarantine it."""
+    if not rows:
+        result.unreadable_packs.append(layout.pack_key(pack))
+        return None
+    result.scanned_packs.append(layout.pack_key(pack))
+    result.torn.append(pack)
     return rows
 
 
