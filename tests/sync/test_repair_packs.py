@@ -154,3 +154,54 @@ def test_a_flipped_head_manifest_is_replaced_by_push_force(
     store.pull(tmp_path / "out", "dev")
     assert tree(tmp_path / "out") == tree(src)
     assert json.loads((tmp_path / "out" / "a.json").read_text()) == {"a": list(range(200))}
+
+
+# --- packs sealed with --encrypt all ----------------------------------------------
+
+
+@pytest.fixture
+def sealed(any_store_url: str, src: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
+    store = Store.init(any_store_url)
+    store.keys().init("vault", ["passphrase"])
+    store = Store.open(any_store_url)
+    store.push(src, "vault", encrypt_all=True)
+    return store
+
+
+def test_repair_keeps_sealed_indexes_with_or_without_their_key(
+        sealed: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = {k: sealed.repo.backend.get(k)[0] for k in keys(sealed, layout.INDEX)}
+    assert sealed.repair(read_data=True).ok
+    monkeypatch.delenv("STATESYNC_PASSPHRASE")
+    without = Store.open(sealed.url).repair(read_data=True)
+    assert without.ok and without.unreadable_packs == []
+    assert [s.split(":")[0] for s in without.skipped] == sorted(before)
+    assert {k: sealed.repo.backend.get(k)[0] for k in keys(sealed, layout.INDEX)} == before
+
+
+def test_a_flipped_sealed_pack_is_salvaged_where_its_key_is(
+        sealed: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = sealed.log("vault")[0].snapshot
+    [pack] = keys(sealed, layout.OBJECTS)
+    flip_byte(sealed, pack)
+    monkeypatch.delenv("STATESYNC_PASSPHRASE")
+    no_key = Store.open(sealed.url)
+    seen = no_key.verify(read_data=True)  # sealed manifest and index: nothing to judge by
+    assert seen.ok and seen.skipped and seen.packs_read == 0
+    blind = no_key.repair(read_data=True)
+    assert blind.ok and blind.quarantined == [] and blind.unreadable_packs == []
+    assert [note.split(":")[0] for note in blind.skipped] == keys(sealed, layout.INDEX)
+    assert pack in keys(sealed, layout.OBJECTS)  # nothing is moved that was not checked
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
+    keyed = Store.open(sealed.url)
+    result = keyed.repair(read_data=True)
+    [moved] = result.quarantined
+    assert moved.pack == pack and moved.lost == 1 and moved.kept == 3
+    pushed = keyed.push(src, "vault")  # sticky --encrypt all: the chunk comes back sealed
+    assert not pushed.changed and pushed.uploaded_bytes > 0
+    assert keyed.verify(read_data=True).ok
+    keyed.pull(tmp_path / "old", "vault", snapshot=first)
+    assert tree(tmp_path / "old") == tree(src)
+    for key in keys(keyed, layout.INDEX):
+        assert keyed.repo.backend.get(key)[0].startswith(b"statesync-sealed-index")

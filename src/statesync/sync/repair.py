@@ -177,7 +177,7 @@ def _scan(repo: Repo, pack: str, result: RepairResult,
     try:
         body, _ = repo.backend.get(where)
         if codec.sha256_hex(body) != pack:
-            return _torn(pack, salvage_rows(body, where), result)
+            return _torn(pack, salvage_rows(body, where), result, quiet)
         rows = scan_pack(body, where)
     except NotFound:
         return None
@@ -189,11 +189,12 @@ def _scan(repo: Repo, pack: str, result: RepairResult,
     return rows
 
 
-def _torn(pack: str, rows: list[list[object]],
-          result: RepairResult) -> list[list[object]] | None:
+def _torn(pack: str, rows: list[list[object]], result: RepairResult,
+          quiet: bool) -> list[list[object]] | None:
     """A torn plain pack no index covers: index what still decodes, then quarantine it."""
     if not rows:
-        result.unreadable_packs.append(layout.pack_key(pack))
+        if not quiet:
+            result.unreadable_packs.append(layout.pack_key(pack))
         return None
     result.scanned_packs.append(layout.pack_key(pack))
     result.torn.append(pack)

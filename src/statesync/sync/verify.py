@@ -188,8 +188,13 @@ def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport
         why = "content does not match its id" if torn else None
         if torn:
             report.torn_packs.append(pack)
+        checked = len(report.skipped)
         if not _open_chunks(repo, where, body, chunks, walk, report, why) and torn:
-            report.add(Damage(where, f"{why} (no chunk a snapshot needs is affected)"))
+            unchecked = len(report.skipped) > checked  # sealed chunks, no key: not judged
+            report.add(Damage(where, f"{why} (" + ("its sealed chunks cannot be checked without "
+                                                   "their key" if unchecked else
+                                                   "no chunk a snapshot needs is affected")
+                              + ")"))
 
 
 def _open_chunks(repo: Repo, where: str, body: bytes, chunks: list[tuple[str, Location]],
