@@ -11,6 +11,7 @@ map of packs that cannot be read back without it).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def rows_of(value: Any) -> list[list[Any]]:
     return list(value["rows"] if isinstance(value, dict) else value)
 
 
-def write_grouped(repo: Repo, packs: PackEntries, in_place: set[str] = frozenset()) -> list[str]:
+def write_grouped(repo: Repo, packs: PackEntries, in_place: Collection[str] = ()) -> list[str]:
     """Write ``packs`` as one index per seal (plain, or each env's key); return their keys.
 
     A plain index whose key is in ``in_place`` (a damaged original holding the
@@ -96,7 +97,7 @@ def write_grouped(repo: Repo, packs: PackEntries, in_place: set[str] = frozenset
         groups.items(), key=lambda item: item[0] or ("", 0))]
 
 
-def _write_one(repo: Repo, packs: PackEntries, seal: Seal, in_place: set[str]) -> str:
+def _write_one(repo: Repo, packs: PackEntries, seal: Seal, in_place: Collection[str]) -> str:
     if seal is None:
         index_id, body = codec.seal_document({"version": INDEX_VERSION, "packs": packs})
         key = layout.index_key(index_id)

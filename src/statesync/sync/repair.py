@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from statesync.errors import IntegrityError, NotFound, StatesyncError
+from statesync.errors import NotFound, StatesyncError
 from statesync.sync import codec, layout
 from statesync.sync.chunkindex import PackEntries, load_index, write_index
 from statesync.sync.indexdocs import (

@@ -89,8 +89,9 @@ def _kept_chunks(repo: Repo, where: str, body: bytes,
             lost += 1
             continue
         except KeyFailure:
-            raise CannotSalvage(f"{where}: its chunks are sealed for {loc.sealed[0] if loc.sealed else '?'}"
-                                " and that key is not available here") from None
+            env = loc.sealed[0] if loc.sealed else "?"
+            raise CannotSalvage(f"{where}: its chunks are sealed for {env} and that key is "
+                                "not available here") from None
         groups.setdefault(loc.sealed, []).append((cid, blob, loc.size))
     return groups, lost
 
