@@ -204,15 +204,19 @@ class Store:
         return lease_mod.release(self.repo, layout.validate_env(env), lock_id, force)
 
     def promote(self, src: str, dst: str, message: str = "", *,
-                lock: LockPolicy | None = None) -> promote_mod.PromoteResult:
+                lock: LockPolicy | None = None,
+                allow_downgrade: bool = False) -> promote_mod.PromoteResult:
         """Give ``dst`` ``src``'s head files as a new snapshot, if the rules allow it.
 
         The store's promotion rule (:mod:`statesync.sync.promotion_rule`) and,
         as a local additional restriction, ``[promotion] allowed`` of statesync.toml.
+        Like push, it refuses (:class:`IntegrityError`) to store ``dst`` with less
+        encryption than this machine used for it, unless ``allow_downgrade``.
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
         allowed = load_config(self.url).promotion_allowed  # the rule as it is now
-        return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock)
+        return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock,
+                                   allow_downgrade=allow_downgrade)
 
     def promotion_rule(self) -> rule_mod.PromotionRule | None:
         """The store's promotion rule (None: the store has none, every path is allowed)."""
@@ -224,9 +228,15 @@ class Store:
         return rule_mod.change(self.repo, list(allow or []), list(deny or []))
 
     def rollback(self, env: str, snapshot: str, message: str = "", *,
-                 lock: LockPolicy | None = None) -> promote_mod.RollbackResult:
-        """Give ``env`` a new snapshot (new serial) with an older snapshot's files."""
-        return promote_mod.rollback(self.repo, env, snapshot, message, lock=lock)
+                 lock: LockPolicy | None = None,
+                 allow_downgrade: bool = False) -> promote_mod.RollbackResult:
+        """Give ``env`` a new snapshot (new serial) with an older snapshot's files.
+
+        An older snapshot stored with less encryption than this machine used
+        for ``env`` is refused (:class:`IntegrityError`) unless ``allow_downgrade``.
+        """
+        return promote_mod.rollback(self.repo, env, snapshot, message, lock=lock,
+                                    allow_downgrade=allow_downgrade)
 
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
@@ -250,13 +260,18 @@ class Store:
                                     tags=dict(tags or {}))
 
     def import_(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
-                message: str = "", lock: LockPolicy | None = None) -> bundle.ImportResult:
-        """Validate a bundle completely, then commit it to ``env`` as a new snapshot."""
+                message: str = "", lock: LockPolicy | None = None,
+                allow_downgrade: bool = False) -> bundle.ImportResult:
+        """Validate a bundle completely, then commit it to ``env`` as a new snapshot.
+
+        Refuses (:class:`IntegrityError`) to store ``env`` with less encryption
+        than this machine used for it, unless ``allow_downgrade``.
+        """
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         return bundle.import_bundle(self.repo, Path(path), env,
                                     skip_existing=skip_existing, message=message,
-                                    policy=self.policy)
+                                    policy=self.policy, allow_downgrade=allow_downgrade)
 
     # --- in-memory objects (agent state) -----------------------------------
 

@@ -99,7 +99,8 @@ def cmd_export(args: argparse.Namespace) -> Any:
 
 def cmd_import(args: argparse.Namespace) -> Any:
     return _store(args).import_(args.file, args.env, skip_existing=args.skip_existing,
-                                message=args.message, lock=_lock_policy(args))
+                                message=args.message, lock=_lock_policy(args),
+                                allow_downgrade=args.allow_downgrade)
 
 
 def _report_damage(result: Any, lines: list[str], what: str) -> None:
@@ -167,11 +168,13 @@ def cmd_unlock(args: argparse.Namespace) -> Any:
 
 
 def cmd_promote(args: argparse.Namespace) -> Any:
-    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args))
+    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args),
+                                allow_downgrade=args.allow_downgrade)
 
 
 def cmd_rollback(args: argparse.Namespace) -> Any:
-    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args))
+    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args),
+                                 allow_downgrade=args.allow_downgrade)
 
 
 def cmd_promotion(args: argparse.Namespace) -> Any:
@@ -195,6 +198,11 @@ def _lock_flags(sp: argparse.ArgumentParser) -> None:
     g.add_argument("--lock-id", metavar="ID", help="write under the lease you hold")
     g.add_argument("--ignore-lock", action="store_true",
                    help="write even though someone else holds the lease")
+
+
+def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--allow-downgrade", action="store_true",
+                    help="store the environment with less encryption than this machine used")
 
 
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
@@ -290,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
+    _downgrade_flag(sp)
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
@@ -314,6 +323,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("dst", metavar="TO")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
+    _downgrade_flag(sp)
     sp = add("promotion", cmd_promotion, "show or change the store's promotion rule "
              "(which FROM->TO promotions are allowed, for every caller)")
     sp.add_argument("action", choices=["show", "allow", "deny"])
@@ -324,6 +334,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
+    _downgrade_flag(sp)
     from statesync.crypto.commands import add_keys_commands
 
     add_keys_commands(add, common)
