@@ -184,12 +184,14 @@ class Store:
         return promote_mod.log_all(self.repo, limit)
 
     def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,
-             purpose: str = "") -> lease_mod.Lease:
+             purpose: str = "", *, force: bool = False) -> lease_mod.Lease:
         """Take ``env``'s lease (no heartbeat: renew it, or use ``statesync.sync.lease.held``).
 
-        Raises :class:`LockedError` naming the holder and expiry if it is held.
+        Raises :class:`LockedError` naming the holder and expiry if it is held,
+        :class:`IntegrityError` naming a malformed lease; ``force`` replaces
+        whatever lease is there (a damaged one, or another holder's).
         """
-        return lease_mod.acquire(self.repo, layout.validate_env(env), ttl, purpose)
+        return lease_mod.acquire(self.repo, layout.validate_env(env), ttl, purpose, force)
 
     def renew_lock(self, env: str, lock_id: str, ttl: float | None = None) -> lease_mod.Lease:
         """Renew ``env``'s lease ``lock_id`` (restarting its TTL, or setting a new one)."""

@@ -155,7 +155,7 @@ def cmd_lock(args: argparse.Namespace) -> Any:
     if args.renew:
         ttl_given = args.ttl != _DEFAULT_TTL
         return _store(args).renew_lock(args.env, args.renew, ttl if ttl_given else None).to_json()
-    return _store(args).lock(args.env, ttl, args.purpose).to_json()
+    return _store(args).lock(args.env, ttl, args.purpose, force=args.force).to_json()
 
 
 def cmd_locks(args: argparse.Namespace) -> Any:
@@ -313,6 +313,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--purpose", default="")
     sp.add_argument("--renew", metavar="LOCK_ID",
                     help="renew the lease LOCK_ID (restarts its TTL; --ttl sets a new one)")
+    sp.add_argument("--force", action="store_true",
+                    help="replace whatever lease is there (a malformed one, or another holder's)")
     add("locks", cmd_locks, "list the store's leases (live and stale)")
     sp = add("unlock", cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
     sp.add_argument("env")

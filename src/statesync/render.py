@@ -108,6 +108,9 @@ def _lock(r: dict[str, Any]) -> None:
 
 def _locks(r: dict[str, Any]) -> None:
     for lk in r["locks"]:
+        if lk.get("malformed"):
+            print(f"{lk['env']}  malformed: {lk['malformed']}")
+            continue
         state = "stale since" if lk["stale"] else "expires"
         purpose = f" for {lk['purpose']!r}" if lk["purpose"] else ""
         print(f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "

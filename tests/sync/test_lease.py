@@ -20,6 +20,7 @@ from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, 
 from statesync.backends.memory import MemoryBackend
 from statesync.errors import (
     BackendUnavailable,
+    IntegrityError,
     LockedError,
     RefConflict,
     StatesyncError,
@@ -229,10 +230,11 @@ def test_an_unusable_ttl_is_a_usage_error(repo: Repo, ttl: float) -> None:
     assert not lock_exists(repo)
 
 
-def test_an_unreadable_lock_counts_as_held_by_an_unknown_holder(repo: Repo) -> None:
+def test_an_unreadable_lock_is_store_damage_naming_it(repo: Repo) -> None:
     repo.backend.put(layout.lock_key("prod"), b"not json", OVERWRITE)
-    with pytest.raises(LockedError, match="unknown holder"):
+    with pytest.raises(IntegrityError, match="locks/prod: malformed lease") as caught:
         acquire(repo, "prod", 60)
+    assert caught.value.exit_code == 4 and "lock ENV --force" in str(caught.value)
 
 
 # --- the store's clock --------------------------------------------------------------
