@@ -280,18 +280,21 @@ class Store:
     def save_object(self, obj: Any, env: str = "default", *, agent_id: str | None = None,
                     session_id: str | None = None, description: str = "",
                     tags: dict[str, str] | None = None, include_secrets: bool = False,
-                    encrypt_all: bool = False) -> PushResult:
+                    encrypt_all: bool = False, lock: LockPolicy | None = None) -> PushResult:
         """Snapshot a JSON-able object; secret-named keys are handled as in files.
 
         Builds on the environment's current head; a concurrent writer makes this
         raise :class:`RefConflict` rather than lose either update. Encryption
-        modes are those of push, and sticky in the same way.
+        modes are those of push, and sticky in the same way. ``lock``: as for
+        :meth:`push`, another holder's live lease is :class:`LockedError`
+        unless the policy waits for it, names the caller's own or ignores it.
         """
         try:
             data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise UsageError(f"object is not JSON-serialisable: {exc}") from None
         env = layout.validate_env(env)
+        ensure_free(self.repo, env, lock or LockPolicy())
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
         state = read_trusted_head(self.repo, env)
