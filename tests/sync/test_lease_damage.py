@@ -50,7 +50,7 @@ def test_a_malformed_lease_stops_writes_with_exit_4_naming_it(
 def test_each_malformed_field_is_named(tmp_path: Path, body: str) -> None:
     store = Store.init((tmp_path / "store").as_uri())
     _damage(store, _BODIES[body])
-    with pytest.raises(IntegrityError, match="locks/dev: malformed.*lock ENV --force"):
+    with pytest.raises(IntegrityError, match=r"locks/dev: malformed.*lock ENV --force"):
         store.lock("dev")
 
 

@@ -42,7 +42,7 @@ def test_promote_into_an_env_whose_encrypted_head_was_deleted_is_refused(
     store.push(_src(tmp_path, "vault", 1), "vault", encrypt_all=True)
     store.repo.backend.delete(layout.ref_key("vault"))
     before = _objects(store)
-    with pytest.raises(IntegrityError, match="promote would store it without that.*--allow-"):
+    with pytest.raises(IntegrityError, match=r"promote would store it without that.*--allow-"):
         store.promote("dev", "vault")
     assert _objects(store) == before
     done = store.promote("dev", "vault", allow_downgrade=True)
@@ -78,7 +78,7 @@ def test_import_into_an_env_whose_encrypted_head_was_deleted_is_refused(
     store.push(_src(tmp_path, "vault", 1), "vault", include_secrets=True)
     store.repo.backend.delete(layout.ref_key("vault"))
     before = _objects(store)
-    with pytest.raises(IntegrityError, match="--include-secrets; this import.*head is gone"):
+    with pytest.raises(IntegrityError, match=r"--include-secrets; this import.*head is gone"):
         store.import_(bundle, "vault")
     assert _objects(store) == before  # refused before any upload
     assert store.import_(bundle, "vault", allow_downgrade=True).changed

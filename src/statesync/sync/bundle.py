@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from statesync.errors import StatesyncError, UsageError
-from statesync.sync import bundle_export
-from statesync.sync import sticky
+from statesync.sync import bundle_export, sticky
 from statesync.sync import bundle_schema as schema
 from statesync.sync.bundle_doc import read_document, write_document
 from statesync.sync.bundle_import import plan_import, upload
