@@ -205,3 +205,17 @@ def test_a_flipped_sealed_pack_is_salvaged_where_its_key_is(
     assert tree(tmp_path / "old") == tree(src)
     for key in keys(keyed, layout.INDEX):
         assert keyed.repo.backend.get(key)[0].startswith(b"statesync-sealed-index")
+
+
+def test_a_truncated_pack_is_seen_and_repaired_without_reading_data(
+        store: Store, src: Path, tmp_path: Path) -> None:
+    first = store.log("dev")[0].snapshot
+    [pack] = keys(store, layout.OBJECTS)
+    _truncate(store, pack)
+    [seen] = store.verify().damaged  # the listing's size is shorter than the index needs
+    assert seen.object == pack and seen.problem.startswith("truncated") and seen.files
+    result = store.repair()
+    [moved] = result.quarantined
+    assert moved.pack == pack and moved.lost >= 1
+    assert [d.object for d in result.lost] == [pack]
+    _heal_and_check(store, src, tmp_path, first)

@@ -107,6 +107,8 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
     _check_chunks(index, walk)
     if read_data:
         _read_packs(repo, index, walk, report)
+    else:
+        _check_sizes(repo, index, walk, report)
     _name_dependents(repo, walk, report)
     return report, {cid: index.locations[cid].pack if cid in index else None
                     for cid in walk.bad_chunks}
@@ -167,6 +169,26 @@ def _check_chunks(index: ChunkIndex, walk: _Walk) -> None:
         pack = index.lost.get(cid)
         walk.bad_chunks[cid] = ((layout.pack_key(pack), "missing") if pack
                                 else (f"chunk {cid[:12]}", "missing from every index" + hint))
+
+
+def _check_sizes(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport) -> None:
+    """Without reading data: a pack shorter than its index rows need is truncated.
+
+    One more ``list`` of ``objects/`` (for the sizes); the chunks it cuts off
+    are damaged, and the pack is named in ``torn_packs`` so repair salvages it.
+    """
+    sizes = {p: m.size for m in repo.backend.list(layout.OBJECTS)
+             if (p := layout.pack_id_from_key(m.key)) is not None}
+    for cid in walk.needed:
+        if cid not in index:
+            continue
+        loc = index.locate(cid)
+        size = sizes.get(loc.pack)
+        if size is not None and loc.offset + loc.length > size:
+            walk.bad_chunks[cid] = (layout.pack_key(loc.pack),
+                                    f"truncated ({size} bytes; its index needs more)")
+            if loc.pack not in report.torn_packs:
+                report.torn_packs.append(loc.pack)
 
 
 def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport) -> None:
