@@ -170,7 +170,7 @@ def sealed(any_store_url: str, src: Path, monkeypatch: pytest.MonkeyPatch) -> St
 
 
 def test_repair_keeps_sealed_indexes_with_or_without_their_key(
-        sealed: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+        sealed: Store, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = {k: sealed.repo.backend.get(k)[0] for k in keys(sealed, layout.INDEX)}
     assert sealed.repair(read_data=True).ok
     monkeypatch.delenv("STATESYNC_PASSPHRASE")
@@ -178,6 +178,8 @@ def test_repair_keeps_sealed_indexes_with_or_without_their_key(
     assert without.ok and without.unreadable_packs == []
     assert [s.split(":")[0] for s in without.skipped] == sorted(before)
     assert {k: sealed.repo.backend.get(k)[0] for k in keys(sealed, layout.INDEX)} == before
+    # no key here: an unchanged push cannot judge the sealed chunks, and needs no key
+    assert not Store.open(sealed.url).push(src, "vault").changed
 
 
 def test_a_flipped_sealed_pack_is_salvaged_where_its_key_is(

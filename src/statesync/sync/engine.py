@@ -267,7 +267,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
                                                 or opts.force)
             and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
-            and reuse.all_stored(repo, reuse.cached_entries(rec, _tracked(scan, rec)))):
+            and reuse.all_stored(repo, reuse.cached_entries(rec, _tracked(scan, rec)),
+                                 env if rec and Mode.of_record(rec).everything else None)):
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(scan.files),
                           0, sum(f.st.st_size for f in scan.files.values()), False,
                           scan.secret_files, scan.skipped)
@@ -278,7 +279,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     if state is not None and head is not None and parent == state.ref.snapshot and \
             not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
                                                 opts.policy) \
-            and reuse.all_stored(repo, head.entries):  # lost chunks: upload them again
+            and reuse.all_stored(repo, head.entries, env if head.encryption.get("all")
+                                 else None):  # lost chunks: upload them again
         return PushResult(state.ref.snapshot, env, state.ref.serial, parent, len(files), 0,
                           sum(f.st.st_size for f in files.values()), False, excluded,
                           scan.skipped)
