@@ -305,7 +305,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("repair", cmd_repair, "rebuild damaged or stale indexes from the packs; "
              "say what is lost for good")
     sp.add_argument("--read-data", action="store_true",
-                    help="also read every chunk and forget corrupt ones (a push re-uploads them)")
+                    help="also read every needed pack: keep a damaged one's intact chunks, "
+                    "move it aside (a push re-uploads the rest)")
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")
