@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import pytest
 
-from statesync.api import Store
+from statesync.api import LockPolicy, Store
 from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Update, Version
 from statesync.backends.memory import MemoryBackend
 from statesync.errors import (
@@ -376,7 +376,7 @@ def test_a_holder_that_lost_its_lease_cannot_overwrite_the_new_holders_push(
     assert "fast job" in str(err.value) and slow.lost.is_set()
     with pytest.raises(LockedError):
         slow.check()
-    store.save_object({"v": "fast"}, "prod")
+    store.save_object({"v": "fast"}, "prod", lock=LockPolicy(lock_id=fast.lock_id))
     # The ref's conditional write is the real guard, lease or no lease.
     with pytest.raises(RefConflict):
         engine.commit_entries(repo, "prod", slow_state, slow_state.ref.snapshot, slow_entries)
