@@ -124,7 +124,7 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 def cmd_repair(args: argparse.Namespace) -> Any:
     result = _store(args).repair(read_data=args.read_data)
     if not result.ok:
-        from statesync.render import render
+        from statesync.cli.render import render
 
         if not (args.json or args.quiet):
             render("repair", _jsonable(result))
@@ -338,7 +338,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
     _downgrade_flag(sp)
-    from statesync.crypto.commands import add_keys_commands
+    from statesync.cli.keys import add_keys_commands
 
     add_keys_commands(add, common)
     return p
@@ -379,7 +379,7 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         logging.getLogger("statesync").debug("internal error", exc_info=True)
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
-    from statesync.render import render
+    from statesync.cli.render import render
 
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))

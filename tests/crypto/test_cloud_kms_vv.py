@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from statesync import logsetup
-from statesync.crypto.envelope import KeyService
+from statesync.sync.store.keyring import KeyService
 from statesync.crypto.providers.azure_kv import AzureKeyVaultProvider
 from statesync.crypto.providers.gcp_kms import GcpKmsProvider
-from statesync.sync.repo import Repo
+from statesync.sync.store.repo import Repo
 from tests.crypto.fakes import FakeCloudKms, FakeCredential, FakeKeyVault, cloud_kms_client
 from tests.e2e.test_cli_no_key_in_logs import encodings
 

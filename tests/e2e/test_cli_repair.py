@@ -16,7 +16,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.e2e.test_cli import run
 from tests.helpers import tree, write
 from tests.rigs import RIGS

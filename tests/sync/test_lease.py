@@ -26,12 +26,14 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import engine, layout, lease
-from statesync.sync.builder import SnapshotBuilder
-from statesync.sync.lease import Heartbeat, Lease, acquire, held, release, store_now
-from statesync.sync.manifest import Entry
-from statesync.sync.refs import read_ref
-from statesync.sync.repo import Repo, init_repo
+from statesync.sync import push as engine
+from statesync.sync.store import layout
+from statesync.sync.store import leases as lease
+from statesync.sync.store.builder import SnapshotBuilder
+from statesync.sync.store.leases import Heartbeat, Lease, acquire, held, release, store_now
+from statesync.sync.store.manifest import Entry
+from statesync.sync.store.refs import read_ref
+from statesync.sync.store.repo import Repo, init_repo
 from statesync.whoami import user_at_host
 from tests.cloud_rigs import on_emulator
 
@@ -326,7 +328,7 @@ def test_only_one_of_many_takers_wins_a_stale_lease() -> None:
 _HOLDER = """
 import sys, time
 from statesync.api import Store
-from statesync.sync.lease import Heartbeat
+from statesync.sync.store.leases import Heartbeat
 lease = Store.open(sys.argv[1]).lock("prod", ttl=2, purpose="killed worker")
 Heartbeat(lease).start()
 print(lease.lock_id, flush=True)

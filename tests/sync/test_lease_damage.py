@@ -10,7 +10,7 @@ import pytest
 from statesync.api import LockPolicy, Store
 from statesync.backends.base import OVERWRITE
 from statesync.errors import IntegrityError
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import write
 
 _BODIES = {

@@ -9,8 +9,8 @@ import pytest
 
 from statesync.api import LockPolicy, Store
 from statesync.errors import LockedError, StatesyncError
-from statesync.sync.lease import acquire
-from statesync.sync.refs import read_ref
+from statesync.sync.store.leases import acquire
+from statesync.sync.store.refs import read_ref
 from tests.helpers import write
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import tree, write
 from tests.sync.test_damage import flip_byte, keys, new_machine, truncate_ref
 

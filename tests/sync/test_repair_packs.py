@@ -18,7 +18,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import tree, write
 from tests.sync.test_damage import flip_byte, keys
 

@@ -1,7 +1,7 @@
 """No encryption downgrade through promote, rollback or import (not only push).
 
 This machine remembers that it stored an environment encrypted
-(:mod:`statesync.sync.sticky`); a store writer who deletes the ref, or an
+(:mod:`statesync.sync.store.sticky`); a store writer who deletes the ref, or an
 older plaintext snapshot, must not turn that off through another command.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.errors import IntegrityError
-from statesync.sync import layout
+from statesync.sync.store import layout
 from tests.helpers import write
 from tests.leakscan import planted
 

@@ -2,7 +2,7 @@
 
 Each environment has key generations 1, 2, ...; each generation has one
 random 32-byte data key and one keyring object in the store
-(``keys/<env>/gen-<n>.json``, see :mod:`statesync.sync.layout`), created
+(``keys/<env>/gen-<n>.json``, see :mod:`statesync.sync.store.layout`), created
 only-if-absent and changed only with a conditional update::
 
     {"format": "statesync-keyring", "version": 1, "store_id": "...",
@@ -56,8 +56,9 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import fields, layout
-from statesync.sync.repo import Repo
+from statesync.sync.store import fields
+from statesync.sync.store import layout
+from statesync.sync.store.repo import Repo
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Export and import bundles: one self-contained file per snapshot (DESIGN.md §7).
 
-Formats, chosen by the file's suffix (see :mod:`statesync.sync.bundle_schema`):
+Formats, chosen by the file's suffix (see :mod:`statesync.sync.bundle.schema`):
 
 * ``.json`` / ``.yaml`` / ``.yml`` — one document; documents inline as UTF-8
   text, binaries as base64 only with ``include_binaries`` (else listed with
@@ -24,19 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from statesync.errors import StatesyncError, UsageError
-from statesync.sync import bundle_export, sticky
-from statesync.sync import bundle_schema as schema
-from statesync.sync.bundle_doc import read_document, write_document
-from statesync.sync.bundle_import import plan_import, upload
-from statesync.sync.bundle_io import TAR_ZST, atomic_output, bundle_format
-from statesync.sync.bundle_seal import Resealer
-from statesync.sync.bundle_tar import read_tar, write_tar
-from statesync.sync.chunkindex import load_index
-from statesync.sync.engine import commit_entries
-from statesync.sync.manifest import load_manifest
-from statesync.sync.refs import read_trusted_head
-from statesync.sync.repo import Repo
-from statesync.sync.secrets import SecretPolicy
+from statesync.sync.bundle import exporting as bundle_export
+from statesync.sync.store import sticky
+from statesync.sync.bundle import schema
+from statesync.sync.bundle.document import read_document, write_document
+from statesync.sync.bundle.importing import plan_import, upload
+from statesync.sync.bundle.io import TAR_ZST, atomic_output, bundle_format
+from statesync.sync.bundle.seal import Resealer
+from statesync.sync.bundle.tar import read_tar, write_tar
+from statesync.sync.store.chunkindex import load_index
+from statesync.sync.push import commit_entries
+from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.refs import read_trusted_head
+from statesync.sync.store.repo import Repo
+from statesync.sync.secrets.policy import SecretPolicy
 
 
 @dataclass
@@ -151,7 +152,7 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
     unsafe, unknown version, checksum mismatch), :class:`UnparseableSecretDocument`,
     or :class:`RefConflict` (exit 3) if another writer moved ``env`` meanwhile;
     :class:`IntegrityError` if it would store ``env`` with less encryption than
-    this machine used for it (:func:`statesync.sync.sticky.guard`).
+    this machine used for it (:func:`statesync.sync.store.sticky.guard`).
     """
     with load_bundle(path) as bundle:
         state = read_trusted_head(repo, env)

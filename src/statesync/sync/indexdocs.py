@@ -17,10 +17,11 @@ from typing import Any
 
 from statesync.backends.base import OVERWRITE
 from statesync.errors import IntegrityError, KeyFailure, NotFound
-from statesync.sync import codec, layout
-from statesync.sync.chunkindex import INDEX_VERSION, ChunkIndex, PackEntries, write_index
-from statesync.sync.repo import Repo
-from statesync.sync.sealing import index_header
+from statesync.sync.store import codec
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import INDEX_VERSION, ChunkIndex, PackEntries, write_index
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import index_header
 
 #: The key a pack's rows are sealed with: ``(env, generation)``, or None for a plain pack.
 Seal = tuple[str, int] | None

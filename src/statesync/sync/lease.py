@@ -43,8 +43,9 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
-from statesync.sync import fields, layout
-from statesync.sync.repo import Repo
+from statesync.sync.store import fields
+from statesync.sync.store import layout
+from statesync.sync.store.repo import Repo
 from statesync.whoami import holder_id, user_at_host
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zstandard
 
 from statesync.errors import IntegrityError
-from statesync.sync import codec
+from statesync.sync.store import codec
 
 #: One row per chunk: ``[chunk id, offset, length, size]``, as in an index.
 Row = list[object]

@@ -23,20 +23,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, UsageError
-from statesync.sync import engine, history, layout, sticky
-from statesync.sync.lease import DEFAULT_TTL
-from statesync.sync.lockguard import LockPolicy, guarded
-from statesync.sync.manifest import load_manifest
-from statesync.sync.refs import (
+from statesync.sync import history
+from statesync.sync import push as engine
+from statesync.sync.store import layout
+from statesync.sync.store import sticky
+from statesync.sync.store.leases import DEFAULT_TTL
+from statesync.sync.store.lockguard import LockPolicy, guarded
+from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.refs import (
     RefState,
     list_envs,
     read_ref,
     read_trusted_head,
     require_trusted_head,
 )
-from statesync.sync.repo import Repo
-from statesync.sync.reseal import Resealed, needs_resealing, reseal
-from statesync.sync.resolve import resolve_trusted
+from statesync.sync.store.repo import Repo
+from statesync.sync.secrets.reseal import Resealed, needs_resealing, reseal
+from statesync.sync.store.resolve import resolve_trusted
 
 
 @dataclass

@@ -4,7 +4,7 @@ Modelled on restic's ``repair index`` and ``repair packs``: every index is
 read from the store; one that is damaged, or that names a pack the store no
 longer holds, is replaced by new indexes holding its still-valid entries plus
 the entries read back from every plain pack no usable index covers
-(:mod:`statesync.sync.packscan`). Sealed indexes (``--encrypt all``) are
+(:mod:`statesync.sync.store.packscan`). Sealed indexes (``--encrypt all``) are
 opened with their environment's key and rewritten sealed with it; without
 that key they are kept untouched and listed in ``skipped``
 (:mod:`statesync.sync.indexdocs`). New indexes are written before anything is
@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from statesync.errors import NotFound, StatesyncError
-from statesync.sync import codec, layout
-from statesync.sync.chunkindex import PackEntries, load_index, write_index
+from statesync.sync.store import codec
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import PackEntries, load_index, write_index
 from statesync.sync.indexdocs import (
     IndexDoc,
     delete_quietly,
@@ -37,8 +38,8 @@ from statesync.sync.indexdocs import (
     rows_of,
     write_grouped,
 )
-from statesync.sync.packscan import salvage_rows, scan_pack
-from statesync.sync.repo import Repo
+from statesync.sync.store.packscan import salvage_rows, scan_pack
+from statesync.sync.store.repo import Repo
 from statesync.sync.salvage import CannotSalvage, Quarantined, quarantine
 from statesync.sync.verify import Damage, check
 

@@ -1,6 +1,6 @@
 """What earlier work a push may reuse: the folder's cached entries, or the head itself.
 
-A cached entry (the folder's stat cache, see :mod:`statesync.sync.workdir`)
+A cached entry (the folder's stat cache, see :mod:`statesync.sync.folder.workdir`)
 records how a file was stored by the push or pull that wrote the record. It
 may stand in for the file only if that is how this push stores it: the same
 sealing mode (secrets included, everything encrypted) and, for an entry that
@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from statesync.sync.chunkindex import load_index
-from statesync.sync.manifest import Entry, Manifest
-from statesync.sync.repo import Repo
-from statesync.sync.stored import StoredForm
-from statesync.sync.workdir import EnvRecord, LocalFile
+from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.manifest import Entry, Manifest
+from statesync.sync.store.repo import Repo
+from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.workdir import EnvRecord, LocalFile
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 from statesync.backends.base import CREATE, OVERWRITE
 from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound
-from statesync.sync import codec, layout
-from statesync.sync.chunkindex import ChunkIndex, Location, PackEntries, write_index
-from statesync.sync.download import open_chunk
+from statesync.sync.store import codec
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import ChunkIndex, Location, PackEntries, write_index
+from statesync.sync.store.content import open_chunk
 from statesync.sync.indexdocs import Seal
-from statesync.sync.repo import Repo
+from statesync.sync.store.repo import Repo
 
 
 @dataclass(frozen=True)
