@@ -212,12 +212,14 @@ class Store:
         return promote_mod.log_all(self.repo, limit)
 
     def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,
-             purpose: str = "") -> lease_mod.Lease:
+             purpose: str = "", *, force: bool = False) -> lease_mod.Lease:
         """Take ``env``'s lease (no heartbeat: renew it, or use ``leases.held``).
 
-        Raises :class:`LockedError` naming the holder and expiry if it is held.
+        Raises :class:`LockedError` naming the holder and expiry if it is held,
+        :class:`IntegrityError` naming a malformed lease; ``force`` replaces
+        whatever lease is there (a damaged one, or another holder's).
         """
-        return lease_mod.acquire(self.repo, layout.validate_env(env), ttl, purpose)
+        return lease_mod.acquire(self.repo, layout.validate_env(env), ttl, purpose, force)
 
     def renew_lock(self, env: str, lock_id: str, ttl: float | None = None) -> lease_mod.Lease:
         """Renew ``env``'s lease ``lock_id`` (restarting its TTL, or setting a new one)."""
@@ -232,15 +234,19 @@ class Store:
         return lease_mod.release(self.repo, layout.validate_env(env), lock_id, force)
 
     def promote(self, src: str, dst: str, message: str = "", *,
-                lock: LockPolicy | None = None) -> promote_mod.PromoteResult:
+                lock: LockPolicy | None = None,
+                allow_downgrade: bool = False) -> promote_mod.PromoteResult:
         """Give ``dst`` ``src``'s head files as a new snapshot, if the rules allow it.
 
         The store's promotion rule (:mod:`statesync.sync.store.promotion_rule`) and,
         as a local additional restriction, ``[promotion] allowed`` of statesync.toml.
+        Like push, it refuses (:class:`IntegrityError`) to store ``dst`` with less
+        encryption than this machine used for it, unless ``allow_downgrade``.
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
         allowed = load_config(self.url).promotion_allowed  # the rule as it is now
-        return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock)
+        return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock,
+                                   allow_downgrade=allow_downgrade)
 
     def promotion_rule(self) -> rule_mod.PromotionRule | None:
         """The store's promotion rule (None: the store has none, every path is allowed)."""
@@ -252,9 +258,15 @@ class Store:
         return rule_mod.change(self.repo, list(allow or []), list(deny or []))
 
     def rollback(self, env: str, snapshot: str, message: str = "", *,
-                 lock: LockPolicy | None = None) -> promote_mod.RollbackResult:
-        """Give ``env`` a new snapshot (new serial) with an older snapshot's files."""
-        return promote_mod.rollback(self.repo, env, snapshot, message, lock=lock)
+                 lock: LockPolicy | None = None,
+                 allow_downgrade: bool = False) -> promote_mod.RollbackResult:
+        """Give ``env`` a new snapshot (new serial) with an older snapshot's files.
+
+        An older snapshot stored with less encryption than this machine used
+        for ``env`` is refused (:class:`IntegrityError`) unless ``allow_downgrade``.
+        """
+        return promote_mod.rollback(self.repo, env, snapshot, message, lock=lock,
+                                    allow_downgrade=allow_downgrade)
 
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
@@ -278,20 +290,25 @@ class Store:
                                     tags=dict(tags or {}))
 
     def import_(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
-                message: str = "", lock: LockPolicy | None = None) -> bundle.ImportResult:
-        """Validate a bundle completely, then commit it to ``env`` as a new snapshot."""
+                message: str = "", lock: LockPolicy | None = None,
+                allow_downgrade: bool = False) -> bundle.ImportResult:
+        """Validate a bundle completely, then commit it to ``env`` as a new snapshot.
+
+        Refuses (:class:`IntegrityError`) to store ``env`` with less encryption
+        than this machine used for it, unless ``allow_downgrade``.
+        """
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         return bundle.import_bundle(self.repo, Path(path), env,
                                     skip_existing=skip_existing, message=message,
-                                    policy=self.policy)
+                                    policy=self.policy, allow_downgrade=allow_downgrade)
 
     # --- in-memory objects (agent state) -----------------------------------
 
     def save_object(self, obj: Any, env: str = "default", *, agent_id: str | None = None,
                     session_id: str | None = None, description: str = "",
                     tags: dict[str, str] | None = None, include_secrets: bool = False,
-                    encrypt_all: bool = False) -> PushResult:
+                    encrypt_all: bool = False, lock: LockPolicy | None = None) -> PushResult:
         """Snapshot a JSON-able object; :meth:`load_object` returns exactly it.
 
         Secret-looking values are sealed with the environment's key (also
@@ -299,12 +316,17 @@ class Store:
         key the save is refused with :class:`SecretRefused` naming the key
         paths, never replaced by a marker. Builds on the environment's current
         head; a concurrent writer makes this raise :class:`RefConflict` rather
-        than lose either update. Encryption modes are those of push, and sticky in the same way.
+        than lose either update. Encryption modes are those of push, and sticky
+        in the same way. ``lock``: as for :meth:`push`, another holder's live
+        lease is :class:`LockedError` unless the policy waits for it, names the
+        caller's own or ignores it.
         """
         try:
             data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
         except (TypeError, ValueError) as exc:
             raise UsageError(f"object is not JSON-serialisable: {exc}") from None
+        env = layout.validate_env(env)
+        ensure_free(self.repo, env, lock or LockPolicy())
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
         return self.commit_files(env, [objcommit.FileSpec(OBJECT_PATH, data)], message=description,
@@ -411,19 +433,21 @@ class Store:
 
     def import_file(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
                     message: str = "", lock: LockPolicy | None = None,
-                    components: list[str] | None = None
+                    components: list[str] | None = None, allow_downgrade: bool = False
                     ) -> bundle.ImportResult | transfer.FormatImportResult:
         """Import a statesync bundle, Wassette state (JSON/YAML) or Persist ``.json.gz``.
 
         The format is told from the file's bytes (:mod:`statesync.formats.detect`);
         :class:`FormatError` for anything else. Validates everything before writing.
-        ``components``: only these Wassette components.
+        ``components``: only these Wassette components. ``allow_downgrade`` as
+        for :meth:`import_`.
         """
         found = detect.detect(Path(path))
         if found.format == detect.BUNDLE:
             if components is not None:
                 raise UsageError("--component selects Wassette components: a bundle has none")
-            return self.import_(path, env, skip_existing=skip_existing, message=message, lock=lock)
+            return self.import_(path, env, skip_existing=skip_existing, message=message, lock=lock,
+                                allow_downgrade=allow_downgrade)
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         opts = objcommit.CommitOptions(policy=self.policy)

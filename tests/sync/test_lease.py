@@ -15,11 +15,12 @@ from typing import BinaryIO
 
 import pytest
 
-from statesync.api import Store
+from statesync.api import LockPolicy, Store
 from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Update, Version
 from statesync.backends.memory import MemoryBackend
 from statesync.errors import (
     BackendUnavailable,
+    IntegrityError,
     LockedError,
     RefConflict,
     StatesyncError,
@@ -231,10 +232,11 @@ def test_an_unusable_ttl_is_a_usage_error(repo: Repo, ttl: float) -> None:
     assert not lock_exists(repo)
 
 
-def test_an_unreadable_lock_counts_as_held_by_an_unknown_holder(repo: Repo) -> None:
+def test_an_unreadable_lock_is_store_damage_naming_it(repo: Repo) -> None:
     repo.backend.put(layout.lock_key("prod"), b"not json", OVERWRITE)
-    with pytest.raises(LockedError, match="unknown holder"):
+    with pytest.raises(IntegrityError, match="locks/prod: malformed lease") as caught:
         acquire(repo, "prod", 60)
+    assert caught.value.exit_code == 4 and "lock ENV --force" in str(caught.value)
 
 
 # --- the store's clock --------------------------------------------------------------
@@ -376,7 +378,7 @@ def test_a_holder_that_lost_its_lease_cannot_overwrite_the_new_holders_push(
     assert "fast job" in str(err.value) and slow.lost.is_set()
     with pytest.raises(LockedError):
         slow.check()
-    store.save_object({"v": "fast"}, "prod")
+    store.save_object({"v": "fast"}, "prod", lock=LockPolicy(lock_id=fast.lock_id))
     # The ref's conditional write is the real guard, lease or no lease.
     with pytest.raises(RefConflict):
         commit.commit_entries(repo, "prod", slow_state, slow_state.ref.snapshot, slow_entries)

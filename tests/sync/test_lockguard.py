@@ -107,3 +107,16 @@ def test_renew_by_lock_id_and_listing(store: Store) -> None:
 def test_a_missing_environment_can_be_locked(store: Store, folder: Path) -> None:
     held = store.lock("new-env", 600, "first deploy")  # leases are for work, not only refs
     assert store.push(folder, "new-env", lock=LockPolicy(lock_id=held.lock_id)).serial == 1
+
+
+def test_save_object_refuses_while_another_holder_has_the_lease(store: Store) -> None:
+    store.save_object({"step": 1}, "agent")
+    held = store.lock("agent", 600, "agent run")
+    with pytest.raises(LockedError) as err:
+        store.save_object({"step": 2}, "agent")
+    assert err.value.exit_code == 5 and err.value.details["lock"]["lock_id"] == held.lock_id
+    assert _serial(store, "agent") == 1
+    mine = store.save_object({"step": 2}, "agent", lock=LockPolicy(lock_id=held.lock_id))
+    forced = store.save_object({"step": 3}, "agent", lock=LockPolicy(ignore=True))
+    assert (mine.serial, forced.serial) == (2, 3)
+    assert store.load_object("agent") == {"step": 3}

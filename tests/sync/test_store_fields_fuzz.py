@@ -164,10 +164,10 @@ def test_each_reported_malformed_field_is_exit_4_naming_it(
     assert f"malformed field {message!r}" in err and "internal error" not in err
 
 
-def test_a_lock_ttl_of_1e20_is_an_unreadable_lock_not_a_crash(pristine: Path) -> None:
+def test_a_lock_ttl_of_1e20_is_a_malformed_lease_not_a_crash(pristine: Path) -> None:
     lock = pristine / "locks" / "dev"
     doc = json.loads(lock.read_bytes())
     doc["ttl_seconds"] = 1e20
     lock.write_bytes(json.dumps(doc).encode())
     code, err = cli("--store", pristine.as_uri(), "lock", "dev")
-    assert code == 5 and "unknown holder (unreadable lock)" in err, err
+    assert code == 4 and "locks/dev: malformed field 'ttl_seconds'" in err, err

@@ -109,7 +109,8 @@ def cmd_export(args: argparse.Namespace) -> Any:
 def cmd_import(args: argparse.Namespace) -> Any:
     return _store(args).import_file(args.file, args.env, skip_existing=args.skip_existing,
                                     message=args.message, lock=_lock_policy(args),
-                                    components=args.component)
+                                    components=args.component,
+                                    allow_downgrade=args.allow_downgrade)
 
 
 def _report_damage(result: Any, lines: list[str], what: str) -> None:
@@ -164,7 +165,7 @@ def cmd_lock(args: argparse.Namespace) -> Any:
     if args.renew:
         ttl_given = args.ttl != _DEFAULT_TTL
         return _store(args).renew_lock(args.env, args.renew, ttl if ttl_given else None).to_json()
-    return _store(args).lock(args.env, ttl, args.purpose).to_json()
+    return _store(args).lock(args.env, ttl, args.purpose, force=args.force).to_json()
 
 
 def cmd_locks(args: argparse.Namespace) -> Any:
@@ -177,11 +178,13 @@ def cmd_unlock(args: argparse.Namespace) -> Any:
 
 
 def cmd_promote(args: argparse.Namespace) -> Any:
-    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args))
+    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args),
+                                allow_downgrade=args.allow_downgrade)
 
 
 def cmd_rollback(args: argparse.Namespace) -> Any:
-    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args))
+    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args),
+                                 allow_downgrade=args.allow_downgrade)
 
 
 def cmd_promotion(args: argparse.Namespace) -> Any:
@@ -205,6 +208,11 @@ def _lock_flags(sp: argparse.ArgumentParser) -> None:
     g.add_argument("--lock-id", metavar="ID", help="write under the lease you hold")
     g.add_argument("--ignore-lock", action="store_true",
                    help="write even though someone else holds the lease")
+
+
+def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--allow-downgrade", action="store_true",
+                    help="store the environment with less encryption than this machine used")
 
 
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
@@ -306,13 +314,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--component", action="append", metavar="ID",
                     help="only this Wassette component (repeatable)")
     _lock_flags(sp)
+    _downgrade_flag(sp)
     sp = add("verify", cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
     sp = add("repair", cmd_repair, "rebuild damaged or stale indexes from the packs; "
              "say what is lost for good")
     sp.add_argument("--read-data", action="store_true",
-                    help="also read every chunk and forget corrupt ones (a push re-uploads them)")
+                    help="also read every needed pack: keep a damaged one's intact chunks, "
+                    "move it aside (a push re-uploads the rest)")
     add("envs", cmd_envs, "list the store's environments")
     sp = add("lock", cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
     sp.add_argument("env")
@@ -320,6 +330,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--purpose", default="")
     sp.add_argument("--renew", metavar="LOCK_ID",
                     help="renew the lease LOCK_ID (restarts its TTL; --ttl sets a new one)")
+    sp.add_argument("--force", action="store_true",
+                    help="replace whatever lease is there (a malformed one, or another holder's)")
     add("locks", cmd_locks, "list the store's leases (live and stale)")
     sp = add("unlock", cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
     sp.add_argument("env")
@@ -330,6 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("dst", metavar="TO")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
+    _downgrade_flag(sp)
     sp = add("promotion", cmd_promotion, "show or change the store's promotion rule "
              "(which FROM->TO promotions are allowed, for every caller)")
     sp.add_argument("action", choices=["show", "allow", "deny"])
@@ -340,6 +353,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
+    _downgrade_flag(sp)
     from statesync.cli.keys import add_keys_commands
 
     add_keys_commands(add, common)

@@ -35,6 +35,8 @@ def _push(r: dict[str, Any]) -> None:
         return
     if not r["changed"]:
         print(f"{r['env']}: no changes (snapshot {r['snapshot'][:12]}, serial {r['serial']})")
+        if r["uploaded_bytes"]:  # the head's lost chunks, healed (see README, Damage and repair)
+            print(f"re-uploaded {_size(r['uploaded_bytes'])} the store had lost")
         return
     print(f"pushed {r['files']} files to {r['env']} as {r['snapshot'][:12]} "
           f"(serial {r['serial']}): uploaded {_size(r['uploaded_bytes'])}, "
@@ -106,6 +108,9 @@ def _lock(r: dict[str, Any]) -> None:
 
 def _locks(r: dict[str, Any]) -> None:
     for lk in r["locks"]:
+        if lk.get("malformed"):
+            print(f"{lk['env']}  malformed: {lk['malformed']}")
+            continue
         state = "stale since" if lk["stale"] else "expires"
         purpose = f" for {lk['purpose']!r}" if lk["purpose"] else ""
         print(f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "
@@ -171,7 +176,13 @@ def _repair(r: dict[str, Any]) -> None:
               "them again")
     for key in r["unreadable_packs"]:
         print(f"cannot read back (sealed or corrupt): {key}")
-    if not (r["removed_indexes"] or r["rebuilt_index"] or r["dropped_chunks"]):
+    for q in r.get("quarantined", []):
+        print(f"moved damaged {q['pack']} aside to {q['moved_to']}: {q['kept']} chunk(s) "
+              f"kept in a new pack, {q['lost']} lost")
+    for note in r.get("skipped", []):
+        print(f"skipped: {note}")
+    if not (r["removed_indexes"] or r["rebuilt_index"] or r["dropped_chunks"]
+            or r.get("quarantined")):
         print("indexes: nothing to repair")
     if not r["lost"]:
         print("nothing is lost")

@@ -33,6 +33,7 @@ from statesync.sync.bundle.seal import Resealer
 from statesync.sync.bundle.tar import read_tar, write_tar
 from statesync.sync.commit import commit_entries
 from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.store import sticky
 from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.manifest import load_manifest
 from statesync.sync.store.refs import read_trusted_head
@@ -143,13 +144,15 @@ def load_bundle(path: Path) -> Iterator[schema.Bundle]:
 
 
 def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, message: str,
-                  policy: SecretPolicy) -> ImportResult:
+                  policy: SecretPolicy, allow_downgrade: bool = False) -> ImportResult:
     """Validate the bundle at ``path`` completely, then commit it on top of ``env``'s head.
 
     Nothing is written to the store unless the whole bundle is valid. Raises
     :class:`UsageError`, :class:`BundleError` (exit 4: truncated, malformed,
     unsafe, unknown version, checksum mismatch), :class:`UnparseableSecretDocument`,
-    or :class:`RefConflict` (exit 3) if another writer moved ``env`` meanwhile.
+    or :class:`RefConflict` (exit 3) if another writer moved ``env`` meanwhile;
+    :class:`IntegrityError` if it would store ``env`` with less encryption than
+    this machine used for it (:func:`statesync.sync.store.sticky.guard`).
     """
     with load_bundle(path) as bundle:
         state = read_trusted_head(repo, env)
@@ -159,6 +162,8 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
             raise UsageError(f"{env} is fully encrypted (--encrypt all); importing into it is "
                              "not supported yet: import into another environment and promote")
         seal = Resealer.for_import(repo, bundle, env, base)
+        sticky.guard(repo.store_id, env, seal.encryption(base), head_present=state is not None,
+                     allow_downgrade=allow_downgrade, what="import")  # before any upload
         plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy,
                            seal=seal)
         builder = upload(repo, plan)

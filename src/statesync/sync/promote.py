@@ -26,7 +26,7 @@ from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, Usage
 from statesync.sync import commit as commit_mod
 from statesync.sync import history
 from statesync.sync.secrets.reseal import Resealed, needs_resealing, reseal
-from statesync.sync.store import layout
+from statesync.sync.store import layout, sticky
 from statesync.sync.store.leases import DEFAULT_TTL
 from statesync.sync.store.lockguard import LockPolicy, guarded
 from statesync.sync.store.manifest import load_manifest
@@ -84,7 +84,7 @@ def check_promotion(src_env: str, dst_env: str, allowed: list[str] | None) -> No
 
 def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
             allowed: list[str] | None = None, ttl: float = DEFAULT_TTL,
-            lock: LockPolicy | None = None) -> PromoteResult:
+            lock: LockPolicy | None = None, allow_downgrade: bool = False) -> PromoteResult:
     """Give ``dst_env`` a new snapshot holding ``src_env``'s head files.
 
     Raises :class:`UsageError` (same env), :class:`PolicyViolation` (path not
@@ -106,6 +106,8 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
         target = load_manifest(repo, parent) if parent else None
         fit = (reseal(repo, manifest, target, dst_env) if needs_resealing(manifest, target)
                else Resealed(manifest.entries, manifest.secret_files))
+        sticky.guard(repo.store_id, dst_env, fit.encryption, head_present=state is not None,
+                     allow_downgrade=allow_downgrade, what="promote")
         if lease is not None:
             lease.check()
         snap, new, changed = commit_mod.commit_entries(
@@ -117,7 +119,8 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
 
 
 def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
-             ttl: float = DEFAULT_TTL, lock: LockPolicy | None = None) -> RollbackResult:
+             ttl: float = DEFAULT_TTL, lock: LockPolicy | None = None,
+             allow_downgrade: bool = False) -> RollbackResult:
     """Give ``env`` a new snapshot (new serial) with the files of an older one of its own.
 
     ``snapshot`` is an id or unique prefix. Only the environment's own
@@ -133,6 +136,8 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     if manifest.env != env:
         raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
                          "(rollback stays within one environment; use promote)")
+    sticky.guard(repo.store_id, env, manifest.encryption, head_present=not current.broken,
+                 allow_downgrade=allow_downgrade, what="rollback")
     with guarded(repo, env, f"rollback to {target[:12]}", lock or LockPolicy(), ttl) as lease:
         state = _replaceable_ref(repo, env)
         if lease is not None:

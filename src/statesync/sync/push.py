@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.errors import IntegrityError, RefConflict, StatesyncError, UsageError
 from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
@@ -35,7 +35,12 @@ from statesync.sync.secrets import redaction
 from statesync.sync.store import layout, sticky
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
-from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
+from statesync.sync.store.manifest import (
+    Entry,
+    Manifest,
+    is_document,
+    load_manifest,
+)
 from statesync.sync.store.refs import (
     RefState,
     read_head_to_replace,
@@ -231,18 +236,21 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     scan = scan_folder(folder, opts.policy)
     if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
                                                 or opts.force)
-            and _unchanged(scan, rec, state)):  # --force re-checks that every chunk exists
+            and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
+            and reuse.all_stored(repo, reuse.cached_entries(rec, _tracked(scan, rec)),
+                                 env if rec and Mode.of_record(rec).everything else None)):
         return push_result(env, state, parent=parent, files=len(scan.files),
                            reused=sum(f.st.st_size for f in scan.files.values()), changed=False,
                            secret_files=scan.secret_files, skipped=scan.skipped)
-    head = (load_manifest(repo, state.ref.snapshot)
-            if state and trusted and state.ref.snapshot else None)
+    head, parent = _head_and_parent(repo, state if trusted else None, parent, opts.force)
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
     if state is not None and head is not None and parent == state.ref.snapshot and \
             not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
-                                                opts.policy):  # --force: see above
+                                                opts.policy) \
+            and reuse.all_stored(repo, head.entries, env if head.encryption.get("all")
+                                 else None):  # lost chunks: upload them again
         return push_result(env, state, parent=parent, files=len(files),
                            reused=sum(f.st.st_size for f in files.values()), changed=False,
                            secret_files=excluded, skipped=scan.skipped)
@@ -273,6 +281,24 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     return push_result(env, new_state, parent=parent, files=len(entries),
                        uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
                        changed=changed, secret_files=excluded, skipped=scan.skipped)
+
+
+def _head_and_parent(repo: Repo, state: RefState | None, parent: str | None,
+                     force: bool) -> tuple[Manifest | None, str | None]:
+    """The head's manifest and the push's parent; a damaged head is replaced by ``force``.
+
+    A head manifest that fails its checks is :class:`IntegrityError`, except
+    under ``--force``: nothing of it is used and it is no parent (verify and
+    repair name it; the history below it stays as it is).
+    """
+    if state is None or not state.ref.snapshot:
+        return None, parent
+    try:
+        return load_manifest(repo, state.ref.snapshot), parent
+    except IntegrityError:
+        if not force:
+            raise
+        return None, None if parent == state.ref.snapshot else parent
 
 
 def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:

@@ -65,6 +65,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     damaged: list[Damage] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    torn_packs: list[str] = field(default_factory=list)  # read, and not matching their id
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,8 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
     _check_chunks(index, walk)
     if read_data:
         _read_packs(repo, index, walk, report)
+    else:
+        _check_sizes(repo, index, walk, report)
     _name_dependents(repo, walk, report)
     return report, {cid: index.locations[cid].pack if cid in index else None
                     for cid in walk.bad_chunks}
@@ -168,6 +171,26 @@ def _check_chunks(index: ChunkIndex, walk: _Walk) -> None:
                                 else (f"chunk {cid[:12]}", "missing from every index" + hint))
 
 
+def _check_sizes(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport) -> None:
+    """Without reading data: a pack shorter than its index rows need is truncated.
+
+    One more ``list`` of ``objects/`` (for the sizes); the chunks it cuts off
+    are damaged, and the pack is named in ``torn_packs`` so repair salvages it.
+    """
+    sizes = {p: m.size for m in repo.backend.list(layout.OBJECTS)
+             if (p := layout.pack_id_from_key(m.key)) is not None}
+    for cid in walk.needed:
+        if cid not in index:
+            continue
+        loc = index.locate(cid)
+        size = sizes.get(loc.pack)
+        if size is not None and loc.offset + loc.length > size:
+            walk.bad_chunks[cid] = (layout.pack_key(loc.pack),
+                                    f"truncated ({size} bytes; its index needs more)")
+            if loc.pack not in report.torn_packs:
+                report.torn_packs.append(loc.pack)
+
+
 def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport) -> None:
     by_pack: dict[str, list[tuple[str, Location]]] = defaultdict(list)
     for cid in walk.needed:
@@ -185,8 +208,15 @@ def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport
         # Each chunk is still opened: repair must know which ones are really lost.
         torn = codec.sha256_hex(body) != pack
         why = "content does not match its id" if torn else None
+        if torn:
+            report.torn_packs.append(pack)
+        checked = len(report.skipped)
         if not _open_chunks(repo, where, body, chunks, walk, report, why) and torn:
-            report.add(Damage(where, f"{why} (no chunk a snapshot needs is affected)"))
+            unchecked = len(report.skipped) > checked  # sealed chunks, no key: not judged
+            report.add(Damage(where, f"{why} (" + ("its sealed chunks cannot be checked without "
+                                                   "their key" if unchecked else
+                                                   "no chunk a snapshot needs is affected")
+                              + ")"))
 
 
 def _open_chunks(repo: Repo, where: str, body: bytes, chunks: list[tuple[str, Location]],

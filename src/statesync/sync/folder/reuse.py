@@ -12,12 +12,15 @@ to compare local files with the head.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.workdir import EnvRecord, LocalFile
+from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.manifest import Entry, Manifest
+from statesync.sync.store.repo import Repo
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,27 @@ def _resized(f: LocalFile, entry: Entry) -> bool:
     """True if ``f`` cannot hold ``entry``'s bytes: a file stored as it is, of another size."""
     stored_as_is = entry.kind in ("document", "binary") and not entry.secret_pointers
     return stored_as_is and not f.is_link and f.st.st_size != entry.size
+
+
+def cached_entries(rec: EnvRecord | None, files: dict[str, LocalFile]) -> list[Entry | None]:
+    """The record's entry for each of ``files`` (None where it has none)."""
+    return [rec.cached_entry(f) if rec else None for f in files.values()]
+
+
+def all_stored(repo: Repo, entries: Iterable[Entry | None], sealed_for: str | None = None
+               ) -> bool:
+    """True if every chunk of ``entries`` is in the store now (its pack listed, indexed).
+
+    An unchanged folder's push asks this before it answers "no changes": a
+    head whose chunks were lost (a deleted pack, one that ``repair`` moved
+    aside) must be healed by uploading them again, not hidden. Costs one
+    ``list`` of ``index/`` and of ``objects/`` (index bodies come from the cache).
+    A missing entry (None) counts as not stored. ``sealed_for``: the entries'
+    chunks are sealed for this environment (``--encrypt all``); if its sealed
+    indexes cannot be read here (no key), there is nothing to judge by and
+    the answer is True, as before this check existed.
+    """
+    index = load_index(repo)
+    if sealed_for is not None and any(env == sealed_for for _, env in index.unreadable):
+        return True
+    return all(e is not None and all(cid in index for cid, _ in e.chunks) for e in entries)

@@ -35,6 +35,7 @@ a later ``rotate`` are closed to it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ from statesync.errors import (
 )
 from statesync.sync.store import fields, layout
 from statesync.sync.store.repo import Repo
+
+log = logging.getLogger(__name__)
 
 FORMAT = "statesync-keyring"
 FORMAT_VERSION = 1
@@ -234,6 +237,7 @@ class KeyService:
             raise IntegrityError(f"{ring.key}: stanza {stanza.id} unwraps to a key the keyring "
                                  "does not commit to (tampered keyring)")
         self._proven[stanza.id] = identity
+        log.debug("%s: data key opened with recipient %s", ring.key, identity.describe())
         return key
 
     # --- writing -------------------------------------------------------------
@@ -247,6 +251,7 @@ class KeyService:
             if any(s.id == stanza_id for s in ring.stanzas):
                 raise UsageError(f"recipient {stanza_id} given twice")
             ring.stanzas.append(recipient.wrap(key, ring.context(stanza_id)))
+            log.debug("%s: data key wrapped for recipient %s", ring.key, recipient.describe())
         if not ring.stanzas:
             raise UsageError("a key generation needs at least one recipient")
         return ring

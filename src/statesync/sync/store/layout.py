@@ -19,6 +19,7 @@ INDEX = "index/"
 LOCKS = "locks/"
 KEYS = "keys/"
 POLICY = "policy/"
+DAMAGED = "damaged/"
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("prod\n").
 _ENV_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
@@ -58,6 +59,11 @@ def pack_id_from_key(key: str) -> str | None:
     """Inverse of :func:`pack_key`; ``None`` for anything under ``objects/`` that is not a pack."""
     name = key.rsplit("/", 1)[-1]
     return name if is_object_id(name) and key == pack_key(name) else None
+
+
+def damaged_key(key: str) -> str:
+    """Where ``repair`` moves a damaged object aside (outside every prefix a reader lists)."""
+    return f"{DAMAGED}{key}"
 
 
 def snapshot_key(snapshot_id: str) -> str:

@@ -36,13 +36,14 @@ from typing import Any
 from statesync.backends.base import CREATE, Backend, PutMode, Update, Version
 from statesync.errors import (
     AlreadyExists,
+    IntegrityError,
     LockedError,
     NotFound,
     PreconditionFailed,
     StatesyncError,
     UsageError,
 )
-from statesync.sync.store import layout
+from statesync.sync.store import fields, layout
 from statesync.sync.store.repo import Repo
 from statesync.whoami import holder_id, user_at_host
 
@@ -78,11 +79,15 @@ class LockInfo:
 
 @dataclass(frozen=True)
 class _Current:
-    """A lock as read: body, the version to condition on, the store's timestamp."""
+    """A lock as read: body, the version to condition on, the store's timestamp.
+
+    ``problem``: why the body is malformed (``info`` is then a placeholder).
+    """
 
     info: LockInfo
     version: Version
     modified: datetime | None
+    problem: str = ""
 
 
 def _local_now() -> datetime:
@@ -93,20 +98,39 @@ def _iso(stamp: datetime) -> str:
     return stamp.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _parse(body: bytes) -> LockInfo:
-    """Read a lock body; an unreadable one counts as an unknown holder with the default TTL."""
+#: How the owner gets past a damaged lease; said in the error.
+_RECOVER = ("the lease is damaged: replace it with 'statesync lock ENV --force', "
+            "or write with --ignore-lock")
+#: What a damaged lease is shown as where it is listed or replaced, not refused.
+_UNREADABLE = LockInfo("", "an unknown holder (malformed lease)", "", 0, "", "", DEFAULT_TTL)
+
+
+def _parse(body: bytes, key: str) -> LockInfo:
+    """Read a lock body; :class:`IntegrityError` naming the lease and its bad field.
+
+    A lease is written whole (create or conditional update), so a body that
+    does not parse is damage to the store, not a lock: exit 4, never a wait
+    for a holder who does not exist. Out of range (a TTL of 1e20, a pid of
+    "x") is malformed too, never a crash.
+    """
     try:
-        doc: dict[str, Any] = json.loads(body)
-        created = str(doc.get("created_at", ""))
-        pid, ttl = doc.get("pid", 0), doc["ttl_seconds"]
-        # Out of range (a TTL of 1e20, a pid of "x") is unreadable too: never a crash.
-        if type(pid) is not int or type(ttl) is not int or not 1 <= ttl <= _MAX_TTL:
-            raise ValueError
-        return LockInfo(str(doc["lock_id"]), str(doc["holder"]), str(doc.get("host", "")),
-                        pid, str(doc.get("purpose", "")), created,
-                        ttl, str(doc.get("renewed_at") or created), str(doc.get("holder_id", "")))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return LockInfo("", "an unknown holder (unreadable lock)", "", 0, "", "", DEFAULT_TTL)
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise IntegrityError(f"{key}: malformed lease (not JSON); {_RECOVER}") from None
+    try:
+        fields.mapping(doc, key, "lease")
+        created = fields.text(doc.get("created_at", ""), key, "created_at")
+        return LockInfo(
+            fields.text(doc.get("lock_id"), key, "lock_id", empty=False),
+            fields.text(doc.get("holder"), key, "holder", empty=False),
+            fields.text(doc.get("host", ""), key, "host"),
+            fields.integer(doc.get("pid", 0), key, "pid", 0, 1 << 31),
+            fields.text(doc.get("purpose", ""), key, "purpose"), created,
+            fields.integer(doc.get("ttl_seconds"), key, "ttl_seconds", 1, _MAX_TTL),
+            fields.optional_text(doc.get("renewed_at"), key, "renewed_at") or created,
+            fields.text(doc.get("holder_id", ""), key, "holder_id"))
+    except IntegrityError as exc:
+        raise IntegrityError(f"{exc}; {_RECOVER}") from None
 
 
 def store_now(backend: Backend) -> datetime | None:
@@ -124,8 +148,12 @@ def store_now(backend: Backend) -> datetime | None:
             backend.delete(key)
 
 
-def _read(repo: Repo, env: str) -> _Current | None:
-    """The lock with a timestamp of the same version it was read at; None if absent."""
+def _read(repo: Repo, env: str, damaged_ok: bool = False) -> _Current | None:
+    """The lock with a timestamp of the same version it was read at; None if absent.
+
+    A malformed lock is :class:`IntegrityError`, or with ``damaged_ok`` a
+    :class:`_Current` whose ``problem`` says what is wrong (to list or replace it).
+    """
     key = layout.lock_key(env)
     for _ in range(_ATTEMPTS):
         try:
@@ -133,8 +161,14 @@ def _read(repo: Repo, env: str) -> _Current | None:
             meta = repo.backend.head(key)
         except NotFound:
             return None
-        if meta.version == version:
-            return _Current(_parse(body), version, meta.modified)
+        if meta.version != version:
+            continue
+        try:
+            return _Current(_parse(body, key), version, meta.modified)
+        except IntegrityError as exc:
+            if not damaged_ok:
+                raise
+            return _Current(_UNREADABLE, version, meta.modified, str(exc))
     raise LockedError(f"{key} keeps changing while being read; try again")
 
 
@@ -187,30 +221,35 @@ class LockStatus:
     info: LockInfo
     expires_at: datetime
     now: datetime
+    problem: str = ""  # the lock is malformed (listed by list_locks only)
 
     @property
     def live(self) -> bool:
         return self.now < self.expires_at
 
     def to_json(self) -> dict[str, Any]:
-        return {"env": self.env, "lock_id": self.info.lock_id, "holder": self.info.holder,
-                "pid": self.info.pid, "purpose": self.info.purpose,
-                "expires_at": _iso(self.expires_at), "stale": not self.live}
+        out = {"env": self.env, "lock_id": self.info.lock_id, "holder": self.info.holder,
+               "pid": self.info.pid, "purpose": self.info.purpose,
+               "expires_at": _iso(self.expires_at), "stale": not self.live}
+        return {**out, "malformed": self.problem} if self.problem else out
 
 
-def lock_status(repo: Repo, env: str) -> LockStatus | None:
-    """``env``'s lock and whether it is live; None if there is none."""
-    cur = _read(repo, env)
+def lock_status(repo: Repo, env: str, damaged_ok: bool = False) -> LockStatus | None:
+    """``env``'s lock and whether it is live; None if there is none.
+
+    A malformed lock is :class:`IntegrityError` naming it, unless ``damaged_ok``.
+    """
+    cur = _read(repo, env, damaged_ok)
     if cur is None:
         return None
     expires, now = _expiry(repo, cur)
-    return LockStatus(env, cur.info, expires, now)
+    return LockStatus(env, cur.info, expires, now, cur.problem)
 
 
 def list_locks(repo: Repo) -> list[LockStatus]:
-    """Every lock in the store (live or stale), by environment."""
+    """Every lock in the store (live, stale or malformed), by environment."""
     envs = sorted(layout.env_from_lock_key(m.key) for m in repo.backend.list(layout.LOCKS))
-    return [st for env in envs if (st := lock_status(repo, env)) is not None]
+    return [st for env in envs if (st := lock_status(repo, env, damaged_ok=True)) is not None]
 
 
 def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease:
@@ -333,11 +372,15 @@ def _written_expiry(repo: Repo, key: str, ttl: int) -> datetime:
     return _local_now() + timedelta(seconds=ttl)
 
 
-def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -> Lease:
+def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "",
+            force: bool = False) -> Lease:
     """Take the lease on ``env``: create the lock, or take over a stale one.
 
     Raises :class:`LockedError` naming the holder, purpose and expiry when
-    another live lease holds it, and :class:`UsageError` for a TTL under 1s.
+    another live lease holds it, :class:`IntegrityError` naming a malformed
+    one, and :class:`UsageError` for a TTL under 1s. ``force`` takes over
+    whatever lease is there (live, or malformed), conditionally on the
+    version read, so a lease changed meanwhile is not overwritten blindly.
     """
     key = layout.lock_key(env)
     seconds = _check_ttl(ttl)
@@ -348,18 +391,27 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
     for _ in range(_ATTEMPTS):
         version = _write(repo, key, body, CREATE)
         if version is None:
-            cur = _read(repo, env)
+            cur = _read(repo, env, damaged_ok=force)
             if cur is None:
                 continue  # released meanwhile: try to create again
-            expires, store_time = _expiry(repo, cur)
-            if store_time < expires:
-                raise held_error(env, cur.info, expires, store_time)
-            log.warning("taking over the stale lease on %s from %s (expired %s)", env,
-                        cur.info.holder, _iso(expires))
+            _may_take_over(repo, env, cur, force)
             version = _write(repo, key, body, Update(cur.version))
         if version is not None:
             return Lease(repo, env, info, version, _written_expiry(repo, key, seconds))
     raise LockedError(f"{key} changed {_ATTEMPTS} times while acquiring it; try again")
+
+
+def _may_take_over(repo: Repo, env: str, cur: _Current, force: bool) -> None:
+    """Return if ``cur`` may be replaced (stale, or ``force``); else :class:`LockedError`."""
+    if force:
+        log.warning("replacing the lease on %s held by %s (lock --force)", env,
+                    cur.problem or cur.info.holder)
+        return
+    expires, store_time = _expiry(repo, cur)
+    if store_time < expires:
+        raise held_error(env, cur.info, expires, store_time)
+    log.warning("taking over the stale lease on %s from %s (expired %s)", env,
+                cur.info.holder, _iso(expires))
 
 
 def _ours(info: LockInfo) -> bool:

@@ -39,6 +39,30 @@ def scan_pack(body: bytes, where: str) -> list[Row]:
     return rows
 
 
+def salvage_rows(body: bytes, where: str) -> list[Row]:
+    """Rows for every chunk of a damaged plain pack that still decodes; the rest are skipped.
+
+    After a frame that cannot be walked or decoded, the scan resumes at the
+    next zstd magic number. Every row is named by the SHA-256 of what its
+    frame decodes to, so a row read out of damaged bytes can only name a
+    chunk nobody needs, never stand in for another one. A sealed pack gives
+    no rows (its chunks are not zstd frames).
+    """
+    view = memoryview(body)
+    rows: list[Row] = []
+    offset = body.find(_MAGIC)
+    while 0 <= offset < len(view):
+        try:
+            length = frame_length(view[offset:], where)
+            data = _content(view[offset : offset + length])
+        except (IntegrityError, zstandard.ZstdError):
+            offset = body.find(_MAGIC, offset + 1)
+            continue
+        rows.append([codec.sha256_hex(data), offset, length, len(data)])
+        offset += length
+    return rows
+
+
 def _content(frame: memoryview) -> bytes:
     if zstandard.frame_content_size(frame) < 0:  # a writer that did not record the size
         return zstandard.ZstdDecompressor().decompressobj().decompress(frame)

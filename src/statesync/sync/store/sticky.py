@@ -89,3 +89,29 @@ def check(store_id: str, env: str, include_secrets: bool, everything: bool,
         f"refs/{env}: this machine stored {env} with {flag}, but its head {what} (deleted or "
         f"replaced by someone who can write the store); refusing to push it with less "
         f"encryption: push with {flag} to keep it, or --allow-downgrade if you mean it")
+
+
+def guard(store_id: str, env: str, encryption: dict[str, Any], *, head_present: bool,
+          allow_downgrade: bool, what: str) -> None:
+    """Refuse a promote, rollback or import that would store ``env`` with less encryption.
+
+    ``encryption`` is the manifest field the write would store; ``what``
+    names the command in the message. ``allow_downgrade`` drops this
+    machine's memory instead, as ``push --allow-downgrade`` does. Raises
+    :class:`IntegrityError` naming the flag, before anything is written.
+    """
+    if allow_downgrade:
+        forget(store_id, env)
+        return
+    mem = remembered(store_id, env)
+    if mem.everything and not encryption.get("all"):
+        flag = "--encrypt all"
+    elif mem.secrets and not encryption.get("secrets"):
+        flag = "--include-secrets"
+    else:
+        return
+    gone = ("" if head_present else " (its head is gone or not trusted: deleted or replaced "
+            "by someone who can write the store)")
+    raise IntegrityError(
+        f"refs/{env}: this machine stored {env} with {flag}; this {what} would store it "
+        f"without that{gone}; refusing: pass --allow-downgrade if you mean it")
