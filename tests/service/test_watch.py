@@ -29,7 +29,8 @@ def test_pushes_a_change_then_a_burst_once_then_exits_zero(shared_store: str,
                                                             tmp_path: Path) -> None:
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
-    with WatchProc(shared_store, folder, *FAST) as w:
+    # settle well above any pause a loaded machine puts between two writes of the burst
+    with WatchProc(shared_store, folder, "--settle", "1.5s", "--interval", "30s") as w:
         w.wait_event("push", lambda e: e["serial"] == 1)
         write(folder, "state.json", {"n": 1})
         w.wait_event("push", lambda e: e["serial"] == 2)
@@ -39,7 +40,7 @@ def test_pushes_a_change_then_a_burst_once_then_exits_zero(shared_store: str,
             write(folder, "state.json", {"n": 1000 + i})
             time.sleep(0.0008)
         write(folder, "extra/other.json", {"burst": True})
-        assert time.monotonic() - started < 5  # the burst stayed shorter than --interval
+        assert time.monotonic() - started < 30  # the burst stayed shorter than --interval
         w.wait_event("push", lambda e: e["serial"] == 3)
         assert w.terminate() == 0
     assert snapshots(shared_store) == 3, w.log()
