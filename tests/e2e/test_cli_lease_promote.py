@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.cli.main import parse_duration
+from statesync.cli.commands import parse_duration
 from statesync.errors import UsageError
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease
