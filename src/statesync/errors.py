@@ -87,10 +87,36 @@ class SnapshotNotFound(StatesyncError):
     """No snapshot with that id (or unique prefix) exists."""
 
 
-class BundleError(StatesyncError):
-    """An export bundle is truncated, malformed, unsafe or of an unknown version."""
+class BundleError(IntegrityError):
+    """An export bundle is truncated, malformed, unsafe or of an unknown version (exit 4)."""
 
-    exit_code = 4
+
+class ImportTreeClash(StatesyncError):
+    """An import's paths and the environment's own cannot form one tree (exit 1).
+
+    The bundle itself is sound (else :class:`BundleError`); what clashes is a
+    path it brings lying under a file the environment already has, or the reverse.
+    """
+
+
+class NotLocked(StatesyncError):
+    """``unlock`` or ``lock --renew`` named an environment that holds no lease (exit 1)."""
+
+
+class KeysExist(StatesyncError):
+    """The environment already has keys; rotate them instead of creating them (exit 1)."""
+
+
+class LastRecipient(StatesyncError):
+    """Removing this recipient would leave a keyring nobody can unwrap (exit 1)."""
+
+
+class Contention(StatesyncError):
+    """A conditional write kept losing to other writers for all its bounded attempts (exit 1)."""
+
+
+class UnparseableSecretDocument(StatesyncError):
+    """A document that may hold secret values cannot be parsed to redact them (exit 1)."""
 
 
 class MissingExtra(UsageError):
@@ -135,6 +161,22 @@ class BackendUnavailable(BackendError):
     """The backend stayed unreachable after bounded retries, or refused credentials."""
 
 
+class RangeNotSatisfiable(BackendError):
+    """A range read started at or past the object's end (HTTP 416).
+
+    Drivers turn it into an empty read (:func:`statesync.backends._cloud.range_guard`);
+    it never leaves a driver's ``get_range``.
+    """
+
+
+class ObjectChanged(TransientError):
+    """The object was replaced or deleted between two requests of one read.
+
+    Transient: read again (the retry wrapper does), and the new version is
+    read consistently.
+    """
+
+
 class PolicyViolation(StatesyncError):
     """A local policy forbids the operation, e.g. a promotion path not allowed (exit 1)."""
 
@@ -145,3 +187,26 @@ class DocumentLimit(StatesyncError):
 
 class TornFile(StatesyncError):
     """A working-folder file kept changing while push read it (exit 1)."""
+
+
+# --- files and folders on this machine (exit 1) ---------------------------------
+
+
+class LocalFileError(StatesyncError):
+    """A file or folder on this machine cannot be read or written (permissions, disk full...)."""
+
+
+class NotAFolder(LocalFileError):
+    """The folder named for push, pull or status is missing, or is not a folder."""
+
+
+class InvalidFileName(LocalFileError):
+    """A file name in the folder is not valid UTF-8, so no snapshot can keep it as it is."""
+
+
+class FolderRecordError(LocalFileError):
+    """The folder's own record (``.statesync/``) is unreadable, or is a link."""
+
+
+class MachineIdError(LocalFileError):
+    """This user's machine id file is foreign, readable by others, or cannot be created."""

@@ -55,6 +55,7 @@ from statesync.errors import (
     BackendUnavailable,
     NotFound,
     PreconditionFailed,
+    RangeNotSatisfiable,
     TransientError,
     UsageError,
 )
@@ -175,7 +176,7 @@ class AzureBackend(Backend):
                     self._name(key), offset=start, length=length, max_concurrency=1
                 )
                 return bytes(download.readall())
-        except _RangeNotSatisfiable:
+        except RangeNotSatisfiable:
             return b""  # the range starts at or past the blob's end
 
     def open_read(self, key: str) -> BinaryIO:
@@ -296,7 +297,7 @@ class AzureBackend(Backend):
                 self._probe.check()  # a bare 404 (HEAD) may mean the container is gone
             return NotFound(f"{key!r} not found in {self.where}")
         if status == 416:
-            return _RangeNotSatisfiable(message)
+            return RangeNotSatisfiable(message)
         if status in (401, 403):
             return BackendUnavailable(f"access denied to {self.where}: {code or status}")
         if status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
@@ -306,10 +307,6 @@ class AzureBackend(Backend):
             # Azurite's spelling of Md5Mismatch: "Provided contentMD5 doesn't match."
             return TransientError(f"{message}: body damaged in transit")
         return BackendError(f"{message}: {_first_line(exc)}")
-
-
-class _RangeNotSatisfiable(BackendError):
-    """Internal: a range read started at or past the end (Azure answers 416)."""
 
 
 def _code(exc: HttpResponseError) -> str:

@@ -49,7 +49,9 @@ from statesync.errors import (
     BackendError,
     BackendUnavailable,
     NotFound,
+    ObjectChanged,
     PreconditionFailed,
+    RangeNotSatisfiable,
     TransientError,
 )
 
@@ -161,7 +163,7 @@ class GCSBackend(Backend):
             if stored is None:
                 try:
                     stored = self._stored_hash(key, generation)
-                except _Changed:
+                except ObjectChanged:
                     if attempt == _CONSISTENT_READS:
                         raise
                     continue
@@ -180,7 +182,7 @@ class GCSBackend(Backend):
                         retry=None, timeout=_TIMEOUT,
                     )
                 )  # fmt: skip
-        except _RangeNotSatisfiable:
+        except RangeNotSatisfiable:
             return b""  # the range starts at or past the object's end
 
     def open_read(self, key: str) -> BinaryIO:
@@ -270,9 +272,9 @@ class GCSBackend(Backend):
             with self._faults(key, Update(Version(str(generation)))):
                 blob.reload(if_generation_match=generation, retry=None, timeout=_TIMEOUT)
         except PreconditionFailed as exc:
-            raise _Changed(f"{key!r} changed while being read from {self.where}") from exc
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}") from exc
         if blob.generation != generation:  # in case a server ignores the precondition
-            raise _Changed(f"{key!r} changed while being read from {self.where}")
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}")
         return (blob.metadata or {}).get(META_SHA256)
 
     def _download_pinned(
@@ -293,9 +295,9 @@ class GCSBackend(Backend):
                     retry=None, timeout=_TIMEOUT,
                 )  # fmt: skip
         except PreconditionFailed as exc:
-            raise _Changed(f"{key!r} changed while being read from {self.where}") from exc
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}") from exc
         if blob.generation is not None and blob.generation != generation:
-            raise _Changed(f"{key!r} changed while being read from {self.where}")
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}")
         return bytes(data)
 
     def _meta(self, key: str, blob: storage.Blob) -> Meta:
@@ -350,7 +352,7 @@ class GCSBackend(Backend):
         if status == 404:
             return NotFound(f"{key!r} not found in {self.where}")
         if status == 416:
-            return _RangeNotSatisfiable(message)
+            return RangeNotSatisfiable(message)
         if status in (401, 403):
             return BackendUnavailable(f"access denied to {self.where}: {status}")
         if status in (408, 429) or status >= 500:
@@ -376,14 +378,6 @@ class _HeadersBlob(storage.Blob):  # type: ignore[misc]
     def _extract_headers_from_download(self, response: Any) -> None:
         super()._extract_headers_from_download(response)
         self.headers = response.headers
-
-
-class _Changed(TransientError):
-    """Internal: the object was replaced or deleted between two requests of one read."""
-
-
-class _RangeNotSatisfiable(BackendError):
-    """Internal: a range read started at or past the end (GCS answers 416)."""
 
 
 def _first_line(exc: BaseException) -> str:

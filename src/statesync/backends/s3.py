@@ -52,6 +52,7 @@ from statesync.errors import (
     BackendUnavailable,
     NotFound,
     PreconditionFailed,
+    RangeNotSatisfiable,
     TransientError,
 )
 
@@ -153,7 +154,7 @@ class S3Backend(Backend):
                 )
                 with contextlib.closing(response["Body"]) as stream:
                     return bytes(stream.read())
-        except _RangeNotSatisfiable:
+        except RangeNotSatisfiable:
             return b""  # the range starts at or past the object's end
 
     def open_read(self, key: str) -> BinaryIO:
@@ -308,17 +309,13 @@ class S3Backend(Backend):
                 self._probe.check()  # HEAD answers a bare 404 for a missing bucket too
             return NotFound(f"{key!r} not found in {self.where}")
         if status == 416:
-            return _RangeNotSatisfiable(message)
+            return RangeNotSatisfiable(message)
         if status in (401, 403) or code in _AUTH_CODES:
             return BackendUnavailable(f"access denied to {self.where}: {code or status}")
         if status == 429 or status >= 500 or code in _THROTTLE_CODES | _TRANSIT_CODES:
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             return TransientError(message, _cloud.retry_after(headers))
         return BackendError(f"{message}: {exc}")
-
-
-class _RangeNotSatisfiable(BackendError):
-    """Internal: a range read started at or past the end (S3 answers 416)."""
 
 
 def _status(exc: ClientError) -> int:

@@ -38,6 +38,7 @@ from statesync.errors import (
     AlreadyExists,
     LockedError,
     NotFound,
+    NotLocked,
     PreconditionFailed,
     StatesyncError,
     UsageError,
@@ -218,11 +219,11 @@ def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease
 
     Restarts its TTL (``ttl`` replaces it when given). Raises
     :class:`LockedError` if another lock holds the environment,
-    :class:`StatesyncError` if it is not locked at all.
+    :class:`NotLocked` if it is not locked at all.
     """
     cur = _read(repo, env)
     if cur is None:
-        raise StatesyncError(f"environment {env!r} is not locked (no {layout.lock_key(env)})")
+        raise NotLocked(f"environment {env!r} is not locked (no {layout.lock_key(env)})")
     if cur.info.lock_id != lock_id:
         raise LockedError(f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
                           f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed")
@@ -374,13 +375,13 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
     over meanwhile is never removed. Raises :class:`LockedError` if another
     lock holds the environment (naming its holder), or, without ``force``, if
     the lock was not taken by this user on this machine (see :func:`_ours`);
-    :class:`StatesyncError` if the environment is not locked at all.
+    :class:`NotLocked` if the environment is not locked at all.
     """
     key = layout.lock_key(env)
     for _ in range(_ATTEMPTS):
         cur = _read(repo, env)
         if cur is None:
-            raise StatesyncError(f"environment {env!r} is not locked (no {key})")
+            raise NotLocked(f"environment {env!r} is not locked (no {key})")
         if cur.info.lock_id != lock_id:
             raise LockedError(f"{key} is held by {_describe(cur.info)} with lock id "
                               f"{cur.info.lock_id or '?'}, not {lock_id}; nothing removed")
