@@ -73,3 +73,45 @@ def test_an_ambiguous_prefix_is_reported_as_ambiguous(
     monkeypatch.setattr(history, "resolve_trusted", ambiguous)
     with pytest.raises(UsageError, match="ambiguous"):
         history.resolve(store.repo, "0123abcd")
+
+
+# --- the reporters (verify, log --all, repair) name damage, never an outage ---------
+
+
+class _Outage:
+    """Makes every read of keys under ``prefix`` fail as an unreachable store does."""
+
+    def __init__(self, store: Store, monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+        backend = store.repo.backend
+        real_get = backend.get
+
+        def get(key: str) -> tuple[bytes, object]:
+            if key.startswith(prefix):
+                raise BackendUnavailable("cannot reach the store: Connection refused")
+            return real_get(key)
+
+        monkeypatch.setattr(backend, "get", get)
+
+
+def test_verify_lets_an_outage_through_instead_of_reporting_damage(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Outage(store, monkeypatch, "refs/")
+    with pytest.raises(BackendUnavailable, match="Connection refused"):
+        store.verify()
+
+
+def test_log_all_lets_an_outage_through_instead_of_naming_a_damaged_env(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Outage(store, monkeypatch, "refs/")
+    with pytest.raises(BackendUnavailable, match="Connection refused"):
+        store.log_all()
+
+
+def test_repair_lets_an_outage_through_instead_of_calling_a_pack_unreadable(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Outage(store, monkeypatch, "objects/")
+    with pytest.raises(BackendUnavailable, match="Connection refused"):
+        store.repair(read_data=True)

@@ -243,7 +243,7 @@ class S3Backend(Backend):
                 MultipartUpload={"Parts": parts}, **_conditions(mode),
             )  # fmt: skip
         except BaseException:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ClientError, BotoCoreError):  # best effort; ours is raised
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
             raise
         return Version(response["ETag"])

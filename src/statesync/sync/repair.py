@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from statesync.backends.base import OVERWRITE
-from statesync.errors import IntegrityError, NotFound, StatesyncError
+from statesync.errors import BackendUnavailable, IntegrityError, NotFound, StatesyncError
 from statesync.sync.store import codec, layout
 from statesync.sync.store.chunkindex import INDEX_VERSION, ChunkIndex, PackEntries, write_index
 from statesync.sync.store.packscan import scan_pack
@@ -142,6 +142,8 @@ def _scan(repo: Repo, pack: str, result: RepairResult) -> list[list[object]] | N
         rows = scan_pack(body, where)
     except NotFound:
         return None
+    except BackendUnavailable:
+        raise  # an outage says nothing about the pack: never rebuild without it
     except StatesyncError:
         result.unreadable_packs.append(where)
         return None
