@@ -11,6 +11,7 @@ import pytest
 from statesync import errors
 from statesync.backends.memory import MemoryBackend
 from statesync.errors import (
+    AccessDenied,
     BackendError,
     BackendUnavailable,
     BundleError,
@@ -93,6 +94,7 @@ def test_no_bare_statesync_error_is_raised() -> None:
         (RangeNotSatisfiable, BackendError, 1),
         (ObjectChanged, TransientError, 1),
         (BackendUnavailable, BackendError, 1),
+        (AccessDenied, BackendUnavailable, 1),
     ],
 )
 def test_each_named_error_sits_under_its_parent_with_its_exit_code(

@@ -161,6 +161,14 @@ class BackendUnavailable(BackendError):
     """The backend stayed unreachable after bounded retries, or refused credentials."""
 
 
+class AccessDenied(BackendUnavailable):
+    """The store refused us: bad credentials, or file permissions of a local store.
+
+    A :class:`BackendUnavailable` (exit 1), so code that handles an
+    unreachable store handles this too; it is never retried.
+    """
+
+
 class RangeNotSatisfiable(BackendError):
     """A range read started at or past the object's end (HTTP 416).
 
