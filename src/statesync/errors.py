@@ -142,10 +142,6 @@ class PreconditionFailed(BackendError):
     """An update or conditional delete found a different version (or none)."""
 
 
-class NotSupported(BackendError):
-    """The backend cannot do this operation."""
-
-
 class TransientError(BackendError):
     """A fault worth retrying: timeout, throttling, 5xx, connection reset.
 

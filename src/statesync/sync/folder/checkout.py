@@ -314,12 +314,3 @@ def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:
     of this user) may legitimately be newer than what we read.
     """
     return max(record.highest_serial(store_id, env), seen_serials.highest(store_id, env))
-
-
-def check_serial(seen: int, env: str, serial: int, allow_rollback: bool) -> None:
-    """Refuse a ref older than ``seen`` (a replayed or rolled-back ref)."""
-    if serial < seen and not allow_rollback:
-        raise IntegrityError(
-            f"refs/{env} went backwards: serial {serial} but this folder has seen {seen} "
-            "(a replayed or rolled-back ref; pull --allow-rollback to accept it)"
-        )
