@@ -91,10 +91,40 @@ class ViewNotFound(StatesyncError):
     """A view asked for what is not there: a file a snapshot lacks, a page past the end."""
 
 
-class BundleError(StatesyncError):
-    """An export bundle is truncated, malformed, unsafe or of an unknown version."""
+class CannotSalvage(KeyFailure):
+    """A damaged pack's chunks are sealed and their key is not here: repair skips it (exit 6)."""
 
-    exit_code = 4
+
+class BundleError(IntegrityError):
+    """An export bundle is truncated, malformed, unsafe or of an unknown version (exit 4)."""
+
+
+class ImportTreeClash(StatesyncError):
+    """An import's paths and the environment's own cannot form one tree (exit 1).
+
+    The bundle itself is sound (else :class:`BundleError`); what clashes is a
+    path it brings lying under a file the environment already has, or the reverse.
+    """
+
+
+class NotLocked(StatesyncError):
+    """``unlock`` or ``lock --renew`` named an environment that holds no lease (exit 1)."""
+
+
+class KeysExist(StatesyncError):
+    """The environment already has keys; rotate them instead of creating them (exit 1)."""
+
+
+class LastRecipient(StatesyncError):
+    """Removing this recipient would leave a keyring nobody can unwrap (exit 1)."""
+
+
+class Contention(StatesyncError):
+    """A conditional write kept losing to other writers for all its bounded attempts (exit 1)."""
+
+
+class UnparseableSecretDocument(StatesyncError):
+    """A document that may hold secret values cannot be parsed to redact them (exit 1)."""
 
 
 class MissingExtra(UsageError):
@@ -120,10 +150,6 @@ class PreconditionFailed(BackendError):
     """An update or conditional delete found a different version (or none)."""
 
 
-class NotSupported(BackendError):
-    """The backend cannot do this operation."""
-
-
 class TransientError(BackendError):
     """A fault worth retrying: timeout, throttling, 5xx, connection reset.
 
@@ -137,6 +163,30 @@ class TransientError(BackendError):
 
 class BackendUnavailable(BackendError):
     """The backend stayed unreachable after bounded retries, or refused credentials."""
+
+
+class AccessDenied(BackendUnavailable):
+    """The store refused us: bad credentials, or file permissions of a local store.
+
+    A :class:`BackendUnavailable` (exit 1), so code that handles an
+    unreachable store handles this too; it is never retried.
+    """
+
+
+class RangeNotSatisfiable(BackendError):
+    """A range read started at or past the object's end (HTTP 416).
+
+    Drivers turn it into an empty read (:func:`statesync.backends._cloud.range_guard`);
+    it never leaves a driver's ``get_range``.
+    """
+
+
+class ObjectChanged(TransientError):
+    """The object was replaced or deleted between two requests of one read.
+
+    Transient: read again (the retry wrapper does), and the new version is
+    read consistently.
+    """
 
 
 class PolicyViolation(StatesyncError):
@@ -161,3 +211,24 @@ class SecretRefused(StatesyncError):
 
 class FormatError(UsageError):
     """A file given to import is in no format statesync reads (exit 2)."""
+# --- files and folders on this machine (exit 1) ---------------------------------
+
+
+class LocalFileError(StatesyncError):
+    """A file or folder on this machine cannot be read or written (permissions, disk full...)."""
+
+
+class NotAFolder(LocalFileError):
+    """The folder named for push, pull or status is missing, or is not a folder."""
+
+
+class InvalidFileName(LocalFileError):
+    """A file name in the folder is not valid UTF-8, so no snapshot can keep it as it is."""
+
+
+class FolderRecordError(LocalFileError):
+    """The folder's own record (``.statesync/``) is unreadable, or is a link."""
+
+
+class MachineIdError(LocalFileError):
+    """This user's machine id file is foreign, readable by others, or cannot be created."""

@@ -18,7 +18,7 @@ import re
 import socket
 
 from statesync.crypto.userfiles import write_private
-from statesync.errors import StatesyncError
+from statesync.errors import MachineIdError
 from statesync.paths import state_dir
 
 MACHINE_ID = "machine-id"
@@ -48,14 +48,14 @@ def user_at_host() -> str:
 def _machine_secret() -> bytes:
     """This user's per-machine secret (32 random bytes, hex, 0600), created on first use.
 
-    Raises :class:`StatesyncError` if the file exists but is not one we wrote,
+    Raises :class:`MachineIdError` if the file exists but is not one we wrote,
     or is readable by others (it would no longer identify only us).
     """
     path = state_dir() / MACHINE_ID
     for _ in range(2):
         try:
             if os.stat(path).st_mode & 0o077:
-                raise StatesyncError(f"{path}: permissions are too open (run: chmod 600 {path})")
+                raise MachineIdError(f"{path}: permissions are too open (run: chmod 600 {path})")
             text = path.read_text().strip()
         except FileNotFoundError:
             # FileExistsError: another process created it first; read theirs.
@@ -63,10 +63,10 @@ def _machine_secret() -> bytes:
                 write_private(path, os.urandom(32).hex().encode() + b"\n", exclusive=True)
             continue
         if not _SECRET_RE.match(text):
-            raise StatesyncError(f"{path}: not a statesync machine id "
+            raise MachineIdError(f"{path}: not a statesync machine id "
                                  "(delete it to make a new one)")
         return bytes.fromhex(text)
-    raise StatesyncError(f"{path}: cannot be created")
+    raise MachineIdError(f"{path}: cannot be created")
 
 
 def holder_id() -> str:

@@ -261,3 +261,34 @@ def test_a_throttling_answer_carries_its_retry_after(faulty: Faulty) -> None:
     with pytest.raises(TransientError) as err:
         backend.get("k")
     assert err.value.retry_after == 4
+
+
+def test_a_read_racing_a_writer_is_retried_by_the_one_wrapper_only(
+    faulty: Faulty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real GCS sends no metadata with a download, so get() asks for that
+    # generation's metadata in a second request; answer it 412 every time, as
+    # GCS does when a writer replaced the object in between.
+    monkeypatch.setattr(gcs, "_META_HEADER", "x-goog-meta-not-sent")
+
+    def replaced(request: requests.PreparedRequest) -> Reply | None:
+        url = request.url or ""
+        if request.method == "GET" and "alt=media" not in url and "ifGenerationMatch" in url:
+            return gcs_error(412, "conditionNotMet")
+        return None
+
+    backend, adapter = faulty()
+    backend.put("k", b"body")
+    adapter.handler = replaced
+    adapter.seen.clear()
+    with pytest.raises(TransientError, match="changed while being read"):
+        backend.get("k")  # the driver alone does not retry
+    assert len(adapter.requests_to("GET", "alt=media")) == 1
+    adapter.seen.clear()
+    retrying = RetryingBackend(backend, attempts=3, sleep=no_sleep)
+    with pytest.raises(BackendUnavailable, match="after 3 attempts"):
+        retrying.get("k")
+    downloads = adapter.requests_to("GET", "alt=media")
+    assert len(downloads) == 3, [r.url for r in adapter.seen]  # 3, not 3 x 5
+    adapter.handler = None
+    assert retrying.get("k")[0] == b"body"

@@ -108,6 +108,7 @@ class HookedBackend(Delegating):
         super().__init__(inner)
         self.before_delete: Callable[[], None] | None = None
         self.fail_lock_puts = False
+        self.lock_put_fault: Exception = BackendUnavailable("store unreachable (test)")
 
     def delete(self, key: str, expected: Version | None = None) -> None:
         hook, self.before_delete = self.before_delete, None
@@ -117,7 +118,7 @@ class HookedBackend(Delegating):
 
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         if self.fail_lock_puts and key == layout.lock_key("prod"):
-            raise BackendUnavailable("store unreachable (test)")
+            raise self.lock_put_fault
         return self.inner.put(key, data, mode)
 
 
@@ -424,6 +425,33 @@ def test_heartbeat_survives_brief_faults_and_gives_up_after_a_ttl(store: Store) 
         time.sleep(0.4)
         assert not hb.lost.is_set()  # faults within the TTL: keep trying
         assert hb.lost.wait(5)  # a whole TTL without renewal: presumed lost
+
+
+def test_heartbeat_does_not_retry_what_is_no_backend_fault(store: Store) -> None:
+    backend = HookedBackend(store.repo.backend)
+    repo = Repo(backend, store.repo.descriptor)
+    held_lease = acquire(repo, "prod", 60)
+    backend.lock_put_fault = IntegrityError("locks/prod: not a lock (test)")
+    backend.fail_lock_puts = True
+    with Heartbeat(held_lease, interval=0.05) as hb:
+        assert hb.lost.wait(5)  # at once, not after the 60 s TTL: renewing cannot help
+    with pytest.raises(LockedError, match="lease lost"):
+        held_lease.check()
+
+
+def test_heartbeat_hit_by_a_bug_marks_the_lease_lost_and_lets_the_bug_through(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    escaped: list[type[BaseException] | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_type))
+    backend = HookedBackend(store.repo.backend)
+    repo = Repo(backend, store.repo.descriptor)
+    held_lease = acquire(repo, "prod", 60)
+    backend.lock_put_fault = RuntimeError("a bug (test)")
+    backend.fail_lock_puts = True
+    with Heartbeat(held_lease, interval=0.05) as hb:
+        assert hb.lost.wait(5)
+    assert escaped == [RuntimeError]
 
 
 def test_held_releases_on_success_and_on_error(repo: Repo) -> None:

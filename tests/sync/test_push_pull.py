@@ -246,6 +246,28 @@ def test_replayed_old_ref_is_refused_unless_allowed(
     assert (out / "notes.txt").read_text() == "hello\n"
 
 
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"x/dev": "two"}', b"\xff\xfe"])
+def test_a_corrupt_serials_file_is_an_error_not_a_silent_reset(
+    store: Store, src: Path, tmp_path: Path, body: bytes
+) -> None:
+    from statesync.paths import state_dir
+
+    store.push(src, "dev")
+    old_ref, _ = store.repo.backend.get("refs/dev")
+    write(src, "notes.txt", "v2\n")
+    store.push(src, "dev")
+    store.repo.backend.put("refs/dev", old_ref)  # a replay of serial 1 ...
+    serials = state_dir() / "serials.json"
+    serials.write_bytes(body)  # ... while the user's memory of serial 2 is damaged
+    with pytest.raises(IntegrityError, match=r"serials\.json") as err:
+        store.pull(tmp_path / "fresh-folder", "dev")
+    assert "delete it" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "fresh-folder").exists()
+    assert serials.read_bytes() == body  # never rewritten behind the user's back
+    serials.unlink()  # deliberately: the guard starts afresh
+    store.pull(tmp_path / "fresh-folder", "dev")
+
+
 def test_save_and_load_object(store: Store) -> None:
     state = {"agent": "a1", "memory": [1, 2, 3], "openai_api_key": "sk-not-for-the-store"}
     with pytest.raises(SecretRefused, match="/openai_api_key"):  # no key: never a marker

@@ -193,15 +193,6 @@ def verify(key: str, body: bytes, expected_hex: str | None) -> bytes:
     return body
 
 
-def mode_name(mode: PutMode) -> str:
-    if mode is OVERWRITE:
-        return "overwrite"
-    if mode is CREATE:
-        return "create"
-    assert isinstance(mode, Update)
-    return "update"
-
-
 def full_key(prefix: str, key: str) -> str:
     """The service-side name of ``key`` under the store's prefix."""
     return f"{prefix}/{key}" if prefix else key

@@ -39,22 +39,28 @@ from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient, Li
 
 from statesync.backends import _cloud
 from statesync.backends._cloud import Body, BucketProbe, ChunkReader
+from statesync.backends._driver import (
+    CloudBackend,
+    access_denied,
+    already_exists,
+    first_line,
+    missing_bucket,
+    not_found,
+    unreachable,
+)
 from statesync.backends.base import (
     CREATE,
-    OVERWRITE,
-    Backend,
     Meta,
-    PutData,
     PutMode,
     Update,
     Version,
 )
 from statesync.errors import (
-    AlreadyExists,
     BackendError,
     BackendUnavailable,
     NotFound,
     PreconditionFailed,
+    RangeNotSatisfiable,
     TransientError,
     UsageError,
 )
@@ -138,15 +144,7 @@ def _etag(raw: str) -> Version:
     return Version(raw if raw.startswith('"') else f'"{raw}"')
 
 
-def _conditions(mode: PutMode) -> dict[str, Any]:
-    if mode is CREATE:
-        return {"match_condition": MatchConditions.IfMissing}
-    if isinstance(mode, Update):
-        return {"etag": mode.expected.token, "match_condition": MatchConditions.IfNotModified}
-    return {}
-
-
-class AzureBackend(Backend):
+class AzureBackend(CloudBackend):
     """A store in one Azure Blob container under ``prefix``."""
 
     def __init__(self, container: ContainerClient, prefix: str = "") -> None:
@@ -165,18 +163,11 @@ class AzureBackend(Backend):
         stored = (props.metadata or {}).get(META_SHA256)
         return _cloud.verify(key, data, stored), _etag(props.etag)
 
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        if length <= 0:
-            self.head(key)
-            return b""
-        try:
-            with self._faults(key):
-                download = self.container.download_blob(
-                    self._name(key), offset=start, length=length, max_concurrency=1
-                )
-                return bytes(download.readall())
-        except _RangeNotSatisfiable:
-            return b""  # the range starts at or past the blob's end
+    def _read_range(self, key: str, start: int, length: int) -> bytes:
+        download = self.container.download_blob(
+            self._name(key), offset=start, length=length, max_concurrency=1
+        )
+        return bytes(download.readall())
 
     def open_read(self, key: str) -> BinaryIO:
         with self._faults(key):
@@ -203,19 +194,22 @@ class AzureBackend(Backend):
 
     # --- writes ----------------------------------------------------------------
 
-    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
-        with _cloud.prepare(data) as body:
-            if not body.small:
-                _cloud.fail_fast(self.head, key, mode, self.where)
-            with self._faults(key, mode):
-                if body.small:
-                    return self._put_single(key, body, mode)
-                return self._put_blocks(key, body, mode)
+    def _conditions(self, mode: PutMode) -> dict[str, Any]:
+        if mode is CREATE:
+            return {"match_condition": MatchConditions.IfMissing}
+        if isinstance(mode, Update):
+            return {"etag": mode.expected.token, "match_condition": MatchConditions.IfNotModified}
+        return {}
+
+    def _upload(self, key: str, body: Body, mode: PutMode, conditions: dict[str, Any]) -> Version:
+        if body.small:
+            return self._put_single(key, body, mode, conditions)
+        return self._put_blocks(key, body, conditions)
 
     def delete(self, key: str, expected: Version | None = None) -> None:
         if expected is not None:
             with self._faults(key, Update(expected)):
-                self.container.delete_blob(self._name(key), **_conditions(Update(expected)))
+                self.container.delete_blob(self._name(key), **self._conditions(Update(expected)))
             return
         with contextlib.suppress(NotFound), self._faults(key):
             self.container.delete_blob(self._name(key))
@@ -223,7 +217,9 @@ class AzureBackend(Backend):
     def close(self) -> None:
         self.container.close()
 
-    def _put_single(self, key: str, body: Body, mode: PutMode) -> Version:
+    def _put_single(
+        self, key: str, body: Body, mode: PutMode, conditions: dict[str, Any]
+    ) -> Version:
         blob = self.container.get_blob_client(self._name(key))
         result = blob.upload_blob(
             body.read_all(),
@@ -231,11 +227,11 @@ class AzureBackend(Backend):
             overwrite=mode is not CREATE,
             metadata={META_SHA256: body.sha256},
             validate_content=True,
-            **(_conditions(mode) if isinstance(mode, Update) else {}),
+            **(conditions if isinstance(mode, Update) else {}),
         )
         return _etag(str(result["etag"]))
 
-    def _put_blocks(self, key: str, body: Body, mode: PutMode) -> Version:
+    def _put_blocks(self, key: str, body: Body, conditions: dict[str, Any]) -> Version:
         blob = self.container.get_blob_client(self._name(key))
         # Ids unique to this attempt, so a concurrent upload of the same blob
         # can never commit our blocks or we theirs.
@@ -247,14 +243,11 @@ class AzureBackend(Backend):
             blocks.append(BlobBlock(block_id=block_id))
         # The condition sits on the commit: nothing is visible before it.
         result = blob.commit_block_list(
-            blocks, metadata={META_SHA256: body.sha256}, **_conditions(mode)
+            blocks, metadata={META_SHA256: body.sha256}, **conditions
         )
         return _etag(str(result["etag"]))
 
     # --- names and faults ----------------------------------------------------------
-
-    def _name(self, key: str) -> str:
-        return _cloud.full_key(self.prefix, key)
 
     @contextlib.contextmanager
     def _faults(self, key: str, mode: PutMode | None = None) -> Iterator[None]:
@@ -263,30 +256,26 @@ class AzureBackend(Backend):
             yield
         except ClientAuthenticationError as exc:
             if exc.status_code in (401, 403):  # e.g. a wrong shared key (Azurite checks it)
-                raise BackendUnavailable(
-                    f"access denied to {self.where}: {_code(exc) or exc.status_code}"
-                ) from exc
+                raise access_denied(self.where, _code(exc) or exc.status_code) from exc
             # A credential chain that could not get a token at all.
             raise _cloud.unavailable(f"no usable Azure credential for {self.where}", exc) from exc
         except HttpResponseError as exc:
             raise self._translate(exc, key, mode) from exc
         except (ServiceRequestError, ServiceResponseError, IncompleteReadError) as exc:
-            raise TransientError(
-                f"cannot reach {self.where}: {_cloud.transport_reason(exc)}"
-            ) from exc
+            raise unreachable(self.where, exc) from exc
         except AzureError as exc:
-            raise BackendError(f"{self.where}: {_first_line(exc)}") from exc
+            raise BackendError(f"{self.where}: {first_line(exc)}") from exc
 
     def _translate(self, exc: HttpResponseError, key: str, mode: PutMode | None) -> BackendError:
         status = int(exc.status_code or 0)
         code = _code(exc)
         message = f"{key!r} in {self.where}: {code or status}"
         if code == "ContainerNotFound":
-            return BackendUnavailable(f"{self.where} does not exist")
+            return missing_bucket(self.where)
         if mode is CREATE and status in (409, 412):
             # Azurite answers 409 BlobAlreadyExists where Azure answers
             # 412 ConditionNotMet; either way the blob is already there.
-            return AlreadyExists(f"{key!r} already exists in {self.where}")
+            return already_exists(key, self.where)
         if isinstance(mode, Update) and status in (404, 412):
             # A blob that is gone fails If-Match with 412 on writes but 404
             # BlobNotFound on some verbs: either way, not the expected version.
@@ -294,30 +283,21 @@ class AzureBackend(Backend):
         if status == 404:
             if code != "BlobNotFound":
                 self._probe.check()  # a bare 404 (HEAD) may mean the container is gone
-            return NotFound(f"{key!r} not found in {self.where}")
+            return not_found(key, self.where)
         if status == 416:
-            return _RangeNotSatisfiable(message)
+            return RangeNotSatisfiable(message)
         if status in (401, 403):
-            return BackendUnavailable(f"access denied to {self.where}: {code or status}")
+            return access_denied(self.where, code or status)
         if status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
             headers = getattr(exc.response, "headers", None)
             return TransientError(message, _cloud.retry_after(headers))
         if status == 400 and code == "InvalidOperation" and "md5" in str(exc).lower():
             # Azurite's spelling of Md5Mismatch: "Provided contentMD5 doesn't match."
             return TransientError(f"{message}: body damaged in transit")
-        return BackendError(f"{message}: {_first_line(exc)}")
-
-
-class _RangeNotSatisfiable(BackendError):
-    """Internal: a range read started at or past the end (Azure answers 416)."""
+        return BackendError(f"{message}: {first_line(exc)}")
 
 
 def _code(exc: HttpResponseError) -> str:
     """The service's error code (``x-ms-error-code``), or "" when it sent none."""
     code = getattr(exc, "error_code", None) or ""
     return str(getattr(code, "value", code))  # sometimes a StorageErrorCode enum member
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__

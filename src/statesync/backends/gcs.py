@@ -34,22 +34,28 @@ from urllib3.util.retry import Retry
 
 from statesync.backends import _cloud
 from statesync.backends._cloud import Body, BucketProbe, ChunkReader
+from statesync.backends._driver import (
+    CloudBackend,
+    access_denied,
+    already_exists,
+    first_line,
+    missing_bucket,
+    not_found,
+    unreachable,
+)
 from statesync.backends.base import (
     CREATE,
-    OVERWRITE,
-    Backend,
     Meta,
-    PutData,
     PutMode,
     Update,
     Version,
 )
 from statesync.errors import (
-    AlreadyExists,
     BackendError,
-    BackendUnavailable,
     NotFound,
+    ObjectChanged,
     PreconditionFailed,
+    RangeNotSatisfiable,
     TransientError,
 )
 
@@ -60,7 +66,6 @@ META_SHA256 = "statesync-sha256"
 _META_HEADER = f"x-goog-meta-{META_SHA256}"
 _TIMEOUT = (_cloud.CONNECT_TIMEOUT, _cloud.READ_TIMEOUT)
 _READ_CHUNK = 4 * 1024 * 1024
-_CONSISTENT_READS = 5
 _TRANSPORT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -128,15 +133,7 @@ def _crc32c(body: Body) -> str:
     return base64.b64encode(crc.digest()).decode()
 
 
-def _conditions(mode: PutMode) -> dict[str, int]:
-    if mode is CREATE:
-        return {"if_generation_match": 0}
-    if isinstance(mode, Update):
-        return {"if_generation_match": _generation(mode.expected)}
-    return {}
-
-
-class GCSBackend(Backend):
+class GCSBackend(CloudBackend):
     """A store in one GCS bucket under ``prefix``."""
 
     def __init__(self, client: storage.Client, bucket: str, prefix: str = "") -> None:
@@ -149,39 +146,29 @@ class GCSBackend(Backend):
     # --- reads -----------------------------------------------------------------
 
     def get(self, key: str) -> tuple[bytes, Version]:
-        for attempt in range(1, _CONSISTENT_READS + 1):
-            blob = _HeadersBlob(self._name(key), self.bucket)
-            with self._faults(key):
-                data = blob.download_as_bytes(retry=None, timeout=_TIMEOUT)  # checks x-goog-hash
-            generation = int(blob.generation)
-            # One request when the answer carries the metadata (fake-gcs-server
-            # does); otherwise ask for exactly that generation's metadata, and
-            # read again if a writer replaced the object in between.
-            stored = blob.headers.get(_META_HEADER)
-            if stored is None:
-                try:
-                    stored = self._stored_hash(key, generation)
-                except _Changed:
-                    if attempt == _CONSISTENT_READS:
-                        raise
-                    continue
-            return _cloud.verify(key, bytes(data), stored), Version(str(generation))
-        raise AssertionError("unreachable")
+        """The object and its generation, verified against the SHA-256 stored with it.
 
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        if length <= 0:
-            self.head(key)
-            return b""
-        try:
-            with self._faults(key):
-                return bytes(
-                    self._blob(key).download_as_bytes(
-                        start=start, end=start + length - 1, checksum=None,
-                        retry=None, timeout=_TIMEOUT,
-                    )
-                )  # fmt: skip
-        except _RangeNotSatisfiable:
-            return b""  # the range starts at or past the object's end
+        One request when the answer carries the metadata (fake-gcs-server
+        does); otherwise a second asks for exactly that generation's metadata.
+        A writer replacing the object in between raises :class:`ObjectChanged`,
+        a transient fault: the retry wrapper reads again, the only retry layer.
+        """
+        blob = _HeadersBlob(self._name(key), self.bucket)
+        with self._faults(key):
+            data = blob.download_as_bytes(retry=None, timeout=_TIMEOUT)  # checks x-goog-hash
+        generation = int(blob.generation)
+        stored = blob.headers.get(_META_HEADER)
+        if stored is None:
+            stored = self._stored_hash(key, generation)
+        return _cloud.verify(key, bytes(data), stored), Version(str(generation))
+
+    def _read_range(self, key: str, start: int, length: int) -> bytes:
+        return bytes(
+            self._blob(key).download_as_bytes(
+                start=start, end=start + length - 1, checksum=None,
+                retry=None, timeout=_TIMEOUT,
+            )
+        )  # fmt: skip
 
     def open_read(self, key: str) -> BinaryIO:
         blob = self._reload(key)
@@ -206,15 +193,17 @@ class GCSBackend(Backend):
 
     # --- writes ----------------------------------------------------------------
 
-    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
-        conditions = _conditions(mode)
-        with _cloud.prepare(data) as body:
-            if not body.small:
-                _cloud.fail_fast(self.head, key, mode, self.where)
-            blob = self._blob(key, chunk_size=None if body.small else body.part_size())
-            blob.metadata = {META_SHA256: body.sha256}
-            with self._faults(key, mode):
-                self._upload(blob, body, conditions)
+    def _conditions(self, mode: PutMode) -> dict[str, Any]:
+        if mode is CREATE:
+            return {"if_generation_match": 0}
+        if isinstance(mode, Update):
+            return {"if_generation_match": _generation(mode.expected)}
+        return {}
+
+    def _upload(self, key: str, body: Body, mode: PutMode, conditions: dict[str, Any]) -> Version:
+        blob = self._blob(key, chunk_size=None if body.small else body.part_size())
+        blob.metadata = {META_SHA256: body.sha256}
+        self._send(blob, body, conditions)
         return Version(str(blob.generation))
 
     def delete(self, key: str, expected: Version | None = None) -> None:
@@ -229,7 +218,7 @@ class GCSBackend(Backend):
     def close(self) -> None:
         self.client.close()
 
-    def _upload(self, blob: storage.Blob, body: Body, conditions: dict[str, int]) -> None:
+    def _send(self, blob: storage.Blob, body: Body, conditions: dict[str, Any]) -> None:
         if body.small:
             # One multipart request: the SDK computes the CRC32C, puts it in the
             # object resource and GCS checks it; the precondition is in the query.
@@ -251,9 +240,6 @@ class GCSBackend(Backend):
 
     # --- names and faults ----------------------------------------------------------
 
-    def _name(self, key: str) -> str:
-        return _cloud.full_key(self.prefix, key)
-
     def _blob(self, key: str, chunk_size: int | None = None) -> storage.Blob:
         return self.bucket.blob(self._name(key), chunk_size=chunk_size)
 
@@ -270,9 +256,9 @@ class GCSBackend(Backend):
             with self._faults(key, Update(Version(str(generation)))):
                 blob.reload(if_generation_match=generation, retry=None, timeout=_TIMEOUT)
         except PreconditionFailed as exc:
-            raise _Changed(f"{key!r} changed while being read from {self.where}") from exc
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}") from exc
         if blob.generation != generation:  # in case a server ignores the precondition
-            raise _Changed(f"{key!r} changed while being read from {self.where}")
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}")
         return (blob.metadata or {}).get(META_SHA256)
 
     def _download_pinned(
@@ -293,9 +279,9 @@ class GCSBackend(Backend):
                     retry=None, timeout=_TIMEOUT,
                 )  # fmt: skip
         except PreconditionFailed as exc:
-            raise _Changed(f"{key!r} changed while being read from {self.where}") from exc
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}") from exc
         if blob.generation is not None and blob.generation != generation:
-            raise _Changed(f"{key!r} changed while being read from {self.where}")
+            raise ObjectChanged(f"{key!r} changed while being read from {self.where}")
         return bytes(data)
 
     def _meta(self, key: str, blob: storage.Blob) -> Meta:
@@ -328,31 +314,29 @@ class GCSBackend(Backend):
         except (gauth.DefaultCredentialsError, gauth.RefreshError) as exc:
             raise _cloud.unavailable(f"no usable Google credentials for {self.where}", exc) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise TransientError(
-                f"cannot reach {self.where}: {_cloud.transport_reason(exc)}"
-            ) from exc
+            raise unreachable(self.where, exc) from exc
 
     def _translate(
         self, status: int, exc: Exception, key: str, mode: PutMode | None, listing: bool
     ) -> BackendError:
         message = f"{key!r} in {self.where}: {status}"
         if status == 404 and listing:
-            return BackendUnavailable(f"{self.where} does not exist")
+            return missing_bucket(self.where)
         if status == 404:
             # GCS answers a bare 404 for a missing bucket as for a missing object.
             self._probe.check()
         if status == 412 and mode is CREATE:
-            return AlreadyExists(f"{key!r} already exists in {self.where}")
+            return already_exists(key, self.where)
         if status in (404, 412) and isinstance(mode, Update):
             # A gone object fails ifGenerationMatch with 412 on uploads and
             # 404 on deletes: either way, not the expected generation.
             return PreconditionFailed(f"{key!r} changed or is gone in {self.where}")
         if status == 404:
-            return NotFound(f"{key!r} not found in {self.where}")
+            return not_found(key, self.where)
         if status == 416:
-            return _RangeNotSatisfiable(message)
+            return RangeNotSatisfiable(message)
         if status in (401, 403):
-            return BackendUnavailable(f"access denied to {self.where}: {status}")
+            return access_denied(self.where, status)
         if status in (408, 429) or status >= 500:
             headers = getattr(getattr(exc, "response", None), "headers", None)
             return TransientError(message, _cloud.retry_after(headers))
@@ -361,7 +345,7 @@ class GCSBackend(Backend):
             # arrived ("Provided CRC32C ... doesn't match calculated CRC32C"):
             # damaged in transit, nothing stored, so sending it again is the fix.
             return TransientError(f"{message}: body damaged in transit")
-        return BackendError(f"{message}: {_first_line(exc)}")
+        return BackendError(f"{message}: {first_line(exc)}")
 
 
 class _HeadersBlob(storage.Blob):  # type: ignore[misc]
@@ -376,16 +360,3 @@ class _HeadersBlob(storage.Blob):  # type: ignore[misc]
     def _extract_headers_from_download(self, response: Any) -> None:
         super()._extract_headers_from_download(response)
         self.headers = response.headers
-
-
-class _Changed(TransientError):
-    """Internal: the object was replaced or deleted between two requests of one read."""
-
-
-class _RangeNotSatisfiable(BackendError):
-    """Internal: a range read started at or past the end (GCS answers 416)."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -6,6 +6,12 @@ exists). Updates and conditional deletes hold an ``flock`` on a per-key lock
 file in ``.locks/`` while they compare and replace, so processes on one
 machine (and on NFS with working locks) never lose an update. The version
 token is the file's inode, mtime (ns) and size: every write makes a new inode.
+
+No OS error leaves this module raw (:meth:`LocalBackend._os_faults`): a key
+that names a folder, or lies under a file, is :class:`NotFound` when read;
+a name the OS cannot hold (a NUL) is :class:`UsageError`; EACCES/EPERM are
+:class:`AccessDenied`; anything else (ENOSPC, EIO, EROFS...) is
+:class:`BackendUnavailable` naming the store and the OS's reason.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,7 +39,15 @@ from statesync.backends.base import (
     Update,
     Version,
 )
-from statesync.errors import AlreadyExists, BackendUnavailable, NotFound, PreconditionFailed
+from statesync.errors import (
+    AccessDenied,
+    AlreadyExists,
+    BackendError,
+    BackendUnavailable,
+    NotFound,
+    PreconditionFailed,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from statesync.backends import StoreUrl
@@ -57,33 +72,52 @@ class LocalBackend(Backend):
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
-        if not key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-            raise ValueError(f"invalid object key {key!r}")
+        if not key or "\0" in key or any(p in ("", ".", "..") or p.startswith(".")
+                                         for p in parts):
+            raise UsageError(f"invalid object key {key!r}")
         return self.root.joinpath(*parts)
 
-    def _stat(self, key: str) -> os.stat_result:
+    @contextlib.contextmanager
+    def _os_faults(self, key: str, writing: bool = False) -> Iterator[None]:
+        """Translate what the OS says about ``key`` into the error tree (module docstring)."""
         try:
-            return self._path(key).stat()
-        except FileNotFoundError:
-            raise NotFound(f"{key}: no such object") from None
+            yield
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            if not writing:  # absent, or a folder (or a file above it) stands in its place
+                raise NotFound(f"{key}: no such object") from None
+            if isinstance(exc, FileNotFoundError):  # the store's folder went away under us
+                raise BackendUnavailable(f"store {self.root}: {key}: {exc.strerror}") from None
+            raise BackendError(f"cannot store {key} in {self.root}: {exc.strerror} "
+                               "(a file or folder of the store is in the way)") from None
+        except PermissionError as exc:
+            raise AccessDenied(f"access denied to {key} in store {self.root}: "
+                               f"{exc.strerror}") from None
+        except OSError as exc:  # ENOSPC, EDQUOT, EROFS, EIO...
+            raise BackendUnavailable(f"cannot {'write' if writing else 'read'} {key} in store "
+                                     f"{self.root}: {exc.strerror or exc}") from None
+
+    def _stat(self, key: str) -> os.stat_result:
+        path = self._path(key)
+        with self._os_faults(key):
+            st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound(f"{key}: no such object")
+        return st
 
     def get(self, key: str) -> tuple[bytes, Version]:
-        try:
-            with open(self._path(key), "rb") as fh:
-                return fh.read(), _version(os.fstat(fh.fileno()))
-        except FileNotFoundError:
-            raise NotFound(f"{key}: no such object") from None
+        path = self._path(key)
+        with self._os_faults(key), open(path, "rb") as fh:
+            return fh.read(), _version(os.fstat(fh.fileno()))
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
-        with self.open_read(key) as fh:
+        with self.open_read(key) as fh, self._os_faults(key):
             fh.seek(start)
             return fh.read(length)
 
     def open_read(self, key: str) -> BinaryIO:
-        try:
-            return open(self._path(key), "rb")
-        except FileNotFoundError:
-            raise NotFound(f"{key}: no such object") from None
+        path = self._path(key)
+        with self._os_faults(key):
+            return open(path, "rb")
 
     def head(self, key: str) -> Meta:
         st = self._stat(key)
@@ -91,6 +125,10 @@ class LocalBackend(Backend):
 
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         target = self._path(key)
+        with self._os_faults(key, writing=True):
+            return self._put(key, target, data, mode)
+
+    def _put(self, key: str, target: Path, data: PutData, mode: PutMode) -> Version:
         tmp = self._write_temp(data)
         # Renames and links keep inode and mtime: the version is known before publishing.
         version = _version(os.stat(tmp))
@@ -116,21 +154,24 @@ class LocalBackend(Backend):
 
     def delete(self, key: str, expected: Version | None = None) -> None:
         path = self._path(key)
-        with self._key_lock(key):
+        with self._os_faults(key, writing=True), self._key_lock(key):
             if expected is not None:
                 self._check(key, expected)
-            with contextlib.suppress(FileNotFoundError):
+            # A folder of that name is no object: nothing to delete, as for an absent key.
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 path.unlink()
 
     def list(self, prefix: str) -> Iterator[Meta]:
-        for key in sorted(self._keys(prefix)):
+        with self._os_faults(prefix):
+            keys = sorted(self._keys(prefix))
+        for key in keys:
             with contextlib.suppress(NotFound):
                 yield self.head(key)
 
     def _keys(self, prefix: str) -> Iterator[str]:
         if not self.root.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=_raise):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             rel = os.path.relpath(dirpath, self.root)
             base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
@@ -144,27 +185,28 @@ class LocalBackend(Backend):
     def _check(self, key: str, expected: Version) -> None:
         try:
             current = _version(self._path(key).stat())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise PreconditionFailed(f"{key}: gone since it was read") from None
         if current != expected:
             raise PreconditionFailed(f"{key}: changed since it was read")
 
     def _write_temp(self, data: PutData) -> str:
         tmpdir = self.root / ".tmp"
-        try:
-            tmpdir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BackendUnavailable(f"cannot write to store {self.root}: {exc.strerror}") from None
+        tmpdir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=tmpdir)
-        with os.fdopen(fd, "wb") as fh:
-            if isinstance(data, Digested):
-                fh.writelines(data.parts)
-            elif isinstance(data, bytes | bytearray | memoryview):
-                fh.write(data)
-            else:
-                shutil.copyfileobj(data, fh, _COPY_BUFFER)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if isinstance(data, Digested):
+                    fh.writelines(data.parts)
+                elif isinstance(data, bytes | bytearray | memoryview):
+                    fh.write(data)
+                else:
+                    shutil.copyfileobj(data, fh, _COPY_BUFFER)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            os.unlink(tmp)  # a full disk must not also leave the partial copy behind
+            raise
         return tmp
 
     @contextlib.contextmanager
@@ -178,6 +220,11 @@ class LocalBackend(Backend):
             yield
         finally:
             os.close(fd)
+
+
+def _raise(exc: OSError) -> None:
+    """``os.walk``'s error hook: an unreadable folder fails the listing, never shortens it."""
+    raise exc
 
 
 def _fsync_dir(path: Path) -> None:

@@ -36,22 +36,25 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from statesync.backends import _cloud
 from statesync.backends._cloud import Body, BucketProbe, ChunkReader
+from statesync.backends._driver import (
+    CloudBackend,
+    access_denied,
+    already_exists,
+    missing_bucket,
+    not_found,
+    unreachable,
+)
 from statesync.backends.base import (
     CREATE,
-    OVERWRITE,
-    Backend,
     Meta,
-    PutData,
     PutMode,
     Update,
     Version,
 )
 from statesync.errors import (
-    AlreadyExists,
     BackendError,
-    BackendUnavailable,
-    NotFound,
     PreconditionFailed,
+    RangeNotSatisfiable,
     TransientError,
 )
 
@@ -113,15 +116,7 @@ def _b64_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def _conditions(mode: PutMode) -> dict[str, str]:
-    if mode is CREATE:
-        return {"IfNoneMatch": "*"}
-    if isinstance(mode, Update):
-        return {"IfMatch": mode.expected.token}
-    return {}
-
-
-class S3Backend(Backend):
+class S3Backend(CloudBackend):
     """A store in one S3 bucket under ``prefix``."""
 
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
@@ -141,20 +136,11 @@ class S3Backend(Backend):
         stored = response.get("Metadata", {}).get(META_SHA256)
         return _cloud.verify(key, data, stored), Version(response["ETag"])
 
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        if length <= 0:
-            self.head(key)
-            return b""
+    def _read_range(self, key: str, start: int, length: int) -> bytes:
         span = f"bytes={start}-{start + length - 1}"
-        try:
-            with self._faults(key):
-                response = self.client.get_object(
-                    Bucket=self.bucket, Key=self._name(key), Range=span
-                )
-                with contextlib.closing(response["Body"]) as stream:
-                    return bytes(stream.read())
-        except _RangeNotSatisfiable:
-            return b""  # the range starts at or past the object's end
+        response = self.client.get_object(Bucket=self.bucket, Key=self._name(key), Range=span)
+        with contextlib.closing(response["Body"]) as stream:
+            return bytes(stream.read())
 
     def open_read(self, key: str) -> BinaryIO:
         with self._faults(key):
@@ -189,14 +175,17 @@ class S3Backend(Backend):
 
     # --- writes ----------------------------------------------------------------
 
-    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
-        with _cloud.prepare(data) as body:
-            if not body.small:
-                _cloud.fail_fast(self.head, key, mode, self.where)
-            with self._faults(key, mode):
-                if body.small:
-                    return self._put_single(key, body, mode)
-                return self._put_multipart(key, body, mode)
+    def _conditions(self, mode: PutMode) -> dict[str, Any]:
+        if mode is CREATE:
+            return {"IfNoneMatch": "*"}
+        if isinstance(mode, Update):
+            return {"IfMatch": mode.expected.token}
+        return {}
+
+    def _upload(self, key: str, body: Body, mode: PutMode, conditions: dict[str, Any]) -> Version:
+        if body.small:
+            return self._put_single(key, body, conditions)
+        return self._put_multipart(key, body, conditions)
 
     def delete(self, key: str, expected: Version | None = None) -> None:
         if expected is None:
@@ -206,13 +195,13 @@ class S3Backend(Backend):
         # S3 has honoured If-Match on DeleteObject since 2025-09 (moto too).
         with self._faults(key, Update(expected)):
             self.client.delete_object(
-                Bucket=self.bucket, Key=self._name(key), IfMatch=expected.token
+                Bucket=self.bucket, Key=self._name(key), **self._conditions(Update(expected))
             )
 
     def close(self) -> None:
         self.client.close()
 
-    def _put_single(self, key: str, body: Body, mode: PutMode) -> Version:
+    def _put_single(self, key: str, body: Body, conditions: dict[str, Any]) -> Version:
         response = self.client.put_object(
             Bucket=self.bucket,
             Key=self._name(key),
@@ -220,11 +209,11 @@ class S3Backend(Backend):
             ContentLength=body.size,
             ChecksumSHA256=base64.b64encode(bytes.fromhex(body.sha256)).decode(),
             Metadata={META_SHA256: body.sha256},
-            **_conditions(mode),
+            **conditions,
         )
         return Version(response["ETag"])
 
-    def _put_multipart(self, key: str, body: Body, mode: PutMode) -> Version:
+    def _put_multipart(self, key: str, body: Body, conditions: dict[str, Any]) -> Version:
         name = self._name(key)
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=name, Metadata={META_SHA256: body.sha256},
@@ -239,10 +228,10 @@ class S3Backend(Backend):
             # The condition sits on the completion: nothing is visible before it.
             response = self.client.complete_multipart_upload(
                 Bucket=self.bucket, Key=name, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **_conditions(mode),
+                MultipartUpload={"Parts": parts}, **conditions,
             )  # fmt: skip
         except BaseException:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ClientError, BotoCoreError):  # best effort; ours is raised
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
             raise
         return Version(response["ETag"])
@@ -256,9 +245,6 @@ class S3Backend(Backend):
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
 
     # --- names and faults ----------------------------------------------------------
-
-    def _name(self, key: str) -> str:
-        return _cloud.full_key(self.prefix, key)
 
     def _bucket_exists(self) -> bool:
         try:
@@ -277,9 +263,7 @@ class S3Backend(Backend):
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise _cloud.unavailable(f"no usable AWS credentials for {self.where}", exc) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise TransientError(
-                f"cannot reach {self.where}: {_cloud.transport_reason(exc)}"
-            ) from exc
+            raise unreachable(self.where, exc) from exc
         except BotoCoreError as exc:
             raise BackendError(f"{self.where}: {exc}") from exc
 
@@ -288,7 +272,7 @@ class S3Backend(Backend):
         status = _status(exc)
         message = f"{key!r} in {self.where}: {code or status}"
         if code == "NoSuchBucket":
-            return BackendUnavailable(f"{self.where} does not exist")
+            return missing_bucket(self.where)
         if code in ("ConditionalRequestConflict", "OperationAborted"):
             # S3 answers 409 while another conditional write to the key is in
             # flight; the outcome is undecided, so the wrapper tries again.
@@ -296,7 +280,7 @@ class S3Backend(Backend):
         if status == 412:
             # S3 and moto both answer 412 PreconditionFailed, for either condition.
             if mode is CREATE:
-                return AlreadyExists(f"{key!r} already exists in {self.where}")
+                return already_exists(key, self.where)
             return PreconditionFailed(f"{key!r} changed in {self.where}")
         if status == 404 and code == "NoSuchUpload":
             return TransientError(message)  # our multipart upload was aborted under us
@@ -306,19 +290,15 @@ class S3Backend(Backend):
         if status == 404:
             if code != "NoSuchKey":
                 self._probe.check()  # HEAD answers a bare 404 for a missing bucket too
-            return NotFound(f"{key!r} not found in {self.where}")
+            return not_found(key, self.where)
         if status == 416:
-            return _RangeNotSatisfiable(message)
+            return RangeNotSatisfiable(message)
         if status in (401, 403) or code in _AUTH_CODES:
-            return BackendUnavailable(f"access denied to {self.where}: {code or status}")
+            return access_denied(self.where, code or status)
         if status == 429 or status >= 500 or code in _THROTTLE_CODES | _TRANSIT_CODES:
             headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
             return TransientError(message, _cloud.retry_after(headers))
         return BackendError(f"{message}: {exc}")
-
-
-class _RangeNotSatisfiable(BackendError):
-    """Internal: a range read started at or past the end (S3 answers 416)."""
 
 
 def _status(exc: ClientError) -> int:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.errors import StatesyncError, UsageError
+from statesync.errors import LocalFileError, UsageError
 from statesync.sync.bundle import exporting as bundle_export
 from statesync.sync.bundle import schema
 from statesync.sync.bundle.document import read_document, write_document
@@ -123,7 +123,7 @@ def load_bundle(path: Path) -> Iterator[schema.Bundle]:
     (0700) temp folder that is removed when the block ends, whatever happens.
 
     Raises :class:`UsageError` (unknown suffix, no such file), :class:`BundleError`,
-    or :class:`StatesyncError` if the temp folder cannot be written (disk full).
+    or :class:`LocalFileError` if the temp folder cannot be written (disk full).
     """
     fmt = bundle_format(path)
     if fmt != TAR_ZST:
@@ -132,12 +132,12 @@ def load_bundle(path: Path) -> Iterator[schema.Bundle]:
     try:
         tmp = Path(tempfile.mkdtemp(prefix="statesync-import-"))
     except OSError as exc:
-        raise StatesyncError(f"cannot create a temporary folder: {exc.strerror}") from None
+        raise LocalFileError(f"cannot create a temporary folder: {exc.strerror}") from None
     try:
         try:
             bundle = read_tar(path, tmp)
         except OSError as exc:
-            raise StatesyncError(f"{path.name}: cannot extract: {exc.strerror}") from None
+            raise LocalFileError(f"{path.name}: cannot extract: {exc.strerror}") from None
         yield bundle
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,7 @@ from statesync.sync.store.content import read_entry
 from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
 from statesync.sync.store.refs import read_trusted_head, require_trusted_head
 from statesync.sync.store.repo import Repo
-from statesync.sync.store.resolve import resolve_trusted
+from statesync.sync.store.resolve import check_id_or_prefix, resolve_trusted
 
 #: Documents up to this size get a key-level diff.
 _DOC_DIFF_MAX = 4 * 1024 * 1024
@@ -55,8 +55,11 @@ def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
 def resolve(repo: Repo, name: str) -> str:
     """An environment name (its trusted head) or a snapshot id or prefix -> snapshot id.
 
-    Ids resolve only within trusted history (:func:`resolve_trusted`); an
-    environment whose head the trust policy refuses raises :class:`IntegrityError`.
+    Ids resolve only within trusted history (:func:`resolve_trusted`). Only a
+    name found as neither raises :class:`EnvNotFound`; everything else comes
+    through as itself: an environment whose head the trust policy refuses or a
+    tampered ref (:class:`IntegrityError`), an unreachable store
+    (:class:`BackendUnavailable`), an ambiguous prefix (:class:`UsageError`).
     """
     if not layout.is_object_id(name.lower()):
         try:
@@ -66,11 +69,25 @@ def resolve(repo: Repo, name: str) -> str:
         state = read_trusted_head(repo, env) if env else None
         if state is not None:
             return state.ref.snapshot
+    if not _is_id_or_prefix(name):
+        raise _neither(name)
     try:
         return resolve_trusted(repo, name)
-    except (UsageError, SnapshotNotFound):
-        raise EnvNotFound(f"{name!r} is neither an environment nor a snapshot id "
-                          "(ids: at least 8 hex digits, within a trusted history)") from None
+    except SnapshotNotFound:
+        raise _neither(name) from None
+
+
+def _is_id_or_prefix(name: str) -> bool:
+    try:
+        check_id_or_prefix(name)
+    except UsageError:
+        return False
+    return True
+
+
+def _neither(name: str) -> EnvNotFound:
+    return EnvNotFound(f"{name!r} is neither an environment nor a snapshot id "
+                       "(ids: at least 8 hex digits, within a trusted history)")
 
 
 @dataclass

@@ -22,7 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from statesync.errors import EnvNotFound, PolicyViolation, StatesyncError, UsageError
+from statesync.errors import (
+    BackendUnavailable,
+    EnvNotFound,
+    PolicyViolation,
+    StatesyncError,
+    UsageError,
+)
 from statesync.sync import commit as commit_mod
 from statesync.sync import history
 from statesync.sync.secrets.reseal import Resealed, needs_resealing, reseal
@@ -179,6 +185,8 @@ def log_all(repo: Repo, limit: int) -> LogAll:
             out.envs[env] = history.log(repo, env, limit)
         except EnvNotFound:  # removed between listing and reading
             continue
+        except BackendUnavailable:
+            raise  # the store is away: no environment is damaged by that
         except StatesyncError as exc:
             out.errors[env] = str(exc)
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import IntegrityError, RefConflict, StatesyncError, UsageError
+from statesync.errors import IntegrityError, LocalFileError, RefConflict, UsageError
 from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
@@ -153,7 +153,7 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StatesyncError(f"cannot read {f.abspath}: {exc.strerror}") from None
+        raise LocalFileError(f"cannot read {f.abspath}: {exc.strerror}") from None
 
 
 def _read_whole(f: LocalFile) -> bytes:

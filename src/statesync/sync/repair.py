@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from statesync.errors import NotFound, StatesyncError
+from statesync.errors import BackendUnavailable, CannotSalvage, NotFound, StatesyncError
 from statesync.sync.store import codec, layout
 from statesync.sync.store.chunkindex import (
     PackEntries,
@@ -43,7 +43,7 @@ from statesync.sync.store.indexdocs import (
 )
 from statesync.sync.store.packscan import salvage_rows, scan_pack
 from statesync.sync.store.repo import Repo
-from statesync.sync.store.salvage import CannotSalvage, Quarantined, quarantine
+from statesync.sync.store.salvage import Quarantined, quarantine
 from statesync.sync.verify import Damage, check
 
 #: After a salvage, a push re-uploads what was lost; said with each lost pack.
@@ -185,6 +185,8 @@ def _scan(repo: Repo, pack: str, result: RepairResult,
         rows = scan_pack(body, where)
     except NotFound:
         return None
+    except BackendUnavailable:
+        raise  # an outage says nothing about the pack: never rebuild without it
     except StatesyncError:
         if not quiet:
             result.unreadable_packs.append(where)

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from statesync.errors import (
+    BackendUnavailable,
     EnvNotFound,
     IntegrityError,
     KeyFailure,
@@ -117,6 +118,8 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
 def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bool) -> None:
     try:
         state = read_trusted_head(repo, env)
+    except BackendUnavailable:
+        raise  # the store is away: that is no damage of the ref, and verify cannot go on
     except StatesyncError as exc:
         report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env)),
                           envs=(env,)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from statesync.errors import BundleError, StatesyncError
+from statesync.errors import BundleError, ImportTreeClash
 from statesync.sync.bundle.schema import Bundle, Component, check_tree
 from statesync.sync.bundle.seal import Resealer
 from statesync.sync.secrets import policy as secrets
@@ -74,7 +74,7 @@ def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existin
         check_tree([*plan.entries, *(c.path for c in plan.uploads)], f"import into {env}",
                    [p for p, e in plan.entries.items() if e.kind == "symlink"])
     except BundleError as exc:
-        raise StatesyncError(str(exc)) from None
+        raise ImportTreeClash(str(exc)) from None
     return plan
 
 

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from statesync.errors import BundleError, StatesyncError, UsageError
+from statesync.errors import BundleError, LocalFileError, UsageError
 
 JSON = "json"
 YAML = "yaml"
@@ -47,13 +47,13 @@ def atomic_output(out: Path) -> Iterator[BinaryIO]:
     """Yield a private (0600) temp file beside ``out``; on success fsync and rename it.
 
     On any error the temp file is removed and ``out`` is left as it was.
-    An :class:`OSError` becomes a one-line :class:`StatesyncError`.
+    An :class:`OSError` becomes a one-line :class:`LocalFileError`.
     """
     folder = out.parent
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
     except OSError as exc:
-        raise StatesyncError(f"cannot write {out}: {exc.strerror}") from None
+        raise LocalFileError(f"cannot write {out}: {exc.strerror}") from None
     done = False
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -65,7 +65,7 @@ def atomic_output(out: Path) -> Iterator[BinaryIO]:
         done = True
         _fsync_dir(folder)
     except OSError as exc:
-        raise StatesyncError(f"cannot write {out}: {exc.strerror}") from None
+        raise LocalFileError(f"cannot write {out}: {exc.strerror}") from None
     finally:
         if not done:
             with contextlib.suppress(OSError):

@@ -24,7 +24,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
+from statesync.errors import (
+    IntegrityError,
+    LocalChangesConflict,
+    LocalFileError,
+    NotAFolder,
+)
 from statesync.sync.folder import nofollow
 from statesync.sync.folder.download import download_entries
 from statesync.sync.folder.reuse import Mode, cached_entry
@@ -117,7 +122,7 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     folder = Path(os.path.realpath(folder))
     exists = folder.exists()
     if exists and not folder.is_dir():
-        raise StatesyncError(f"{folder}: exists and is not a folder")
+        raise NotAFolder(f"{folder}: exists and is not a folder")
     scan = scan_folder(folder, policy) if exists else Scan({}, [])
     unsealer = Unsealer(repo, manifest, skip_secrets, policy)
     plan = make_plan(scan, manifest, rec, unsealer.form(policy), force,
@@ -134,7 +139,7 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
         staging.mkdir(mode=0o700)
     except OSError as exc:
         msg = f"cannot create a staging folder beside {folder}: {exc.strerror}"
-        raise StatesyncError(msg) from None
+        raise LocalFileError(msg) from None
     try:
         _set_folder_mode(staging, folder if exists else None)
         read = _stage(repo, folder, staging, scan, plan, unsealer, progress)
@@ -309,12 +314,3 @@ def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:
     of this user) may legitimately be newer than what we read.
     """
     return max(record.highest_serial(store_id, env), seen_serials.highest(store_id, env))
-
-
-def check_serial(seen: int, env: str, serial: int, allow_rollback: bool) -> None:
-    """Refuse a ref older than ``seen`` (a replayed or rolled-back ref)."""
-    if serial < seen and not allow_rollback:
-        raise IntegrityError(
-            f"refs/{env} went backwards: serial {serial} but this folder has seen {seen} "
-            "(a replayed or rolled-back ref; pull --allow-rollback to accept it)"
-        )

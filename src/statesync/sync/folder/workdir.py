@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import StatesyncError
+from statesync.errors import (
+    FolderRecordError,
+    InvalidFileName,
+    LocalFileError,
+    NotAFolder,
+)
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store.manifest import Entry
 
@@ -52,13 +57,13 @@ class Scan:
 
 
 def _walk_error(exc: OSError) -> None:
-    raise StatesyncError(f"cannot read {exc.filename}: {exc.strerror}")
+    raise LocalFileError(f"cannot read {exc.filename}: {exc.strerror}")
 
 
 def scan_folder(root: Path, policy: SecretPolicy) -> Scan:
     """List the folder; every regular file is checked readable before anything is sent."""
     if not root.is_dir():
-        raise StatesyncError(f"{root}: no such folder")
+        raise NotAFolder(f"{root}: no such folder")
     scan = Scan({}, [])
     for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         rel = os.path.relpath(dirpath, root)
@@ -86,7 +91,7 @@ def _check_name(path: str) -> None:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise StatesyncError(f"{shown_name(path)}: file name is not valid UTF-8; rename it "
+        raise InvalidFileName(f"{shown_name(path)}: file name is not valid UTF-8; rename it "
                          "(statesync keeps names as UTF-8)") from None
 
 
@@ -108,7 +113,7 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
     except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
         return
     except OSError as exc:
-        raise StatesyncError(f"cannot read {abspath}: {exc.strerror}") from None
+        raise LocalFileError(f"cannot read {abspath}: {exc.strerror}") from None
     if stat.S_ISLNK(st.st_mode) and not _utf8(os.readlink(abspath)):
         scan.skipped.append(path)  # no manifest can name its target; left alone locally
     elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
@@ -167,7 +172,7 @@ class WorkRecord:
             doc = {"version": 1, "envs": {}}
         except (OSError, ValueError):
             msg = f"{path}: unreadable folder record; remove it and pull again"
-            raise StatesyncError(msg) from None
+            raise FolderRecordError(msg) from None
         return cls(root, doc)
 
     def get(self, store_id: str, env: str) -> EnvRecord | None:
@@ -217,7 +222,7 @@ class WorkRecord:
 def check_record_dir(root: Path) -> None:
     """Refuse a ``.statesync`` that is a link: the record is never written through one."""
     if (root / RECORD_DIR).is_symlink():
-        raise StatesyncError(f"{root / RECORD_DIR} is a link; statesync keeps its record only "
+        raise FolderRecordError(f"{root / RECORD_DIR} is a link; statesync keeps its record only "
                              "in a real folder (remove the link)")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pathspec
 import yaml
 
-from statesync.errors import StatesyncError
+from statesync.errors import UnparseableSecretDocument as UnparseableSecretDocument
 from statesync.sync.secrets import docspans, redaction
 from statesync.sync.secrets.redaction import Sealer as Sealer
 from statesync.sync.secrets.rules import (
@@ -241,10 +241,6 @@ def parse_document(path: str, data: bytes) -> Any:
         except yaml.YAMLError as exc:
             raise ValueError(str(exc)) from None
     return json.loads(text)
-
-
-class UnparseableSecretDocument(StatesyncError):
-    """A document that may hold secret values cannot be parsed to redact them."""
 
 
 def redact(path: str, data: bytes, policy: SecretPolicy,

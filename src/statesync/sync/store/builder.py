@@ -80,7 +80,6 @@ class SnapshotBuilder:
         self._uploader = PackUploader(repo, workers, keys=keys)
         self._keys = keys
         self.reused_bytes = 0
-        self.new_bytes = 0
 
     @property
     def index(self) -> ChunkIndex:
@@ -136,7 +135,6 @@ class SnapshotBuilder:
             self.reused_bytes += len(chunk)
             return
         self._seen.add(cid)
-        self.new_bytes += len(chunk)
         self._uploader.add(cid, chunk)
 
     def finish(self) -> None:

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from statesync.backends.base import CREATE
-from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound, StatesyncError
+from statesync.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    IntegrityError,
+    KeyFailure,
+    NotFound,
+    StatesyncError,
+)
 from statesync.paths import cache_dir
 from statesync.sync.store import codec, fields, layout
 from statesync.sync.store.repo import Repo
@@ -128,6 +135,8 @@ class ChunkIndex:
                 if codec.sha256_hex(body) != pack:
                     raise IntegrityError(f"{where}: content does not match its id")
                 self.add_packs({pack: scan_pack(body, where)})
+            except BackendUnavailable:
+                raise  # the store is away: not a damaged pack
             except StatesyncError as exc:
                 log.warning("%s: cannot rebuild its index from it: %s", where, exc)
 

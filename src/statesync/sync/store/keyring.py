@@ -51,9 +51,10 @@ from statesync.errors import (
     ConflictError,
     IntegrityError,
     KeyFailure,
+    KeysExist,
+    LastRecipient,
     NotFound,
     PreconditionFailed,
-    StatesyncError,
     UsageError,
 )
 from statesync.sync.store import fields, layout
@@ -269,12 +270,12 @@ class KeyService:
     def create(self, env: str, recipients: Sequence[Provider]) -> int:
         """Create generation 1 of ``env`` for ``recipients``; return 1.
 
-        Raises :class:`StatesyncError` if ``env`` already has keys.
+        Raises :class:`KeysExist` if ``env`` already has keys.
         """
         layout.validate_env(env)
         current = self.current_generation(env)
         if current is not None:
-            raise StatesyncError(f"environment {env} already has keys (generation {current}); "
+            raise KeysExist(f"environment {env} already has keys (generation {current}); "
                                  f"use 'statesync keys rotate {env}'")
         key = os.urandom(aead.KEY_SIZE)
         return self._create(self._new_ring(env, 1, key, recipients), key)
@@ -373,7 +374,7 @@ class KeyService:
             raise UsageError(f"{stanza_id} is not a recipient of {env}")
         for g in holding:
             if len(self.keyring(env, g)[0].stanzas) == 1:
-                raise StatesyncError(f"refusing to remove the last recipient of "
+                raise LastRecipient(f"refusing to remove the last recipient of "
                                      f"{layout.keyring_key(env, g)}: nobody could read it again")
             self.data_key(env, g)
 
@@ -382,7 +383,7 @@ class KeyService:
             if len(kept) == len(ring.stanzas):
                 return False
             if not kept:
-                raise StatesyncError(f"refusing to remove the last recipient of {ring.key}")
+                raise LastRecipient(f"refusing to remove the last recipient of {ring.key}")
             ring.stanzas = kept
             return True
 

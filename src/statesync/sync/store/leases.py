@@ -36,9 +36,11 @@ from typing import Any
 from statesync.backends.base import CREATE, Backend, PutMode, Update, Version
 from statesync.errors import (
     AlreadyExists,
+    BackendError,
     IntegrityError,
     LockedError,
     NotFound,
+    NotLocked,
     PreconditionFailed,
     StatesyncError,
     UsageError,
@@ -257,11 +259,11 @@ def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease
 
     Restarts its TTL (``ttl`` replaces it when given). Raises
     :class:`LockedError` if another lock holds the environment,
-    :class:`StatesyncError` if it is not locked at all.
+    :class:`NotLocked` if it is not locked at all.
     """
     cur = _read(repo, env)
     if cur is None:
-        raise StatesyncError(f"environment {env!r} is not locked (no {layout.lock_key(env)})")
+        raise NotLocked(f"environment {env!r} is not locked (no {layout.lock_key(env)})")
     if cur.info.lock_id != lock_id:
         raise LockedError(f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
                           f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed")
@@ -426,13 +428,13 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
     over meanwhile is never removed. Raises :class:`LockedError` if another
     lock holds the environment (naming its holder), or, without ``force``, if
     the lock was not taken by this user on this machine (see :func:`_ours`);
-    :class:`StatesyncError` if the environment is not locked at all.
+    :class:`NotLocked` if the environment is not locked at all.
     """
     key = layout.lock_key(env)
     for _ in range(_ATTEMPTS):
         cur = _read(repo, env)
         if cur is None:
-            raise StatesyncError(f"environment {env!r} is not locked (no {key})")
+            raise NotLocked(f"environment {env!r} is not locked (no {key})")
         if cur.info.lock_id != lock_id:
             raise LockedError(f"{key} is held by {_describe(cur.info)} with lock id "
                               f"{cur.info.lock_id or '?'}, not {lock_id}; nothing removed")
@@ -450,10 +452,12 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
 class Heartbeat:
     """Renews a lease every ttl/3 on a daemon thread until stopped.
 
-    A renewal that finds the lock taken over sets ``lost`` at once. Faults
-    reaching the store are retried at the next beat; once a whole TTL has
-    passed without a successful renewal, the lease is presumed lost too (a
-    peer may already have taken it over) and ``lost`` is set.
+    A renewal that finds the lock taken over sets ``lost`` at once. Backend
+    faults (:class:`BackendError`: the store unreachable, throttling) are
+    retried at the next beat; once a whole TTL has passed without a successful
+    renewal, the lease is presumed lost too (a peer may already have taken it
+    over) and ``lost`` is set. Any other error (a damaged lock) sets ``lost``
+    at once; a bug sets it and ends the thread with its traceback.
     """
 
     def __init__(self, lease: Lease, interval: float | None = None) -> None:
@@ -480,6 +484,13 @@ class Heartbeat:
         self.stop()
 
     def _run(self) -> None:
+        try:
+            self._beat()
+        except BaseException:
+            self.lost.set()  # a bug ended the heartbeat: nobody renews the lease any more
+            raise
+
+    def _beat(self) -> None:
         last_ok = time.monotonic()
         while not self._stop.wait(self.interval):
             try:
@@ -488,13 +499,17 @@ class Heartbeat:
             except LockedError as exc:
                 log.warning("%s", exc)
                 return
-            except Exception as exc:  # any fault: keep trying until the TTL is spent
+            except BackendError as exc:  # the store is flaky or away: retry until the TTL is spent
                 if time.monotonic() - last_ok >= self.lease.ttl:
                     self.lost.set()
                     log.warning("lease on %s presumed lost: no renewal for %ss (%s)",
                                 self.lease.env, self.lease.ttl, exc)
                     return
                 log.warning("renewing the lease on %s failed, retrying: %s", self.lease.env, exc)
+            except StatesyncError as exc:  # e.g. a damaged lock: renewing again cannot help
+                self.lost.set()
+                log.warning("lease on %s presumed lost: %s", self.lease.env, exc)
+                return
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from statesync.backends.base import CREATE
-from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
+from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound
 from statesync.sync.store import codec, fields, layout
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys, manifest_header
@@ -211,19 +211,3 @@ def load_manifest(repo: Repo, snapshot_id: str) -> Manifest:
     if sealed is not None and manifest.env != sealed[0]:
         raise IntegrityError(f"{where}: sealed for {sealed[0]} but names {manifest.env}")
     return manifest
-
-
-def resolve_snapshot_id(repo: Repo, prefix: str) -> str:
-    """Expand a unique id prefix (at least 4 hex digits) to a full snapshot id."""
-    prefix = prefix.lower()
-    if layout.is_object_id(prefix):
-        return prefix
-    if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
-        raise UsageError(f"{prefix!r} is not a snapshot id (give at least 4 hex digits)")
-    found = [layout.snapshot_id_from_key(m.key)
-             for m in repo.backend.list(layout.snapshot_key(prefix))]
-    if not found:
-        raise SnapshotNotFound(f"no snapshot id starts with {prefix}")
-    if len(found) > 1:
-        raise UsageError(f"snapshot prefix {prefix} is ambiguous ({len(found)} matches)")
-    return found[0]

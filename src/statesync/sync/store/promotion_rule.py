@@ -21,11 +21,11 @@ from typing import Any
 from statesync.backends.base import CREATE, Update, Version
 from statesync.errors import (
     AlreadyExists,
+    Contention,
     IntegrityError,
     NotFound,
     PolicyViolation,
     PreconditionFailed,
-    StatesyncError,
     UsageError,
 )
 from statesync.sync.store import layout
@@ -126,7 +126,7 @@ def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
 
     The first change of a store without a rule starts from an empty list (so
     only what is allowed explicitly is). Conditional on the version read;
-    raises :class:`StatesyncError` if the rule kept changing under us.
+    raises :class:`Contention` if the rule kept changing under us.
     """
     add, remove = [parse_path(p) for p in allow], {parse_path(p) for p in deny}
     for _ in range(_ATTEMPTS):
@@ -141,7 +141,7 @@ def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
         except (AlreadyExists, PreconditionFailed):
             continue  # someone else changed the rule: apply ours to theirs
         return rule
-    raise StatesyncError(f"{layout.promotion_rule_key()} changed {_ATTEMPTS} times while "
+    raise Contention(f"{layout.promotion_rule_key()} changed {_ATTEMPTS} times while "
                          "being written; try again")
 
 

@@ -22,7 +22,7 @@ import contextlib
 from dataclasses import dataclass
 
 from statesync.backends.base import CREATE, OVERWRITE
-from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound
+from statesync.errors import AlreadyExists, CannotSalvage, IntegrityError, KeyFailure, NotFound
 from statesync.sync.store import codec, layout
 from statesync.sync.store.chunkindex import ChunkIndex, Location, PackEntries, write_index
 from statesync.sync.store.content import open_chunk
@@ -43,10 +43,6 @@ class Quarantined:
     kept: int
     lost: int
     rewritten: bool = False
-
-
-class CannotSalvage(Exception):
-    """A chunk of the pack cannot be checked here (sealed, and no key for it)."""
 
 
 def quarantine(repo: Repo, pack: str, index: ChunkIndex) -> Quarantined | None:

@@ -2,7 +2,9 @@
 
 A folder's own record remembers what it synced; this file remembers for the
 user, so a fresh folder (or a deleted record) cannot be fed a replayed,
-older ref without ``--allow-rollback``. Written atomically, mode 0600.
+older ref without ``--allow-rollback``. Written atomically, mode 0600. A
+damaged file is an error (never read as "nothing seen"): the user deletes it
+deliberately to start afresh.
 """
 
 from __future__ import annotations
@@ -12,17 +14,37 @@ import json
 import os
 import tempfile
 
+from statesync.errors import IntegrityError, LocalFileError
 from statesync.paths import state_dir
 
 _FILE = "serials.json"
 
 
 def _load() -> dict[str, int]:
+    """The serials seen; ``{}`` only when the file does not exist yet.
+
+    A file that cannot be read raises :class:`LocalFileError`, one that is not
+    ours (not a JSON object of non-negative integers) :class:`IntegrityError`:
+    treating either as empty would silently switch the rollback guard off.
+    """
+    path = state_dir() / _FILE
     try:
-        doc = json.loads((state_dir() / _FILE).read_text())
-        return {str(k): int(v) for k, v in doc.items()}
-    except (OSError, ValueError, AttributeError, TypeError):
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise LocalFileError(f"cannot read {path}: {exc.strerror}; the rollback guard "
+                             "needs it") from None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not all(
+        type(v) is int and v >= 0 for v in doc.values()
+    ):
+        raise IntegrityError(f"{path} is corrupt, so rollbacks cannot be detected; "
+                             "delete it deliberately to start the guard afresh")
+    return {str(k): v for k, v in doc.items()}
 
 
 def highest(store_id: str, env: str) -> int:
