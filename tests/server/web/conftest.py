@@ -168,6 +168,7 @@ def build_store(base: Path) -> WebStore:
         store.keys().init("vault", ["passphrase"])
         store.push(state_folder(base / "vault", "db7.internal", "db-vault", 1), "vault",
                    encrypt_all=True)
+        store.keys().init("long", ["passphrase"])  # save_object seals secrets, or refuses them
         for i in range(LONG_COUNT):
             store.save_object({"step": i, "token": planted("long")}, "long",
                               description=f"step {i}")
