@@ -291,7 +291,7 @@ class Store:
         snap, new, changed = engine.commit_entries(self.repo, env, state, parent, [entry],
                                                    message=description, tags=meta,
                                                    encryption=sealing.manifest_field(),
-                                                   base=head)
+                                                   base=head, gc_seen=builder.gc_generation)
         return PushResult(snap, env, new.ref.serial, parent, 1, builder.uploaded_bytes,
                           builder.reused_bytes, changed)
 

@@ -145,3 +145,10 @@ class DocumentLimit(StatesyncError):
 
 class TornFile(StatesyncError):
     """A working-folder file kept changing while push read it (exit 1)."""
+
+
+class GcRaced(ConflictError):
+    """A concurrent gc removed data this write reused; nothing was changed (exit 3).
+
+    Push retries by itself; other writers report it so the command is run again.
+    """

@@ -7,7 +7,7 @@ import io
 from typing import BinaryIO
 
 from statesync.progress import Progress, quiet
-from statesync.sync import codec
+from statesync.sync import codec, gc_marker
 from statesync.sync.chunker import Chunker
 from statesync.sync.chunkindex import ChunkIndex, load_index, write_index
 from statesync.sync.manifest import Entry
@@ -82,11 +82,16 @@ class SnapshotBuilder:
         self._keys = keys
         self.reused_bytes = 0
         self.new_bytes = 0
+        #: gc generation read before the index was listed (None: not listed yet)
+        self.gc_generation: int | None = None
 
     @property
     def index(self) -> ChunkIndex:
+        """The store's chunks, minus packs a running gc condemned (read before the listing)."""
         if self._index is None:
-            self._index = load_index(self.repo)
+            marker = gc_marker.read_marker(self.repo)
+            self.gc_generation = marker.generation
+            self._index = load_index(self.repo, skip_packs=marker.condemned)
         return self._index
 
     @property

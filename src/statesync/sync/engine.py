@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.errors import GcRaced, RefConflict, StatesyncError, UsageError
 from statesync.progress import Progress
-from statesync.sync import layout, redaction, reuse, secrets, sticky
+from statesync.sync import gc_marker, layout, redaction, reuse, secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
@@ -237,7 +237,25 @@ def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> 
             and sorted(a.secret_files) == sorted(secret_files))
 
 
+#: How many times a push that lost a race with gc starts over (each re-lists the store).
+GC_ATTEMPTS = 3
+
+
 def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
+    """Snapshot ``folder`` into ``env`` (see :func:`push_once`).
+
+    A concurrent gc that removed chunks this push reused (:class:`GcRaced`)
+    makes it start over from a fresh listing, up to :data:`GC_ATTEMPTS` times.
+    """
+    for _ in range(GC_ATTEMPTS - 1):
+        try:
+            return push_once(repo, folder, env, opts)
+        except GcRaced:
+            continue
+    return push_once(repo, folder, env, opts)
+
+
+def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     """Snapshot ``folder`` into ``env``.
 
     Raises :class:`RefConflict` if the env moved since the folder synced,
@@ -304,7 +322,7 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
 
     snap_id, new_state, changed = commit(repo, env, state, parent, ours,
                                          head if state and parent == state.ref.snapshot else None,
-                                         before_ref=before_ref)
+                                         before_ref=before_ref, gc_seen=builder.gc_generation)
     _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
               sealing.manifest_field())
     return PushResult(snap_id, env, new_state.ref.serial, parent, len(entries),
@@ -323,7 +341,8 @@ def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
            manifest: Manifest, base: Manifest | None = None, *,
-           before_ref: Callable[[str], None] | None = None) -> tuple[str, RefState, bool]:
+           before_ref: Callable[[str], None] | None = None,
+           gc_seen: int | None = None) -> tuple[str, RefState, bool]:
     """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
 
     Returns ``(snapshot, new ref state, changed)``; when the entries equal the
@@ -331,6 +350,8 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
     parent's manifest when the caller has already read it. The entries' chunks
     must already be in the store. Raises :class:`RefConflict` on a lost race.
     ``before_ref`` is called with the snapshot id just before the ref is written.
+    ``gc_seen``: the gc generation read before the chunks were listed
+    (:func:`statesync.sync.gc_marker.confirm`; :class:`GcRaced` if gc removed any).
     """
     if state is not None and parent is not None and parent == state.ref.snapshot:
         base = base or load_manifest(repo, parent)
@@ -339,6 +360,7 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
             return parent, state, False
     manifest.parents = [parent] if parent else []
     snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
+    gc_marker.confirm(repo, snap_id, chunk_ids(manifest), gc_seen)
     if before_ref is not None:
         before_ref(snap_id)
     new_state = write_ref(repo, env, snap_id, state)
@@ -350,7 +372,8 @@ def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | N
                    entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
                    secret_files: list[str] | None = None,
                    encryption: dict[str, Any] | None = None,
-                   base: Manifest | None = None) -> tuple[str, RefState, bool]:
+                   base: Manifest | None = None,
+                   gc_seen: int | None = None) -> tuple[str, RefState, bool]:
     """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
 
     ``encryption`` must describe how the entries were sealed (the manifest is
@@ -360,7 +383,12 @@ def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | N
                         message=message, tags=dict(tags or {}),
                         secret_files=sorted(secret_files or []),
                         encryption=dict(encryption or {}))
-    return commit(repo, env, state, parent, manifest, base)
+    return commit(repo, env, state, parent, manifest, base, gc_seen=gc_seen)
+
+
+def chunk_ids(manifest: Manifest) -> set[str]:
+    """Every chunk ``manifest`` names."""
+    return {str(cid) for e in manifest.entries for cid, _ in e.chunks}
 
 
 def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from statesync.errors import RefConflict
-from statesync.sync import secrets, sticky
+from statesync.sync import gc_marker, secrets, sticky
 from statesync.sync import seen as seen_serials
 from statesync.sync.builder import SnapshotBuilder
 from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
-from statesync.sync.engine import PushOptions, PushResult, same_content, sealing_keys
+from statesync.sync.engine import PushOptions, PushResult, chunk_ids, same_content, sealing_keys
 from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.merge import merge
 from statesync.sync.refs import RefState, read_trusted_head, write_ref
@@ -56,6 +56,7 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
             heads = [state.ref.snapshot, ours_id]
         manifest.parents = heads
         snap = store_manifest(repo, manifest, sealing_keys(repo, manifest))
+        gc_marker.confirm(repo, snap, chunk_ids(manifest), builder.gc_generation)
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
