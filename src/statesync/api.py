@@ -45,6 +45,9 @@ from statesync.sync.verify import verify as verify_store
 
 if TYPE_CHECKING:
     from statesync.crypto.admin import KeyAdmin
+    from statesync.sync.gc import GcReport
+    from statesync.sync.retention import Policy as RetentionPolicy
+    from statesync.sync.retention_store import StoredPolicy as StoredRetention
 
 OBJECT_PATH = "object.json"
 
@@ -365,3 +368,42 @@ def _wire_security(repo: Repo, config: Config) -> None:
     repo.keys = lookup
     repo.signer = signing.default_signer()
     repo.trust = trust.TrustPolicy.load()
+
+
+# --- retention and garbage collection (DESIGN.md §8) --------------------------
+
+
+def gc(store: Store, *, env: str | None = None, policy: RetentionPolicy | None = None,
+       dry_run: bool = False, grace: float | None = None,
+       repack_below: float | None = None) -> GcReport:
+    """Apply retention and remove what no kept snapshot needs (see :mod:`statesync.sync.gc`).
+
+    ``policy`` None applies each environment's stored policy (none: keep all
+    of its snapshots); ``env`` limits retention to that environment. ``grace``
+    (seconds, by the store's clock) protects recent packs; ``repack_below``
+    is the live share under which a pack is rewritten. Raises
+    :class:`LockedError` if another gc runs, :class:`IntegrityError` (nothing
+    removed) if a ref or manifest cannot be parsed.
+    """
+    from statesync.sync import gc as gc_mod
+
+    opts = gc_mod.GcOptions(
+        env=layout.validate_env(env) if env else None, policy=policy, dry_run=dry_run,
+        grace=gc_mod.DEFAULT_GRACE if grace is None else max(0.0, float(grace)),
+        repack_below=(gc_mod.DEFAULT_REPACK_BELOW if repack_below is None
+                      else float(repack_below)))
+    return gc_mod.gc(store.repo, opts)
+
+
+def gc_policy(store: Store, env: str) -> StoredRetention | None:
+    """``env``'s retention policy as stored in the store (None: it has none)."""
+    from statesync.sync import retention_store
+
+    return retention_store.read_policy(store.repo, layout.validate_env(env))
+
+
+def set_gc_policy(store: Store, env: str, policy: RetentionPolicy) -> StoredRetention:
+    """Store ``policy`` for ``env``, for every machine's gc (an empty policy removes it)."""
+    from statesync.sync import retention_store
+
+    return retention_store.set_policy(store.repo, layout.validate_env(env), policy)

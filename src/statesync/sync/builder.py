@@ -91,6 +91,7 @@ class SnapshotBuilder:
         if self._index is None:
             marker = gc_marker.read_marker(self.repo)
             self.gc_generation = marker.generation
+            self._uploader.avoid = marker.condemned
             self._index = load_index(self.repo, skip_packs=marker.condemned)
         return self._index
 

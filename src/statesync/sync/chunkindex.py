@@ -77,6 +77,8 @@ class ChunkIndex:
         self.indexed_packs: set[str] = set()
         self.present_packs: set[str] | None = None
         self.unreadable: list[tuple[str, str]] = []
+        #: index id -> the packs it names (usable indexes only; gc rewrites from it)
+        self.packs_by_index: dict[str, set[str]] = {}
         self._repo: Repo | None = None  # set when a damaged index may be rebuilt from packs
 
     def __contains__(self, chunk_id: str) -> bool:
@@ -156,6 +158,7 @@ def load_index(repo: Repo, *, cached: bool = True,
                 log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
                 index.damaged.append(doc)
             else:
+                index.packs_by_index[index_id] = {loc.pack for loc in doc.locations.values()}
                 _merge(index, doc, present)
     for cid in [c for c in index.lost if c in index.locations]:
         del index.lost[cid]
