@@ -327,6 +327,9 @@ def _parser() -> argparse.ArgumentParser:
     from statesync.crypto.commands import add_keys_commands
 
     add_keys_commands(add, common)
+    from statesync.cli_gc import add_gc_command
+
+    add_gc_command(add)
     return p
 
 

@@ -151,7 +151,7 @@ def _kept(hist: History, policies: dict[str, retention.Policy],
             note = ("sealed and no key here: all of its snapshots kept"
                     if env in hist.sealed_envs else "")
             report.envs.append(EnvOutcome(env, policy.to_json(), sorted(mine),
-                                          sorted(hist.snaps_of[env] - mine), note))
+                                          sorted(hist.snaps_of[env] - mine - hist.missing), note))
     return kept
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from statesync.errors import EnvNotFound, KeyFailure, SnapshotNotFound, UsageError
-from statesync.sync import layout, secrets
+from statesync.sync import gc_marker, layout, secrets
 from statesync.sync.chunkindex import ChunkIndex, load_index
 from statesync.sync.download import read_entry
 from statesync.sync.manifest import Entry, Manifest, load_manifest
@@ -35,15 +35,27 @@ class LogEntry:
     parents: list[str]
     files: int
     size: int
+    #: gc removed this snapshot's parent (retention cut the history here)
+    history_cut: bool = False
 
 
 def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
-    """The environment's history, newest first, following first parents."""
+    """The environment's history, newest first, following first parents.
+
+    Where gc removed a parent, the last entry says so (``history_cut``); a
+    parent missing for any other reason is :class:`SnapshotNotFound`.
+    """
     state = require_trusted_head(repo, env)
     out: list[LogEntry] = []
     snap: str | None = state.ref.snapshot
     while snap and len(out) < limit:
-        m = load_manifest(repo, snap)
+        try:
+            m = load_manifest(repo, snap)
+        except SnapshotNotFound:
+            if not out or snap not in gc_marker.read_marker(repo).cuts:
+                raise
+            out[-1].history_cut = True
+            break
         out.append(LogEntry(snap, m.created_at, m.author, m.host, m.message, m.tags, m.parents,
                             len(m.entries), sum(e.size for e in m.entries)))
         snap = m.parents[0] if m.parents else None
