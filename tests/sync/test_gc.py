@@ -108,16 +108,16 @@ def test_an_environment_keeps_what_another_shares_with_it(local: Store, tmp_path
     assert local.verify(read_data=True).ok
 
 
-def test_stored_policies_apply_on_every_machine(store: Store, tmp_path: Path) -> None:
-    snaps = _pushes(store, tmp_path / "f", "dev", 3)
-    api.set_gc_policy(store, "dev", Policy(keep_last=1))
-    with Store.open(store.url) as elsewhere:
+def test_stored_policies_apply_on_every_machine(local: Store, tmp_path: Path) -> None:
+    snaps = _pushes(local, tmp_path / "f", "dev", 3)
+    api.set_gc_policy(local, "dev", Policy(keep_last=1))
+    with Store.open(local.url) as elsewhere:
         stored = api.gc_policy(elsewhere, "dev")
         assert stored is not None and stored.policy == Policy(keep_last=1)
         report = api.gc(elsewhere, grace=0)
     assert report.envs[0].kept == [snaps[-1]]
-    api.set_gc_policy(store, "dev", Policy())
-    assert api.gc_policy(store, "dev") is None
+    api.set_gc_policy(local, "dev", Policy())
+    assert api.gc_policy(local, "dev") is None
 
 
 def test_a_tampered_stored_policy_stops_gc(local: Store, tmp_path: Path) -> None:

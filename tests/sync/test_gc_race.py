@@ -195,7 +195,7 @@ def test_a_push_that_lands_before_gc_publishes_is_seen_by_its_second_look(
 
 
 def test_pushes_and_gcs_against_each_other(store: Store, tmp_path: Path) -> None:
-    rounds = 50 if LONG else 4
+    rounds = 50 if LONG else 3
     folder = tmp_path / "f"
     _fill(folder, 0)
     store.push(folder, "dev")

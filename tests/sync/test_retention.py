@@ -68,7 +68,7 @@ def test_bad_counts_and_tags_are_usage_errors() -> None:
         parse_tag("novalue")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(times, st.integers(0, 6))
 def test_keep_last_is_exactly_the_newest(hours: list[int], n: int) -> None:
     snaps = _from_hours(hours)
@@ -76,7 +76,7 @@ def test_keep_last_is_exactly_the_newest(hours: list[int], n: int) -> None:
     assert keep(snaps, Policy(keep_last=n)) == {s.id for s in expected}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(times, st.integers(1, 8), st.sampled_from(["hourly", "daily", "weekly", "monthly",
                                                    "yearly"]))
 def test_bucket_rules_match_a_brute_force_oracle(hours: list[int], n: int, rule: str) -> None:
@@ -88,7 +88,7 @@ def test_bucket_rules_match_a_brute_force_oracle(hours: list[int], n: int, rule:
     assert got == _oracle_buckets(snaps, n, keys[rule])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(times, st.integers(0, 5), st.integers(0, 5), st.integers(0, 24 * 60))
 def test_rules_combine_as_a_union(hours: list[int], last: int, daily: int,
                                   within_h: int) -> None:
