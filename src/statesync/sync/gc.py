@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from statesync.backends.base import Meta
-from statesync.errors import StatesyncError
+from statesync.errors import EnvNotFound, StatesyncError
 from statesync.sync import gc_marker, gc_plan, gc_sweep, layout, retention
 from statesync.sync import lease as lease_mod
 from statesync.sync.chunkindex import ChunkIndex, load_index
@@ -130,11 +130,10 @@ def _scan(repo: Repo, dry_run: bool) -> _Scan:
 
 def _policies(repo: Repo, hist: History, opts: GcOptions) -> dict[str, retention.Policy]:
     """The policy applied to each environment in scope (others keep everything)."""
-    envs = [opts.env] if opts.env else sorted(hist.heads)
+    if opts.env and opts.env not in hist.heads:
+        raise EnvNotFound(f"environment {opts.env!r} does not exist in this store")
     out = {}
-    for env in envs:
-        if env not in hist.heads:
-            continue
+    for env in [opts.env] if opts.env else sorted(hist.heads):
         stored = read_policy(repo, env)
         out[env] = opts.policy or (stored.policy if stored else retention.Policy())
     return out
@@ -181,6 +180,9 @@ def _plan_only(scan: _Scan, marks: Marks, report: GcReport) -> None:
     report.packs_removed, report.packs_repacked = len(gone), len(marks.repack)
     stale = [i for i, named in scan.index.packs_by_index.items() if named & gone]
     report.indexes_removed = len(stale)
+    if marks.repack:
+        report.notes.append(f"a run would also write the live part of {len(marks.repack)} "
+                            "rewritten pack(s), which freed_bytes does not subtract")
     report.removed_bytes = (sum(scan.snaps[s].size for s in report.snapshots_removed)
                             + sum(scan.packs[p].size for p in gone)
                             + sum(scan.indexes[i].size for i in stale if i in scan.indexes))
