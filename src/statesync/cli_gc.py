@@ -61,7 +61,7 @@ def policy_of(args: argparse.Namespace) -> Any:
 def cmd_gc(args: argparse.Namespace) -> Any:
     from statesync import api
 
-    grace = parse_span(args.grace) if args.grace not in (None, "0") else (0 if args.grace else None)
+    grace = None if args.grace is None else 0 if args.grace == "0" else parse_span(args.grace)
     with api.Store.open(args.store) as store:
         report = api.gc(store, env=args.env, policy=policy_of(args), dry_run=args.dry_run,
                         grace=grace, repack_below=args.repack_below)
