@@ -115,8 +115,9 @@ class _Scan:
 
 
 def _scan(repo: Repo, dry_run: bool) -> _Scan:
-    hist = gc_plan.read_history(repo)
+    # Listed before the refs are read: a manifest always exists before a ref names it.
     snaps = {layout.snapshot_id_from_key(m.key): m for m in repo.backend.list(layout.SNAPSHOTS)}
+    hist = gc_plan.read_history(repo, snaps)
     indexes = {layout.index_id_from_key(m.key): m for m in repo.backend.list(layout.INDEX)}
     packs = {p: m for m in repo.backend.list(layout.OBJECTS)
              if (p := layout.pack_id_from_key(m.key)) is not None}

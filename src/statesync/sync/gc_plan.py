@@ -13,7 +13,10 @@ might need is kept.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +30,7 @@ from statesync.sync.repo import Repo
 
 #: A manifest no ref reaches may be a push about to move its ref: it is kept at least this long.
 MANIFEST_GRACE = 15 * 60
+_READERS = 16
 
 
 @dataclass
@@ -41,13 +45,20 @@ class History:
     sealed_envs: set[str] = field(default_factory=set)
 
 
-def read_history(repo: Repo) -> History:
+def read_history(repo: Repo, listed: Iterable[str] = ()) -> History:
     """Walk every environment from its head through all parents.
 
+    ``listed`` (the snapshot ids in the store) are read first, in parallel:
+    a history is a chain, so walking it alone would read one manifest at a time.
     Raises :class:`IntegrityError` for a ref or manifest that cannot be
     parsed: gc must know every history before it removes anything.
     """
     hist = History()
+    ids = list(listed)
+    # The first read alone unwraps the key (a KDF) once, before the others need it.
+    for batch in (ids[:1], ids[1:]):
+        with ThreadPoolExecutor(max_workers=_READERS) as pool:
+            list(pool.map(lambda snap: _prefetch(repo, snap, hist), batch))
     for env in list_envs(repo):
         try:  # signatures checked; a local trust policy is no reason to delete anything
             state = read_ref(repo, env)
@@ -58,6 +69,12 @@ def read_history(repo: Repo) -> History:
             hist.heads[env] = state.ref.snapshot
             _walk(repo, env, state.ref.snapshot, hist)
     return hist
+
+
+def _prefetch(repo: Repo, snap: str, hist: History) -> None:
+    """Read ``snap`` ahead of the walk; a damaged one is judged only if a history needs it."""
+    with contextlib.suppress(IntegrityError):
+        load_one(repo, snap, hist)
 
 
 def _walk(repo: Repo, env: str, head: str, hist: History) -> None:
