@@ -20,12 +20,13 @@ The protocol that keeps concurrent pushes safe is in docs/ARCHITECTURE.md
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from statesync.backends.base import Meta
-from statesync.errors import EnvNotFound, StatesyncError
+from statesync.errors import EnvNotFound, KeyFailure, StatesyncError
 from statesync.sync import gc_marker, gc_plan, gc_sweep, layout, retention
 from statesync.sync import lease as lease_mod
 from statesync.sync.chunkindex import ChunkIndex, load_index
@@ -33,6 +34,7 @@ from statesync.sync.gc_plan import History, Marks
 from statesync.sync.refs import list_envs, read_ref
 from statesync.sync.repo import Repo
 from statesync.sync.retention_store import read_policy
+from statesync.sync.sealing import EnvKeys, KeyLookup
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +100,39 @@ def gc(repo: Repo, opts: GcOptions) -> GcReport:
     Raises :class:`IntegrityError` (nothing removed) for a ref or manifest
     that cannot be parsed, :class:`GcRaced` if another gc wrote the marker.
     """
-    if opts.dry_run:
-        return _run(repo, opts, None)
-    with lease_mod.held(repo, layout.GC_LEASE, "gc", ttl=GC_TTL) as lease:
-        return _run(repo, opts, lease)
+    inner = repo.keys
+    repo.keys = _once_per_key(inner)
+    try:
+        if opts.dry_run:
+            return _run(repo, opts, None)
+        with lease_mod.held(repo, layout.GC_LEASE, "gc", ttl=GC_TTL) as lease:
+            return _run(repo, opts, lease)
+    finally:
+        repo.keys = inner
+
+
+def _once_per_key(inner: KeyLookup) -> KeyLookup:
+    """``inner``, asked at most once per (env, generation), one caller at a time.
+
+    gc reads many sealed objects from many threads: unwrapping a key is a
+    memory-hard KDF, and a missing key would otherwise be tried by every thread.
+    """
+    lock = threading.Lock()
+    memo: dict[tuple[str, int | None], EnvKeys | KeyFailure] = {}
+
+    def lookup(env: str, generation: int | None) -> EnvKeys:
+        with lock:
+            if (env, generation) not in memo:
+                try:
+                    memo[env, generation] = inner(env, generation)
+                except KeyFailure as exc:
+                    memo[env, generation] = exc
+            found = memo[env, generation]
+        if isinstance(found, KeyFailure):
+            raise KeyFailure(str(found))
+        return found
+
+    return lookup
 
 
 @dataclass
