@@ -19,32 +19,35 @@ from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import UsageError
-from statesync.sync import bundle, engine, history, layout
-from statesync.sync import lease as lease_mod
+from statesync.sync import history
+from statesync.sync import bundles as bundle
+from statesync.sync import push as engine
+from statesync.sync.store import layout
+from statesync.sync.store import leases as lease_mod
 from statesync.sync import promote as promote_mod
-from statesync.sync import promotion_rule as rule_mod
+from statesync.sync.store import promotion_rule as rule_mod
 from statesync.sync import pull as pull_mod
-from statesync.sync.builder import SnapshotBuilder
-from statesync.sync.chunkindex import load_index
-from statesync.sync.download import read_entry
-from statesync.sync.engine import PushOptions, PushResult
+from statesync.sync.store.builder import SnapshotBuilder
+from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.content import read_entry
+from statesync.sync.push import PushOptions, PushResult
 from statesync.sync.history import Diff, LogEntry, Status
-from statesync.sync.lockguard import LockPolicy, ensure_free
-from statesync.sync.manifest import load_manifest
+from statesync.sync.store.lockguard import LockPolicy, ensure_free
+from statesync.sync.store.manifest import load_manifest
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
-from statesync.sync.refs import broken_envs, list_envs, read_trusted_head, require_trusted_head
+from statesync.sync.store.refs import broken_envs, list_envs, read_trusted_head, require_trusted_head
 from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
-from statesync.sync.repo import Repo, init_repo, open_repo
-from statesync.sync.sealing import EnvKeys
-from statesync.sync.secrets import SecretPolicy
-from statesync.sync.unseal import Unsealer
+from statesync.sync.store.repo import Repo, init_repo, open_repo
+from statesync.sync.store.sealing import EnvKeys
+from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.verify import VerifyReport
 from statesync.sync.verify import verify as verify_store
 
 if TYPE_CHECKING:
-    from statesync.crypto.admin import KeyAdmin
+    from statesync.keys import KeyAdmin
     from statesync.sync.gc import GcReport
     from statesync.sync.retention import Policy as RetentionPolicy
     from statesync.sync.retention_store import StoredPolicy as StoredRetention
@@ -123,7 +126,7 @@ class Store:
              include_secrets: bool = False, encrypt_all: bool = False,
              progress: bool = False, lock: LockPolicy | None = None,
              allow_downgrade: bool = False) -> PushResult:
-        """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.engine.push`).
+        """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.push.push`).
 
         ``include_secrets`` seals secret values and files with the environment's
         key instead of leaving them out; ``encrypt_all`` seals every chunk and
@@ -188,7 +191,7 @@ class Store:
 
     def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,
              purpose: str = "") -> lease_mod.Lease:
-        """Take ``env``'s lease (no heartbeat: renew it, or use ``statesync.sync.lease.held``).
+        """Take ``env``'s lease (no heartbeat: renew it, or use ``statesync.sync.store.leases.held``).
 
         Raises :class:`LockedError` naming the holder and expiry if it is held.
         """
@@ -210,7 +213,7 @@ class Store:
                 lock: LockPolicy | None = None) -> promote_mod.PromoteResult:
         """Give ``dst`` ``src``'s head files as a new snapshot, if the rules allow it.
 
-        The store's promotion rule (:mod:`statesync.sync.promotion_rule`) and,
+        The store's promotion rule (:mod:`statesync.sync.store.promotion_rule`) and,
         as a local additional restriction, ``[promotion] allowed`` of statesync.toml.
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
@@ -319,7 +322,7 @@ class Store:
 
     def keys(self, identities: list[str] | None = None) -> KeyAdmin:
         """Key management (``[keys] recipients`` of statesync.toml + ``identities`` specs)."""
-        from statesync.crypto.admin import KeyAdmin
+        from statesync.keys import KeyAdmin
 
         return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
 
@@ -354,7 +357,7 @@ def _check_pin(repo: Repo, reset: bool = False) -> dict[str, Any]:
 def _wire_security(repo: Repo, config: Config) -> None:
     """Give the engine this user's keys (unwrapped on first use), signer and trust policy."""
     from statesync.crypto import signing, trust
-    from statesync.crypto.envelope import KeyService
+    from statesync.sync.store.keyring import KeyService
     from statesync.crypto.providers import default_identities
 
     service: list[KeyService] = []

@@ -123,7 +123,7 @@ def cmd_verify(args: argparse.Namespace) -> Any:
 def cmd_repair(args: argparse.Namespace) -> Any:
     result = _store(args).repair(read_data=args.read_data)
     if not result.ok:
-        from statesync.render import render
+        from statesync.cli.render import render
 
         if not (args.json or args.quiet):
             render("repair", _jsonable(result))
@@ -324,7 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
-    from statesync.crypto.commands import add_keys_commands
+    from statesync.cli.keys import add_keys_commands
 
     add_keys_commands(add, common)
     from statesync.cli_gc import add_gc_command
@@ -368,7 +368,7 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug: one line, the traceback only when asked for
         logging.getLogger("statesync").debug("internal error", exc_info=True)
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
-    from statesync.render import render
+    from statesync.cli.render import render
 
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
-from statesync.sync import layout
-from statesync.sync import lease as lease_mod
+from statesync.sync.store import layout
+from statesync.sync.store import leases as lease_mod
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import write
 

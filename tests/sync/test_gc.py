@@ -13,8 +13,8 @@ import pytest
 from statesync import api
 from statesync.api import Store
 from statesync.errors import IntegrityError, LockedError
-from statesync.sync import layout
-from statesync.sync import lease as lease_mod
+from statesync.sync.store import layout
+from statesync.sync.store import leases as lease_mod
 from statesync.sync.retention import Policy
 from tests.helpers import tree, write
 

@@ -21,7 +21,7 @@ import pytest
 from statesync import api
 from statesync.api import Store
 from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
-from statesync.sync.repo import open_repo
+from statesync.sync.store.repo import open_repo
 from statesync.sync.retention import Policy
 from tests.helpers import tree, write
 

@@ -6,15 +6,16 @@ import hashlib
 import io
 from typing import BinaryIO
 
-from statesync.progress import Progress, quiet
-from statesync.sync import codec, gc_marker
-from statesync.sync.chunker import Chunker
-from statesync.sync.chunkindex import ChunkIndex, load_index, write_index
-from statesync.sync.manifest import Entry
-from statesync.sync.packer import PackUploader
-from statesync.sync.repo import Repo
-from statesync.sync.sealing import EnvKeys
-from statesync.sync.secrets import is_document
+from statesync.cli.progress import Progress, quiet
+from statesync.sync import gc_marker
+from statesync.sync.store import codec
+from statesync.sync.store.chunker import Chunker
+from statesync.sync.store.chunkindex import ChunkIndex, load_index, write_index
+from statesync.sync.store.manifest import Entry
+from statesync.sync.store.packs import PackUploader
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys
+from statesync.sync.secrets.policy import is_document
 
 _SNIFF = 8192
 

@@ -10,7 +10,7 @@ Damage stays local: an index that cannot be read is skipped with a warning
 whose pack is absent from the store's listing of ``objects/`` is dropped, so
 a push never "reuses" a chunk that is gone (the cost: one ``list`` per load).
 A read that needs a chunk no usable index names rebuilds its location from
-the packs no usable index covers (:mod:`statesync.sync.packscan`).
+the packs no usable index covers (:mod:`statesync.sync.store.packscan`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from typing import Any
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound, StatesyncError
 from statesync.paths import cache_dir
-from statesync.sync import codec, fields, layout
-from statesync.sync.repo import Repo
-from statesync.sync.sealing import EnvKeys, index_header
+from statesync.sync.store import codec
+from statesync.sync.store import fields
+from statesync.sync.store import layout
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys, index_header
 
 INDEX_VERSION = 1
 log = logging.getLogger(__name__)
@@ -121,7 +123,7 @@ class ChunkIndex:
         return sorted((self.present_packs or set()) - self.indexed_packs)
 
     def _rescan(self, repo: Repo) -> None:
-        from statesync.sync.packscan import scan_pack
+        from statesync.sync.store.packscan import scan_pack
 
         for pack in self.uncovered_packs():
             where = layout.pack_key(pack)

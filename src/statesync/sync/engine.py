@@ -15,23 +15,28 @@ from pathlib import Path
 from typing import Any
 
 from statesync.errors import GcRaced, RefConflict, StatesyncError, UsageError
-from statesync.progress import Progress
-from statesync.sync import gc_marker, layout, redaction, reuse, secrets, sticky
-from statesync.sync import seen as seen_serials
-from statesync.sync.builder import SnapshotBuilder, symlink_entry
-from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
-from statesync.sync.refs import (
+from statesync.cli.progress import Progress
+from statesync.sync import gc_marker
+from statesync.sync.store import layout
+from statesync.sync.secrets import redaction
+from statesync.sync.folder import reuse
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.store import sticky
+from statesync.sync.store import seen as seen_serials
+from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
+from statesync.sync.store.refs import (
     RefState,
     read_head_to_replace,
     read_trusted_head,
     write_ref,
 )
-from statesync.sync.repo import Repo
-from statesync.sync.reuse import Mode
-from statesync.sync.sealing import EnvKeys
-from statesync.sync.stable import read_stable
-from statesync.sync.stored import StoredForm
-from statesync.sync.workdir import (
+from statesync.sync.store.repo import Repo
+from statesync.sync.folder.reuse import Mode
+from statesync.sync.store.sealing import EnvKeys
+from statesync.sync.folder.stable import read_stable
+from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.workdir import (
     EnvRecord,
     LocalFile,
     Scan,
@@ -189,7 +194,7 @@ def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: S
     """Entries for ``files``, re-reading files that may have changed or were stored otherwise.
 
     ``mode`` is how this push seals (default: nothing); a cached entry stored
-    another way never stands in for a file (see :mod:`statesync.sync.reuse`).
+    another way never stands in for a file (see :mod:`statesync.sync.folder.reuse`).
     A file removed since the folder was listed is dropped from ``files`` too.
     """
     entries = []

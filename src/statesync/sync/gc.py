@@ -27,14 +27,15 @@ from typing import Any
 
 from statesync.backends.base import Meta
 from statesync.errors import EnvNotFound, KeyFailure, StatesyncError
-from statesync.sync import gc_marker, gc_plan, gc_sweep, layout, retention
-from statesync.sync import lease as lease_mod
-from statesync.sync.chunkindex import ChunkIndex, load_index
+from statesync.sync import gc_marker, gc_plan, gc_sweep, retention
+from statesync.sync.store import layout
+from statesync.sync.store import leases as lease_mod
+from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.gc_plan import History, Marks
-from statesync.sync.refs import list_envs, read_ref
-from statesync.sync.repo import Repo
+from statesync.sync.store.refs import list_envs, read_ref
+from statesync.sync.store.repo import Repo
 from statesync.sync.retention_store import read_policy
-from statesync.sync.sealing import EnvKeys, KeyLookup
+from statesync.sync.store.sealing import EnvKeys, KeyLookup
 
 log = logging.getLogger(__name__)
 

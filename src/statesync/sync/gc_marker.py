@@ -23,8 +23,8 @@ from typing import Any
 
 from statesync.backends.base import CREATE, Update, Version
 from statesync.errors import AlreadyExists, GcRaced, IntegrityError, NotFound, PreconditionFailed
-from statesync.sync import layout
-from statesync.sync.repo import Repo
+from statesync.sync.store import layout
+from statesync.sync.store.repo import Repo
 from statesync.whoami import user_at_host
 
 _DOMAIN = b"statesync-gc-marker-v1\n"
@@ -113,7 +113,7 @@ def confirm(repo: Repo, snapshot: str, chunk_ids: set[str], seen: int | None) ->
     marker = read_marker(repo)
     if marker.generation == (seen if seen is not None else 0):
         return
-    from statesync.sync.chunkindex import load_index
+    from statesync.sync.store.chunkindex import load_index
 
     try:
         repo.backend.head(layout.snapshot_key(snapshot))

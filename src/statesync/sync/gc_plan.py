@@ -23,10 +23,10 @@ from datetime import datetime
 from statesync.backends.base import Meta
 from statesync.errors import IntegrityError, KeyFailure, SnapshotNotFound, StatesyncError
 from statesync.sync import retention
-from statesync.sync.chunkindex import ChunkIndex
-from statesync.sync.manifest import Manifest, load_manifest
-from statesync.sync.refs import list_envs, read_ref
-from statesync.sync.repo import Repo
+from statesync.sync.store.chunkindex import ChunkIndex
+from statesync.sync.store.manifest import Manifest, load_manifest
+from statesync.sync.store.refs import list_envs, read_ref
+from statesync.sync.store.repo import Repo
 
 #: A manifest no ref reaches may be a push about to move its ref: it is kept at least this long.
 MANIFEST_GRACE = 15 * 60

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from statesync.backends.base import CREATE, Digested
 from statesync.errors import AlreadyExists, IntegrityError, KeyFailure, NotFound
-from statesync.sync import codec, layout
-from statesync.sync.chunkindex import ChunkIndex, Location, PackEntries, read_index_doc, write_index
-from statesync.sync.repo import Repo
+from statesync.sync.store import codec
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import ChunkIndex, Location, PackEntries, read_index_doc, write_index
+from statesync.sync.store.repo import Repo
 
 _WORKERS = 8
 

@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from statesync.errors import EnvNotFound, KeyFailure, SnapshotNotFound, UsageError
-from statesync.sync import gc_marker, layout, secrets
-from statesync.sync.chunkindex import ChunkIndex, load_index
-from statesync.sync.download import read_entry
-from statesync.sync.manifest import Entry, Manifest, load_manifest
-from statesync.sync.refs import read_trusted_head, require_trusted_head
-from statesync.sync.repo import Repo
-from statesync.sync.resolve import resolve_trusted
-from statesync.sync.reuse import Mode, cached_entry
-from statesync.sync.stored import StoredForm
-from statesync.sync.unseal import Unsealer
-from statesync.sync.workdir import WorkRecord, scan_folder
+from statesync.sync import gc_marker
+from statesync.sync.store import layout
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.store.chunkindex import ChunkIndex, load_index
+from statesync.sync.store.content import read_entry
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest
+from statesync.sync.store.refs import read_trusted_head, require_trusted_head
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.resolve import resolve_trusted
+from statesync.sync.folder.reuse import Mode, cached_entry
+from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.unseal import Unsealer
+from statesync.sync.folder.workdir import WorkRecord, scan_folder
 
 #: Documents up to this size get a key-level diff.
 _DOC_DIFF_MAX = 4 * 1024 * 1024

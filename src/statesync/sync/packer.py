@@ -16,10 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from statesync.backends.base import CREATE, Digested
 from statesync.errors import AlreadyExists
-from statesync.sync import codec, layout
-from statesync.sync.chunkindex import PackEntries
-from statesync.sync.repo import Repo
-from statesync.sync.sealing import EnvKeys
+from statesync.sync.store import codec
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import PackEntries
+from statesync.sync.store.repo import Repo
+from statesync.sync.store.sealing import EnvKeys
 
 
 class _Pack:

@@ -16,18 +16,20 @@ import time
 from pathlib import Path
 
 from statesync.errors import RefConflict
-from statesync.sync import gc_marker, secrets, sticky
-from statesync.sync import seen as seen_serials
-from statesync.sync.builder import SnapshotBuilder
-from statesync.sync.chunkindex import ChunkIndex, load_index
-from statesync.sync.download import read_entry
-from statesync.sync.engine import PushOptions, PushResult, chunk_ids, same_content, sealing_keys
-from statesync.sync.manifest import Entry, Manifest, load_manifest, store_manifest
+from statesync.sync import gc_marker
+from statesync.sync.secrets import policy as secrets
+from statesync.sync.store import sticky
+from statesync.sync.store import seen as seen_serials
+from statesync.sync.store.builder import SnapshotBuilder
+from statesync.sync.store.chunkindex import ChunkIndex, load_index
+from statesync.sync.store.content import read_entry
+from statesync.sync.push import PushOptions, PushResult, chunk_ids, same_content, sealing_keys
+from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.merge import merge
-from statesync.sync.refs import RefState, read_trusted_head, write_ref
-from statesync.sync.repo import Repo
-from statesync.sync.restore import remember_pull, restore
-from statesync.sync.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
+from statesync.sync.store.refs import RefState, read_trusted_head, write_ref
+from statesync.sync.store.repo import Repo
+from statesync.sync.folder.checkout import remember_pull, restore
+from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
 
 MAX_ATTEMPTS = 20
 

@@ -22,8 +22,8 @@ from statesync.errors import (
     PreconditionFailed,
     StatesyncError,
 )
-from statesync.sync import layout
-from statesync.sync.repo import Repo
+from statesync.sync.store import layout
+from statesync.sync.store.repo import Repo
 from statesync.sync.retention import Policy
 from statesync.whoami import user_at_host
 

@@ -24,12 +24,14 @@ from statesync.errors import (
     SnapshotNotFound,
     StatesyncError,
 )
-from statesync.sync import codec, gc_marker, layout
-from statesync.sync.chunkindex import ChunkIndex, Location, load_index
-from statesync.sync.download import open_chunk
-from statesync.sync.manifest import Manifest, load_manifest
-from statesync.sync.refs import list_envs, read_trusted_head
-from statesync.sync.repo import Repo
+from statesync.sync import gc_marker
+from statesync.sync.store import codec
+from statesync.sync.store import layout
+from statesync.sync.store.chunkindex import ChunkIndex, Location, load_index
+from statesync.sync.store.content import open_chunk
+from statesync.sync.store.manifest import Manifest, load_manifest
+from statesync.sync.store.refs import list_envs, read_trusted_head
+from statesync.sync.store.repo import Repo
 
 
 @dataclass(frozen=True)
