@@ -63,6 +63,9 @@ from statesync.sync.verify import verify as verify_store
 
 if TYPE_CHECKING:
     from statesync.keys import KeyAdmin
+    from statesync.sync.gc import GcReport
+    from statesync.sync.store.retention import Policy as RetentionPolicy
+    from statesync.sync.store.retention_store import StoredPolicy as StoredRetention
 
 OBJECT_PATH = "object.json"
 BYTES_PATH = "object.bin"
@@ -685,7 +688,8 @@ def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str
     builder.finish()
     _, new, changed = commit_mod.commit_entries(store.repo, env, state, head_id, entries,
                                                 message=message, tags=dict(tags or {}),
-                                                encryption=sealing.manifest_field(), base=head)
+                                                encryption=sealing.manifest_field(), base=head,
+                                                gc_seen=builder.gc_generation)
     return push_result(env, new, parent=head_id, files=len(entries),
                        uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
                        changed=changed)
@@ -786,3 +790,40 @@ def folder_differs(store: Store, folder: str | Path, env: str = "default") -> bo
     if set(files) != set(rec.files):
         return True
     return any(rec.files[p][:3] != f.stat_key() for p, f in files.items())
+# --- retention and garbage collection (DESIGN.md §8) --------------------------
+
+
+def gc(store: Store, *, env: str | None = None, policy: RetentionPolicy | None = None,
+       dry_run: bool = False, grace: float | None = None,
+       repack_below: float | None = None) -> GcReport:
+    """Apply retention and remove what no kept snapshot needs (see :mod:`statesync.sync.gc`).
+
+    ``policy`` None applies each environment's stored policy (none: keep all
+    of its snapshots); ``env`` limits retention to that environment. ``grace``
+    (seconds, by the store's clock) protects recent packs; ``repack_below``
+    is the live share under which a pack is rewritten. Raises
+    :class:`LockedError` if another gc runs, :class:`IntegrityError` (nothing
+    removed) if a ref or manifest cannot be parsed.
+    """
+    from statesync.sync import gc as gc_mod
+
+    opts = gc_mod.GcOptions(
+        env=layout.validate_env(env) if env else None, policy=policy, dry_run=dry_run,
+        grace=gc_mod.DEFAULT_GRACE if grace is None else max(0.0, float(grace)),
+        repack_below=(gc_mod.DEFAULT_REPACK_BELOW if repack_below is None
+                      else float(repack_below)))
+    return gc_mod.gc(store.repo, opts)
+
+
+def gc_policy(store: Store, env: str) -> StoredRetention | None:
+    """``env``'s retention policy as stored in the store (None: it has none)."""
+    from statesync.sync.store import retention_store
+
+    return retention_store.read_policy(store.repo, layout.validate_env(env))
+
+
+def set_gc_policy(store: Store, env: str, policy: RetentionPolicy) -> StoredRetention:
+    """Store ``policy`` for ``env``, for every machine's gc (an empty policy removes it)."""
+    from statesync.sync.store import retention_store
+
+    return retention_store.set_policy(store.repo, layout.validate_env(env), policy)

@@ -232,3 +232,8 @@ class FolderRecordError(LocalFileError):
 
 class MachineIdError(LocalFileError):
     """This user's machine id file is foreign, readable by others, or cannot be created."""
+class GcRaced(ConflictError):
+    """A concurrent gc removed data this write reused; nothing was changed (exit 3).
+
+    Push retries by itself; other writers report it so the command is run again.
+    """

@@ -211,4 +211,7 @@ def build() -> argparse.ArgumentParser:
     from statesync.cli.watch import add_watch
 
     add_watch(add)
+    from statesync.cli.gc import add_gc_command
+
+    add_gc_command(add)
     return p

@@ -75,6 +75,8 @@ def _log(r: dict[str, Any]) -> None:
         tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())
         print(f"{s['snapshot'][:12]}  {s['created_at'][:19]}  {s['author']}@{s['host']}  "
               f"{s['files']} files {_size(s['size'])}  {s['message']} {tags}".rstrip())
+        if s.get("history_cut"):
+            print("  (history before this was removed by gc)")
 
 
 def _diff(r: dict[str, Any]) -> None:
@@ -221,6 +223,15 @@ _RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "dif
 _RENDERERS["keys"] = _keys
 _RENDERERS.update({"verify": _verify, "repair": _repair, "envs": _envs})
 _RENDERERS["locks"] = _locks
+
+
+def _gc(r: dict[str, Any]) -> None:
+    from statesync.cli.gc import render_gc
+
+    render_gc(r, _size)
+
+
+_RENDERERS["gc"] = _gc
 
 
 def render(command: str, result: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from statesync.sync import progress as meters
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.store import sticky
+from statesync.sync.store import gc_marker, sticky
 from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.store.refs import RefState, write_ref
 from statesync.sync.store.repo import Repo
@@ -72,7 +72,8 @@ def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> 
 
 def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
            manifest: Manifest, base: Manifest | None = None, *,
-           before_ref: Callable[[str], None] | None = None) -> tuple[str, RefState, bool]:
+           before_ref: Callable[[str], None] | None = None,
+           gc_seen: int | None = None) -> tuple[str, RefState, bool]:
     """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
 
     Returns ``(snapshot, new ref state, changed)``; when the entries equal the
@@ -80,6 +81,8 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
     parent's manifest when the caller has already read it. The entries' chunks
     must already be in the store. Raises :class:`RefConflict` on a lost race.
     ``before_ref`` is called with the snapshot id just before the ref is written.
+    ``gc_seen``: the gc generation read before the chunks were listed
+    (:func:`statesync.sync.store.gc_marker.confirm`; :class:`GcRaced` if gc removed any).
     """
     if state is not None and parent is not None and parent == state.ref.snapshot:
         base = base or load_manifest(repo, parent)
@@ -88,6 +91,7 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
             return parent, state, False
     manifest.parents = [parent] if parent else []
     snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
+    gc_marker.confirm(repo, snap_id, chunk_ids(manifest), gc_seen)
     if before_ref is not None:
         before_ref(snap_id)
     new_state = write_ref(repo, env, snap_id, state)
@@ -99,7 +103,8 @@ def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | N
                    entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
                    secret_files: list[str] | None = None,
                    encryption: dict[str, Any] | None = None,
-                   base: Manifest | None = None) -> tuple[str, RefState, bool]:
+                   base: Manifest | None = None,
+                   gc_seen: int | None = None) -> tuple[str, RefState, bool]:
     """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
 
     ``encryption`` must describe how the entries were sealed (the manifest is
@@ -109,7 +114,12 @@ def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | N
                         message=message, tags=dict(tags or {}),
                         secret_files=sorted(secret_files or []),
                         encryption=dict(encryption or {}))
-    return commit(repo, env, state, parent, manifest, base)
+    return commit(repo, env, state, parent, manifest, base, gc_seen=gc_seen)
+
+
+def chunk_ids(manifest: Manifest) -> set[str]:
+    """Every chunk ``manifest`` names."""
+    return {str(cid) for e in manifest.entries for cid, _ in e.chunks}
 
 
 def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:

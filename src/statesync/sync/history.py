@@ -14,7 +14,7 @@ from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.folder.workdir import WorkRecord, scan_folder
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.store import layout
+from statesync.sync.store import gc_marker, layout
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import read_entry
 from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
@@ -37,15 +37,27 @@ class LogEntry:
     parents: list[str]
     files: int
     size: int
+    #: gc removed this snapshot's parent (retention cut the history here)
+    history_cut: bool = False
 
 
 def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
-    """The environment's history, newest first, following first parents."""
+    """The environment's history, newest first, following first parents.
+
+    Where gc removed a parent, the last entry says so (``history_cut``); a
+    parent missing for any other reason is :class:`SnapshotNotFound`.
+    """
     state = require_trusted_head(repo, env)
     out: list[LogEntry] = []
     snap: str | None = state.ref.snapshot
     while snap and len(out) < limit:
-        m = load_manifest(repo, snap)
+        try:
+            m = load_manifest(repo, snap)
+        except SnapshotNotFound:
+            if not out or snap not in gc_marker.read_marker(repo).cuts:
+                raise
+            out[-1].history_cut = True
+            break
         out.append(LogEntry(snap, m.created_at, m.author, m.host, m.message, m.tags, m.parents,
                             len(m.entries), sum(e.size for e in m.entries)))
         snap = m.parents[0] if m.parents else None

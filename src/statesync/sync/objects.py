@@ -142,7 +142,7 @@ def commit_layer(repo: Repo, env: str, layer: Layer, opts: CommitOptions) -> Pus
     builder.finish()
     snap, new, changed = commit_mod.commit_entries(
         repo, env, state, parent, entries, message=opts.message, tags=dict(opts.tags or {}),
-        encryption=sealing.manifest_field(), base=head)
+        encryption=sealing.manifest_field(), base=head, gc_seen=builder.gc_generation)
     _index(repo, env, snap)
     return push_result(env, new, parent=parent, files=len(entries),
                        uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,

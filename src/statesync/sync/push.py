@@ -13,7 +13,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import IntegrityError, LocalFileError, RefConflict, UsageError
+from statesync.errors import (
+    GcRaced,
+    IntegrityError,
+    LocalFileError,
+    RefConflict,
+    UsageError,
+)
 from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
@@ -207,7 +213,25 @@ def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | N
     return reuse.same_as_head(files, rec, state.ref.snapshot, head, StoredForm(policy, keys))
 
 
+#: How many times a push that lost a race with gc starts over (each re-lists the store).
+GC_ATTEMPTS = 3
+
+
 def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
+    """Snapshot ``folder`` into ``env`` (see :func:`push_once`).
+
+    A concurrent gc that removed chunks this push reused (:class:`GcRaced`)
+    makes it start over from a fresh listing, up to :data:`GC_ATTEMPTS` times.
+    """
+    for _ in range(GC_ATTEMPTS - 1):
+        try:
+            return push_once(repo, folder, env, opts)
+        except GcRaced:
+            continue
+    return push_once(repo, folder, env, opts)
+
+
+def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     """Snapshot ``folder`` into ``env``.
 
     Raises :class:`RefConflict` if the env moved since the folder synced,
@@ -275,7 +299,7 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
 
     _, new_state, changed = commit(repo, env, state, parent, ours,
                                          head if state and parent == state.ref.snapshot else None,
-                                         before_ref=before_ref)
+                                         before_ref=before_ref, gc_seen=builder.gc_generation)
     _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
               sealing.manifest_field())
     return push_result(env, new_state, parent=parent, files=len(entries),

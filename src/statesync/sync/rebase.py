@@ -19,6 +19,7 @@ from statesync.errors import RefConflict
 from statesync.sync.commit import (
     PushOptions,
     PushResult,
+    chunk_ids,
     push_result,
     same_content,
     sealing_keys,
@@ -27,8 +28,8 @@ from statesync.sync.folder.checkout import remember_pull, restore
 from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
 from statesync.sync.merge import merge
 from statesync.sync.secrets import policy as secrets
+from statesync.sync.store import gc_marker, sticky
 from statesync.sync.store import seen as seen_serials
-from statesync.sync.store import sticky
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import read_entry
@@ -63,6 +64,7 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
             heads = [state.ref.snapshot, ours_id]
         manifest.parents = heads
         snap = store_manifest(repo, manifest, sealing_keys(repo, manifest))
+        gc_marker.confirm(repo, snap, chunk_ids(manifest), builder.gc_generation)
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:

@@ -25,7 +25,7 @@ from statesync.errors import (
     SnapshotNotFound,
     StatesyncError,
 )
-from statesync.sync.store import codec, layout
+from statesync.sync.store import codec, gc_marker, layout
 from statesync.sync.store.chunkindex import ChunkIndex, Location, load_index
 from statesync.sync.store.content import open_chunk
 from statesync.sync.store.manifest import Manifest, load_manifest
@@ -84,6 +84,7 @@ class _Walk:
     envs_of: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     needed: dict[str, int] = field(default_factory=dict)
     bad_chunks: dict[str, tuple[str, str]] = field(default_factory=dict)  # cid -> (key, why)
+    cut: frozenset[str] = frozenset()  # parents gc removed on purpose: no damage
 
 
 #: A damaged chunk: chunk id -> (pack id, or None if no usable index names one).
@@ -101,7 +102,7 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
     index = load_index(repo, cached=False)
     for damage in index.damaged:
         report.add(Damage(damage.key, damage.problem + " (statesync repair rebuilds it)"))
-    walk = _Walk()
+    walk = _Walk(cut=gc_marker.read_marker(repo).cuts)
     for name in [env] if env else list_envs(repo):
         _walk_env(repo, name, report, walk, env is not None)
     report.chunks = len(walk.needed)
@@ -136,7 +137,7 @@ def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bo
             walk.envs_of[snap].add(env)
             continue
         walk.envs_of[snap].add(env)
-        manifest = _manifest(repo, snap, env, report)
+        manifest = _manifest(repo, snap, env, report, walk.cut)
         if manifest is None:
             continue
         report.snapshots += 1
@@ -146,12 +147,14 @@ def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bo
                 walk.needed[cid] = int(size)
 
 
-def _manifest(repo: Repo, snap: str, env: str, report: VerifyReport) -> Manifest | None:
+def _manifest(repo: Repo, snap: str, env: str, report: VerifyReport,
+              cut: frozenset[str] = frozenset()) -> Manifest | None:
     where = layout.snapshot_key(snap)
     try:
         return load_manifest(repo, snap)
     except SnapshotNotFound:
-        report.add(Damage(where, "missing", envs=(env,), snapshots=(snap,)))
+        if snap not in cut:
+            report.add(Damage(where, "missing", envs=(env,), snapshots=(snap,)))
     except IntegrityError as exc:
         report.add(Damage(where, _problem(exc, where), envs=(env,), snapshots=(snap,)))
     except KeyFailure:

@@ -7,7 +7,7 @@ import io
 from typing import BinaryIO
 
 from statesync.sync.progress import Meter, quiet
-from statesync.sync.store import codec
+from statesync.sync.store import codec, gc_marker
 from statesync.sync.store.chunker import Chunker
 from statesync.sync.store.chunkindex import ChunkIndex, load_index, write_index
 from statesync.sync.store.manifest import Entry, is_document
@@ -80,11 +80,17 @@ class SnapshotBuilder:
         self._uploader = PackUploader(repo, workers, keys=keys)
         self._keys = keys
         self.reused_bytes = 0
+        #: gc generation read before the index was listed (None: not listed yet)
+        self.gc_generation: int | None = None
 
     @property
     def index(self) -> ChunkIndex:
+        """The store's chunks, minus packs a running gc condemned (read before the listing)."""
         if self._index is None:
-            self._index = load_index(self.repo)
+            marker = gc_marker.read_marker(self.repo)
+            self.gc_generation = marker.generation
+            self._uploader.avoid = marker.condemned
+            self._index = load_index(self.repo, skip_packs=marker.condemned)
         return self._index
 
     @property

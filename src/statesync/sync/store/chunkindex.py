@@ -84,6 +84,8 @@ class ChunkIndex:
         self.indexed_packs: set[str] = set()
         self.present_packs: set[str] | None = None
         self.unreadable: list[tuple[str, str]] = []
+        #: index id -> the packs it names (usable indexes only; gc rewrites from it)
+        self.packs_by_index: dict[str, set[str]] = {}
         self._repo: Repo | None = None  # set when a damaged index may be rebuilt from packs
 
     def __contains__(self, chunk_id: str) -> bool:
@@ -141,16 +143,19 @@ class ChunkIndex:
                 log.warning("%s: cannot rebuild its index from it: %s", where, exc)
 
 
-def load_index(repo: Repo, *, cached: bool = True) -> ChunkIndex:
+def load_index(repo: Repo, *, cached: bool = True,
+               skip_packs: frozenset[str] = frozenset()) -> ChunkIndex:
     """Read every index object, skipping damaged ones, and keep only locations that exist.
 
     ``cached=False`` reads every index body from the store (``verify``).
-    Never raises for a damaged index: it is named in ``damaged`` and logged.
+    ``skip_packs``: packs to count as absent (those a running gc condemned,
+    see :mod:`statesync.sync.store.gc_marker`). Never raises for a damaged index:
+    it is named in ``damaged`` and logged.
     """
     ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
     # Listed after the indexes: a pack is uploaded before the index naming it.
     present = {p for m in repo.backend.list(layout.OBJECTS)
-               if (p := layout.pack_id_from_key(m.key)) is not None}
+               if (p := layout.pack_id_from_key(m.key)) is not None} - skip_packs
     index = ChunkIndex()
     index.present_packs = present
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -162,6 +167,7 @@ def load_index(repo: Repo, *, cached: bool = True) -> ChunkIndex:
                 log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
                 index.damaged.append(doc)
             else:
+                index.packs_by_index[index_id] = {loc.pack for loc in doc.locations.values()}
                 _merge(index, doc, present)
     for cid in [c for c in index.lost if c in index.locations]:
         del index.lost[cid]
@@ -184,6 +190,23 @@ def _read_one(repo: Repo, index_id: str,
     except (KeyError, TypeError, ValueError, AttributeError):
         return IndexDamage(where, "malformed index")
     return part
+
+
+def read_index_doc(repo: Repo, index_id: str) -> tuple[PackEntries, tuple[str, int] | None] | None:
+    """One index's packs and the key that seals it (None: plaintext) for gc's rewrite.
+
+    Returns None for an index that cannot be read here (damaged, or sealed
+    and no key): gc then leaves it alone.
+    """
+    where = layout.index_key(index_id)
+    try:
+        body, _ = repo.backend.get(where)
+        doc = _opened(repo, body, index_id, where)
+        if isinstance(doc, _Unreadable):
+            return None
+        return doc["packs"], index_header(body, where)
+    except (StatesyncError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _merge(index: ChunkIndex, part: ChunkIndex, present: set[str]) -> None:

@@ -19,6 +19,9 @@ INDEX = "index/"
 LOCKS = "locks/"
 KEYS = "keys/"
 POLICY = "policy/"
+GC = "gc/"
+#: The store-wide gc lease lives at ``locks/_gc``: no environment can be named so.
+GC_LEASE = "_gc"
 DAMAGED = "damaged/"
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("prod\n").
@@ -97,13 +100,23 @@ def env_from_ref_key(key: str) -> str:
 
 
 def lock_key(env: str) -> str:
-    """Key of an environment's lease."""
-    return f"{LOCKS}{validate_env(env)}"
+    """Key of an environment's lease (or, for :data:`GC_LEASE`, of the store's gc lease)."""
+    return f"{LOCKS}{env if env == GC_LEASE else validate_env(env)}"
 
 
 def promotion_rule_key() -> str:
     """Key of the store's promotion rule (which FROM->TO promotions are allowed)."""
     return f"{POLICY}promotion.json"
+
+
+def gc_marker_key() -> str:
+    """Key of the gc generation marker (generation, condemned packs, history cuts)."""
+    return f"{GC}generation.json"
+
+
+def retention_policy_key(env: str) -> str:
+    """Key of ``env``'s stored retention policy (applied by every machine's gc)."""
+    return f"{POLICY}retention/{validate_env(env)}.json"
 
 
 def env_from_lock_key(key: str) -> str:
