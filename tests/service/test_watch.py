@@ -108,3 +108,29 @@ def test_sighup_reloads_and_keeps_running(local_store: str, tmp_path: Path) -> N
         w.wait_event("push", lambda e: e["serial"] == 2)
         assert "configuration reloaded" in w.log()
         assert w.terminate() == 0
+
+
+def test_gc_every_applies_the_stored_retention_policy(local_store: str, tmp_path: Path) -> None:
+    """``--gc-every``: the service runs ``statesync gc --env`` with the stored policy."""
+    from statesync import api
+    from statesync.sync.store.retention import Policy
+
+    folder = tmp_path / "app"
+    write(folder, "state.json", {"n": 0})
+    with Store.open(local_store) as store:
+        for n in range(1, 5):  # four snapshots before the service starts
+            write(folder, "state.json", {"n": n})
+            store.push(folder, "dev")
+        api.set_gc_policy(store, "dev", Policy(keep_last=2))
+    assert snapshots(local_store) == 4
+    with WatchProc(local_store, folder, "--settle", "0.3s", "--interval", "10s",
+                   "--gc-every", "1s") as w:
+        w.wait_event("gc", timeout=60)
+        assert w.terminate() == 0
+    assert snapshots(local_store) == 2, w.log()
+    assert pulled(local_store, tmp_path / "check") == {"n": 4}
+    verify = api.Store.open(local_store)
+    try:
+        assert verify.verify(read_data=True).ok
+    finally:
+        verify.close()

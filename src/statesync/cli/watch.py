@@ -41,6 +41,9 @@ def add_watch(add: Callable[..., argparse.ArgumentParser]) -> None:
                     help="store secret values and files, sealed (as push --include-secrets)")
     sp.add_argument("--poll", action="store_true",
                     help="poll the folder instead of using file-system events")
+    sp.add_argument("--gc-every", metavar="DURATION",
+                    help="run this environment's stored retention policy (statesync gc) this "
+                    "often, e.g. 24h; skipped while another machine's gc runs")
     sp.add_argument("--stop-timeout", default="10s",
                     help="longest the final save may take at SIGTERM/SIGINT")
 
@@ -72,7 +75,9 @@ def options_from(args: argparse.Namespace) -> Any:
                         on_conflict=args.on_conflict, metrics=args.metrics,
                         hooks=tuple((k, c) for k, c in args.exec_on),
                         include_secrets=args.include_secrets, poll=args.poll,
-                        stop_timeout=seconds(args.stop_timeout, "--stop-timeout"))
+                        stop_timeout=seconds(args.stop_timeout, "--stop-timeout"),
+                        gc_every=(seconds(args.gc_every, "--gc-every")
+                                  if args.gc_every else None))
 
 
 def cmd_watch(args: argparse.Namespace) -> Any:

@@ -22,7 +22,7 @@ HOOK_TIMEOUT = 30.0
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
-    """Something the service did: ``kind`` is start, push, pull, conflict, error or stop.
+    """Something the service did: ``kind`` is start, push, pull, conflict, gc, error or stop.
 
     ``conflicts`` names each conflict as ``path#pointer (why)``; ``snapshot``
     and ``serial`` are the environment's head after a push or pull.

@@ -33,6 +33,7 @@ from statesync import api
 from statesync.errors import (
     ConflictError,
     LocalChangesConflict,
+    LockedError,
     StatesyncError,
     TornFile,
     UsageError,
@@ -74,6 +75,7 @@ class Service:
         self._fails = 0
         self._backoff_until = 0.0
         self._next_poll = 0.0
+        self._next_gc = 0.0
         self._ref_token: str | None = None
         self._synced: str | None = None  # the snapshot our last push or pull left
         self._store: Any = None
@@ -195,6 +197,8 @@ class Service:
     def _main(self) -> None:
         try:
             self._arm()
+            if self.options.gc_every is not None:
+                self._next_gc = time.monotonic() + self.options.gc_every
             self.notifier.ready(f"watching {self.folder} for {self.options.env}")
             self._emit(Event(kind="start", env=self.options.env,
                              message=f"watching {self.folder} ({self._watch_kind()})"))
@@ -233,6 +237,8 @@ class Service:
             self._push()
         elif self.options.follow and now >= self._next_poll:
             self._follow()
+        elif self.options.gc_every is not None and now >= self._next_gc:
+            self._gc()
         return self.exit_code == 0
 
     def _sleep_for(self, now: float) -> float:
@@ -247,6 +253,8 @@ class Service:
             sync += [self._last_change + opts.settle, self._dirty_since + opts.interval]
         if opts.follow:
             sync.append(self._next_poll)
+        if opts.gc_every is not None:
+            sync.append(self._next_gc)
         times = [now + 1.0, *(max(t, self._backoff_until) for t in sync)]
         if self.watcher is not None and self.watcher.kind == "poll":
             times.append(now + opts.poll_every)
@@ -354,6 +362,23 @@ class Service:
             if self._changes == seen:
                 self._dirty_since = None
                 self.metrics.pending.labels(self.options.env).set(0)
+
+    def _gc(self) -> None:
+        """Run the environment's stored retention policy; another machine's gc is skipped."""
+        assert self.options.gc_every is not None
+        self._next_gc = time.monotonic() + self.options.gc_every
+        try:
+            report = api.gc(self._open(), env=self.options.env)
+        except LockedError as exc:  # another machine's gc is at work: that one will do
+            log.info("gc skipped: %s", exc)
+            return
+        except (StatesyncError, OSError) as exc:  # reported; pushes go on without a backoff
+            self._emit(Event(kind="error", env=self.options.env, message=f"gc failed: {exc}",
+                             error_type=type(exc).__name__))
+            return
+        self._emit(Event(kind="gc", env=self.options.env, message=(
+            f"gc: {len(report.snapshots_removed)} snapshot(s) and {report.packs_removed} "
+            f"pack(s) removed, {report.removed_bytes} bytes freed")))
 
     def _follow(self) -> None:
         self._next_poll = time.monotonic() + self.options.interval

@@ -25,7 +25,8 @@ class WatchOptions:
     on stdin. ``poll``: use the polling watcher even where events work.
     ``retry_budget``: seconds one store call retries before the loop's own
     backoff takes over (default: ``STATESYNC_RETRY_BUDGET``, else 20).
-    ``stop_timeout``: the final save's time limit.
+    ``stop_timeout``: the final save's time limit. ``gc_every``: run the
+    environment's stored retention policy (``statesync gc --env``) this often.
     """
 
     env: str = "default"
@@ -42,6 +43,7 @@ class WatchOptions:
     retry_budget: float | None = None
     stop_timeout: float = 10.0
     max_backoff: float = 60.0
+    gc_every: float | None = None
 
     def __post_init__(self) -> None:
         if self.on_conflict not in ON_CONFLICT:
@@ -54,6 +56,8 @@ class WatchOptions:
                                  f"(one of {', '.join(HOOK_EVENTS)})")
         if self.metrics is not None:
             metrics_address(self.metrics)
+        if self.gc_every is not None and not self.gc_every > 0:
+            raise UsageError("--gc-every must be a positive duration (e.g. 24h)")
 
     @property
     def call_budget(self) -> float | None:
