@@ -17,6 +17,7 @@ from typing import Any
 from statesync.backends.base import CREATE, Update
 from statesync.errors import (
     AlreadyExists,
+    Contention,
     IntegrityError,
     NotFound,
     PreconditionFailed,
@@ -110,7 +111,7 @@ def set_policy(repo: Repo, env: str, policy: Policy) -> StoredPolicy:
         except (AlreadyExists, PreconditionFailed):
             continue  # someone else changed it meanwhile: write ours over theirs, knowingly
         return stored
-    raise StatesyncError(f"{key} changed {_ATTEMPTS} times while being written; try again")
+    raise Contention(f"{key} changed {_ATTEMPTS} times while being written; try again")
 
 
 def _signed(repo: Repo, stored: StoredPolicy) -> StoredPolicy:
