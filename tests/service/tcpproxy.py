@@ -30,6 +30,8 @@ class TcpProxy:
     def down(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() that close() alone does not
+                server.shutdown(socket.SHUT_RDWR)
             server.close()
         with self._lock:
             conns, self._conns = self._conns, []

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from statesync.api import Store
@@ -161,23 +164,39 @@ def test_sigkill_at_random_moments_loses_no_change(local_store: str, tmp_path: P
         sorted(f"{i}.json" for i in range(rounds))
 
 
-def test_s3_emulator_away_and_back_through_a_proxy(tmp_path: Path) -> None:
-    """moto behind a TCP proxy the test takes down for a while: the change arrives after."""
+def _endpoint(cloud: str) -> tuple[str, int, Callable[[int], dict[str, str]]]:
+    """The emulator's address, and the variables that send the SDK through a proxy port."""
     from urllib.parse import urlsplit
 
-    from tests.cloud_rigs import on_emulator, s3_rig
+    if cloud == "azure":
+        conn = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        blob = re.search(r"BlobEndpoint=(http://[^;/]+)", conn)
+        assert blob is not None, "Azurite's connection string names its BlobEndpoint"
+        at = urlsplit(blob.group(1))
+        return at.hostname or "127.0.0.1", at.port or 80, lambda port: {
+            "AZURE_STORAGE_CONNECTION_STRING": conn.replace(blob.group(1),
+                                                            f"http://127.0.0.1:{port}")}
+    var = {"s3": "AWS_ENDPOINT_URL", "gcs": "STORAGE_EMULATOR_HOST"}[cloud]
+    at = urlsplit(os.environ[var])
+    return at.hostname or "127.0.0.1", at.port or 80, lambda port: {
+        var: f"http://127.0.0.1:{port}"}
+
+
+@pytest.mark.parametrize("cloud", ["s3", "azure", "gcs"])
+def test_emulator_away_and_back_through_a_proxy(cloud: str, tmp_path: Path) -> None:
+    """The emulator behind a TCP proxy the test takes down for a while: the change arrives after."""
+    from tests.cloud_rigs import RIGS as CLOUD_RIGS
+    from tests.cloud_rigs import on_emulator
     from tests.service.tcpproxy import TcpProxy
 
-    url = s3_rig(tmp_path)
-    if url is None or not on_emulator("s3"):
-        import pytest
-
-        pytest.skip("s3 emulator not started (run scripts/test.sh)")
+    url = CLOUD_RIGS[cloud](tmp_path)
+    if url is None or not on_emulator(cloud):
+        pytest.skip(f"{cloud} emulator not started (run scripts/test.sh)")
     Store.init(url).close()
-    endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL"])
-    proxy = TcpProxy((endpoint.hostname or "127.0.0.1", endpoint.port or 80))
+    host, port, redirect = _endpoint(cloud)
+    proxy = TcpProxy((host, port))
     proxy.up()
-    via = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "STATESYNC_RETRY_BUDGET": "2s"}
+    via = {**redirect(proxy.port), "STATESYNC_RETRY_BUDGET": "2s"}
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
     try:
