@@ -12,13 +12,13 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from statesync.errors import StatesyncError
+from statesync.fsutil import write_atomic
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store.manifest import Entry
 
@@ -204,14 +204,7 @@ class WorkRecord:
         check_record_dir(self.root)
         folder = self.root / RECORD_DIR
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.doc, fh, separators=(",", ":"))
-            os.replace(tmp, folder / RECORD_FILE)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_atomic(folder / RECORD_FILE, json.dumps(self.doc, separators=(",", ":")).encode())
 
 
 def check_record_dir(root: Path) -> None:

@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from statesync.crypto.userfiles import write_private
 from statesync.errors import IntegrityError
+from statesync.fsutil import write_atomic
 from statesync.paths import state_dir
 
 _FILE = "encryption.json"
@@ -45,6 +45,11 @@ def _load() -> dict[str, dict[str, bool]]:
                              ) from None
 
 
+def _save(doc: dict[str, dict[str, bool]]) -> None:
+    write_atomic(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n",
+                 make_parents=True)
+
+
 def remembered(store_id: str, env: str) -> Remembered:
     row = _load().get(f"{store_id}/{env}")
     return Remembered(row["secrets"], row["all"]) if row else Remembered()
@@ -59,14 +64,14 @@ def remember(store_id: str, env: str, encryption: dict[str, Any]) -> None:
            "all": old["all"] or bool(encryption.get("all"))}
     if new != old:
         doc[key] = new
-        write_private(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n")
+        _save(doc)
 
 
 def forget(store_id: str, env: str) -> None:
     """Drop the memory of (store, env): the user allowed a downgrade."""
     doc = _load()
     if doc.pop(f"{store_id}/{env}", None) is not None:
-        write_private(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n")
+        _save(doc)
 
 
 def check(store_id: str, env: str, include_secrets: bool, everything: bool,
