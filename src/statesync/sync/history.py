@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.errors import EnvNotFound, KeyFailure, SnapshotNotFound, UsageError
 from statesync.sync.folder.reuse import Mode, cached_entry
 from statesync.sync.folder.stored import StoredForm
@@ -84,7 +85,7 @@ class Diff:
 def _pointers(a: Any, b: Any, at: str, out: list[str]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
-            p = f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}"
+            p = jsonpointer.join(at, k)
             if k not in a or k not in b:
                 out.append(p)
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.errors import BundleError, StatesyncError
 from statesync.sync.bundle.schema import Bundle, Component, check_tree
 from statesync.sync.bundle.seal import Resealer
@@ -157,9 +158,12 @@ def _marker_pointers(path: str, data: bytes, pointers: list[str]) -> list[str]:
 
 
 def _at(doc: Any, pointer: str) -> Any:
+    try:
+        tokens = jsonpointer.split(pointer)
+    except ValueError:
+        return None
     node = doc
-    for raw in pointer.split("/")[1:]:
-        tok = raw.replace("~1", "/").replace("~0", "~")
+    for tok in tokens:
         if isinstance(node, dict) and tok in node:
             node = node[tok]
         elif isinstance(node, list) and tok.isdigit() and int(tok) < len(node):

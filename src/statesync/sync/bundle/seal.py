@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.errors import KeyFailure
 from statesync.sync.bundle.schema import Bundle
 from statesync.sync.secrets import policy as secrets
@@ -156,7 +157,7 @@ def _sealed_slots(node: Any, pointer: str) -> Iterator[tuple[Any, Any, str]]:
     items: Any = node.items() if isinstance(node, dict) else (
         enumerate(node) if isinstance(node, list) else ())
     for key, value in items:
-        here = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+        here = jsonpointer.join(pointer, key)
         if isinstance(value, str) and value_generation(value) is not None:
             yield node, key, here
         else:
