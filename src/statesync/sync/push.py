@@ -17,6 +17,7 @@ from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
+from statesync.sync.folder.remember import remember_sync
 from statesync.sync.folder.reuse import Mode
 from statesync.sync.folder.stable import read_stable
 from statesync.sync.folder.stored import StoredForm
@@ -25,15 +26,12 @@ from statesync.sync.folder.workdir import (
     LocalFile,
     Scan,
     WorkRecord,
-    file_row,
-    now_ns,
     scan_folder,
 )
 from statesync.sync.rebase import rebase_push
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.store import layout, sticky
-from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
 from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
 from statesync.sync.store.refs import (
@@ -268,8 +266,9 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     _, new_state, changed = commit(repo, env, state, parent, ours,
                                          head if state and parent == state.ref.snapshot else None,
                                          before_ref=before_ref)
-    _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
-              sealing.manifest_field())
+    remember_sync(record, repo.store_id, env, snapshot=new_state.ref.snapshot,
+                  serial=new_state.ref.serial, files=files, entries={e.path: e for e in entries},
+                  encryption=sealing.manifest_field(), secrets_included=sealing.include_secrets)
     return push_result(env, new_state, parent=parent, files=len(entries),
                        uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
                        changed=changed, secret_files=excluded, skipped=scan.skipped)
@@ -282,14 +281,3 @@ def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
     if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
         raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
                          "with push --force --include-secrets or --encrypt all, as it was")
-
-
-def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
-              files: dict[str, LocalFile], entries: list[Entry], secrets_included: bool,
-              sealing: dict[str, Any] | None = None) -> None:
-    by_path = {e.path: e for e in entries}
-    rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
-    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             secrets_included, dict(sealing or {})))
-    seen_serials.remember(repo.store_id, env, state.ref.serial)
-    record.save()

@@ -24,10 +24,10 @@ from statesync.sync.commit import (
     sealing_keys,
 )
 from statesync.sync.folder.checkout import remember_pull, restore
-from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
+from statesync.sync.folder.remember import remember_sync
+from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row
 from statesync.sync.merge import merge
 from statesync.sync.secrets import policy as secrets
-from statesync.sync.store import seen as seen_serials
 from statesync.sync.store import sticky
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
@@ -136,14 +136,10 @@ def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manife
 
 def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest, scan: Scan,
             builder: SnapshotBuilder, changed: bool) -> PushResult:
-    by_path = ours.by_path()
-    rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
-    record = WorkRecord.load(folder)
-    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             bool(ours.encryption.get("secrets")),
-                                             dict(ours.encryption)))
-    record.save()
-    seen_serials.remember(repo.store_id, env, state.ref.serial)
+    remember_sync(WorkRecord.load(folder), repo.store_id, env, snapshot=state.ref.snapshot,
+                  serial=state.ref.serial, files=scan.files, entries=ours.by_path(),
+                  encryption=ours.encryption,
+                  secrets_included=bool(ours.encryption.get("secrets")))
     return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
                        files=len(ours.entries), uploaded=builder.uploaded_bytes,
                        reused=builder.reused_bytes, changed=changed,

@@ -27,6 +27,7 @@ from pathlib import Path
 from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncError
 from statesync.sync.folder import nofollow
 from statesync.sync.folder.download import download_entries
+from statesync.sync.folder.remember import remember_sync
 from statesync.sync.folder.reuse import Mode, cached_entry
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.unseal import Unsealer
@@ -35,14 +36,11 @@ from statesync.sync.folder.workdir import (
     EnvRecord,
     Scan,
     WorkRecord,
-    file_row,
-    now_ns,
     scan_folder,
 )
 from statesync.sync.progress import MeterFactory, meter
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import seen as seen_serials
-from statesync.sync.store import sticky
 from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
@@ -288,16 +286,12 @@ def _swap(staging: Path, folder: Path, exists: bool) -> None:
 def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, serial: int,
                   manifest: Manifest, final: Scan) -> None:
     """Record the pulled snapshot and a stat cache of the files as they now are."""
-    by_path = manifest.by_path()
-    files = {**final.files, **final.secrets}
-    rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
-    included = bool(manifest.encryption.get("secrets"))
-    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included,
-                                        dict(manifest.encryption)))
-    seen_serials.remember(store_id, env, serial)
-    if serial:  # a head, not a snapshot pulled by id: its encryption is the env's
-        sticky.remember(store_id, env, manifest.encryption)
-    record.save()
+    # serial 0: a snapshot pulled by id, whose encryption need not be the env's
+    remember_sync(record, store_id, env, snapshot=snapshot, serial=serial,
+                  files={**final.files, **final.secrets}, entries=manifest.by_path(),
+                  encryption=manifest.encryption,
+                  secrets_included=bool(manifest.encryption.get("secrets")),
+                  remember_encryption=bool(serial))
 
 
 def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:
