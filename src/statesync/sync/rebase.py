@@ -12,10 +12,10 @@ push starts from what the environment holds.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 from statesync.errors import RefConflict
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.commit import (
     PushOptions,
     PushResult,
@@ -50,7 +50,11 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
     ours_id = store_manifest(repo, ours, sealing_keys(repo, ours))
     base = base_manifest.by_path() if base_manifest else {}
     index: list[ChunkIndex] = []
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt(n: int) -> PushResult | Again:
+        nonlocal state
+        if n:  # the ref moved again: merge with the newer head
+            state = read_trusted_head(repo, env)  # never merge a head we cannot trust
         if state is None or state.ref.snapshot == parent:
             manifest, heads = ours, [parent] if parent else []
         else:
@@ -66,13 +70,16 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
-            time.sleep(random.uniform(0.02, 0.1) * min(attempt + 1, 10))
-            state = read_trusted_head(repo, env)  # never merge a head we cannot trust
-            continue
+            return AGAIN
         sticky.remember(repo.store_id, env, manifest.encryption)
         return _land(repo, folder, env, new_state, snap, manifest, ours_id, ours, scan, builder,
                      opts, changed=True)
-    raise RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} merge attempts")
+
+    return retry_conditional(
+        attempt, attempts=MAX_ATTEMPTS,
+        backoff=lambda n: random.uniform(0.02, 0.1) * min(n + 1, 10),
+        gave_up=lambda: RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} "
+                                    "merge attempts"))
 
 
 def _secret_files(ours: Manifest, theirs: Manifest) -> list[str]:

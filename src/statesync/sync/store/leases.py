@@ -42,6 +42,7 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.store import layout
 from statesync.sync.store.repo import Repo
 from statesync.whoami import holder_id, user_at_host
@@ -127,15 +128,19 @@ def store_now(backend: Backend) -> datetime | None:
 def _read(repo: Repo, env: str) -> _Current | None:
     """The lock with a timestamp of the same version it was read at; None if absent."""
     key = layout.lock_key(env)
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> _Current | Again | None:
         try:
             body, version = repo.backend.get(key)
             meta = repo.backend.head(key)
         except NotFound:
             return None
-        if meta.version == version:
-            return _Current(_parse(body), version, meta.modified)
-    raise LockedError(f"{key} keeps changing while being read; try again")
+        if meta.version != version:
+            return AGAIN  # rewritten between the two reads
+        return _Current(_parse(body), version, meta.modified)
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
+        f"{key} keeps changing while being read; try again"))
 
 
 def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
@@ -345,21 +350,25 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
     info = LockInfo(uuid.uuid4().hex, user_at_host(), socket.gethostname(), os.getpid(), purpose,
                     now, seconds, now, holder_id())
     body = info.to_bytes()
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> Lease | Again:
         version = _write(repo, key, body, CREATE)
         if version is None:
             cur = _read(repo, env)
             if cur is None:
-                continue  # released meanwhile: try to create again
+                return AGAIN  # released meanwhile: try to create again
             expires, store_time = _expiry(repo, cur)
             if store_time < expires:
                 raise held_error(env, cur.info, expires, store_time)
             log.warning("taking over the stale lease on %s from %s (expired %s)", env,
                         cur.info.holder, _iso(expires))
             version = _write(repo, key, body, Update(cur.version))
-        if version is not None:
-            return Lease(repo, env, info, version, _written_expiry(repo, key, seconds))
-    raise LockedError(f"{key} changed {_ATTEMPTS} times while acquiring it; try again")
+        if version is None:
+            return AGAIN  # someone else took it over first: look again
+        return Lease(repo, env, info, version, _written_expiry(repo, key, seconds))
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
+        f"{key} changed {_ATTEMPTS} times while acquiring it; try again"))
 
 
 def _ours(info: LockInfo) -> bool:
@@ -377,7 +386,8 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
     :class:`StatesyncError` if the environment is not locked at all.
     """
     key = layout.lock_key(env)
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> LockInfo | Again:
         cur = _read(repo, env)
         if cur is None:
             raise StatesyncError(f"environment {env!r} is not locked (no {key})")
@@ -390,9 +400,11 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
         try:
             repo.backend.delete(key, cur.version)
         except PreconditionFailed:
-            continue  # renewed, taken over or removed since read: look again
+            return AGAIN  # renewed, taken over or removed since read: look again
         return cur.info
-    raise LockedError(f"{key} changed {_ATTEMPTS} times while releasing it; try again")
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
+        f"{key} changed {_ATTEMPTS} times while releasing it; try again"))
 
 
 class Heartbeat:
