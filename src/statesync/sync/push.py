@@ -11,14 +11,12 @@ import io
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
 from statesync.sync.folder.remember import remember_sync
-from statesync.sync.folder.reuse import Mode
 from statesync.sync.folder.stable import read_stable
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.workdir import (
@@ -33,6 +31,7 @@ from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.store import layout, sticky
 from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
 from statesync.sync.store.refs import (
     RefState,
@@ -99,9 +98,9 @@ class Sealing:
         This machine's own memory (:mod:`sticky`) counts as much as the head:
         a head that vanished or went plaintext does not turn encryption off.
         """
-        enc = head.encryption if head else {}
-        include = opts.include_secrets or bool(enc.get("secrets"))
-        everything = opts.encrypt_all or bool(enc.get("all"))
+        enc = head.encryption if head else PLAINTEXT
+        include = opts.include_secrets or enc.secrets
+        everything = opts.encrypt_all or enc.everything
         if opts.allow_downgrade:
             sticky.forget(repo.store_id, env)
         else:
@@ -112,14 +111,12 @@ class Sealing:
     def form(self, policy: secrets.SecretPolicy) -> StoredForm:
         return StoredForm(policy, self.keys if self.include_secrets else None)
 
-    def mode(self) -> Mode:
-        return Mode.of(self.manifest_field())
-
-    def manifest_field(self) -> dict[str, Any]:
+    def manifest_field(self) -> Encryption:
+        """The ``encryption`` field of the snapshot this push writes."""
         if self.keys is None:
-            return {}
-        return {"secrets": self.include_secrets, "all": self.everything,
-                "generation": self.keys.generation}
+            return PLAINTEXT
+        return Encryption(secrets=self.include_secrets, everything=self.everything,
+                          generation=self.keys.generation)
 
 
 def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry | None:
@@ -157,7 +154,7 @@ def _read_whole(f: LocalFile) -> bytes:
 
 
 def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
-                  form: StoredForm, mode: Mode | None = None) -> list[Entry]:
+                  form: StoredForm, mode: Encryption = PLAINTEXT) -> list[Entry]:
     """Entries for ``files``, re-reading files that may have changed or were stored otherwise.
 
     ``mode`` is how this push seals (default: nothing); a cached entry stored
@@ -166,7 +163,7 @@ def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: S
     """
     entries = []
     for f in list(files.values()):
-        cached = reuse.cached_entry(rec, f, mode or Mode())
+        cached = reuse.cached_entry(rec, f, mode)
         if cached is not None and builder.has_chunks(cached):
             entries.append(builder.reuse(cached))
         elif (entry := _entry_for(f, builder, form)) is not None:
@@ -179,8 +176,8 @@ def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: S
 def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
     """Pull narrows documents holding secrets to 0600; that is not a change to push."""
     row = rec.files.get(entry.path) if rec and entry.secret_pointers else None
-    if row is not None and int(row[3]["mode"]) & 0o600 == entry.mode:
-        entry.mode = int(row[3]["mode"])
+    if row is not None and int(row.entry.mode) & 0o600 == entry.mode:
+        entry.mode = int(row.entry.mode)
     return entry
 
 
@@ -192,11 +189,11 @@ def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | N
     Compared in the head's own stored form (its key generation), so a push with
     no edits is no new serial after a pull or a rotation too.
     """
-    if not sealing.mode().same_kind(Mode.of(head.encryption)):
+    if not sealing.manifest_field().same_kind(head.encryption):
         return False  # encryption turned on: the head must be re-sealed
     keys = None
     if sealing.include_secrets:
-        keys = repo.keys(head.env, int(head.encryption["generation"]))
+        keys = repo.keys(head.env, head.encryption.key_generation())
     return reuse.same_as_head(files, rec, state.ref.snapshot, head, StoredForm(policy, keys))
 
 
@@ -247,7 +244,8 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
     progress = meters.meter(opts.progress, "push", sum(f.st.st_size for f in files.values()))
     builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
     try:
-        entries = build_entries(files, rec, builder, sealing.form(opts.policy), sealing.mode())
+        entries = build_entries(files, rec, builder, sealing.form(opts.policy),
+                                sealing.manifest_field())
         builder.finish()
     except BaseException:
         builder.abort()

@@ -120,7 +120,7 @@ def _merge_manifest(repo: Repo, env: str, entries: list[Entry], ours: Manifest,
                     theirs: Manifest, opts: PushOptions) -> Manifest:
     return Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
                     message=opts.message or "merge", tags=dict(opts.tags),
-                    secret_files=_secret_files(ours, theirs), encryption=dict(ours.encryption))
+                    secret_files=_secret_files(ours, theirs), encryption=ours.encryption)
 
 
 def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manifest: Manifest,
@@ -146,7 +146,7 @@ def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest,
     remember_sync(WorkRecord.load(folder), repo.store_id, env, snapshot=state.ref.snapshot,
                   serial=state.ref.serial, files=scan.files, entries=ours.by_path(),
                   encryption=ours.encryption,
-                  secrets_included=bool(ours.encryption.get("secrets")))
+                  secrets_included=ours.encryption.secrets)
     return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
                        files=len(ours.entries), uploaded=builder.uploaded_bytes,
                        reused=builder.reused_bytes, changed=changed,

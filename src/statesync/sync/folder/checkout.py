@@ -28,7 +28,7 @@ from statesync.errors import IntegrityError, LocalChangesConflict, StatesyncErro
 from statesync.sync.folder import nofollow
 from statesync.sync.folder.download import download_entries
 from statesync.sync.folder.remember import remember_sync
-from statesync.sync.folder.reuse import Mode, cached_entry
+from statesync.sync.folder.reuse import cached_entry
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.folder.workdir import (
@@ -68,13 +68,13 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: Store
     plan = Plan()
     wanted = manifest.by_path()
     files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
-    mode = Mode.of(manifest.encryption)
+    mode = manifest.encryption
     for path, f in files.items():
         cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
         unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
-        pristine = recorded is not None and (recorded[3]["digest"] == digest or unchanged)
+        pristine = recorded is not None and (recorded.entry.digest == digest or unchanged)
         entry = wanted.get(path)
         if entry is not None and entry.digest == digest:
             plan.keep.append(path)  # same bytes; the mode is set after linking
@@ -290,7 +290,7 @@ def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, se
     remember_sync(record, store_id, env, snapshot=snapshot, serial=serial,
                   files={**final.files, **final.secrets}, entries=manifest.by_path(),
                   encryption=manifest.encryption,
-                  secrets_included=bool(manifest.encryption.get("secrets")),
+                  secrets_included=manifest.encryption.secrets,
                   remember_encryption=bool(serial))
 
 

@@ -10,17 +10,17 @@ store cannot downgrade it later, see :mod:`statesync.sync.store.sticky`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from statesync.sync.folder.workdir import EnvRecord, LocalFile, WorkRecord, file_row, now_ns
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store import sticky
+from statesync.sync.store.encryption import Encryption
 from statesync.sync.store.manifest import Entry
 
 
 def remember_sync(record: WorkRecord, store_id: str, env: str, *, snapshot: str, serial: int,
                   files: Mapping[str, LocalFile], entries: Mapping[str, Entry],
-                  encryption: Mapping[str, Any], secrets_included: bool,
+                  encryption: Encryption, secrets_included: bool,
                   remember_encryption: bool = False) -> None:
     """Record that the folder holds ``snapshot`` (at ``serial``) of ``env`` and save the record.
 
@@ -33,8 +33,8 @@ def remember_sync(record: WorkRecord, store_id: str, env: str, *, snapshot: str,
     """
     rows = {p: file_row(f, entries[p]) for p, f in files.items() if p in entries}
     record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), secrets_included,
-                                        dict(encryption)))
+                                        encryption))
     seen_serials.remember(store_id, env, serial)
     if remember_encryption:
-        sticky.remember(store_id, env, dict(encryption))
+        sticky.remember(store_id, env, encryption)
     record.save()

@@ -33,12 +33,12 @@ class Unsealer:
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
 
     def keys(self, generation: int | None = None) -> EnvKeys:
-        gen = generation if generation is not None else self.manifest.encryption["generation"]
-        return self.repo.keys(self.manifest.env, int(gen))
+        gen = generation if generation is not None else self.manifest.encryption.key_generation()
+        return self.repo.keys(self.manifest.env, gen)
 
     def form(self, policy: secrets.SecretPolicy) -> StoredForm:
         """How local files compare with this manifest's stored bytes."""
-        sealed = bool(self.manifest.encryption.get("secrets")) and not self.skip
+        sealed = self.manifest.encryption.secrets and not self.skip
         return StoredForm(policy, self.keys() if sealed else None)
 
     def carried_secret_files(self) -> set[str]:

@@ -13,13 +13,14 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from statesync.errors import StatesyncError
 from statesync.fsutil import write_atomic
 from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import Entry
 
 RECORD_DIR = ".statesync"
@@ -125,26 +126,64 @@ def _utf8(text: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class FileRow:
+    """One file of the record's stat cache: how it stood when recorded, and its entry.
+
+    In ``state.json`` a row is the list ``[size, mtime_ns, inode, entry]``.
+    """
+
+    size: int
+    mtime_ns: int
+    ino: int
+    entry: Entry
+
+    def stat_key(self) -> list[int]:
+        return [self.size, self.mtime_ns, self.ino]
+
+    def to_json(self) -> list[Any]:
+        return [self.size, self.mtime_ns, self.ino, dict(self.entry.__dict__)]
+
+    @classmethod
+    def from_json(cls, row: list[Any]) -> FileRow:
+        size, mtime_ns, ino, entry = row
+        return cls(size, mtime_ns, ino, Entry(**entry))
+
+
 @dataclass
 class EnvRecord:
     """What this folder knows about one environment of one store."""
 
     snapshot: str
     serial: int
-    files: dict[str, Any] = field(default_factory=dict)  # path -> [size, mtime, ino, entry]
+    files: dict[str, FileRow] = field(default_factory=dict)
     written_at_ns: int = 0
     secrets_included: bool = False
     #: the head's ``encryption`` field when this record was written (see sync/folder/reuse.py)
-    sealing: dict[str, Any] = field(default_factory=dict)
+    sealing: Encryption = PLAINTEXT
 
     def cached_entry(self, f: LocalFile) -> Entry | None:
-        """The entry recorded for ``f`` if the file is certainly unchanged since."""
+        """The entry recorded for ``f`` (a copy) if the file is certainly unchanged since."""
         row = self.files.get(f.path)
-        if row is None or row[:3] != f.stat_key():
+        if row is None or row.stat_key() != f.stat_key():
             return None
         if f.st.st_mtime_ns >= self.written_at_ns - _RACY_NS:
             return None
-        return Entry(**row[3])
+        return replace(row.entry)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"snapshot": self.snapshot, "serial": self.serial,
+                "files": {p: row.to_json() for p, row in self.files.items()},
+                "written_at_ns": self.written_at_ns, "secrets_included": self.secrets_included,
+                "sealing": self.sealing.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> EnvRecord:
+        """Read a record's entry (older records lack the later fields: their defaults)."""
+        doc = dict(raw)
+        doc["files"] = {p: FileRow.from_json(row) for p, row in doc.get("files", {}).items()}
+        doc["sealing"] = Encryption.from_json(doc.get("sealing", {}))
+        return cls(**doc)
 
 
 class WorkRecord:
@@ -172,7 +211,7 @@ class WorkRecord:
 
     def get(self, store_id: str, env: str) -> EnvRecord | None:
         raw = self.doc["envs"].get(f"{store_id}/{env}")
-        return EnvRecord(**raw) if raw else None
+        return EnvRecord.from_json(raw) if raw else None
 
     def highest_serial(self, store_id: str, env: str) -> int:
         return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
@@ -194,7 +233,7 @@ class WorkRecord:
 
     def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
         key = f"{store_id}/{env}"
-        self.doc["envs"][key] = rec.__dict__
+        self.doc["envs"][key] = rec.to_json()
         if isinstance(self.doc.get("pending"), dict):
             self.doc["pending"].pop(key, None)
         serials = self.doc.setdefault("serials", {})
@@ -214,9 +253,9 @@ def check_record_dir(root: Path) -> None:
                              "in a real folder (remove the link)")
 
 
-def file_row(f: LocalFile, entry: Entry) -> list[Any]:
+def file_row(f: LocalFile, entry: Entry) -> FileRow:
     """A stat-cache row for ``f`` (re-stated after writing)."""
-    return [*f.stat_key(), entry.__dict__]
+    return FileRow(f.st.st_size, f.st.st_mtime_ns, f.st.st_ino, entry)
 
 
 def now_ns() -> int:

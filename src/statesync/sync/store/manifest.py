@@ -18,6 +18,7 @@ from typing import Any
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
 from statesync.sync.store import codec, fields, layout
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys, manifest_header
 from statesync.sync.store.tree_rules import check_link_target, check_tree
@@ -64,8 +65,7 @@ class Manifest:
     message: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     secret_files: list[str] = field(default_factory=list)
-    #: {"secrets": bool, "all": bool, "generation": int} when anything is encrypted
-    encryption: dict[str, Any] = field(default_factory=dict)
+    encryption: Encryption = PLAINTEXT
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     author: str = field(default_factory=user)
     host: str = field(default_factory=socket.gethostname)
@@ -77,6 +77,7 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields_of(self) if f.name != "entries"}
+        doc["encryption"] = self.encryption.to_json()
         doc["entries"] = [_entry_json(e) for e in sorted(self.entries, key=lambda e: e.path)]
         return doc
 
@@ -156,9 +157,8 @@ def _parse_entry(raw: Any, where: str) -> Entry:
 def _checked_header(doc: dict[str, Any], where: str) -> dict[str, Any]:
     """The manifest's own fields (entries apart), checked by type."""
     out = _checked_fields(doc, Manifest, ("store_id", "env", "parents"), _HEADER_CHECKS, where)
-    gen = out.get("encryption", {}).get("generation")
-    if gen is not None:
-        fields.integer(gen, where, "encryption.generation", 1)
+    if "encryption" in out:
+        out["encryption"] = Encryption.from_json(out["encryption"], where)
     return out
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from statesync.errors import IntegrityError
 from statesync.fsutil import write_atomic
 from statesync.paths import state_dir
+from statesync.sync.store.encryption import Encryption
 
 _FILE = "encryption.json"
 
@@ -55,13 +55,13 @@ def remembered(store_id: str, env: str) -> Remembered:
     return Remembered(row["secrets"], row["all"]) if row else Remembered()
 
 
-def remember(store_id: str, env: str, encryption: dict[str, Any]) -> None:
+def remember(store_id: str, env: str, encryption: Encryption) -> None:
     """Raise the memory to what ``encryption`` (a manifest's field) says; never lowers it."""
     doc = _load()
     key = f"{store_id}/{env}"
     old = doc.get(key, {"secrets": False, "all": False})
-    new = {"secrets": old["secrets"] or bool(encryption.get("secrets")),
-           "all": old["all"] or bool(encryption.get("all"))}
+    new = {"secrets": old["secrets"] or encryption.secrets,
+           "all": old["all"] or encryption.everything}
     if new != old:
         doc[key] = new
         _save(doc)
