@@ -47,8 +47,10 @@ def atomic_output(out: Path) -> Iterator[BinaryIO]:
         raise StatesyncError(f"cannot write {out}: {exc.strerror}") from None
 
 
-class ChunkReader:
-    """A ``read(n)`` file over an iterator of byte chunks (full reads until the end).
+class EntryReader:
+    """A ``read(n)`` file over an entry's verified chunks (full reads until the end).
+
+    Not :class:`statesync.backends._cloud.ChunkReader`, which adapts an SDK download.
 
     :meth:`drain` runs the iterator to its end, so a verifying iterator
     (``download.iter_entry``) gets to check the whole-file digest.

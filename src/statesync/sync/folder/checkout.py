@@ -48,7 +48,7 @@ from statesync.sync.store.tree_rules import under_any
 
 
 @dataclass
-class Plan:
+class CheckoutPlan:
     """What the pull will do, decided before anything is written."""
 
     fetch: list[Entry] = field(default_factory=list)
@@ -59,13 +59,13 @@ class Plan:
 
 
 def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: StoredForm,
-              force: bool, carried_secrets: set[str]) -> Plan:
+              force: bool, carried_secrets: set[str]) -> CheckoutPlan:
     """Decide per path; conflicts are listed, not raised, so all are reported.
 
     Secret files are compared like any file only when the snapshot carries
     them (``carried_secrets``); otherwise the local ones are left alone.
     """
-    plan = Plan()
+    plan = CheckoutPlan()
     wanted = manifest.by_path()
     files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
     mode = manifest.encryption
@@ -145,7 +145,7 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
 
 
-def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
+def check_kept_tree(folder: Path, scan: Scan, plan: CheckoutPlan) -> None:
     """Refuse a pull whose new tree would put a file under one the folder keeps (or the reverse).
 
     A snapshot entry under a link the folder keeps is an :class:`IntegrityError`
@@ -175,7 +175,7 @@ def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
                                        "snapshot makes a file or link (move it, or pull --force)")
 
 
-def _kept_links(folder: Path, scan: Scan, plan: Plan) -> dict[str, str]:
+def _kept_links(folder: Path, scan: Scan, plan: CheckoutPlan) -> dict[str, str]:
     """Links the folder keeps: path -> target, re-created last in the staging folder."""
     return {p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped]
             if (folder / p).is_symlink()}
@@ -187,7 +187,7 @@ def _local_copy(scan: Scan, path: str) -> Path | None:
     return f.abspath if f is not None and not f.is_link else None
 
 
-def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
+def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: CheckoutPlan,
            unsealer: Unsealer, progress: MeterFactory | None) -> int:
     links = _kept_links(folder, scan, plan) if folder.exists() else {}
     if folder.exists():
