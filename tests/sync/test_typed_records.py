@@ -12,11 +12,12 @@ from statesync.errors import IntegrityError
 from statesync.sync.folder.workdir import RECORD_DIR, RECORD_FILE, FileRow, WorkRecord
 from statesync.sync.store import codec
 from statesync.sync.store.encryption import PLAINTEXT, Encryption
-from statesync.sync.store.manifest import Entry, Manifest, parse_manifest
+from statesync.sync.store.manifest import ChunkRef, Entry, Manifest, parse_manifest
 
 STORE = "s" * 32
 #: sha256 of the canonical JSON of _manifest(enc), measured on the code before
-#: ``encryption`` became a type (when it was the dict shown beside each).
+#: ``encryption`` and chunk refs became types (when they were the dict shown
+#: beside each and ``[chunk id, size]`` lists).
 BEFORE = [
     (PLAINTEXT, {}, "32622ccd111bec4c989f683f1023b2e0f7e2f9db38714e2bc2ab44094fe36941"),
     (Encryption(secrets=True, everything=False, generation=2),
@@ -30,8 +31,9 @@ BEFORE = [
 
 def _manifest(enc: Encryption) -> Manifest:
     return Manifest(store_id=STORE, env="dev", parents=["a" * 64], entries=[
-        Entry("b.json", "document", 0o644, 3, "d" * 64, [["c" * 64, 3]], ["/token"]),
-        Entry("a.txt", "binary", 0o600, 5, "e" * 64, [["f" * 64, 2], ["0" * 64, 3]]),
+        Entry("b.json", "document", 0o644, 3, "d" * 64, [ChunkRef("c" * 64, 3)], ["/token"]),
+        Entry("a.txt", "binary", 0o600, 5, "e" * 64,
+              [ChunkRef("f" * 64, 2), ChunkRef("0" * 64, 3)]),
         Entry("l", "symlink", 0o777, 0, "1" * 64, [], [], "a.txt")],
         message="m", tags={"k": "v"}, secret_files=[".env"], encryption=enc,
         created_at="2026-01-01T00:00:00+00:00", author="u", host="h", tool_version="0.0.0")
@@ -45,6 +47,7 @@ def test_a_manifest_serialises_byte_for_byte_as_before(enc: Encryption, wire: di
     assert codec.sha256_hex(codec.canonical_json(doc)) == digest
     again = parse_manifest(json.loads(codec.canonical_json(doc)), "m", STORE)
     assert again.encryption == enc
+    assert again.by_path()["a.txt"].chunks == [ChunkRef("f" * 64, 2), ChunkRef("0" * 64, 3)]
     assert codec.canonical_json(again.to_json()) == codec.canonical_json(doc)
 
 
@@ -78,7 +81,8 @@ def test_a_record_written_before_file_rows_were_typed_loads_and_saves_the_same(
     assert rec is not None and rec.sealing == Encryption(True, False, 1)
     row = rec.files["a.json"]
     assert isinstance(row, FileRow) and row.stat_key() == [2, 17, 99]
-    assert row.entry == Entry(**entry)
+    assert row.entry == Entry(**{**entry, "chunks": [ChunkRef("c" * 64, 2)]})
+    assert row.entry.chunks[0].cid == "c" * 64
     legacy = record.get(STORE, "old")
     assert legacy is not None and legacy.sealing == PLAINTEXT and legacy.files["a.json"] == row
     record.set(STORE, "dev", rec)

@@ -50,7 +50,7 @@ def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: 
         read = sum(done)
     for e in entries:
         # A one-chunk file named by its plain SHA-256 was verified with its chunk.
-        if not (len(e.chunks) == 1 and e.chunks[0][0] == e.digest):
+        if not (len(e.chunks) == 1 and e.chunks[0].cid == e.digest):
             verify_file(root / e.path, e)
     return read
 

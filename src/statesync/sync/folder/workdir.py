@@ -21,7 +21,7 @@ from statesync.errors import StatesyncError
 from statesync.fsutil import write_atomic
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store.encryption import PLAINTEXT, Encryption
-from statesync.sync.store.manifest import Entry
+from statesync.sync.store.manifest import ChunkRef, Entry
 
 RECORD_DIR = ".statesync"
 RECORD_FILE = "state.json"
@@ -142,12 +142,15 @@ class FileRow:
         return [self.size, self.mtime_ns, self.ino]
 
     def to_json(self) -> list[Any]:
-        return [self.size, self.mtime_ns, self.ino, dict(self.entry.__dict__)]
+        entry = dict(self.entry.__dict__)
+        entry["chunks"] = [list(c) for c in self.entry.chunks]
+        return [self.size, self.mtime_ns, self.ino, entry]
 
     @classmethod
     def from_json(cls, row: list[Any]) -> FileRow:
         size, mtime_ns, ino, entry = row
-        return cls(size, mtime_ns, ino, Entry(**entry))
+        chunks = [ChunkRef(cid, n) for cid, n in entry.get("chunks", [])]
+        return cls(size, mtime_ns, ino, Entry(**{**entry, "chunks": chunks}))
 
 
 @dataclass

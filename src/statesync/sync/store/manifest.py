@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass, field
 from dataclasses import fields as fields_of
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound, UsageError
@@ -36,9 +36,20 @@ def is_document(path: str) -> bool:
     return path.lower().endswith(DOCUMENT_SUFFIXES)
 
 
+class ChunkRef(NamedTuple):
+    """One chunk of a file, in order: its id and its plain size.
+
+    A tuple, so it costs no more than the ``[chunk id, size]`` pair it is on
+    the wire, and serialises as exactly that pair.
+    """
+
+    cid: str
+    size: int
+
+
 @dataclass
 class Entry:
-    """One file of a snapshot. ``chunks`` is ``[[chunk_id, size], ...]`` in order.
+    """One file of a snapshot. ``chunks`` are its :class:`ChunkRef` in order.
 
     ``digest`` is the SHA-256 of the file's stored bytes; ``secret_pointers``
     are the JSON pointers whose values were replaced by the secret marker.
@@ -49,7 +60,7 @@ class Entry:
     mode: int
     size: int
     digest: str
-    chunks: list[list[Any]] = field(default_factory=list)
+    chunks: list[ChunkRef] = field(default_factory=list)
     secret_pointers: list[str] = field(default_factory=list)
     target: str | None = None
 
@@ -98,15 +109,15 @@ def check_entries(entries: list[Entry], where: str) -> None:
                links=[e.path for e in entries if e.kind == "symlink"])
 
 
-def _chunks(value: Any, where: str, name: str = "chunks") -> list[list[Any]]:
+def _chunks(value: Any, where: str, name: str = "chunks") -> list[ChunkRef]:
     if not isinstance(value, list):
         raise fields.bad(where, "chunks", "a list of [chunk id, size]")
-    out: list[list[Any]] = []
+    out: list[ChunkRef] = []
     for item in value:
         if not isinstance(item, list) or len(item) != 2:
             raise fields.bad(where, "chunks", "a list of [chunk id, size]")
-        out.append([fields.text(item[0], where, "chunk id", empty=False),
-                    fields.integer(item[1], where, "chunk size")])
+        out.append(ChunkRef(fields.text(item[0], where, "chunk id", empty=False),
+                            fields.integer(item[1], where, "chunk size")))
     return out
 
 
@@ -149,7 +160,7 @@ def _parse_entry(raw: Any, where: str) -> Entry:
         raise IntegrityError(f"{where}: unknown entry kind {entry.kind!r}")
     if entry.kind == "symlink":
         check_symlink(entry.path, entry.target, where)
-    if sum(int(s) for _, s in entry.chunks) != entry.size and entry.kind != "symlink":
+    if sum(c.size for c in entry.chunks) != entry.size and entry.kind != "symlink":
         raise IntegrityError(f"{where}: sizes of {entry.path!r} do not add up")
     return entry
 
