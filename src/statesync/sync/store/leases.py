@@ -86,7 +86,11 @@ class _Current:
     modified: datetime | None
 
 
-def _local_now() -> datetime:
+def local_now() -> datetime:
+    """This machine's clock (UTC): used only where the store gives no timestamps.
+
+    The one place leases read the local clock, so a test can replace it.
+    """
     return datetime.now(UTC)
 
 
@@ -153,10 +157,10 @@ def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
     try:  # no store timestamps: the holder's own record, on our clock
         renewed = datetime.fromisoformat(cur.info.renewed_at.replace("Z", "+00:00"))
     except ValueError:
-        renewed = _local_now()  # nothing to judge by: count it as just renewed
+        renewed = local_now()  # nothing to judge by: count it as just renewed
     if renewed.tzinfo is None:
         renewed = renewed.replace(tzinfo=UTC)
-    return renewed + ttl, _local_now()
+    return renewed + ttl, local_now()
 
 
 def _span(seconds: float) -> str:
@@ -232,7 +236,7 @@ def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease
         raise LockedError(f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
                           f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed")
     info = cur.info if ttl is None else replace(cur.info, ttl_seconds=_check_ttl(ttl))
-    lease = Lease(repo, env, info, cur.version, _local_now())
+    lease = Lease(repo, env, info, cur.version, local_now())
     lease.renew()
     return lease
 
@@ -312,7 +316,7 @@ class Lease:
             self.check()
             # Microseconds keep each renewal's body unique: _write tells a retried
             # renewal that landed from someone else's write by the exact bytes.
-            stamp = _local_now().isoformat(timespec="microseconds")
+            stamp = local_now().isoformat(timespec="microseconds")
             info = replace(self.info, renewed_at=stamp)
             version = _write(self.repo, self.key, info.to_bytes(), Update(self.version))
             if version is None:
@@ -335,7 +339,7 @@ def _written_expiry(repo: Repo, key: str, ttl: int) -> datetime:
         modified = repo.backend.head(key).modified
         if modified is not None:
             return modified + timedelta(seconds=ttl)
-    return _local_now() + timedelta(seconds=ttl)
+    return local_now() + timedelta(seconds=ttl)
 
 
 def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -> Lease:
@@ -346,7 +350,7 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "") -
     """
     key = layout.lock_key(env)
     seconds = _check_ttl(ttl)
-    now = _iso(_local_now())
+    now = _iso(local_now())
     info = LockInfo(uuid.uuid4().hex, user_at_host(), socket.gethostname(), os.getpid(), purpose,
                     now, seconds, now, holder_id())
     body = info.to_bytes()
