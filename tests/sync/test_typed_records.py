@@ -65,8 +65,9 @@ def test_encryption_wire_form_round_trips() -> None:
 
 def test_a_record_written_before_file_rows_were_typed_loads_and_saves_the_same(
         tmp_path: Path) -> None:
-    entry = {"path": "a.json", "kind": "document", "mode": 420, "size": 2, "digest": "d" * 64,
-             "chunks": [["c" * 64, 2]], "secret_pointers": ["/k"], "target": None}
+    entry: dict[str, Any] = {
+        "path": "a.json", "kind": "document", "mode": 420, "size": 2, "digest": "d" * 64,
+        "chunks": [["c" * 64, 2]], "secret_pointers": ["/k"], "target": None}
     new = {"snapshot": "n" * 64, "serial": 3, "files": {"a.json": [2, 17, 99, entry]},
            "written_at_ns": 5, "secrets_included": True,
            "sealing": {"secrets": True, "all": False, "generation": 1}}
