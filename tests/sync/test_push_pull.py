@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,7 +247,8 @@ def test_replayed_old_ref_is_refused_unless_allowed(
 
 
 def test_save_and_load_object(store: Store) -> None:
-    state = {"agent": "a1", "memory": [1, 2, 3], "openai_api_key": "sk-not-for-the-store"}
+    state: dict[str, Any] = {"agent": "a1", "memory": [1, 2, 3],
+                             "openai_api_key": "sk-not-for-the-store"}
     first = store.save_object(state, "agents", agent_id="a1", session_id="s9", description="turn 1")
     assert first.changed and first.serial == 1
     loaded = store.load_object("agents")
