@@ -82,8 +82,9 @@ def test_a_record_written_before_file_rows_were_typed_loads_and_saves_the_same(
     assert rec is not None and rec.sealing == Encryption(True, False, 1)
     row = rec.files["a.json"]
     assert isinstance(row, FileRow) and row.stat_key() == [2, 17, 99]
-    assert row.entry == Entry(**{**entry, "chunks": [ChunkRef("c" * 64, 2)]})
-    assert row.entry.chunks[0].cid == "c" * 64
+    assert row.entry() == Entry(**{**entry, "chunks": [ChunkRef("c" * 64, 2)]})
+    assert row.entry().chunks[0].cid == "c" * 64 and row.entry() is not row.entry()
+    assert (row.digest, row.mode) == ("d" * 64, 420)
     legacy = record.get(STORE, "old")
     assert legacy is not None and legacy.sealing == PLAINTEXT and legacy.files["a.json"] == row
     record.set(STORE, "dev", rec)

@@ -176,8 +176,8 @@ def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: S
 def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
     """Pull narrows documents holding secrets to 0600; that is not a change to push."""
     row = rec.files.get(entry.path) if rec and entry.secret_pointers else None
-    if row is not None and int(row.entry.mode) & 0o600 == entry.mode:
-        entry.mode = int(row.entry.mode)
+    if row is not None and row.mode & 0o600 == entry.mode:
+        entry.mode = row.mode
     return entry
 
 

@@ -74,7 +74,7 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: Store
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
         unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
-        pristine = recorded is not None and (recorded.entry.digest == digest or unchanged)
+        pristine = recorded is not None and (recorded.digest == digest or unchanged)
         entry = wanted.get(path)
         if entry is not None and entry.digest == digest:
             plan.keep.append(path)  # same bytes; the mode is set after linking

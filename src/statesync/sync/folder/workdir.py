@@ -13,7 +13,7 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,26 +131,41 @@ class FileRow:
     """One file of the record's stat cache: how it stood when recorded, and its entry.
 
     In ``state.json`` a row is the list ``[size, mtime_ns, inode, entry]``.
+    The entry stays in that JSON form until :meth:`entry` is asked for: a
+    record of 20,000 files is loaded on every push, and only the rows whose
+    stat still matches are ever turned into entries.
     """
 
     size: int
     mtime_ns: int
     ino: int
-    entry: Entry
+    entry_json: dict[str, Any]
 
     def stat_key(self) -> list[int]:
         return [self.size, self.mtime_ns, self.ino]
 
+    @property
+    def digest(self) -> str:
+        """The recorded entry's digest (without building the entry)."""
+        return str(self.entry_json["digest"])
+
+    @property
+    def mode(self) -> int:
+        """The recorded entry's mode (without building the entry)."""
+        return int(self.entry_json["mode"])
+
+    def entry(self) -> Entry:
+        """The recorded entry (a new object on each call: callers may change it)."""
+        doc = self.entry_json
+        return Entry(**{**doc, "chunks": [ChunkRef(*c) for c in doc.get("chunks", ())]})
+
     def to_json(self) -> list[Any]:
-        entry = dict(self.entry.__dict__)
-        entry["chunks"] = [list(c) for c in self.entry.chunks]
-        return [self.size, self.mtime_ns, self.ino, entry]
+        return [self.size, self.mtime_ns, self.ino, self.entry_json]
 
     @classmethod
     def from_json(cls, row: list[Any]) -> FileRow:
         size, mtime_ns, ino, entry = row
-        chunks = [ChunkRef(cid, n) for cid, n in entry.get("chunks", [])]
-        return cls(size, mtime_ns, ino, Entry(**{**entry, "chunks": chunks}))
+        return cls(size, mtime_ns, ino, entry)
 
 
 @dataclass
@@ -172,7 +187,7 @@ class EnvRecord:
             return None
         if f.st.st_mtime_ns >= self.written_at_ns - _RACY_NS:
             return None
-        return replace(row.entry)
+        return row.entry()
 
     def to_json(self) -> dict[str, Any]:
         return {"snapshot": self.snapshot, "serial": self.serial,
@@ -258,7 +273,7 @@ def check_record_dir(root: Path) -> None:
 
 def file_row(f: LocalFile, entry: Entry) -> FileRow:
     """A stat-cache row for ``f`` (re-stated after writing)."""
-    return FileRow(f.st.st_size, f.st.st_mtime_ns, f.st.st_ino, entry)
+    return FileRow(f.st.st_size, f.st.st_mtime_ns, f.st.st_ino, entry.__dict__)
 
 
 def now_ns() -> int:
