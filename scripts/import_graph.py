@@ -17,8 +17,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 # Lower number = lower layer; a module may import only its own layer or lower ones.
 LAYERS = {
-    "statesync.errors": 0, "statesync.version": 0,
-    "statesync.crypto": 1, "statesync.backends": 1, "statesync.paths": 1,
+    "statesync.errors": 0, "statesync.version": 0, "statesync.paths": 0, "statesync.fsutil": 0,
+    "statesync.jsonpointer": 0, "statesync.optimistic": 0,
+    "statesync.crypto": 1, "statesync.backends": 1,
     "statesync.whoami": 1, "statesync.logsetup": 1,
     "statesync.config": 4, "statesync.config_check": 4,
     "statesync.sync.progress": 2,

@@ -47,7 +47,7 @@ def inflated(raw: bytes) -> bytes:
     """Every zstd frame in ``raw`` decompressed and joined (b"" if there is none)."""
     import zstandard
 
-    out = []
+    out: list[bytes] = []
     start = raw.find(b"\x28\xb5\x2f\xfd")
     while start != -1 and sum(map(len, out)) < MAX_INFLATE:
         try:

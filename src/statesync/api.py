@@ -789,7 +789,7 @@ def folder_differs(store: Store, folder: str | Path, env: str = "default") -> bo
     files = {**scan.files, **scan.secrets} if rec.secrets_included else scan.files
     if set(files) != set(rec.files):
         return True
-    return any(rec.files[p][:3] != f.stat_key() for p, f in files.items())
+    return any(rec.files[p].stat_key() != f.stat_key() for p, f in files.items())
 # --- retention and garbage collection (DESIGN.md §8) --------------------------
 
 

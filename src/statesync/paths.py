@@ -1,4 +1,8 @@
-"""Per-user folders (XDG): the default store, caches, and local state."""
+"""Per-user folders (XDG): the default store, caches, local state and the user's config.
+
+The one place that reads ``XDG_*_HOME``. It imports nothing of statesync, so
+every layer (crypto included) may use it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from pathlib import Path
 def _xdg(var: str, fallback: str) -> Path:
     value = os.environ.get(var)
     return Path(value) if value else Path.home() / fallback
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/statesync`` (default ``~/.config/statesync``): keys, trust, pins."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / "statesync"
 
 
 def data_dir() -> Path:

@@ -17,8 +17,8 @@ import os
 import re
 import socket
 
-from statesync.crypto.userfiles import write_private
 from statesync.errors import MachineIdError
+from statesync.fsutil import write_atomic
 from statesync.paths import state_dir
 
 MACHINE_ID = "machine-id"
@@ -60,7 +60,8 @@ def _machine_secret() -> bytes:
         except FileNotFoundError:
             # FileExistsError: another process created it first; read theirs.
             with contextlib.suppress(FileExistsError):
-                write_private(path, os.urandom(32).hex().encode() + b"\n", exclusive=True)
+                write_atomic(path, os.urandom(32).hex().encode() + b"\n", exclusive=True,
+                             make_parents=True)
             continue
         if not _SECRET_RE.match(text):
             raise MachineIdError(f"{path}: not a statesync machine id "

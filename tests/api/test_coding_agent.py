@@ -38,7 +38,8 @@ def test_push_per_change_history_as_backups_and_recovery(tmp_path: Path) -> None
     store = Store.init(url)
     folder = tmp_path / "coding-agent-state"
     (folder / "sessions").mkdir(parents=True)
-    task = {"id": "task_1", "description": "Implement authentication", "status": "pending",
+    task: dict[str, Any] = {"id": "task_1", "description": "Implement authentication",
+                            "status": "pending",
             "tool": "CLAUDECODE", "created_at": "2024-01-01T10:00:00Z", "logs": []}
     first = _save(store, folder, [task], "task created")
     task = {**task, "status": "completed", "result": {"files_created": ["auth.js"]}}

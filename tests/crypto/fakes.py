@@ -10,6 +10,7 @@ Cloud KMS client's REST transport, its JSON mapping and the CRC32C fields.
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
 import os
@@ -60,7 +61,7 @@ OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256()
 
 
 @dataclass
-class FakeKeyVault(HttpTransport):  # type: ignore[misc]
+class FakeKeyVault(HttpTransport[Any, Any]):
     """One vault holding one key (RSA, or "oct" for A256KW) with rotating versions."""
 
     vault: str = "https://unit-test.vault.azure.net"
@@ -160,7 +161,7 @@ def _crc(data: bytes) -> str:
 
 
 @dataclass
-class FakeCloudKms(requests.adapters.BaseAdapter):  # type: ignore[misc]
+class FakeCloudKms(requests.adapters.BaseAdapter):
     """Cloud KMS's encrypt/decrypt REST methods for any key name, AAD enforced like the real one."""
 
     keys: dict[str, bytes] = field(default_factory=dict)
@@ -171,7 +172,7 @@ class FakeCloudKms(requests.adapters.BaseAdapter):  # type: ignore[misc]
     def __post_init__(self) -> None:
         super().__init__()
 
-    def send(self, request: Any, **kwargs: Any) -> requests.Response:
+    def send(self, request: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         match = re.match(r"^https?://[^/]+/v1/(.+):(encrypt|decrypt)(\?.*)?$", request.url)
         if not match:
             return self._reply(request, 404, self._err(404, "NOT_FOUND", "no such method"))
@@ -225,10 +226,13 @@ class FakeCloudKms(requests.adapters.BaseAdapter):  # type: ignore[misc]
 def cloud_kms_client(fake: FakeCloudKms) -> Any:
     """A real KeyManagementServiceClient (REST transport) whose HTTP goes to ``fake``."""
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import kms_v1
+    # Imported by name: followed by mypy, the typed kms_v1 hides the untyped
+    # google.cloud.storage from backends/gcs.py (one namespace package).
+    kms_v1 = importlib.import_module("google.cloud.kms_v1")
 
     client = kms_v1.KeyManagementServiceClient(
-        credentials=AnonymousCredentials(), transport="rest",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        transport="rest",
         client_options={"api_endpoint": "https://cloudkms.fake.invalid"})
     session = client._transport._session
     session.mount("https://", fake)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_verify_names_a_deleted_pack_and_repair_and_a_push_heal_it(
     proc = run("--store", url, "verify")
     assert proc.returncode == 4 and pack in proc.stderr and "data.bin" in proc.stderr
     report = jrun(url, "verify", code=4)
-    [damage] = report["damaged"]  # type: ignore[misc]
+    [damage] = cast(list[dict[str, Any]], report["damaged"])
     assert damage["object"] == pack and damage["envs"] == ["dev"]
     assert sorted(damage["files"]) == ["data.bin", "state.json"]
     lost = run("--store", url, "repair")

@@ -72,7 +72,7 @@ def test_lock_prints_id_holder_and_expiry_and_a_second_lock_exits_5(store: str) 
     assert "locked prod by" in human.stdout and "expires" in human.stdout
     assert "lock id " in human.stdout and "'db migration'" in human.stdout
     on_disk = lock_on_disk(store)
-    assert on_disk is not None and on_disk["lock_id"] in human.stdout
+    assert on_disk is not None and str(on_disk["lock_id"]) in human.stdout
     again = run("--store", store, "lock", "prod")
     assert_one_line_error(again, 5, "locked by")
     assert "'db migration'" in again.stderr and "expires" in again.stderr

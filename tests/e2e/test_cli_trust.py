@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -50,8 +51,8 @@ def test_require_signed_applies_to_what_is_written_after_it(
     proc = run("--store", url, "push", str(folder), "--env", "dev", env=pw)  # signed now
     assert proc.returncode == 0, proc.stderr
     assert keys(url, pw, "rotate", "dev")["created"] == 2
-    listing = keys(url, pw, "list", "dev")["key_generations"]
-    assert [g["signed_by"] for g in listing] == [None, public]  # type: ignore[index,union-attr]
+    listing = cast(list[dict[str, Any]], keys(url, pw, "list", "dev")["key_generations"])
+    assert [g["signed_by"] for g in listing] == [None, public]
     assert run("--store", url, "pull", str(pulled), "--env", "dev", env=pw).returncode == 0
     # what is written unsigned afterwards is refused before it is written
     write(pulled, "config.json", {"db": {"password": "pw-before-signing"}, "n": 3})

@@ -83,7 +83,7 @@ def test_import_then_export_gives_back_the_same_file(tmp_path: Path,
                                                      snapshot_file: Path) -> None:
     store = Store.init((tmp_path / "store").as_uri())
     result = store.import_file(snapshot_file, "agents")
-    assert result.format == "persist" and result.imported == ["agent_state.json"]
+    assert getattr(result, "format", None) == "persist" and result.imported == ["agent_state.json"]
     shown = store.show("agents")
     assert shown["tags"]["agent_id"] == "conversation_agent"
     assert shown["tags"]["session_id"] == "default_session"
@@ -144,5 +144,5 @@ def test_an_uncompressed_snapshot_is_read_too(tmp_path: Path) -> None:
     path = tmp_path / "plain.json.gz"  # persist-core's NoCompression adapter: plain JSON
     path.write_text(container())
     store = Store.init((tmp_path / "store").as_uri())
-    assert store.import_file(path, "agents").format == "persist"
+    assert getattr(store.import_file(path, "agents"), "format", None) == "persist"
     assert store.show("agents")["tags"]["snapshot_index"] == "3"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -41,7 +41,7 @@ def _by_id(doc: dict[str, Any]) -> dict[str, Any]:
 def test_a_snapshot_round_trips_with_binaries(store: Store, tmp_path: Path,
                                               snapshot_doc: dict[str, Any]) -> None:
     result = store.import_file(FIXTURES / "wassette-snapshot.json", "dev")
-    assert sorted(result.imported) == ["fetch-rs", "time-server-js"]
+    assert sorted(cast("list[str]", result.imported)) == ["fetch-rs", "time-server-js"]
     files = {e["path"] for e in store.show("dev")["entries"]}
     assert {"components/fetch-rs/metadata.json", "components/fetch-rs/policy.yaml",
             "components/fetch-rs/component.wasm"} <= files

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from statesync.api import Store
 from tests.helpers import write
@@ -28,7 +29,7 @@ def clone(url: str, dest: Path) -> Path:
     return dest
 
 
-def doc(folder: Path) -> object:
+def doc(folder: Path) -> Any:
     try:
         return json.loads((folder / "state.json").read_text())
     except (OSError, ValueError):

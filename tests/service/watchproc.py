@@ -75,7 +75,9 @@ class WatchProc:
                 raise AssertionError(f"watch exited {self.proc.returncode}: {self.log()}")
             return next((e for e in self.of(kind) if where(e)), None)
 
-        return wait_until(found, timeout, lambda: f"a {kind} event; log: {self.log()[-3000:]}")
+        event: Event = wait_until(found, timeout,
+                                  lambda: f"a {kind} event; log: {self.log()[-3000:]}")
+        return event
 
     def log(self) -> str:
         with self._lock:

@@ -9,6 +9,7 @@ import pytest
 
 from statesync.api import Store
 from statesync.sync.store.builder import SnapshotBuilder
+from statesync.sync.store.sealing import EnvKeys
 
 
 @pytest.mark.parametrize("size", [0, 10, 300 * 1024, 3 * 1024 * 1024, 9 * 1024 * 1024])
@@ -26,9 +27,10 @@ def test_the_entry_digest_is_the_files_sha256_for_any_chunk_count(size: int) -> 
 
 def test_keyed_chunk_ids_never_stand_in_for_the_file_digest() -> None:
     store = Store.init("memory://builder-keyed")
-    builder = SnapshotBuilder(store.repo)
-    builder._name = lambda chunk: hashlib.sha256(b"key" + chunk).hexdigest()  # an HMAC stand-in
+    keys = EnvKeys(store.store_id, "dev", 1, os.urandom(32))  # --encrypt all: keyed chunk ids
+    builder = SnapshotBuilder(store.repo, keys=keys)
     data = os.urandom(1000)
     entry = builder.add_bytes("f.bin", data, 0o644)
     builder.abort()
+    assert entry.chunks[0][0] == keys.chunk_id(data)
     assert entry.digest == hashlib.sha256(data).hexdigest() != entry.chunks[0][0]

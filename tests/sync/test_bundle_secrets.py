@@ -60,7 +60,7 @@ def test_a_sealed_bundle_imports_into_another_env_resealed_for_it(
     result = store.import_(bundle, "prod")
     assert result.changed and result.secret_files == [] and result.left_out == []
     head = load_manifest(store.repo, result.snapshot)
-    assert head.encryption["secrets"] is True
+    assert head.encryption.secrets is True
     out = tmp_path / "prod-machine"
     Store.open(store.url).pull(out, "prod")
     assert json.loads((out / "app.json").read_text())["db"]["password"] == PASSWORD

@@ -42,7 +42,7 @@ def real_bomb(size: int) -> bytes:
     chunker = cctx.chunker(size=size)
     zero = bytes(1 << 20)
     out = [piece for _ in range(size >> 20) for piece in chunker.compress(zero)]
-    return b"".join([*out, *chunker.finish()])
+    return b"".join([*out, *chunker.finish()])  # type: ignore[no-untyped-call]
 
 
 def peak_allocation(fn: object) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,7 +144,8 @@ def test_pull_then_push_without_edits_with_sealed_secrets_is_no_new_serial(
     first = store.push(src, "dev", include_secrets=True)
     fresh = tmp_path / "fresh"
     store.pull(fresh, "dev")
-    for flags in ({}, {"include_secrets": True}):
+    options: list[dict[str, Any]] = [{}, {"include_secrets": True}]
+    for flags in options:
         again = store.push(fresh, "dev", **flags)
         assert not again.changed and again.serial == first.serial
 

@@ -36,7 +36,8 @@ class Doc:
     """A document being written, and the byte ranges of its secret values."""
 
     def __init__(self, draw: st.DrawFn) -> None:
-        self.draw, self.out, self.secrets = draw, bytearray(), []  # type: list[tuple[int, int]]
+        self.draw, self.out = draw, bytearray()
+        self.secrets: list[tuple[int, int]] = []
         self.anchors: dict[bytes, tuple[int, int]] = {}
 
     def add(self, data: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -278,7 +279,7 @@ def test_save_and_load_object(store: Store) -> None:
     assert first.changed and first.serial == 1
     loaded = store.load_object("agents")
     assert loaded == state
-    state["memory"].append(4)
+    cast("list[int]", state["memory"]).append(4)
     second = store.save_object(state, "agents", agent_id="a1", session_id="s9")
     assert second.serial == 2 and store.load_object("agents")["memory"] == [1, 2, 3, 4]
     [_, oldest] = store.log("agents")

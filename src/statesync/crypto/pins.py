@@ -20,8 +20,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from statesync.crypto.userfiles import config_dir, mode_of, write_private
+from statesync.crypto.userfiles import mode_of
 from statesync.errors import IntegrityError
+from statesync.fsutil import write_atomic
+from statesync.paths import config_dir
 
 VERSION = 1
 
@@ -62,7 +64,7 @@ def _load(path: Path) -> dict[str, str]:
 
 def _save(path: Path, pins: dict[str, str]) -> None:
     doc = {"version": VERSION, "pins": dict(sorted(pins.items()))}
-    write_private(path, json.dumps(doc, indent=2).encode() + b"\n")
+    write_atomic(path, json.dumps(doc, indent=2).encode() + b"\n", make_parents=True)
 
 
 def pinned(url: str, path: Path | None = None) -> str | None:

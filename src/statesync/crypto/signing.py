@@ -19,8 +19,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from statesync.crypto.userfiles import config_dir, mode_of, write_private
+from statesync.crypto.userfiles import mode_of
 from statesync.errors import KeyFailure, UsageError
+from statesync.fsutil import write_atomic
+from statesync.paths import config_dir
 
 PREFIX = "ed25519:"
 _RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -80,7 +82,7 @@ def generate(path: Path | None = None) -> str:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     try:
-        write_private(path, pem, exclusive=True)
+        write_atomic(path, pem, exclusive=True, make_parents=True)
     except FileExistsError:
         raise UsageError(f"{path} already exists; refusing to replace a signing key") from None
     return public_text(key.public_key())

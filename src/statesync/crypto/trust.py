@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from statesync.crypto.signing import normalise_public
-from statesync.crypto.userfiles import config_dir, mode_of, write_private
+from statesync.crypto.userfiles import mode_of
 from statesync.errors import IntegrityError, UsageError
+from statesync.fsutil import write_atomic
+from statesync.paths import config_dir
 
 VERSION = 1
 
@@ -100,7 +102,7 @@ class TrustPolicy:
         doc = {"version": VERSION,
                "stores": {sid: {env: e.to_json() for env, e in sorted(envs.items())}
                           for sid, envs in sorted(self.stores.items()) if envs}}
-        write_private(self.path, json.dumps(doc, indent=2).encode() + b"\n")
+        write_atomic(self.path, json.dumps(doc, indent=2).encode() + b"\n", make_parents=True)
 
     def entry(self, store_id: str, env: str) -> TrustEntry | None:
         return self.stores.get(store_id, {}).get(env)

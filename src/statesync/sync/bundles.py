@@ -158,7 +158,7 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
         state = read_trusted_head(repo, env)
         parent = state.ref.snapshot if state else None
         base = load_manifest(repo, parent) if parent else None
-        if base is not None and base.encryption.get("all"):
+        if base is not None and base.encryption.everything:
             raise UsageError(f"{env} is fully encrypted (--encrypt all); importing into it is "
                              "not supported yet: import into another environment and promote")
         seal = Resealer.for_import(repo, bundle, env, base)

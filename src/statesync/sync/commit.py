@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from statesync.sync import progress as meters
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import gc_marker, sticky
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import Entry, Manifest, load_manifest, store_manifest
 from statesync.sync.store.refs import RefState, write_ref
 from statesync.sync.store.repo import Repo
@@ -102,7 +102,7 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
 def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
                    entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
                    secret_files: list[str] | None = None,
-                   encryption: dict[str, Any] | None = None,
+                   encryption: Encryption = PLAINTEXT,
                    base: Manifest | None = None,
                    gc_seen: int | None = None) -> tuple[str, RefState, bool]:
     """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
@@ -113,7 +113,7 @@ def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | N
     manifest = Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
                         message=message, tags=dict(tags or {}),
                         secret_files=sorted(secret_files or []),
-                        encryption=dict(encryption or {}))
+                        encryption=encryption)
     return commit(repo, env, state, parent, manifest, base, gc_seen=gc_seen)
 
 
@@ -125,4 +125,4 @@ def chunk_ids(manifest: Manifest) -> set[str]:
 def sealing_keys(repo: Repo, manifest: Manifest) -> EnvKeys | None:
     """The keys that seal ``manifest`` itself (``--encrypt all``), else None."""
     enc = manifest.encryption
-    return repo.keys(manifest.env, int(enc["generation"])) if enc.get("all") else None
+    return repo.keys(manifest.env, enc.key_generation()) if enc.everything else None

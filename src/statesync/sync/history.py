@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.errors import EnvNotFound, KeyFailure, SnapshotNotFound, UsageError
-from statesync.sync.folder.reuse import Mode, cached_entry
+from statesync.sync.folder.reuse import cached_entry
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.folder.workdir import WorkRecord, scan_folder
@@ -17,6 +18,7 @@ from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import gc_marker, layout
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import read_entry
+from statesync.sync.store.encryption import PLAINTEXT
 from statesync.sync.store.manifest import Entry, Manifest, is_document, load_manifest
 from statesync.sync.store.refs import read_trusted_head, require_trusted_head
 from statesync.sync.store.repo import Repo
@@ -114,7 +116,7 @@ class Diff:
 def _pointers(a: Any, b: Any, at: str, out: list[str]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
-            p = f"{at}/{str(k).replace('~', '~0').replace('/', '~1')}"
+            p = jsonpointer.join(at, k)
             if k not in a or k not in b:
                 out.append(p)
             else:
@@ -190,7 +192,7 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
         if entry is None:
             st.added.append(path)
             continue
-        cached = cached_entry(rec, f, Mode.of(manifest.encryption if manifest else {}))
+        cached = cached_entry(rec, f, manifest.encryption if manifest else PLAINTEXT)
         digest = cached.digest if cached else form.digest(f)
         if digest != entry.digest:
             st.modified.append(path)

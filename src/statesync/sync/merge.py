@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets.docmerge import merge_bytes
 from statesync.sync.store.manifest import Entry, is_document
@@ -126,7 +127,7 @@ def merge_values(b: Any, o: Any, t: Any, at: str, conflicts: list[str]) -> Any:
         merged: dict[Any, Any] = {}
         for key in _ordered_keys(base, o, t):
             value = merge_values(base.get(key, _MISSING), o.get(key, _MISSING),
-                                 t.get(key, _MISSING), f"{at}/{_token(key)}", conflicts)
+                                 t.get(key, _MISSING), jsonpointer.join(at, key), conflicts)
             if value is not _MISSING:
                 merged[key] = value
         return merged
@@ -140,7 +141,3 @@ def _ordered_keys(*dicts: dict[Any, Any]) -> list[Any]:
         for k in d:
             seen.setdefault(k, None)
     return list(seen)
-
-
-def _token(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")

@@ -11,7 +11,6 @@ import io
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from statesync.errors import (
     GcRaced,
@@ -23,7 +22,7 @@ from statesync.errors import (
 from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
-from statesync.sync.folder.reuse import Mode
+from statesync.sync.folder.remember import remember_sync
 from statesync.sync.folder.stable import read_stable
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.workdir import (
@@ -31,16 +30,14 @@ from statesync.sync.folder.workdir import (
     LocalFile,
     Scan,
     WorkRecord,
-    file_row,
-    now_ns,
     scan_folder,
 )
 from statesync.sync.rebase import rebase_push
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.store import layout, sticky
-from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.builder import SnapshotBuilder, symlink_entry
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import (
     Entry,
     Manifest,
@@ -112,9 +109,9 @@ class Sealing:
         This machine's own memory (:mod:`sticky`) counts as much as the head:
         a head that vanished or went plaintext does not turn encryption off.
         """
-        enc = head.encryption if head else {}
-        include = opts.include_secrets or bool(enc.get("secrets"))
-        everything = opts.encrypt_all or bool(enc.get("all"))
+        enc = head.encryption if head else PLAINTEXT
+        include = opts.include_secrets or enc.secrets
+        everything = opts.encrypt_all or enc.everything
         if opts.allow_downgrade:
             sticky.forget(repo.store_id, env)
         else:
@@ -125,14 +122,12 @@ class Sealing:
     def form(self, policy: secrets.SecretPolicy) -> StoredForm:
         return StoredForm(policy, self.keys if self.include_secrets else None)
 
-    def mode(self) -> Mode:
-        return Mode.of(self.manifest_field())
-
-    def manifest_field(self) -> dict[str, Any]:
+    def manifest_field(self) -> Encryption:
+        """The ``encryption`` field of the snapshot this push writes."""
         if self.keys is None:
-            return {}
-        return {"secrets": self.include_secrets, "all": self.everything,
-                "generation": self.keys.generation}
+            return PLAINTEXT
+        return Encryption(secrets=self.include_secrets, everything=self.everything,
+                          generation=self.keys.generation)
 
 
 def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry | None:
@@ -170,7 +165,7 @@ def _read_whole(f: LocalFile) -> bytes:
 
 
 def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
-                  form: StoredForm, mode: Mode | None = None) -> list[Entry]:
+                  form: StoredForm, mode: Encryption = PLAINTEXT) -> list[Entry]:
     """Entries for ``files``, re-reading files that may have changed or were stored otherwise.
 
     ``mode`` is how this push seals (default: nothing); a cached entry stored
@@ -179,7 +174,7 @@ def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: S
     """
     entries = []
     for f in list(files.values()):
-        cached = reuse.cached_entry(rec, f, mode or Mode())
+        cached = reuse.cached_entry(rec, f, mode)
         if cached is not None and builder.has_chunks(cached):
             entries.append(builder.reuse(cached))
         elif (entry := _entry_for(f, builder, form)) is not None:
@@ -192,8 +187,8 @@ def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: S
 def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
     """Pull narrows documents holding secrets to 0600; that is not a change to push."""
     row = rec.files.get(entry.path) if rec and entry.secret_pointers else None
-    if row is not None and int(row[3]["mode"]) & 0o600 == entry.mode:
-        entry.mode = int(row[3]["mode"])
+    if row is not None and row.mode & 0o600 == entry.mode:
+        entry.mode = row.mode
     return entry
 
 
@@ -205,11 +200,11 @@ def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | N
     Compared in the head's own stored form (its key generation), so a push with
     no edits is no new serial after a pull or a rotation too.
     """
-    if not sealing.mode().same_kind(Mode.of(head.encryption)):
+    if not sealing.manifest_field().same_kind(head.encryption):
         return False  # encryption turned on: the head must be re-sealed
     keys = None
     if sealing.include_secrets:
-        keys = repo.keys(head.env, int(head.encryption["generation"]))
+        keys = repo.keys(head.env, head.encryption.key_generation())
     return reuse.same_as_head(files, rec, state.ref.snapshot, head, StoredForm(policy, keys))
 
 
@@ -262,7 +257,7 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
                                                 or opts.force)
             and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
             and reuse.all_stored(repo, reuse.cached_entries(rec, _tracked(scan, rec)),
-                                 env if rec and Mode.of_record(rec).everything else None)):
+                                 env if rec and reuse.recorded_sealing(rec).everything else None)):
         return push_result(env, state, parent=parent, files=len(scan.files),
                            reused=sum(f.st.st_size for f in scan.files.values()), changed=False,
                            secret_files=scan.secret_files, skipped=scan.skipped)
@@ -273,7 +268,7 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
     if state is not None and head is not None and parent == state.ref.snapshot and \
             not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
                                                 opts.policy) \
-            and reuse.all_stored(repo, head.entries, env if head.encryption.get("all")
+            and reuse.all_stored(repo, head.entries, env if head.encryption.everything
                                  else None):  # lost chunks: upload them again
         return push_result(env, state, parent=parent, files=len(files),
                            reused=sum(f.st.st_size for f in files.values()), changed=False,
@@ -281,7 +276,8 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
     progress = meters.meter(opts.progress, "push", sum(f.st.st_size for f in files.values()))
     builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
     try:
-        entries = build_entries(files, rec, builder, sealing.form(opts.policy), sealing.mode())
+        entries = build_entries(files, rec, builder, sealing.form(opts.policy),
+                                sealing.manifest_field())
         builder.finish()
     except BaseException:
         builder.abort()
@@ -300,8 +296,9 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
     _, new_state, changed = commit(repo, env, state, parent, ours,
                                          head if state and parent == state.ref.snapshot else None,
                                          before_ref=before_ref, gc_seen=builder.gc_generation)
-    _remember(record, repo, env, new_state, files, entries, sealing.include_secrets,
-              sealing.manifest_field())
+    remember_sync(record, repo.store_id, env, snapshot=new_state.ref.snapshot,
+                  serial=new_state.ref.serial, files=files, entries={e.path: e for e in entries},
+                  encryption=sealing.manifest_field(), secrets_included=sealing.include_secrets)
     return push_result(env, new_state, parent=parent, files=len(entries),
                        uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
                        changed=changed, secret_files=excluded, skipped=scan.skipped)
@@ -332,14 +329,3 @@ def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
     if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
         raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
                          "with push --force --include-secrets or --encrypt all, as it was")
-
-
-def _remember(record: WorkRecord, repo: Repo, env: str, state: RefState,
-              files: dict[str, LocalFile], entries: list[Entry], secrets_included: bool,
-              sealing: dict[str, Any] | None = None) -> None:
-    by_path = {e.path: e for e in entries}
-    rows = {p: file_row(f, by_path[p]) for p, f in files.items()}
-    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             secrets_included, dict(sealing or {})))
-    seen_serials.remember(repo.store_id, env, state.ref.serial)
-    record.save()

@@ -85,6 +85,6 @@ def _head_includes_secrets(repo: Repo, env: str) -> bool:
     if state is None:
         return False
     try:
-        return bool(load_manifest(repo, state.ref.snapshot).encryption.get("secrets"))
+        return load_manifest(repo, state.ref.snapshot).encryption.secrets
     except KeyFailure:  # a fully encrypted head: sealing is on
         return True

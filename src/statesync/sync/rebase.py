@@ -12,10 +12,10 @@ push starts from what the environment holds.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 from statesync.errors import RefConflict
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.commit import (
     PushOptions,
     PushResult,
@@ -25,11 +25,11 @@ from statesync.sync.commit import (
     sealing_keys,
 )
 from statesync.sync.folder.checkout import remember_pull, restore
-from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row, now_ns
+from statesync.sync.folder.remember import remember_sync
+from statesync.sync.folder.workdir import EnvRecord, Scan, WorkRecord, file_row
 from statesync.sync.merge import merge
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import gc_marker, sticky
-from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import read_entry
@@ -51,7 +51,11 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
     ours_id = store_manifest(repo, ours, sealing_keys(repo, ours))
     base = base_manifest.by_path() if base_manifest else {}
     index: list[ChunkIndex] = []
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt(n: int) -> PushResult | Again:
+        nonlocal state
+        if n:  # the ref moved again: merge with the newer head
+            state = read_trusted_head(repo, env)  # never merge a head we cannot trust
         if state is None or state.ref.snapshot == parent:
             manifest, heads = ours, [parent] if parent else []
         else:
@@ -68,13 +72,16 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
-            time.sleep(random.uniform(0.02, 0.1) * min(attempt + 1, 10))
-            state = read_trusted_head(repo, env)  # never merge a head we cannot trust
-            continue
+            return AGAIN
         sticky.remember(repo.store_id, env, manifest.encryption)
         return _land(repo, folder, env, new_state, snap, manifest, ours_id, ours, scan, builder,
                      opts, changed=True)
-    raise RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} merge attempts")
+
+    return retry_conditional(
+        attempt, attempts=MAX_ATTEMPTS,
+        backoff=lambda n: random.uniform(0.02, 0.1) * min(n + 1, 10),
+        gave_up=lambda: RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} "
+                                    "merge attempts"))
 
 
 def _secret_files(ours: Manifest, theirs: Manifest) -> list[str]:
@@ -116,7 +123,7 @@ def _merge_manifest(repo: Repo, env: str, entries: list[Entry], ours: Manifest,
                     theirs: Manifest, opts: PushOptions) -> Manifest:
     return Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
                     message=opts.message or "merge", tags=dict(opts.tags),
-                    secret_files=_secret_files(ours, theirs), encryption=dict(ours.encryption))
+                    secret_files=_secret_files(ours, theirs), encryption=ours.encryption)
 
 
 def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manifest: Manifest,
@@ -139,14 +146,10 @@ def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manife
 
 def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest, scan: Scan,
             builder: SnapshotBuilder, changed: bool) -> PushResult:
-    by_path = ours.by_path()
-    rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
-    record = WorkRecord.load(folder)
-    record.set(repo.store_id, env, EnvRecord(state.ref.snapshot, state.ref.serial, rows, now_ns(),
-                                             bool(ours.encryption.get("secrets")),
-                                             dict(ours.encryption)))
-    record.save()
-    seen_serials.remember(repo.store_id, env, state.ref.serial)
+    remember_sync(WorkRecord.load(folder), repo.store_id, env, snapshot=state.ref.snapshot,
+                  serial=state.ref.serial, files=scan.files, entries=ours.by_path(),
+                  encryption=ours.encryption,
+                  secrets_included=ours.encryption.secrets)
     return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
                        files=len(ours.entries), uploaded=builder.uploaded_bytes,
                        reused=builder.reused_bytes, changed=changed,

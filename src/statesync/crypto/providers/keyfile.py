@@ -21,8 +21,8 @@ from pathlib import Path
 
 from statesync.crypto import aead
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext
-from statesync.crypto.userfiles import write_private
 from statesync.errors import IntegrityError, KeyFailure, UsageError
+from statesync.fsutil import write_atomic
 
 TYPE = "keyfile"
 
@@ -39,7 +39,7 @@ def new_keyfile(path: Path) -> str:
     """
     key = os.urandom(aead.KEY_SIZE)
     try:
-        write_private(path, base64.b64encode(key) + b"\n", exclusive=True)
+        write_atomic(path, base64.b64encode(key) + b"\n", exclusive=True, make_parents=True)
     except FileExistsError:
         raise UsageError(f"{path} already exists; refusing to overwrite a key file") from None
     return f"{TYPE}:{fingerprint(key)}"

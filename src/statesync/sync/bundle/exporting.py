@@ -53,7 +53,7 @@ def build_header(manifest: Manifest, snapshot: str, entries: list[Entry], secret
             "snapshot_tags": dict(manifest.tags),
             "paths": list(paths),
             "include_binaries": include_binaries,
-            "encryption": dict(manifest.encryption),  # how its secrets are sealed
+            "encryption": manifest.encryption.to_json(),  # how its secrets are sealed
         },
         "policies": [e.path for e in entries if is_policy(e)],
         "secrets": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.errors import BundleError, ImportTreeClash
 from statesync.sync.bundle.schema import Bundle, Component, check_tree
 from statesync.sync.bundle.seal import Resealer
@@ -19,7 +20,7 @@ from statesync.sync.store.repo import Repo
 
 
 @dataclass
-class Plan:
+class ImportPlan:
     """What an import will commit.
 
     ``entries`` holds every final entry except ``uploads`` (files whose bytes
@@ -39,7 +40,7 @@ class Plan:
 
 
 def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existing: bool,
-                policy: secrets.SecretPolicy, seal: Resealer | None = None) -> Plan:
+                policy: secrets.SecretPolicy, seal: Resealer | None = None) -> ImportPlan:
     """Decide the new snapshot: ``base`` entries overlaid with the bundle's files.
 
     Secret-glob paths are refused (listed, never stored); with
@@ -52,7 +53,7 @@ def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existin
     and :class:`StatesyncError` if a bundle file clashes with a base folder.
     """
     have = base.by_path() if base else {}
-    plan = Plan(entries=dict(have))
+    plan = ImportPlan(entries=dict(have))
     for comp in bundle.components:
         if comp.kind == "secret-file":
             if not (skip_existing and comp.path in have):
@@ -78,7 +79,7 @@ def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existin
     return plan
 
 
-def _take_sealed(plan: Plan, comp: Component, seal: Resealer | None,
+def _take_sealed(plan: ImportPlan, comp: Component, seal: Resealer | None,
                  have: dict[str, Entry]) -> None:
     """A secret file as the source sealed it: sealed for the target, or kept by name only."""
     blob = seal.secret_file(comp.path, comp.data if comp.data is not None else _read(comp)) \
@@ -93,7 +94,7 @@ def _take_sealed(plan: Plan, comp: Component, seal: Resealer | None,
     plan.imported += 1
 
 
-def _take(plan: Plan, comp: Component, old: Entry | None, bundle: Bundle,
+def _take(plan: ImportPlan, comp: Component, old: Entry | None, bundle: Bundle,
           policy: secrets.SecretPolicy, seal: Resealer | None = None) -> None:
     if comp.kind == "symlink":
         plan.entries[comp.path] = symlink_entry(comp.path, str(comp.target))
@@ -157,9 +158,12 @@ def _marker_pointers(path: str, data: bytes, pointers: list[str]) -> list[str]:
 
 
 def _at(doc: Any, pointer: str) -> Any:
+    try:
+        tokens = jsonpointer.split(pointer)
+    except ValueError:
+        return None
     node = doc
-    for raw in pointer.split("/")[1:]:
-        tok = raw.replace("~1", "/").replace("~0", "~")
+    for tok in tokens:
         if isinstance(node, dict) and tok in node:
             node = node[tok]
         elif isinstance(node, list) and tok.isdigit() and int(tok) < len(node):
@@ -169,7 +173,7 @@ def _at(doc: Any, pointer: str) -> Any:
     return node
 
 
-def upload(repo: Repo, plan: Plan) -> SnapshotBuilder:
+def upload(repo: Repo, plan: ImportPlan) -> SnapshotBuilder:
     """Store the planned uploads; afterwards ``plan.entries`` is the whole snapshot.
 
     On any error the builder is aborted (uploaded packs stay unreferenced for gc).

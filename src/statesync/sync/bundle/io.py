@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -13,6 +11,7 @@ from typing import BinaryIO
 import zstandard
 
 from statesync.errors import BundleError, LocalFileError, UsageError
+from statesync.fsutil import atomic_writer
 
 JSON = "json"
 YAML = "yaml"
@@ -33,47 +32,25 @@ def bundle_format(path: Path) -> str:
     raise UsageError(f"{path.name}: unknown bundle type (use .json, .yaml, .yml or .tar.zst)")
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 @contextlib.contextmanager
 def atomic_output(out: Path) -> Iterator[BinaryIO]:
-    """Yield a private (0600) temp file beside ``out``; on success fsync and rename it.
+    """Yield a private (0600) temp file beside ``out``; on success it replaces ``out``.
 
-    On any error the temp file is removed and ``out`` is left as it was.
-    An :class:`OSError` becomes a one-line :class:`LocalFileError`.
+    Written by :func:`statesync.fsutil.atomic_writer` (fsync, rename, fsync of
+    the folder). On any error the temp file is removed and ``out`` is left as
+    it was. An :class:`OSError` becomes a one-line :class:`LocalFileError`.
     """
-    folder = out.parent
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise LocalFileError(f"cannot write {out}: {exc.strerror}") from None
-    done = False
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
+        with atomic_writer(out) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-        done = True
-        _fsync_dir(folder)
     except OSError as exc:
         raise LocalFileError(f"cannot write {out}: {exc.strerror}") from None
-    finally:
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
-class ChunkReader:
-    """A ``read(n)`` file over an iterator of byte chunks (full reads until the end).
+class EntryReader:
+    """A ``read(n)`` file over an entry's verified chunks (full reads until the end).
+
+    Not :class:`statesync.backends._cloud.ChunkReader`, which adapts an SDK download.
 
     :meth:`drain` runs the iterator to its end, so a verifying iterator
     (``download.iter_entry``) gets to check the whole-file digest.

@@ -23,11 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.errors import KeyFailure
 from statesync.sync.bundle.schema import Bundle
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.secrets.policy import MARKER, Sealer
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import Manifest
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys, file_generation, value_generation
@@ -62,11 +64,11 @@ class Resealer:
         """
         source = (str(bundle.metadata.get("store_id", "")), str(bundle.metadata.get("env", "")))
         target, reason = None, ""
-        if (base is not None and base.encryption.get("secrets")) or carries_sealed(bundle):
+        if (base is not None and base.encryption.secrets) or carries_sealed(bundle):
             try:
                 target = repo.keys(env, None)
             except KeyFailure as exc:
-                if base is not None and base.encryption.get("secrets"):
+                if base is not None and base.encryption.secrets:
                     raise
                 reason = f"no key to seal them for {env}: {exc}"
         if target is not None and source[0] != repo.store_id:
@@ -137,11 +139,11 @@ class Resealer:
         self.sealed += 1
         return self.target.seal_file(path, keys.open_file(path, blob))
 
-    def encryption(self, base: Manifest | None) -> dict[str, Any]:
+    def encryption(self, base: Manifest | None) -> Encryption:
         """The new snapshot's ``encryption`` field."""
-        if self.target is None or not (self.sealed or (base and base.encryption.get("secrets"))):
-            return dict(base.encryption) if base else {}
-        return {"secrets": True, "all": False, "generation": self.target.generation}
+        if self.target is None or not (self.sealed or (base and base.encryption.secrets)):
+            return base.encryption if base else PLAINTEXT
+        return Encryption(secrets=True, everything=False, generation=self.target.generation)
 
     def note(self) -> str:
         """One line for the user about what was left out, and why ('' if nothing was)."""
@@ -156,7 +158,7 @@ def _sealed_slots(node: Any, pointer: str) -> Iterator[tuple[Any, Any, str]]:
     items: Any = node.items() if isinstance(node, dict) else (
         enumerate(node) if isinstance(node, list) else ())
     for key, value in items:
-        here = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+        here = jsonpointer.join(pointer, key)
         if isinstance(value, str) and value_generation(value) is not None:
             yield node, key, here
         else:

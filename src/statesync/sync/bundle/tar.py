@@ -21,7 +21,7 @@ import zstandard
 
 from statesync.errors import BundleError, UsageError
 from statesync.sync.bundle import schema
-from statesync.sync.bundle.io import ChunkReader, ZstdReader
+from statesync.sync.bundle.io import EntryReader, ZstdReader
 
 _LEVEL = 3
 _MAX_HEADER = 256 * 1024 * 1024
@@ -52,7 +52,7 @@ def write_tar(fh: BinaryIO, header: dict[str, Any], members: Iterable[Member]) -
             fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         tar.addfile(_info(schema.HEADER_MEMBER, len(head), mtime), io.BytesIO(head))
         for name, size, chunks in members:
-            reader = ChunkReader(chunks)
+            reader = EntryReader(chunks)
             tar.addfile(_info(name, size, mtime), reader)
             reader.drain()
 

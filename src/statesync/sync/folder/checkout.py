@@ -32,7 +32,8 @@ from statesync.errors import (
 )
 from statesync.sync.folder import nofollow
 from statesync.sync.folder.download import download_entries
-from statesync.sync.folder.reuse import Mode, cached_entry
+from statesync.sync.folder.remember import remember_sync
+from statesync.sync.folder.reuse import cached_entry
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.unseal import Unsealer
 from statesync.sync.folder.workdir import (
@@ -40,14 +41,11 @@ from statesync.sync.folder.workdir import (
     EnvRecord,
     Scan,
     WorkRecord,
-    file_row,
-    now_ns,
     scan_folder,
 )
 from statesync.sync.progress import MeterFactory, meter
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import seen as seen_serials
-from statesync.sync.store import sticky
 from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
@@ -55,7 +53,7 @@ from statesync.sync.store.tree_rules import under_any
 
 
 @dataclass
-class Plan:
+class CheckoutPlan:
     """What the pull will do, decided before anything is written."""
 
     fetch: list[Entry] = field(default_factory=list)
@@ -66,22 +64,22 @@ class Plan:
 
 
 def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: StoredForm,
-              force: bool, carried_secrets: set[str]) -> Plan:
+              force: bool, carried_secrets: set[str]) -> CheckoutPlan:
     """Decide per path; conflicts are listed, not raised, so all are reported.
 
     Secret files are compared like any file only when the snapshot carries
     them (``carried_secrets``); otherwise the local ones are left alone.
     """
-    plan = Plan()
+    plan = CheckoutPlan()
     wanted = manifest.by_path()
     files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
-    mode = Mode.of(manifest.encryption)
+    mode = manifest.encryption
     for path, f in files.items():
         cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
         unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
-        pristine = recorded is not None and (recorded[3]["digest"] == digest or unchanged)
+        pristine = recorded is not None and (recorded.digest == digest or unchanged)
         entry = wanted.get(path)
         if entry is not None and entry.digest == digest:
             plan.keep.append(path)  # same bytes; the mode is set after linking
@@ -152,7 +150,7 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
     return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
 
 
-def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
+def check_kept_tree(folder: Path, scan: Scan, plan: CheckoutPlan) -> None:
     """Refuse a pull whose new tree would put a file under one the folder keeps (or the reverse).
 
     A snapshot entry under a link the folder keeps is an :class:`IntegrityError`
@@ -182,7 +180,7 @@ def check_kept_tree(folder: Path, scan: Scan, plan: Plan) -> None:
                                        "snapshot makes a file or link (move it, or pull --force)")
 
 
-def _kept_links(folder: Path, scan: Scan, plan: Plan) -> dict[str, str]:
+def _kept_links(folder: Path, scan: Scan, plan: CheckoutPlan) -> dict[str, str]:
     """Links the folder keeps: path -> target, re-created last in the staging folder."""
     return {p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped]
             if (folder / p).is_symlink()}
@@ -194,7 +192,7 @@ def _local_copy(scan: Scan, path: str) -> Path | None:
     return f.abspath if f is not None and not f.is_link else None
 
 
-def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: Plan,
+def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: CheckoutPlan,
            unsealer: Unsealer, progress: MeterFactory | None) -> int:
     links = _kept_links(folder, scan, plan) if folder.exists() else {}
     if folder.exists():
@@ -293,16 +291,12 @@ def _swap(staging: Path, folder: Path, exists: bool) -> None:
 def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, serial: int,
                   manifest: Manifest, final: Scan) -> None:
     """Record the pulled snapshot and a stat cache of the files as they now are."""
-    by_path = manifest.by_path()
-    files = {**final.files, **final.secrets}
-    rows = {p: file_row(f, by_path[p]) for p, f in files.items() if p in by_path}
-    included = bool(manifest.encryption.get("secrets"))
-    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), included,
-                                        dict(manifest.encryption)))
-    seen_serials.remember(store_id, env, serial)
-    if serial:  # a head, not a snapshot pulled by id: its encryption is the env's
-        sticky.remember(store_id, env, manifest.encryption)
-    record.save()
+    # serial 0: a snapshot pulled by id, whose encryption need not be the env's
+    remember_sync(record, store_id, env, snapshot=snapshot, serial=serial,
+                  files={**final.files, **final.secrets}, entries=manifest.by_path(),
+                  encryption=manifest.encryption,
+                  secrets_included=manifest.encryption.secrets,
+                  remember_encryption=bool(serial))
 
 
 def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:

@@ -8,13 +8,13 @@ Nothing is ever written through a link (:mod:`statesync.sync.folder.nofollow`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from statesync.errors import IntegrityError
+from statesync.fsutil import sha256_file
 from statesync.sync.folder import nofollow
 from statesync.sync.progress import Meter
 from statesync.sync.store import layout
@@ -50,7 +50,7 @@ def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: 
         read = sum(done)
     for e in entries:
         # A one-chunk file named by its plain SHA-256 was verified with its chunk.
-        if not (len(e.chunks) == 1 and e.chunks[0][0] == e.digest):
+        if not (len(e.chunks) == 1 and e.chunks[0].cid == e.digest):
             verify_file(root / e.path, e)
     return read
 
@@ -78,9 +78,5 @@ def _fetch_pack(repo: Repo, pack: str, chunks: list[tuple[str, Location]], targe
 
 def verify_file(path: Path, entry: Entry) -> None:
     """Re-read a written file and check its digest; :class:`IntegrityError` if it differs."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    if h.hexdigest() != entry.digest:
+    if sha256_file(path) != entry.digest:
         raise IntegrityError(f"{entry.path}: restored content does not match the snapshot digest")

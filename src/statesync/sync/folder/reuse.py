@@ -13,52 +13,32 @@ to compare local files with the head.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.workdir import EnvRecord, LocalFile
 from statesync.sync.store.chunkindex import load_index
+from statesync.sync.store.encryption import Encryption
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
 
 
-@dataclass(frozen=True)
-class Mode:
-    """How a snapshot's entries are sealed (a manifest's ``encryption`` field, as a value)."""
-
-    secrets: bool = False
-    everything: bool = False
-    generation: int | None = None
-
-    @classmethod
-    def of(cls, encryption: dict[str, Any]) -> Mode:
-        gen = encryption.get("generation")
-        return cls(bool(encryption.get("secrets")), bool(encryption.get("all")),
-                   int(gen) if gen is not None else None)
-
-    @classmethod
-    def of_record(cls, rec: EnvRecord) -> Mode:
-        """The mode a record's cache was written in (records before modes: secrets only)."""
-        if rec.sealing:
-            return cls.of(rec.sealing)
-        return cls(rec.secrets_included, False, None)
-
-    def same_kind(self, other: Mode) -> bool:
-        """True if both seal the same things (generations may differ)."""
-        return (self.secrets, self.everything) == (other.secrets, other.everything)
+def recorded_sealing(rec: EnvRecord) -> Encryption:
+    """How a record's cache was sealed (records before ``sealing``: secrets only)."""
+    if rec.sealing.encrypted:
+        return rec.sealing
+    return Encryption(secrets=rec.secrets_included)
 
 
-def holds_sealed_secrets(entry: Entry, mode: Mode) -> bool:
+def holds_sealed_secrets(entry: Entry, mode: Encryption) -> bool:
     """True if ``entry``'s stored bytes carry secrets sealed with a key generation."""
     return mode.secrets and (entry.kind == "secret-file" or bool(entry.secret_pointers))
 
 
-def cached_entry(rec: EnvRecord | None, f: LocalFile, mode: Mode) -> Entry | None:
+def cached_entry(rec: EnvRecord | None, f: LocalFile, mode: Encryption) -> Entry | None:
     """The record's entry for ``f`` if it is unchanged *and* stored as ``mode`` stores it."""
     if rec is None:
         return None
-    recorded = Mode.of_record(rec)
+    recorded = recorded_sealing(rec)
     if not recorded.same_kind(mode):
         return None
     entry = rec.cached_entry(f)

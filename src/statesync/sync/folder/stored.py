@@ -9,10 +9,10 @@ when the content is the same.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
+from statesync.fsutil import sha256_file
 from statesync.sync.folder.workdir import LocalFile
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.store import codec
@@ -52,8 +52,4 @@ class StoredForm:
                 return codec.sha256_hex(data)
             except secrets.UnparseableSecretDocument:
                 pass
-        h = hashlib.sha256()
-        with open(f.abspath, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-        return h.hexdigest()
+        return sha256_file(f.abspath)

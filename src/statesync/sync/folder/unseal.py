@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from statesync.fsutil import write_atomic
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
@@ -32,12 +33,12 @@ class Unsealer:
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
 
     def keys(self, generation: int | None = None) -> EnvKeys:
-        gen = generation if generation is not None else self.manifest.encryption["generation"]
-        return self.repo.keys(self.manifest.env, int(gen))
+        gen = generation if generation is not None else self.manifest.encryption.key_generation()
+        return self.repo.keys(self.manifest.env, gen)
 
     def form(self, policy: secrets.SecretPolicy) -> StoredForm:
         """How local files compare with this manifest's stored bytes."""
-        sealed = bool(self.manifest.encryption.get("secrets")) and not self.skip
+        sealed = self.manifest.encryption.secrets and not self.skip
         return StoredForm(policy, self.keys() if sealed else None)
 
     def carried_secret_files(self) -> set[str]:
@@ -49,7 +50,7 @@ class Unsealer:
     def secret_file(self, staged: Path, entry: Entry) -> None:
         blob = staged.read_bytes()
         plain = self.keys(file_generation(blob)).open_file(entry.path, blob)
-        _write_private(staged, plain)
+        write_atomic(staged, plain)
 
     def document(self, local: Path | None, staged: Path, entry: Entry) -> None:
         """``local``: this machine's copy, None if it has none reachable without a link."""
@@ -57,7 +58,7 @@ class Unsealer:
                 and not local.is_symlink() else None)
         merged = self.unseal(entry, staged.read_bytes(), mine)
         if merged is not None:
-            _write_private(staged, merged)
+            write_atomic(staged, merged)
         # A document that holds (or will hold) secret values is for this user only.
         os.chmod(staged, entry.mode & 0o600)
 
@@ -98,8 +99,3 @@ class Unsealer:
         return redaction.scalar_for(path, secrets.MARKER) if generation is not None else None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    os.chmod(path, 0o600)
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)

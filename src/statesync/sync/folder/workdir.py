@@ -12,11 +12,10 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from statesync.errors import (
     FolderRecordError,
@@ -24,8 +23,10 @@ from statesync.errors import (
     LocalFileError,
     NotAFolder,
 )
+from statesync.fsutil import write_atomic
 from statesync.sync.secrets.policy import SecretPolicy
-from statesync.sync.store.manifest import Entry
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
+from statesync.sync.store.manifest import ChunkRef, Entry
 
 RECORD_DIR = ".statesync"
 RECORD_FILE = "state.json"
@@ -130,26 +131,83 @@ def _utf8(text: str) -> bool:
     return True
 
 
+class FileRow(NamedTuple):
+    """One file of the record's stat cache: how it stood when recorded, and its entry.
+
+    In ``state.json`` a row is the list ``[size, mtime_ns, inode, entry]``.
+    The entry stays in that JSON form until :meth:`entry` is asked for: a
+    record of 20,000 files is loaded on every push, and only the rows whose
+    stat still matches are ever turned into entries. A tuple, for the same
+    reason: it costs no more to make than the list it replaces.
+    """
+
+    size: int
+    mtime_ns: int
+    ino: int
+    entry_json: dict[str, Any]
+
+    def stat_key(self) -> list[int]:
+        return [self.size, self.mtime_ns, self.ino]
+
+    @property
+    def digest(self) -> str:
+        """The recorded entry's digest (without building the entry)."""
+        return str(self.entry_json["digest"])
+
+    @property
+    def mode(self) -> int:
+        """The recorded entry's mode (without building the entry)."""
+        return int(self.entry_json["mode"])
+
+    def entry(self) -> Entry:
+        """The recorded entry (a new object on each call: callers may change it)."""
+        entry = Entry(**self.entry_json)
+        entry.chunks = [ChunkRef(*c) for c in entry.chunks]
+        return entry
+
+    def to_json(self) -> list[Any]:
+        return [self.size, self.mtime_ns, self.ino, self.entry_json]
+
+    @classmethod
+    def from_json(cls, row: list[Any]) -> FileRow:
+        size, mtime_ns, ino, entry = row
+        return cls(size, mtime_ns, ino, entry)  # exactly four items, or ValueError
+
+
 @dataclass
 class EnvRecord:
     """What this folder knows about one environment of one store."""
 
     snapshot: str
     serial: int
-    files: dict[str, Any] = field(default_factory=dict)  # path -> [size, mtime, ino, entry]
+    files: dict[str, FileRow] = field(default_factory=dict)
     written_at_ns: int = 0
     secrets_included: bool = False
     #: the head's ``encryption`` field when this record was written (see sync/folder/reuse.py)
-    sealing: dict[str, Any] = field(default_factory=dict)
+    sealing: Encryption = PLAINTEXT
 
     def cached_entry(self, f: LocalFile) -> Entry | None:
-        """The entry recorded for ``f`` if the file is certainly unchanged since."""
+        """The entry recorded for ``f`` (a copy) if the file is certainly unchanged since."""
         row = self.files.get(f.path)
-        if row is None or row[:3] != f.stat_key():
+        if row is None or row.stat_key() != f.stat_key():
             return None
         if f.st.st_mtime_ns >= self.written_at_ns - _RACY_NS:
             return None
-        return Entry(**row[3])
+        return row.entry()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"snapshot": self.snapshot, "serial": self.serial,
+                "files": {p: row.to_json() for p, row in self.files.items()},
+                "written_at_ns": self.written_at_ns, "secrets_included": self.secrets_included,
+                "sealing": self.sealing.to_json()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> EnvRecord:
+        """Read a record's entry (older records lack the later fields: their defaults)."""
+        doc = dict(raw)
+        doc["files"] = {p: FileRow.from_json(row) for p, row in doc.get("files", {}).items()}
+        doc["sealing"] = Encryption.from_json(doc.get("sealing", {}))
+        return cls(**doc)
 
 
 class WorkRecord:
@@ -177,7 +235,7 @@ class WorkRecord:
 
     def get(self, store_id: str, env: str) -> EnvRecord | None:
         raw = self.doc["envs"].get(f"{store_id}/{env}")
-        return EnvRecord(**raw) if raw else None
+        return EnvRecord.from_json(raw) if raw else None
 
     def highest_serial(self, store_id: str, env: str) -> int:
         return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
@@ -199,7 +257,7 @@ class WorkRecord:
 
     def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
         key = f"{store_id}/{env}"
-        self.doc["envs"][key] = rec.__dict__
+        self.doc["envs"][key] = rec.to_json()
         if isinstance(self.doc.get("pending"), dict):
             self.doc["pending"].pop(key, None)
         serials = self.doc.setdefault("serials", {})
@@ -209,14 +267,7 @@ class WorkRecord:
         check_record_dir(self.root)
         folder = self.root / RECORD_DIR
         folder.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.doc, fh, separators=(",", ":"))
-            os.replace(tmp, folder / RECORD_FILE)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_atomic(folder / RECORD_FILE, json.dumps(self.doc, separators=(",", ":")).encode())
 
 
 def check_record_dir(root: Path) -> None:
@@ -226,9 +277,9 @@ def check_record_dir(root: Path) -> None:
                              "in a real folder (remove the link)")
 
 
-def file_row(f: LocalFile, entry: Entry) -> list[Any]:
+def file_row(f: LocalFile, entry: Entry) -> FileRow:
     """A stat-cache row for ``f`` (re-stated after writing)."""
-    return [*f.stat_key(), entry.__dict__]
+    return FileRow(f.st.st_size, f.st.st_mtime_ns, f.st.st_ino, entry.__dict__)
 
 
 def now_ns() -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from statesync import jsonpointer
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.secrets.spans import Span
@@ -59,11 +60,7 @@ def their_changes(b: Any, o: Any, t: Any, at: str, out: list[tuple[str, bool]]) 
         base = b if isinstance(b, dict) else {}
         for key in dict.fromkeys([*o, *t, *base]):
             their_changes(base.get(key, _MISSING), o.get(key, _MISSING), t.get(key, _MISSING),
-                          f"{at}/{_token(key)}", out)
-
-
-def _token(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
+                          jsonpointer.join(at, key), out)
 
 
 def _value_splice(path: str, ours: bytes, theirs: bytes, pointers: list[str]) -> bytes | None:

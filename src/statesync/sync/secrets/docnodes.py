@@ -37,11 +37,6 @@ class Node:
     whole: bool = True
 
 
-def token(key: Any) -> str:
-    """A mapping key as one RFC 6901 pointer token."""
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
 def check_size(data: bytes) -> None:
     if len(data) > MAX_DOCUMENT:
         raise DocumentLimit(f"larger than {MAX_DOCUMENT // (1024 * 1024)} MiB")

@@ -17,10 +17,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from statesync import jsonpointer
 from statesync.errors import DocumentLimit
 from statesync.sync.secrets.rules import is_stored_secret
 from statesync.sync.secrets.spans import Locator, Span
-from statesync.sync.secrets.tomlspans import TomlLocator, decode, pointer_token
+from statesync.sync.secrets.tomlspans import TomlLocator, decode
 
 if TYPE_CHECKING:
     from statesync.sync.secrets.spans import KeyPolicy
@@ -62,7 +63,7 @@ class EnvLocator:
                 raise ValueError(f"line {text.count(chr(10), 0, pos) + 1}: not KEY=value")
             start, end, value = _env_value(text, m.end(), eol)
             if value and _secret(policy, m["key"], value):
-                spans.append(_span(text, f"/{pointer_token(m['key'])}", start, end, shift))
+                spans.append(_span(text, jsonpointer.join("", m['key']), start, end, shift))
             pos = _eol(text, end) + 1
         return spans
 
@@ -164,8 +165,8 @@ class IniLocator:
         if m is None:
             raise ValueError(f"not an INI line: {line[:20]!r}...")
         key = m["key"].strip()
-        pointer = (f"/{pointer_token(section)}" if section is not None else "") + \
-            f"/{pointer_token(key)}"
+        pointer = jsonpointer.join(jsonpointer.join("", section) if section is not None else "",
+                                   key)
         start = pos + (len(raw) - len(raw.lstrip())) + m.start("value")
         return section, (pointer, start, start + len(m["value"]))
 
@@ -174,7 +175,7 @@ class IniLocator:
                 shift: int) -> list[Span]:
         pointer, start, end = current
         value = text[start:end]
-        key = pointer.rsplit("/", 1)[1].replace("~1", "/").replace("~0", "~")
+        key = jsonpointer.unescape(pointer.rsplit("/", 1)[1])
         if not value or not _secret(policy, key, value):
             return []
         return [_span(text, pointer, start, end, shift)]
@@ -249,7 +250,7 @@ class _JsonScan:
             key_end = _closing(self.text, pos + 1, '"', escapes=True)
             key = json.loads(self.text[pos:key_end])
             start = _skip_ws(self.text, self.text.index(":", key_end) + 1)
-            child = f"{pointer}/{pointer_token(key)}"
+            child = jsonpointer.join(pointer, key)
             if (self.recording and self.policy.is_secret_key(key)
                     and not self.text.startswith("null", start)):
                 end = self._skip(start, depth)

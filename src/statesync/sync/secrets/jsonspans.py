@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from statesync.sync.secrets.docnodes import MAX_DEPTH, Node, token, too_deep
+from statesync import jsonpointer
+from statesync.sync.secrets.docnodes import MAX_DEPTH, Node, too_deep
 
 if TYPE_CHECKING:
     from statesync.sync.secrets.spans import KeyPolicy
@@ -121,8 +122,7 @@ def _json_key(text: str, pos: int, obj: _Open) -> tuple[str, str, int]:
     if not text.startswith(":", pos):
         raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
     pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
-    name = token(key) if "~" in key or "/" in key else key
-    return f"{obj.pointer}/{name}", key, pos
+    return jsonpointer.join(obj.pointer, key), key, pos
 
 
 def _json_scalar(text: str, pos: int) -> tuple[str | None, bool, int, int]:

@@ -12,8 +12,7 @@ side) every file is re-sealed with TO's key. Plaintext exists only in memory.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from statesync.errors import KeyFailure
 from statesync.sync.secrets import policy as secrets
@@ -21,6 +20,7 @@ from statesync.sync.secrets import redaction
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.content import read_entry
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys, file_generation, value_generation
@@ -32,11 +32,11 @@ class Resealed:
 
     entries: list[Entry]
     secret_files: list[str]
-    encryption: dict[str, Any] = field(default_factory=dict)
+    encryption: Encryption = PLAINTEXT
 
 
 def needs_resealing(source: Manifest, target: Manifest | None) -> bool:
-    return bool(source.encryption) or bool(target is not None and target.encryption)
+    return source.encryption.encrypted or (target is not None and target.encryption.encrypted)
 
 
 def reseal(repo: Repo, source: Manifest, target: Manifest | None, dst_env: str) -> Resealed:
@@ -60,8 +60,8 @@ class _Work:
             self.keys: EnvKeys | None = repo.keys(dst, None)
         except KeyFailure:
             self.keys = None
-        self.everything = bool(source.encryption.get("all")
-                               or (target is not None and target.encryption.get("all")))
+        self.everything = (source.encryption.everything
+                           or (target is not None and target.encryption.everything))
         if self.everything and self.keys is None:
             raise KeyFailure(f"{dst} is fully encrypted: promoting into it needs its key here")
         self.builder = SnapshotBuilder(repo, keys=self.keys if self.everything else None)
@@ -69,11 +69,11 @@ class _Work:
         self.left_out: list[str] = []
         self.sealed_any = False
 
-    def encryption(self) -> dict[str, Any]:
+    def encryption(self) -> Encryption:
         if self.keys is None or not (self.sealed_any or self.everything):
-            return {}
-        return {"secrets": self.sealed_any, "all": self.everything,
-                "generation": self.keys.generation}
+            return PLAINTEXT
+        return Encryption(secrets=self.sealed_any, everything=self.everything,
+                          generation=self.keys.generation)
 
     def _src_keys(self, generation: int) -> EnvKeys:
         return self.repo.keys(self.source.env, generation)

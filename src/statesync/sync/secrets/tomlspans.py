@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from statesync import jsonpointer
 from statesync.errors import DocumentLimit
 from statesync.sync.secrets.rules import is_stored_secret
 from statesync.sync.secrets.spans import Span
@@ -27,10 +28,6 @@ if TYPE_CHECKING:
 MAX_DEPTH = 200
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ATOM = re.compile(r"[^,\]}#\r\n]+")
-
-
-def pointer_token(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 def decode(data: bytes) -> tuple[str, int]:
@@ -45,7 +42,7 @@ def secret_pointers(doc: Any, policy: KeyPolicy, pointer: str = "") -> list[str]
     if isinstance(doc, dict):
         out = []
         for key, value in doc.items():
-            child = f"{pointer}/{pointer_token(key)}"
+            child = jsonpointer.join(pointer, key)
             if policy.is_secret_key(key):
                 out.append(child)
             else:
@@ -164,7 +161,7 @@ class _Scanner:
             if m is None:
                 raise ValueError("a TOML value is missing")
             self.pos = start + len(m.group().rstrip())
-        pointer = "".join(f"/{pointer_token(k)}" for k in path)
+        pointer = "".join(f"/{jsonpointer.escape(k)}" for k in path)
         self.found[pointer] = (start, self.pos, pointer)
 
     def _array(self, path: list[str], depth: int) -> None:

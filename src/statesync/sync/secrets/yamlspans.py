@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from statesync import jsonpointer
 from statesync.errors import DocumentLimit
-from statesync.sync.secrets.docnodes import MAX_DEPTH, MAX_NODES, Node, token, too_deep
+from statesync.sync.secrets.docnodes import MAX_DEPTH, MAX_NODES, Node, too_deep
 
 if TYPE_CHECKING:
     from statesync.sync.secrets.spans import KeyPolicy
@@ -163,7 +164,7 @@ class _YamlWalk:
         top = self.stack[-1]
         in_key = top.in_key or (top.mapping and top.count % 2 == 0)
         if top.mapping:
-            pointer = f"{top.node.pointer}/{token(top.key)}"
+            pointer = jsonpointer.join(top.node.pointer, top.key)
             secret = top.secret or (top.count % 2 == 1 and top.key_secret)
             key = top.key
         else:

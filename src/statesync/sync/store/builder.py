@@ -10,7 +10,7 @@ from statesync.sync.progress import Meter, quiet
 from statesync.sync.store import codec, gc_marker
 from statesync.sync.store.chunker import Chunker
 from statesync.sync.store.chunkindex import ChunkIndex, load_index, write_index
-from statesync.sync.store.manifest import Entry, is_document
+from statesync.sync.store.manifest import ChunkRef, Entry, is_document
 from statesync.sync.store.packs import PackUploader
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys
@@ -120,7 +120,7 @@ class SnapshotBuilder:
     def add_stream(self, path: str, stream: BinaryIO, mode: int) -> Entry:
         """Chunk ``stream`` to its end and queue every chunk the store lacks."""
         digest = _FileDigest(plain_ids=self._name is codec.sha256_hex)
-        chunks: list[list[object]] = []
+        chunks: list[ChunkRef] = []
         size = 0
         text = True
         for chunk in self.chunker.chunks(stream):
@@ -128,7 +128,7 @@ class SnapshotBuilder:
                 text = looks_text(chunk)
             cid = self._name(chunk)
             digest.update(chunk, cid)
-            chunks.append([cid, len(chunk)])
+            chunks.append(ChunkRef(cid, len(chunk)))
             size += len(chunk)
             self._queue(cid, chunk)
             self.progress.update(len(chunk))

@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from statesync.errors import (
     NotFound,
     StatesyncError,
 )
+from statesync.fsutil import write_atomic
 from statesync.paths import cache_dir
 from statesync.sync.store import codec, fields, layout
 from statesync.sync.store.repo import Repo
@@ -296,7 +295,4 @@ def _cache_put(repo: Repo, index_id: str, body: bytes) -> None:
     path = _cache_path(repo, index_id)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.replace(tmp, path)
+        write_atomic(path, body)

@@ -57,6 +57,7 @@ from statesync.errors import (
     PreconditionFailed,
     UsageError,
 )
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.store import fields, layout
 from statesync.sync.store.repo import Repo
 
@@ -324,17 +325,19 @@ class KeyService:
 
     def _update(self, env: str, generation: int, change: Any) -> bool:
         """Read-modify-write one keyring with a conditional update; retried on a race."""
-        for _ in range(_UPDATE_ATTEMPTS):
+        def attempt(_: int) -> bool | Again:
             ring, version = self.keyring(env, generation)
             if not change(ring):
                 return False
             self._writable(ring)
             try:
                 self.repo.backend.put(ring.key, ring.to_bytes(self.repo.signer), Update(version))
-                return True
             except PreconditionFailed:
-                continue
-        raise ConflictError(f"{layout.keyring_key(env, generation)} keeps changing; run again")
+                return AGAIN
+            return True
+
+        return retry_conditional(attempt, attempts=_UPDATE_ATTEMPTS, gave_up=lambda: ConflictError(
+            f"{layout.keyring_key(env, generation)} keeps changing; run again"))
 
     def add_recipient(self, env: str, recipient: Provider) -> list[int]:
         """Wrap every generation's data key for ``recipient``; return the generations changed.

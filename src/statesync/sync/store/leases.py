@@ -45,6 +45,7 @@ from statesync.errors import (
     StatesyncError,
     UsageError,
 )
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.store import fields, layout
 from statesync.sync.store.repo import Repo
 from statesync.whoami import holder_id, user_at_host
@@ -92,7 +93,11 @@ class _Current:
     problem: str = ""
 
 
-def _local_now() -> datetime:
+def local_now() -> datetime:
+    """This machine's clock (UTC): used only where the store gives no timestamps.
+
+    The one place leases read the local clock, so a test can replace it.
+    """
     return datetime.now(UTC)
 
 
@@ -157,21 +162,24 @@ def _read(repo: Repo, env: str, damaged_ok: bool = False) -> _Current | None:
     :class:`_Current` whose ``problem`` says what is wrong (to list or replace it).
     """
     key = layout.lock_key(env)
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> _Current | Again | None:
         try:
             body, version = repo.backend.get(key)
             meta = repo.backend.head(key)
         except NotFound:
             return None
         if meta.version != version:
-            continue
+            return AGAIN  # rewritten between the two reads
         try:
             return _Current(_parse(body, key), version, meta.modified)
         except IntegrityError as exc:
             if not damaged_ok:
                 raise
             return _Current(_UNREADABLE, version, meta.modified, str(exc))
-    raise LockedError(f"{key} keeps changing while being read; try again")
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
+        f"{key} keeps changing while being read; try again"))
 
 
 def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
@@ -184,10 +192,10 @@ def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
     try:  # no store timestamps: the holder's own record, on our clock
         renewed = datetime.fromisoformat(cur.info.renewed_at.replace("Z", "+00:00"))
     except ValueError:
-        renewed = _local_now()  # nothing to judge by: count it as just renewed
+        renewed = local_now()  # nothing to judge by: count it as just renewed
     if renewed.tzinfo is None:
         renewed = renewed.replace(tzinfo=UTC)
-    return renewed + ttl, _local_now()
+    return renewed + ttl, local_now()
 
 
 def _span(seconds: float) -> str:
@@ -268,7 +276,7 @@ def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease
         raise LockedError(f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
                           f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed")
     info = cur.info if ttl is None else replace(cur.info, ttl_seconds=_check_ttl(ttl))
-    lease = Lease(repo, env, info, cur.version, _local_now())
+    lease = Lease(repo, env, info, cur.version, local_now())
     lease.renew()
     return lease
 
@@ -348,7 +356,7 @@ class Lease:
             self.check()
             # Microseconds keep each renewal's body unique: _write tells a retried
             # renewal that landed from someone else's write by the exact bytes.
-            stamp = _local_now().isoformat(timespec="microseconds")
+            stamp = local_now().isoformat(timespec="microseconds")
             info = replace(self.info, renewed_at=stamp)
             version = _write(self.repo, self.key, info.to_bytes(), Update(self.version))
             if version is None:
@@ -371,7 +379,7 @@ def _written_expiry(repo: Repo, key: str, ttl: int) -> datetime:
         modified = repo.backend.head(key).modified
         if modified is not None:
             return modified + timedelta(seconds=ttl)
-    return _local_now() + timedelta(seconds=ttl)
+    return local_now() + timedelta(seconds=ttl)
 
 
 def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "",
@@ -386,21 +394,25 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "",
     """
     key = layout.lock_key(env)
     seconds = _check_ttl(ttl)
-    now = _iso(_local_now())
+    now = _iso(local_now())
     info = LockInfo(uuid.uuid4().hex, user_at_host(), socket.gethostname(), os.getpid(), purpose,
                     now, seconds, now, holder_id())
     body = info.to_bytes()
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> Lease | Again:
         version = _write(repo, key, body, CREATE)
         if version is None:
             cur = _read(repo, env, damaged_ok=force)
             if cur is None:
-                continue  # released meanwhile: try to create again
+                return AGAIN  # released meanwhile: try to create again
             _may_take_over(repo, env, cur, force)
             version = _write(repo, key, body, Update(cur.version))
-        if version is not None:
-            return Lease(repo, env, info, version, _written_expiry(repo, key, seconds))
-    raise LockedError(f"{key} changed {_ATTEMPTS} times while acquiring it; try again")
+        if version is None:
+            return AGAIN  # someone else took it over first: look again
+        return Lease(repo, env, info, version, _written_expiry(repo, key, seconds))
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
+        f"{key} changed {_ATTEMPTS} times while acquiring it; try again"))
 
 
 def _may_take_over(repo: Repo, env: str, cur: _Current, force: bool) -> None:
@@ -431,7 +443,8 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
     :class:`NotLocked` if the environment is not locked at all.
     """
     key = layout.lock_key(env)
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> LockInfo | Again:
         cur = _read(repo, env)
         if cur is None:
             raise NotLocked(f"environment {env!r} is not locked (no {key})")
@@ -444,9 +457,11 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
         try:
             repo.backend.delete(key, cur.version)
         except PreconditionFailed:
-            continue  # renewed, taken over or removed since read: look again
+            return AGAIN  # renewed, taken over or removed since read: look again
         return cur.info
-    raise LockedError(f"{key} changed {_ATTEMPTS} times while releasing it; try again")
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
+        f"{key} changed {_ATTEMPTS} times while releasing it; try again"))
 
 
 class Heartbeat:

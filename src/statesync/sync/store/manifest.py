@@ -13,11 +13,12 @@ import socket
 from dataclasses import dataclass, field
 from dataclasses import fields as fields_of
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from statesync.backends.base import CREATE
 from statesync.errors import AlreadyExists, IntegrityError, NotFound, SnapshotNotFound
 from statesync.sync.store import codec, fields, layout
+from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys, manifest_header
 from statesync.sync.store.tree_rules import check_link_target, check_tree
@@ -35,9 +36,20 @@ def is_document(path: str) -> bool:
     return path.lower().endswith(DOCUMENT_SUFFIXES)
 
 
+class ChunkRef(NamedTuple):
+    """One chunk of a file, in order: its id and its plain size.
+
+    A tuple, so it costs no more than the ``[chunk id, size]`` pair it is on
+    the wire, and serialises as exactly that pair.
+    """
+
+    cid: str
+    size: int
+
+
 @dataclass
 class Entry:
-    """One file of a snapshot. ``chunks`` is ``[[chunk_id, size], ...]`` in order.
+    """One file of a snapshot. ``chunks`` are its :class:`ChunkRef` in order.
 
     ``digest`` is the SHA-256 of the file's stored bytes; ``secret_pointers``
     are the JSON pointers whose values were replaced by the secret marker.
@@ -48,7 +60,7 @@ class Entry:
     mode: int
     size: int
     digest: str
-    chunks: list[list[Any]] = field(default_factory=list)
+    chunks: list[ChunkRef] = field(default_factory=list)
     secret_pointers: list[str] = field(default_factory=list)
     target: str | None = None
 
@@ -64,8 +76,7 @@ class Manifest:
     message: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     secret_files: list[str] = field(default_factory=list)
-    #: {"secrets": bool, "all": bool, "generation": int} when anything is encrypted
-    encryption: dict[str, Any] = field(default_factory=dict)
+    encryption: Encryption = PLAINTEXT
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     author: str = field(default_factory=user)
     host: str = field(default_factory=socket.gethostname)
@@ -77,6 +88,7 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields_of(self) if f.name != "entries"}
+        doc["encryption"] = self.encryption.to_json()
         doc["entries"] = [_entry_json(e) for e in sorted(self.entries, key=lambda e: e.path)]
         return doc
 
@@ -97,15 +109,15 @@ def check_entries(entries: list[Entry], where: str) -> None:
                links=[e.path for e in entries if e.kind == "symlink"])
 
 
-def _chunks(value: Any, where: str, name: str = "chunks") -> list[list[Any]]:
+def _chunks(value: Any, where: str, name: str = "chunks") -> list[ChunkRef]:
     if not isinstance(value, list):
         raise fields.bad(where, "chunks", "a list of [chunk id, size]")
-    out: list[list[Any]] = []
+    out: list[ChunkRef] = []
     for item in value:
         if not isinstance(item, list) or len(item) != 2:
             raise fields.bad(where, "chunks", "a list of [chunk id, size]")
-        out.append([fields.text(item[0], where, "chunk id", empty=False),
-                    fields.integer(item[1], where, "chunk size")])
+        out.append(ChunkRef(fields.text(item[0], where, "chunk id", empty=False),
+                            fields.integer(item[1], where, "chunk size")))
     return out
 
 
@@ -148,7 +160,7 @@ def _parse_entry(raw: Any, where: str) -> Entry:
         raise IntegrityError(f"{where}: unknown entry kind {entry.kind!r}")
     if entry.kind == "symlink":
         check_symlink(entry.path, entry.target, where)
-    if sum(int(s) for _, s in entry.chunks) != entry.size and entry.kind != "symlink":
+    if sum(c.size for c in entry.chunks) != entry.size and entry.kind != "symlink":
         raise IntegrityError(f"{where}: sizes of {entry.path!r} do not add up")
     return entry
 
@@ -156,9 +168,8 @@ def _parse_entry(raw: Any, where: str) -> Entry:
 def _checked_header(doc: dict[str, Any], where: str) -> dict[str, Any]:
     """The manifest's own fields (entries apart), checked by type."""
     out = _checked_fields(doc, Manifest, ("store_id", "env", "parents"), _HEADER_CHECKS, where)
-    gen = out.get("encryption", {}).get("generation")
-    if gen is not None:
-        fields.integer(gen, where, "encryption.generation", 1)
+    if "encryption" in out:
+        out["encryption"] = Encryption.from_json(out["encryption"], where)
     return out
 
 

@@ -28,6 +28,7 @@ from statesync.errors import (
     PreconditionFailed,
     UsageError,
 )
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.store import layout
 from statesync.sync.store.repo import Repo
 from statesync.whoami import user_at_host
@@ -129,7 +130,8 @@ def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
     raises :class:`Contention` if the rule kept changing under us.
     """
     add, remove = [parse_path(p) for p in allow], {parse_path(p) for p in deny}
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_: int) -> PromotionRule | Again:
         found = _read(repo)
         current = list(found[0].allowed) if found else []
         allowed = [p for p in dict.fromkeys(current + add) if p not in remove]
@@ -139,10 +141,12 @@ def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
         try:
             repo.backend.put(layout.promotion_rule_key(), _encode(rule), mode)
         except (AlreadyExists, PreconditionFailed):
-            continue  # someone else changed the rule: apply ours to theirs
+            return AGAIN  # someone else changed the rule: apply ours to theirs
         return rule
-    raise Contention(f"{layout.promotion_rule_key()} changed {_ATTEMPTS} times while "
-                         "being written; try again")
+
+    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: Contention(
+        f"{layout.promotion_rule_key()} changed {_ATTEMPTS} times while being written; "
+        "try again"))
 
 
 def _signed(repo: Repo, rule: PromotionRule) -> PromotionRule:

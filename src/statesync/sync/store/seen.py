@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 
 from statesync.errors import IntegrityError, LocalFileError
+from statesync.fsutil import write_atomic
 from statesync.paths import state_dir
 
 _FILE = "serials.json"
@@ -59,10 +58,5 @@ def remember(store_id: str, env: str, serial: int) -> None:
     if seen.get(key, 0) >= serial:
         return
     seen[key] = serial
-    folder = state_dir()
     with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(seen, fh)
-        os.replace(tmp, folder / _FILE)
+        write_atomic(state_dir() / _FILE, json.dumps(seen).encode(), make_parents=True)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
-from statesync.crypto.userfiles import write_private
 from statesync.errors import IntegrityError
+from statesync.fsutil import write_atomic
 from statesync.paths import state_dir
+from statesync.sync.store.encryption import Encryption
 
 _FILE = "encryption.json"
 
@@ -45,28 +45,33 @@ def _load() -> dict[str, dict[str, bool]]:
                              ) from None
 
 
+def _save(doc: dict[str, dict[str, bool]]) -> None:
+    write_atomic(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n",
+                 make_parents=True)
+
+
 def remembered(store_id: str, env: str) -> Remembered:
     row = _load().get(f"{store_id}/{env}")
     return Remembered(row["secrets"], row["all"]) if row else Remembered()
 
 
-def remember(store_id: str, env: str, encryption: dict[str, Any]) -> None:
+def remember(store_id: str, env: str, encryption: Encryption) -> None:
     """Raise the memory to what ``encryption`` (a manifest's field) says; never lowers it."""
     doc = _load()
     key = f"{store_id}/{env}"
     old = doc.get(key, {"secrets": False, "all": False})
-    new = {"secrets": old["secrets"] or bool(encryption.get("secrets")),
-           "all": old["all"] or bool(encryption.get("all"))}
+    new = {"secrets": old["secrets"] or encryption.secrets,
+           "all": old["all"] or encryption.everything}
     if new != old:
         doc[key] = new
-        write_private(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n")
+        _save(doc)
 
 
 def forget(store_id: str, env: str) -> None:
     """Drop the memory of (store, env): the user allowed a downgrade."""
     doc = _load()
     if doc.pop(f"{store_id}/{env}", None) is not None:
-        write_private(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n")
+        _save(doc)
 
 
 def check(store_id: str, env: str, include_secrets: bool, everything: bool,
@@ -91,7 +96,7 @@ def check(store_id: str, env: str, include_secrets: bool, everything: bool,
         f"encryption: push with {flag} to keep it, or --allow-downgrade if you mean it")
 
 
-def guard(store_id: str, env: str, encryption: dict[str, Any], *, head_present: bool,
+def guard(store_id: str, env: str, encryption: Encryption, *, head_present: bool,
           allow_downgrade: bool, what: str) -> None:
     """Refuse a promote, rollback or import that would store ``env`` with less encryption.
 
@@ -104,9 +109,9 @@ def guard(store_id: str, env: str, encryption: dict[str, Any], *, head_present: 
         forget(store_id, env)
         return
     mem = remembered(store_id, env)
-    if mem.everything and not encryption.get("all"):
+    if mem.everything and not encryption.everything:
         flag = "--encrypt all"
-    elif mem.secrets and not encryption.get("secrets"):
+    elif mem.secrets and not encryption.secrets:
         flag = "--include-secrets"
     else:
         return
