@@ -72,12 +72,14 @@ SCRIPT = Path(__file__).resolve()
 BACKENDS = ("s3", "azure", "gcs")
 SCHEME = {"s3": "s3", "azure": "az", "gcs": "gs"}
 EMULATOR = {"s3": "moto", "azure": "Azurite", "gcs": "fake-gcs-server"}
-RAW_SDK = {"s3": "boto3 TransferManager", "azure": "azure upload_blob",
-           "gcs": "GCS upload_from_filename"}
+RAW_SDK = {
+    "s3": "boto3 TransferManager",
+    "azure": "azure upload_blob",
+    "gcs": "GCS upload_from_filename",
+}
 # The variables that point each SDK at its endpoint (as scripts/emulators.py writes them).
 SDK_VARS = {
-    "s3": ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-           "AWS_DEFAULT_REGION"),
+    "s3": ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"),
     "azure": ("AZURE_STORAGE_CONNECTION_STRING",),
     "gcs": ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"),
 }
@@ -96,7 +98,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     out = {}
     for line in path.read_text().splitlines():
         if line.startswith("export ") and "=" in line:
-            key, value = line[len("export "):].split("=", 1)
+            key, value = line[len("export ") :].split("=", 1)
             out[key] = " ".join(shlex.split(value))
     return out
 
@@ -114,8 +116,11 @@ def endpoint(backend: str, env: dict[str, str]) -> str | None:
 
 
 def _probe(backend: str, base: str) -> str:
-    return {"s3": base.rstrip("/") + "/", "azure": base.rstrip("/") + "?comp=list",
-            "gcs": base.rstrip("/") + "/storage/v1/b?project=test"}[backend]
+    return {
+        "s3": base.rstrip("/") + "/",
+        "azure": base.rstrip("/") + "?comp=list",
+        "gcs": base.rstrip("/") + "/storage/v1/b?project=test",
+    }[backend]
 
 
 def is_loopback(url: str) -> bool:
@@ -172,8 +177,10 @@ class Emulators:
         if env_file:
             env = read_env_file(Path(env_file))
             if not all_answer(backends, env):
-                raise SystemExit(f"bench: the emulators of {env_file} do not answer "
-                                 "(or are not on the loopback address)")
+                raise SystemExit(
+                    f"bench: the emulators of {env_file} do not answer "
+                    "(or are not on the loopback address)"
+                )
             return cls(env, f"reused, from {env_file}", None)
         if not own:
             here = {k: os.environ[k] for k in wanted if k in os.environ}
@@ -184,11 +191,19 @@ class Emulators:
                 if all_answer(backends, env):
                     return cls(env, f"reused, from {DEFAULT_ENV_FILE}", None)
         log(f"starting our own emulators (env file {OWN_ENV_FILE})")
-        subprocess.run([sys.executable, str(bl.REPO / "scripts" / "emulators.py"), "start",
-                        "--env-file", str(OWN_ENV_FILE)], check=True, stdout=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                str(bl.REPO / "scripts" / "emulators.py"),
+                "start",
+                "--env-file",
+                str(OWN_ENV_FILE),
+            ],
+            check=True,
+            stdout=sys.stderr,
+        )
         env = read_env_file(OWN_ENV_FILE)
-        return cls(env, f"started by this run ({OWN_ENV_FILE}), stopped at its end",
-                   OWN_ENV_FILE)
+        return cls(env, f"started by this run ({OWN_ENV_FILE}), stopped at its end", OWN_ENV_FILE)
 
     def resolve(self, backends: list[str]) -> None:
         for b in backends:
@@ -203,8 +218,7 @@ class Emulators:
                     cmd = " ".join(" ".join(psutil.Process(pid).cmdline()).split())[:90]
                 except psutil.Error:
                     cmd = "?"
-            self.info[b] = {"emulator": EMULATOR[b], "endpoint": base, "pid": pid,
-                            "cmdline": cmd}
+            self.info[b] = {"emulator": EMULATOR[b], "endpoint": base, "pid": pid, "cmdline": cmd}
 
     def sdk_env(self) -> dict[str, str]:
         keep = {v for vs in SDK_VARS.values() for v in vs}
@@ -217,8 +231,17 @@ class Emulators:
     def stop(self) -> None:
         if self.started is not None and self.started.exists():
             log("stopping the emulators this run started")
-            subprocess.run([sys.executable, str(bl.REPO / "scripts" / "emulators.py"), "stop",
-                            "--env-file", str(self.started)], check=False, stdout=sys.stderr)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(bl.REPO / "scripts" / "emulators.py"),
+                    "stop",
+                    "--env-file",
+                    str(self.started),
+                ],
+                check=False,
+                stdout=sys.stderr,
+            )
 
 
 # --------------------------------------------------------------------------- child side
@@ -227,9 +250,14 @@ class Emulators:
 def _key_kind(key: str) -> str:
     if key == "statesync.json":
         return "descriptor"
-    for prefix, name in (("refs/", "ref"), ("objects/", "pack"), ("index/", "index"),
-                         ("snapshots/", "manifest"), ("keys/", "keyring"),
-                         ("locks/", "lock")):
+    for prefix, name in (
+        ("refs/", "ref"),
+        ("objects/", "pack"),
+        ("index/", "index"),
+        ("snapshots/", "manifest"),
+        ("keys/", "keyring"),
+        ("locks/", "lock"),
+    ):
         if key.startswith(prefix):
             return name
     return "other"
@@ -308,11 +336,13 @@ def delete_buckets(backend: str, names: list[str]) -> dict[str, Any]:
                 for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
                     keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
                     for i in range(0, len(keys), 1000):
-                        client.delete_objects(Bucket=name,
-                                              Delete={"Objects": keys[i:i + 1000], "Quiet": True})
+                        client.delete_objects(
+                            Bucket=name, Delete={"Objects": keys[i : i + 1000], "Quiet": True}
+                        )
                 for up in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
-                    client.abort_multipart_upload(Bucket=name, Key=up["Key"],
-                                                  UploadId=up["UploadId"])
+                    client.abort_multipart_upload(
+                        Bucket=name, Key=up["Key"], UploadId=up["UploadId"]
+                    )
                 client.delete_bucket(Bucket=name)
             elif backend == "azure":
                 from statesync.backends import azure
@@ -346,31 +376,38 @@ def raw_upload(backend: str, bucket: str, root: Path, files: list[str]) -> str:
                 fut.result()
         kind = type(tm).__name__
         client.close()
-        return (f"boto3 {boto3.__version__}: boto3.s3.transfer {kind}.upload (upload_file's "
-                f"path), max_concurrency={RAW_WORKERS}, default client config")
+        return (
+            f"boto3 {boto3.__version__}: boto3.s3.transfer {kind}.upload (upload_file's "
+            f"path), max_concurrency={RAW_WORKERS}, default client config"
+        )
     if backend == "azure":
         from azure.storage.blob import BlobServiceClient
         from azure.storage.blob import __version__ as azv
 
         service = BlobServiceClient.from_connection_string(
-            os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        )
         container = service.get_container_client(bucket)
 
         def one_azure(job: tuple[str, str]) -> None:
             with open(job[0], "rb") as fh:
-                container.get_blob_client(job[1]).upload_blob(fh, overwrite=True,
-                                                              max_concurrency=RAW_WORKERS)
+                container.get_blob_client(job[1]).upload_blob(
+                    fh, overwrite=True, max_concurrency=RAW_WORKERS
+                )
 
         with ThreadPoolExecutor(RAW_WORKERS) as pool:
             list(pool.map(one_azure, paths))
         service.close()
-        return (f"azure-storage-blob {azv}: BlobClient.upload_blob(max_concurrency="
-                f"{RAW_WORKERS}) over ThreadPoolExecutor({RAW_WORKERS})")
+        return (
+            f"azure-storage-blob {azv}: BlobClient.upload_blob(max_concurrency="
+            f"{RAW_WORKERS}) over ThreadPoolExecutor({RAW_WORKERS})"
+        )
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    gclient = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or "test",
-                             credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    gclient = storage.Client(
+        project=os.environ.get("GOOGLE_CLOUD_PROJECT") or "test", credentials=AnonymousCredentials()
+    )  # type: ignore[no-untyped-call]
     gbucket = gclient.bucket(bucket)
 
     def one_gcs(job: tuple[str, str]) -> None:
@@ -379,8 +416,10 @@ def raw_upload(backend: str, bucket: str, root: Path, files: list[str]) -> str:
     with ThreadPoolExecutor(RAW_WORKERS) as pool:
         list(pool.map(one_gcs, paths))
     gclient.close()
-    return (f"google-cloud-storage {storage.__version__}: Blob.upload_from_filename over "
-            f"ThreadPoolExecutor({RAW_WORKERS})")
+    return (
+        f"google-cloud-storage {storage.__version__}: Blob.upload_from_filename over "
+        f"ThreadPoolExecutor({RAW_WORKERS})"
+    )
 
 
 def child_main(spec: dict[str, Any]) -> None:
@@ -390,8 +429,10 @@ def child_main(spec: dict[str, Any]) -> None:
     t_import = time.perf_counter() - t0
     op = spec["op"]
     emu = spec.get("emu_pids", [])
-    out: dict[str, Any] = {"import_seconds": t_import,
-                           "statesync_file": sys.modules["statesync"].__file__}
+    out: dict[str, Any] = {
+        "import_seconds": t_import,
+        "statesync_file": sys.modules["statesync"].__file__,
+    }
     if op == "init":
         make_bucket(spec["backend"], spec["bucket"])
         Store.init(spec["url"]).close()
@@ -416,11 +457,19 @@ def child_main(spec: dict[str, Any]) -> None:
         out.update(span.figures)
         out.update(request_summary(calls, http))
         if op == "push":
-            out.update({"uploaded_bytes": r.uploaded_bytes, "reused_bytes": r.reused_bytes,
-                        "files": r.files, "changed": r.changed, "snapshot": r.snapshot})
+            out.update(
+                {
+                    "uploaded_bytes": r.uploaded_bytes,
+                    "reused_bytes": r.reused_bytes,
+                    "files": r.files,
+                    "changed": r.changed,
+                    "snapshot": r.snapshot,
+                }
+            )
         else:
-            out.update({"downloaded_bytes": p.downloaded_bytes, "files": p.files,
-                        "snapshot": p.snapshot})
+            out.update(
+                {"downloaded_bytes": p.downloaded_bytes, "files": p.files, "snapshot": p.snapshot}
+            )
     else:
         raise SystemExit(f"unknown op {op}")
     benchlib.emit(out)
@@ -433,9 +482,17 @@ def fresh_bucket() -> str:
     return f"ssbench-{uuid.uuid4().hex[:24]}"
 
 
-def bench_backend(b: str, args: argparse.Namespace, emu: Emulators, work: Path,
-                  data: Path, files_list: Path, src_digests: dict[str, str],
-                  ds_bytes: int, pythonpath: str | None) -> dict[str, Any]:
+def bench_backend(
+    b: str,
+    args: argparse.Namespace,
+    emu: Emulators,
+    work: Path,
+    data: Path,
+    files_list: Path,
+    src_digests: dict[str, str],
+    ds_bytes: int,
+    pythonpath: str | None,
+) -> dict[str, Any]:
     res: dict[str, Any] = {"full_push": [], "raw": [], "buckets": []}
     base_env = emu.sdk_env()
     if pythonpath:
@@ -444,23 +501,43 @@ def bench_backend(b: str, args: argparse.Namespace, emu: Emulators, work: Path,
 
     def phase(key: str, spec: dict[str, Any], tag: str) -> dict[str, Any]:
         if not emu.alive(b):
-            raise benchlib.PhaseError(f"{EMULATOR[b]} at {endpoint(b, emu.env)} stopped "
-                                      "answering (someone stopped the shared emulators?)")
+            raise benchlib.PhaseError(
+                f"{EMULATOR[b]} at {endpoint(b, emu.env)} stopped "
+                "answering (someone stopped the shared emulators?)"
+            )
         wrap = None
         if args.py_spy and key in args.py_spy:
             profiles.mkdir(exist_ok=True)
             out = profiles / f"{b}-{tag}-{key}.txt"
-            wrap = [args.py_spy_bin, "record", "--native", "--format", "raw", "-r",
-                    str(args.py_spy_rate), "-o", str(out), *(["--idle"] if args.py_spy_idle
-                                                              else []), "--"]
+            wrap = [
+                args.py_spy_bin,
+                "record",
+                "--native",
+                "--format",
+                "raw",
+                "-r",
+                str(args.py_spy_rate),
+                "-o",
+                str(out),
+                *(["--idle"] if args.py_spy_idle else []),
+                "--",
+            ]
             log(f"  (profiling with py-spy into {out})")
         log(f"{b}: {key} ({tag}) ...")
         env = benchlib.child_env(work, f"{b}-{tag}", base_env)
-        r = benchlib.run_child(SCRIPT, {**spec, "backend": b, "emu_pids": emu.pids[b]}, env,
-                               work, wrap, timeout=args.phase_timeout)
+        r = benchlib.run_child(
+            SCRIPT,
+            {**spec, "backend": b, "emu_pids": emu.pids[b]},
+            env,
+            work,
+            wrap,
+            timeout=args.phase_timeout,
+        )
         if "seconds" in r:
-            log(f"  {r['seconds']:.2f} s, CPU {r['op_cpu_seconds']:.1f} s, emulator CPU "
-                f"{r['emulator_cpu_seconds']:.1f} s, others {r['other_cpu_seconds']:.1f} s")
+            log(
+                f"  {r['seconds']:.2f} s, CPU {r['op_cpu_seconds']:.1f} s, emulator CPU "
+                f"{r['emulator_cpu_seconds']:.1f} s, others {r['other_cpu_seconds']:.1f} s"
+            )
         return r
 
     try:
@@ -471,28 +548,47 @@ def bench_backend(b: str, args: argparse.Namespace, emu: Emulators, work: Path,
                 bucket = fresh_bucket()
                 res["buckets"].append(bucket)
                 if what == "raw":
-                    r = phase("raw", {"op": "raw", "bucket": bucket, "folder": str(data),
-                                      "files_list": str(files_list)}, tag)
+                    r = phase(
+                        "raw",
+                        {
+                            "op": "raw",
+                            "bucket": bucket,
+                            "folder": str(data),
+                            "files_list": str(files_list),
+                        },
+                        tag,
+                    )
                     r["round"], r["position"] = rnd + 1, order.index(what) + 1
                     res["raw"].append(r)
                     continue
                 url = f"{SCHEME[b]}://{bucket}/store"
                 shutil.rmtree(data / ".statesync", ignore_errors=True)
                 phase("init", {"op": "init", "bucket": bucket, "url": url}, tag)
-                r = phase("full_push", {"op": "push", "url": url, "folder": str(data),
-                                        "message": "full"}, tag)
+                r = phase(
+                    "full_push",
+                    {"op": "push", "url": url, "folder": str(data), "message": "full"},
+                    tag,
+                )
                 r["round"], r["position"] = rnd + 1, order.index(what) + 1
                 res["full_push"].append(r)
                 if rnd == 0:
                     res["url"] = url
                     res["nochange_push"] = phase(
-                        "nochange_push", {"op": "push", "url": url, "folder": str(data),
-                                          "message": "nothing changed"}, tag)
+                        "nochange_push",
+                        {
+                            "op": "push",
+                            "url": url,
+                            "folder": str(data),
+                            "message": "nothing changed",
+                        },
+                        tag,
+                    )
                     pulled = work / f"pulled-{b}"
                     shutil.rmtree(pulled, ignore_errors=True)
                     pulled.mkdir()
-                    res["pull"] = phase("pull", {"op": "pull", "url": url,
-                                                 "folder": str(pulled)}, tag)
+                    res["pull"] = phase(
+                        "pull", {"op": "pull", "url": url, "folder": str(pulled)}, tag
+                    )
                     log(f"{b}: comparing pulled folder with source (sha256)")
                     res["compare"] = compare(src_digests, bl.tree_digests(pulled))
                     shutil.rmtree(pulled, ignore_errors=True)
@@ -500,10 +596,13 @@ def bench_backend(b: str, args: argparse.Namespace, emu: Emulators, work: Path,
         if not args.keep_buckets and res["buckets"]:
             log(f"{b}: deleting {len(res['buckets'])} bench buckets")
             try:
-                c = benchlib.run_child(SCRIPT, {"op": "cleanup", "backend": b,
-                                                "buckets": res["buckets"]},
-                                       benchlib.child_env(work, f"{b}-cleanup", base_env), work,
-                                       timeout=args.phase_timeout)
+                c = benchlib.run_child(
+                    SCRIPT,
+                    {"op": "cleanup", "backend": b, "buckets": res["buckets"]},
+                    benchlib.child_env(work, f"{b}-cleanup", base_env),
+                    work,
+                    timeout=args.phase_timeout,
+                )
                 res["cleanup"] = c["buckets"]
             except benchlib.PhaseError as exc:
                 res["cleanup"] = {"error": str(exc)[-500:]}
@@ -516,11 +615,20 @@ def compare(src: dict[str, str], dst: dict[str, str]) -> dict[str, Any]:
     extra = sorted(set(dst) - set(src))
     differ = sorted(p for p in set(src) & set(dst) if src[p] != dst[p])
     equal = not (missing or extra or differ)
-    summary = (f"equal: {len(src)} files, every sha256 matches" if equal else
-               f"DIFFERENT: {len(missing)} missing, {len(extra)} extra, {len(differ)} differ "
-               f"(e.g. {(missing + extra + differ)[:3]})")
-    return {"equal": equal, "files": len(src), "missing": missing[:20], "extra": extra[:20],
-            "differ": differ[:20], "summary": summary}
+    summary = (
+        f"equal: {len(src)} files, every sha256 matches"
+        if equal
+        else f"DIFFERENT: {len(missing)} missing, {len(extra)} extra, {len(differ)} differ "
+        f"(e.g. {(missing + extra + differ)[:3]})"
+    )
+    return {
+        "equal": equal,
+        "files": len(src),
+        "missing": missing[:20],
+        "extra": extra[:20],
+        "differ": differ[:20],
+        "summary": summary,
+    }
 
 
 def ratios(res: dict[str, Any], ds_bytes: int) -> dict[str, float]:
@@ -538,7 +646,8 @@ def ratios(res: dict[str, Any], ds_bytes: int) -> dict[str, float]:
         return a / b if b > 0 else float("inf")
 
     return {
-        "statesync_seconds": med(ss, "seconds"), "raw_seconds": med(raw, "seconds"),
+        "statesync_seconds": med(ss, "seconds"),
+        "raw_seconds": med(raw, "seconds"),
         "wall": div(med(ss, "seconds"), med(raw, "seconds")),
         "client_cpu": div(med(ss, "op_cpu_seconds"), med(raw, "op_cpu_seconds")),
         "emulator_cpu": div(med(ss, "emulator_cpu_seconds"), med(raw, "emulator_cpu_seconds")),
@@ -560,19 +669,27 @@ def targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         ratio = res["ratio"]
         if b == "s3":
-            add("full push to moto S3 no slower than raw boto3 TransferManager upload "
-                "(ratio <= 1.0)", ratio["wall"] <= 1.0,
+            add(
+                "full push to moto S3 no slower than raw boto3 TransferManager upload "
+                "(ratio <= 1.0)",
+                ratio["wall"] <= 1.0,
                 f"{ratio['wall']:.2f} ({ratio['statesync_seconds']:.2f} s vs "
                 f"{ratio['raw_seconds']:.2f} s, median of {len(res['full_push'])}; "
                 f"client CPU ratio {ratio['client_cpu']:.2f}, client+emulator CPU ratio "
-                f"{ratio['client_plus_emulator_cpu']:.2f})")
+                f"{ratio['client_plus_emulator_cpu']:.2f})",
+            )
         nc = res["nochange_push"]
-        add(f"{b}: no-change push: 1 ref read, 0 uploads",
+        add(
+            f"{b}: no-change push: 1 ref read, 0 uploads",
             nc["ref_reads"] == 1 and nc["uploads"] == 0,
             f"{nc['ref_reads']} ref read(s), {nc['uploads']} upload(s), "
-            f"{nc['http_total']} HTTP request(s)")
-        add(f"{b}: pulled folder equals source (sha256)", res["compare"]["equal"],
-            res["compare"]["summary"])
+            f"{nc['http_total']} HTTP request(s)",
+        )
+        add(
+            f"{b}: pulled folder equals source (sha256)",
+            res["compare"]["equal"],
+            res["compare"]["summary"],
+        )
     return out
 
 
@@ -580,10 +697,12 @@ def _fmt_row(label: str, r: dict[str, Any], ds_bytes: int, moved_key: str) -> st
     mbs = bl._mbs(ds_bytes, r["seconds"])
     cpu_rate = bl._mbs(ds_bytes, r["op_cpu_seconds"])
     moved = r.get(moved_key)
-    return (f"{label:<26}{r['seconds']:>9.2f}{mbs:>8.1f}{r['op_cpu_seconds']:>8.1f}"
-            f"{cpu_rate:>10.1f}{r['emulator_cpu_seconds']:>9.1f}{r['other_cpu_seconds']:>9.1f}"
-            f"{'-' if moved is None else bl.fmt_bytes(moved):>12}{r['http_total']:>7}"
-            f"{bl.fmt_bytes(r['maxrss_bytes']):>11}")
+    return (
+        f"{label:<26}{r['seconds']:>9.2f}{mbs:>8.1f}{r['op_cpu_seconds']:>8.1f}"
+        f"{cpu_rate:>10.1f}{r['emulator_cpu_seconds']:>9.1f}{r['other_cpu_seconds']:>9.1f}"
+        f"{'-' if moved is None else bl.fmt_bytes(moved):>12}{r['http_total']:>7}"
+        f"{bl.fmt_bytes(r['maxrss_bytes']):>11}"
+    )
 
 
 def _calls(r: dict[str, Any]) -> str:
@@ -602,28 +721,41 @@ def render(fig: dict[str, Any]) -> str:
         f"args: {fig['args']}",
         bl.dataset_line(ds),
         f"emulators: {fig['emulators']['source']}",
-        "statesync.toml seen by the children: " + (
-            f"{fig['config']}: {Path(fig['config']).read_text().strip()!r}" if fig["config"]
-            else "none (built-in secret policy)"),
+        "statesync.toml seen by the children: "
+        + (
+            f"{fig['config']}: {Path(fig['config']).read_text().strip()!r}"
+            if fig["config"]
+            else "none (built-in secret policy)"
+        ),
     ]
     for b, info in fig["emulators"]["backends"].items():
-        lines.append(f"  {b}: {info['emulator']} at {info['endpoint']}, pid {info['pid']} "
-                     f"({info['cmdline']})")
+        lines.append(
+            f"  {b}: {info['emulator']} at {info['endpoint']}, pid {info['pid']} "
+            f"({info['cmdline']})"
+        )
     for b, res in fig["backends"].items():
         lines += ["", f"== {b} ({EMULATOR[b]})"]
         if "error" in res:
             lines.append(f"  CRASHED: {res['error'][-1500:]}")
             continue
-        lines.append(f"{'phase':<26}{'seconds':>9}{'MB/s':>8}{'CPU s':>8}{'MB/CPU-s':>10}"
-                     f"{'emu CPU':>9}{'others':>9}{'moved':>12}{'HTTP':>7}{'peak RSS':>11}")
-        rows = sorted([("full", r) for r in res["full_push"]] + [("raw", r) for r in res["raw"]],
-                      key=lambda x: (x[1]["round"], x[1]["position"]))
+        lines.append(
+            f"{'phase':<26}{'seconds':>9}{'MB/s':>8}{'CPU s':>8}{'MB/CPU-s':>10}"
+            f"{'emu CPU':>9}{'others':>9}{'moved':>12}{'HTTP':>7}{'peak RSS':>11}"
+        )
+        rows = sorted(
+            [("full", r) for r in res["full_push"]] + [("raw", r) for r in res["raw"]],
+            key=lambda x: (x[1]["round"], x[1]["position"]),
+        )
         for kind, r in rows:
-            label = (f"(a) full push r{r['round']}" if kind == "full"
-                     else f"raw SDK upload r{r['round']}")
+            label = (
+                f"(a) full push r{r['round']}"
+                if kind == "full"
+                else f"raw SDK upload r{r['round']}"
+            )
             lines.append(_fmt_row(label, r, ds["bytes"], "uploaded_bytes"))
-        lines.append(_fmt_row("(b) no-change push", res["nochange_push"], ds["bytes"],
-                              "uploaded_bytes"))
+        lines.append(
+            _fmt_row("(b) no-change push", res["nochange_push"], ds["bytes"], "uploaded_bytes")
+        )
         lines.append(_fmt_row("(c) pull", res["pull"], ds["bytes"], "downloaded_bytes"))
         ratio = res["ratio"]
         nc = res["nochange_push"]
@@ -643,8 +775,10 @@ def render(fig: dict[str, Any]) -> str:
         ]
         if res.get("cleanup"):
             gone = sum(1 for v in res["cleanup"].values() if v == "deleted")
-            lines.append(f"  buckets cleaned up: {gone}/{len(res['cleanup'])}"
-                         + ("" if gone == len(res["cleanup"]) else f" {res['cleanup']}"))
+            lines.append(
+                f"  buckets cleaned up: {gone}/{len(res['cleanup'])}"
+                + ("" if gone == len(res["cleanup"]) else f" {res['cleanup']}")
+            )
     lines += [
         "",
         "  (seconds: the operation inside a fresh child (Store.open + push/pull; raw: client",
@@ -674,15 +808,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.src_rev:
         pythonpath, source = benchlib.src_pythonpath(work, args.src_rev)
     fig: dict[str, Any] = {
-        "machine": bl.machine_info(), "source": source, "load_at_start": benchlib.load_line(),
-        "args": {"size": args.size, "files": args.files, "backends": backends,
-                 "rounds": args.rounds, "seed": args.seed, "workdir": str(work)},
+        "machine": bl.machine_info(),
+        "source": source,
+        "load_at_start": benchlib.load_line(),
+        "args": {
+            "size": args.size,
+            "files": args.files,
+            "backends": backends,
+            "rounds": args.rounds,
+            "seed": args.seed,
+            "workdir": str(work),
+        },
     }
     if args.key_pattern:
         (work / "statesync.toml").write_text(
-            f"[secrets]\nkey_pattern = {json.dumps(args.key_pattern)}\n")
-    fig["config"] = next((str(d / "statesync.toml") for d in (work, *work.parents)
-                          if (d / "statesync.toml").is_file()), None)
+            f"[secrets]\nkey_pattern = {json.dumps(args.key_pattern)}\n"
+        )
+    fig["config"] = next(
+        (
+            str(d / "statesync.toml")
+            for d in (work, *work.parents)
+            if (d / "statesync.toml").is_file()
+        ),
+        None,
+    )
     log(f"generating {bl.fmt_bytes(args.size)} in {args.files} files under {data}")
     ds = bl.generate(data, args.size, args.files, 0, args.seed)
     fig["dataset"] = {k: v for k, v in ds.items() if not k.startswith("_")}
@@ -697,8 +846,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         fig["emulators"] = {"source": emu.source, "backends": emu.info}
         for b in backends:
             try:
-                fig["backends"][b] = bench_backend(b, args, emu, work, data, files_list,
-                                                   src_digests, ds["bytes"], pythonpath)
+                fig["backends"][b] = bench_backend(
+                    b, args, emu, work, data, files_list, src_digests, ds["bytes"], pythonpath
+                )
             except benchlib.PhaseError as exc:
                 log(f"{b}: {exc}")
                 fig["backends"][b] = {"error": str(exc)}
@@ -715,33 +865,60 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=bl.parse_size, default=bl.parse_size("512MiB"),
-                   help="dataset bytes (default 512MiB)")
+    p.add_argument(
+        "--size",
+        type=bl.parse_size,
+        default=bl.parse_size("512MiB"),
+        help="dataset bytes (default 512MiB)",
+    )
     p.add_argument("--files", type=int, default=500, help="number of files (default 500)")
-    p.add_argument("--backends", default="s3,azure,gcs",
-                   help="comma-separated subset of s3,azure,gcs (default all)")
+    p.add_argument(
+        "--backends",
+        default="s3,azure,gcs",
+        help="comma-separated subset of s3,azure,gcs (default all)",
+    )
     p.add_argument("--workdir", default="/tmp/sscloud", help="scratch folder (cleared)")
-    p.add_argument("--rounds", type=int, default=2,
-                   help="full push and raw upload repeated, order alternating (default 2)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="full push and raw upload repeated, order alternating (default 2)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--keep", action="store_true", help="keep the dataset")
     p.add_argument("--keep-buckets", action="store_true", help="do not delete the buckets")
     p.add_argument("--env-file", help="use the emulators of this env file")
-    p.add_argument("--own-emulators", action="store_true",
-                   help=f"start (and stop) our own emulators, env file {OWN_ENV_FILE}")
-    p.add_argument("--src-rev", metavar="REV",
-                   help="bench the src/ of this git revision instead of the working tree")
-    p.add_argument("--key-pattern", metavar="REGEX",
-                   help="diagnostic: write WORKDIR/statesync.toml with [secrets] key_pattern "
-                        "= REGEX (the children run in WORKDIR) to see what the secret-key "
-                        "pattern costs; default: no file, the built-in pattern")
-    p.add_argument("--phase-timeout", type=float, default=1800.0,
-                   help="seconds before a phase is declared hung (default 1800)")
-    p.add_argument("--py-spy", action="append", default=[],
-                   choices=["full_push", "raw", "nochange_push", "pull"],
-                   help="record this phase with py-spy (--native, raw format) into "
-                        "WORKDIR/profiles/")
+    p.add_argument(
+        "--own-emulators",
+        action="store_true",
+        help=f"start (and stop) our own emulators, env file {OWN_ENV_FILE}",
+    )
+    p.add_argument(
+        "--src-rev",
+        metavar="REV",
+        help="bench the src/ of this git revision instead of the working tree",
+    )
+    p.add_argument(
+        "--key-pattern",
+        metavar="REGEX",
+        help="diagnostic: write WORKDIR/statesync.toml with [secrets] key_pattern "
+        "= REGEX (the children run in WORKDIR) to see what the secret-key "
+        "pattern costs; default: no file, the built-in pattern",
+    )
+    p.add_argument(
+        "--phase-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds before a phase is declared hung (default 1800)",
+    )
+    p.add_argument(
+        "--py-spy",
+        action="append",
+        default=[],
+        choices=["full_push", "raw", "nochange_push", "pull"],
+        help="record this phase with py-spy (--native, raw format) into WORKDIR/profiles/",
+    )
     p.add_argument("--py-spy-bin", default="/tmp/pyspy-venv/bin/py-spy")
     p.add_argument("--py-spy-rate", type=int, default=100)
     p.add_argument("--py-spy-idle", action="store_true", help="also sample idle threads")

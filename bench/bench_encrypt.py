@@ -54,8 +54,10 @@ def child_main(spec: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     from statesync.api import Store
 
-    out: dict[str, Any] = {"import_seconds": time.perf_counter() - t0,
-                           "statesync_file": sys.modules["statesync"].__file__}
+    out: dict[str, Any] = {
+        "import_seconds": time.perf_counter() - t0,
+        "statesync_file": sys.modules["statesync"].__file__,
+    }
     encrypted = spec["mode"] == "encrypted"
     if spec["op"] == "setup":
         Store.init(spec["url"]).close()
@@ -75,13 +77,18 @@ def child_main(spec: dict[str, Any]) -> None:
                 out["unwrap_seconds"] = unwrap.figures["seconds"]
                 out["unwrap_cpu_seconds"] = unwrap.figures["op_cpu_seconds"]
             with benchlib.Span() as span:
-                r = store.push(spec["folder"], ENV, message=spec["mode"],
-                               encrypt_all=encrypted)
+                r = store.push(spec["folder"], ENV, message=spec["mode"], encrypt_all=encrypted)
         finally:
             store.close()
         out.update(span.figures)
-        out.update({"uploaded_bytes": r.uploaded_bytes, "files": r.files,
-                    "changed": r.changed, "snapshot": r.snapshot})
+        out.update(
+            {
+                "uploaded_bytes": r.uploaded_bytes,
+                "files": r.files,
+                "changed": r.changed,
+                "snapshot": r.snapshot,
+            }
+        )
     else:
         raise SystemExit(f"unknown op {spec['op']}")
     benchlib.emit(out)
@@ -98,9 +105,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.src_rev:
         extra["PYTHONPATH"], source = benchlib.src_pythonpath(work, args.src_rev)
     fig: dict[str, Any] = {
-        "machine": bl.machine_info(), "source": source, "load_at_start": benchlib.load_line(),
-        "args": {"size": args.size, "files": args.files, "repeat": args.repeat,
-                 "seed": args.seed, "workdir": str(work)},
+        "machine": bl.machine_info(),
+        "source": source,
+        "load_at_start": benchlib.load_line(),
+        "args": {
+            "size": args.size,
+            "files": args.files,
+            "repeat": args.repeat,
+            "seed": args.seed,
+            "workdir": str(work),
+        },
     }
     log(f"generating {bl.fmt_bytes(args.size)} in {args.files} files under {data}")
     ds = bl.generate(data, args.size, args.files, 0, args.seed)
@@ -115,15 +129,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env = benchlib.child_env(work, tag, extra)
             shutil.rmtree(data / ".statesync", ignore_errors=True)
             log(f"run {i + 1}/{args.repeat}: {mode} push ...")
-            setup = benchlib.run_child(SCRIPT, {"op": "setup", "mode": mode, "url": url}, env,
-                                       work)
-            r = benchlib.run_child(SCRIPT, {"op": "push", "mode": mode, "url": url,
-                                            "folder": str(data)}, env, work)
-            r.update({"run": i + 1, "mode": mode, "position": order.index(mode) + 1,
-                      "keys_init_seconds": setup.get("keys_init_seconds")})
+            setup = benchlib.run_child(SCRIPT, {"op": "setup", "mode": mode, "url": url}, env, work)
+            r = benchlib.run_child(
+                SCRIPT, {"op": "push", "mode": mode, "url": url, "folder": str(data)}, env, work
+            )
+            r.update(
+                {
+                    "run": i + 1,
+                    "mode": mode,
+                    "position": order.index(mode) + 1,
+                    "keys_init_seconds": setup.get("keys_init_seconds"),
+                }
+            )
             runs.append(r)
-            log(f"  {r['seconds']:.2f} s, CPU {r['op_cpu_seconds']:.2f} s"
-                + (f", unwrap {r['unwrap_seconds']:.2f} s" if "unwrap_seconds" in r else ""))
+            log(
+                f"  {r['seconds']:.2f} s, CPU {r['op_cpu_seconds']:.2f} s"
+                + (f", unwrap {r['unwrap_seconds']:.2f} s" if "unwrap_seconds" in r else "")
+            )
             shutil.rmtree(store, ignore_errors=True)
             shutil.rmtree(work / f"xdg-{tag}", ignore_errors=True)
     fig["runs"] = runs
@@ -137,37 +159,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    med = {m: {k: benchlib.median([float(r[k]) for r in runs if r["mode"] == m])
-               for k in ("seconds", "op_cpu_seconds", "other_cpu_seconds", "uploaded_bytes",
-                         "maxrss_bytes", "open_seconds")}
-           for m in MODES}
+    med = {
+        m: {
+            k: benchlib.median([float(r[k]) for r in runs if r["mode"] == m])
+            for k in (
+                "seconds",
+                "op_cpu_seconds",
+                "other_cpu_seconds",
+                "uploaded_bytes",
+                "maxrss_bytes",
+                "open_seconds",
+            )
+        }
+        for m in MODES
+    }
     enc = [r for r in runs if r["mode"] == "encrypted"]
     unwrap = benchlib.median([r["unwrap_seconds"] for r in enc])
     unwrap_cpu = benchlib.median([r["unwrap_cpu_seconds"] for r in enc])
     p, e = med["plain"], med["encrypted"]
     return {
         "median": med,
-        "unwrap_seconds": unwrap, "unwrap_cpu_seconds": unwrap_cpu,
+        "unwrap_seconds": unwrap,
+        "unwrap_cpu_seconds": unwrap_cpu,
         "keys_init_seconds": benchlib.median([r["keys_init_seconds"] for r in enc]),
         "overhead_wall_pct": benchlib.pct(e["seconds"], p["seconds"]),
         "overhead_cpu_pct": benchlib.pct(e["op_cpu_seconds"], p["op_cpu_seconds"]),
         "overhead_wall_with_unwrap_pct": benchlib.pct(e["seconds"] + unwrap, p["seconds"]),
-        "overhead_cpu_with_unwrap_pct": benchlib.pct(e["op_cpu_seconds"] + unwrap_cpu,
-                                                     p["op_cpu_seconds"]),
+        "overhead_cpu_with_unwrap_pct": benchlib.pct(
+            e["op_cpu_seconds"] + unwrap_cpu, p["op_cpu_seconds"]
+        ),
     }
 
 
 def targets(s: dict[str, Any]) -> list[dict[str, Any]]:
     p, e = s["median"]["plain"], s["median"]["encrypted"]
     return [
-        {"target": f"--encrypt all overhead <= {TARGET_PCT:.0f}% (CPU seconds, push)",
-         "pass": s["overhead_cpu_pct"] <= TARGET_PCT,
-         "measured": f"{s['overhead_cpu_pct']:+.1f}% ({e['op_cpu_seconds']:.2f} vs "
-                     f"{p['op_cpu_seconds']:.2f} CPU s, medians)"},
-        {"target": f"--encrypt all overhead <= {TARGET_PCT:.0f}% (wall seconds, push)",
-         "pass": s["overhead_wall_pct"] <= TARGET_PCT,
-         "measured": f"{s['overhead_wall_pct']:+.1f}% ({e['seconds']:.2f} vs "
-                     f"{p['seconds']:.2f} s, medians)"},
+        {
+            "target": f"--encrypt all overhead <= {TARGET_PCT:.0f}% (CPU seconds, push)",
+            "pass": s["overhead_cpu_pct"] <= TARGET_PCT,
+            "measured": f"{s['overhead_cpu_pct']:+.1f}% ({e['op_cpu_seconds']:.2f} vs "
+            f"{p['op_cpu_seconds']:.2f} CPU s, medians)",
+        },
+        {
+            "target": f"--encrypt all overhead <= {TARGET_PCT:.0f}% (wall seconds, push)",
+            "pass": s["overhead_wall_pct"] <= TARGET_PCT,
+            "measured": f"{s['overhead_wall_pct']:+.1f}% ({e['seconds']:.2f} vs "
+            f"{p['seconds']:.2f} s, medians)",
+        },
     ]
 
 
@@ -193,7 +231,8 @@ def render(fig: dict[str, Any]) -> str:
             f"{bl._mbs(ds['bytes'], r['seconds']):>8.1f}{r['op_cpu_seconds']:>8.2f}"
             f"{bl._mbs(ds['bytes'], r['op_cpu_seconds']):>10.1f}{unwrap:>10}"
             f"{r['open_seconds']:>8.2f}{bl.fmt_bytes(r['uploaded_bytes']):>12}"
-            f"{bl.fmt_bytes(r['maxrss_bytes']):>11}{r['other_cpu_seconds']:>12.1f}")
+            f"{bl.fmt_bytes(r['maxrss_bytes']):>11}{r['other_cpu_seconds']:>12.1f}"
+        )
     p, e = s["median"]["plain"], s["median"]["encrypted"]
     lines += [
         "",
@@ -222,17 +261,25 @@ def render(fig: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=bl.parse_size, default=bl.parse_size("256MiB"),
-                   help="dataset bytes (default 256MiB)")
+    p.add_argument(
+        "--size",
+        type=bl.parse_size,
+        default=bl.parse_size("256MiB"),
+        help="dataset bytes (default 256MiB)",
+    )
     p.add_argument("--files", type=int, default=1000, help="number of files (default 1000)")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="pairs of pushes, order alternating (default 3)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="pairs of pushes, order alternating (default 3)"
+    )
     p.add_argument("--workdir", default="/tmp/ssenc", help="scratch folder (cleared)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--keep", action="store_true", help="keep the dataset")
-    p.add_argument("--src-rev", metavar="REV",
-                   help="bench the src/ of this git revision instead of the working tree")
+    p.add_argument(
+        "--src-rev",
+        metavar="REV",
+        help="bench the src/ of this git revision instead of the working tree",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

@@ -32,8 +32,14 @@ FILES = 20
 
 
 def _doc(rng: random.Random, i: int, n: int) -> bytes:
-    tasks = [{"id": t, "status": rng.choice(["todo", "doing", "done"]),
-              "note": "".join(rng.choices("abcdefghij ", k=400))} for t in range(30)]
+    tasks = [
+        {
+            "id": t,
+            "status": rng.choice(["todo", "doing", "done"]),
+            "note": "".join(rng.choices("abcdefghij ", k=400)),
+        }
+        for t in range(30)
+    ]
     return (json.dumps({"file": i, "rev": n, "tasks": tasks}, indent=2) + "\n").encode()
 
 
@@ -74,13 +80,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         verified = store.verify(read_data=True)
         verify_s = time.monotonic() - started
         kept = len(store.log("dev", limit=args.snapshots))
-    return {"store": url, "snapshots": args.snapshots, "keep_last": args.keep_last,
-            "push_seconds": round(push_s, 2), "gc_seconds": round(gc_s, 2),
-            "gc_again_seconds": round(gc2_s, 2), "verify_read_data_seconds": round(verify_s, 2),
-            "snapshots_removed": len(report.snapshots_removed),
-            "packs_removed": report.packs_removed, "packs_repacked": report.packs_repacked,
-            "freed_bytes": report.freed_bytes, "second_gc_removed": len(again.snapshots_removed),
-            "kept": kept, "verify_clean": verified.ok, "problems": verified.problems[:5]}
+    return {
+        "store": url,
+        "snapshots": args.snapshots,
+        "keep_last": args.keep_last,
+        "push_seconds": round(push_s, 2),
+        "gc_seconds": round(gc_s, 2),
+        "gc_again_seconds": round(gc2_s, 2),
+        "verify_read_data_seconds": round(verify_s, 2),
+        "snapshots_removed": len(report.snapshots_removed),
+        "packs_removed": report.packs_removed,
+        "packs_repacked": report.packs_repacked,
+        "freed_bytes": report.freed_bytes,
+        "second_gc_removed": len(again.snapshots_removed),
+        "kept": kept,
+        "verify_clean": verified.ok,
+        "problems": verified.problems[:5],
+    }
 
 
 def main() -> int:

@@ -51,8 +51,11 @@ SaverFactory = Callable[[], "contextmanager[BaseCheckpointSaver[Any]]"]
 
 
 def message(i: int) -> dict[str, Any]:
-    return {"role": "user" if i % 2 else "assistant", "id": f"msg-{i}",
-            "content": f"step {i}: " + "lorem ipsum dolor sit amet " * 10}
+    return {
+        "role": "user" if i % 2 else "assistant",
+        "id": f"msg-{i}",
+        "content": f"step {i}: " + "lorem ipsum dolor sit amet " * 10,
+    }
 
 
 def put_get(saver: BaseCheckpointSaver[Any], n: int) -> tuple[float, float]:
@@ -66,10 +69,15 @@ def put_get(saver: BaseCheckpointSaver[Any], n: int) -> tuple[float, float]:
         cp["id"] = str(uuid6(clock_seq=step))
         cp["channel_values"] = {"messages": messages[-20:], "step": step}
         cp["channel_versions"] = {"messages": step + 1, "step": step + 1}
-        conf = saver.put(conf, cp, {"source": "loop", "step": step, "parents": {}},
-                         {"messages": step + 1, "step": step + 1})
-        got = saver.get_tuple({"configurable": {"thread_id": conf["configurable"]["thread_id"],
-                                                "checkpoint_ns": ""}})
+        conf = saver.put(
+            conf,
+            cp,
+            {"source": "loop", "step": step, "parents": {}},
+            {"messages": step + 1, "step": step + 1},
+        )
+        got = saver.get_tuple(
+            {"configurable": {"thread_id": conf["configurable"]["thread_id"], "checkpoint_ns": ""}}
+        )
         assert got is not None and got.checkpoint["id"] == cp["id"]
     return time.perf_counter() - started, time.process_time() - cpu
 
@@ -141,6 +149,7 @@ def savers(workdir: Path) -> dict[str, Callable[[], Any]]:
         found["statesync-s3"] = lambda: statesync_saver(f"s3://{fresh_bucket()}/lg")
         try:
             import langgraph_checkpoint_s3  # noqa: F401
+
             found["s3-peer"] = s3_peer
         except Exception as exc:  # any import failure means: not measurable here
             print(f"langgraph-checkpoint-s3 not measured: {exc}", file=sys.stderr)
@@ -159,8 +168,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
                 continue
             pairs, cpu = put_get(saver, n)
             graph = graph_steps(saver, args.graph_runs, args.steps)
-        results[name] = {"pairs_per_s": n / pairs, "cpu_ms_per_pair": 1000 * cpu / n,
-                         "graph_steps_per_s": args.graph_runs * args.steps / graph}
+        results[name] = {
+            "pairs_per_s": n / pairs,
+            "cpu_ms_per_pair": 1000 * cpu / n,
+            "graph_steps_per_s": args.graph_runs * args.steps / graph,
+        }
     return results
 
 
@@ -168,12 +180,20 @@ def targets(results: dict[str, dict[str, float]]) -> list[tuple[str, bool]]:
     out = []
     local, sqlite = results.get("statesync-local"), results.get("sqlite")
     if local and sqlite:
-        out.append(("local put+get within 2x of SqliteSaver",
-                    local["pairs_per_s"] * 2 >= sqlite["pairs_per_s"]))
+        out.append(
+            (
+                "local put+get within 2x of SqliteSaver",
+                local["pairs_per_s"] * 2 >= sqlite["pairs_per_s"],
+            )
+        )
     s3, peer = results.get("statesync-s3"), results.get("s3-peer")
     if s3 and peer:
-        out.append(("S3 put+get at least as fast as langgraph-checkpoint-s3",
-                    s3["pairs_per_s"] >= peer["pairs_per_s"]))
+        out.append(
+            (
+                "S3 put+get at least as fast as langgraph-checkpoint-s3",
+                s3["pairs_per_s"] >= peer["pairs_per_s"],
+            )
+        )
     return out
 
 
@@ -194,8 +214,10 @@ def main() -> int:
     else:
         print(f"{'saver':18} {'put+get pairs/s':>16} {'CPU ms/pair':>12} {'graph steps/s':>14}")
         for name, row in results.items():
-            print(f"{name:18} {row['pairs_per_s']:16.0f} {row['cpu_ms_per_pair']:12.2f} "
-                  f"{row['graph_steps_per_s']:14.0f}")
+            print(
+                f"{name:18} {row['pairs_per_s']:16.0f} {row['cpu_ms_per_pair']:12.2f} "
+                f"{row['graph_steps_per_s']:14.0f}"
+            )
         for text, ok in verdicts:
             print(f"{'PASS' if ok else 'FAIL'}  {text}")
     return 0 if all(ok for _, ok in verdicts) else 1

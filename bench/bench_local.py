@@ -86,11 +86,13 @@ def fmt_bytes(n: float) -> str:
 def dataset_line(ds: dict[str, Any]) -> str:
     """The one-line description of a generated dataset every benchmark prints."""
     big = ds.get("big_file_bytes") or 0
-    return (f"dataset: {ds['files']} files in {ds['folders']} folders, {fmt_bytes(ds['bytes'])} "
-            f"({ds['bytes']} B): {ds['json_files']} JSON {fmt_bytes(ds['json_bytes'])}, "
-            f"{ds['binary_files']} random {fmt_bytes(ds['binary_bytes'])}"
-            + (f", 1 big random {fmt_bytes(big)}" if big else "")
-            + f"; generated in {ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}")
+    return (
+        f"dataset: {ds['files']} files in {ds['folders']} folders, {fmt_bytes(ds['bytes'])} "
+        f"({ds['bytes']} B): {ds['json_files']} JSON {fmt_bytes(ds['json_bytes'])}, "
+        f"{ds['binary_files']} random {fmt_bytes(ds['binary_bytes'])}"
+        + (f", 1 big random {fmt_bytes(big)}" if big else "")
+        + f"; generated in {ds['generate_seconds']:.1f} s; fingerprint {ds['fingerprint']}"
+    )
 
 
 def report(fig: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> int:
@@ -105,12 +107,45 @@ def log(msg: str) -> None:
 
 # --------------------------------------------------------------------------- dataset
 
-_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "zen", "dar", "pel", "qua",
-              "bri", "st", "or", "ex", "an", "ul", "fi", "go", "he", "jo", "wy", "cy")
+_SYLLABLES = (
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ru",
+    "sa",
+    "ti",
+    "vo",
+    "zen",
+    "dar",
+    "pel",
+    "qua",
+    "bri",
+    "st",
+    "or",
+    "ex",
+    "an",
+    "ul",
+    "fi",
+    "go",
+    "he",
+    "jo",
+    "wy",
+    "cy",
+)
 _STATUSES = ("pending", "running", "blocked", "done", "failed", "cancelled")
 _LEVELS = ("DEBUG", "INFO", "INFO", "INFO", "WARNING", "ERROR")
-_COMPONENTS = ("planner", "executor", "retriever", "memory", "tool.http", "tool.shell",
-               "tool.python", "scheduler", "critic")
+_COMPONENTS = (
+    "planner",
+    "executor",
+    "retriever",
+    "memory",
+    "tool.http",
+    "tool.shell",
+    "tool.python",
+    "scheduler",
+    "critic",
+)
 _TOOLS = ("http_get", "shell", "python", "search", "read_file", "write_file", "sql")
 _TOP = ("agents", "sessions", "cache", "artifacts", "data", "logs", "models", "workspace")
 _BIN_EXT = (".bin", ".npy", ".pkl", ".db", ".parquet", ".idx", ".pt")
@@ -176,8 +211,11 @@ def _log(rng: random.Random) -> dict[str, Any]:
         "level": _pick(rng, _LEVELS),
         "component": _pick(rng, _COMPONENTS),
         "msg": _words(rng, 4, 18),
-        "ctx": {"request_id": f"{rng.getrandbits(64):016x}", "latency_ms": _ri(rng, 0, 5000),
-                "retry": _ri(rng, 0, 3)},
+        "ctx": {
+            "request_id": f"{rng.getrandbits(64):016x}",
+            "latency_ms": _ri(rng, 0, 5000),
+            "retry": _ri(rng, 0, 3),
+        },
     }
 
 
@@ -212,10 +250,16 @@ def make_json(rng: random.Random, target: int, pretty: bool) -> bytes:
             "tools": rng.sample(_TOOLS, 4),
             "limits": {"max_tokens": rng.choice([1024, 4096, 8192]), "budget_usd": 5.0},
         },
-        "memory": {"summary": _words(rng, 10, 60),
-                   "facts": [_words(rng, 3, 12) for _ in range(rng.randint(0, 8))]},
-        "metrics": {"steps": rng.randint(0, 10_000), "tokens_in": rng.randint(0, 10**7),
-                    "tokens_out": rng.randint(0, 10**6), "errors": rng.randint(0, 50)},
+        "memory": {
+            "summary": _words(rng, 10, 60),
+            "facts": [_words(rng, 3, 12) for _ in range(rng.randint(0, 8))],
+        },
+        "metrics": {
+            "steps": rng.randint(0, 10_000),
+            "tokens_in": rng.randint(0, 10**7),
+            "tokens_out": rng.randint(0, 10**6),
+            "errors": rng.randint(0, 50),
+        },
         "tasks": [],
         "logs": [],
     }
@@ -259,8 +303,11 @@ def _dirs(rng: random.Random, n: int) -> list[str]:
         parts = [rng.choice(_TOP)]
         for d in range(1, depth):
             stem = parts[0][:-1] if parts[0].endswith("s") else parts[0]
-            parts.append(f"{rng.choice(VOCAB[:60])}-{rng.randint(0, 30):02d}" if d > 1
-                         else f"{stem}-{i % 97:02d}")
+            parts.append(
+                f"{rng.choice(VOCAB[:60])}-{rng.randint(0, 30):02d}"
+                if d > 1
+                else f"{stem}-{i % 97:02d}"
+            )
         out.append("/".join(parts))
     return sorted(set(out))
 
@@ -328,8 +375,15 @@ def generate(root: Path, size: int, files: int, big: int, seed: int) -> dict[str
         bin_sizes = _sizes(rng, n_bin, bin_total, KiB, 4 * MiB)
         if bin_sizes:
             bin_sizes[-1] = max(1, bin_sizes[-1] + bin_total - sum(bin_sizes))
-        bin_jobs = [(str(root), f"{rng.choice(dirs)}/blob-{k:05d}{rng.choice(_BIN_EXT)}", n,
-                     f"{seed}:bin:{k}") for k, n in enumerate(bin_sizes)]
+        bin_jobs = [
+            (
+                str(root),
+                f"{rng.choice(dirs)}/blob-{k:05d}{rng.choice(_BIN_EXT)}",
+                n,
+                f"{seed}:bin:{k}",
+            )
+            for k, n in enumerate(bin_sizes)
+        ]
         if big:
             bin_jobs.append((str(root), "models/checkpoint-final.bin", big, f"{seed}:big"))
         bin_done = list(pool.map(_write_random, bin_jobs))
@@ -341,13 +395,17 @@ def generate(root: Path, size: int, files: int, big: int, seed: int) -> dict[str
     return {
         "files": len(json_paths) + len(bin_paths),
         "bytes": written_json + written_bin + big,
-        "json_files": len(json_paths), "json_bytes": written_json,
-        "binary_files": len(bin_paths) - (1 if big else 0), "binary_bytes": written_bin,
+        "json_files": len(json_paths),
+        "json_bytes": written_json,
+        "binary_files": len(bin_paths) - (1 if big else 0),
+        "binary_bytes": written_bin,
         "big_file_bytes": big,
         "folders": len({str(Path(p).parent) for p in json_paths + bin_paths}),
         "generate_seconds": round(time.perf_counter() - t0, 2),
         "fingerprint": fingerprint.hexdigest()[:16],
-        "_json_paths": json_paths, "_bin_paths": bin_paths, "_pretty": pretty,
+        "_json_paths": json_paths,
+        "_bin_paths": bin_paths,
+        "_pretty": pretty,
     }
 
 
@@ -377,9 +435,13 @@ def change_files(root: Path, ds: dict[str, Any], pct: float, seed: int) -> dict[
                 fh.write(rng.randbytes(min(16, size)))
             bin_n += 1
         changed_bytes += path.stat().st_size
-    return {"files": k, "json_files": json_n, "binary_files": bin_n,
-            "bytes_of_changed_files": changed_bytes,
-            "big_file_changed": any(p.startswith("models/checkpoint-final") for p in chosen)}
+    return {
+        "files": k,
+        "json_files": json_n,
+        "binary_files": bin_n,
+        "bytes_of_changed_files": changed_bytes,
+        "big_file_changed": any(p.startswith("models/checkpoint-final") for p in chosen),
+    }
 
 
 def tree_digests(root: Path) -> dict[str, str]:
@@ -437,13 +499,22 @@ def child_main(spec: dict[str, Any]) -> None:
     elif op == "push":
         with Store.open(spec["url"]) as store:
             r = store.push(spec["folder"], spec["env"], message=spec.get("message", ""))
-        out = {"uploaded_bytes": r.uploaded_bytes, "reused_bytes": r.reused_bytes,
-               "files": r.files, "changed": r.changed, "snapshot": r.snapshot}
+        out = {
+            "uploaded_bytes": r.uploaded_bytes,
+            "reused_bytes": r.reused_bytes,
+            "files": r.files,
+            "changed": r.changed,
+            "snapshot": r.snapshot,
+        }
     elif op == "pull":
         with Store.open(spec["url"]) as store:
             p = store.pull(spec["folder"], spec["env"])
-        out = {"downloaded_bytes": p.downloaded_bytes, "files": p.files,
-               "reused_files": p.reused_files, "snapshot": p.snapshot}
+        out = {
+            "downloaded_bytes": p.downloaded_bytes,
+            "files": p.files,
+            "reused_files": p.reused_files,
+            "snapshot": p.snapshot,
+        }
     else:
         raise SystemExit(f"unknown op {op}")
     seconds, op_cpu = time.perf_counter() - t1, time.process_time() - c1
@@ -451,18 +522,20 @@ def child_main(spec: dict[str, Any]) -> None:
         prof.disable()
         prof.dump_stats(spec["profile"])
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    out.update({
-        "seconds": seconds,
-        "op_cpu_seconds": op_cpu,
-        "import_seconds": t_import,
-        "maxrss_bytes": vm_hwm(),
-        # ru_maxrss survives exec on Linux: it starts at the parent's peak, so it is
-        # only an upper bound here; VmHWM is this address space's own peak.
-        "ru_maxrss_bytes": ru.ru_maxrss * 1024,
-        "cpu_seconds": ru.ru_utime + ru.ru_stime,
-        "sdk_modules": sorted(m for m in sys.modules if m.split(".")[0] in SDK_ROOTS),
-        "statesync_file": sys.modules["statesync"].__file__,
-    })
+    out.update(
+        {
+            "seconds": seconds,
+            "op_cpu_seconds": op_cpu,
+            "import_seconds": t_import,
+            "maxrss_bytes": vm_hwm(),
+            # ru_maxrss survives exec on Linux: it starts at the parent's peak, so it is
+            # only an upper bound here; VmHWM is this address space's own peak.
+            "ru_maxrss_bytes": ru.ru_maxrss * 1024,
+            "cpu_seconds": ru.ru_utime + ru.ru_stime,
+            "sdk_modules": sorted(m for m in sys.modules if m.split(".")[0] in SDK_ROOTS),
+            "statesync_file": sys.modules["statesync"].__file__,
+        }
+    )
     print(MARKER + json.dumps(out), flush=True)
 
 
@@ -473,8 +546,9 @@ def run_phase(spec: dict[str, Any], env: dict[str, str], cwd: Path) -> dict[str,
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
     cpu0, load0 = _busy(), os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak = 0
     try:
         ps = psutil.Process(proc.pid)
@@ -490,9 +564,10 @@ def run_phase(spec: dict[str, Any], env: dict[str, str], cwd: Path) -> dict[str,
     wall = time.perf_counter() - t0
     lines = [ln for ln in stdout.splitlines() if ln.startswith(MARKER)]
     if proc.returncode != 0 or not lines:
-        raise PhaseError(f"phase {spec['op']} failed (exit {proc.returncode}):\n"
-                         f"{stderr.strip()[-3000:]}")
-    res: dict[str, Any] = json.loads(lines[-1][len(MARKER):])
+        raise PhaseError(
+            f"phase {spec['op']} failed (exit {proc.returncode}):\n{stderr.strip()[-3000:]}"
+        )
+    res: dict[str, Any] = json.loads(lines[-1][len(MARKER) :])
     res["process_wall_seconds"] = wall
     # CPU time the rest of the machine used meanwhile (other jobs perturb timings).
     res["other_cpu_seconds"] = max(0.0, _busy() - cpu0 - res["cpu_seconds"])
@@ -506,8 +581,14 @@ def _busy() -> float:
     import psutil
 
     c = psutil.cpu_times()
-    return float(c.user + c.nice + c.system + getattr(c, "irq", 0.0)
-                 + getattr(c, "softirq", 0.0) + getattr(c, "steal", 0.0))
+    return float(
+        c.user
+        + c.nice
+        + c.system
+        + getattr(c, "irq", 0.0)
+        + getattr(c, "softirq", 0.0)
+        + getattr(c, "steal", 0.0)
+    )
 
 
 class PhaseError(RuntimeError):
@@ -524,25 +605,42 @@ _SDK_PRELUDE = (
 def sdk_check(name: str, body: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
     """Run ``body`` after a prelude that prints the imported cloud SDK modules at exit."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _SDK_PRELUDE + body], env=env, cwd=cwd,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SDK_PRELUDE + body],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(SDK_MARKER)]
     if not lines:
-        return {"check": name, "exit": proc.returncode, "modules": None, "seconds": wall,
-                "error": proc.stderr.strip()[-500:]}
-    return {"check": name, "exit": proc.returncode, "seconds": wall,
-            "modules": json.loads(lines[-1][len(SDK_MARKER):])}
+        return {
+            "check": name,
+            "exit": proc.returncode,
+            "modules": None,
+            "seconds": wall,
+            "error": proc.stderr.strip()[-500:],
+        }
+    return {
+        "check": name,
+        "exit": proc.returncode,
+        "seconds": wall,
+        "modules": json.loads(lines[-1][len(SDK_MARKER) :]),
+    }
 
 
 def cli_body(argv: list[str]) -> str:
     """Run the installed ``statesync`` console script (or the module's main) with ``argv``."""
     script = Path(sys.executable).parent / "statesync"
     if script.is_file():
-        return (f"import runpy; sys.argv = {[str(script), *argv]!r}\n"
-                f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
-    return (f"sys.argv = {['statesync', *argv]!r}\n"
-            "from statesync.cli import main; sys.exit(main())\n")
+        return (
+            f"import runpy; sys.argv = {[str(script), *argv]!r}\n"
+            f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+        )
+    return (
+        f"sys.argv = {['statesync', *argv]!r}\nfrom statesync.cli import main; sys.exit(main())\n"
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -569,10 +667,17 @@ def machine_info() -> dict[str, Any]:
             versions[mod] = "?"
     commit = "?"
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         commit += " (src modified)" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         pass
@@ -600,20 +705,32 @@ def targets(fig: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, ok: bool, got: str) -> None:
         out.append({"target": name, "pass": bool(ok), "measured": got})
 
-    add("no-change push uploads 0 bytes", ph["nochange_push"]["uploaded_bytes"] == 0,
-        f"{ph['nochange_push']['uploaded_bytes']} B")
+    add(
+        "no-change push uploads 0 bytes",
+        ph["nochange_push"]["uploaded_bytes"] == 0,
+        f"{ph['nochange_push']['uploaded_bytes']} B",
+    )
     inc = ph["incremental_push"]["uploaded_bytes"]
-    add("1% change uploads <= 2% of dataset bytes", inc <= 0.02 * ds,
-        f"{100 * inc / ds:.3f}% ({fmt_bytes(inc)})")
-    for key, label in (("full_push", "full push"), ("nochange_push", "no-change push"),
-                       ("incremental_push", "1% push"), ("pull", "pull")):
+    add(
+        "1% change uploads <= 2% of dataset bytes",
+        inc <= 0.02 * ds,
+        f"{100 * inc / ds:.3f}% ({fmt_bytes(inc)})",
+    )
+    for key, label in (
+        ("full_push", "full push"),
+        ("nochange_push", "no-change push"),
+        ("incremental_push", "1% push"),
+        ("pull", "pull"),
+    ):
         rss = ph[key]["maxrss_bytes"]
         add(f"peak RSS < 200 MiB: {label}", rss < RSS_LIMIT, fmt_bytes(rss))
-    add("pulled folder equals source (sha256)", fig["compare"]["equal"],
-        fig["compare"]["summary"])
+    add("pulled folder equals source (sha256)", fig["compare"]["equal"], fig["compare"]["summary"])
     bad = {c["check"]: c["modules"] for c in fig["sdk_imports"] if c["modules"] != []}
-    add("no cloud SDK imported (CLI import/--help/init/push/pull, API phases)", not bad,
-        "none" if not bad else json.dumps(bad))
+    add(
+        "no cloud SDK imported (CLI import/--help/init/push/pull, API phases)",
+        not bad,
+        "none" if not bad else json.dumps(bad),
+    )
     return out
 
 
@@ -640,9 +757,13 @@ def render(fig: dict[str, Any]) -> str:
         f"{'phase':<18}{'seconds':>9}{'MB/s':>9}{'CPU s':>7}{'MB/CPU-s':>10}{'uploaded':>12}"
         f"{'upl % ds':>10}{'reused':>12}{'peak RSS':>11}{'start s':>9}{'others CPU s':>14}",
     ]
-    for key, label in (("init", "init"), ("full_push", "(a) full push"),
-                       ("nochange_push", "(b) no-change push"),
-                       ("incremental_push", "(c) 1% push"), ("pull", "(d) pull")):
+    for key, label in (
+        ("init", "init"),
+        ("full_push", "(a) full push"),
+        ("nochange_push", "(b) no-change push"),
+        ("incremental_push", "(c) 1% push"),
+        ("pull", "(d) pull"),
+    ):
         r = ph[key]
         moved = r.get("uploaded_bytes", r.get("downloaded_bytes"))
         scans = key in ("full_push", "pull", "nochange_push")
@@ -651,10 +772,12 @@ def render(fig: dict[str, Any]) -> str:
         up = "-" if moved is None else fmt_bytes(moved)
         pct = "-" if "uploaded_bytes" not in r else f"{100 * r['uploaded_bytes'] / ds['bytes']:.3f}"
         reused = fmt_bytes(r["reused_bytes"]) if "reused_bytes" in r else "-"
-        lines.append(f"{label:<18}{r['seconds']:>9.2f}{rate:>9}{r['op_cpu_seconds']:>7.1f}"
-                     f"{cpu_rate:>10}{up:>12}{pct:>10}{reused:>12}"
-                     f"{fmt_bytes(r['maxrss_bytes']):>11}"
-                     f"{r['import_seconds']:>9.2f}{r['other_cpu_seconds']:>14.1f}")
+        lines.append(
+            f"{label:<18}{r['seconds']:>9.2f}{rate:>9}{r['op_cpu_seconds']:>7.1f}"
+            f"{cpu_rate:>10}{up:>12}{pct:>10}{reused:>12}"
+            f"{fmt_bytes(r['maxrss_bytes']):>11}"
+            f"{r['import_seconds']:>9.2f}{r['other_cpu_seconds']:>14.1f}"
+        )
     lines += [
         "  (seconds: Store.open + operation inside a fresh child; MB/s: dataset bytes / seconds;",
         "   pull 'uploaded' column = stored bytes read; start s = importing statesync;",
@@ -666,7 +789,8 @@ def render(fig: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v['loadavg_1m'][0]}/{v['loadavg_1m'][1]}" for k, v in ph.items())
         + ";",
         "   peak RSS: child's VmHWM; psutil poll peaks: "
-        + ", ".join(f"{k} {fmt_bytes(v['psutil_peak_rss_bytes'])}" for k, v in ph.items()) + ")",
+        + ", ".join(f"{k} {fmt_bytes(v['psutil_peak_rss_bytes'])}" for k, v in ph.items())
+        + ")",
         f"(e) pulled vs source: {fig['compare']['summary']}",
         "(f) cloud SDK modules imported:",
     ]
@@ -685,8 +809,9 @@ def render(fig: dict[str, Any]) -> str:
 
 def prepare_workdir(work: Path) -> None:
     if work.exists() and any(work.iterdir()) and not (work / WORKDIR_TAG).exists():
-        raise SystemExit(f"{work} exists, is not empty and is not a bench workdir; "
-                         "refusing to clear it")
+        raise SystemExit(
+            f"{work} exists, is not empty and is not a bench workdir; refusing to clear it"
+        )
     if work.exists():
         for child in work.iterdir():
             if child.is_dir() and not child.is_symlink():
@@ -703,25 +828,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data, store, pulled = work / "data", work / "store", work / "pulled"
     url = "file://" + str(store)
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATESYNC_")}
-    env.update({"XDG_CACHE_HOME": str(work / "xdg-cache"),
-                "XDG_DATA_HOME": str(work / "xdg-data"),
-                "XDG_CONFIG_HOME": str(work / "xdg-config")})
+    env.update(
+        {
+            "XDG_CACHE_HOME": str(work / "xdg-cache"),
+            "XDG_DATA_HOME": str(work / "xdg-data"),
+            "XDG_CONFIG_HOME": str(work / "xdg-config"),
+        }
+    )
     source = "working tree " + str(REPO / "src")
     if args.src_rev:
         snap = work / "src-snapshot"
         snap.mkdir()
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.src_rev],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"],
-                                 capture_output=True, check=True).stdout
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", args.src_rev],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", rev, "src"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(snap)], input=archive, check=True)
         env["PYTHONPATH"] = str(snap / "src")
         source = f"git {rev} (exported to {snap / 'src'})"
     fig: dict[str, Any] = {
         "machine": machine_info(),
         "source": source,
-        "args": {"size": args.size, "files": args.files, "big_file": args.big_file,
-                 "seed": args.seed, "change_pct": args.change_pct, "workdir": str(work)},
+        "args": {
+            "size": args.size,
+            "files": args.files,
+            "big_file": args.big_file,
+            "seed": args.seed,
+            "change_pct": args.change_pct,
+            "workdir": str(work),
+        },
     }
     log(f"generating {fmt_bytes(args.size)} in {args.files} files under {data}")
     ds = generate(data, args.size, args.files, args.big_file, args.seed)
@@ -736,18 +876,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"phase {key} ...")
         phases[key] = run_phase(spec, env, work)
         r = phases[key]
-        log(f"  {r['seconds']:.2f} s, RSS {fmt_bytes(r['maxrss_bytes'])}"
-            + (f", uploaded {fmt_bytes(r['uploaded_bytes'])}" if "uploaded_bytes" in r else ""))
+        log(
+            f"  {r['seconds']:.2f} s, RSS {fmt_bytes(r['maxrss_bytes'])}"
+            + (f", uploaded {fmt_bytes(r['uploaded_bytes'])}" if "uploaded_bytes" in r else "")
+        )
         return phases[key]
 
     phase("init", {"op": "init", "url": url})
-    phase("full_push", {"op": "push", "url": url, "folder": str(data), "env": "bench",
-                        "message": "full"})
-    phase("nochange_push", {"op": "push", "url": url, "folder": str(data), "env": "bench",
-                            "message": "nothing changed"})
+    phase(
+        "full_push",
+        {"op": "push", "url": url, "folder": str(data), "env": "bench", "message": "full"},
+    )
+    phase(
+        "nochange_push",
+        {
+            "op": "push",
+            "url": url,
+            "folder": str(data),
+            "env": "bench",
+            "message": "nothing changed",
+        },
+    )
     fig["change"] = change_files(data, ds, args.change_pct, args.seed)
-    phase("incremental_push", {"op": "push", "url": url, "folder": str(data), "env": "bench",
-                               "message": "1% changed"})
+    phase(
+        "incremental_push",
+        {"op": "push", "url": url, "folder": str(data), "env": "bench", "message": "1% changed"},
+    )
     pulled.mkdir()
     phase("pull", {"op": "pull", "url": url, "folder": str(pulled), "env": "bench"})
     fig["phases"] = phases
@@ -761,15 +915,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     differ = sorted(p for p in set(src) & set(dst) if src[p] != dst[p])
     leftovers = sorted(p.name for p in work.iterdir() if ".statesync-" in p.name)
     equal = not (missing or extra or differ or leftovers)
-    summary = (f"equal: {len(src)} files, every sha256 matches" if equal else
-               f"DIFFERENT: {len(missing)} missing, {len(extra)} extra, {len(differ)} differ, "
-               f"staging leftovers {leftovers} (e.g. {(missing + extra + differ)[:3]})")
-    fig["compare"] = {"equal": equal, "files": len(src), "missing": missing[:20],
-                      "extra": extra[:20], "differ": differ[:20], "summary": summary}
+    summary = (
+        f"equal: {len(src)} files, every sha256 matches"
+        if equal
+        else f"DIFFERENT: {len(missing)} missing, {len(extra)} extra, {len(differ)} differ, "
+        f"staging leftovers {leftovers} (e.g. {(missing + extra + differ)[:3]})"
+    )
+    fig["compare"] = {
+        "equal": equal,
+        "files": len(src),
+        "missing": missing[:20],
+        "extra": extra[:20],
+        "differ": differ[:20],
+        "summary": summary,
+    }
 
     log("checking cloud SDK imports")
-    tiny, tiny_store, tiny_pull = work / "imports" / "tiny", work / "imports" / "store", \
-        work / "imports" / "pulled"
+    tiny, tiny_store, tiny_pull = (
+        work / "imports" / "tiny",
+        work / "imports" / "store",
+        work / "imports" / "pulled",
+    )
     tiny.mkdir(parents=True)
     (tiny / "state.json").write_text(json.dumps({"a": 1, "tasks": [1, 2, 3]}) + "\n")
     (tiny / "blob.bin").write_bytes(random.Random(args.seed).randbytes(300_000))
@@ -777,17 +943,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     checks = [
         sdk_check("python -c 'import statesync.cli'", "import statesync.cli\n", env, work),
         sdk_check("statesync --help", cli_body(["--help"]), env, work),
-        sdk_check("statesync init (file://)", cli_body(["--store", turl, "-q", "init"]), env,
-                  work),
-        sdk_check("statesync push (file://)",
-                  cli_body(["--store", turl, "-q", "push", str(tiny), "--env", "dev"]), env, work),
-        sdk_check("statesync pull (file://)",
-                  cli_body(["--store", turl, "-q", "pull", str(tiny_pull), "--env", "dev"]), env,
-                  work),
+        sdk_check("statesync init (file://)", cli_body(["--store", turl, "-q", "init"]), env, work),
+        sdk_check(
+            "statesync push (file://)",
+            cli_body(["--store", turl, "-q", "push", str(tiny), "--env", "dev"]),
+            env,
+            work,
+        ),
+        sdk_check(
+            "statesync pull (file://)",
+            cli_body(["--store", turl, "-q", "pull", str(tiny_pull), "--env", "dev"]),
+            env,
+            work,
+        ),
     ]
     for key, r in phases.items():
-        checks.append({"check": f"API phase {key}", "exit": 0, "seconds": r["seconds"],
-                       "modules": r["sdk_modules"]})
+        checks.append(
+            {
+                "check": f"API phase {key}",
+                "exit": 0,
+                "seconds": r["seconds"],
+                "modules": r["sdk_modules"],
+            }
+        )
     for c in checks[:5]:
         if c["exit"] != 0:
             c["modules"] = c["modules"] if c["modules"] else None
@@ -803,23 +981,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=parse_size, default=parse_size("256MiB"),
-                   help="dataset bytes, e.g. 1GiB (default 256MiB)")
+    p.add_argument(
+        "--size",
+        type=parse_size,
+        default=parse_size("256MiB"),
+        help="dataset bytes, e.g. 1GiB (default 256MiB)",
+    )
     p.add_argument("--files", type=int, default=2000, help="number of files (default 2000)")
-    p.add_argument("--big-file", type=parse_size, default=0,
-                   help="also one random file of this size, counted inside --size")
+    p.add_argument(
+        "--big-file",
+        type=parse_size,
+        default=0,
+        help="also one random file of this size, counted inside --size",
+    )
     p.add_argument("--workdir", default="/tmp/ssbench", help="scratch folder (cleared)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--change-pct", type=float, default=1.0,
-                   help="percent of files changed before the incremental push (default 1)")
+    p.add_argument(
+        "--change-pct",
+        type=float,
+        default=1.0,
+        help="percent of files changed before the incremental push (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument("--keep", action="store_true", help="keep dataset, store and pulled folder")
-    p.add_argument("--profile", action="append", default=[],
-                   choices=["full_push", "nochange_push", "incremental_push", "pull"],
-                   help="cProfile this phase's main thread to WORKDIR/profiles/PHASE.pstats")
-    p.add_argument("--src-rev", metavar="REV",
-                   help="bench the src/ of this git revision (exported to WORKDIR) instead "
-                        "of the working tree")
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        choices=["full_push", "nochange_push", "incremental_push", "pull"],
+        help="cProfile this phase's main thread to WORKDIR/profiles/PHASE.pstats",
+    )
+    p.add_argument(
+        "--src-rev",
+        metavar="REV",
+        help="bench the src/ of this git revision (exported to WORKDIR) instead "
+        "of the working tree",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

@@ -43,9 +43,11 @@ def measure(url: str, packs: int, repeat: int) -> dict[str, float]:
     backend = store.repo.backend
     for i in range(packs):
         backend.put(layout.pack_key(hashlib.sha256(str(i).encode()).hexdigest()), b"x", CREATE)
-    return {"packs": packs,
-            "list_ms": _median_ms(lambda: sum(1 for _ in backend.list(layout.OBJECTS)), repeat),
-            "load_index_ms": _median_ms(lambda: load_index(store.repo), repeat)}
+    return {
+        "packs": packs,
+        "list_ms": _median_ms(lambda: sum(1 for _ in backend.list(layout.OBJECTS)), repeat),
+        "load_index_ms": _median_ms(lambda: load_index(store.repo), repeat),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,14 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    rows = [measure(f"{args.store.rstrip('/')}/n{n}", int(n), args.repeat)
-            for n in args.packs.split(",")]
+    rows = [
+        measure(f"{args.store.rstrip('/')}/n{n}", int(n), args.repeat)
+        for n in args.packs.split(",")
+    ]
     if args.json:
         print(json.dumps({"store": args.store, "rows": rows}, indent=2))
     else:
         for r in rows:
-            print(f"packs={r['packs']:>6}: list objects/ {r['list_ms']:8.1f} ms, "
-                  f"whole load_index {r['load_index_ms']:8.1f} ms")
+            print(
+                f"packs={r['packs']:>6}: list objects/ {r['list_ms']:8.1f} ms, "
+                f"whole load_index {r['load_index_ms']:8.1f} ms"
+            )
     return 0
 
 

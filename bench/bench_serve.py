@@ -47,11 +47,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def state(serial: int, size: int = 100 * 1024) -> bytes:
     """A Terraform-shaped state of about ``size`` bytes (outputs), ``serial`` varies."""
-    outputs = {f"o{i:04d}": {"value": f"value-{i}-" + "x" * 40, "type": "string"}
-               for i in range(size // 110)}
+    outputs = {
+        f"o{i:04d}": {"value": f"value-{i}-" + "x" * 40, "type": "string"}
+        for i in range(size // 110)
+    }
     outputs["changed"] = {"value": str(serial), "type": "string"}
-    doc = {"version": 4, "terraform_version": "1.0.3", "serial": serial,
-           "lineage": "bench-lineage", "outputs": outputs, "resources": []}
+    doc = {
+        "version": 4,
+        "terraform_version": "1.0.3",
+        "serial": serial,
+        "lineage": "bench-lineage",
+        "outputs": outputs,
+        "resources": [],
+    }
     return json.dumps(doc, indent=2).encode() + b"\n"
 
 
@@ -60,17 +68,31 @@ def md5(body: bytes) -> str:
 
 
 def start(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "cfg"), "XDG_DATA_HOME": str(tmp / "data"),
-           "XDG_STATE_HOME": str(tmp / "state"), "XDG_CACHE_HOME": str(tmp / "cache"),
-           "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp / "cfg"),
+        "XDG_DATA_HOME": str(tmp / "data"),
+        "XDG_STATE_HOME": str(tmp / "state"),
+        "XDG_CACHE_HOME": str(tmp / "cache"),
+        "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     store = (tmp / "store").as_uri()
     cli = [sys.executable, "-m", "statesync.cli"]
     subprocess.run([*cli, "--store", store, "init"], env=env, check=True, capture_output=True)
-    out = subprocess.run([*cli, "--json", "serve", "tokens", "add", "bench", "--env", "*=admin"],
-                         env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [*cli, "--json", "serve", "tokens", "add", "bench", "--env", "*=admin"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     token = json.loads(out)["token"]
-    proc = subprocess.Popen([*cli, "--store", store, "serve", "--listen", "127.0.0.1:0"],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*cli, "--store", store, "serve", "--listen", "127.0.0.1:0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         found = re.search(r"listening on (http\S+)", line)
@@ -83,8 +105,12 @@ def start(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
 def client(url: str, token: str) -> httpx.Client:
     """An HTTP client with TCP_NODELAY, as Go's (Terraform's) sets by default."""
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60,
-                        transport=httpx.HTTPTransport(socket_options=nodelay))
+    return httpx.Client(
+        base_url=url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+        transport=httpx.HTTPTransport(socket_options=nodelay),
+    )
 
 
 def timed(fn: object, *args: object) -> tuple[float, httpx.Response]:
@@ -105,8 +131,17 @@ def p90(values: list[float]) -> float:
 def client_run(url: str, token: str, index: int) -> int:
     """One concurrent client; returns the number of non-200 answers."""
     env, errors = f"/tf/bench-{index:02d}", 0
-    lock = json.dumps({"ID": str(uuid.uuid4()), "Operation": "OperationTypeApply", "Info": "",
-                       "Who": f"client{index}", "Version": "1.0.3", "Created": "", "Path": ""})
+    lock = json.dumps(
+        {
+            "ID": str(uuid.uuid4()),
+            "Operation": "OperationTypeApply",
+            "Info": "",
+            "Who": f"client{index}",
+            "Version": "1.0.3",
+            "Created": "",
+            "Path": "",
+        }
+    )
     lock_id = json.loads(lock)["ID"]
     with client(url, token) as c:
         answers = [c.request("LOCK", env, content=lock.encode())]
@@ -128,8 +163,9 @@ def commit_only(tmp: Path, count: int) -> list[float]:
         parent = None
         for serial in range(1, count + 2):
             began = time.perf_counter()
-            result = api.commit_files(store, "bench", {"terraform.tfstate": state(serial)},
-                                      parent=parent)
+            result = api.commit_files(
+                store, "bench", {"terraform.tfstate": state(serial)}, parent=parent
+            )
             times.append((time.perf_counter() - began) * 1000)
             parent = result.snapshot
     return times[1:]
@@ -161,27 +197,43 @@ def main() -> int:
         inproc = commit_only(Path(tmp), args.writes)
     w = [ms for ms, _ in writes]
     r = [ms for ms, _ in reads]
-    result = {"state_bytes": len(bodies[1]), "write_ms_median": statistics.median(w),
-              "write_ms_p90": p90(w), "get_ms_median": statistics.median(r), "get_ms_p90": p90(r),
-              "commit_only_ms_median": statistics.median(inproc),
-              "clients": args.clients, "concurrent_wall_s": wall, "concurrent_errors": errors,
-              "cpus": os.cpu_count()}
-    targets = {"write median <= 50 ms": result["write_ms_median"] <= 50,
-               "GET median <= 10 ms": result["get_ms_median"] <= 10,
-               f"{args.clients} concurrent clients, no errors": errors == 0}
+    result = {
+        "state_bytes": len(bodies[1]),
+        "write_ms_median": statistics.median(w),
+        "write_ms_p90": p90(w),
+        "get_ms_median": statistics.median(r),
+        "get_ms_p90": p90(r),
+        "commit_only_ms_median": statistics.median(inproc),
+        "clients": args.clients,
+        "concurrent_wall_s": wall,
+        "concurrent_errors": errors,
+        "cpus": os.cpu_count(),
+    }
+    targets = {
+        "write median <= 50 ms": result["write_ms_median"] <= 50,
+        "GET median <= 10 ms": result["get_ms_median"] <= 10,
+        f"{args.clients} concurrent clients, no errors": errors == 0,
+    }
     if args.json:
         print(json.dumps({**result, "targets": targets}, indent=2))
     else:
         print(f"state {result['state_bytes']} B on a local store, {os.cpu_count()} CPUs")
-        print(f"write  median {result['write_ms_median']:.1f} ms  "
-              f"p90 {result['write_ms_p90']:.1f} ms"
-              f"  ({args.writes} writes)")
-        print(f"  of which the store's commit (api.commit_files, no HTTP): median "
-              f"{result['commit_only_ms_median']:.1f} ms")
-        print(f"GET    median {result['get_ms_median']:.1f} ms  p90 {result['get_ms_p90']:.1f} ms"
-              f"  ({args.reads} reads)")
-        print(f"{args.clients} clients x (LOCK, 5 writes, GET, UNLOCK): {wall:.2f} s, "
-              f"{errors} errors")
+        print(
+            f"write  median {result['write_ms_median']:.1f} ms  "
+            f"p90 {result['write_ms_p90']:.1f} ms"
+            f"  ({args.writes} writes)"
+        )
+        print(
+            f"  of which the store's commit (api.commit_files, no HTTP): median "
+            f"{result['commit_only_ms_median']:.1f} ms"
+        )
+        print(
+            f"GET    median {result['get_ms_median']:.1f} ms  p90 {result['get_ms_p90']:.1f} ms"
+            f"  ({args.reads} reads)"
+        )
+        print(
+            f"{args.clients} clients x (LOCK, 5 writes, GET, UNLOCK): {wall:.2f} s, {errors} errors"
+        )
         for name, passed in targets.items():
             print(f"{'PASS' if passed else 'FAIL'}  {name}")
     return 0 if all(targets.values()) else 1

@@ -43,13 +43,14 @@ def measure(url: str, snapshots: int, repeat: int) -> dict[str, float]:
         store.save_object({"step": i}, "agents", agent_id=f"a{i % 10}", session_id=f"s{i}")
     one, many = {"session_id": f"s{snapshots // 2}"}, {"agent_id": "a3"}
     assert [m.snapshot for m in store.find_snapshots("agents", tags=one)] == _scan(
-        store, "agents", one)
-    return {"snapshots": snapshots,
-            "index_one_hit_ms": _median_ms(lambda: store.find_snapshots("agents", tags=one),
-                                           repeat),
-            "index_many_hits_ms": _median_ms(lambda: store.find_snapshots("agents", tags=many),
-                                             repeat),
-            "scan_ms": _median_ms(lambda: _scan(store, "agents", one), repeat)}
+        store, "agents", one
+    )
+    return {
+        "snapshots": snapshots,
+        "index_one_hit_ms": _median_ms(lambda: store.find_snapshots("agents", tags=one), repeat),
+        "index_many_hits_ms": _median_ms(lambda: store.find_snapshots("agents", tags=many), repeat),
+        "scan_ms": _median_ms(lambda: _scan(store, "agents", one), repeat),
+    }
 
 
 def main() -> None:
@@ -59,15 +60,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    rows = [measure(f"{args.store.rstrip('/')}/n{n}", n, args.repeat)
-            for n in map(int, args.snapshots.split(","))]
+    rows = [
+        measure(f"{args.store.rstrip('/')}/n{n}", n, args.repeat)
+        for n in map(int, args.snapshots.split(","))
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     for r in rows:
-        print(f"{r['snapshots']:>6} snapshots: find by session {r['index_one_hit_ms']} ms, "
-              f"by agent ({r['snapshots'] // 10} hits) {r['index_many_hits_ms']} ms; "
-              f"reading every manifest {r['scan_ms']} ms")
+        print(
+            f"{r['snapshots']:>6} snapshots: find by session {r['index_one_hit_ms']} ms, "
+            f"by agent ({r['snapshots'] // 10} hits) {r['index_many_hits_ms']} ms; "
+            f"reading every manifest {r['scan_ms']} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -45,10 +45,22 @@ class Watcher:
     """The watch process and the events it printed."""
 
     def __init__(self, store: str, folder: Path, args: list[str], env: dict[str, str]) -> None:
-        cmd = [sys.executable, "-m", "statesync.cli", "--store", store, "--json", "watch",
-               str(folder), "--env", "bench", *args]
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     text=True, env=env)
+        cmd = [
+            sys.executable,
+            "-m",
+            "statesync.cli",
+            "--store",
+            store,
+            "--json",
+            "watch",
+            str(folder),
+            "--env",
+            "bench",
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+        )
         self.events: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -103,8 +115,11 @@ def write(path: Path, value: object) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--store", help="store URL (default: a fresh local store)")
-    ap.add_argument("--backend", choices=["s3", "azure", "gcs"],
-                    help="a fresh bucket on that emulator (its variables must be set)")
+    ap.add_argument(
+        "--backend",
+        choices=["s3", "azure", "gcs"],
+        help="a fresh bucket on that emulator (its variables must be set)",
+    )
     ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--settle", default="1s")
     ap.add_argument("--idle", type=float, default=10.0)
@@ -112,20 +127,32 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-watch-"))
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           **{k: str(work / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                                  "XDG_STATE_HOME", "XDG_CACHE_HOME")}}
-    store = args.store or (fresh_store(args.backend) if args.backend
-                           else (work / "store").as_uri())
-    subprocess.run([sys.executable, "-m", "statesync.cli", "--store", store, "init"],
-                   env=env, check=True, capture_output=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        **{
+            k: str(work / k.lower())
+            for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+        },
+    }
+    store = args.store or (fresh_store(args.backend) if args.backend else (work / "store").as_uri())
+    subprocess.run(
+        [sys.executable, "-m", "statesync.cli", "--store", store, "init"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     folder = work / "state"
     folder.mkdir()
     doc = folder / "state.json"
     write(doc, 0)
     settle = seconds(args.settle)
-    w = Watcher(store, folder, ["--settle", args.settle, "--interval", "30s",
-                                *(["--follow"] if args.follow else [])], env)
+    w = Watcher(
+        store,
+        folder,
+        ["--settle", args.settle, "--interval", "30s", *(["--follow"] if args.follow else [])],
+        env,
+    )
     w.wait_serial(1)
     latencies = []
     for i in range(args.changes):
@@ -143,8 +170,9 @@ def main() -> int:
         time.sleep(0.0008)
     w.wait_serial(serial + 1)
     time.sleep(settle * 3 + 1)
-    burst_pushes = len([e for e in w.events if e.get("kind") == "push"
-                        and e.get("serial", 0) > serial])
+    burst_pushes = len(
+        [e for e in w.events if e.get("kind") == "push" and e.get("serial", 0) > serial]
+    )
     cpu0, t0 = w.cpu_seconds(), time.monotonic()
     time.sleep(args.idle)
     idle_pct = 100 * (w.cpu_seconds() - cpu0) / (time.monotonic() - t0)
@@ -152,23 +180,41 @@ def main() -> int:
     remote = not store.startswith("file://")
     target = settle + (2.0 if remote else 1.0)
     p95 = sorted(latencies)[max(0, int(len(latencies) * 0.95) - 1)]
-    fig = {"store": store.split("://")[0], "changes": args.changes, "settle_s": settle,
-           "latency_median_s": statistics.median(latencies), "latency_p95_s": p95,
-           "latency_target_s": target, "burst_writes": n, "burst_pushes": burst_pushes,
-           "idle_cpu_percent": idle_pct, "follow": args.follow, "exit_code": code}
-    fig["all_pass"] = (fig["latency_median_s"] <= target and p95 <= target
-                       and burst_pushes == 1 and idle_pct < 1.0 and code == 0)
+    fig = {
+        "store": store.split("://")[0],
+        "changes": args.changes,
+        "settle_s": settle,
+        "latency_median_s": statistics.median(latencies),
+        "latency_p95_s": p95,
+        "latency_target_s": target,
+        "burst_writes": n,
+        "burst_pushes": burst_pushes,
+        "idle_cpu_percent": idle_pct,
+        "follow": args.follow,
+        "exit_code": code,
+    }
+    fig["all_pass"] = (
+        fig["latency_median_s"] <= target
+        and p95 <= target
+        and burst_pushes == 1
+        and idle_pct < 1.0
+        and code == 0
+    )
     if args.json:
         print(json.dumps(fig, indent=2))
     else:
         ok = {True: "PASS", False: "FAIL"}
         print(f"store: {fig['store']}  changes: {args.changes}  settle: {settle:g} s")
-        print(f"[{ok[fig['latency_median_s'] <= target]}] change -> snapshot median "
-              f"{fig['latency_median_s']:.3f} s (target <= {target:g} s)")
+        print(
+            f"[{ok[fig['latency_median_s'] <= target]}] change -> snapshot median "
+            f"{fig['latency_median_s']:.3f} s (target <= {target:g} s)"
+        )
         print(f"[{ok[p95 <= target]}] change -> snapshot p95 {p95:.3f} s")
         print(f"[{ok[burst_pushes == 1]}] {n} writes in about 1 s -> {burst_pushes} push(es)")
-        print(f"[{ok[idle_pct < 1.0]}] idle CPU {idle_pct:.2f}% of one core over "
-              f"{args.idle:g} s{' (--follow)' if args.follow else ''}")
+        print(
+            f"[{ok[idle_pct < 1.0]}] idle CPU {idle_pct:.2f}% of one core over "
+            f"{args.idle:g} s{' (--follow)' if args.follow else ''}"
+        )
         print(f"[{ok[code == 0]}] SIGTERM exit code {code}")
         print(f"overall: {ok[fig['all_pass']]}")
     return 0 if fig["all_pass"] else 1

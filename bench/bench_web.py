@@ -56,8 +56,13 @@ def build(url: str, count: int) -> tuple[float, str]:
         base = manifest_mod.load_manifest(store.repo, first)
         prev = first
         for i in range(1, count):
-            m = manifest_mod.Manifest(store_id=store.store_id, env=ENV, parents=[prev],
-                                      entries=base.entries, message=f"step {i}")
+            m = manifest_mod.Manifest(
+                store_id=store.store_id,
+                env=ENV,
+                parents=[prev],
+                entries=base.entries,
+                message=f"step {i}",
+            )
             prev = manifest_mod.store_manifest(store.repo, m)
         refs.write_ref(store.repo, ENV, prev, refs.read_ref(store.repo, ENV))
     finally:
@@ -82,8 +87,15 @@ def serve(url: str) -> Iterator[str]:
     from statesync.server.web import web_routes
 
     ctx = Ctx(url)
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=web_routes(ctx)), host="127.0.0.1",
-                                           port=0, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=web_routes(ctx)),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -121,8 +133,11 @@ def cursor_of_page(head: str, store_url: str, page: int) -> str:
 
 def measure(store_url: str, head: str, rounds: int) -> dict[str, float]:
     at = cursor_of_page(head, store_url, 100)
-    paths = {"page 1": "/env/bench", "page 100 by cursor": f"/env/bench?page=100&at={at}",
-             "page 100 by number": "/env/bench?page=100"}
+    paths = {
+        "page 1": "/env/bench",
+        "page 100 by cursor": f"/env/bench?page=100&at={at}",
+        "page 100 by number": "/env/bench?page=100",
+    }
     out: dict[str, float] = {}
     for name, path in paths.items():
         with serve(store_url) as base:  # a fresh server: a cold cache
@@ -131,7 +146,8 @@ def measure(store_url: str, head: str, rounds: int) -> dict[str, float]:
                 raise SystemExit(f"{path}: not a page of {PAGE} snapshots")
             out[f"{name}, cold"] = seconds
             out[f"{name}, warm (median of {rounds})"] = statistics.median(
-                timed_get(base + path)[0] for _ in range(rounds))
+                timed_get(base + path)[0] for _ in range(rounds)
+            )
     return out
 
 
@@ -150,14 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         url = (Path(tmp) / "store").as_uri()
         build_seconds, head = build(url, args.snapshots)
         figures = measure(url, head, args.rounds)
-    result: dict[str, Any] = {"snapshots": args.snapshots, "build_seconds": build_seconds,
-                              "cpus": os.cpu_count(), "load": os.getloadavg()[0],
-                              "seconds": figures}
+    result: dict[str, Any] = {
+        "snapshots": args.snapshots,
+        "build_seconds": build_seconds,
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg()[0],
+        "seconds": figures,
+    }
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"store of {args.snapshots} snapshots built in {build_seconds:.1f} s "
-          f"({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})")
+    print(
+        f"store of {args.snapshots} snapshots built in {build_seconds:.1f} s "
+        f"({os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f})"
+    )
     for name, seconds in figures.items():
         print(f"  GET /env/{ENV} {name:<38} {seconds * 1000:9.1f} ms")
     return 0

@@ -87,21 +87,30 @@ def emit(result: dict[str, Any]) -> None:
     print(MARKER + json.dumps(result), flush=True)
 
 
-def run_child(script: Path, spec: dict[str, Any], env: dict[str, str], cwd: Path,
-              wrap: list[str] | None = None, timeout: float | None = None) -> dict[str, Any]:
+def run_child(
+    script: Path,
+    spec: dict[str, Any],
+    env: dict[str, str],
+    cwd: Path,
+    wrap: list[str] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """Run ``script --child SPEC`` in a fresh interpreter (optionally under ``wrap``)."""
     cmd = [*(wrap or []), sys.executable, str(script), "--child", json.dumps(spec)]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         raise PhaseError(f"phase {spec.get('op')} timed out after {timeout} s") from exc
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARKER)]
     if proc.returncode != 0 or not lines:
-        raise PhaseError(f"phase {spec.get('op')} failed (exit {proc.returncode}):\n"
-                         f"{proc.stderr.strip()[-3000:]}")
-    res: dict[str, Any] = json.loads(lines[-1][len(MARKER):])
+        raise PhaseError(
+            f"phase {spec.get('op')} failed (exit {proc.returncode}):\n"
+            f"{proc.stderr.strip()[-3000:]}"
+        )
+    res: dict[str, Any] = json.loads(lines[-1][len(MARKER) :])
     res["process_wall_seconds"] = time.perf_counter() - t0
     if wrap:
         res["stderr_tail"] = proc.stderr.strip()[-1500:]
@@ -118,8 +127,10 @@ def pct(new: float, base: float) -> float:
 
 def load_line() -> str:
     la = os.getloadavg()
-    return (f"load average {la[0]:.1f} {la[1]:.1f} {la[2]:.1f} on {os.cpu_count()} logical "
-            "cores: the machine is shared; wall seconds are perturbed, CPU seconds less so")
+    return (
+        f"load average {la[0]:.1f} {la[1]:.1f} {la[2]:.1f} on {os.cpu_count()} logical "
+        "cores: the machine is shared; wall seconds are perturbed, CPU seconds less so"
+    )
 
 
 def child_env(work: Path, tag: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -135,9 +146,14 @@ def src_pythonpath(work: Path, rev: str) -> tuple[str, str]:
     """Export ``src/`` of git ``rev`` into ``work``; return (PYTHONPATH, description)."""
     snap = work / "src-snapshot"
     snap.mkdir()
-    short = subprocess.run(["git", "-C", str(bl.REPO), "rev-parse", "--short", rev],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    archive = subprocess.run(["git", "-C", str(bl.REPO), "archive", short, "src"],
-                             capture_output=True, check=True).stdout
+    short = subprocess.run(
+        ["git", "-C", str(bl.REPO), "rev-parse", "--short", rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(bl.REPO), "archive", short, "src"], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(snap)], input=archive, check=True)
     return str(snap / "src"), f"git {short} (exported to {snap / 'src'})"

@@ -58,23 +58,32 @@ def main() -> None:
     total = sum(n for _, n in stacks) or 1
     leaf: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
-    groups: dict[str, collections.Counter[str]] = {"main": collections.Counter(),
-                                                   "worker": collections.Counter()}
+    groups: dict[str, collections.Counter[str]] = {
+        "main": collections.Counter(),
+        "worker": collections.Counter(),
+    }
     for frames, n in stacks:
-        group = "worker" if any("thread_run" in f or "Thread._bootstrap " in f
-                                for f in frames[:6]) else "main"
+        group = (
+            "worker"
+            if any("thread_run" in f or "Thread._bootstrap " in f for f in frames[:6])
+            else "main"
+        )
         mine = [f for f in frames if args.match in f]
         groups[group][_nolineno(mine[-1]) if mine else "-> " + _nolineno(frames[-1])] += n
         if frames:
             leaf[_nolineno(frames[-1])] += n
         for f in {_nolineno(f) for f in frames if args.match in f}:
             incl[f] += n
-    print(f"{args.profile}: {total} samples kept; idle pool-worker samples "
-          f"{'kept' if args.keep_idle else 'dropped'}: {sum(n for _, n in idle)}")
+    print(
+        f"{args.profile}: {total} samples kept; idle pool-worker samples "
+        f"{'kept' if args.keep_idle else 'dropped'}: {sum(n for _, n in idle)}"
+    )
     for group, rows in groups.items():
         n_group = sum(rows.values())
-        print(f"\n{group} threads: {n_group} samples ({100 * n_group / total:.1f}%), "
-              f"by deepest frame matching {args.match!r} (-> leaf if none):")
+        print(
+            f"\n{group} threads: {n_group} samples ({100 * n_group / total:.1f}%), "
+            f"by deepest frame matching {args.match!r} (-> leaf if none):"
+        )
         for name, n in rows.most_common(args.top):
             print(f"  {100 * n / n_group:6.1f}%  {name[:130]}")
     print(f"\nself (leaf frame), top {args.top}:")

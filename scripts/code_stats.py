@@ -16,8 +16,11 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "statesync"
 
 def lengths(path: Path) -> list[int]:
     tree = ast.parse(path.read_text())
-    return [n.end_lineno - n.lineno + 1 for n in ast.walk(tree)
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno]
+    return [
+        n.end_lineno - n.lineno + 1
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno
+    ]
 
 
 def tree() -> None:
@@ -34,8 +37,10 @@ def main() -> None:
         tree()
     all_lengths = sorted(n for p in SRC.rglob("*.py") for n in lengths(p))
     p90 = all_lengths[int(0.9 * (len(all_lengths) - 1))]
-    print(f"{len(all_lengths)} functions: median {statistics.median(all_lengths):g} lines, "
-          f"p90 {p90}, max {all_lengths[-1]}")
+    print(
+        f"{len(all_lengths)} functions: median {statistics.median(all_lengths):g} lines, "
+        f"p90 {p90}, max {all_lengths[-1]}"
+    )
 
 
 if __name__ == "__main__":

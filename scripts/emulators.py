@@ -127,17 +127,35 @@ def plan(run_dir: Path) -> tuple[list[Emulator], dict[str, str]]:
     s3, blob, gcs = free_port(), free_port(), free_port()
     azurite = [
         str(AZURITE_BIN),
-        "--blobHost", "127.0.0.1", "--blobPort", str(blob),
-        "--location", str(run_dir / "azurite"),
-        "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--silent",
-    ]  # fmt: skip
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(blob),
+        "--location",
+        str(run_dir / "azurite"),
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        "--loose",
+        "--silent",
+    ]
     gcs_url = f"http://127.0.0.1:{gcs}"
     fake_gcs = [
         str(fake_gcs_binary()),
-        "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs),
-        "-backend", "memory", "-external-url", gcs_url, "-public-host", f"127.0.0.1:{gcs}",
-        "-log-level", "warn",
-    ]  # fmt: skip
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        str(gcs),
+        "-backend",
+        "memory",
+        "-external-url",
+        gcs_url,
+        "-public-host",
+        f"127.0.0.1:{gcs}",
+        "-log-level",
+        "warn",
+    ]
     emulators = [
         Emulator("moto", moto_argv(s3), f"http://127.0.0.1:{s3}/moto-api/"),
         Emulator("azurite", azurite, f"http://127.0.0.1:{blob}/{AZURITE_ACCOUNT}?comp=list"),

@@ -17,18 +17,32 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 # Lower number = lower layer; a module may import only its own layer or lower ones.
 LAYERS = {
-    "statesync.errors": 0, "statesync.version": 0, "statesync.paths": 0, "statesync.fsutil": 0,
-    "statesync.jsonpointer": 0, "statesync.optimistic": 0,
-    "statesync.crypto": 1, "statesync.backends": 1,
-    "statesync.whoami": 1, "statesync.logsetup": 1,
-    "statesync.config": 4, "statesync.config_check": 4,
+    "statesync.errors": 0,
+    "statesync.version": 0,
+    "statesync.paths": 0,
+    "statesync.fsutil": 0,
+    "statesync.jsonpointer": 0,
+    "statesync.optimistic": 0,
+    "statesync.crypto": 1,
+    "statesync.backends": 1,
+    "statesync.whoami": 1,
+    "statesync.logsetup": 1,
+    "statesync.config": 4,
+    "statesync.config_check": 4,
     "statesync.sync.progress": 2,
-    "statesync.sync.store": 3, "statesync.sync.secrets": 3, "statesync.sync.folder": 3,
+    "statesync.sync.store": 3,
+    "statesync.sync.secrets": 3,
+    "statesync.sync.folder": 3,
     "statesync.sync.bundle": 3,
-    "statesync.sync": 4, "statesync.keys": 4,
-    "statesync.api": 5, "statesync": 5,
-    "statesync.cli": 6, "statesync.server": 6, "statesync.service": 6,
-    "statesync.integrations": 6, "statesync.formats": 4,
+    "statesync.sync": 4,
+    "statesync.keys": 4,
+    "statesync.api": 5,
+    "statesync": 5,
+    "statesync.cli": 6,
+    "statesync.server": 6,
+    "statesync.service": 6,
+    "statesync.integrations": 6,
+    "statesync.formats": 4,
 }
 
 
@@ -46,12 +60,20 @@ def imports(path: Path, name: str) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("statesync"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
-                and node.module.startswith("statesync"):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.startswith("statesync")
+        ):
             for a in node.names:
                 full = f"{node.module}.{a.name}"
-                out.add(full if (SRC / full.replace(".", "/")).with_suffix(".py").exists()
-                        or (SRC / full.replace(".", "/")).is_dir() else node.module)
+                out.add(
+                    full
+                    if (SRC / full.replace(".", "/")).with_suffix(".py").exists()
+                    or (SRC / full.replace(".", "/")).is_dir()
+                    else node.module
+                )
     out.discard(name)
     return out
 
@@ -74,7 +96,7 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
         stack.append(m)
         for n in sorted(g[m]):
             if state.get(n) == 1:
-                found.append([*stack[stack.index(n):], n])
+                found.append([*stack[stack.index(n) :], n])
             elif n not in state:
                 visit(n)
         stack.pop()

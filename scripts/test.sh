@@ -14,7 +14,9 @@ scripts/install_chromium.sh  # Debian's chromium for the web view's browser test
 
 echo "== lint and types"
 .venv/bin/ruff check src tests bench scripts
+.venv/bin/ruff format --check src tests bench scripts
 .venv/bin/mypy
+.venv/bin/python scripts/import_graph.py --check >/dev/null  # layers and cycles (ARCHITECTURE.md §1)
 
 echo "== emulators (moto S3+KMS, Azurite, fake-gcs-server) on 127.0.0.1"
 mkdir -p .emulators

@@ -51,8 +51,9 @@ def on_emulator(cloud: str) -> bool:
     """True if the SDK of ``cloud`` is pointed at a loopback emulator."""
     value = os.environ.get(_ENDPOINT[cloud], "")
     if cloud == "azure":
-        value = next((p.split("=", 1)[1] for p in value.split(";")
-                      if p.startswith("BlobEndpoint=")), "")
+        value = next(
+            (p.split("=", 1)[1] for p in value.split(";") if p.startswith("BlobEndpoint=")), ""
+        )
     if cloud == "gcs" and value and "://" not in value:
         value = "http://" + value
     host = urlsplit(value).hostname or ""
@@ -97,8 +98,10 @@ def _store(cloud: str, scheme: str, create: Callable[[str], object]) -> str | No
         return f"{scheme}://{name}/store"
     bucket = os.environ.get(LIVE_BUCKET[cloud])
     if not bucket:
-        raise RuntimeError(f"STATESYNC_TEST_{cloud.upper()} is set without an emulator endpoint: "
-                           f"set {LIVE_BUCKET[cloud]} to a bucket the tests may write under")
+        raise RuntimeError(
+            f"STATESYNC_TEST_{cloud.upper()} is set without an emulator endpoint: "
+            f"set {LIVE_BUCKET[cloud]} to a bucket the tests may write under"
+        )
     folder = f"{scheme}://{bucket}/statesync-test-{uuid.uuid4().hex[:16]}"
     _LIVE_PREFIXES.append(folder)
     return f"{folder}/store"

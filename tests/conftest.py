@@ -70,16 +70,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         took = time.monotonic() - started
-        reporter.write_line(f"leak scan: {count} store objects read in {took:.1f} s, "
-                            f"{len(found)} with a planted secret")
+        reporter.write_line(
+            f"leak scan: {count} store objects read in {took:.1f} s, "
+            f"{len(found)} with a planted secret"
+        )
     if found:
         if reporter is not None:
             reporter.write_line("\n".join(found[:20]), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     """Show the reports tests left as ``report-*.txt`` in their session's temp folder.
 
     (The LangGraph conformance reports: printed here so they reach CI logs

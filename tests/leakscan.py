@@ -51,8 +51,9 @@ def inflated(raw: bytes) -> bytes:
     start = raw.find(b"\x28\xb5\x2f\xfd")
     while start != -1 and sum(map(len, out)) < MAX_INFLATE:
         try:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw[start:],
-                                                                read_across_frames=True)
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                raw[start:], read_across_frames=True
+            )
             out.append(reader.read(MAX_INFLATE))
             break
         except zstandard.ZstdError:

@@ -13,23 +13,34 @@ from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import store_bytes, write
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ('[secret]\nglobs = ["*.pem"]\n', 2, "unknown table [secret] (did you mean 'secrets'?)"),
-    ('store = "s"\n\n[secrets]\nglobs = "*.pem"\n', 4,
-     "[secrets] globs must be a list of strings, not a string"),
-    ('[secrets]\nglobs = ["a", 3]\n', 2, "a list holding an integer"),
-    ('[secrets]\nglob = ["*.pem"]\n', 2, "unknown key 'glob' in [secrets] (did you mean 'globs'?)"),
-    ('[secrets]\nkey_pattern = "(unclosed"\n', 2, "must be a regular expression"),
-    ('[secrets]\nkey_pattern = 5\n', 2, "[secrets] key_pattern must be a regular expression"),
-    ('stores = "x"\n', 1, "unknown key 'stores' (did you mean 'store'?)"),
-    ('store = 3\n', 1, "store must be a string, not an integer"),
-    ('secrets = ["*.pem"]\n', 1, "secrets must be a table [secrets]"),
-    ('[keys]\nrecipient = ["passphrase"]\n', 2, "unknown key 'recipient' in [keys]"),
-    ('[secrets.extra]\nx = 1\n', 2, "unknown key 'extra' in [secrets]"),
-    ('[promotions]\n', 1, "unknown table [promotions]"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('[secret]\nglobs = ["*.pem"]\n', 2, "unknown table [secret] (did you mean 'secrets'?)"),
+        (
+            'store = "s"\n\n[secrets]\nglobs = "*.pem"\n',
+            4,
+            "[secrets] globs must be a list of strings, not a string",
+        ),
+        ('[secrets]\nglobs = ["a", 3]\n', 2, "a list holding an integer"),
+        (
+            '[secrets]\nglob = ["*.pem"]\n',
+            2,
+            "unknown key 'glob' in [secrets] (did you mean 'globs'?)",
+        ),
+        ('[secrets]\nkey_pattern = "(unclosed"\n', 2, "must be a regular expression"),
+        ("[secrets]\nkey_pattern = 5\n", 2, "[secrets] key_pattern must be a regular expression"),
+        ('stores = "x"\n', 1, "unknown key 'stores' (did you mean 'store'?)"),
+        ("store = 3\n", 1, "store must be a string, not an integer"),
+        ('secrets = ["*.pem"]\n', 1, "secrets must be a table [secrets]"),
+        ('[keys]\nrecipient = ["passphrase"]\n', 2, "unknown key 'recipient' in [keys]"),
+        ("[secrets.extra]\nx = 1\n", 2, "unknown key 'extra' in [secrets]"),
+        ("[promotions]\n", 1, "unknown table [promotions]"),
+    ],
+)
 def test_unknown_tables_keys_and_wrong_types_are_usage_errors(
-        tmp_path: Path, text: str, line: int, words: str) -> None:
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
     (tmp_path / "statesync.toml").write_text(text)
     with pytest.raises(UsageError) as err:
         load_config("memory://x", cwd=tmp_path)
@@ -40,7 +51,8 @@ def test_unknown_tables_keys_and_wrong_types_are_usage_errors(
 def test_a_valid_file_is_read(tmp_path: Path) -> None:
     (tmp_path / "statesync.toml").write_text(
         'store = "s"\n[secrets]\nglobs = ["*.pem", "!pub.pem"]\nkey_pattern = "^dsn$"\n'
-        '[promotion]\nallowed = ["dev->prod"]\n[keys]\nrecipients = ["passphrase"]\n')
+        '[promotion]\nallowed = ["dev->prod"]\n[keys]\nrecipients = ["passphrase"]\n'
+    )
     cfg = load_config(cwd=tmp_path)
     assert cfg.policy.globs == ("*.pem", "!pub.pem") and cfg.policy.is_secret_key("dsn")
 

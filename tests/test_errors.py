@@ -39,7 +39,8 @@ from statesync.sync.store.repo import init_repo
 
 SRC = Path(errors.__file__).parent
 _ERROR_NAMES = {
-    name for name, value in vars(errors).items()
+    name
+    for name, value in vars(errors).items()
     if isinstance(value, type) and issubclass(value, BaseException)
 }
 
@@ -57,7 +58,8 @@ def test_every_exception_class_is_defined_in_errors_py() -> None:
     exception_bases = _ERROR_NAMES | builtin | {"Exception", "BaseException"}
     found = [
         f"{path.relative_to(SRC)}:{node.lineno} {node.name}"
-        for path, tree in _sources() if path.name != "errors.py"
+        for path, tree in _sources()
+        if path.name != "errors.py"
         for node in ast.walk(tree)
         if isinstance(node, ast.ClassDef)
         and any(_base_name(b) in exception_bases for b in node.bases)
@@ -70,7 +72,8 @@ def test_no_bare_statesync_error_is_raised() -> None:
         f"{path.relative_to(SRC)}:{node.lineno}"
         for path, tree in _sources()
         for node in ast.walk(tree)
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+        if isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
         and _base_name(node.exc.func) == "StatesyncError"
     ]
     assert bare == []

@@ -31,8 +31,9 @@ def test_a_failure_midway_keeps_the_old_bytes_and_leaves_no_temp_file(tmp_path: 
     assert os.listdir(tmp_path) == ["record.json"]
 
 
-def test_a_failing_rename_leaves_no_temp_file(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_rename_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "record.json"
     target.write_bytes(b"old")
 

@@ -10,8 +10,9 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "import_graph.py"
 
 
 def test_imports_flow_one_way_without_cycles() -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.rstrip().endswith(", 0 cycles, 0 imports against the layers")
 
@@ -28,11 +29,14 @@ def test_the_check_fails_on_an_import_against_the_layers(tmp_path: Path) -> None
     aead.write_text(aead.read_text() + "\nfrom statesync.sync.store import layout  # noqa\n")
     layout = pkg / "sync" / "store" / "layout.py"
     layout.write_text(layout.read_text() + "\nfrom statesync.sync import push  # noqa\n")
-    proc = subprocess.run([sys.executable, str(copy / "scripts" / "import_graph.py"), "--check"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(copy / "scripts" / "import_graph.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "against the layers: statesync.crypto.aead -> statesync.sync.store.layout" in proc.stdout
     assert "against the layers: statesync.sync.store.layout -> statesync.sync.push" in proc.stdout
     cycles = [line for line in proc.stdout.splitlines() if line.startswith("cycle: ")]
-    assert cycles and all("statesync.sync.store.layout -> statesync.sync.push" in c
-                          for c in cycles)
+    assert cycles and all("statesync.sync.store.layout -> statesync.sync.push" in c for c in cycles)

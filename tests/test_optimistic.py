@@ -20,10 +20,10 @@ def test_a_step_that_wins_returns_its_result_at_once() -> None:
 
 
 def test_falsy_results_are_results_not_retries() -> None:
-    assert retry_conditional(lambda n: None, attempts=1,
-                             gave_up=lambda: ConflictError("x")) is None
-    assert retry_conditional(lambda n: False, attempts=1,
-                             gave_up=lambda: ConflictError("x")) is False
+    assert retry_conditional(lambda n: None, attempts=1, gave_up=lambda: ConflictError("x")) is None
+    assert (
+        retry_conditional(lambda n: False, attempts=1, gave_up=lambda: ConflictError("x")) is False
+    )
 
 
 def test_after_the_last_attempt_it_raises_what_gave_up_names() -> None:
@@ -42,8 +42,12 @@ def test_backoff_sleeps_between_attempts(monkeypatch: pytest.MonkeyPatch) -> Non
     slept: list[float] = []
     monkeypatch.setattr("statesync.optimistic.time.sleep", slept.append)
     with pytest.raises(ConflictError):
-        retry_conditional(lambda n: AGAIN, attempts=3, gave_up=lambda: ConflictError("x"),
-                          backoff=lambda n: 0.5 * (n + 1))
+        retry_conditional(
+            lambda n: AGAIN,
+            attempts=3,
+            gave_up=lambda: ConflictError("x"),
+            backoff=lambda n: 0.5 * (n + 1),
+        )
     assert slept == [0.5, 1.0, 1.5]
 
 

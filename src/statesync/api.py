@@ -91,8 +91,9 @@ class Store:
         return self.repo.store_id
 
     @staticmethod
-    def _backend(url: str | None,
-                 retry_budget: float | None = None) -> tuple[RetryingBackend, Config]:
+    def _backend(
+        url: str | None, retry_budget: float | None = None
+    ) -> tuple[RetryingBackend, Config]:
         cfg = load_config(url)
         return RetryingBackend(open_backend(cfg.store), budget=retry_budget), cfg
 
@@ -126,8 +127,11 @@ class Store:
         backend, _ = cls._backend(url)
         try:
             repo = open_repo(backend)
-            return {"store": pin_url(repo), "store_id": repo.store_id,
-                    **_check_pin(repo, reset=reset)}
+            return {
+                "store": pin_url(repo),
+                "store_id": repo.store_id,
+                **_check_pin(repo, reset=reset),
+            }
         finally:
             backend.close()
 
@@ -142,11 +146,21 @@ class Store:
 
     # --- folders -----------------------------------------------------------
 
-    def push(self, folder: str | Path, env: str = "default", *, message: str = "",
-             tags: dict[str, str] | None = None, force: bool = False, rebase: bool = False,
-             include_secrets: bool = False, encrypt_all: bool = False,
-             progress: MeterFactory | None = None, lock: LockPolicy | None = None,
-             allow_downgrade: bool = False) -> PushResult:
+    def push(
+        self,
+        folder: str | Path,
+        env: str = "default",
+        *,
+        message: str = "",
+        tags: dict[str, str] | None = None,
+        force: bool = False,
+        rebase: bool = False,
+        include_secrets: bool = False,
+        encrypt_all: bool = False,
+        progress: MeterFactory | None = None,
+        lock: LockPolicy | None = None,
+        allow_downgrade: bool = False,
+    ) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.push.push`).
 
         ``include_secrets`` seals secret values and files with the environment's
@@ -159,30 +173,52 @@ class Store:
         """
         if force and rebase:
             raise UsageError("--rebase and --force exclude each other")
-        opts = PushOptions(message=message, tags=dict(tags or {}), force=force, rebase=rebase,
-                           policy=self.policy, progress=progress,
-                           include_secrets=include_secrets, encrypt_all=encrypt_all,
-                           allow_downgrade=allow_downgrade)
+        opts = PushOptions(
+            message=message,
+            tags=dict(tags or {}),
+            force=force,
+            rebase=rebase,
+            policy=self.policy,
+            progress=progress,
+            include_secrets=include_secrets,
+            encrypt_all=encrypt_all,
+            allow_downgrade=allow_downgrade,
+        )
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         return push_mod.push(self.repo, Path(folder), env, opts)
 
-    def plan_push(self, folder: str | Path, env: str = "default", *,
-                  include_secrets: bool = False) -> PushPlan:
+    def plan_push(
+        self, folder: str | Path, env: str = "default", *, include_secrets: bool = False
+    ) -> PushPlan:
         """What :meth:`push` would exclude, redact and upload; writes nothing."""
-        return plan_push(self.repo, Path(folder), layout.validate_env(env), self.policy,
-                         include_secrets)
+        return plan_push(
+            self.repo, Path(folder), layout.validate_env(env), self.policy, include_secrets
+        )
 
-    def pull(self, folder: str | Path, env: str = "default", *, snapshot: str | None = None,
-             force: bool = False, allow_rollback: bool = False, skip_secrets: bool = False,
-             progress: MeterFactory | None = None) -> PullResult:
+    def pull(
+        self,
+        folder: str | Path,
+        env: str = "default",
+        *,
+        snapshot: str | None = None,
+        force: bool = False,
+        allow_rollback: bool = False,
+        skip_secrets: bool = False,
+        progress: MeterFactory | None = None,
+    ) -> PullResult:
         """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically.
 
         ``skip_secrets`` pulls everything else when no key is available: sealed
         secrets are not decrypted and this machine's own values and files stay.
         """
-        opts = PullOptions(force=force, allow_rollback=allow_rollback, policy=self.policy,
-                           progress=progress, skip_secrets=skip_secrets)
+        opts = PullOptions(
+            force=force,
+            allow_rollback=allow_rollback,
+            policy=self.policy,
+            progress=progress,
+            skip_secrets=skip_secrets,
+        )
         return pull_mod.pull(self.repo, Path(folder), layout.validate_env(env), snapshot, opts)
 
     def status(self, folder: str | Path, env: str = "default") -> Status:
@@ -214,8 +250,14 @@ class Store:
         """Every environment's history, newest first, by name; damaged ones in ``errors``."""
         return promote_mod.log_all(self.repo, limit)
 
-    def lock(self, env: str, ttl: float = lease_mod.DEFAULT_TTL,
-             purpose: str = "", *, force: bool = False) -> lease_mod.Lease:
+    def lock(
+        self,
+        env: str,
+        ttl: float = lease_mod.DEFAULT_TTL,
+        purpose: str = "",
+        *,
+        force: bool = False,
+    ) -> lease_mod.Lease:
         """Take ``env``'s lease (no heartbeat: renew it, or use ``leases.held``).
 
         Raises :class:`LockedError` naming the holder and expiry if it is held,
@@ -236,9 +278,15 @@ class Store:
         """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``)."""
         return lease_mod.release(self.repo, layout.validate_env(env), lock_id, force)
 
-    def promote(self, src: str, dst: str, message: str = "", *,
-                lock: LockPolicy | None = None,
-                allow_downgrade: bool = False) -> promote_mod.PromoteResult:
+    def promote(
+        self,
+        src: str,
+        dst: str,
+        message: str = "",
+        *,
+        lock: LockPolicy | None = None,
+        allow_downgrade: bool = False,
+    ) -> promote_mod.PromoteResult:
         """Give ``dst`` ``src``'s head files as a new snapshot, if the rules allow it.
 
         The store's promotion rule (:mod:`statesync.sync.store.promotion_rule`) and,
@@ -248,28 +296,37 @@ class Store:
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
         allowed = load_config(self.url).promotion_allowed  # the rule as it is now
-        return promote_mod.promote(self.repo, src, dst, message, allowed, lock=lock,
-                                   allow_downgrade=allow_downgrade)
+        return promote_mod.promote(
+            self.repo, src, dst, message, allowed, lock=lock, allow_downgrade=allow_downgrade
+        )
 
     def promotion_rule(self) -> rule_mod.PromotionRule | None:
         """The store's promotion rule (None: the store has none, every path is allowed)."""
         return rule_mod.read_rule(self.repo)
 
-    def change_promotion_rule(self, allow: list[str] | None = None,
-                              deny: list[str] | None = None) -> rule_mod.PromotionRule:
+    def change_promotion_rule(
+        self, allow: list[str] | None = None, deny: list[str] | None = None
+    ) -> rule_mod.PromotionRule:
         """Allow and disallow ``FROM->TO`` paths in the store's rule, for every caller."""
         return rule_mod.change(self.repo, list(allow or []), list(deny or []))
 
-    def rollback(self, env: str, snapshot: str, message: str = "", *,
-                 lock: LockPolicy | None = None,
-                 allow_downgrade: bool = False) -> promote_mod.RollbackResult:
+    def rollback(
+        self,
+        env: str,
+        snapshot: str,
+        message: str = "",
+        *,
+        lock: LockPolicy | None = None,
+        allow_downgrade: bool = False,
+    ) -> promote_mod.RollbackResult:
         """Give ``env`` a new snapshot (new serial) with an older snapshot's files.
 
         An older snapshot stored with less encryption than this machine used
         for ``env`` is refused (:class:`IntegrityError`) unless ``allow_downgrade``.
         """
-        return promote_mod.rollback(self.repo, env, snapshot, message, lock=lock,
-                                    allow_downgrade=allow_downgrade)
+        return promote_mod.rollback(
+            self.repo, env, snapshot, message, lock=lock, allow_downgrade=allow_downgrade
+        )
 
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
@@ -281,20 +338,41 @@ class Store:
 
     # --- bundles -----------------------------------------------------------
 
-    def export(self, path: str | Path, *, env: str | None = None, snapshot: str | None = None,
-               include_binaries: bool = False, paths: list[str] | None = None,
-               description: str = "", tags: dict[str, str] | None = None) -> bundle.ExportResult:
+    def export(
+        self,
+        path: str | Path,
+        *,
+        env: str | None = None,
+        snapshot: str | None = None,
+        include_binaries: bool = False,
+        paths: list[str] | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> bundle.ExportResult:
         """Write one self-contained bundle file (.json, .yaml/.yml or .tar.zst)."""
         if (env is None) == (snapshot is None):
             raise UsageError("export needs exactly one of --env or --snapshot")
         snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
-        return bundle.export_bundle(self.repo, snap, Path(path), include_binaries=include_binaries,
-                                    paths=list(paths or []), description=description,
-                                    tags=dict(tags or {}))
+        return bundle.export_bundle(
+            self.repo,
+            snap,
+            Path(path),
+            include_binaries=include_binaries,
+            paths=list(paths or []),
+            description=description,
+            tags=dict(tags or {}),
+        )
 
-    def import_(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
-                message: str = "", lock: LockPolicy | None = None,
-                allow_downgrade: bool = False) -> bundle.ImportResult:
+    def import_(
+        self,
+        path: str | Path,
+        env: str = "default",
+        *,
+        skip_existing: bool = False,
+        message: str = "",
+        lock: LockPolicy | None = None,
+        allow_downgrade: bool = False,
+    ) -> bundle.ImportResult:
         """Validate a bundle completely, then commit it to ``env`` as a new snapshot.
 
         Refuses (:class:`IntegrityError`) to store ``env`` with less encryption
@@ -302,16 +380,31 @@ class Store:
         """
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
-        return bundle.import_bundle(self.repo, Path(path), env,
-                                    skip_existing=skip_existing, message=message,
-                                    policy=self.policy, allow_downgrade=allow_downgrade)
+        return bundle.import_bundle(
+            self.repo,
+            Path(path),
+            env,
+            skip_existing=skip_existing,
+            message=message,
+            policy=self.policy,
+            allow_downgrade=allow_downgrade,
+        )
 
     # --- in-memory objects (agent state) -----------------------------------
 
-    def save_object(self, obj: Any, env: str = "default", *, agent_id: str | None = None,
-                    session_id: str | None = None, description: str = "",
-                    tags: dict[str, str] | None = None, include_secrets: bool = False,
-                    encrypt_all: bool = False, lock: LockPolicy | None = None) -> PushResult:
+    def save_object(
+        self,
+        obj: Any,
+        env: str = "default",
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        include_secrets: bool = False,
+        encrypt_all: bool = False,
+        lock: LockPolicy | None = None,
+    ) -> PushResult:
         """Snapshot a JSON-able object; :meth:`load_object` returns exactly it.
 
         Secret-looking values are sealed with the environment's key (also
@@ -332,12 +425,18 @@ class Store:
         ensure_free(self.repo, env, lock or LockPolicy())
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
-        return self.commit_files(env, [objcommit.FileSpec(OBJECT_PATH, data)], message=description,
-                                 tags=meta, include_secrets=include_secrets,
-                                 encrypt_all=encrypt_all)
+        return self.commit_files(
+            env,
+            [objcommit.FileSpec(OBJECT_PATH, data)],
+            message=description,
+            tags=meta,
+            include_secrets=include_secrets,
+            encrypt_all=encrypt_all,
+        )
 
-    def load_object(self, env: str = "default", *, snapshot: str | None = None,
-                    skip_secrets: bool = False) -> Any:
+    def load_object(
+        self, env: str = "default", *, snapshot: str | None = None, skip_secrets: bool = False
+    ) -> Any:
         """The object saved by :meth:`save_object`.
 
         Sealed secret values are decrypted (:class:`KeyFailure` without a key,
@@ -363,34 +462,56 @@ class Store:
 
     # --- agent state: files, bytes, tag lookups, async (objects/) ------------
 
-    def commit_files(self, env: str, files: list[objcommit.FileSpec], *, message: str = "",
-                     tags: dict[str, str] | None = None, include_secrets: bool = False,
-                     encrypt_all: bool = False) -> PushResult:
+    def commit_files(
+        self,
+        env: str,
+        files: list[objcommit.FileSpec],
+        *,
+        message: str = "",
+        tags: dict[str, str] | None = None,
+        include_secrets: bool = False,
+        encrypt_all: bool = False,
+    ) -> PushResult:
         """Commit in-memory ``files`` as ``env``'s next snapshot (:mod:`~statesync.sync.objects`).
 
         Raises :class:`SecretRefused`, :class:`RefConflict`. Leases are not
         checked (as for save_object before): the ref's conditional write guards.
         """
         env = layout.validate_env(env)
-        opts = objcommit.CommitOptions(policy=self.policy, message=message, tags=tags,
-                                       include_secrets=include_secrets, encrypt_all=encrypt_all)
+        opts = objcommit.CommitOptions(
+            policy=self.policy,
+            message=message,
+            tags=tags,
+            include_secrets=include_secrets,
+            encrypt_all=encrypt_all,
+        )
         return objcommit.commit_files(self.repo, env, files, opts)
 
-    def save_bytes(self, data: bytes | bytearray | memoryview | BinaryIO, env: str = "default", *,
-                   agent_id: str | None = None, session_id: str | None = None,
-                   description: str = "", tags: dict[str, str] | None = None,
-                   encrypt_all: bool = False) -> PushResult:
+    def save_bytes(
+        self,
+        data: bytes | bytearray | memoryview | BinaryIO,
+        env: str = "default",
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        encrypt_all: bool = False,
+    ) -> PushResult:
         """Snapshot binary state (bytes, or a stream read to its end in bounded memory).
 
         :meth:`load_bytes` returns the same bytes. ``encrypt_all`` seals them.
         """
         meta = dict(tags or {})
         meta.update({k: v for k, v in (("agent_id", agent_id), ("session_id", session_id)) if v})
-        spec = (objcommit.FileSpec(BYTES_PATH, bytes(data), document=False)
-                if isinstance(data, (bytes, bytearray, memoryview))
-                else objcommit.FileSpec(BYTES_PATH, stream=data, document=False))
-        return self.commit_files(env, [spec], message=description, tags=meta,
-                                 encrypt_all=encrypt_all)
+        spec = (
+            objcommit.FileSpec(BYTES_PATH, bytes(data), document=False)
+            if isinstance(data, (bytes, bytearray, memoryview))
+            else objcommit.FileSpec(BYTES_PATH, stream=data, document=False)
+        )
+        return self.commit_files(
+            env, [spec], message=description, tags=meta, encrypt_all=encrypt_all
+        )
 
     def iter_bytes(self, env: str = "default", *, snapshot: str | None = None) -> Iterator[bytes]:
         """The bytes saved by :meth:`save_bytes`, chunk by chunk, each verified.
@@ -407,8 +528,9 @@ class Store:
         """The bytes saved by :meth:`save_bytes` (whole; :meth:`iter_bytes` streams)."""
         return b"".join(self.iter_bytes(env, snapshot=snapshot))
 
-    def find_snapshots(self, env: str = "default", *, tags: dict[str, str],
-                       limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+    def find_snapshots(
+        self, env: str = "default", *, tags: dict[str, str], limit: int | None = None
+    ) -> list[tagindex.SnapshotMatch]:
         """``env``'s snapshots carrying every tag of ``tags``, newest first (tag index)."""
         return tagindex.find(self.repo, layout.validate_env(env), dict(tags), limit)
 
@@ -428,16 +550,24 @@ class Store:
     async def aload_bytes(self, env: str = "default", **kw: Any) -> bytes:
         return await asyncio.to_thread(self.load_bytes, env, **kw)
 
-    async def afind_snapshots(self, env: str = "default", **kw: Any
-                              ) -> list[tagindex.SnapshotMatch]:
+    async def afind_snapshots(
+        self, env: str = "default", **kw: Any
+    ) -> list[tagindex.SnapshotMatch]:
         return await asyncio.to_thread(self.find_snapshots, env, **kw)
 
     # --- the seeds' formats: Wassette, Persist (formats/) ---------------------
 
-    def import_file(self, path: str | Path, env: str = "default", *, skip_existing: bool = False,
-                    message: str = "", lock: LockPolicy | None = None,
-                    components: list[str] | None = None, allow_downgrade: bool = False
-                    ) -> bundle.ImportResult | transfer.FormatImportResult:
+    def import_file(
+        self,
+        path: str | Path,
+        env: str = "default",
+        *,
+        skip_existing: bool = False,
+        message: str = "",
+        lock: LockPolicy | None = None,
+        components: list[str] | None = None,
+        allow_downgrade: bool = False,
+    ) -> bundle.ImportResult | transfer.FormatImportResult:
         """Import a statesync bundle, Wassette state (JSON/YAML) or Persist ``.json.gz``.
 
         The format is told from the file's bytes (:mod:`statesync.formats.detect`);
@@ -449,20 +579,41 @@ class Store:
         if found.format == detect.BUNDLE:
             if components is not None:
                 raise UsageError("--component selects Wassette components: a bundle has none")
-            return self.import_(path, env, skip_existing=skip_existing, message=message, lock=lock,
-                                allow_downgrade=allow_downgrade)
+            return self.import_(
+                path,
+                env,
+                skip_existing=skip_existing,
+                message=message,
+                lock=lock,
+                allow_downgrade=allow_downgrade,
+            )
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
         opts = objcommit.CommitOptions(policy=self.policy)
-        return transfer.import_detected(self.repo, found, Path(path).name, env,
-                                        skip_existing=skip_existing, message=message, opts=opts,
-                                        components=components)
+        return transfer.import_detected(
+            self.repo,
+            found,
+            Path(path).name,
+            env,
+            skip_existing=skip_existing,
+            message=message,
+            opts=opts,
+            components=components,
+        )
 
-    def export_format(self, path: str | Path, fmt: str, *, env: str | None = None,
-                      snapshot: str | None = None, include_binaries: bool = False,
-                      components: list[str] | None = None, paths: list[str] | None = None,
-                      description: str = "", tags: dict[str, str] | None = None
-                      ) -> transfer.FormatExportResult:
+    def export_format(
+        self,
+        path: str | Path,
+        fmt: str,
+        *,
+        env: str | None = None,
+        snapshot: str | None = None,
+        include_binaries: bool = False,
+        components: list[str] | None = None,
+        paths: list[str] | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> transfer.FormatExportResult:
         """Write a Wassette (``wassette``, ``wassette-yaml``) or Persist (``persist``) file.
 
         ``description``/``tags`` set the file's own metadata (Wassette's snapshot
@@ -471,10 +622,17 @@ class Store:
         if (env is None) == (snapshot is None):
             raise UsageError("export needs exactly one of --env or --snapshot")
         snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
-        return transfer.export_format(self.repo, snap, Path(path), fmt,
-                                      include_binaries=include_binaries,
-                                      components=components, paths=paths,
-                                      description=description, tags=dict(tags or {}))
+        return transfer.export_format(
+            self.repo,
+            snap,
+            Path(path),
+            fmt,
+            include_binaries=include_binaries,
+            components=components,
+            paths=paths,
+            description=description,
+            tags=dict(tags or {}),
+        )
 
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot
@@ -542,8 +700,17 @@ def log_entry(store: Store, snapshot: str) -> LogEntry:
     result by id. Raises :class:`SnapshotNotFound` or :class:`IntegrityError`.
     """
     m = load_manifest(store.repo, snapshot)
-    return LogEntry(snapshot, m.created_at, m.author, m.host, m.message, m.tags, m.parents,
-                    len(m.entries), sum(e.size for e in m.entries))
+    return LogEntry(
+        snapshot,
+        m.created_at,
+        m.author,
+        m.host,
+        m.message,
+        m.tags,
+        m.parents,
+        len(m.entries),
+        sum(e.size for e in m.entries),
+    )
 
 
 def resolve_snapshot(store: Store, name: str) -> str:
@@ -568,8 +735,12 @@ def snapshot_manifest(store: Store, snapshot: str) -> Manifest:
 
 def diff_snapshots(store: Store, a: str, b: str) -> Diff:
     """:meth:`Store.diff` of two names resolved by :func:`resolve_snapshot`."""
-    return history.diff(store.repo, resolve_snapshot(store, a), resolve_snapshot(store, b),
-                        resolver=lambda repo, name: name)
+    return history.diff(
+        store.repo,
+        resolve_snapshot(store, a),
+        resolve_snapshot(store, b),
+        resolver=lambda repo, name: name,
+    )
 
 
 #: A sealed value string as push writes it (``statesync:enc:v<N>:<generation>:<base64>``).
@@ -581,8 +752,9 @@ def chunk_index(store: Store) -> ChunkIndex:
     return load_index(store.repo)
 
 
-def redacted_file(store: Store, snapshot: str, path: str, *,
-                  index: ChunkIndex | None = None) -> bytes:
+def redacted_file(
+    store: Store, snapshot: str, path: str, *, index: ChunkIndex | None = None
+) -> bytes:
     """A file of a snapshot as stored, with every secret value shown as the marker.
 
     Sealed values are never opened: the bytes come from the store's redacted
@@ -604,6 +776,8 @@ def redacted_file(store: Store, snapshot: str, path: str, *,
         marker = redaction.scalar_for(path, redaction.MARKER)
         data = redaction.splice(data, [(s, marker) for ss in spans.values() for s in ss])
     return _SEALED_VALUE.sub(redaction.MARKER.encode(), data)
+
+
 # --- whole files in memory (statesync serve: Terraform state) ---------------------
 
 
@@ -615,8 +789,9 @@ class HeadFile:
     data: bytes | None  # None when the head has no such file (or there is no head)
 
 
-def read_head_file(store: Store, env: str, path: str, *,
-                   cache: MutableMapping[str, bytes | None] | None = None) -> HeadFile:
+def read_head_file(
+    store: Store, env: str, path: str, *, cache: MutableMapping[str, bytes | None] | None = None
+) -> HeadFile:
     """``path`` of ``env``'s trusted head with sealed values decrypted.
 
     ``cache`` (snapshot id and path -> bytes) spares re-reading a snapshot
@@ -650,10 +825,19 @@ def _read_file(store: Store, snapshot: str, path: str) -> bytes | None:
     return opened if opened is not None else data
 
 
-def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str | None,
-                 sealed: dict[str, list[str]] | None = None, message: str = "",
-                 tags: dict[str, str] | None = None, include_secrets: bool = False,
-                 encrypt_all: bool = False, lock: LockPolicy | None = None) -> PushResult:
+def commit_files(
+    store: Store,
+    env: str,
+    files: dict[str, bytes],
+    *,
+    parent: str | None,
+    sealed: dict[str, list[str]] | None = None,
+    message: str = "",
+    tags: dict[str, str] | None = None,
+    include_secrets: bool = False,
+    encrypt_all: bool = False,
+    lock: LockPolicy | None = None,
+) -> PushResult:
     """Make ``files`` (path -> bytes) ``env``'s next snapshot, if its head is still ``parent``.
 
     Documents are stored as push stores them (secret values found by the
@@ -669,12 +853,15 @@ def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str
     state = read_trusted_head(store.repo, env)
     head_id = state.ref.snapshot if state and state.ref.snapshot else None
     if head_id != parent:
-        raise RefConflict(f"environment {env!r} is at {str(head_id)[:12]}, not at "
-                          f"{str(parent)[:12]}; nothing written").with_details(head=head_id)
+        raise RefConflict(
+            f"environment {env!r} is at {str(head_id)[:12]}, not at "
+            f"{str(parent)[:12]}; nothing written"
+        ).with_details(head=head_id)
     head = load_manifest(store.repo, head_id) if head_id else None
     extra = {p: v for p, v in (sealed or {}).items() if v}
-    opts = PushOptions(policy=store.policy, include_secrets=include_secrets or bool(extra),
-                       encrypt_all=encrypt_all)
+    opts = PushOptions(
+        policy=store.policy, include_secrets=include_secrets or bool(extra), encrypt_all=encrypt_all
+    )
     sealing = push_mod.Sealing.decide(store.repo, env, head, opts)
     builder = SnapshotBuilder(store.repo, keys=sealing.keys if sealing.everything else None)
     entries = []
@@ -686,17 +873,32 @@ def commit_files(store: Store, env: str, files: dict[str, bytes], *, parent: str
         entry.secret_pointers = list(dict.fromkeys(pointers + found))
         entries.append(entry)
     builder.finish()
-    _, new, changed = commit_mod.commit_entries(store.repo, env, state, head_id, entries,
-                                                message=message, tags=dict(tags or {}),
-                                                encryption=sealing.manifest_field(), base=head,
-                                                gc_seen=builder.gc_generation)
-    return push_result(env, new, parent=head_id, files=len(entries),
-                       uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
-                       changed=changed)
+    _, new, changed = commit_mod.commit_entries(
+        store.repo,
+        env,
+        state,
+        head_id,
+        entries,
+        message=message,
+        tags=dict(tags or {}),
+        encryption=sealing.manifest_field(),
+        base=head,
+        gc_seen=builder.gc_generation,
+    )
+    return push_result(
+        env,
+        new,
+        parent=head_id,
+        files=len(entries),
+        uploaded=builder.uploaded_bytes,
+        reused=builder.reused_bytes,
+        changed=changed,
+    )
 
 
-def _seal_pointers(sealing: push_mod.Sealing, path: str, data: bytes,
-                   pointers: list[str]) -> tuple[bytes, list[str]]:
+def _seal_pointers(
+    sealing: push_mod.Sealing, path: str, data: bytes, pointers: list[str]
+) -> tuple[bytes, list[str]]:
     """``data`` with the values at ``pointers`` sealed whole; the pointers found."""
     keys = sealing.keys
     if not pointers or keys is None:
@@ -708,14 +910,13 @@ def _seal_pointers(sealing: push_mod.Sealing, path: str, data: bytes,
     changes = []
     for pointer, found in spans.items():
         for span in found:
-            raw = data[span.start:span.end]
+            raw = data[span.start : span.end]
             if not redaction.is_placeholder(raw):
                 changes.append((span, docspans.scalar(keys.seal_bytes(path, pointer, raw))))
     return redaction.splice(data, changes), list(spans)
 
 
-def _outside_policy(policy: SecretPolicy, path: str, data: bytes,
-                    pointers: list[str]) -> list[str]:
+def _outside_policy(policy: SecretPolicy, path: str, data: bytes, pointers: list[str]) -> list[str]:
     """``pointers`` not at or under a value the policy seals anyway (no nested seals)."""
     locator = redaction.locator_for(path)
     if locator is None or not pointers or not policy.may_hold_secret_keys(path, data):
@@ -744,16 +945,22 @@ def secret_pointers(store: Store, path: str, data: bytes) -> list[str]:
 def lock_status(store: Store, env: str) -> lease_mod.LockStatus | None:
     """``env``'s lease (live or stale, judged by the store's clock); None if it has none."""
     return lease_mod.lock_status(store.repo, layout.validate_env(env))
-def find_snapshots(store: Store, env: str, *, tags: dict[str, str],
-                   limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+
+
+def find_snapshots(
+    store: Store, env: str, *, tags: dict[str, str], limit: int | None = None
+) -> list[tagindex.SnapshotMatch]:
     """:meth:`Store.find_snapshots` as a function."""
     return store.find_snapshots(env, tags=tags, limit=limit)
 
 
-async def afind_snapshots(store: Store, env: str, *, tags: dict[str, str],
-                          limit: int | None = None) -> list[tagindex.SnapshotMatch]:
+async def afind_snapshots(
+    store: Store, env: str, *, tags: dict[str, str], limit: int | None = None
+) -> list[tagindex.SnapshotMatch]:
     """:meth:`Store.afind_snapshots` as a function."""
     return await store.afind_snapshots(env, tags=tags, limit=limit)
+
+
 # --- the watch service (statesync.service) ---------------------------------------
 
 
@@ -790,12 +997,20 @@ def folder_differs(store: Store, folder: str | Path, env: str = "default") -> bo
     if set(files) != set(rec.files):
         return True
     return any(rec.files[p].stat_key() != f.stat_key() for p, f in files.items())
+
+
 # --- retention and garbage collection (DESIGN.md §8) --------------------------
 
 
-def gc(store: Store, *, env: str | None = None, policy: RetentionPolicy | None = None,
-       dry_run: bool = False, grace: float | None = None,
-       repack_below: float | None = None) -> GcReport:
+def gc(
+    store: Store,
+    *,
+    env: str | None = None,
+    policy: RetentionPolicy | None = None,
+    dry_run: bool = False,
+    grace: float | None = None,
+    repack_below: float | None = None,
+) -> GcReport:
     """Apply retention and remove what no kept snapshot needs (see :mod:`statesync.sync.gc`).
 
     ``policy`` None applies each environment's stored policy (none: keep all
@@ -808,10 +1023,12 @@ def gc(store: Store, *, env: str | None = None, policy: RetentionPolicy | None =
     from statesync.sync import gc as gc_mod
 
     opts = gc_mod.GcOptions(
-        env=layout.validate_env(env) if env else None, policy=policy, dry_run=dry_run,
+        env=layout.validate_env(env) if env else None,
+        policy=policy,
+        dry_run=dry_run,
         grace=gc_mod.DEFAULT_GRACE if grace is None else max(0.0, float(grace)),
-        repack_below=(gc_mod.DEFAULT_REPACK_BELOW if repack_below is None
-                      else float(repack_below)))
+        repack_below=(gc_mod.DEFAULT_REPACK_BELOW if repack_below is None else float(repack_below)),
+    )
     return gc_mod.gc(store.repo, opts)
 
 

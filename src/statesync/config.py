@@ -66,8 +66,7 @@ def _promotion(doc: dict[str, Any], path: Path | None) -> list[str] | None:
     for item in allowed if isinstance(allowed, list) else [allowed]:
         src, sep, dst = str(item).partition("->")
         if not isinstance(item, str) or not sep or not src.strip() or not dst.strip():
-            raise UsageError(f"{path}: [promotion] allowed wants \"FROM->TO\" strings, "
-                             f"got {item!r}")
+            raise UsageError(f'{path}: [promotion] allowed wants "FROM->TO" strings, got {item!r}')
         out.append(f"{src.strip()}->{dst.strip()}")
     return out
 
@@ -78,8 +77,12 @@ def _recipients(doc: dict[str, Any], path: Path | None) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise UsageError(f"{path}: [keys] recipients wants a list of recipient strings")
     # A relative key file is relative to statesync.toml, like a relative store path.
-    return [f"keyfile:{(path.parent / v[8:]).resolve()}" if path and v.startswith("keyfile:")
-            and not v[8:].startswith(("/", "~")) else v for v in value]
+    return [
+        f"keyfile:{(path.parent / v[8:]).resolve()}"
+        if path and v.startswith("keyfile:") and not v[8:].startswith(("/", "~"))
+        else v
+        for v in value
+    ]
 
 
 def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
@@ -87,15 +90,15 @@ def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
     path = _find_config(cwd or Path.cwd())
     doc = _read(path) if path else {}
     sec = doc.get("secrets", {})
-    policy = SecretPolicy(tuple(sec.get("globs", DEFAULT_GLOBS)),
-                          str(sec.get("key_pattern", DEFAULT_KEY_PATTERN)))
+    policy = SecretPolicy(
+        tuple(sec.get("globs", DEFAULT_GLOBS)), str(sec.get("key_pattern", DEFAULT_KEY_PATTERN))
+    )
     allowed = _promotion(doc, path)
     recipients = _recipients(doc, path)
     if store:
         return Config(store, policy, "--store", allowed, recipients)
     if os.environ.get("STATESYNC_STORE"):
-        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed,
-                      recipients)
+        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed, recipients)
     if path and "store" in doc:
         value = str(doc["store"])
         if "://" not in value:

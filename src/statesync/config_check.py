@@ -59,24 +59,32 @@ def check(path: Path, text: str, doc: dict[str, Any]) -> None:
         if name in SCHEMA[""]:
             _check_value(where, "", name, value, SCHEMA[""][name])
         elif name not in SCHEMA:
-            where.fail(f"/{name}", f"unknown {'table' if isinstance(value, dict) else 'key'} "
-                       f"{_shown(name, value)}{_guess(name, [*SCHEMA, *SCHEMA['']])}")
+            where.fail(
+                f"/{name}",
+                f"unknown {'table' if isinstance(value, dict) else 'key'} "
+                f"{_shown(name, value)}{_guess(name, [*SCHEMA, *SCHEMA['']])}",
+            )
         elif not isinstance(value, dict):
             where.fail(f"/{name}", f"{name} must be a table [{name}]")
         else:
             for key, item in value.items():
                 fields = SCHEMA[name]
                 if key not in fields:
-                    where.fail(f"/{name}/{key}", f"unknown key {key!r} in [{name}]"
-                               f"{_guess(key, list(fields))} (known: {', '.join(fields)})")
+                    where.fail(
+                        f"/{name}/{key}",
+                        f"unknown key {key!r} in [{name}]"
+                        f"{_guess(key, list(fields))} (known: {', '.join(fields)})",
+                    )
                 _check_value(where, name, key, item, fields[key])
 
 
 def _check_value(where: _Where, table: str, key: str, value: Any, field: Field) -> None:
     if not field.check(value):
         name = f"[{table}] {key}" if table else key
-        where.fail(f"{'/' + table if table else ''}/{key}",
-                   f"{name} must be {field.wants}, not {_kind(value)}")
+        where.fail(
+            f"{'/' + table if table else ''}/{key}",
+            f"{name} must be {field.wants}, not {_kind(value)}",
+        )
 
 
 def _shown(name: str, value: Any) -> str:
@@ -94,8 +102,9 @@ def _kind(value: Any) -> str:
         return f"a list holding {_kind(bad)}" if value else "an empty list"
     if isinstance(value, str):
         return "a string" if _pattern(value) else "a string that does not compile"
-    return {dict: "a table", bool: "a boolean", int: "an integer",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {dict: "a table", bool: "a boolean", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,8 @@ class SecretRefused(StatesyncError):
 
 class FormatError(UsageError):
     """A file given to import is in no format statesync reads (exit 2)."""
+
+
 # --- files and folders on this machine (exit 1) ---------------------------------
 
 
@@ -232,6 +234,8 @@ class FolderRecordError(LocalFileError):
 
 class MachineIdError(LocalFileError):
     """This user's machine id file is foreign, readable by others, or cannot be created."""
+
+
 class GcRaced(ConflictError):
     """A concurrent gc removed data this write reused; nothing was changed (exit 3).
 

@@ -27,8 +27,9 @@ _BLOCK = 1 << 20
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, *, mode: int = PRIVATE, exclusive: bool = False,
-                  make_parents: bool = False) -> Iterator[BinaryIO]:
+def atomic_writer(
+    path: Path, *, mode: int = PRIVATE, exclusive: bool = False, make_parents: bool = False
+) -> Iterator[BinaryIO]:
     """Yield a file whose bytes replace ``path`` atomically when the block ends without error.
 
     ``mode``: the permission bits, set on the temporary file before the first
@@ -57,8 +58,14 @@ def atomic_writer(path: Path, *, mode: int = PRIVATE, exclusive: bool = False,
     fsync_dir(folder)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE, exclusive: bool = False,
-                 make_parents: bool = False) -> None:
+def write_atomic(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = PRIVATE,
+    exclusive: bool = False,
+    make_parents: bool = False,
+) -> None:
     """Write ``data`` to ``path`` atomically and durably (see :func:`atomic_writer`)."""
     with atomic_writer(path, mode=mode, exclusive=exclusive, make_parents=make_parents) as out:
         out.write(data)

@@ -22,15 +22,18 @@ from statesync.sync.store.keyring import KeyService
 from statesync.sync.store.refs import read_ref
 from statesync.sync.store.repo import Repo
 
-REMOVAL_NOTE = ("removal stops unwrapping through this store; it cannot take back keys already "
-                "unwrapped: run 'statesync keys rotate {env}' so new writes use a key it never had")
+REMOVAL_NOTE = (
+    "removal stops unwrapping through this store; it cannot take back keys already "
+    "unwrapped: run 'statesync keys rotate {env}' so new writes use a key it never had"
+)
 
 
 class KeyAdmin:
     """Key management of one store."""
 
-    def __init__(self, repo: Repo, configured: Sequence[str] = (),
-                 identities: Sequence[str] = ()) -> None:
+    def __init__(
+        self, repo: Repo, configured: Sequence[str] = (), identities: Sequence[str] = ()
+    ) -> None:
         self.repo = repo
         self.configured = list(configured)
         self.service = KeyService(repo, default_identities([*self.configured, *identities]))
@@ -38,8 +41,9 @@ class KeyAdmin:
     def _recipients(self, specs: Sequence[str] | None) -> list[Provider]:
         specs = list(specs or self.configured)
         if not specs:
-            raise UsageError("no recipients: give --recipient SPEC or set [keys] recipients "
-                             "in statesync.toml")
+            raise UsageError(
+                "no recipients: give --recipient SPEC or set [keys] recipients in statesync.toml"
+            )
         return [resolve(s) for s in specs]
 
     def init(self, env: str, recipients: Sequence[str] | None = None) -> dict[str, Any]:
@@ -60,14 +64,21 @@ class KeyAdmin:
 
     def remove_recipient(self, env: str, stanza_id: str) -> dict[str, Any]:
         changed = self.service.remove_recipient(env, stanza_id)
-        return {"env": env, "removed": stanza_id, "generations": changed,
-                "note": REMOVAL_NOTE.format(env=env)}
+        return {
+            "env": env,
+            "removed": stanza_id,
+            "generations": changed,
+            "note": REMOVAL_NOTE.format(env=env),
+        }
 
     def list_keys(self, env: str) -> dict[str, Any]:
         """Generations and their recipients (ids, types); no secrets."""
         gens = self.service.describe(layout.validate_env(env))
-        return {"env": env, "current": gens[-1]["generation"] if gens else None,
-                "key_generations": gens}
+        return {
+            "env": env,
+            "current": gens[-1]["generation"] if gens else None,
+            "key_generations": gens,
+        }
 
     def trust(self, env: str, public: str, require_signed: bool | None = None) -> dict[str, Any]:
         """Trust ``public`` to write ``env`` of this store (local policy file).
@@ -82,16 +93,24 @@ class KeyAdmin:
         if require_signed:
             pins = self._unsigned_now(env)
             was = entry.require_signed
-            entry = policy.require(self.repo.store_id, env, {k: payload_digest(v)
-                                                            for k, v in pins.items()})
+            entry = policy.require(
+                self.repo.store_id, env, {k: payload_digest(v) for k, v in pins.items()}
+            )
             if pins and not was:
-                out["note"] = (f"unsigned objects written before this stay readable: "
-                               f"{', '.join(sorted(pins))}; what is written from now on must "
-                               "be signed (a signed push or rotate signs the new ref or "
-                               "generation)")
+                out["note"] = (
+                    f"unsigned objects written before this stay readable: "
+                    f"{', '.join(sorted(pins))}; what is written from now on must "
+                    "be signed (a signed push or rotate signs the new ref or "
+                    "generation)"
+                )
         policy.save()
-        return {"store_id": self.repo.store_id, "env": env, **entry.to_json(),
-                "policy": str(policy.path), **out}
+        return {
+            "store_id": self.repo.store_id,
+            "env": env,
+            **entry.to_json(),
+            "policy": str(policy.path),
+            **out,
+        }
 
     def _unsigned_now(self, env: str) -> dict[str, bytes]:
         """Object key -> payload of ``env``'s unsigned ref and keyrings, as they are now."""
@@ -101,14 +120,17 @@ class KeyAdmin:
             found[layout.ref_key(env)] = state.ref.payload()
         return found
 
-    def untrust(self, env: str, public: str | None,
-                require_signed: bool = False) -> dict[str, Any]:
+    def untrust(self, env: str, public: str | None, require_signed: bool = False) -> dict[str, Any]:
         """Undo :meth:`trust`: drop ``public`` as a writer and/or stop requiring signatures."""
         policy = TrustPolicy.load()
         entry = policy.untrust(self.repo.store_id, env, public, require_signed)
         policy.save()
-        return {"store_id": self.repo.store_id, "env": env, **entry.to_json(),
-                "policy": str(policy.path)}
+        return {
+            "store_id": self.repo.store_id,
+            "env": env,
+            **entry.to_json(),
+            "policy": str(policy.path),
+        }
 
 
 def keyfile_new(path: str | Path) -> dict[str, Any]:

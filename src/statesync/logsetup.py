@@ -12,8 +12,21 @@ from __future__ import annotations
 import logging
 
 #: Loggers of the SDKs we use (and their HTTP stacks), held at WARNING.
-SDK_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "requests", "azure", "google",
-               "google_auth_httplib2", "grpc", "httpx", "httpcore", "msal", "hpack")
+SDK_LOGGERS = (
+    "botocore",
+    "boto3",
+    "s3transfer",
+    "urllib3",
+    "requests",
+    "azure",
+    "google",
+    "google_auth_httplib2",
+    "grpc",
+    "httpx",
+    "httpcore",
+    "msal",
+    "hpack",
+)
 OWN = "statesync"
 
 

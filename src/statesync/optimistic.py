@@ -27,9 +27,13 @@ class Again(enum.Enum):
 AGAIN: Final = Again.AGAIN
 
 
-def retry_conditional(step: Callable[[int], T | Again], *, attempts: int,
-                      gave_up: Callable[[], Exception],
-                      backoff: Callable[[int], float] | None = None) -> T:
+def retry_conditional(
+    step: Callable[[int], T | Again],
+    *,
+    attempts: int,
+    gave_up: Callable[[], Exception],
+    backoff: Callable[[int], float] | None = None,
+) -> T:
     """Run ``step(attempt)`` until it returns something other than :data:`AGAIN`.
 
     ``attempt`` counts from 0. After a step returns :data:`AGAIN`, sleeps

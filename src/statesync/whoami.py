@@ -60,12 +60,14 @@ def _machine_secret() -> bytes:
         except FileNotFoundError:
             # FileExistsError: another process created it first; read theirs.
             with contextlib.suppress(FileExistsError):
-                write_atomic(path, os.urandom(32).hex().encode() + b"\n", exclusive=True,
-                             make_parents=True)
+                write_atomic(
+                    path, os.urandom(32).hex().encode() + b"\n", exclusive=True, make_parents=True
+                )
             continue
         if not _SECRET_RE.match(text):
-            raise MachineIdError(f"{path}: not a statesync machine id "
-                                 "(delete it to make a new one)")
+            raise MachineIdError(
+                f"{path}: not a statesync machine id (delete it to make a new one)"
+            )
         return bytes.fromhex(text)
     raise MachineIdError(f"{path}: cannot be created")
 

@@ -16,7 +16,11 @@ from tests.leakscan import planted
 
 STATE: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Grüße ☃ \u2028 \x00"}],
-    "step": 3, "ratio": 0.1, "big": 2**70, "done": False, "none": None,
+    "step": 3,
+    "ratio": 0.1,
+    "big": 2**70,
+    "done": False,
+    "none": None,
     "nested": {"deep": [[1, [2, [3]]]], "": "empty key"},
 }
 

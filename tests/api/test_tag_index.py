@@ -28,13 +28,15 @@ def _save_retrying(url: str, obj: Any, **tags: str) -> str:
 def test_lookups_by_agent_and_session(store: Store) -> None:
     a = store.save_object({"t": 1}, "agents", agent_id="a1", session_id="s1").snapshot
     b = store.save_object({"t": 2}, "agents", agent_id="a1", session_id="s2").snapshot
-    c = store.save_object({"t": 3}, "agents", agent_id="a2", session_id="s1",
-                          tags={"checkpoint_id": "ck-7"}).snapshot
+    c = store.save_object(
+        {"t": 3}, "agents", agent_id="a2", session_id="s1", tags={"checkpoint_id": "ck-7"}
+    ).snapshot
     assert [m.snapshot for m in store.find_snapshots("agents", tags={"agent_id": "a1"})] == [b, a]
     both = find_snapshots(store, "agents", tags={"agent_id": "a1", "session_id": "s1"})
     assert [m.snapshot for m in both] == [a]
-    assert [m.snapshot for m in store.find_snapshots(
-        "agents", tags={"checkpoint_id": "ck-7"})] == [c]
+    assert [m.snapshot for m in store.find_snapshots("agents", tags={"checkpoint_id": "ck-7"})] == [
+        c
+    ]
     assert store.find_snapshots("agents", tags={"agent_id": "nobody"}) == []
     assert store.find_snapshots("empty-env", tags={"agent_id": "a1"}) == []
 
@@ -47,8 +49,11 @@ def test_concurrent_writers_lose_no_tagged_snapshot(any_store_url: str) -> None:
     def writer(n: int) -> None:
         try:
             for i in range(2):
-                made.append(_save_retrying(any_store_url, {"w": n, "i": i},
-                                           agent_id=f"w{n}", session_id="shared"))
+                made.append(
+                    _save_retrying(
+                        any_store_url, {"w": n, "i": i}, agent_id=f"w{n}", session_id="shared"
+                    )
+                )
         except BaseException as exc:  # reported below, with the thread's failure
             errors.append(exc)
 
@@ -69,7 +74,8 @@ def test_snapshots_pushed_without_the_api_are_found_too(local: Store, tmp_path: 
     (tmp_path / "src" / "state.json").write_text('{"a": 1}\n')
     pushed = local.push(tmp_path / "src", "agents", tags={"agent_id": "cli"}).snapshot
     assert [m.snapshot for m in local.find_snapshots("agents", tags={"agent_id": "cli"})] == [
-        pushed]
+        pushed
+    ]
 
 
 def test_a_wiped_index_is_rebuilt_from_the_history(store: Store) -> None:
@@ -78,7 +84,9 @@ def test_a_wiped_index_is_rebuilt_from_the_history(store: Store) -> None:
     for meta in list(store.repo.backend.list(layout.TAGS)):
         store.repo.backend.delete(meta.key)
     assert [m.snapshot for m in store.find_snapshots("agents", tags={"agent_id": "a1"})] == [
-        second, first]  # the head had no marker: its chain was indexed again
+        second,
+        first,
+    ]  # the head had no marker: its chain was indexed again
 
 
 def test_a_lost_entry_below_a_marker_needs_rebuild(local: Store) -> None:
@@ -89,8 +97,7 @@ def test_a_lost_entry_below_a_marker_needs_rebuild(local: Store) -> None:
     local.repo.backend.delete(layout.tag_entry_key("agents", tag_hash("agent_id", "a1"), first))
     assert local.find_snapshots("agents", tags={"agent_id": "a1"}) == []
     assert local.rebuild_tag_index("agents") == 2
-    assert [m.snapshot for m in local.find_snapshots("agents", tags={"agent_id": "a1"})] == [
-        first]
+    assert [m.snapshot for m in local.find_snapshots("agents", tags={"agent_id": "a1"})] == [first]
 
 
 def test_forged_or_dangling_entries_are_never_returned(local: Store) -> None:
@@ -112,8 +119,9 @@ def test_no_tags_is_a_usage_error(local: Store) -> None:
         local.find_snapshots("agents", tags={})
 
 
-def test_a_store_failing_after_the_commit_loses_no_lookup(local: Store,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_failing_after_the_commit_loses_no_lookup(
+    local: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from statesync.errors import BackendUnavailable
 
     backend = local.repo.backend
@@ -129,4 +137,5 @@ def test_a_store_failing_after_the_commit_loses_no_lookup(local: Store,
     monkeypatch.setattr(backend, "put", real_put)
     assert local.load_object("agents") == {"t": 1}
     assert [m.snapshot for m in local.find_snapshots("agents", tags={"agent_id": "a1"})] == [
-        saved.snapshot]
+        saved.snapshot
+    ]

@@ -142,8 +142,13 @@ class _Raw:
         return self._body
 
 
-def aws_response(request: Any, status: int, code: str, message: str = "injected",
-                 headers: dict[str, str] | None = None) -> Any:
+def aws_response(
+    request: Any,
+    status: int,
+    code: str,
+    message: str = "injected",
+    headers: dict[str, str] | None = None,
+) -> Any:
     """A botocore response carrying an S3 XML error, for ``before-send`` hooks to return."""
     from botocore.awsrequest import AWSResponse
 

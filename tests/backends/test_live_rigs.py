@@ -68,11 +68,15 @@ def test_the_emulators_are_recognised_by_their_loopback_endpoints(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:4443")
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
-                       "DefaultEndpointsProtocol=http;BlobEndpoint=http://127.0.0.1:10000/dev;")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;BlobEndpoint=http://127.0.0.1:10000/dev;",
+    )
     assert all(cloud_rigs.on_emulator(c) for c in ("s3", "gcs", "azure"))
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "https://storage.googleapis.com")
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
-                       "BlobEndpoint=https://acme.blob.core.windows.net/;SharedAccessSignature=x")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "BlobEndpoint=https://acme.blob.core.windows.net/;SharedAccessSignature=x",
+    )
     assert not any(cloud_rigs.on_emulator(c) for c in ("s3", "gcs", "azure"))

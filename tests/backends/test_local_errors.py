@@ -62,8 +62,11 @@ def test_a_key_below_a_file_is_not_found(backend: LocalBackend) -> None:
 
 
 def test_a_put_blocked_by_a_folder_or_a_file_is_a_backend_error(backend: LocalBackend) -> None:
-    for key, mode in (("objects/ab", OVERWRITE), ("objects/ab/one/two", OVERWRITE),
-                      ("objects/ab/one/two", CREATE)):
+    for key, mode in (
+        ("objects/ab", OVERWRITE),
+        ("objects/ab/one/two", OVERWRITE),
+        ("objects/ab/one/two", CREATE),
+    ):
         with pytest.raises(BackendError, match="in the way") as err:
             backend.put(key, b"x", mode)
         assert type(err.value) is BackendError
@@ -76,8 +79,11 @@ def test_a_put_blocked_by_a_folder_or_a_file_is_a_backend_error(backend: LocalBa
 
 def test_a_name_with_a_nul_is_a_usage_error(backend: LocalBackend) -> None:
     key = "objects/ab/o\0ne"
-    for call in [*_reads(backend, key), lambda: backend.put(key, b"x"),
-                 lambda: backend.delete(key)]:
+    for call in [
+        *_reads(backend, key),
+        lambda: backend.put(key, b"x"),
+        lambda: backend.delete(key),
+    ]:
         with pytest.raises(UsageError, match="invalid object key"):
             call()  # type: ignore[no-untyped-call]
 

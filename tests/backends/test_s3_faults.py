@@ -236,8 +236,11 @@ def test_a_stale_etag_on_a_large_update_is_refused(backend: Any) -> None:
 
 
 def test_a_throttling_answer_carries_its_retry_after(backend: Any) -> None:
-    hook(backend, "GetObject",
-         lambda request, **_: aws_response(request, 503, "SlowDown", headers={"Retry-After": "3"}))
+    hook(
+        backend,
+        "GetObject",
+        lambda request, **_: aws_response(request, 503, "SlowDown", headers={"Retry-After": "3"}),
+    )
     with pytest.raises(TransientError) as err:
         backend.get("k")
     assert err.value.retry_after == 3

@@ -23,24 +23,39 @@ TINY = ["--size", "4MiB", "--files", "20"]
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(BENCH / script), *TINY, *args],
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *TINY, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
-needs_s3 = pytest.mark.skipif(not os.environ.get("STATESYNC_TEST_S3"),
-                              reason="S3 emulator not started (run scripts/test.sh)")
+needs_s3 = pytest.mark.skipif(
+    not os.environ.get("STATESYNC_TEST_S3"), reason="S3 emulator not started (run scripts/test.sh)"
+)
 
 
 @needs_s3
 @pytest.mark.cloud
 def test_bench_cloud_tiny_s3(tmp_path: Path) -> None:
-    proc = _run("bench_cloud.py", "--backends", "s3", "--rounds", "1",
-                "--workdir", str(tmp_path / "cloud"))
+    proc = _run(
+        "bench_cloud.py", "--backends", "s3", "--rounds", "1", "--workdir", str(tmp_path / "cloud")
+    )
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     out = proc.stdout
-    for figure in ("== s3 (moto)", "(a) full push r1", "raw SDK upload r1",
-                   "(b) no-change push", "(c) pull", "statesync/raw full upload",
-                   "boto3.s3.transfer", "pulled vs source: equal", "machine:", "targets:"):
+    for figure in (
+        "== s3 (moto)",
+        "(a) full push r1",
+        "raw SDK upload r1",
+        "(b) no-change push",
+        "(c) pull",
+        "statesync/raw full upload",
+        "boto3.s3.transfer",
+        "pulled vs source: equal",
+        "machine:",
+        "targets:",
+    ):
         assert figure in out, out
     assert "[PASS] s3: no-change push: 1 ref read, 0 uploads" in out, out
     assert "[PASS] s3: pulled folder equals source (sha256)" in out, out
@@ -52,8 +67,16 @@ def test_bench_cloud_tiny_s3(tmp_path: Path) -> None:
 @needs_s3
 @pytest.mark.cloud
 def test_bench_cloud_tiny_s3_json(tmp_path: Path) -> None:
-    proc = _run("bench_cloud.py", "--backends", "s3", "--rounds", "1", "--json",
-                "--workdir", str(tmp_path / "cloud"))
+    proc = _run(
+        "bench_cloud.py",
+        "--backends",
+        "s3",
+        "--rounds",
+        "1",
+        "--json",
+        "--workdir",
+        str(tmp_path / "cloud"),
+    )
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     fig = json.loads(proc.stdout)
     s3 = fig["backends"]["s3"]
@@ -69,14 +92,20 @@ def test_bench_encrypt_tiny(tmp_path: Path) -> None:
     proc = _run("bench_encrypt.py", "--repeat", "1", "--workdir", str(tmp_path / "enc"))
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     out = proc.stdout
-    for figure in ("plain", "encrypted", "Argon2id unwrap", "overhead of --encrypt all",
-                   "(CPU seconds, push)", "(wall seconds, push)", "targets:"):
+    for figure in (
+        "plain",
+        "encrypted",
+        "Argon2id unwrap",
+        "overhead of --encrypt all",
+        "(CPU seconds, push)",
+        "(wall seconds, push)",
+        "targets:",
+    ):
         assert figure in out, out
 
 
 def test_bench_encrypt_tiny_json(tmp_path: Path) -> None:
-    proc = _run("bench_encrypt.py", "--repeat", "1", "--json",
-                "--workdir", str(tmp_path / "enc"))
+    proc = _run("bench_encrypt.py", "--repeat", "1", "--json", "--workdir", str(tmp_path / "enc"))
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     fig = json.loads(proc.stdout)
     assert [r["mode"] for r in fig["runs"]] == ["plain", "encrypted"]

@@ -16,18 +16,28 @@ TINY = ["--size", "8MiB", "--files", "50", "--big-file", "4MiB"]
 
 
 def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(BENCH), *TINY, "--workdir",
-                           str(tmp_path / "ssbench"), *extra],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(BENCH), *TINY, "--workdir", str(tmp_path / "ssbench"), *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_bench_tiny_all_targets_pass(tmp_path: Path) -> None:
     proc = _run(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    for figure in ("(a) full push", "(b) no-change push", "(c) 1% push", "(d) pull",
-                   "(e) pulled vs source: equal", "(f) cloud SDK modules imported",
-                   "machine:", "python "):
+    for figure in (
+        "(a) full push",
+        "(b) no-change push",
+        "(c) 1% push",
+        "(d) pull",
+        "(e) pulled vs source: equal",
+        "(f) cloud SDK modules imported",
+        "machine:",
+        "python ",
+    ):
         assert figure in out, out
     targets = [ln for ln in out.splitlines() if ln.strip().startswith("[")]
     assert len(targets) >= 8, out

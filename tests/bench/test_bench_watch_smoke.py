@@ -15,9 +15,22 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_watch.py"
 
 
 def test_bench_watch_tiny_json() -> None:
-    proc = subprocess.run([sys.executable, str(BENCH), "--changes", "3", "--settle", "0.2s",
-                           "--idle", "0.5", "--json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--changes",
+            "3",
+            "--settle",
+            "0.2s",
+            "--idle",
+            "0.5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     fig = json.loads(proc.stdout)
     assert fig["burst_pushes"] == 1 and fig["burst_writes"] >= 1000, proc.stderr
     assert fig["exit_code"] == 0 and fig["changes"] == 3

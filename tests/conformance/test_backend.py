@@ -85,12 +85,17 @@ def test_delete_is_idempotent_without_expected(backend: Backend) -> None:
         backend.head("k")
 
 
-def test_conditional_delete_checks_the_version(backend: Backend, store_url: str,
-                                               request: pytest.FixtureRequest) -> None:
+def test_conditional_delete_checks_the_version(
+    backend: Backend, store_url: str, request: pytest.FixtureRequest
+) -> None:
     if store_url.startswith("gs://") and on_emulator("gcs"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
-            "tests/backends/test_gcs_faults.py shows the driver sends it"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
+                "tests/backends/test_gcs_faults.py shows the driver sends it",
+            )
+        )
     v1 = backend.put("k", b"one")
     v2 = backend.put("k", b"two")
     with pytest.raises(PreconditionFailed):

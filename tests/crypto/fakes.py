@@ -79,7 +79,8 @@ class FakeKeyVault(HttpTransport[Any, Any]):
         """A new current key version (old versions keep working), as Key Vault rotation does."""
         self.current = os.urandom(16).hex()
         self.versions[self.current] = (
-            rsa.generate_private_key(65537, 2048) if self.kind == "RSA" else os.urandom(32))
+            rsa.generate_private_key(65537, 2048) if self.kind == "RSA" else os.urandom(32)
+        )
         return self.current
 
     # HttpTransport protocol
@@ -99,9 +100,17 @@ class FakeKeyVault(HttpTransport[Any, Any]):
         path = request.url.split("?")[0].removeprefix(self.vault)
         self.log.append(f"{request.method} {path}")
         if "Authorization" not in request.headers:
-            return self._reply(request, 401, {}, {"WWW-Authenticate": (
-                'Bearer authorization="https://login.microsoftonline.com/tenant", '
-                'resource="https://vault.azure.net"')})
+            return self._reply(
+                request,
+                401,
+                {},
+                {
+                    "WWW-Authenticate": (
+                        'Bearer authorization="https://login.microsoftonline.com/tenant", '
+                        'resource="https://vault.azure.net"'
+                    )
+                },
+            )
         match = re.match(rf"^/keys/{self.name}/?([0-9a-f]*)/?(wrapkey|unwrapkey)?$", path)
         if not match:
             return self._error(request, 404, "KeyNotFound")
@@ -132,23 +141,36 @@ class FakeKeyVault(HttpTransport[Any, Any]):
         if self.kind != "RSA":  # symmetric key material is never returned
             return self._error(request, 403, "Forbidden")
         nums = key.public_key().public_numbers()
-        jwk = {"kid": kid, "kty": "RSA", "key_ops": ["wrapKey", "unwrapKey"],
-               "n": _b64url(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")),
-               "e": _b64url(nums.e.to_bytes(3, "big"))}
+        jwk = {
+            "kid": kid,
+            "kty": "RSA",
+            "key_ops": ["wrapKey", "unwrapKey"],
+            "n": _b64url(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")),
+            "e": _b64url(nums.e.to_bytes(3, "big")),
+        }
         return self._reply(request, 200, {"key": jwk, "attributes": {"enabled": True}})
 
     def _error(self, request: Any, status: int, code: str) -> Any:
         return self._reply(request, status, {"error": {"code": code, "message": code}})
 
-    def _reply(self, request: Any, status: int, doc: dict[str, Any],
-               headers: dict[str, str] | None = None) -> Any:
+    def _reply(
+        self, request: Any, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Any:
         response = HttpResponseImpl(
-            request=request, internal_response=io.BytesIO(), status_code=status,
-            reason={200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-                    404: "Not Found"}[status],
+            request=request,
+            internal_response=io.BytesIO(),
+            status_code=status,
+            reason={
+                200: "OK",
+                400: "Bad Request",
+                401: "Unauthorized",
+                403: "Forbidden",
+                404: "Not Found",
+            }[status],
             content_type="application/json",
             headers={"Content-Type": "application/json", **(headers or {})},
-            stream_download_generator=None)
+            stream_download_generator=None,
+        )
         response._content = json.dumps(doc).encode()
         return response
 
@@ -187,23 +209,37 @@ class FakeCloudKms(requests.adapters.BaseAdapter):
             plaintext = base64.b64decode(body["plaintext"])
             nonce = os.urandom(12)
             ciphertext = nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
-            doc = {"name": f"{name}/cryptoKeyVersions/1",
-                   "ciphertext": base64.b64encode(ciphertext).decode(),
-                   "ciphertextCrc32c": _crc(ciphertext),
-                   "verifiedPlaintextCrc32c": body.get("plaintextCrc32c") == _crc(plaintext),
-                   "verifiedAdditionalAuthenticatedDataCrc32c":
-                       body.get("additionalAuthenticatedDataCrc32c") == _crc(aad),
-                   "protectionLevel": "SOFTWARE"}
+            doc = {
+                "name": f"{name}/cryptoKeyVersions/1",
+                "ciphertext": base64.b64encode(ciphertext).decode(),
+                "ciphertextCrc32c": _crc(ciphertext),
+                "verifiedPlaintextCrc32c": body.get("plaintextCrc32c") == _crc(plaintext),
+                "verifiedAdditionalAuthenticatedDataCrc32c": body.get(
+                    "additionalAuthenticatedDataCrc32c"
+                )
+                == _crc(aad),
+                "protectionLevel": "SOFTWARE",
+            }
             return self._reply(request, 200, doc)
         ciphertext = base64.b64decode(body["ciphertext"])
         try:
             plaintext = AESGCM(key).decrypt(ciphertext[:12], ciphertext[12:], aad)
         except InvalidTag:
-            return self._reply(request, 400, self._err(
-                400, "INVALID_ARGUMENT", "Decryption failed: the ciphertext is invalid."))
+            return self._reply(
+                request,
+                400,
+                self._err(400, "INVALID_ARGUMENT", "Decryption failed: the ciphertext is invalid."),
+            )
         crc = _crc(plaintext + b"x") if self.corrupt_answers else _crc(plaintext)
-        return self._reply(request, 200, {"plaintext": base64.b64encode(plaintext).decode(),
-                                          "plaintextCrc32c": crc, "usedPrimary": True})
+        return self._reply(
+            request,
+            200,
+            {
+                "plaintext": base64.b64encode(plaintext).decode(),
+                "plaintextCrc32c": crc,
+                "usedPrimary": True,
+            },
+        )
 
     @staticmethod
     def _err(code: int, status: str, message: str) -> dict[str, Any]:
@@ -226,6 +262,7 @@ class FakeCloudKms(requests.adapters.BaseAdapter):
 def cloud_kms_client(fake: FakeCloudKms) -> Any:
     """A real KeyManagementServiceClient (REST transport) whose HTTP goes to ``fake``."""
     from google.auth.credentials import AnonymousCredentials
+
     # Imported by name: followed by mypy, the typed kms_v1 hides the untyped
     # google.cloud.storage from backends/gcs.py (one namespace package).
     kms_v1 = importlib.import_module("google.cloud.kms_v1")
@@ -233,7 +270,8 @@ def cloud_kms_client(fake: FakeCloudKms) -> Any:
     client = kms_v1.KeyManagementServiceClient(
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
         transport="rest",
-        client_options={"api_endpoint": "https://cloudkms.fake.invalid"})
+        client_options={"api_endpoint": "https://cloudkms.fake.invalid"},
+    )
     session = client._transport._session
     session.mount("https://", fake)
     session.mount("http://", fake)

@@ -41,13 +41,16 @@ def test_every_truncation_is_an_integrity_error() -> None:
         aead.open_sealed(KEY, blob + b"\0", AAD, "w")
 
 
-@pytest.mark.parametrize("moved", [
-    ("store-1", "prod", "config/app.json", "/db/password"),    # another environment
-    ("store-1", "dev", "config/other.json", "/db/password"),   # another file
-    ("store-1", "dev", "config/app.json", "/db/user"),         # another JSON pointer
-    ("store-2", "dev", "config/app.json", "/db/password"),     # another store
-    ("store-1", "dev", "config/app.json"),                     # a part dropped
-])
+@pytest.mark.parametrize(
+    "moved",
+    [
+        ("store-1", "prod", "config/app.json", "/db/password"),  # another environment
+        ("store-1", "dev", "config/other.json", "/db/password"),  # another file
+        ("store-1", "dev", "config/app.json", "/db/user"),  # another JSON pointer
+        ("store-2", "dev", "config/app.json", "/db/password"),  # another store
+        ("store-1", "dev", "config/app.json"),  # a part dropped
+    ],
+)
 def test_a_moved_ciphertext_does_not_open(moved: tuple[str, ...]) -> None:
     blob = aead.seal(KEY, b"s3cret", AAD)
     with pytest.raises(IntegrityError, match="failed authentication"):

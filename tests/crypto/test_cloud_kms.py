@@ -27,8 +27,9 @@ from tests.crypto.fakes import FakeCloudKms, FakeCredential, FakeKeyVault, cloud
 
 # --- AWS KMS on moto server ---------------------------------------------------------
 
-needs_moto = pytest.mark.skipif(not os.environ.get("STATESYNC_TEST_S3"),
-                                reason="moto server not started (run scripts/test.sh)")
+needs_moto = pytest.mark.skipif(
+    not os.environ.get("STATESYNC_TEST_S3"), reason="moto server not started (run scripts/test.sh)"
+)
 
 
 @pytest.fixture
@@ -44,8 +45,7 @@ def kms_key() -> tuple[str, str]:
 
 
 @needs_moto
-def test_aws_kms_wraps_with_encryption_context(memory_repo: Repo,
-                                               kms_key: tuple[str, str]) -> None:
+def test_aws_kms_wraps_with_encryption_context(memory_repo: Repo, kms_key: tuple[str, str]) -> None:
     arn, alias = kms_key
     recipient = resolve(f"aws-kms:{alias}")
     assert recipient.stanza_id() == f"aws-kms:{arn}"  # the alias is resolved to the key ARN
@@ -80,29 +80,31 @@ def test_aws_kms_refuses_a_moved_stanza_and_a_wrong_key(kms_key: tuple[str, str]
         assert AwsKmsProvider(arn).unwrap(stanza, ctx) is None
     stanza.params["key_arn"] = arn
     with pytest.raises(KeyFailure, match="Decrypt: AccessDeniedException"):
-        AwsKmsProvider(other).unwrap(Stanza(f"aws-kms:{other}", "aws-kms", stanza.wrapped,
-                                            {"key_arn": other}), ctx)
+        AwsKmsProvider(other).unwrap(
+            Stanza(f"aws-kms:{other}", "aws-kms", stanza.wrapped, {"key_arn": other}), ctx
+        )
     with pytest.raises(KeyFailure, match="NotFoundException"):
         AwsKmsProvider("alias/does-not-exist").stanza_id()
 
 
 @needs_moto
-def test_aws_kms_recipient_is_carried_by_rotate(memory_repo: Repo,
-                                                kms_key: tuple[str, str]) -> None:
+def test_aws_kms_recipient_is_carried_by_rotate(
+    memory_repo: Repo, kms_key: tuple[str, str]
+) -> None:
     arn, alias = kms_key
     service = KeyService(memory_repo, [passphrase("team", "pw"), resolve(f"aws-kms:{alias}")])
     service.create("dev", [passphrase("team", "pw"), resolve(f"aws-kms:{alias}")])
     assert service.rotate("dev") == 2  # the KMS stanza is proven by our alias identity
-    assert KeyService(memory_repo, [AwsKmsProvider(arn)]).data_key("dev") == \
-        service.data_key("dev")
+    assert KeyService(memory_repo, [AwsKmsProvider(arn)]).data_key("dev") == service.data_key("dev")
 
 
 # --- Azure Key Vault through a fake transport ---------------------------------------
 
 
 def azure(fake: FakeKeyVault, suffix: str = "") -> AzureKeyVaultProvider:
-    return AzureKeyVaultProvider(f"{fake.vault}/keys/{fake.name}{suffix}", FakeCredential(),
-                                 transport=fake)
+    return AzureKeyVaultProvider(
+        f"{fake.vault}/keys/{fake.name}{suffix}", FakeCredential(), transport=fake
+    )
 
 
 def test_azure_kv_rsa_wrap_survives_key_rotation(memory_repo: Repo) -> None:
@@ -144,8 +146,11 @@ def test_azure_kv_stanza_moved_is_an_integrity_error() -> None:
 
 
 def test_azure_kv_spec_is_checked() -> None:
-    for bad in ("http://v.vault.azure.net/keys/k", "https://v.vault.azure.net/secrets/k",
-                "https://v.vault.azure.net/keys/k#RSA1_5"):
+    for bad in (
+        "http://v.vault.azure.net/keys/k",
+        "https://v.vault.azure.net/secrets/k",
+        "https://v.vault.azure.net/keys/k#RSA1_5",
+    ):
         with pytest.raises(UsageError):
             resolve(f"azure-kv:{bad}")
     p = resolve("azure-kv:https://V.vault.azure.net/keys/k/0123abcd")
@@ -203,11 +208,13 @@ def test_cloud_sdks_are_not_imported_by_resolving(tmp_path: Any) -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from statesync.crypto.providers import resolve;"
-            "import statesync.sync.store.keyring, statesync.keys;"
-            "[resolve(s) for s in ('aws-kms:alias/x', 'azure-kv:https://v.vault.azure.net/keys/k',"
-            "'gcp-kms:projects/p/locations/l/keyRings/r/cryptoKeys/k', 'passphrase:t')];"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'azure')"
-            " or m.startswith('google.cloud')]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; from statesync.crypto.providers import resolve;"
+        "import statesync.sync.store.keyring, statesync.keys;"
+        "[resolve(s) for s in ('aws-kms:alias/x', 'azure-kv:https://v.vault.azure.net/keys/k',"
+        "'gcp-kms:projects/p/locations/l/keyRings/r/cryptoKeys/k', 'passphrase:t')];"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'azure')"
+        " or m.startswith('google.cloud')]; print(bad); sys.exit(1 if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -63,16 +63,27 @@ def vv_log() -> Iterator[io.StringIO]:
 
 
 def test_vv_names_key_vault_and_cloud_kms_recipients_and_logs_no_key(
-        memory_repo: Repo, vv_log: io.StringIO) -> None:
+    memory_repo: Repo, vv_log: io.StringIO
+) -> None:
     rsa_vault, hsm = RecordingVault(), RecordingVault(kind="oct", name="hsm-key")
     kms = FakeCloudKms()
 
     def providers() -> list[Any]:
-        return [AzureKeyVaultProvider(f"{rsa_vault.vault}/keys/{rsa_vault.name}",
-                                      FakeCredential(), transport=rsa_vault, logging_enable=True),
-                AzureKeyVaultProvider(f"{hsm.vault}/keys/{hsm.name}#A256KW", FakeCredential(),
-                                      transport=hsm, logging_enable=True),
-                GcpKmsProvider(KEY_NAME, cloud_kms_client(kms))]
+        return [
+            AzureKeyVaultProvider(
+                f"{rsa_vault.vault}/keys/{rsa_vault.name}",
+                FakeCredential(),
+                transport=rsa_vault,
+                logging_enable=True,
+            ),
+            AzureKeyVaultProvider(
+                f"{hsm.vault}/keys/{hsm.name}#A256KW",
+                FakeCredential(),
+                transport=hsm,
+                logging_enable=True,
+            ),
+            GcpKmsProvider(KEY_NAME, cloud_kms_client(kms)),
+        ]
 
     KeyService(memory_repo, []).create("dev", providers())
     data_keys = {KeyService(memory_repo, [p]).data_key("dev")[1] for p in providers()}
@@ -89,7 +100,8 @@ def test_vv_names_key_vault_and_cloud_kms_recipients_and_logs_no_key(
 
 
 def test_the_azure_sdk_would_log_the_unwrapped_key_without_our_logging_setup(
-        memory_repo: Repo) -> None:
+    memory_repo: Repo,
+) -> None:
     """The danger the scan guards against is real: the SDK logs the unwrapKey answer."""
     vault = RecordingVault()
     stream = io.StringIO()
@@ -99,8 +111,12 @@ def test_the_azure_sdk_would_log_the_unwrapped_key_without_our_logging_setup(
     saved = sdk.level
     sdk.setLevel(logging.DEBUG)
     try:
-        provider = AzureKeyVaultProvider(f"{vault.vault}/keys/{vault.name}", FakeCredential(),
-                                         transport=vault, logging_enable=True)
+        provider = AzureKeyVaultProvider(
+            f"{vault.vault}/keys/{vault.name}",
+            FakeCredential(),
+            transport=vault,
+            logging_enable=True,
+        )
         KeyService(memory_repo, []).create("dev", [provider])
         KeyService(memory_repo, [provider]).data_key("dev")
     finally:

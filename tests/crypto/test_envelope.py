@@ -71,8 +71,12 @@ def test_keyring_holds_no_key_material(repo: Repo, keyfile: KeyfileProvider) -> 
     for gen in (1, 2):
         key = service.data_key("dev", gen)[1]
         for secret in (key, file_key):
-            for form in (secret, secret.hex().encode(), base64.b64encode(secret),
-                         base64.urlsafe_b64encode(secret)):
+            for form in (
+                secret,
+                secret.hex().encode(),
+                base64.b64encode(secret),
+                base64.urlsafe_b64encode(secret),
+            ):
                 assert form not in raw
     assert b"pw-in-test" not in raw
     doc = json.loads(repo.backend.get(layout.keyring_key("dev", 1))[0])
@@ -93,12 +97,14 @@ def test_rotate_keeps_old_generations_readable(repo: Repo, keyfile: KeyfileProvi
     assert service.generations("dev") == [1, 2, 3] and service.generations("prod") == []
 
 
-def test_rotate_carries_recipients_only_with_their_secret(repo: Repo, tmp_path: Path,
-                                                          keyfile: KeyfileProvider) -> None:
+def test_rotate_carries_recipients_only_with_their_secret(
+    repo: Repo, tmp_path: Path, keyfile: KeyfileProvider
+) -> None:
     other = tmp_path / "other.key"
     new_keyfile(other)
-    KeyService(repo, [keyfile]).create("dev", [keyfile, passphrase("team", "pw"),
-                                               KeyfileProvider(other)])
+    KeyService(repo, [keyfile]).create(
+        "dev", [keyfile, passphrase("team", "pw"), KeyfileProvider(other)]
+    )
     # Holding the passphrase (under any label) and our key file, not "other".
     service = KeyService(repo, [keyfile, passphrase("renamed", "pw")])
     with pytest.raises(KeyFailure, match="cannot carry recipient keyfile:"):
@@ -124,7 +130,8 @@ def test_add_recipient_rewraps_every_generation(repo: Repo, keyfile: KeyfileProv
     # Only a member can add someone.
     with pytest.raises(KeyFailure):
         KeyService(repo, [passphrase("outsider", "nope")]).add_recipient(
-            "dev", passphrase("outsider", "nope"))
+            "dev", passphrase("outsider", "nope")
+        )
 
 
 def test_remove_recipient_and_what_it_guarantees(repo: Repo, keyfile: KeyfileProvider) -> None:
@@ -149,8 +156,9 @@ def test_remove_recipient_and_what_it_guarantees(repo: Repo, keyfile: KeyfilePro
     assert [r["id"] for r in service.describe("dev")[1]["recipients"]] == [keyfile.stanza_id()]
 
 
-def test_remove_refuses_the_last_recipient_and_strangers(repo: Repo,
-                                                         keyfile: KeyfileProvider) -> None:
+def test_remove_refuses_the_last_recipient_and_strangers(
+    repo: Repo, keyfile: KeyfileProvider
+) -> None:
     service = KeyService(repo, [keyfile])
     service.create("dev", [keyfile])
     with pytest.raises(StatesyncError, match="refusing to remove the last recipient") as err:
@@ -193,20 +201,26 @@ def _edit_ring(repo: Repo, env: str, gen: int, edit: object) -> None:
 
 
 def test_a_stanza_moved_to_another_keyring_is_an_integrity_error(
-        repo: Repo, keyfile: KeyfileProvider) -> None:
+    repo: Repo, keyfile: KeyfileProvider
+) -> None:
     service = KeyService(repo, [keyfile])
     service.create("dev", [keyfile])
     service.create("prod", [keyfile])
     dev_doc = json.loads(repo.backend.get(layout.keyring_key("dev", 1))[0])
-    _edit_ring(repo, "prod", 1, lambda d: d.update(stanzas=dev_doc["stanzas"],
-                                                   key_check=dev_doc["key_check"]))
+    _edit_ring(
+        repo,
+        "prod",
+        1,
+        lambda d: d.update(stanzas=dev_doc["stanzas"], key_check=dev_doc["key_check"]),
+    )
     with pytest.raises(IntegrityError, match="failed authentication") as err:
         KeyService(repo, [keyfile]).data_key("prod")
     assert err.value.exit_code == 4
 
 
 def test_a_replayed_or_altered_keyring_is_an_integrity_error(
-        repo: Repo, keyfile: KeyfileProvider) -> None:
+    repo: Repo, keyfile: KeyfileProvider
+) -> None:
     service = KeyService(repo, [keyfile])
     service.create("dev", [keyfile])
     service.rotate("dev")
@@ -222,9 +236,9 @@ def test_a_replayed_or_altered_keyring_is_an_integrity_error(
         KeyService(repo, [keyfile]).data_key("dev", 1)
 
 
-
-def test_signed_keyrings_and_the_trust_policy(repo: Repo, tmp_path: Path,
-                                              keyfile: KeyfileProvider) -> None:
+def test_signed_keyrings_and_the_trust_policy(
+    repo: Repo, tmp_path: Path, keyfile: KeyfileProvider
+) -> None:
     """A store writer who can wrap for a recipient (e.g. with KMS Encrypt rights)
     could add a generation whose data key it chose; where the local policy asks
     for trusted signers, such a keyring is refused before anyone writes with it.

@@ -30,8 +30,9 @@ from tests.crypto.test_cloud_kms import KEY_NAME, needs_moto
 ATTACKER_GCP = "projects/evil/locations/global/keyRings/r/cryptoKeys/k"
 
 
-def plant_generation(repo: Repo, env: str, gen: int, key: bytes, stanza_id: str,
-                     attacker: Provider) -> None:
+def plant_generation(
+    repo: Repo, env: str, gen: int, key: bytes, stanza_id: str, attacker: Provider
+) -> None:
     """Write generation ``gen`` with the attacker's data key under ``stanza_id`` (bytes only)."""
     ring = Keyring(repo.store_id, env, gen, datetime.now(UTC).isoformat(), key_check(key), [])
     stanza = attacker.wrap(key, ring.context(stanza_id))
@@ -41,8 +42,7 @@ def plant_generation(repo: Repo, env: str, gen: int, key: bytes, stanza_id: str,
 
 def plant_stanza(repo: Repo, env: str, gen: int, attacker: Provider) -> None:
     """Append a stanza for the attacker's own key to an existing keyring (bytes only)."""
-    ring = Keyring.parse(repo.backend.get(f"keys/{env}/gen-{gen}.json")[0], repo.store_id,
-                         env, gen)
+    ring = Keyring.parse(repo.backend.get(f"keys/{env}/gen-{gen}.json")[0], repo.store_id, env, gen)
     ring.stanzas.append(attacker.wrap(os.urandom(32), ring.context(attacker.stanza_id())))
     repo.backend.put(ring.key, ring.to_bytes(), OVERWRITE)
 
@@ -58,13 +58,13 @@ def two_kms_keys() -> tuple[str, str]:
 
 @needs_moto
 def test_aws_kms_identity_opens_only_its_configured_key(
-        memory_repo: Repo, two_kms_keys: tuple[str, str]) -> None:
+    memory_repo: Repo, two_kms_keys: tuple[str, str]
+) -> None:
     victim, attacker = two_kms_keys
     KeyService(memory_repo, []).create("dev", [AwsKmsProvider(victim)])
     evil_key = os.urandom(32)
     # A planted generation under the victim's stanza id, wrapped with the attacker's key.
-    plant_generation(memory_repo, "dev", 2, evil_key, f"aws-kms:{victim}",
-                     AwsKmsProvider(attacker))
+    plant_generation(memory_repo, "dev", 2, evil_key, f"aws-kms:{victim}", AwsKmsProvider(attacker))
     with pytest.raises(KeyFailure) as err:
         KeyService(memory_repo, [AwsKmsProvider(victim)]).data_key("dev")
     assert err.value.exit_code == 6
@@ -73,23 +73,26 @@ def test_aws_kms_identity_opens_only_its_configured_key(
 
 @needs_moto
 def test_aws_kms_identity_configured_by_alias_compares_the_resolved_key(
-        memory_repo: Repo, two_kms_keys: tuple[str, str]) -> None:
+    memory_repo: Repo, two_kms_keys: tuple[str, str]
+) -> None:
     import boto3
 
     victim, attacker = two_kms_keys
     alias = f"alias/victim-{os.urandom(4).hex()}"
     boto3.client("kms").create_alias(AliasName=alias, TargetKeyId=victim)
     KeyService(memory_repo, []).create("dev", [AwsKmsProvider(victim)])
-    plant_generation(memory_repo, "dev", 2, os.urandom(32), f"aws-kms:{victim}",
-                     AwsKmsProvider(attacker))
+    plant_generation(
+        memory_repo, "dev", 2, os.urandom(32), f"aws-kms:{victim}", AwsKmsProvider(attacker)
+    )
     with pytest.raises(KeyFailure):
         KeyService(memory_repo, [AwsKmsProvider(alias)]).data_key("dev")
     assert KeyService(memory_repo, [AwsKmsProvider(alias)]).data_key("dev", 1)[0] == 1
 
 
 @needs_moto
-def test_rotate_refuses_a_planted_kms_stanza(memory_repo: Repo,
-                                             two_kms_keys: tuple[str, str]) -> None:
+def test_rotate_refuses_a_planted_kms_stanza(
+    memory_repo: Repo, two_kms_keys: tuple[str, str]
+) -> None:
     victim, attacker = two_kms_keys
     team = passphrase("team", "pw")
     KeyService(memory_repo, [team]).create("dev", [team, AwsKmsProvider(victim)])
@@ -102,8 +105,9 @@ def test_rotate_refuses_a_planted_kms_stanza(memory_repo: Repo,
 
 
 @needs_moto
-def test_rotate_carries_only_recipients_proven_here(memory_repo: Repo,
-                                                    two_kms_keys: tuple[str, str]) -> None:
+def test_rotate_carries_only_recipients_proven_here(
+    memory_repo: Repo, two_kms_keys: tuple[str, str]
+) -> None:
     victim, _ = two_kms_keys
     team = passphrase("team", "pw")
     KeyService(memory_repo, [team]).create("dev", [team, AwsKmsProvider(victim)])
@@ -114,17 +118,20 @@ def test_rotate_carries_only_recipients_proven_here(memory_repo: Repo,
     assert service.rotate("dev") == 2
     ring = service.keyring("dev", 2)[0]
     assert [s.id for s in ring.stanzas] == ["passphrase:team", f"aws-kms:{victim}"]
-    assert KeyService(memory_repo, [AwsKmsProvider(victim)]).data_key("dev") == \
-        service.data_key("dev")
+    assert KeyService(memory_repo, [AwsKmsProvider(victim)]).data_key("dev") == service.data_key(
+        "dev"
+    )
 
 
 @needs_moto
 def test_planted_generation_copying_the_stanza_id_does_not_reach_the_next_one(
-        memory_repo: Repo, two_kms_keys: tuple[str, str]) -> None:
+    memory_repo: Repo, two_kms_keys: tuple[str, str]
+) -> None:
     victim, attacker = two_kms_keys
     KeyService(memory_repo, []).create("dev", [AwsKmsProvider(victim)])
-    plant_generation(memory_repo, "dev", 2, os.urandom(32), f"aws-kms:{victim}",
-                     AwsKmsProvider(attacker))
+    plant_generation(
+        memory_repo, "dev", 2, os.urandom(32), f"aws-kms:{victim}", AwsKmsProvider(attacker)
+    )
     service = KeyService(memory_repo, [AwsKmsProvider(victim)])
     with pytest.raises(KeyFailure):
         service.rotate("dev")
@@ -135,8 +142,14 @@ def test_gcp_kms_identity_opens_only_its_configured_key(memory_repo: Repo) -> No
     fake = FakeCloudKms()
     victim = GcpKmsProvider(KEY_NAME, cloud_kms_client(fake))
     KeyService(memory_repo, []).create("dev", [victim])
-    plant_generation(memory_repo, "dev", 2, os.urandom(32), f"gcp-kms:{KEY_NAME}",
-                     GcpKmsProvider(ATTACKER_GCP, cloud_kms_client(fake)))
+    plant_generation(
+        memory_repo,
+        "dev",
+        2,
+        os.urandom(32),
+        f"gcp-kms:{KEY_NAME}",
+        GcpKmsProvider(ATTACKER_GCP, cloud_kms_client(fake)),
+    )
     with pytest.raises(KeyFailure):
         KeyService(memory_repo, [victim]).data_key("dev")
     assert f"decrypt {ATTACKER_GCP}" not in fake.log  # never asked to use the attacker's key
@@ -163,11 +176,13 @@ def test_azure_kv_identity_opens_only_its_configured_key(memory_repo: Repo) -> N
     victim_vault = FakeKeyVault()
     evil_vault = FakeKeyVault(vault="https://evil.vault.azure.net", name="evil")
     transport = _TwoVaults(victim_vault, evil_vault)
-    victim = AzureKeyVaultProvider(f"{victim_vault.vault}/keys/{victim_vault.name}",
-                                   FakeCredential(), transport=transport)
+    victim = AzureKeyVaultProvider(
+        f"{victim_vault.vault}/keys/{victim_vault.name}", FakeCredential(), transport=transport
+    )
     KeyService(memory_repo, []).create("dev", [victim])
-    attacker = AzureKeyVaultProvider(f"{evil_vault.vault}/keys/evil", FakeCredential(),
-                                     transport=transport)
+    attacker = AzureKeyVaultProvider(
+        f"{evil_vault.vault}/keys/evil", FakeCredential(), transport=transport
+    )
     plant_generation(memory_repo, "dev", 2, os.urandom(32), victim.stanza_id(), attacker)
     with pytest.raises(KeyFailure):
         KeyService(memory_repo, [victim]).data_key("dev")

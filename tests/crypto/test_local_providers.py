@@ -41,16 +41,25 @@ def test_default_kdf_is_argon2id_64mib_3_passes() -> None:
 
 def test_stanza_kdf_parameters_are_bounded() -> None:
     stanza = passphrase("team", "pw").wrap(os.urandom(32), CTX)
-    for change in ({"memory_kib": 2**40}, {"iterations": 10_000}, {"lanes": 0},
-                   {"kdf": "pbkdf2"}, {"memory_kib": "lots"}):
+    for change in (
+        {"memory_kib": 2**40},
+        {"iterations": 10_000},
+        {"lanes": 0},
+        {"kdf": "pbkdf2"},
+        {"memory_kib": "lots"},
+    ):
         bad = Stanza(stanza.id, stanza.type, stanza.wrapped, {**stanza.params, **change})
         with pytest.raises(KeyFailure, match="KDF parameters"):
             passphrase("team", "pw").unwrap(bad, CTX)
 
 
 def test_passphrase_sources_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("STATESYNC_PASSPHRASE", "STATESYNC_PASSPHRASE_FILE", env_name("ops-1"),
-                env_name("ops-1") + "_FILE"):
+    for var in (
+        "STATESYNC_PASSPHRASE",
+        "STATESYNC_PASSPHRASE_FILE",
+        env_name("ops-1"),
+        env_name("ops-1") + "_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert env_name("ops-1") == "STATESYNC_PASSPHRASE_OPS_1"
@@ -151,10 +160,13 @@ def test_keyfile_only_unwraps_its_own_stanzas(tmp_path: Path) -> None:
 
 
 def test_specs_resolve_to_providers(tmp_path: Path) -> None:
-    kinds = {"passphrase:team": "passphrase", f"keyfile:{tmp_path}/k": "keyfile",
-             "aws-kms:alias/statesync": "aws-kms",
-             "azure-kv:https://v.vault.azure.net/keys/k": "azure-kv",
-             "gcp-kms:projects/p/locations/l/keyRings/r/cryptoKeys/k": "gcp-kms"}
+    kinds = {
+        "passphrase:team": "passphrase",
+        f"keyfile:{tmp_path}/k": "keyfile",
+        "aws-kms:alias/statesync": "aws-kms",
+        "azure-kv:https://v.vault.azure.net/keys/k": "azure-kv",
+        "gcp-kms:projects/p/locations/l/keyRings/r/cryptoKeys/k": "gcp-kms",
+    }
     for spec, kind in kinds.items():
         assert resolve(spec).type == kind
     for bad in ("pgp:abc", "keyfile", "keyfile:", "aws-kms:", ""):
@@ -164,11 +176,15 @@ def test_specs_resolve_to_providers(tmp_path: Path) -> None:
 
 def test_config_recipients(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "statesync.toml").write_text(
-        '[keys]\nrecipients = ["passphrase:team", "keyfile:keys/team.key", "aws-kms:alias/x"]\n')
+        '[keys]\nrecipients = ["passphrase:team", "keyfile:keys/team.key", "aws-kms:alias/x"]\n'
+    )
     cfg = load_config(cwd=tmp_path)
-    assert cfg.recipients == ["passphrase:team", f"keyfile:{tmp_path}/keys/team.key",
-                              "aws-kms:alias/x"]
-    (tmp_path / "statesync.toml").write_text("[keys]\nrecipients = \"passphrase\"\n")
+    assert cfg.recipients == [
+        "passphrase:team",
+        f"keyfile:{tmp_path}/keys/team.key",
+        "aws-kms:alias/x",
+    ]
+    (tmp_path / "statesync.toml").write_text('[keys]\nrecipients = "passphrase"\n')
     with pytest.raises(UsageError, match="recipients"):
         load_config(cwd=tmp_path)
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "pw")

@@ -42,8 +42,9 @@ def test_init_pins_the_id_it_created_in_a_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(pins_file().stat().st_mode) == 0o600
 
 
-def test_first_open_pins_and_a_changed_id_is_exit_4_everywhere(any_store_url: str,
-                                                               tmp_path: Path) -> None:
+def test_first_open_pins_and_a_changed_id_is_exit_4_everywhere(
+    any_store_url: str, tmp_path: Path
+) -> None:
     Store.init(any_store_url).close()
     pins_file().unlink(missing_ok=True)  # a machine that did not create the store
     first = Store.open(any_store_url)

@@ -35,9 +35,9 @@ def test_generate_sign_verify(tmp_path: Path) -> None:
     assert not signing.verify("rsa:" + public[8:], b"manifest id", sig)
 
 
-def test_generate_never_replaces_and_defaults_to_config_dir(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_generate_never_replaces_and_defaults_to_config_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("STATESYNC_SIGNING_KEY", raising=False)
     assert signing.default_signer() is None
     public = signing.generate()

@@ -37,8 +37,9 @@ class Actors:
     tmp: Path
     attacker_env: dict[str, str]
 
-    def victim(self, *args: str, env: dict[str, str] | None = None
-               ) -> subprocess.CompletedProcess[str]:
+    def victim(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return run("--store", self.url, *args, env=env)
 
     def attacker(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,8 +68,10 @@ def actors(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Actors]:
         pytest.skip(f"{request.param} emulator not started (run scripts/test.sh)")
     raw = open_backend(url)
     attacker_home = tmp_path / "attacker"
-    attacker_env = {f"XDG_{d}_HOME": str(attacker_home / d.lower())
-                    for d in ("CONFIG", "STATE", "CACHE", "DATA")}
+    attacker_env = {
+        f"XDG_{d}_HOME": str(attacker_home / d.lower())
+        for d in ("CONFIG", "STATE", "CACHE", "DATA")
+    }
     yield Actors(url, raw, tmp_path, attacker_env)
     raw.close()
 
@@ -107,8 +110,12 @@ def test_rewritten_store_id_does_not_reset_the_trust_policy(actors: Actors) -> N
     actors.rewrite_store_id()
     actors.raw.delete("refs/prod")
     attacker_push(actors)
-    for args in (["pull", str(pulled), "--env", "prod"], ["log", "--env", "prod"], ["verify"],
-                 ["push", str(actors.tmp / "work"), "--env", "prod", "--rebase"]):
+    for args in (
+        ["pull", str(pulled), "--env", "prod"],
+        ["log", "--env", "prod"],
+        ["verify"],
+        ["push", str(actors.tmp / "work"), "--env", "prod", "--rebase"],
+    ):
         assert_one_line_error(actors.victim(*args), 4, "pinned")
     fresh = actors.tmp / "fresh"
     assert_one_line_error(actors.victim("pull", str(fresh), "--env", "prod"), 4, "pinned")
@@ -122,8 +129,7 @@ def test_pin_reset_is_explicit_and_local(actors: Actors) -> None:
     out = json.loads(ok(actors.victim("--json", "keys", "pin", "--reset")))
     assert out["pinned"] == new_id and out["previous"] != new_id
     # The trust policy, serials and refs were all about the old id: prod's ref names it.
-    assert_one_line_error(actors.victim("log", "--env", "prod"), 4,
-                          "does not belong to this store")
+    assert_one_line_error(actors.victim("log", "--env", "prod"), 4, "does not belong to this store")
 
 
 def test_rebase_never_merges_or_signs_an_untrusted_head(actors: Actors) -> None:
@@ -138,12 +144,20 @@ def test_rebase_never_merges_or_signs_an_untrusted_head(actors: Actors) -> None:
     assert not (work / "postinstall.sh").exists()
 
 
-@pytest.mark.parametrize("command", [
-    ["status", "{work}", "--env", "prod"], ["show", "prod"], ["diff", "prod", "prod"],
-    ["log", "--env", "prod"], ["export", "--env", "prod", "-o", "{tmp}/out.json"],
-    ["pull", "{tmp}/other", "--env", "prod"], ["push", "{work}", "--env", "prod"],
-    ["promote", "prod", "staging"], ["verify", "--env", "prod"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "{work}", "--env", "prod"],
+        ["show", "prod"],
+        ["diff", "prod", "prod"],
+        ["log", "--env", "prod"],
+        ["export", "--env", "prod", "-o", "{tmp}/out.json"],
+        ["pull", "{tmp}/other", "--env", "prod"],
+        ["push", "{work}", "--env", "prod"],
+        ["promote", "prod", "staging"],
+        ["verify", "--env", "prod"],
+    ],
+)
 def test_every_read_of_an_untrusted_head_is_refused(actors: Actors, command: list[str]) -> None:
     work, _ = signed_prod(actors)
     attacker_push(actors)
@@ -186,12 +200,16 @@ def test_snapshot_prefixes_resolve_only_in_trusted_history(actors: Actors) -> No
     before = actors.objects()
     first = json.loads(ok(actors.victim("--json", "log", "--env", "prod")))["snapshots"][-1]
     other = actors.tmp / "other"
-    assert_one_line_error(actors.victim("pull", str(other), "--snapshot", first["snapshot"][:5]),
-                          2, "at least 8 hex digits")
+    assert_one_line_error(
+        actors.victim("pull", str(other), "--snapshot", first["snapshot"][:5]),
+        2,
+        "at least 8 hex digits",
+    )
     for name in (evil[:12], evil):
         assert_one_line_error(actors.victim("rollback", "prod", name), 4, "trusted history")
-        assert_one_line_error(actors.victim("pull", str(other), "--snapshot", name), 4,
-                              "trusted history")
+        assert_one_line_error(
+            actors.victim("pull", str(other), "--snapshot", name), 4, "trusted history"
+        )
     assert actors.objects() == before and not other.exists()
     ok(actors.victim("pull", str(other), "--snapshot", first["snapshot"][:8]))
     ok(actors.victim("rollback", "prod", first["snapshot"][:8]))
@@ -228,17 +246,27 @@ def test_a_plaintext_head_does_not_downgrade_encrypt_all(actors: Actors) -> None
     attacker_push(actors, "dev")  # plaintext, unsigned: nothing refuses it but the memory
     before = actors.objects()
     for extra in (["--force"], ["--rebase"]):
-        assert_one_line_error(actors.victim("push", str(work), "--env", "dev", *extra, env=pw),
-                              4, "--encrypt all")
+        assert_one_line_error(
+            actors.victim("push", str(work), "--env", "dev", *extra, env=pw), 4, "--encrypt all"
+        )
     assert actors.objects() == before
-    out = ok(actors.victim("push", str(work), "--env", "dev", "--force", "--allow-downgrade",
-                           env=pw))
+    out = ok(
+        actors.victim("push", str(work), "--env", "dev", "--force", "--allow-downgrade", env=pw)
+    )
     assert out is not None
 
 
-@pytest.mark.parametrize("url", ["az://container/../other/x", "s3://bucket/a/../../other",
-                                 "gs://bucket/%2e%2e/other", "s3://bucket/a\\..\\b",
-                                 "az://container/x?comp=list", "s3://../x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "az://container/../other/x",
+        "s3://bucket/a/../../other",
+        "gs://bucket/%2e%2e/other",
+        "s3://bucket/a\\..\\b",
+        "az://container/x?comp=list",
+        "s3://../x",
+    ],
+)
 def test_store_urls_that_leave_their_prefix_are_refused(url: str) -> None:
     assert_one_line_error(run("--store", url, "init"), 2, "store URL")
 
@@ -249,8 +277,9 @@ def test_environment_names_are_strict(actors: Actors, env: str) -> None:
     work = actors.tmp / "work"
     write(work, "state.json", {"a": 1})
     before = actors.objects()
-    assert_one_line_error(actors.victim("push", str(work), "--env", env), 2,
-                          "invalid environment name")
+    assert_one_line_error(
+        actors.victim("push", str(work), "--env", env), 2, "invalid environment name"
+    )
     assert actors.objects() == before
 
 
@@ -265,8 +294,15 @@ def test_a_store_id_never_becomes_a_local_path(actors: Actors, store_id: str) ->
     from statesync.backends.base import OVERWRITE
 
     actors.raw.put("statesync.json", json.dumps(desc).encode(), OVERWRITE)
-    proc = run("--store", actors.url, "pull", str(actors.tmp / "fresh"), "--env", "dev",
-               env=actors.attacker_env)  # a machine that never pinned this store
+    proc = run(
+        "--store",
+        actors.url,
+        "pull",
+        str(actors.tmp / "fresh"),
+        "--env",
+        "dev",
+        env=actors.attacker_env,
+    )  # a machine that never pinned this store
     assert_one_line_error(proc, 4, "malformed store id")
     assert not (actors.tmp / "escaped").exists() and not (actors.tmp / "fresh").exists()
     assert not list(actors.tmp.glob("**/escaped"))

@@ -15,11 +15,18 @@ from tests.helpers import write
 CLOUD_SDKS = ("boto3", "botocore", "azure", "google", "langgraph", "langchain_core", "ormsgpack")
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=full_env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=120,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
@@ -46,8 +53,19 @@ def src(tmp_path: Path) -> Path:
 
 
 def test_push_json_reports_the_contract_fields(store: str, src: Path) -> None:
-    proc = run("--store", store, "--json", "push", str(src), "--env", "dev", "-m", "hi",
-               "--tag", "team=core")
+    proc = run(
+        "--store",
+        store,
+        "--json",
+        "push",
+        str(src),
+        "--env",
+        "dev",
+        "-m",
+        "hi",
+        "--tag",
+        "team=core",
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     for field in ("snapshot", "env", "serial", "uploaded_bytes", "reused_bytes", "files"):
@@ -90,15 +108,19 @@ def test_store_not_initialised(tmp_path: Path, src: Path) -> None:
 
 
 def test_missing_environment(store: str, tmp_path: Path) -> None:
-    assert_one_line_error(run("--store", store, "pull", str(tmp_path / "o"), "--env", "nope"),
-                          1, "'nope' does not exist")
+    assert_one_line_error(
+        run("--store", store, "pull", str(tmp_path / "o"), "--env", "nope"),
+        1,
+        "'nope' does not exist",
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_bad_tag_and_bad_env_are_usage_errors(store: str, src: Path) -> None:
     assert_one_line_error(run("--store", store, "push", str(src), "--tag", "novalue"), 2, "K")
-    assert_one_line_error(run("--store", store, "push", str(src), "--env", "../x"), 2,
-                          "invalid environment name")
+    assert_one_line_error(
+        run("--store", store, "push", str(src), "--env", "../x"), 2, "invalid environment name"
+    )
 
 
 def test_conflict_exit_code(store: str, src: Path, tmp_path: Path) -> None:
@@ -136,18 +158,26 @@ def test_default_store_lives_in_the_data_folder(src: Path, tmp_path: Path) -> No
 
 
 def _imported_sdks(code: str) -> list[str]:
-    probe = (f"import sys\n{code}\n"
-             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {CLOUD_SDKS!r}))")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=120)
+    probe = (
+        f"import sys\n{code}\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {CLOUD_SDKS!r}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return list(json.loads(proc.stdout.strip().splitlines()[-1].replace("'", '"')))
 
 
 def test_help_and_local_push_import_no_cloud_sdk(store: str, src: Path) -> None:
-    assert _imported_sdks(
+    help_run = (
         "from statesync.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
-    ) == []
-    assert _imported_sdks(
-        f"from statesync.cli import main\nmain(['-q', '--store', {store!r}, 'push', {str(src)!r}])"
-    ) == []
+    )
+    assert _imported_sdks(help_run) == []
+    assert (
+        _imported_sdks(
+            "from statesync.cli import main\n"
+            f"main(['-q', '--store', {store!r}, 'push', {str(src)!r}])"
+        )
+        == []
+    )

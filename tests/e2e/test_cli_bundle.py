@@ -21,11 +21,20 @@ SECRET = "cli-s3cret-value-9876"
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "XDG_DATA_HOME": str(tmp_path / "data")}
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
     env.pop("STATESYNC_STORE", None)
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, cwd=tmp_path, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -59,9 +68,24 @@ def store(tmp_path: Path) -> str:
 @pytest.mark.parametrize("suffix", [".json", ".yaml", ".tar.zst"])
 def test_export_then_import_round_trips(tmp_path: Path, store: str, suffix: str) -> None:
     out = tmp_path / f"state{suffix}"
-    exported = ok(run(tmp_path, "--store", store, "--json", "export", "--env", "dev", "-o",
-                      str(out), "--include-binaries", "--description", "handoff",
-                      "--tag", "from=agent-a"))
+    exported = ok(
+        run(
+            tmp_path,
+            "--store",
+            store,
+            "--json",
+            "export",
+            "--env",
+            "dev",
+            "-o",
+            str(out),
+            "--include-binaries",
+            "--description",
+            "handoff",
+            "--tag",
+            "from=agent-a",
+        )
+    )
     assert exported["files"] == 3 and exported["binaries_included"] == 1
     assert exported["format"] == suffix.lstrip(".")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -75,14 +99,38 @@ def test_export_then_import_round_trips(tmp_path: Path, store: str, suffix: str)
 
 def test_path_filter_and_skip_existing(tmp_path: Path, store: str) -> None:
     out = tmp_path / "policy.json"
-    res = ok(run(tmp_path, "--store", store, "--json", "export", "--env", "dev", "-o", str(out),
-                 "--path", "*.yaml"))
+    res = ok(
+        run(
+            tmp_path,
+            "--store",
+            store,
+            "--json",
+            "export",
+            "--env",
+            "dev",
+            "-o",
+            str(out),
+            "--path",
+            "*.yaml",
+        )
+    )
     assert res["files"] == 1
     doc = json.loads(out.read_text())
     assert [c["path"] for c in doc["components"]] == ["policy.yaml"]
     assert doc["policies"] == ["policy.yaml"]
-    again = ok(run(tmp_path, "--store", store, "--json", "import", str(out), "--env", "dev",
-                   "--skip-existing"))
+    again = ok(
+        run(
+            tmp_path,
+            "--store",
+            store,
+            "--json",
+            "import",
+            str(out),
+            "--env",
+            "dev",
+            "--skip-existing",
+        )
+    )
     assert again["skipped"] == ["policy.yaml"] and again["changed"] is False
 
 
@@ -95,13 +143,13 @@ def test_human_output_of_export_and_import(tmp_path: Path, store: str) -> None:
 
 
 def test_unknown_suffix_is_exit_2(tmp_path: Path, store: str) -> None:
-    proc = run(tmp_path, "--store", store, "export", "--env", "dev", "-o",
-               str(tmp_path / "x.zip"))
+    proc = run(tmp_path, "--store", store, "export", "--env", "dev", "-o", str(tmp_path / "x.zip"))
     one_line_error(proc, 2, "unknown bundle type")
     assert not (tmp_path / "x.zip").exists()
     (tmp_path / "x.zip").write_text("{}")
-    one_line_error(run(tmp_path, "--store", store, "import", str(tmp_path / "x.zip")), 2,
-                   "unknown bundle type")
+    one_line_error(
+        run(tmp_path, "--store", store, "import", str(tmp_path / "x.zip")), 2, "unknown bundle type"
+    )
 
 
 def test_missing_bundle_is_exit_2(tmp_path: Path, store: str) -> None:
@@ -110,22 +158,44 @@ def test_missing_bundle_is_exit_2(tmp_path: Path, store: str) -> None:
 
 
 def test_filter_matching_nothing_is_exit_2(tmp_path: Path, store: str) -> None:
-    proc = run(tmp_path, "--store", store, "export", "--env", "dev", "-o",
-               str(tmp_path / "x.json"), "--path", "nothing/**")
+    proc = run(
+        tmp_path,
+        "--store",
+        store,
+        "export",
+        "--env",
+        "dev",
+        "-o",
+        str(tmp_path / "x.json"),
+        "--path",
+        "nothing/**",
+    )
     one_line_error(proc, 2, "matches")
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml", ".tar.zst"])
-def test_truncated_bundle_is_exit_4_and_writes_nothing(tmp_path: Path, store: str,
-                                                       suffix: str) -> None:
+def test_truncated_bundle_is_exit_4_and_writes_nothing(
+    tmp_path: Path, store: str, suffix: str
+) -> None:
     out = tmp_path / f"full{suffix}"
-    ok(run(tmp_path, "--store", store, "--json", "export", "--env", "dev", "-o", str(out),
-           "--include-binaries"))
+    ok(
+        run(
+            tmp_path,
+            "--store",
+            store,
+            "--json",
+            "export",
+            "--env",
+            "dev",
+            "-o",
+            str(out),
+            "--include-binaries",
+        )
+    )
     data = out.read_bytes()
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(data[: len(data) // 2])
-    one_line_error(run(tmp_path, "--store", store, "import", str(cut), "--env", "new"), 4,
-                   cut.name)
+    one_line_error(run(tmp_path, "--store", store, "import", str(cut), "--env", "new"), 4, cut.name)
     envs = ok(run(tmp_path, "--store", store, "--json", "envs"))
     assert envs["envs"] == ["dev"]
 
@@ -133,18 +203,35 @@ def test_truncated_bundle_is_exit_4_and_writes_nothing(tmp_path: Path, store: st
 def test_bad_bundles_are_exit_4(tmp_path: Path, store: str) -> None:
     cases = {
         "version.json": {"format": "statesync-bundle", "version": 99},
-        "evil.json": {"format": "statesync-bundle", "version": 1, "created_at": "x",
-                      "component_count": 1, "metadata": {},
-                      "components": [{"path": "../evil", "kind": "document", "mode": 420,
-                                      "size": 1, "sha256": "0" * 64, "encoding": "utf-8",
-                                      "content": "x"}]},
+        "evil.json": {
+            "format": "statesync-bundle",
+            "version": 1,
+            "created_at": "x",
+            "component_count": 1,
+            "metadata": {},
+            "components": [
+                {
+                    "path": "../evil",
+                    "kind": "document",
+                    "mode": 420,
+                    "size": 1,
+                    "sha256": "0" * 64,
+                    "encoding": "utf-8",
+                    "content": "x",
+                }
+            ],
+        },
     }
     expect = {"version.json": "version 99", "evil.json": "unsafe path '../evil'"}
     for name, doc in cases.items():
         (tmp_path / name).write_text(json.dumps(doc))
-        one_line_error(run(tmp_path, "--store", store, "import", str(tmp_path / name)), 4,
-                       expect[name])
+        one_line_error(
+            run(tmp_path, "--store", store, "import", str(tmp_path / name)), 4, expect[name]
+        )
     (tmp_path / "broken.json").write_text('{"format": "statesync-bundle", ')
-    one_line_error(run(tmp_path, "--store", store, "import", str(tmp_path / "broken.json")), 4,
-                   "not valid JSON")
+    one_line_error(
+        run(tmp_path, "--store", store, "import", str(tmp_path / "broken.json")),
+        4,
+        "not valid JSON",
+    )
     assert ok(run(tmp_path, "--store", store, "--json", "envs"))["envs"] == ["dev"]

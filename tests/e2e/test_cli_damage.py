@@ -44,8 +44,9 @@ def only(url: str, prefix: str) -> str:
     return key
 
 
-def jrun(url: str, *args: str, code: int = 0,
-         env: dict[str, str] | None = None) -> dict[str, object]:
+def jrun(
+    url: str, *args: str, code: int = 0, env: dict[str, str] | None = None
+) -> dict[str, object]:
     proc = run("--store", url, "--json", *args, env=env)
     assert proc.returncode == code, proc.stderr
     out: dict[str, object] = json.loads(proc.stdout)
@@ -57,7 +58,8 @@ def test_verify_of_a_missing_environment_exits_1(url: str, src: Path) -> None:
 
 
 def test_verify_names_a_deleted_pack_and_repair_and_a_push_heal_it(
-        url: str, src: Path, tmp_path: Path) -> None:
+    url: str, src: Path, tmp_path: Path
+) -> None:
     first = jrun(url, "log", "--env", "dev")["snapshots"][0]["snapshot"]  # type: ignore[index]
     pack = only(url, layout.OBJECTS)
     Store.open(url).repo.backend.delete(pack)
@@ -78,8 +80,7 @@ def test_verify_names_a_deleted_pack_and_repair_and_a_push_heal_it(
     assert tree(out) == tree(src)
 
 
-def test_a_corrupt_index_warns_and_repair_rebuilds_it(
-        url: str, src: Path, tmp_path: Path) -> None:
+def test_a_corrupt_index_warns_and_repair_rebuilds_it(url: str, src: Path, tmp_path: Path) -> None:
     index = only(url, layout.INDEX)
     be = Store.open(url).repo.backend
     body = bytearray(be.get(index)[0])
@@ -104,8 +105,7 @@ def test_a_torn_ref_is_reported_and_can_be_replaced(url: str, src: Path) -> None
     assert list(logs["envs"]) == ["prod"]  # type: ignore[call-overload]
     assert "malformed ref" in logs["errors"]["dev"]  # type: ignore[index]
     assert "broken" in run("--store", url, "envs").stdout
-    assert_one_line_error(run("--store", url, "push", str(src), "--env", "dev"), 4,
-                          "malformed ref")
+    assert_one_line_error(run("--store", url, "push", str(src), "--env", "dev"), 4, "malformed ref")
     pushed = jrun(url, "push", str(src), "--env", "dev", "--force")
     assert pushed["serial"] == 2
     assert jrun(url, "envs")["errors"] == {}

@@ -26,8 +26,7 @@ def _store_objects(url: str) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def test_a_name_that_is_not_utf8_is_refused_before_any_upload(store: str,
-                                                                 tmp_path: Path) -> None:
+def test_a_name_that_is_not_utf8_is_refused_before_any_upload(store: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     write(src, "big.bin", os.urandom(200_000))
     (src / "deep").mkdir()
@@ -45,11 +44,17 @@ def test_log_into_a_closed_pipe_ends_quietly(store: str, tmp_path: Path) -> None
         write(src, "state.json", {"i": i, "pad": "x" * 100})
         assert run("--store", store, "push", str(src), "--env", "dev", "-q").returncode == 0
     # A reader that closes at once: every write of ours meets a closed pipe.
-    reader = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.close()"],
-                              stdin=subprocess.PIPE)
-    proc = subprocess.run([sys.executable, "-m", "statesync.cli", "--store", store, "log",
-                           "--env", "dev", "--json"], stdout=reader.stdin, stderr=subprocess.PIPE,
-                          text=True, timeout=120, env={**os.environ})
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.close()"], stdin=subprocess.PIPE
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "statesync.cli", "--store", store, "log", "--env", "dev", "--json"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
     reader.wait(timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""

@@ -18,11 +18,20 @@ from tests.formats.conftest import FIXTURES, assert_valid
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "XDG_DATA_HOME": str(tmp_path / "data")}
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
     env.pop("STATESYNC_STORE", None)
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, cwd=tmp_path, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -34,27 +43,92 @@ def ok(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
 def test_wassette_import_and_export_through_the_cli(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
     ok(run(tmp_path, "--store", url, "--json", "init"))
-    got = ok(run(tmp_path, "--store", url, "--json", "import",
-                 str(FIXTURES / "wassette-snapshot.json"), "--env", "dev"))
+    got = ok(
+        run(
+            tmp_path,
+            "--store",
+            url,
+            "--json",
+            "import",
+            str(FIXTURES / "wassette-snapshot.json"),
+            "--env",
+            "dev",
+        )
+    )
     assert got["format"] == "wassette" and got["env"] == "dev" and got["serial"] == 1
-    ok(run(tmp_path, "--store", url, "--json", "import",
-           str(FIXTURES / "wassette-state.yaml"), "--env", "dev", "--skip-existing"))
+    ok(
+        run(
+            tmp_path,
+            "--store",
+            url,
+            "--json",
+            "import",
+            str(FIXTURES / "wassette-state.yaml"),
+            "--env",
+            "dev",
+            "--skip-existing",
+        )
+    )
     out = tmp_path / "state.json"
-    result = ok(run(tmp_path, "--store", url, "--json", "export", "--env", "dev", "--format",
-                    "wassette", "-o", str(out), "--include-binaries", "--component", "fetch-rs",
-                    "--description", "handoff to agent B", "--tag", "ticket=T-9"))
+    result = ok(
+        run(
+            tmp_path,
+            "--store",
+            url,
+            "--json",
+            "export",
+            "--env",
+            "dev",
+            "--format",
+            "wassette",
+            "-o",
+            str(out),
+            "--include-binaries",
+            "--component",
+            "fetch-rs",
+            "--description",
+            "handoff to agent B",
+            "--tag",
+            "ticket=T-9",
+        )
+    )
     assert result["files"] == 1
     doc = json.loads(out.read_text())
     assert_valid("wassette-snapshot", doc)
     assert doc["components"][0]["include_binary"] is True
     assert doc["metadata"]["description"] == "handoff to agent B"
     assert doc["metadata"]["tags"]["ticket"] == "T-9"
-    proc = run(tmp_path, "--store", url, "export", "--env", "dev", "-o", "b.json",
-               "--component", "fetch-rs")
+    proc = run(
+        tmp_path,
+        "--store",
+        url,
+        "export",
+        "--env",
+        "dev",
+        "-o",
+        "b.json",
+        "--component",
+        "fetch-rs",
+    )
     assert proc.returncode == 2 and "--component selects Wassette components" in proc.stderr
     out_yaml = tmp_path / "state.yaml"
-    ok(run(tmp_path, "--store", url, "--json", "export", "--env", "dev", "--format",
-           "wassette-yaml", "-o", str(out_yaml), "--path", "weather-*"))
+    ok(
+        run(
+            tmp_path,
+            "--store",
+            url,
+            "--json",
+            "export",
+            "--env",
+            "dev",
+            "--format",
+            "wassette-yaml",
+            "-o",
+            str(out_yaml),
+            "--path",
+            "weather-*",
+        )
+    )
     state = yaml.safe_load(out_yaml.read_text())
     assert_valid("wassette-state", state)
     assert [c["component_id"] for c in state["components"]] == ["weather-js"]

@@ -27,8 +27,9 @@ def store(tmp_path: Path) -> str:
 
 def _listing(tmp_path: Path) -> list[tuple[str, int]]:
     root = tmp_path / "store"
-    return sorted((str(p.relative_to(root)), p.stat().st_mtime_ns)
-                  for p in root.rglob("*") if p.is_file())
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()
+    )
 
 
 def test_dry_run_then_gc_then_log_shows_the_cut(store: str, tmp_path: Path) -> None:
@@ -48,16 +49,32 @@ def test_dry_run_then_gc_then_log_shows_the_cut(store: str, tmp_path: Path) -> N
 
 
 def test_policy_set_show_and_gc_applies_it(store: str) -> None:
-    assert run("--store", store, "gc", "policy", "set", "--env", "dev", "--keep-last", "2",
-               "--keep-within", "1d12h").returncode == 0
-    shown = json.loads(run("--store", store, "--json", "gc", "policy", "show",
-                           "--env", "dev").stdout)
+    assert (
+        run(
+            "--store",
+            store,
+            "gc",
+            "policy",
+            "set",
+            "--env",
+            "dev",
+            "--keep-last",
+            "2",
+            "--keep-within",
+            "1d12h",
+        ).returncode
+        == 0
+    )
+    shown = json.loads(
+        run("--store", store, "--json", "gc", "policy", "show", "--env", "dev").stdout
+    )
     assert shown["policy"] == {"keep_last": 2, "keep_within": 36 * 3600}
     doc = json.loads(run("--store", store, "--json", "gc", "--grace", "0").stdout)
     assert doc["envs"][0]["policy"] == shown["policy"]
     assert run("--store", store, "gc", "policy", "clear", "--env", "dev").returncode == 0
-    cleared = json.loads(run("--store", store, "--json", "gc", "policy", "show",
-                             "--env", "dev").stdout)
+    cleared = json.loads(
+        run("--store", store, "--json", "gc", "policy", "show", "--env", "dev").stdout
+    )
     assert cleared["policy"] is None
 
 
@@ -71,7 +88,8 @@ def test_another_gc_holding_the_lease_is_exit_5(store: str) -> None:
             held.release()
 
 
-@pytest.mark.parametrize("args", [["--keep-within", "3x"], ["--keep-last", "-1"],
-                                  ["policy", "set", "--env", "dev"]])
+@pytest.mark.parametrize(
+    "args", [["--keep-within", "3x"], ["--keep-last", "-1"], ["policy", "set", "--env", "dev"]]
+)
 def test_bad_flags_are_usage_errors(store: str, args: list[str]) -> None:
     assert_one_line_error(run("--store", store, "gc", *args), 2, "")

@@ -40,8 +40,9 @@ def lock(store: str, env: dict[str, str]) -> dict[str, object]:
 
 
 def test_the_holder_is_the_uids_name_not_logname(store: str, tmp_path: Path) -> None:
-    held = lock(store, {"LOGNAME": "victim", "USER": "victim",
-                        "XDG_STATE_HOME": str(tmp_path / "v")})
+    held = lock(
+        store, {"LOGNAME": "victim", "USER": "victim", "XDG_STATE_HOME": str(tmp_path / "v")}
+    )
     assert held["holder"] == f"{ME}@{os.uname().nodename}"
 
 
@@ -59,12 +60,14 @@ def test_logname_does_not_make_another_users_lease_ours(store: str, tmp_path: Pa
 
         backend.put(layout.lock_key("dev"), json.dumps(doc).encode(), OVERWRITE)
     attacker = {"LOGNAME": "victim", "USER": "victim", "XDG_STATE_HOME": str(tmp_path / "a")}
-    assert_one_line_error(run("--store", store, "unlock", "dev", str(held["lock_id"]),
-                              env=attacker), 5, "unlock --force")
+    assert_one_line_error(
+        run("--store", store, "unlock", "dev", str(held["lock_id"]), env=attacker),
+        5,
+        "unlock --force",
+    )
 
 
-def test_another_machine_of_the_same_user_and_host_needs_force(store: str,
-                                                               tmp_path: Path) -> None:
+def test_another_machine_of_the_same_user_and_host_needs_force(store: str, tmp_path: Path) -> None:
     here = {"XDG_STATE_HOME": str(tmp_path / "here")}
     there = {"XDG_STATE_HOME": str(tmp_path / "there")}
     held = lock(store, here)
@@ -72,17 +75,22 @@ def test_another_machine_of_the_same_user_and_host_needs_force(store: str,
     assert stat.S_IMODE(machine_id.stat().st_mode) == 0o600
     secret = machine_id.read_text().strip()
     assert secret not in json.dumps(held)  # only a hash of it leaves the machine
-    assert_one_line_error(run("--store", store, "unlock", "dev", str(held["lock_id"]),
-                              env=there), 5, "unlock --force")
-    assert run("--store", store, "unlock", "dev", str(held["lock_id"]),
-               env=here).returncode == 0
+    assert_one_line_error(
+        run("--store", store, "unlock", "dev", str(held["lock_id"]), env=there), 5, "unlock --force"
+    )
+    assert run("--store", store, "unlock", "dev", str(held["lock_id"]), env=here).returncode == 0
 
 
 def test_a_lock_naming_us_by_name_only_is_not_ours(store: str, tmp_path: Path) -> None:
     """A store writer (or an old lock) claiming our user@host without our machine id."""
     held = lock(store, {"XDG_STATE_HOME": str(tmp_path / "a")})
     spoof = {"LOGNAME": ME, "USER": ME, "XDG_STATE_HOME": str(tmp_path / "b")}
-    assert_one_line_error(run("--store", store, "unlock", "dev", str(held["lock_id"]),
-                              env=spoof), 5, "unlock --force")
-    assert run("--store", store, "unlock", "dev", str(held["lock_id"]), "--force",
-               env=spoof).returncode == 0
+    assert_one_line_error(
+        run("--store", store, "unlock", "dev", str(held["lock_id"]), env=spoof), 5, "unlock --force"
+    )
+    assert (
+        run(
+            "--store", store, "unlock", "dev", str(held["lock_id"]), "--force", env=spoof
+        ).returncode
+        == 0
+    )

@@ -51,8 +51,9 @@ def lock_on_disk(store: str, env: str = "prod") -> dict[str, object] | None:
     return doc
 
 
-@pytest.mark.parametrize(("text", "seconds"),
-                         [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
@@ -105,8 +106,9 @@ def test_unlock_of_someone_elses_lock_needs_force_and_the_right_id(
         m.setattr(lease, "user_at_host", lambda: "alice@elsewhere")
         theirs = Store.open(store).lock("prod", 600, "alice's job")
     assert_one_line_error(run("--store", store, "unlock", "prod", theirs.lock_id), 5, "--force")
-    assert_one_line_error(run("--store", store, "unlock", "prod", "1" * 32, "--force"), 5,
-                          "alice@elsewhere")
+    assert_one_line_error(
+        run("--store", store, "unlock", "prod", "1" * 32, "--force"), 5, "alice@elsewhere"
+    )
     assert lock_on_disk(store) is not None
     forced = run("--store", store, "unlock", "prod", theirs.lock_id, "--force")
     assert forced.returncode == 0, forced.stderr
@@ -167,7 +169,7 @@ def test_promote_into_a_locked_environment_exits_5(pushed: str) -> None:
 def test_rollback_errors(pushed: str) -> None:
     assert_one_line_error(run("--store", pushed, "rollback", "prod", "abcd"), 1, "does not exist")
     assert_one_line_error(run("--store", pushed, "rollback", "dev", "zz"), 2, "not a snapshot id")
-    assert_one_line_error(run("--store", pushed, "rollback", "dev", "abcdef"), 2,
-                          "at least 8 hex digits")  # short prefixes collide (issue 19)
-    assert_one_line_error(run("--store", pushed, "rollback", "dev", "abcdef12"), 1,
-                          "no snapshot")
+    assert_one_line_error(
+        run("--store", pushed, "rollback", "dev", "abcdef"), 2, "at least 8 hex digits"
+    )  # short prefixes collide (issue 19)
+    assert_one_line_error(run("--store", pushed, "rollback", "dev", "abcdef12"), 1, "no snapshot")

@@ -47,8 +47,9 @@ def test_a_venv_round_trips_through_every_command(store: str, tmp_path: Path) ->
     ok(*s, "log", "--env", "dev")
     assert " .venv/bin/python -> /usr/bin/python3\n" in ok(*s, "show", "dev")
     shown = json.loads(ok(*s, "--json", "show", "dev"))
-    assert {e["path"]: e.get("target") for e in shown["entries"]}[".venv/bin/python"] \
-        == "/usr/bin/python3"
+    assert {e["path"]: e.get("target") for e in shown["entries"]}[
+        ".venv/bin/python"
+    ] == "/usr/bin/python3"
     ok(*s, "verify", "--read-data")
     for name in ("b.json", "b.tar.zst"):
         ok(*s, "export", "--env", "dev", "-o", str(tmp_path / name), "--include-binaries")
@@ -89,12 +90,24 @@ def test_a_planted_link_chain_is_refused_by_every_command(store: str, tmp_path: 
     api = Store.open(store)
     world, out = sentinel(tmp_path)
     write(out, "mine.txt", "mine\n")
-    plant(api, [symlink_entry("x", "."), symlink_entry("x/y", "."),
-                symlink_entry("x/y/z", "../.."), file_entry(api, "x/y/z/.bashrc", b"evil\n")])
+    plant(
+        api,
+        [
+            symlink_entry("x", "."),
+            symlink_entry("x/y", "."),
+            symlink_entry("x/y/z", "../.."),
+            file_entry(api, "x/y/z/.bashrc", b"evil\n"),
+        ],
+    )
     before, inside = outside_of(world, out), tree(out)
     s = ("--store", store)
-    for args in (("pull", str(out), "--env", "dev"), ("log", "--env", "dev"), ("show", "dev"),
-                 ("export", "--env", "dev", "-o", str(tmp_path / "b.json")), ("verify",)):
+    for args in (
+        ("pull", str(out), "--env", "dev"),
+        ("log", "--env", "dev"),
+        ("show", "dev"),
+        ("export", "--env", "dev", "-o", str(tmp_path / "b.json")),
+        ("verify",),
+    ):
         proc = run(*s, *args)
         assert proc.returncode == 4, (args, proc.stderr)
         assert "Traceback" not in proc.stderr

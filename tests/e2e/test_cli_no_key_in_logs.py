@@ -22,8 +22,9 @@ from statesync.sync.store.repo import open_repo
 from tests.e2e.test_cli import run
 from tests.helpers import write
 
-needs_moto = pytest.mark.skipif(not os.environ.get("STATESYNC_TEST_S3"),
-                                reason="moto server not started (run scripts/test.sh)")
+needs_moto = pytest.mark.skipif(
+    not os.environ.get("STATESYNC_TEST_S3"), reason="moto server not started (run scripts/test.sh)"
+)
 
 PASSPHRASE = "correct horse battery staple 19"
 OTHER_PASSPHRASE = "another passphrase for a recipient"
@@ -53,24 +54,33 @@ def test_vv_output_of_every_command_holds_no_key_or_secret(tmp_path: Path) -> No
     store = (tmp_path / "store").as_uri()
     work = tmp_path / "work"
     # KMS first, so every unwrap of push and pull goes through a KMS Decrypt.
-    write(work, "statesync.toml", f'store = "{store}"\n[keys]\nrecipients = '
-          f'["aws-kms:{arn}", "passphrase:team", "keyfile:{keyfile}"]\n')
+    write(
+        work,
+        "statesync.toml",
+        f'store = "{store}"\n[keys]\nrecipients = '
+        f'["aws-kms:{arn}", "passphrase:team", "keyfile:{keyfile}"]\n',
+    )
     src = work / "src"
     write(src, "config.json", {"name": "app", "password": SECRET_VALUE})
     write(src, ".env", SECRET_FILE)
     out = tmp_path / "out"
     commands = [
-        ["init"], ["keys", "init", "dev"],
+        ["init"],
+        ["keys", "init", "dev"],
         ["push", str(src), "--env", "dev", "--include-secrets", "--encrypt", "all"],
-        ["status", str(src), "--env", "dev"], ["log", "--env", "dev"], ["show", "dev"],
-        ["pull", str(out), "--env", "dev"], ["verify", "--read-data"],
+        ["status", str(src), "--env", "dev"],
+        ["log", "--env", "dev"],
+        ["show", "dev"],
+        ["pull", str(out), "--env", "dev"],
+        ["verify", "--read-data"],
         ["export", "--env", "dev", "-o", str(tmp_path / "b.json")],
         ["keys", "rotate", "dev"],
         ["keys", "add-recipient", "dev", "passphrase:other"],
         ["keys", "list", "dev"],
         ["push", str(src), "--env", "dev", "-m", "after rotate"],
         ["pull", str(out), "--env", "dev"],
-        ["keys", "init", "staging"], ["promote", "dev", "staging"],
+        ["keys", "init", "staging"],
+        ["promote", "dev", "staging"],
         ["keys", "remove-recipient", "dev", "passphrase:other"],
     ]
     outputs = []
@@ -86,8 +96,14 @@ def test_vv_output_of_every_command_holds_no_key_or_secret(tmp_path: Path) -> No
     data_keys = [service.data_key("dev", g)[1] for g in service.generations("dev")]
     assert len(data_keys) == 2
     keyfile_key = base64.b64decode(keyfile.read_text().strip())
-    secrets = [*data_keys, keyfile_key, PASSPHRASE.encode(), OTHER_PASSPHRASE.encode(),
-               SECRET_VALUE.encode(), SECRET_FILE.strip().encode()]
+    secrets = [
+        *data_keys,
+        keyfile_key,
+        PASSPHRASE.encode(),
+        OTHER_PASSPHRASE.encode(),
+        SECRET_VALUE.encode(),
+        SECRET_FILE.strip().encode(),
+    ]
     for secret in secrets:
         for form in encodings(secret):
             assert form not in text, f"secret leaked in -vv output ({form[:6]}...)"

@@ -24,8 +24,9 @@ def test_cli_rule_is_the_same_from_any_folder_and_toml_only_narrows(tmp_path: Pa
     # A folder whose statesync.toml is stricter narrows the store's rule locally.
     strict = tmp_path / "strict"
     write(strict, "statesync.toml", "[promotion]\nallowed = []\n")
-    assert_one_line_error(run("--store", url, "promote", "dev", "staging", cwd=strict), 1,
-                          "statesync.toml")
+    assert_one_line_error(
+        run("--store", url, "promote", "dev", "staging", cwd=strict), 1, "statesync.toml"
+    )
     assert run("--store", url, "promote", "dev", "staging", cwd=loose).returncode == 0
     shown = json.loads(run("--store", url, "--json", "promotion", "show").stdout)
     assert shown["allowed"] == ["dev->staging"]

@@ -31,8 +31,10 @@ def test_dry_run_lists_the_plan_and_writes_nothing(any_store_url: str, tmp_path:
     plan = json.loads(proc.stdout)
     assert plan["dry_run"] is True and plan["head"] is None and plan["secrets_sealed"] is False
     assert plan["excluded"] == [".env.local"]
-    assert plan["redacted"] == [{"path": "config.toml", "pointers": ["/password"]},
-                                {"path": "settings.json", "pointers": ["/note"]}]
+    assert plan["redacted"] == [
+        {"path": "config.toml", "pointers": ["/password"]},
+        {"path": "settings.json", "pointers": ["/note"]},
+    ]
     assert plan["upload"] == ["config.toml", "notes.txt", "settings.json"]
     assert plan["refused"] == [] and plan["upload_bytes"] > 0
     assert b"dry-run-secret" not in proc.stdout.encode() + proc.stderr.encode()

@@ -50,23 +50,39 @@ def moto_auth() -> Iterator[dict[str, str]]:
     port = closed_port()  # free now; the private moto binds it
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
     code = f"from moto import server; server.main(['-H', '127.0.0.1', '-p', '{port}'])"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         _wait(port, proc)
         endpoint = f"http://127.0.0.1:{port}"
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                           aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
         iam.create_user(UserName="ci")
-        policy = {"Version": "2012-10-17",
-                  "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
         iam.put_user_policy(UserName="ci", PolicyName="all", PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName="ci")["AccessKey"]
-        good = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_DEFAULT_REGION": "us-east-1"}
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                     aws_access_key_id=key["AccessKeyId"],
-                     aws_secret_access_key=key["SecretAccessKey"]).create_bucket(Bucket=BUCKET)
+        good = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        ).create_bucket(Bucket=BUCKET)
         yield good
     finally:
         proc.terminate()
@@ -76,17 +92,23 @@ def moto_auth() -> Iterator[dict[str, str]]:
 def keys(aws: dict[str, str], prefix: str) -> list[str]:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                          aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=aws["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+    )
     listing: dict[str, Any] = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
     return sorted(item["Key"] for item in listing.get("Contents", []))
 
 
 @pytest.mark.parametrize(
     "spoil",
-    [pytest.param({"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, id="wrong-secret"),
-     pytest.param({"AWS_ACCESS_KEY_ID": "AKIANOSUCHKEY0000000"}, id="unknown-key")],
+    [
+        pytest.param({"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, id="wrong-secret"),
+        pytest.param({"AWS_ACCESS_KEY_ID": "AKIANOSUCHKEY0000000"}, id="unknown-key"),
+    ],
 )
 def test_wrong_credentials_are_a_one_line_error_and_nothing_is_written(
     tmp_path: Path, moto_auth: dict[str, str], spoil: dict[str, str]

@@ -15,18 +15,32 @@ AWS_KEY_ID = "AKIAZ3MPLEK3YID7Q2WX"
 PLANTED = {
     ".env.local": "DATABASE_URL=postgres://app:envlocalpw@db/app\n",
     ".aws/credentials": "[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE22\n"
-                        "aws_secret_access_key = awscredsfilesecret\n",
+    "aws_secret_access_key = awscredsfilesecret\n",
     "config.toml": '[db]\nhost = "db"\npassword = "tomlpassword1" # prod\n',
     "app.ini": "[smtp]\nhost = mail\nsmtp_password = inipassword2\n",
     "events.jsonl": '{"event": "login", "access_token": "jsonltoken3"}\n{"event": "x"}\n',
     "keys/id_ed25519": "-----BEGIN OPENSSH PRIVATE KEY-----\nsshkeybody4\n",
-    "settings.json": json.dumps({"awsSecretAccessKey": "camelsecret5",
-                                 "note": AWS_KEY_ID, "nested": {"x-api-key": "dashedkey6"}}),
+    "settings.json": json.dumps(
+        {
+            "awsSecretAccessKey": "camelsecret5",
+            "note": AWS_KEY_ID,
+            "nested": {"x-api-key": "dashedkey6"},
+        }
+    ),
     "deploy.env": "export API_TOKEN='envfiletoken7'\nREGION=eu-west-1\n",
 }
-SECRETS = [b"envlocalpw", b"awscredsfilesecret", b"tomlpassword1", b"inipassword2",
-           b"jsonltoken3", b"sshkeybody4", b"camelsecret5", AWS_KEY_ID.encode(),
-           b"dashedkey6", b"envfiletoken7"]
+SECRETS = [
+    b"envlocalpw",
+    b"awscredsfilesecret",
+    b"tomlpassword1",
+    b"inipassword2",
+    b"jsonltoken3",
+    b"sshkeybody4",
+    b"camelsecret5",
+    AWS_KEY_ID.encode(),
+    b"dashedkey6",
+    b"envfiletoken7",
+]
 
 
 def _folder(root: Path) -> Path:
@@ -35,8 +49,9 @@ def _folder(root: Path) -> Path:
     return root
 
 
-def test_push_of_a_realistic_folder_leaks_no_planted_secret(any_store_url: str,
-                                                            tmp_path: Path) -> None:
+def test_push_of_a_realistic_folder_leaks_no_planted_secret(
+    any_store_url: str, tmp_path: Path
+) -> None:
     if any_store_url.startswith("memory://"):
         pytest.skip("the memory store lives in one process; the CLI runs in another")
     assert run("--store", any_store_url, "init").returncode == 0
@@ -54,8 +69,9 @@ def test_push_of_a_realistic_folder_leaks_no_planted_secret(any_store_url: str,
     assert run("--store", any_store_url, "pull", str(fresh), "--env", "dev").returncode == 0
     toml = (fresh / "config.toml").read_bytes()
     assert toml == b'[db]\nhost = "db"\npassword = "<statesync:secret>" # prod\n'
-    assert (fresh / "deploy.env").read_bytes() == \
-        b"export API_TOKEN='<statesync:secret>'\nREGION=eu-west-1\n"
+    assert (
+        fresh / "deploy.env"
+    ).read_bytes() == b"export API_TOKEN='<statesync:secret>'\nREGION=eu-west-1\n"
     status = run("--store", any_store_url, "status", str(src), "--env", "dev")
     assert status.returncode == 0 and "modified" not in status.stdout
 
@@ -71,8 +87,7 @@ def test_pull_puts_this_machines_line_format_values_back(tmp_path: Path) -> None
     write(other, "config.toml", '[db]\nhost = "db"\npassword = "theirs" # prod\n')
     pushed = run("--store", store, "push", str(other), "--env", "dev")
     assert pushed.returncode == 0, pushed.stderr
-    assert run("--store", store, "pull", str(src), "--env", "dev",
-               "--force").returncode == 0
+    assert run("--store", store, "pull", str(src), "--env", "dev", "--force").returncode == 0
     assert (src / "config.toml").read_bytes() == PLANTED["config.toml"].encode()
 
 
@@ -87,8 +102,7 @@ def test_a_broken_line_format_file_with_a_secret_is_refused(tmp_path: Path) -> N
     assert b"hunter2" not in store_bytes(open_backend(store))
 
 
-def test_a_utf16_document_with_a_secret_is_refused_and_one_without_is_kept(
-        tmp_path: Path) -> None:
+def test_a_utf16_document_with_a_secret_is_refused_and_one_without_is_kept(tmp_path: Path) -> None:
     store = (tmp_path / "store").as_uri()
     assert run("--store", store, "init").returncode == 0
     src = tmp_path / "src"

@@ -22,8 +22,11 @@ def history(tmp_path: Path, env: dict[str, str]) -> tuple[str, dict[str, str], P
     pw = {**env, "STATESYNC_PASSPHRASE": "team passphrase"}
     folder = tmp_path / "state"
     write(folder, "config.json", {"db": {"password": "pw-before-signing"}, "n": 1})
-    for args in (("init",), ("keys", "init", "dev", "--recipient", "passphrase"),
-                 ("push", str(folder), "--env", "dev", "--include-secrets")):
+    for args in (
+        ("init",),
+        ("keys", "init", "dev", "--recipient", "passphrase"),
+        ("push", str(folder), "--env", "dev", "--include-secrets"),
+    ):
         proc = run("--store", url, *args, env=pw)
         assert proc.returncode == 0, proc.stderr
     return url, pw, folder
@@ -56,10 +59,12 @@ def test_require_signed_applies_to_what_is_written_after_it(
     assert run("--store", url, "pull", str(pulled), "--env", "dev", env=pw).returncode == 0
     # what is written unsigned afterwards is refused before it is written
     write(pulled, "config.json", {"db": {"password": "pw-before-signing"}, "n": 3})
-    assert_one_line_error(run("--store", url, "push", str(pulled), "--env", "dev",
-                              env=unsigned), 4, "not signed")
-    assert_one_line_error(run("--store", url, "keys", "rotate", "dev", env=unsigned), 4,
-                          "not signed")
+    assert_one_line_error(
+        run("--store", url, "push", str(pulled), "--env", "dev", env=unsigned), 4, "not signed"
+    )
+    assert_one_line_error(
+        run("--store", url, "keys", "rotate", "dev", env=unsigned), 4, "not signed"
+    )
 
 
 def test_a_replaced_unsigned_keyring_is_still_refused(
@@ -71,8 +76,9 @@ def test_a_replaced_unsigned_keyring_is_still_refused(
     doc = json.loads(ring.read_text())
     doc["created_at"] = "2020-01-01T00:00:00+00:00"  # any change to the pinned keyring
     ring.write_text(json.dumps(doc))
-    assert_one_line_error(run("--store", url, "pull", str(tmp_path / "x"), "--env", "dev",
-                              env=pw), 4, "not signed")
+    assert_one_line_error(
+        run("--store", url, "pull", str(tmp_path / "x"), "--env", "dev", env=pw), 4, "not signed"
+    )
 
 
 def test_trust_settings_are_undone_by_untrust(
@@ -90,7 +96,10 @@ def test_trust_settings_are_undone_by_untrust(
     trust_file = tmp_path / "cfg" / "statesync" / "trust.json"
     assert json.loads(trust_file.read_text())["stores"] == {}
     assert run("--store", url, "keys", "rotate", "dev", env=unsigned).returncode == 0
-    assert run("--store", url, "pull", str(tmp_path / "p"), "--env", "dev",
-               env=unsigned).returncode == 0
-    assert_one_line_error(run("--store", url, "keys", "untrust", "dev", env=pw), 2,
-                          "PUBKEY or --require-signed")
+    assert (
+        run("--store", url, "pull", str(tmp_path / "p"), "--env", "dev", env=unsigned).returncode
+        == 0
+    )
+    assert_one_line_error(
+        run("--store", url, "keys", "untrust", "dev", env=pw), 2, "PUBKEY or --require-signed"
+    )

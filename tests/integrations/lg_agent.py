@@ -84,8 +84,7 @@ def main(argv: list[str]) -> None:
             return
         app = build(saver)
         if command == "start":
-            out = app.invoke({"items": ["a", "b", "c"], "log": [], "approved": ""},
-                             config(thread))
+            out = app.invoke({"items": ["a", "b", "c"], "log": [], "approved": ""}, config(thread))
             print(json.dumps({"interrupts": [i.value for i in out.get("__interrupt__", [])]}))
         else:
             out = app.invoke(Command(resume=argv[3]), config(thread))

@@ -16,8 +16,9 @@ from statesync.api import Store
 from statesync.integrations.langgraph import StatesyncSaver
 
 
-def _run_suite(url: str, name: str, report_dir: Path, *, encrypt: bool = False,
-               created: bool = False) -> None:
+def _run_suite(
+    url: str, name: str, report_dir: Path, *, encrypt: bool = False, created: bool = False
+) -> None:
     if not created:
         Store.init(url).close()
 
@@ -37,20 +38,31 @@ def _run_suite(url: str, name: str, report_dir: Path, *, encrypt: bool = False,
     failures = {cap: r.failures for cap, r in report.results.items() if r.passed is not True}
     assert report.conformance_level() == "FULL", failures
     assert {c.value for c in ALL_CAPABILITIES} == {
-        cap for cap, r in report.results.items() if r.detected and r.passed}
+        cap for cap, r in report.results.items() if r.detected and r.passed
+    }
 
 
-def test_conformance_suite_passes_in_full(any_store_url: str,
-                                          tmp_path_factory: pytest.TempPathFactory) -> None:
-    _run_suite(any_store_url, f"StatesyncSaver on {any_store_url.split(':', 1)[0]}",
-               tmp_path_factory.getbasetemp())
+def test_conformance_suite_passes_in_full(
+    any_store_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _run_suite(
+        any_store_url,
+        f"StatesyncSaver on {any_store_url.split(':', 1)[0]}",
+        tmp_path_factory.getbasetemp(),
+    )
 
 
-def test_conformance_suite_passes_encrypted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_conformance_suite_passes_encrypted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
     url = (tmp_path / "store").as_uri()
     with Store.init(url) as store:
         store.keys().init("langgraph", ["passphrase"])
-    _run_suite(url, "StatesyncSaver encrypted on file", tmp_path_factory.getbasetemp(),
-               encrypt=True, created=True)
+    _run_suite(
+        url,
+        "StatesyncSaver encrypted on file",
+        tmp_path_factory.getbasetemp(),
+        encrypt=True,
+        created=True,
+    )

@@ -19,28 +19,37 @@ AGENT = Path(lg_agent.__file__)
 THREAD = "order #1 / ünïcode ../../etc"
 
 
-
 def run_agent(home: Path, *args: str) -> dict[str, Any]:
     """Run the agent in its own process, as another user on another machine (own HOME)."""
     env = {**os.environ, "HOME": str(home)}
     for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
         env[var] = str(home / var.lower())
-    proc = subprocess.run([sys.executable, str(AGENT), *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(AGENT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return dict(json.loads(proc.stdout))
 
 
-def test_interrupted_on_one_machine_resumes_on_another(process_store_url: str,
-                                                       tmp_path: Path) -> None:
+def test_interrupted_on_one_machine_resumes_on_another(
+    process_store_url: str, tmp_path: Path
+) -> None:
     any_store_url = process_store_url
     Store.init(any_store_url).close()
     first = run_agent(tmp_path / "alice", any_store_url, THREAD, "start")
-    assert first["interrupts"] == [{"question": "approve?",
-                                    "log": ["planned 3 items", "priced at 30"]}]
+    assert first["interrupts"] == [
+        {"question": "approve?", "log": ["planned 3 items", "priced at 30"]}
+    ]
     done = run_agent(tmp_path / "bob", any_store_url, THREAD, "resume", "yes")
-    assert done == {"approved": "yes", "log": ["planned 3 items", "priced at 30",
-                                               "review: yes", "shipped"]}
+    assert done == {
+        "approved": "yes",
+        "log": ["planned 3 items", "priced at 30", "review: yes", "shipped"],
+    }
 
 
 def test_time_travel_forks_from_an_earlier_checkpoint(tmp_path: Path) -> None:

@@ -51,20 +51,33 @@ def test_a_writer_with_a_stale_head_loses_no_other_namespace(store_url: str) -> 
             assert tup is not None and tup.config == expected
 
 
-def test_two_processes_writing_one_thread_keep_every_checkpoint(process_store_url: str,
-                                                                tmp_path: Path) -> None:
+def test_two_processes_writing_one_thread_keep_every_checkpoint(
+    process_store_url: str, tmp_path: Path
+) -> None:
     store_url = process_store_url
     Store.init(store_url).close()
     n = 10
-    procs = [subprocess.Popen([sys.executable, str(Path(lg_agent.__file__)), store_url,
-                               "shared thread", "churn", ns, str(n)],
-                              env={**os.environ, "HOME": str(tmp_path / ns)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for ns in ("alpha", "beta")]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(lg_agent.__file__)),
+                store_url,
+                "shared thread",
+                "churn",
+                ns,
+                str(n),
+            ],
+            env={**os.environ, "HOME": str(tmp_path / ns)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for ns in ("alpha", "beta")
+    ]
     outs = [p.communicate(timeout=180) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
-    ids = {ns: json.loads(out)["ids"] for ns, (out, _) in zip(("alpha", "beta"), outs,
-                                                                strict=True)}
+    ids = {ns: json.loads(out)["ids"] for ns, (out, _) in zip(("alpha", "beta"), outs, strict=True)}
     with StatesyncSaver.open(store_url) as saver:
         listed = list(saver.list({"configurable": {"thread_id": "shared thread"}}))
         assert sorted(t.checkpoint["id"] for t in listed) == sorted(ids["alpha"] + ids["beta"])
@@ -83,15 +96,19 @@ def test_put_writes_repeated_by_a_task_is_not_doubled(tmp_path: Path) -> None:
     saver.put_writes(cfg, [("__error__", "again")], task_id="t1")  # special writes replace
     tup = saver.get_tuple(cfg)
     assert tup is not None
-    assert sorted(tup.pending_writes or []) == [("t1", "__error__", "again"), ("t1", "a", 1),
-                                                ("t1", "b", 2)]
+    assert sorted(tup.pending_writes or []) == [
+        ("t1", "__error__", "again"),
+        ("t1", "a", 1),
+        ("t1", "b", 2),
+    ]
     prefix = "langgraph/threads/"
     assert sum(1 for m in saver.threads.backend.list(prefix) if "/w/" in m.key) == 1
     saver.close()
 
 
 def test_encrypted_checkpoints_leave_no_plaintext_in_the_store(
-        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
     secret, thread = planted("langgraph-state"), "customer-" + planted("thread-name")
     with Store.open(store_url) as store:
@@ -137,15 +154,17 @@ def test_a_checkpoint_moved_to_another_id_is_refused(tmp_path: Path) -> None:
             saver.get_tuple(second)
 
 
-def test_a_head_naming_a_lost_checkpoint_falls_back_to_the_newest_present(
-        tmp_path: Path) -> None:
+def test_a_head_naming_a_lost_checkpoint_falls_back_to_the_newest_present(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
     with StatesyncSaver.open(url, create=True) as saver:
         first = saver.put(conf("crash"), checkpoint({"v": 1}), {}, {})
         second = saver.put(first, checkpoint({"v": 2}), {}, {})
         lost = second["configurable"]["checkpoint_id"]
-        key = next(m.key for m in saver.threads.backend.list("langgraph/")
-                   if m.key.endswith("/c/" + lost.encode().hex()))
+        key = next(
+            m.key
+            for m in saver.threads.backend.list("langgraph/")
+            if m.key.endswith("/c/" + lost.encode().hex())
+        )
         saver.threads.backend.delete(key)  # as if the put died after moving the head
         latest = saver.get_tuple(conf("crash"))
         assert latest is not None and latest.config == first

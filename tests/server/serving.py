@@ -20,8 +20,13 @@ PASSPHRASE = "server passphrase for tests"
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "STATESYNC_PASSPHRASE": PASSPHRASE, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, env=full, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=180,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:
@@ -70,11 +75,23 @@ class Server:
 @contextlib.contextmanager
 def serving(store: str, tokens: Path, *extra: str) -> Iterator[Server]:
     """Start the server on 127.0.0.1, port 0 (it prints the port it got); always stop it."""
-    cmd = [sys.executable, "-m", "statesync.cli", "--store", store, "serve",
-           "--listen", "127.0.0.1:0", "--tokens", str(tokens), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "statesync.cli",
+        "--store",
+        store,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tokens",
+        str(tokens),
+        *extra,
+    ]
     env = {**os.environ, "STATESYNC_PASSPHRASE": PASSPHRASE}
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+    )
     try:
         assert proc.stderr is not None
         lines: list[str] = []
@@ -106,8 +123,9 @@ def terraform_binary() -> str:
     deliberately absent. ``STATESYNC_TEST_TERRAFORM`` names another binary (a newer
     Terraform, OpenTofu's ``tofu``) to run the same tests with.
     """
-    path = Path(os.environ.get("STATESYNC_TEST_TERRAFORM") or
-                Path(sys.executable).parent / "terraform")
+    path = Path(
+        os.environ.get("STATESYNC_TEST_TERRAFORM") or Path(sys.executable).parent / "terraform"
+    )
     if not path.exists():
         import pytest
 
@@ -148,19 +166,34 @@ class Workdir:
     binary: str
     env: dict[str, str]
 
-    def run(self, *args: str, stdin: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.binary, *args], cwd=self.path, env=self.env, text=True,
-                              capture_output=True, input=stdin, timeout=timeout)
+    def run(
+        self, *args: str, stdin: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.binary, *args],
+            cwd=self.path,
+            env=self.env,
+            text=True,
+            capture_output=True,
+            input=stdin,
+            timeout=timeout,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([self.binary, *args], cwd=self.path, env=self.env, text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [self.binary, *args],
+            cwd=self.path,
+            env=self.env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
     def apply(self, n: int) -> subprocess.CompletedProcess[str]:
-        return self.run("apply", "-auto-approve", "-input=false", "-no-color", f"-var=n={n}",
-                        "-lock-timeout=0s")
+        return self.run(
+            "apply", "-auto-approve", "-input=false", "-no-color", f"-var=n={n}", "-lock-timeout=0s"
+        )
 
 
 def workdir(path: Path, address: str, name: str, token: str, secret: str) -> Workdir:
@@ -169,12 +202,25 @@ def workdir(path: Path, address: str, name: str, token: str, secret: str) -> Wor
     (path / "main.tf").write_text(CONFIG % {"secret": secret})
     rc = path / "terraformrc"
     rc.write_text("")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(path), "TF_IN_AUTOMATION": "1",
-           "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(rc)}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(path),
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_CLI_CONFIG_FILE": str(rc),
+    }
     wd = Workdir(path, terraform_binary(), env)
-    conf = [f"-backend-config={k}={v}" for k, v in (
-        ("address", address), ("lock_address", address), ("unlock_address", address),
-        ("username", name), ("password", token), ("retry_max", "0"))]
+    conf = [
+        f"-backend-config={k}={v}"
+        for k, v in (
+            ("address", address),
+            ("lock_address", address),
+            ("unlock_address", address),
+            ("username", name),
+            ("password", token),
+            ("retry_max", "0"),
+        )
+    ]
     proc = wd.run("init", "-input=false", "-no-color", *conf)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return wd

@@ -35,8 +35,16 @@ def test_refuses_to_listen_beyond_loopback_without_tls_and_tokens(tmp_path: Path
     tokens_mod.add(tokens, "ci", [tokens_mod.Grant.parse("prod=write")])
     tls = ["--tls-cert", "c.pem", "--tls-key", "k.pem"]
     for extra in ([], [*tls, "--no-auth"]):  # tokens without TLS; TLS without tokens
-        proc = cli("--store", str(tmp_path / "store"), "serve", "--listen", "0.0.0.0:0",
-                   "--tokens", str(tokens), *extra)
+        proc = cli(
+            "--store",
+            str(tmp_path / "store"),
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--tokens",
+            str(tokens),
+            *extra,
+        )
         one_line_error(proc, 2, "not loopback")
 
 
@@ -49,8 +57,15 @@ def test_tokens_add_list_remove(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     token = add_token(path, "ci", "prod=write", "dev*=admin")
     listed = json.loads(ok(cli("--json", "serve", "tokens", "list", "--tokens", str(path))))
-    assert listed == {"tokens": [{"name": "ci", "created_at": listed["tokens"][0]["created_at"],
-                                  "grants": {"prod": "write", "dev*": "admin"}}]}
+    assert listed == {
+        "tokens": [
+            {
+                "name": "ci",
+                "created_at": listed["tokens"][0]["created_at"],
+                "grants": {"prod": "write", "dev*": "admin"},
+            }
+        ]
+    }
     assert token not in json.dumps(listed)
     ok(cli("serve", "tokens", "remove", "ci", "--tokens", str(path)))
     assert tokens_mod.load(path).entries == ()
@@ -76,18 +91,29 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     os.chmod(key_path, 0o600)
     return cert_path, key_path
 
@@ -113,11 +139,12 @@ def test_serves_over_tls_with_the_configured_update_method(tmp_path: Path) -> No
 
 
 def test_the_http_stack_is_imported_only_to_serve() -> None:
-    probe = ("import sys, statesync.api, statesync.cli\n"
-             "try:\n    statesync.cli.main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
-             "heavy = ('starlette', 'uvicorn', 'prometheus_client', 'jinja2')\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60)
+    probe = (
+        "import sys, statesync.api, statesync.cli\n"
+        "try:\n    statesync.cli.main(['serve', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('starlette', 'uvicorn', 'prometheus_client', 'jinja2')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -20,16 +20,23 @@ from tests.server.serving import add_token, make_store, serving
 
 
 def _state(secret: str) -> bytes:
-    doc = {"version": 4, "terraform_version": "1.0.3", "serial": 1, "lineage": "L1",
-           "outputs": {"db_password": {"value": secret, "type": "string", "sensitive": True},
-                       "region": {"value": "eu-west-1", "type": "string"}},
-           "resources": []}
+    doc = {
+        "version": 4,
+        "terraform_version": "1.0.3",
+        "serial": 1,
+        "lineage": "L1",
+        "outputs": {
+            "db_password": {"value": secret, "type": "string", "sensitive": True},
+            "region": {"value": "eu-west-1", "type": "string"},
+        },
+        "resources": [],
+    }
     return json.dumps(doc, indent=2).encode()
 
 
-def test_web_view_is_served_behind_tokens_with_secrets_redacted(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch
-                                                                 ) -> None:
+def test_web_view_is_served_behind_tokens_with_secrets_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("CONFIG", "DATA", "STATE", "CACHE"):
         monkeypatch.setenv(f"XDG_{var}_HOME", str(tmp_path / f"xdg-{var.lower()}"))
     store = (tmp_path / "store").as_uri()
@@ -41,10 +48,15 @@ def test_web_view_is_served_behind_tokens_with_secrets_redacted(tmp_path: Path,
     body = _state(secret)
     with serving(store, tokens) as server:
         basic = base64.b64encode(f"ci:{writer}".encode()).decode()
-        put = httpx.post(server.tf("prod"), content=body, timeout=60,
-                         headers={"Authorization": f"Basic {basic}",
-                                  "Content-MD5": base64.b64encode(
-                                      hashlib.md5(body).digest()).decode()})
+        put = httpx.post(
+            server.tf("prod"),
+            content=body,
+            timeout=60,
+            headers={
+                "Authorization": f"Basic {basic}",
+                "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+            },
+        )
         assert put.status_code == 200, put.text
         assert httpx.get(server.url + "/", timeout=30).status_code == 401
         bad = httpx.get(server.url + "/", headers={"Authorization": "Bearer nope"}, timeout=30)
@@ -56,8 +68,9 @@ def test_web_view_is_served_behind_tokens_with_secrets_redacted(tmp_path: Path,
         history = httpx.get(server.url + "/env/prod", headers=auth, timeout=30)
         assert history.status_code == 200
         snap = history.text.split("/snap/", 1)[1][:64]
-        page = httpx.get(f"{server.url}/snap/{snap}/file/terraform.tfstate", headers=auth,
-                         timeout=30)
+        page = httpx.get(
+            f"{server.url}/snap/{snap}/file/terraform.tfstate", headers=auth, timeout=30
+        )
         assert page.status_code == 200
         assert "eu-west-1" in page.text and "&lt;statesync:secret&gt;" in page.text
         for response in (home, history, page):

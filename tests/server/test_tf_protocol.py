@@ -41,8 +41,11 @@ class Rig:
     def objects(self) -> dict[str, bytes]:
         backend = open_backend(self.store)
         try:
-            return {m.key: backend.get(m.key)[0] for m in backend.list("")
-                    if not m.key.startswith("locks/")}
+            return {
+                m.key: backend.get(m.key)[0]
+                for m in backend.list("")
+                if not m.key.startswith("locks/")
+            }
         finally:
             backend.close()
 
@@ -57,10 +60,16 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         store = (tmp / "store").as_uri()
         make_store(store)
         path = tmp / "tokens.json"
-        grants = {"reader": ["prod=read"], "writer": ["prod=write", "scratch*=write"],
-                  "admin": ["prod=admin", "scratch*=admin"], "devonly": ["dev=admin"]}
-        tokens = {name: tokens_mod.add(path, name, [tokens_mod.Grant.parse(g) for g in gs])
-                  for name, gs in grants.items()}
+        grants = {
+            "reader": ["prod=read"],
+            "writer": ["prod=write", "scratch*=write"],
+            "admin": ["prod=admin", "scratch*=admin"],
+            "devonly": ["dev=admin"],
+        }
+        tokens = {
+            name: tokens_mod.add(path, name, [tokens_mod.Grant.parse(g) for g in gs])
+            for name, gs in grants.items()
+        }
         with serving(store, path, "--body-timeout", "1") as server:
             yield Rig(server, store, tokens, path)
     log = "".join(server.log)
@@ -69,9 +78,14 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 
 def state(serial: int, lineage: str = "L1", **outputs: object) -> bytes:
-    doc = {"version": 4, "terraform_version": "1.0.3", "serial": serial, "lineage": lineage,
-           "outputs": {k: {"value": v, "type": "string"} for k, v in outputs.items()},
-           "resources": []}
+    doc = {
+        "version": 4,
+        "terraform_version": "1.0.3",
+        "serial": serial,
+        "lineage": lineage,
+        "outputs": {k: {"value": v, "type": "string"} for k, v in outputs.items()},
+        "resources": [],
+    }
     return json.dumps(doc, indent=2).encode() + b"\n"
 
 
@@ -79,16 +93,30 @@ def md5(body: bytes) -> str:
     return base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
-def post(c: httpx.Client, path: str, body: bytes, method: str = "POST",
-         **params: str) -> httpx.Response:
-    return c.request(method, path, content=body, params=params or None,
-                     headers={"Content-MD5": md5(body), "Content-Type": "application/json"})
+def post(
+    c: httpx.Client, path: str, body: bytes, method: str = "POST", **params: str
+) -> httpx.Response:
+    return c.request(
+        method,
+        path,
+        content=body,
+        params=params or None,
+        headers={"Content-MD5": md5(body), "Content-Type": "application/json"},
+    )
 
 
 def lock_info(lock_id: str | None = None) -> bytes:
-    return json.dumps({"ID": lock_id or str(uuid.uuid4()), "Operation": "OperationTypeApply",
-                       "Info": "", "Who": "alice@laptop", "Version": "1.0.3",
-                       "Created": "2026-01-01T00:00:00Z", "Path": ""}).encode()
+    return json.dumps(
+        {
+            "ID": lock_id or str(uuid.uuid4()),
+            "Operation": "OperationTypeApply",
+            "Info": "",
+            "Who": "alice@laptop",
+            "Version": "1.0.3",
+            "Created": "2026-01-01T00:00:00Z",
+            "Path": "",
+        }
+    ).encode()
 
 
 def test_refusals_leave_the_store_untouched(rig: Rig) -> None:
@@ -135,11 +163,11 @@ def raw(rig: Rig, request: bytes) -> bytes:
 def test_oversized_and_slow_bodies_are_refused(rig: Rig) -> None:
     before = rig.objects()
     auth = f"Authorization: Bearer {rig.tokens['admin']}\r\n".encode()
-    big = (b"POST /tf/prod HTTP/1.1\r\nHost: x\r\n" + auth +
-           b"Content-Length: 70000000\r\n\r\n{}")
+    big = b"POST /tf/prod HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: 70000000\r\n\r\n{}"
     assert raw(rig, big).startswith(b"HTTP/1.1 413")
-    slow = (b"POST /tf/prod HTTP/1.1\r\nHost: x\r\n" + auth +
-            b"Content-Length: 100\r\n\r\n{\"serial\":")  # then nothing: the client stalls
+    slow = (
+        b"POST /tf/prod HTTP/1.1\r\nHost: x\r\n" + auth + b'Content-Length: 100\r\n\r\n{"serial":'
+    )  # then nothing: the client stalls
     assert raw(rig, slow).startswith(b"HTTP/1.1 408")
     assert rig.objects() == before
 
@@ -210,10 +238,12 @@ def test_log_diff_and_rollback_undo_an_apply(rig: Rig) -> None:
 
 def test_concurrent_clients_lose_nothing(rig: Rig) -> None:
     """Clients on their own environments all succeed; racing writers on one are never lost."""
+
     def own_env(i: int) -> list[int]:
         with rig.client("writer") as c:
-            codes = [post(c, f"/tf/scratch-many-{i}", state(s, n=str(i))).status_code
-                     for s in (1, 2, 3)]
+            codes = [
+                post(c, f"/tf/scratch-many-{i}", state(s, n=str(i))).status_code for s in (1, 2, 3)
+            ]
             return [*codes, int(c.get(f"/tf/scratch-many-{i}").content == state(3, n=str(i)))]
 
     def racer(i: int) -> tuple[int, bytes]:

@@ -26,18 +26,44 @@ from tests.server.serving import cli, make_store, ok, serving
 def tf_state(serial: int) -> bytes:
     """A state with every kind of secret a real one has (odd spacing kept on purpose)."""
     doc = {
-        "version": 4, "terraform_version": "1.0.3", "serial": serial, "lineage": "lin-1",
-        "outputs": {"db_url": {"value": {"host": "db", "pass": planted("tf-out")},
-                               "type": ["object", {"host": "string", "pass": "string"}],
-                               "sensitive": True},
-                    "plain": {"value": f"v{serial}", "type": "string"}},
-        "resources": [{"mode": "managed", "type": "x_db", "name": "main", "instances": [{
-            "schema_version": 0,
-            "attributes": {"id": "db-1", "admin_password": planted("tf-attr-pw"),
-                           "conn": [{"dsn": planted("tf-attr-dsn")}], "port": 5432},
-            "sensitive_attributes": [[{"type": "get_attr", "value": "conn"},
-                                      {"type": "index", "value": {"value": 0, "type": "number"}},
-                                      {"type": "get_attr", "value": "dsn"}]]}]}]}
+        "version": 4,
+        "terraform_version": "1.0.3",
+        "serial": serial,
+        "lineage": "lin-1",
+        "outputs": {
+            "db_url": {
+                "value": {"host": "db", "pass": planted("tf-out")},
+                "type": ["object", {"host": "string", "pass": "string"}],
+                "sensitive": True,
+            },
+            "plain": {"value": f"v{serial}", "type": "string"},
+        },
+        "resources": [
+            {
+                "mode": "managed",
+                "type": "x_db",
+                "name": "main",
+                "instances": [
+                    {
+                        "schema_version": 0,
+                        "attributes": {
+                            "id": "db-1",
+                            "admin_password": planted("tf-attr-pw"),
+                            "conn": [{"dsn": planted("tf-attr-dsn")}],
+                            "port": 5432,
+                        },
+                        "sensitive_attributes": [
+                            [
+                                {"type": "get_attr", "value": "conn"},
+                                {"type": "index", "value": {"value": 0, "type": "number"}},
+                                {"type": "get_attr", "value": "dsn"},
+                            ]
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     return json.dumps(doc, indent=1).replace('"port": 5432', '"port" :  5432').encode()
 
 
@@ -53,8 +79,10 @@ def test_secrets_are_sealed_and_given_back_exactly(tmp_path: Path, mode: str) ->
     path = tmp_path / "tokens.json"
     token = tokens_mod.add(path, "ci", [tokens_mod.Grant.parse("*=write")])
     extra = ["--encrypt", "all"] if mode == "all" else []
-    with serving(store, path, *extra) as server, httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
+    with (
+        serving(store, path, *extra) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c,
+    ):
         for serial in (1, 2):
             assert post(c, "prod", tf_state(serial)).status_code == 200
             assert c.get("/tf/prod").content == tf_state(serial)

@@ -49,8 +49,15 @@ def history(store: str, env: str) -> list[dict[str, object]]:
     return entries
 
 
-def assert_pulls_reproduce(store: str, env: str, states: dict[int, bytes], tmp: Path,
-                           monkeypatch: pytest.MonkeyPatch, *, with_cli: bool = True) -> None:
+def assert_pulls_reproduce(
+    store: str,
+    env: str,
+    states: dict[int, bytes],
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    with_cli: bool = True,
+) -> None:
     """One snapshot per state written, newest first; each pulls back byte for byte.
 
     ``statesync log`` and ``statesync pull`` of the head through the CLI
@@ -83,8 +90,9 @@ def assert_no_clear_secret(store: str) -> None:
         backend.close()
 
 
-def test_terraform_full_cycle_on_the_local_store(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terraform_full_cycle_on_the_local_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = (tmp_path / "store").as_uri()
     make_store(store, "prod")
     tokens = tmp_path / "tokens.json"
@@ -151,9 +159,15 @@ def test_terraform_full_cycle_on_the_local_store(tmp_path: Path,
 
         # a wrong password: Terraform reports the 401
         intruder = Workdir(ci.path, ci.binary, ci.env)
-        bad = intruder.run("init", "-input=false", "-no-color", "-reconfigure",
-                           f"-backend-config=address={server.tf('prod')}",
-                           "-backend-config=username=ci", "-backend-config=password=wrong")
+        bad = intruder.run(
+            "init",
+            "-input=false",
+            "-no-color",
+            "-reconfigure",
+            f"-backend-config=address={server.tf('prod')}",
+            "-backend-config=username=ci",
+            "-backend-config=password=wrong",
+        )
         assert bad.returncode != 0 and "requires auth" in bad.stdout + bad.stderr
     assert_pulls_reproduce(store, "prod", states, tmp_path, monkeypatch)
     assert_no_clear_secret(store)
@@ -162,8 +176,9 @@ def test_terraform_full_cycle_on_the_local_store(tmp_path: Path,
 
 @pytest.mark.cloud
 @pytest.mark.parametrize("rig", ["s3", "azure", "gcs"])
-def test_terraform_applies_on_each_cloud_store(rig: str, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terraform_applies_on_each_cloud_store(
+    rig: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = RIGS[rig](tmp_path)
     if store is None:
         pytest.skip(f"{rig} emulator not started (run scripts/test.sh)")

@@ -12,18 +12,33 @@ from statesync.server.tfstate import TfLock, from_purpose, sensitive_pointers, t
 
 def test_sensitive_outputs_and_attribute_paths() -> None:
     doc = {
-        "outputs": {"a/b~c": {"value": 1, "sensitive": True}, "open": {"value": 2},
-                    "falsy": {"value": 3, "sensitive": "true"}},
+        "outputs": {
+            "a/b~c": {"value": 1, "sensitive": True},
+            "open": {"value": 2},
+            "falsy": {"value": 3, "sensitive": "true"},
+        },
         "resources": [
             {"instances": []},
-            {"instances": [
-                {"sensitive_attributes": []},
-                {"sensitive_attributes": [
-                    [{"type": "get_attr", "value": "tags"},
-                     {"type": "index", "value": {"value": "db/pass", "type": "string"}}],
-                    [{"type": "get_attr", "value": "list"},
-                     {"type": "index", "value": {"value": 2, "type": "number"}}],
-                    [{"type": "unknown", "value": "x"}]]}]}]}
+            {
+                "instances": [
+                    {"sensitive_attributes": []},
+                    {
+                        "sensitive_attributes": [
+                            [
+                                {"type": "get_attr", "value": "tags"},
+                                {"type": "index", "value": {"value": "db/pass", "type": "string"}},
+                            ],
+                            [
+                                {"type": "get_attr", "value": "list"},
+                                {"type": "index", "value": {"value": 2, "type": "number"}},
+                            ],
+                            [{"type": "unknown", "value": "x"}],
+                        ]
+                    },
+                ]
+            },
+        ],
+    }
     assert sensitive_pointers(doc) == [
         "/outputs/a~1b~0c/value",
         "/resources/1/instances/1/attributes/tags/db~1pass",

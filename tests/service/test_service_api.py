@@ -16,14 +16,21 @@ from tests.helpers import write
 from tests.service.watchproc import wait_until
 
 
-def test_embedded_service_saves_now_and_reports_every_event(any_store_url: str,
-                                                            tmp_path: Path) -> None:
+def test_embedded_service_saves_now_and_reports_every_event(
+    any_store_url: str, tmp_path: Path
+) -> None:
     api.Store.init(any_store_url).close()
     folder = tmp_path / "agent"
     write(folder, "task.json", {"step": 0})
     events: list[Event] = []
-    svc = watch(folder, "agents", store=any_store_url, settle=30, interval=120,
-                    poll=any_store_url.startswith("memory://"))
+    svc = watch(
+        folder,
+        "agents",
+        store=any_store_url,
+        settle=30,
+        interval=120,
+        poll=any_store_url.startswith("memory://"),
+    )
     svc.on_event = events.append
     try:
         svc.start()
@@ -37,8 +44,7 @@ def test_embedded_service_saves_now_and_reports_every_event(any_store_url: str,
     assert kinds[0] == "start" and kinds[-1] == "stop" and kinds.count("push") == 2
     with api.Store.open(any_store_url) as store:
         store.pull(tmp_path / "check", "agents")
-    assert json.loads((tmp_path / "check" / "task.json").read_text()) == {"step": 1,
-                                                                          "done": True}
+    assert json.loads((tmp_path / "check" / "task.json").read_text()) == {"step": 1, "done": True}
 
 
 def test_hooks_get_the_event_as_json_on_stdin(tmp_path: Path) -> None:
@@ -56,11 +62,14 @@ def test_hooks_get_the_event_as_json_on_stdin(tmp_path: Path) -> None:
     assert event["kind"] == "push" and event["env"] == "dev" and event["serial"] == 1
 
 
-def test_bad_options_are_usage_errors(tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    for args in (["--on-conflict", "merge"], ["--metrics", "0.0.0.0:9464"],
-                 ["--settle", "40s", "--interval", "30s"], ["--exec-on", "boot", "true"],
-                 ["--interval", "soon"]):
+def test_bad_options_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (
+        ["--on-conflict", "merge"],
+        ["--metrics", "0.0.0.0:9464"],
+        ["--settle", "40s", "--interval", "30s"],
+        ["--exec-on", "boot", "true"],
+        ["--interval", "soon"],
+    ):
         code = main(["--store", str(tmp_path / "s"), "watch", str(tmp_path), *args])
         err = capsys.readouterr().err
         assert code == 2, (args, err)
@@ -71,13 +80,14 @@ def test_bad_options_are_usage_errors(tmp_path: Path,
 
 
 def test_api_and_help_import_no_service_dependencies() -> None:
-    code = ("import sys, statesync.api, statesync.cli, statesync.service;"
-            "import contextlib, io\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-            "    statesync.cli.main(['--help'])\n"
-            "bad = [m for m in ('watchdog', 'prometheus_client') if m in sys.modules]\n"
-            "print(bad)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys, statesync.api, statesync.cli, statesync.service;"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    statesync.cli.main(['--help'])\n"
+        "bad = [m for m in ('watchdog', 'prometheus_client') if m in sys.modules]\n"
+        "print(bad)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -25,8 +25,9 @@ def pulled(url: str, dest: Path, env: str = "dev") -> object:
     return json.loads((dest / "state.json").read_text())
 
 
-def test_pushes_a_change_then_a_burst_once_then_exits_zero(shared_store: str,
-                                                            tmp_path: Path) -> None:
+def test_pushes_a_change_then_a_burst_once_then_exits_zero(
+    shared_store: str, tmp_path: Path
+) -> None:
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
     # settle well above any pause a loaded machine puts between two writes of the burst
@@ -82,14 +83,20 @@ def test_under_continuous_churn_pushes_every_interval(local_store: str, tmp_path
     assert pulled(local_store, tmp_path / "check") == {"n": i}
 
 
-def test_editor_temp_files_and_the_record_are_not_changes(local_store: str,
-                                                         tmp_path: Path) -> None:
+def test_editor_temp_files_and_the_record_are_not_changes(local_store: str, tmp_path: Path) -> None:
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
     with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s") as w:
         w.wait_event("push", lambda e: e["serial"] == 1)
-        for name in ("state.json.swp", "state.json~", ".#state.json", "4913", "x.tmp",
-                     "sub/.notes.swp", ".statesync/extra"):
+        for name in (
+            "state.json.swp",
+            "state.json~",
+            ".#state.json",
+            "4913",
+            "x.tmp",
+            "sub/.notes.swp",
+            ".statesync/extra",
+        ):
             write(folder, name, "temp")
         time.sleep(1.5)  # several settle periods: long enough for a push to have started
         assert [e["kind"] for e in w.events if e["kind"] in ("push", "noop")] == ["push"]
@@ -123,8 +130,9 @@ def test_gc_every_applies_the_stored_retention_policy(local_store: str, tmp_path
             store.push(folder, "dev")
         api.set_gc_policy(store, "dev", Policy(keep_last=2))
     assert snapshots(local_store) == 4
-    with WatchProc(local_store, folder, "--settle", "0.3s", "--interval", "10s",
-                   "--gc-every", "1s") as w:
+    with WatchProc(
+        local_store, folder, "--settle", "0.3s", "--interval", "10s", "--gc-every", "1s"
+    ) as w:
         w.wait_event("gc", timeout=60)
         assert w.terminate() == 0
     assert snapshots(local_store) == 2, w.log()

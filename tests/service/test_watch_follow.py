@@ -36,8 +36,7 @@ def doc(folder: Path) -> Any:
         return None
 
 
-def test_two_followers_editing_different_keys_converge(shared_store: str,
-                                                       tmp_path: Path) -> None:
+def test_two_followers_editing_different_keys_converge(shared_store: str, tmp_path: Path) -> None:
     seed(shared_store, tmp_path, {"a": 0, "b": 0})
     one, two = clone(shared_store, tmp_path / "one"), clone(shared_store, tmp_path / "two")
     with WatchProc(shared_store, one, *FOLLOW) as w1, WatchProc(shared_store, two, *FOLLOW) as w2:
@@ -46,14 +45,16 @@ def test_two_followers_editing_different_keys_converge(shared_store: str,
         write(one, "state.json", {"a": 1, "b": 0})
         write(two, "state.json", {"a": 0, "b": 2})
         both = {"a": 1, "b": 2}
-        wait_until(lambda: doc(one) == both and doc(two) == both, 60,
-                   lambda: f"convergence: {doc(one)} / {doc(two)}\n{w1.log()}\n{w2.log()}")
+        wait_until(
+            lambda: doc(one) == both and doc(two) == both,
+            60,
+            lambda: f"convergence: {doc(one)} / {doc(two)}\n{w1.log()}\n{w2.log()}",
+        )
         assert w1.terminate() == 0 and w2.terminate() == 0
     assert not w1.of("conflict") and not w2.of("conflict")
 
 
-def test_follower_pulls_rearms_and_ignores_its_own_swap(local_store: str,
-                                                        tmp_path: Path) -> None:
+def test_follower_pulls_rearms_and_ignores_its_own_swap(local_store: str, tmp_path: Path) -> None:
     seed(local_store, tmp_path, {"n": 0})
     folder = clone(local_store, tmp_path / "app")
     with WatchProc(local_store, folder, *FOLLOW) as w:
@@ -81,11 +82,13 @@ def history(url: str, tmp_path: Path) -> list[object]:
 
 
 def test_a_real_conflict_is_reported_and_local_kept_in_head_remote_in_history(
-        local_store: str, tmp_path: Path) -> None:
+    local_store: str, tmp_path: Path
+) -> None:
     seed(local_store, tmp_path, {"a": 0, "b": 0})
     folder = clone(local_store, tmp_path / "app")
-    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s",
-                   "--metrics", "127.0.0.1:0") as w:
+    with WatchProc(
+        local_store, folder, "--settle", "0.2s", "--interval", "30s", "--metrics", "127.0.0.1:0"
+    ) as w:
         w.wait_event("start")
         seed(local_store, tmp_path, {"a": "theirs", "b": 0})
         write(folder, "state.json", {"a": "mine", "b": 0})
@@ -97,8 +100,9 @@ def test_a_real_conflict_is_reported_and_local_kept_in_head_remote_in_history(
         assert counted[("statesync_conflicts_total", (env, ("resolution", "unresolved")))] == 1
         assert counted[("statesync_pushes_total", (env, ("result", "conflict")))] == 1
         write(folder, "state.json", {"a": "mine", "b": 1})  # the service kept running
-        w.wait_event("push", lambda e: "b" in doc(folder) and doc(folder)["b"] == 1 and
-                     e["serial"] == 4)
+        w.wait_event(
+            "push", lambda e: "b" in doc(folder) and doc(folder)["b"] == 1 and e["serial"] == 4
+        )
         assert w.terminate() == 0
     docs = history(local_store, tmp_path)
     assert docs[0] == {"a": "mine", "b": 1}
@@ -108,8 +112,9 @@ def test_a_real_conflict_is_reported_and_local_kept_in_head_remote_in_history(
 def test_on_conflict_stop_exits_3(local_store: str, tmp_path: Path) -> None:
     seed(local_store, tmp_path, {"a": 0})
     folder = clone(local_store, tmp_path / "app")
-    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s",
-                   "--on-conflict", "stop") as w:
+    with WatchProc(
+        local_store, folder, "--settle", "0.2s", "--interval", "30s", "--on-conflict", "stop"
+    ) as w:
         w.wait_event("start")
         seed(local_store, tmp_path, {"a": "theirs"})
         write(folder, "state.json", {"a": "mine"})
@@ -119,11 +124,13 @@ def test_on_conflict_stop_exits_3(local_store: str, tmp_path: Path) -> None:
 
 
 def test_on_conflict_take_remote_pulls_theirs_and_keeps_mine_in_history(
-        local_store: str, tmp_path: Path) -> None:
+    local_store: str, tmp_path: Path
+) -> None:
     seed(local_store, tmp_path, {"a": 0})
     folder = clone(local_store, tmp_path / "app")
-    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "30s",
-                   "--on-conflict", "take-remote") as w:
+    with WatchProc(
+        local_store, folder, "--settle", "0.2s", "--interval", "30s", "--on-conflict", "take-remote"
+    ) as w:
         w.wait_event("start")
         seed(local_store, tmp_path, {"a": "theirs"})
         write(folder, "state.json", {"a": "mine"})

@@ -47,8 +47,9 @@ def status(url: str, path: str) -> int:
         return exc.code
 
 
-def test_after_sigkill_the_next_start_pushes_what_was_left(shared_store: str,
-                                                           tmp_path: Path) -> None:
+def test_after_sigkill_the_next_start_pushes_what_was_left(
+    shared_store: str, tmp_path: Path
+) -> None:
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
     with WatchProc(shared_store, folder, "--settle", "30s", "--interval", "60s") as w:
@@ -63,8 +64,9 @@ def test_after_sigkill_the_next_start_pushes_what_was_left(shared_store: str,
     assert head_state(shared_store, tmp_path / "check") == {"n": "unsaved"}
 
 
-def test_store_away_and_back_keeps_changes_and_counts_failures(local_store: str,
-                                                               tmp_path: Path) -> None:
+def test_store_away_and_back_keeps_changes_and_counts_failures(
+    local_store: str, tmp_path: Path
+) -> None:
     store_dir = Path(local_store.removeprefix("file://"))
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
@@ -92,8 +94,10 @@ def test_store_away_and_back_keeps_changes_and_counts_failures(local_store: str,
         after = samples(url)
         assert after[("statesync_pushes_total", (*env, ("result", "snapshot")))] == 2
         assert after[("statesync_pending_changes", env)] == 0
-        assert after[("statesync_uploaded_bytes_total", env)] > \
-            before[("statesync_uploaded_bytes_total", env)]
+        assert (
+            after[("statesync_uploaded_bytes_total", env)]
+            > before[("statesync_uploaded_bytes_total", env)]
+        )
         assert after[("statesync_last_success_timestamp_seconds", env)] > 0
         assert status(url, "/readyz") == 200
         assert w.terminate() == 0
@@ -101,12 +105,14 @@ def test_store_away_and_back_keeps_changes_and_counts_failures(local_store: str,
 
 
 def test_sigterm_with_the_store_away_exits_0_and_the_next_start_pushes(
-        local_store: str, tmp_path: Path) -> None:
+    local_store: str, tmp_path: Path
+) -> None:
     store_dir = Path(local_store.removeprefix("file://"))
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
-    with WatchProc(local_store, folder, "--settle", "20s", "--interval", "60s",
-                   "--stop-timeout", "5s") as w:
+    with WatchProc(
+        local_store, folder, "--settle", "20s", "--interval", "60s", "--stop-timeout", "5s"
+    ) as w:
         w.wait_event("push", lambda e: e["serial"] == 1)
         os.rename(store_dir, store_dir.with_name("away"))
         store_dir.write_text("not a store")
@@ -120,8 +126,9 @@ def test_sigterm_with_the_store_away_exits_0_and_the_next_start_pushes(
     assert head_state(local_store, tmp_path / "check") == {"n": "kept"}
 
 
-def test_folder_gone_and_back_is_logged_counted_and_watched_again(local_store: str,
-                                                                  tmp_path: Path) -> None:
+def test_folder_gone_and_back_is_logged_counted_and_watched_again(
+    local_store: str, tmp_path: Path
+) -> None:
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
     with WatchProc(local_store, folder, *FAST) as w:
@@ -160,8 +167,9 @@ def test_sigkill_at_random_moments_loses_no_change(local_store: str, tmp_path: P
     with Store.open(local_store) as store:
         store.pull(check, "dev")
         assert not store.verify("dev", read_data=True).problems
-    assert sorted(p.name for p in (check / "changes").iterdir()) == \
-        sorted(f"{i}.json" for i in range(rounds))
+    assert sorted(p.name for p in (check / "changes").iterdir()) == sorted(
+        f"{i}.json" for i in range(rounds)
+    )
 
 
 def _endpoint(cloud: str) -> tuple[str, int, Callable[[int], dict[str, str]]]:
@@ -173,13 +181,18 @@ def _endpoint(cloud: str) -> tuple[str, int, Callable[[int], dict[str, str]]]:
         blob = re.search(r"BlobEndpoint=(http://[^;/]+)", conn)
         assert blob is not None, "Azurite's connection string names its BlobEndpoint"
         at = urlsplit(blob.group(1))
-        return at.hostname or "127.0.0.1", at.port or 80, lambda port: {
-            "AZURE_STORAGE_CONNECTION_STRING": conn.replace(blob.group(1),
-                                                            f"http://127.0.0.1:{port}")}
+        return (
+            at.hostname or "127.0.0.1",
+            at.port or 80,
+            lambda port: {
+                "AZURE_STORAGE_CONNECTION_STRING": conn.replace(
+                    blob.group(1), f"http://127.0.0.1:{port}"
+                )
+            },
+        )
     var = {"s3": "AWS_ENDPOINT_URL", "gcs": "STORAGE_EMULATOR_HOST"}[cloud]
     at = urlsplit(os.environ[var])
-    return at.hostname or "127.0.0.1", at.port or 80, lambda port: {
-        var: f"http://127.0.0.1:{port}"}
+    return at.hostname or "127.0.0.1", at.port or 80, lambda port: {var: f"http://127.0.0.1:{port}"}
 
 
 @pytest.mark.parametrize("cloud", ["s3", "azure", "gcs"])

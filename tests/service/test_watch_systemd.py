@@ -25,8 +25,9 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
         sock.close()
 
 
-def test_ready_status_watchdog_and_stopping(local_store: str, tmp_path: Path,
-                                            notify_socket: tuple[socket.socket, str]) -> None:
+def test_ready_status_watchdog_and_stopping(
+    local_store: str, tmp_path: Path, notify_socket: tuple[socket.socket, str]
+) -> None:
     sock, path = notify_socket
     got: list[str] = []
 
@@ -37,8 +38,15 @@ def test_ready_status_watchdog_and_stopping(local_store: str, tmp_path: Path,
 
     folder = tmp_path / "app"
     write(folder, "state.json", {"n": 0})
-    with WatchProc(local_store, folder, "--settle", "0.2s", "--interval", "5s",
-                   extra_env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"}) as w:
+    with WatchProc(
+        local_store,
+        folder,
+        "--settle",
+        "0.2s",
+        "--interval",
+        "5s",
+        extra_env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"},
+    ) as w:
         wait_until(lambda: saw("READY=1"), 20, lambda: f"READY=1 in {got}")
         wait_until(lambda: saw("STATUS=synced dev"), 20, lambda: f"a STATUS in {got}")
         got.clear()

@@ -22,12 +22,18 @@ Event = dict[str, Any]
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """One CLI command, in a subprocess (PYTHONPATH kept)."""
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 30.0,
-               what: str | Callable[[], str] = "condition") -> Any:
+def wait_until(
+    check: Callable[[], Any], timeout: float = 30.0, what: str | Callable[[], str] = "condition"
+) -> Any:
     """Poll ``check`` until it returns something truthy; AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -43,12 +49,34 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0,
 class WatchProc:
     """``statesync --store URL --json watch DIR --env ENV ARGS...`` as a child process."""
 
-    def __init__(self, store: str, folder: Path, *args: str, env: str = "dev",
-                 extra_env: dict[str, str] | None = None) -> None:
-        cmd = [sys.executable, "-m", "statesync.cli", "--store", store, "--json", "watch",
-               str(folder), "--env", env, *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, **(extra_env or {})})
+    def __init__(
+        self,
+        store: str,
+        folder: Path,
+        *args: str,
+        env: str = "dev",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "statesync.cli",
+            "--store",
+            store,
+            "--json",
+            "watch",
+            str(folder),
+            "--env",
+            env,
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(extra_env or {})},
+        )
         self.events: list[Event] = []
         self.lines: list[str] = []
         self.stdout = ""
@@ -68,15 +96,17 @@ class WatchProc:
         with self._lock:
             return [e for e in self.events if e.get("kind") == kind]
 
-    def wait_event(self, kind: str, where: Callable[[Event], bool] = lambda e: True,
-                   timeout: float = 30.0) -> Event:
+    def wait_event(
+        self, kind: str, where: Callable[[Event], bool] = lambda e: True, timeout: float = 30.0
+    ) -> Event:
         def found() -> Event | None:
             if self.proc.poll() is not None and not self._reader.is_alive():
                 raise AssertionError(f"watch exited {self.proc.returncode}: {self.log()}")
             return next((e for e in self.of(kind) if where(e)), None)
 
-        event: Event = wait_until(found, timeout,
-                                  lambda: f"a {kind} event; log: {self.log()[-3000:]}")
+        event: Event = wait_until(
+            found, timeout, lambda: f"a {kind} event; log: {self.log()[-3000:]}"
+        )
         return event
 
     def log(self) -> str:

@@ -87,8 +87,10 @@ def dev(store: Store, src: Path) -> str:
 
 def entries(store: Store, env: str) -> dict[str, tuple[Any, ...]]:
     head = store.log(env, 1)[0].snapshot
-    return {e.path: (e.kind, e.mode, e.size, e.digest, tuple(e.secret_pointers), e.target)
-            for e in load_manifest(store.repo, head).entries}
+    return {
+        e.path: (e.kind, e.mode, e.size, e.digest, tuple(e.secret_pointers), e.target)
+        for e in load_manifest(store.repo, head).entries
+    }
 
 
 def store_state(tmp_path: Path) -> dict[str, str]:
@@ -117,20 +119,33 @@ def plaintexts(root: Path) -> bytes:
     return b"\n".join(out)
 
 
-def comp(path: str, data: bytes | str, kind: str = "document", encoding: str = "utf-8",
-         **over: Any) -> dict[str, Any]:
+def comp(
+    path: str, data: bytes | str, kind: str = "document", encoding: str = "utf-8", **over: Any
+) -> dict[str, Any]:
     raw = data.encode() if isinstance(data, str) else data
     content = raw.decode() if encoding == "utf-8" else base64.b64encode(raw).decode()
-    out = {"path": path, "kind": kind, "mode": 0o644, "size": len(raw),
-           "sha256": hashlib.sha256(raw).hexdigest(), "encoding": encoding, "content": content}
+    out = {
+        "path": path,
+        "kind": kind,
+        "mode": 0o644,
+        "size": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "encoding": encoding,
+        "content": content,
+    }
     out.update(over)
     return out
 
 
 def doc(components: list[dict[str, Any]], **over: Any) -> dict[str, Any]:
-    out = {"format": "statesync-bundle", "version": 1, "created_at": "2025-01-01T00:00:00+00:00",
-           "component_count": len(components), "metadata": {"description": "hand made"},
-           "components": components}
+    out = {
+        "format": "statesync-bundle",
+        "version": 1,
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "component_count": len(components),
+        "metadata": {"description": "hand made"},
+        "components": components,
+    }
     out.update(over)
     return out
 
@@ -140,8 +155,9 @@ def write_json(path: Path, document: Any) -> Path:
     return path
 
 
-def write_tar(path: Path, header: dict[str, Any], members: list[tuple[str, bytes]],
-              tail: bytes = b"") -> Path:
+def write_tar(
+    path: Path, header: dict[str, Any], members: list[tuple[str, bytes]], tail: bytes = b""
+) -> Path:
     """A .tar.zst with ``header`` as its first member (``None``: no header) then ``members``."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -150,14 +166,14 @@ def write_tar(path: Path, header: dict[str, Any], members: list[tuple[str, bytes
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(buf.getvalue())
-                     + tail)
+    path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(buf.getvalue()) + tail)
     return path
 
 
 def tar_header(components: list[dict[str, Any]]) -> dict[str, Any]:
-    stripped = [{k: v for k, v in c.items() if k not in ("encoding", "content")}
-                for c in components]
+    stripped = [
+        {k: v for k, v in c.items() if k not in ("encoding", "content")} for c in components
+    ]
     return doc(stripped)
 
 
@@ -180,8 +196,14 @@ def load_bundle_doc(path: Path) -> dict[str, Any]:
     return dict(json.loads(text) if path.suffix == ".json" else yaml.safe_load(text))
 
 
-def refused(store: Store, tmp_path: Path, path: Path, env: str = "new",
-            error: type[Exception] = BundleError, match: str = "") -> StatesyncError:
+def refused(
+    store: Store,
+    tmp_path: Path,
+    path: Path,
+    env: str = "new",
+    error: type[Exception] = BundleError,
+    match: str = "",
+) -> StatesyncError:
     """Import ``path``; assert it raises ``error`` and that the store is unchanged."""
     before = store_state(tmp_path)
     envs = {e: store.log(e, 1)[0].snapshot for e in store.envs()}
@@ -200,11 +222,17 @@ def refused(store: Store, tmp_path: Path, path: Path, env: str = "new",
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_round_trip_with_binaries_recreates_the_snapshot(store: Store, dev: str, src: Path,
-                                                         tmp_path: Path, suffix: str) -> None:
+def test_round_trip_with_binaries_recreates_the_snapshot(
+    store: Store, dev: str, src: Path, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"bundle{suffix}"
-    res = store.export(out, env="dev", include_binaries=True, description="prod backup",
-                       tags={"team": "core", "ticket": "42"})
+    res = store.export(
+        out,
+        env="dev",
+        include_binaries=True,
+        description="prod backup",
+        tags={"team": "core", "ticket": "42"},
+    )
     assert res.snapshot == dev and res.files == 8 and res.binaries_included == 2
     assert res.bytes == out.stat().st_size and res.omitted_binaries == []
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -231,8 +259,9 @@ def _pull(store: Store, env: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_without_binaries_they_are_listed_not_carried(store: Store, dev: str, tmp_path: Path,
-                                                      suffix: str) -> None:
+def test_without_binaries_they_are_listed_not_carried(
+    store: Store, dev: str, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"bundle{suffix}"
     res = store.export(out, env="dev")
     assert res.binaries_included == 0
@@ -250,8 +279,9 @@ def test_without_binaries_they_are_listed_not_carried(store: Store, dev: str, tm
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_binaries_without_content_come_from_the_environment(store: Store, dev: str,
-                                                            tmp_path: Path, suffix: str) -> None:
+def test_binaries_without_content_come_from_the_environment(
+    store: Store, dev: str, tmp_path: Path, suffix: str
+) -> None:
     store.export(tmp_path / f"full{suffix}", env="dev", include_binaries=True)
     store.import_(tmp_path / f"full{suffix}", "stage")
     store.export(tmp_path / f"slim{suffix}", env="dev")
@@ -261,23 +291,29 @@ def test_binaries_without_content_come_from_the_environment(store: Store, dev: s
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_path_filters_select_components(store: Store, dev: str, tmp_path: Path,
-                                        suffix: str) -> None:
+def test_path_filters_select_components(
+    store: Store, dev: str, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"part{suffix}"
     res = store.export(out, env="dev", paths=["config", "*.txt"], include_binaries=True)
     assert res.files == 3 and res.secret_files == []
     header = load_bundle_doc(out)
-    assert [c["path"] for c in header["components"]] == ["config/policy.yaml", "empty.txt",
-                                                         "notes.txt"]
+    assert [c["path"] for c in header["components"]] == [
+        "config/policy.yaml",
+        "empty.txt",
+        "notes.txt",
+    ]
     assert header["metadata"]["paths"] == ["config", "*.txt"]
     store.import_(out, "part")
     dev_entries = entries(store, "dev")
-    assert entries(store, "part") == {p: dev_entries[p] for p in
-                                      ("config/policy.yaml", "empty.txt", "notes.txt")}
+    assert entries(store, "part") == {
+        p: dev_entries[p] for p in ("config/policy.yaml", "empty.txt", "notes.txt")
+    }
 
 
-def test_a_filter_that_matches_nothing_is_a_usage_error(store: Store, dev: str,
-                                                        tmp_path: Path) -> None:
+def test_a_filter_that_matches_nothing_is_a_usage_error(
+    store: Store, dev: str, tmp_path: Path
+) -> None:
     with pytest.raises(UsageError):
         store.export(tmp_path / "x.json", env="dev", paths=["nothing/**"])
     assert not (tmp_path / "x.json").exists()
@@ -289,8 +325,7 @@ def test_export_by_snapshot_id(store: Store, dev: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["bundle.zip", "bundle", "bundle.tar", "bundle.zst"])
-def test_unknown_suffix_is_a_usage_error(store: Store, dev: str, tmp_path: Path,
-                                         name: str) -> None:
+def test_unknown_suffix_is_a_usage_error(store: Store, dev: str, tmp_path: Path, name: str) -> None:
     with pytest.raises(UsageError) as info:
         store.export(tmp_path / name, env="dev")
     assert info.value.exit_code == 2 and not (tmp_path / name).exists()
@@ -304,8 +339,9 @@ def test_missing_bundle_file_is_a_usage_error(store: Store, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_skip_existing_keeps_the_environments_files(store: Store, dev: str, src: Path,
-                                                    tmp_path: Path, suffix: str) -> None:
+def test_skip_existing_keeps_the_environments_files(
+    store: Store, dev: str, src: Path, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"b{suffix}"
     store.export(out, env="dev", include_binaries=True)
     other = tmp_path / "other"
@@ -320,21 +356,25 @@ def test_skip_existing_keeps_the_environments_files(store: Store, dev: str, src:
     assert after["only-here.txt"] == before["only-here.txt"]
     assert after["notes.txt"] == entries(store, "dev")["notes.txt"]
     replaced = store.import_(out, "stage")  # without skip-existing the bundle wins
-    assert replaced.skipped == [] and entries(store, "stage")["app.json"] == \
-        entries(store, "dev")["app.json"]
+    assert (
+        replaced.skipped == []
+        and entries(store, "stage")["app.json"] == entries(store, "dev")["app.json"]
+    )
     assert entries(store, "stage")["only-here.txt"] == before["only-here.txt"]
 
 
-def test_importing_the_same_bundle_twice_changes_nothing(store: Store, dev: str,
-                                                         tmp_path: Path) -> None:
+def test_importing_the_same_bundle_twice_changes_nothing(
+    store: Store, dev: str, tmp_path: Path
+) -> None:
     store.export(tmp_path / "b.json", env="dev", include_binaries=True)
     first = store.import_(tmp_path / "b.json", "copy")
     again = store.import_(tmp_path / "b.json", "copy")
     assert not again.changed and again.snapshot == first.snapshot and again.serial == 1
 
 
-def test_export_is_atomic_when_reading_fails(store: Store, dev: str, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_is_atomic_when_reading_fails(
+    store: Store, dev: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for suffix in FORMATS:
         out = tmp_path / f"keep{suffix}"
         out.write_bytes(b"previous bundle")
@@ -362,15 +402,19 @@ def test_empty_bundle_creates_an_empty_environment(store: Store, tmp_path: Path)
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_secret_values_in_imported_documents_are_redacted(store: Store, tmp_path: Path,
-                                                          suffix: str) -> None:
+def test_secret_values_in_imported_documents_are_redacted(
+    store: Store, tmp_path: Path, suffix: str
+) -> None:
     app = json.dumps({"api_token": SECRET, "name": CANARY})
     conf = f"db:\n  password: {SECRET}\n  host: h\n"
     comps = [comp("app.json", app), comp("conf.yaml", conf)]
     path = tmp_path / f"s{suffix}"
     if suffix == ".tar.zst":
-        write_tar(path, tar_header(comps), [("files/app.json", app.encode()),
-                                            ("files/conf.yaml", conf.encode())])
+        write_tar(
+            path,
+            tar_header(comps),
+            [("files/app.json", app.encode()), ("files/conf.yaml", conf.encode())],
+        )
     elif suffix == ".json":
         write_json(path, doc(comps))
     else:
@@ -388,8 +432,9 @@ def test_secret_values_in_imported_documents_are_redacted(store: Store, tmp_path
 
 
 @pytest.mark.parametrize("suffix", [".json", ".tar.zst"])
-def test_secret_files_in_a_bundle_are_never_stored(store: Store, tmp_path: Path,
-                                                   suffix: str) -> None:
+def test_secret_files_in_a_bundle_are_never_stored(
+    store: Store, tmp_path: Path, suffix: str
+) -> None:
     files = {".env": f"TOKEN={SECRET}\n", "secrets/db.txt": SECRET, "ok.txt": CANARY}
     comps = [comp(p, d) for p, d in files.items()]
     path = tmp_path / f"s{suffix}"
@@ -406,8 +451,9 @@ def test_secret_files_in_a_bundle_are_never_stored(store: Store, tmp_path: Path,
     assert load_manifest(store.repo, head).secret_files == [".env", "secrets/db.txt"]
 
 
-def test_exported_documents_carry_markers_not_secrets(store: Store, dev: str,
-                                                      tmp_path: Path) -> None:
+def test_exported_documents_carry_markers_not_secrets(
+    store: Store, dev: str, tmp_path: Path
+) -> None:
     for suffix in FORMATS:
         out = tmp_path / f"b{suffix}"
         store.export(out, env="dev", include_binaries=True)
@@ -421,8 +467,7 @@ def test_exported_documents_carry_markers_not_secrets(store: Store, dev: str,
 
 
 @pytest.mark.parametrize("suffix", FORMATS)
-def test_truncated_bundles_are_refused(store: Store, dev: str, tmp_path: Path,
-                                       suffix: str) -> None:
+def test_truncated_bundles_are_refused(store: Store, dev: str, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"b{suffix}"
     store.export(out, env="dev", include_binaries=True)
     data = out.read_bytes()
@@ -448,22 +493,30 @@ def test_yaml_cut_between_components_is_refused(store: Store, dev: str, tmp_path
 
 def test_tar_with_trailing_garbage_is_refused(store: Store, tmp_path: Path) -> None:
     c = comp("a.txt", "hi")
-    path = write_tar(tmp_path / "g.tar.zst", tar_header([c]), [("files/a.txt", b"hi")],
-                     tail=b"garbage")
+    path = write_tar(
+        tmp_path / "g.tar.zst", tar_header([c]), [("files/a.txt", b"hi")], tail=b"garbage"
+    )
     refused(store, tmp_path, path, match="after the end")
 
 
-@pytest.mark.parametrize("text", ['{"format": "statesync-bundle", "version": 1,',
-                                  '{"format": "statesync-bundle" "version": 1}',
-                                  "", "not json at all", "[1, 2]", '"string"',
-                                  '{"a": 1, "a": 2}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"format": "statesync-bundle", "version": 1,',
+        '{"format": "statesync-bundle" "version": 1}',
+        "",
+        "not json at all",
+        "[1, 2]",
+        '"string"',
+        '{"a": 1, "a": 2}',
+    ],
+)
 def test_malformed_json_is_refused(store: Store, tmp_path: Path, text: str) -> None:
     (tmp_path / "m.json").write_text(text)
     refused(store, tmp_path, tmp_path / "m.json")
 
 
-@pytest.mark.parametrize("text", ["format: [unclosed", "a: b\n c: d: e\n", "- 1\n- 2\n",
-                                  "\t- bad"])
+@pytest.mark.parametrize("text", ["format: [unclosed", "a: b\n c: d: e\n", "- 1\n- 2\n", "\t- bad"])
 def test_malformed_yaml_is_refused(store: Store, tmp_path: Path, text: str) -> None:
     (tmp_path / "m.yaml").write_text(text)
     refused(store, tmp_path, tmp_path / "m.yaml")
@@ -490,34 +543,58 @@ def test_wrong_format_name_is_refused(store: Store, tmp_path: Path) -> None:
     refused(store, tmp_path, path, match="not a statesync bundle")
 
 
-UNSAFE = ["../evil", "/etc/passwd", "a/../../evil", ".statesync/state.json", "a//b", "./a",
-          "a\\..\\b", "", "a/", "x\x00y"]
+UNSAFE = [
+    "../evil",
+    "/etc/passwd",
+    "a/../../evil",
+    ".statesync/state.json",
+    "a//b",
+    "./a",
+    "a\\..\\b",
+    "",
+    "a/",
+    "x\x00y",
+]
 
 
 @pytest.mark.parametrize("bad", UNSAFE)
-def test_unsafe_component_paths_are_refused(store: Store, dev: str, tmp_path: Path,
-                                            bad: str) -> None:
+def test_unsafe_component_paths_are_refused(
+    store: Store, dev: str, tmp_path: Path, bad: str
+) -> None:
     comps = [comp("ok.txt", "fine"), comp(bad, "evil")]
-    refused(store, tmp_path, write_json(tmp_path / "p.json", doc(comps)), env="dev",
-            match="unsafe path")
+    refused(
+        store, tmp_path, write_json(tmp_path / "p.json", doc(comps)), env="dev", match="unsafe path"
+    )
     members = [("files/ok.txt", b"fine"), (f"files/{bad}", b"evil")]
-    refused(store, tmp_path, write_tar(tmp_path / "p.tar.zst", tar_header(comps), members),
-            match="unsafe path")
+    refused(
+        store,
+        tmp_path,
+        write_tar(tmp_path / "p.tar.zst", tar_header(comps), members),
+        match="unsafe path",
+    )
     assert not (tmp_path / "evil").exists() and not Path("/etc/passwd.statesync").exists()
 
 
 def test_unsafe_secret_names_and_symlinks_are_refused(store: Store, tmp_path: Path) -> None:
-    path = write_json(tmp_path / "s.json",
-                      doc([], secrets={"files": ["../x"], "values": {}}))
+    path = write_json(tmp_path / "s.json", doc([], secrets={"files": ["../x"], "values": {}}))
     refused(store, tmp_path, path, match="unsafe path")
     target = "../../etc"  # kept verbatim, but nothing may lie under a link
-    link = {"path": "l", "kind": "symlink", "mode": 0o777, "size": 0, "target": target,
-            "sha256": hashlib.sha256(target.encode()).hexdigest()}
-    refused(store, tmp_path, write_json(tmp_path / "l.json", doc([link, comp("l/passwd", "x")])),
-            match="which is a link")
+    link = {
+        "path": "l",
+        "kind": "symlink",
+        "mode": 0o777,
+        "size": 0,
+        "target": target,
+        "sha256": hashlib.sha256(target.encode()).hexdigest(),
+    }
+    refused(
+        store,
+        tmp_path,
+        write_json(tmp_path / "l.json", doc([link, comp("l/passwd", "x")])),
+        match="which is a link",
+    )
     empty = {**link, "target": "", "sha256": hashlib.sha256(b"").hexdigest()}
-    refused(store, tmp_path, write_json(tmp_path / "e.json", doc([empty])),
-            match="invalid target")
+    refused(store, tmp_path, write_json(tmp_path / "e.json", doc([empty])), match="invalid target")
 
 
 def test_tar_member_path_tricks_are_refused(store: Store, tmp_path: Path) -> None:
@@ -529,8 +606,12 @@ def test_tar_member_path_tricks_are_refused(store: Store, tmp_path: Path) -> Non
         "missing": [],
     }
     for name, members in cases.items():
-        refused(store, tmp_path, write_tar(tmp_path / f"{name}.tar.zst", header, members),
-                match="missing" if name == "missing" else "member")
+        refused(
+            store,
+            tmp_path,
+            write_tar(tmp_path / f"{name}.tar.zst", header, members),
+            match="missing" if name == "missing" else "member",
+        )
     no_header = write_tar(tmp_path / "nh.tar.zst", {}, [("files/a.txt", b"hi")])
     refused(store, tmp_path, no_header, match="not a statesync bundle")
     inline = write_tar(tmp_path / "in.tar.zst", doc([c]), [("files/a.txt", b"hi")])
@@ -557,13 +638,23 @@ def test_symlink_member_in_tar_is_refused(store: Store, tmp_path: Path) -> None:
 def test_sha256_and_size_mismatches_are_refused(store: Store, dev: str, tmp_path: Path) -> None:
     good = comp("a.txt", "the real content")
     wrong_sha = {**good, "sha256": hashlib.sha256(b"other").hexdigest()}
-    refused(store, tmp_path, write_json(tmp_path / "h.json", doc([wrong_sha])), env="dev",
-            match="sha256")
+    refused(
+        store,
+        tmp_path,
+        write_json(tmp_path / "h.json", doc([wrong_sha])),
+        env="dev",
+        match="sha256",
+    )
     wrong_size = {**good, "size": good["size"] + 1}
-    refused(store, tmp_path, write_json(tmp_path / "z.json", doc([wrong_size])),
-            match="bytes but the bundle says")
-    tampered = write_tar(tmp_path / "h.tar.zst", tar_header([good]),
-                         [("files/a.txt", b"the fake content")])
+    refused(
+        store,
+        tmp_path,
+        write_json(tmp_path / "z.json", doc([wrong_size])),
+        match="bytes but the bundle says",
+    )
+    tampered = write_tar(
+        tmp_path / "h.tar.zst", tar_header([good]), [("files/a.txt", b"the fake content")]
+    )
     refused(store, tmp_path, tampered, env="dev", match="sha256")
     short = write_tar(tmp_path / "s.tar.zst", tar_header([good]), [("files/a.txt", b"short")])
     refused(store, tmp_path, short, match="bytes but the bundle says")
@@ -572,8 +663,9 @@ def test_sha256_and_size_mismatches_are_refused(store: Store, dev: str, tmp_path
     refused(store, tmp_path, yaml_path, match="sha256")
 
 
-def test_an_exported_bundle_with_one_changed_byte_is_refused(store: Store, dev: str,
-                                                             tmp_path: Path) -> None:
+def test_an_exported_bundle_with_one_changed_byte_is_refused(
+    store: Store, dev: str, tmp_path: Path
+) -> None:
     out = tmp_path / "b.json"
     store.export(out, env="dev")
     text = out.read_text().replace("api.example.com", "api.example.org")
@@ -603,11 +695,12 @@ BAD_COMPONENTS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("label", "change", "match"), BAD_COMPONENTS,
-                         ids=[b[0] for b in BAD_COMPONENTS])
-def test_malformed_components_are_refused(store: Store, tmp_path: Path, label: str,
-                                          change: Callable[[dict[str, Any]], Any],
-                                          match: str) -> None:
+@pytest.mark.parametrize(
+    ("label", "change", "match"), BAD_COMPONENTS, ids=[b[0] for b in BAD_COMPONENTS]
+)
+def test_malformed_components_are_refused(
+    store: Store, tmp_path: Path, label: str, change: Callable[[dict[str, Any]], Any], match: str
+) -> None:
     comps = [comp("ok.txt", "fine"), change(comp("a.txt", "text"))]
     refused(store, tmp_path, write_json(tmp_path / "c.json", doc(comps)), match=match)
 
@@ -627,8 +720,9 @@ BAD_DOCS: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.mark.parametrize(("label", "over", "match"), BAD_DOCS, ids=[b[0] for b in BAD_DOCS])
-def test_malformed_documents_are_refused(store: Store, tmp_path: Path, label: str,
-                                         over: dict[str, Any], match: str) -> None:
+def test_malformed_documents_are_refused(
+    store: Store, tmp_path: Path, label: str, over: dict[str, Any], match: str
+) -> None:
     document = doc([comp("a.txt", "x")])
     document.update(over)
     refused(store, tmp_path, write_json(tmp_path / "d.json", document), match=match)
@@ -641,29 +735,38 @@ def test_duplicate_and_nested_paths_are_refused(store: Store, tmp_path: Path) ->
     refused(store, tmp_path, write_json(tmp_path / "n.json", nested), match="lies under")
 
 
-def test_a_file_clashing_with_an_environment_folder_is_refused(store: Store, dev: str,
-                                                               tmp_path: Path) -> None:
-    err = refused(store, tmp_path, write_json(tmp_path / "c.json", doc([comp("config", "x")])),
-                  env="dev", error=StatesyncError, match="lies under")
+def test_a_file_clashing_with_an_environment_folder_is_refused(
+    store: Store, dev: str, tmp_path: Path
+) -> None:
+    err = refused(
+        store,
+        tmp_path,
+        write_json(tmp_path / "c.json", doc([comp("config", "x")])),
+        env="dev",
+        error=StatesyncError,
+        match="lies under",
+    )
     assert err.exit_code == 1
 
 
-def test_a_bad_component_late_in_the_bundle_writes_nothing(store: Store, dev: str,
-                                                           tmp_path: Path) -> None:
+def test_a_bad_component_late_in_the_bundle_writes_nothing(
+    store: Store, dev: str, tmp_path: Path
+) -> None:
     many = [comp(f"f{i:03}.txt", f"content {i}\n" * 50) for i in range(50)]
     many.append({**comp("z.txt", "z"), "sha256": "0" * 64})
     refused(store, tmp_path, write_json(tmp_path / "late.json", doc(many)), env="dev")
     members = [(f"files/{c['path']}", c["content"].encode()) for c in many]
-    refused(store, tmp_path, write_tar(tmp_path / "late.tar.zst", tar_header(many), members),
-            env="dev")
+    refused(
+        store, tmp_path, write_tar(tmp_path / "late.tar.zst", tar_header(many), members), env="dev"
+    )
 
 
 # --- concurrency and temp folders ---------------------------------------------------------
 
 
-def test_a_concurrent_writer_makes_import_a_conflict(store: Store, dev: str, src: Path,
-                                                     tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_concurrent_writer_makes_import_a_conflict(
+    store: Store, dev: str, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_json(tmp_path / "b.json", doc([comp("new.txt", "from the bundle")]))
     real = plan_import
 
@@ -682,7 +785,8 @@ def test_a_concurrent_writer_makes_import_a_conflict(store: Store, dev: str, src
 
 
 def test_tar_import_extracts_into_a_private_folder_and_removes_it(
-        store: Store, dev: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, dev: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.export(tmp_path / "b.tar.zst", env="dev", include_binaries=True)
     seen: list[int] = []
     real = read_tar

@@ -85,8 +85,7 @@ def test_a_sealed_bundle_in_another_store_imports_with_secrets_left_out(
     bundle = _bundle(store, src, tmp_path, ".tar.zst")
     other = Store.init((tmp_path / "other-store").as_uri())
     result = other.import_(bundle, "dev")
-    assert result.changed and result.left_out == ["app.json#/db/password",
-                                                  "secrets/api.secret"]
+    assert result.changed and result.left_out == ["app.json#/db/password", "secrets/api.secret"]
     assert "left out" in result.note
     out = tmp_path / "other-machine"
     other.pull(out, "dev")
@@ -96,8 +95,9 @@ def test_a_sealed_bundle_in_another_store_imports_with_secrets_left_out(
     assert load_manifest(other.repo, result.snapshot).secret_files == ["secrets/api.secret"]
 
 
-def test_cli_imports_a_sealed_bundle(src: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_imports_a_sealed_bundle(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "bundle passphrase")
     store = Store.init((tmp_path / "cli-store").as_uri())  # a store the child process can open
     store.keys().init("dev", ["passphrase"])

@@ -73,8 +73,13 @@ def test_a_real_bomb_stops_at_the_limit(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_a_frame_asking_for_a_huge_window_is_refused() -> None:
-    single_segment = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + struct.pack("<Q", 8 * GIB) + \
-        (1 | (4 << 3)).to_bytes(3, "little") + b"{}{}"
+    single_segment = (
+        b"\x28\xb5\x2f\xfd"
+        + bytes([0xE0])
+        + struct.pack("<Q", 8 * GIB)
+        + (1 | (4 << 3)).to_bytes(3, "little")
+        + b"{}{}"
+    )
     with pytest.raises(IntegrityError, match="index/y: cannot be decoded"):
         codec.open_document(single_segment, None, "index/y")
 
@@ -83,8 +88,15 @@ def _limited_run(args: list[str], cwd: Path, limit: int) -> subprocess.Completed
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=dict(os.environ), timeout=120, preexec_fn=cap)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+        timeout=120,
+        preexec_fn=cap,
+    )
 
 
 def test_a_planted_index_bomb_stays_local_within_bounded_memory(tmp_path: Path) -> None:
@@ -98,8 +110,10 @@ def test_a_planted_index_bomb_stays_local_within_bounded_memory(tmp_path: Path) 
     (store / "index").mkdir(exist_ok=True)
     (store / "index" / index_id).write_bytes(bomb)  # a store writer's 40-byte object
     write(src, "more.json", {"b": 2})
-    for args in (["push", str(src), "--env", "dev"], ["pull", str(tmp_path / "out"), "--env",
-                                                          "dev"]):
+    for args in (
+        ["push", str(src), "--env", "dev"],
+        ["pull", str(tmp_path / "out"), "--env", "dev"],
+    ):
         proc = _limited_run(["--store", store.as_uri(), *args], tmp_path, 3 * GIB)
         assert proc.returncode == 0, proc.stderr
         assert f"index/{index_id}" in proc.stderr and "internal error" not in proc.stderr

@@ -48,14 +48,15 @@ TRIALS = 50 if LONG else 3
 def trials(url: str) -> int:
     """A handful by default (fewer on S3, where each costs more); 50 in the long run."""
     return TRIALS if LONG or not url.startswith("s3:") else 2
+
+
 SEED = int(os.environ.get("STATESYNC_CRASH_SEED", "20261201"))
 #: A small pack size, so that one push writes several packs between its other writes.
 PACK = 96 * 1024
 
 
 @pytest.fixture(params=["local", "s3"])
-def url(request: pytest.FixtureRequest, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> str:
+def url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh store URL on the local store or moto S3 (skipped without the emulator)."""
     made = RIGS[request.param](tmp_path) if request.param in RIGS else None
     if made is None:
@@ -84,13 +85,17 @@ def make_folder(root: Path, rng: random.Random, files: int = 200) -> Path:
         kind = i % 4
         if kind == 0:
             secret = planted(f"pw-{i}-{rng.random()}")
-            write(root, f"config/svc{i}.json", {"name": f"svc{i}", "port": 8000 + i,
-                                                "db": {"password": secret}})
+            write(
+                root,
+                f"config/svc{i}.json",
+                {"name": f"svc{i}", "port": 8000 + i, "db": {"password": secret}},
+            )
         elif kind == 1:
             write(root, f"tasks/t{i}.json", {"id": i, "done": bool(i % 3)})
         elif kind == 2:
-            write(root, f"logs/day{i}.log", "".join(f"line {j} {rng.random()}\n"
-                                                     for j in range(20)))
+            write(
+                root, f"logs/day{i}.log", "".join(f"line {j} {rng.random()}\n" for j in range(20))
+            )
         else:
             write(root, f"bin/blob{i}.bin", rng.randbytes(rng.randrange(1, 12_000)))
     write(root, "data/big.bin", rng.randbytes(400_000))  # several packs of PACK bytes
@@ -231,8 +236,12 @@ def serial(store: Store, env: str) -> int:
 
 
 def kind(key: str) -> str:
-    for prefix, name in ((layout.OBJECTS, "pack"), (layout.INDEX, "index"),
-                         ("snapshots/", "manifest"), ("refs/", "ref")):
+    for prefix, name in (
+        (layout.OBJECTS, "pack"),
+        (layout.INDEX, "index"),
+        ("snapshots/", "manifest"),
+        ("refs/", "ref"),
+    ):
         if key.startswith(prefix):
             return name
     return key
@@ -241,8 +250,9 @@ def kind(key: str) -> str:
 # --- the checks after a crash -----------------------------------------------------
 
 
-def check_after_crash(url: str, work: Path, env: str, folder: Path,
-                      old: dict[str, Any] | None, old_serial: int) -> None:
+def check_after_crash(
+    url: str, work: Path, env: str, folder: Path, old: dict[str, Any] | None, old_serial: int
+) -> None:
     """The store is consistent, every ref pulls, and a rerun of the push finishes."""
     new = content(folder)
     work.mkdir(parents=True, exist_ok=True)
@@ -353,13 +363,20 @@ def test_first_push_killed_at_each_write(url: str, tmp_path: Path) -> None:
 
 
 def cli(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "statesync.cli", "--store", url, *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", "--store", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def popen(url: str, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "statesync.cli", "--store", url, *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "statesync.cli", "--store", url, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def timed(url: str, *args: str) -> float:
@@ -406,18 +423,22 @@ def test_push_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
         with Store.open(url) as store:
             stored = objects(store)
         proc = popen(url, "push", str(folder), "--env", "dev", "-m", f"t{trial}")
-        code = kill_after(proc, delay(rng, start, took, last=trial == trials(url) - 1 and
-                                      not killed))
+        code = kill_after(
+            proc, delay(rng, start, took, last=trial == trials(url) - 1 and not killed)
+        )
         killed += code is None
         assert code in (None, 0), code
         if code == 0:  # it finished first (a loaded machine): aim earlier next time
             took = max(start / 2, took * 0.7)
         with Store.open(url) as store:  # killed between its first write and its ref write
-            torn += code is None and serial(store, "dev") == old_serial and \
-                objects(store) != stored
+            torn += code is None and serial(store, "dev") == old_serial and objects(store) != stored
         check_after_crash(url, tmp_path / f"t{trial}", "dev", folder, old, old_serial)
-        shutil.copytree(folder, tmp_path / f"t{trial}-expected", symlinks=True,
-                        ignore=shutil.ignore_patterns(".statesync"))
+        shutil.copytree(
+            folder,
+            tmp_path / f"t{trial}-expected",
+            symlinks=True,
+            ignore=shutil.ignore_patterns(".statesync"),
+        )
     print(f"push: {trials(url)} trials, {killed} killed, {torn} between first write and ref")
     assert killed, "no trial was killed mid-push: the delays are too long"
     if LONG:
@@ -427,8 +448,11 @@ def test_push_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
 def change_folder_random(folder: Path, rng: random.Random, trial: int) -> None:
     for _ in range(5):
         i = rng.randrange(0, 188)
-        write(folder, f"tasks/new{trial}-{i}.json",
-              {"trial": trial, "password": planted(str(rng.random()))})
+        write(
+            folder,
+            f"tasks/new{trial}-{i}.json",
+            {"trial": trial, "password": planted(str(rng.random()))},
+        )
     write(folder, f"bin/trial{trial}.bin", rng.randbytes(500_000))
 
 
@@ -458,8 +482,9 @@ def test_pull_sigkilled_at_random_moments(url: str, tmp_path: Path) -> None:
         v1_tree = content(target)
         before = snapshot_bytes(target)
         proc = popen(url, "pull", str(target), "--env", "dev")
-        code = kill_after(proc, delay(rng, start, took, last=_trial == trials(url) - 1 and
-                                      not killed))
+        code = kill_after(
+            proc, delay(rng, start, took, last=_trial == trials(url) - 1 and not killed)
+        )
         killed += code is None
         assert code in (None, 0), code
         if code == 0:  # it finished first (a loaded machine): aim earlier next time

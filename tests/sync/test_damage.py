@@ -57,7 +57,8 @@ def copy_folder(src: Path, dest: Path) -> Path:
 
 
 def test_corrupt_index_does_not_stop_a_pull_on_a_new_machine(
-        store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     [index] = keys(store, layout.INDEX)
     flip_byte(store, index)
     out = new_machine(tmp_path, monkeypatch, "m2") / "out"
@@ -66,7 +67,8 @@ def test_corrupt_index_does_not_stop_a_pull_on_a_new_machine(
 
 
 def test_corrupt_index_does_not_stop_a_push_on_a_new_machine(
-        store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     [index] = keys(store, layout.INDEX)
     flip_byte(store, index)
     folder = copy_folder(src, new_machine(tmp_path, monkeypatch, "m2") / "work")
@@ -100,7 +102,8 @@ def test_plain_verify_names_a_deleted_pack_and_what_depends_on_it(store: Store) 
 
 
 def test_push_after_a_deleted_pack_uploads_again_and_heals_older_snapshots(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     [pack] = keys(store, layout.OBJECTS)
     store.repo.backend.delete(pack)
@@ -117,7 +120,8 @@ def test_push_after_a_deleted_pack_uploads_again_and_heals_older_snapshots(
 
 
 def test_push_from_a_new_machine_heals_a_deleted_pack(
-        store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = store.log("dev")[0].snapshot
     [pack] = keys(store, layout.OBJECTS)
     store.repo.backend.delete(pack)
@@ -158,7 +162,8 @@ def test_rollback_replaces_a_malformed_ref(store: Store, src: Path, tmp_path: Pa
 
 
 def test_log_all_and_envs_report_a_malformed_ref_and_show_the_others(
-        store: Store, src: Path) -> None:
+    store: Store, src: Path
+) -> None:
     store.push(src, "prod", force=True)
     truncate_ref(store, "dev")
     logs = store.log_all()
@@ -169,7 +174,8 @@ def test_log_all_and_envs_report_a_malformed_ref_and_show_the_others(
 
 
 def test_push_force_over_a_malformed_ref_keeps_an_encrypted_env_encrypted(
-        any_store_url: str, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    any_store_url: str, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
     Store.init(any_store_url).keys().init("vault", ["passphrase"])
     store = Store.open(any_store_url)
@@ -182,7 +188,8 @@ def test_push_force_over_a_malformed_ref_keeps_an_encrypted_env_encrypted(
 
 
 def test_push_force_from_an_unchanged_folder_heals_a_deleted_pack(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     rec = src / ".statesync"
     os.utime(src / "a.json", (1, 1))  # old files: the folder's record trusts them unread

@@ -26,14 +26,18 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 
 
 def _found(locator: JsonLocator | YamlLocator, data: bytes) -> list[tuple[str, bytes]]:
-    return [(s.pointer, data[s.start:s.end]) for s in locator.locate(data, POLICY)]
+    return [(s.pointer, data[s.start : s.end]) for s in locator.locate(data, POLICY)]
 
 
 def test_json_spans_are_the_values_source_bytes_with_non_ascii_before_them() -> None:
-    data = ('{"é": "ü", "big": 1e400, "db" : {"password" :  "h\\u00e9llo"},\n'
-            ' "api_token": {"a": [1, 2]}, "n": {"secret": null}, "price": 10.50}').encode()
-    assert _found(JsonLocator(), data) == [("/db/password", b'"h\\u00e9llo"'),
-                                           ("/api_token", b'{"a": [1, 2]}')]
+    data = (
+        '{"é": "ü", "big": 1e400, "db" : {"password" :  "h\\u00e9llo"},\n'
+        ' "api_token": {"a": [1, 2]}, "n": {"secret": null}, "price": 10.50}'
+    ).encode()
+    assert _found(JsonLocator(), data) == [
+        ("/db/password", b'"h\\u00e9llo"'),
+        ("/api_token", b'{"a": [1, 2]}'),
+    ]
 
 
 def test_json_duplicate_keys_are_both_redacted_as_json_loads_reads_the_last() -> None:
@@ -43,8 +47,9 @@ def test_json_duplicate_keys_are_both_redacted_as_json_loads_reads_the_last() ->
     assert pointers == ["/password"]
 
 
-@pytest.mark.parametrize("text", ['{"a": 1,}', "[1 2]", '{"a" 1}', "01", '"\x01"', "[1]x",
-                                  "\ufeff{}", "", "{'a': 1}"])
+@pytest.mark.parametrize(
+    "text", ['{"a": 1,}', "[1 2]", '{"a" 1}', "01", '"\x01"', "[1]x", "\ufeff{}", "", "{'a': 1}"]
+)
 def test_json_scanner_refuses_what_json_loads_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         json.loads(text)
@@ -53,12 +58,18 @@ def test_json_scanner_refuses_what_json_loads_refuses(text: str) -> None:
 
 
 def test_yaml_spans_keep_anchors_comments_and_block_scalars_outside() -> None:
-    data = (b"on: yes  # trigger\nmode: 0755\npassword: &pw hunter2   # note\nother: *pw\n"
-            b"db:\n  token: |\n    line1\n    line2\n\n  secret:\n    - a\n    - {b: c}\n"
-            b"plain: &pp visible-anchored\nmy_password: *pp\n")
+    data = (
+        b"on: yes  # trigger\nmode: 0755\npassword: &pw hunter2   # note\nother: *pw\n"
+        b"db:\n  token: |\n    line1\n    line2\n\n  secret:\n    - a\n    - {b: c}\n"
+        b"plain: &pp visible-anchored\nmy_password: *pp\n"
+    )
     assert _found(YamlLocator(), data) == [
-        ("/password", b"hunter2"), ("/db/token", b"|\n    line1\n    line2"),
-        ("/db/secret/0", b"a"), ("/db/secret/1", b"{b: c}"), ("/plain", b"visible-anchored")]
+        ("/password", b"hunter2"),
+        ("/db/token", b"|\n    line1\n    line2"),
+        ("/db/secret/0", b"a"),
+        ("/db/secret/1", b"{b: c}"),
+        ("/plain", b"visible-anchored"),
+    ]
 
 
 def test_yaml_alias_of_a_secret_is_never_expanded_into_the_redacted_document() -> None:
@@ -98,11 +109,14 @@ def test_recursive_alias_is_refused_not_followed() -> None:
         secrets.parse_document("r.yaml", b"a: &a [*a]\n")
 
 
-@pytest.mark.parametrize(("path", "data"), [
-    ("d.json", b'{"password": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
-    ("d.json", b"[" * 100_000),
-    ("d.yaml", b"password:\n" + b"".join(b" " * i + b"- \n" for i in range(1, 400))),
-])
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("d.json", b'{"password": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        ("d.json", b"[" * 100_000),
+        ("d.yaml", b"password:\n" + b"".join(b" " * i + b"- \n" for i in range(1, 400))),
+    ],
+)
 def test_deep_nesting_is_a_document_limit_not_a_recursion_error(path: str, data: bytes) -> None:
     with pytest.raises(DocumentLimit, match=f"^{path}: nested deeper than 256 levels"):
         secrets.parse_document(path, data)
@@ -115,19 +129,25 @@ def test_deep_nesting_is_a_document_limit_not_a_recursion_error(path: str, data:
 
 def test_nesting_within_the_limit_is_fine() -> None:
     data = b'{"password": ' + b"[" * 250 + b"]" * 250 + b"}"
-    assert redact("d.json", data, POLICY) == (b'{"password": "<statesync:secret>"}',
-                                              ["/password"])
+    assert redact("d.json", data, POLICY) == (b'{"password": "<statesync:secret>"}', ["/password"])
 
 
-@pytest.mark.parametrize(("data", "redacted"), [
-    ("\ufeff\u00e9: 1\npassword: x\n".encode(),
-     "\ufeff\u00e9: 1\npassword: \"<statesync:secret>\"\n".encode()),
-    (b"password: !!binary aGVsbG8=\n", b'password: "<statesync:secret>"\n'),
-    (b"password: &a !!str 1\n", b'password: &a "<statesync:secret>"\n'),
-    (b'password: "x"\r\nb: 1\r\n', b'password: "<statesync:secret>"\r\nb: 1\r\n'),
-    (b"- password: 1\n  k: 2\n- {token: 'a', b: c}\n",
-     b'- password: "<statesync:secret>"\n  k: 2\n- {token: "<statesync:secret>", b: c}\n'),
-])
+@pytest.mark.parametrize(
+    ("data", "redacted"),
+    [
+        (
+            "\ufeff\u00e9: 1\npassword: x\n".encode(),
+            '\ufeff\u00e9: 1\npassword: "<statesync:secret>"\n'.encode(),
+        ),
+        (b"password: !!binary aGVsbG8=\n", b'password: "<statesync:secret>"\n'),
+        (b"password: &a !!str 1\n", b'password: &a "<statesync:secret>"\n'),
+        (b'password: "x"\r\nb: 1\r\n', b'password: "<statesync:secret>"\r\nb: 1\r\n'),
+        (
+            b"- password: 1\n  k: 2\n- {token: 'a', b: c}\n",
+            b'- password: "<statesync:secret>"\n  k: 2\n- {token: "<statesync:secret>", b: c}\n',
+        ),
+    ],
+)
 def test_yaml_byte_order_marks_tags_and_line_ends(data: bytes, redacted: bytes) -> None:
     out, _ = redact("c.yaml", data, POLICY)
     assert out == redacted

@@ -19,8 +19,12 @@ from statesync.sync.store import layout
 from statesync.sync.store.sealing import EnvKeys
 from tests.helpers import store_bytes, tree, write
 
-SECRETS = [b"hunter2-db-password", b"tok-4242-api", b"-----PRIVATE KEY MATERIAL-----",
-           b"AWS_SECRET=envfile-value"]
+SECRETS = [
+    b"hunter2-db-password",
+    b"tok-4242-api",
+    b"-----PRIVATE KEY MATERIAL-----",
+    b"AWS_SECRET=envfile-value",
+]
 
 
 @pytest.fixture
@@ -35,8 +39,7 @@ def keyed(any_store_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
 def src(tmp_path: Path) -> Path:
     root = tmp_path / "src"
     db = {"host": "db1.internal.example", "password": "hunter2-db-password"}
-    write(root, "config.json", {"db": db,
-                                "api_token": "tok-4242-api", "replicas": 2})
+    write(root, "config.json", {"db": db, "api_token": "tok-4242-api", "replicas": 2})
     write(root, "secrets/key.pem", "-----PRIVATE KEY MATERIAL-----\n")
     write(root, ".env", "AWS_SECRET=envfile-value\n")
     write(root, "notes.txt", "plain notes that anyone may read\n")
@@ -61,14 +64,16 @@ def test_include_secrets_seals_values_and_files_and_pull_restores_them(
     assert {e["path"]: e["kind"] for e in shown["entries"]}[".env"] == "secret-file"
     out = tmp_path / "other-machine"
     keyed.pull(out, "dev")
-    assert tree(out) == tree(src) | {p: (tree(src)[p][0], 0o600) for p in
-                                     (".env", "secrets/key.pem", "config.json")}
+    assert tree(out) == tree(src) | {
+        p: (tree(src)[p][0], 0o600) for p in (".env", "secrets/key.pem", "config.json")
+    }
     for p in (".env", "secrets/key.pem", "config.json"):
         assert (out / p).stat().st_mode & 0o777 == 0o600
 
 
-def test_sealed_documents_still_diff_and_merge_by_key(keyed: Store, src: Path,
-                                                      tmp_path: Path) -> None:
+def test_sealed_documents_still_diff_and_merge_by_key(
+    keyed: Store, src: Path, tmp_path: Path
+) -> None:
     keyed.push(src, "dev", include_secrets=True)
     other = tmp_path / "other"
     keyed.pull(other, "dev")
@@ -81,10 +86,11 @@ def test_sealed_documents_still_diff_and_merge_by_key(keyed: Store, src: Path,
     write(src, "config.json", doc)
     keyed.push(src, "dev", rebase=True)
     merged = json.loads((src / "config.json").read_text())
-    assert merged["replicas"] == 5 and merged["db"] == {"host": "db2",
-                                                         "password": "hunter2-db-password"}
-    assert keyed.diff("dev", keyed.log("dev")[1].snapshot).modified == {
-        "config.json": ["/db/host"]}
+    assert merged["replicas"] == 5 and merged["db"] == {
+        "host": "db2",
+        "password": "hunter2-db-password",
+    }
+    assert keyed.diff("dev", keyed.log("dev")[1].snapshot).modified == {"config.json": ["/db/host"]}
     _no_secrets_in(keyed)
 
 
@@ -131,8 +137,7 @@ def test_encrypt_all_hides_everything_and_keys_chunk_names(
     raw = store_bytes(keyed.repo.backend)
     for plain in (b"plain notes", b"db1.internal.example", b"config.json"):
         assert plain not in raw
-    dev_ids = {e for m in keyed.repo.backend.list(layout.INDEX)
-               for e in [m.key]}
+    dev_ids = {e for m in keyed.repo.backend.list(layout.INDEX) for e in [m.key]}
     assert len(dev_ids) == 2  # each env sealed its own packs: names reveal no equality
     out = tmp_path / "out"
     keyed.pull(out, "dev")
@@ -170,9 +175,12 @@ def test_ciphertexts_moved_to_another_path_env_or_pointer_fail() -> None:
     sealed = keys.seal_value("a.json", "/password", "s3cret")
     assert keys.open_value("a.json", "/password", sealed) == "s3cret"
     assert keys.seal_value("a.json", "/password", "s3cret") == sealed  # deterministic
-    for path, pointer, k in [("b.json", "/password", keys), ("a.json", "/token", keys),
-                             ("a.json", "/password", EnvKeys("store", "prod", 1, keys.data_key)),
-                             ("a.json", "/password", EnvKeys("other", "dev", 1, keys.data_key))]:
+    for path, pointer, k in [
+        ("b.json", "/password", keys),
+        ("a.json", "/token", keys),
+        ("a.json", "/password", EnvKeys("store", "prod", 1, keys.data_key)),
+        ("a.json", "/password", EnvKeys("other", "dev", 1, keys.data_key)),
+    ]:
         with pytest.raises(IntegrityError):
             k.open_value(path, pointer, sealed)
     blob = keys.seal_file("secrets/a", b"data")
@@ -206,8 +214,12 @@ def _trust(store: Store, env: str, public: str | None, require: bool) -> None:
     if public:
         policy.trust(store.store_id, env, public, require)
     else:
-        policy.trust(store.store_id, env, signing.generate(Path(os.environ["XDG_CONFIG_HOME"])
-                                                           / "unused.key"), require)
+        policy.trust(
+            store.store_id,
+            env,
+            signing.generate(Path(os.environ["XDG_CONFIG_HOME"]) / "unused.key"),
+            require,
+        )
     policy.save()
 
 
@@ -249,8 +261,9 @@ def test_unsigned_push_into_an_env_requiring_signatures(
         Store.open(any_store_url).push(src, "dev")
 
 
-def test_tampered_signed_ref_is_detected(any_store_url: str, src: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tampered_signed_ref_is_detected(
+    any_store_url: str, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     signing.generate(tmp_path / "k.key")
     monkeypatch.setenv("STATESYNC_SIGNING_KEY", str(tmp_path / "k.key"))
     store = Store.init(any_store_url)
@@ -267,13 +280,22 @@ def test_verbose_logs_hold_no_secret(src: Path, tmp_path: Path) -> None:
     env = {**os.environ, "STATESYNC_PASSPHRASE": "pw-for-logs-test"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "statesync.cli", "-vv", "--store", url,
-                               *args], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "statesync.cli", "-vv", "--store", url, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
 
-    outputs = [run("init"), run("keys", "init", "dev", "--recipient", "passphrase"),
-               run("push", str(src), "--env", "dev", "--include-secrets", "--encrypt", "all"),
-               run("pull", str(tmp_path / "out"), "--env", "dev"),
-               run("--json", "show", "dev"), run("verify", "--read-data")]
+    outputs = [
+        run("init"),
+        run("keys", "init", "dev", "--recipient", "passphrase"),
+        run("push", str(src), "--env", "dev", "--include-secrets", "--encrypt", "all"),
+        run("pull", str(tmp_path / "out"), "--env", "dev"),
+        run("--json", "show", "dev"),
+        run("verify", "--read-data"),
+    ]
     for proc in outputs:
         assert proc.returncode == 0, proc.stderr
         text = (proc.stdout + proc.stderr).encode()
@@ -287,8 +309,15 @@ def test_promotion_keeps_the_targets_own_secrets_and_reseals_new_ones(
 ) -> None:
     keyed.keys().init("prod", ["passphrase"])
     dev, prod = tmp_path / "dev", tmp_path / "prod"
-    write(dev, "config.json", {"db": {"host": "dev-db", "password": "dev-pw-1"},
-                               "feature": "new", "api_token": "dev-token-7"})
+    write(
+        dev,
+        "config.json",
+        {
+            "db": {"host": "dev-db", "password": "dev-pw-1"},
+            "feature": "new",
+            "api_token": "dev-token-7",
+        },
+    )
     write(dev, "secrets/cert.secret", "dev-cert\n")
     write(prod, "config.json", {"db": {"host": "prod-db", "password": "prod-pw-9"}})
     write(prod, "secrets/cert.secret", "prod-cert\n")
@@ -299,8 +328,11 @@ def test_promotion_keeps_the_targets_own_secrets_and_reseals_new_ones(
     out = tmp_path / "prod-machine"
     keyed.pull(out, "prod")
     config = json.loads((out / "config.json").read_text())
-    assert config == {"db": {"host": "dev-db", "password": "prod-pw-9"}, "feature": "new",
-                      "api_token": "dev-token-7"}
+    assert config == {
+        "db": {"host": "dev-db", "password": "prod-pw-9"},
+        "feature": "new",
+        "api_token": "dev-token-7",
+    }
     assert (out / "secrets/cert.secret").read_text() == "prod-cert\n"
     raw = store_bytes(keyed.repo.backend)
     for secret in (b"dev-pw-1", b"prod-pw-9", b"dev-token-7", b"dev-cert", b"prod-cert"):

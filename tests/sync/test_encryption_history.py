@@ -126,8 +126,9 @@ def test_a_later_push_of_an_encrypt_all_env_keeps_referencing_sealed_chunks(
     assert _head_packs(store, "dev")[1] == []
 
 
-def test_pull_then_push_without_edits_is_no_new_serial(store: Store, src: Path,
-                                                        tmp_path: Path) -> None:
+def test_pull_then_push_without_edits_is_no_new_serial(
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     store.keys().init("dev", ["passphrase"])
     first = store.push(src, "dev")
     fresh = tmp_path / "fresh"
@@ -169,8 +170,9 @@ def test_rotation_leaves_pulled_folders_clean(store: Store, src: Path, tmp_path:
 
 
 @pytest.mark.parametrize("aged", [True, False], ids=["cached", "just-pulled"])
-def test_push_without_edits_after_rotation_is_no_new_serial(store: Store, src: Path,
-                                                            tmp_path: Path, aged: bool) -> None:
+def test_push_without_edits_after_rotation_is_no_new_serial(
+    store: Store, src: Path, tmp_path: Path, aged: bool
+) -> None:
     store.keys().init("dev", ["passphrase"])
     first = store.push(src, "dev", include_secrets=True, encrypt_all=True)
     fresh = tmp_path / "fresh"
@@ -184,8 +186,9 @@ def test_push_without_edits_after_rotation_is_no_new_serial(store: Store, src: P
         assert store.status(folder, "dev").clean
 
 
-def test_a_folder_pulled_before_rotation_sees_only_real_changes(store: Store, src: Path,
-                                                                 tmp_path: Path) -> None:
+def test_a_folder_pulled_before_rotation_sees_only_real_changes(
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     store.keys().init("dev", ["passphrase"])
     store.push(src, "dev", include_secrets=True)
     pulled = tmp_path / "pulled"

@@ -51,10 +51,13 @@ def _with(data: bytes, old: bytes, new: bytes) -> bytes:
     return data.replace(old, new)
 
 
-@pytest.mark.parametrize(("name", "data", "value"), [
-    ("deploy.yaml", YAML, b'"hunter2-yaml"'), ("config.json", JSON, b'"hunter2-json"')])
+@pytest.mark.parametrize(
+    ("name", "data", "value"),
+    [("deploy.yaml", YAML, b'"hunter2-yaml"'), ("config.json", JSON, b'"hunter2-json"')],
+)
 def test_another_machine_gets_every_byte_but_the_secret_and_keeps_its_own_value(
-        store: Store, tmp_path: Path, name: str, data: bytes, value: bytes) -> None:
+    store: Store, tmp_path: Path, name: str, data: bytes, value: bytes
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     write(a, name, data)
     store.push(a, "dev")
@@ -74,8 +77,8 @@ def test_another_machine_gets_every_byte_but_the_secret_and_keeps_its_own_value(
 
 @pytest.mark.parametrize(("name", "data"), [("deploy.yaml", YAML), ("config.json", JSON)])
 def test_with_included_secrets_a_machine_with_the_key_gets_the_exact_bytes(
-        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
-        data: bytes) -> None:
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
     store.keys().init("dev", ["passphrase"])
     keyed = Store.open(store.url)
@@ -97,8 +100,10 @@ def test_document_without_secrets_comes_back_byte_for_byte(store: Store, tmp_pat
 
 
 def test_yaml_aliases_of_secrets_never_reach_the_store(store: Store, tmp_path: Path) -> None:
-    data = (b"password: &pw hunter2-alias\nother: *pw\nplain: &pp hunter3-anchored\n"
-            b"my_token: *pp\nbase: &b\n  api_key: hunter4-merged\nprod:\n  <<: *b\n")
+    data = (
+        b"password: &pw hunter2-alias\nother: *pw\nplain: &pp hunter3-anchored\n"
+        b"my_token: *pp\nbase: &b\n  api_key: hunter4-merged\nprod:\n  <<: *b\n"
+    )
     write(tmp_path / "a", "c.yaml", data)
     store.push(tmp_path / "a", "dev")
     raw = store_bytes(store.repo.backend)
@@ -108,21 +113,34 @@ def test_yaml_aliases_of_secrets_never_reach_the_store(store: Store, tmp_path: P
     store.pull(tmp_path / "b", "dev")
     assert (tmp_path / "b" / "c.yaml").read_bytes() == (
         b'password: &pw "<statesync:secret>"\nother: *pw\nplain: &pp "<statesync:secret>"\n'
-        b'my_token: *pp\nbase: &b\n  api_key: "<statesync:secret>"\nprod:\n  <<: *b\n')
+        b'my_token: *pp\nbase: &b\n  api_key: "<statesync:secret>"\nprod:\n  <<: *b\n'
+    )
     store.pull(tmp_path / "a", "dev")
     assert (tmp_path / "a" / "c.yaml").read_bytes() == data
 
 
-@pytest.mark.parametrize(("name", "data", "theirs", "ours"), [
-    ("deploy.yaml", YAML, (b"version: 1.10", b"version: 1.12"), (b"port: 5432", b"port: 6543")),
-    ("config.json", JSON, (b'"host":"db1"', b'"host":"db9"'), (b"10.50", b"11.50")),
-    # a key added there: their lines are spliced in
-    ("deploy.yaml", YAML, (b"mode: 0755\n", b"mode: 0755\nreplicas: 3\n"),
-     (b"port: 5432", b"port: 6543")),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "theirs", "ours"),
+    [
+        ("deploy.yaml", YAML, (b"version: 1.10", b"version: 1.12"), (b"port: 5432", b"port: 6543")),
+        ("config.json", JSON, (b'"host":"db1"', b'"host":"db9"'), (b"10.50", b"11.50")),
+        # a key added there: their lines are spliced in
+        (
+            "deploy.yaml",
+            YAML,
+            (b"mode: 0755\n", b"mode: 0755\nreplicas: 3\n"),
+            (b"port: 5432", b"port: 6543"),
+        ),
+    ],
+)
 def test_a_teammates_rebase_on_another_key_keeps_our_bytes(
-        store: Store, tmp_path: Path, name: str, data: bytes, theirs: tuple[bytes, bytes],
-        ours: tuple[bytes, bytes]) -> None:
+    store: Store,
+    tmp_path: Path,
+    name: str,
+    data: bytes,
+    theirs: tuple[bytes, bytes],
+    ours: tuple[bytes, bytes],
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     write(a, name, data)
     store.push(a, "dev")
@@ -134,13 +152,14 @@ def test_a_teammates_rebase_on_another_key_keeps_our_bytes(
     assert (a / name).read_bytes() == _with(_with(data, *ours), *theirs)
     store.pull(b, "dev")
     assert M in (b / name).read_bytes()
-    assert (b / name).read_bytes() == _with(_with(_with(data, *ours), *theirs),
-                                            b'"hunter2-' + name.split(".")[1][:4].encode()
-                                            + b'"', M)
+    assert (b / name).read_bytes() == _with(
+        _with(_with(data, *ours), *theirs), b'"hunter2-' + name.split(".")[1][:4].encode() + b'"', M
+    )
 
 
 def test_keys_added_next_to_each_other_on_both_sides_are_a_conflict_not_a_rewrite(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     write(a, "d.yaml", YAML)
     store.push(a, "dev")
@@ -155,8 +174,9 @@ def test_keys_added_next_to_each_other_on_both_sides_are_a_conflict_not_a_rewrit
     assert (a / "d.yaml").read_bytes() == _with(YAML, b"mode: 0755\n", b"mode: 0755\ny: 2\n")
 
 
-def test_promotion_keeps_the_documents_bytes(store: Store, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_promotion_keeps_the_documents_bytes(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
     store.keys().init("dev", ["passphrase"])
     store.keys().init("prod", ["passphrase"])
@@ -168,19 +188,33 @@ def test_promotion_keeps_the_documents_bytes(store: Store, tmp_path: Path,
     assert (tmp_path / "p" / "deploy.yaml").read_bytes() == YAML
 
 
-LAUGHS = b"".join([b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'] + [
-    b"%c: &%c [%s]\n" % (c, c, b",".join([b"*%c" % (c - 1)] * 9)) for c in b"bcdefghi"])
+LAUGHS = b"".join(
+    [b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n']
+    + [b"%c: &%c [%s]\n" % (c, c, b",".join([b"*%c" % (c - 1)] * 9)) for c in b"bcdefghi"]
+)
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI in a child limited to 1 GiB of memory and 60 s (a runaway must not hurt)."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state")}
-    return subprocess.run([sys.executable, "-m", "statesync.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=60, preexec_fn=limit, check=False)
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "statesync.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=limit,
+        check=False,
+    )
 
 
 def _one_line(proc: subprocess.CompletedProcess[str], text: str) -> None:
@@ -207,8 +241,9 @@ def test_billion_laughs_push_status_and_diff_end_in_a_clear_error(tmp_path: Path
     _one_line(_cli(tmp_path, "--store", url, "diff", "one", "two"), "lol.yaml: YAML aliases")
 
 
-def test_deeply_nested_json_with_a_secret_key_is_a_clear_error(store: Store,
-                                                               tmp_path: Path) -> None:
+def test_deeply_nested_json_with_a_secret_key_is_a_clear_error(
+    store: Store, tmp_path: Path
+) -> None:
     folder = tmp_path / "f"
     write(folder, "deep.json", b'{"password": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
     with pytest.raises(DocumentLimit, match=r"^deep\.json: nested deeper than 256 levels$"):
@@ -230,17 +265,17 @@ def test_import_redacts_only_the_secret_values_bytes(store: Store, tmp_path: Pat
 
 
 def test_import_of_a_billion_laughs_is_a_clear_error_and_stores_nothing(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     with pytest.raises(DocumentLimit, match=r"^lol\.yaml: YAML aliases"):
         store.import_(_bundle(tmp_path, "lol.yaml", LAUGHS + b"password: x\n"), "dev")
     assert store.envs() == []
 
 
-def test_a_document_too_large_to_parse_that_may_hold_secrets_is_refused(
-        tmp_path: Path) -> None:
+def test_a_document_too_large_to_parse_that_may_hold_secrets_is_refused(tmp_path: Path) -> None:
     store = Store.init((tmp_path / "store").as_uri())
     folder = tmp_path / "f"
-    filler = b'{"rows": [' + b'"abcdefgh",' * (65 * 1024 * 1024 // 11) + b'0],\n'
+    filler = b'{"rows": [' + b'"abcdefgh",' * (65 * 1024 * 1024 // 11) + b"0],\n"
     write(folder, "big.json", filler + b' "password": "hunter2-big"}\n')
     with pytest.raises(DocumentLimit, match=r"^big\.json: larger than 64 MiB"):
         store.push(folder, "dev")

@@ -25,9 +25,22 @@ M = b'"<statesync:secret>"'
 KEYS = ["name", "on", "mode", "db", "password", "api_token", "note", "\u00e9t\u00e9", "x/y~z"]
 SECRET_KEYS = {"password", "api_token"}
 NUMBERS = [b"10.50", b"1e400", b"-0", b"0", b"1E+2", b"3.14159265358979323846", b"-12"]
-PLAIN = [b"on", b"NO", b"1.10", b"0755", b"yes", b"2001-12-14", b"hello world", b"1e3",
-         b"0x1F", b"'single q'", b'"dq \\u00e9"', "\u00e9t\u00e9".encode(), b"-.inf",
-         b"plain  # comment"]
+PLAIN = [
+    b"on",
+    b"NO",
+    b"1.10",
+    b"0755",
+    b"yes",
+    b"2001-12-14",
+    b"hello world",
+    b"1e3",
+    b"0x1F",
+    b"'single q'",
+    b'"dq \\u00e9"',
+    "\u00e9t\u00e9".encode(),
+    b"-.inf",
+    b"plain  # comment",
+]
 WORDS = st.text(alphabet="abcxyz \u00e9\u00fc19", max_size=8)
 _envs = itertools.count()
 
@@ -115,8 +128,9 @@ def _yaml_scalar(doc: Doc, secret: bool, indent: int) -> None:
     start = len(doc.out)
     if kind == "block":
         doc.add(doc.draw(st.sampled_from([b"|", b">-", b"|+"])))
-        for line in doc.draw(st.lists(WORDS.filter(lambda w: w.strip() == w and w), min_size=1,
-                                      max_size=3)):
+        for line in doc.draw(
+            st.lists(WORDS.filter(lambda w: w.strip() == w and w), min_size=1, max_size=3)
+        ):
             doc.add(b"\n" + b" " * (indent + 2) + line.encode())
     elif kind == "flow":
         doc.add(doc.draw(st.sampled_from([b"[1, 0x1F, a]", b"{k: v, n: 1.10}", b"[]"])))
@@ -182,20 +196,24 @@ def _round_trip(root: Path, name: str, data: bytes, secrets: list[tuple[int, int
     assert (a / name).read_bytes() == data
 
 
-_SETTINGS = settings(max_examples=60, deadline=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                            HealthCheck.too_slow])
+_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @_SETTINGS
 @given(json_documents())
 def test_json_push_pull_changes_only_secret_values(
-        tmp_path: Path, generated: tuple[bytes, list[tuple[int, int]]]) -> None:
+    tmp_path: Path, generated: tuple[bytes, list[tuple[int, int]]]
+) -> None:
     _round_trip(tmp_path, "doc.json", *generated)
 
 
 @_SETTINGS
 @given(yaml_documents())
 def test_yaml_push_pull_changes_only_secret_values(
-        tmp_path: Path, generated: tuple[bytes, list[tuple[int, int]]]) -> None:
+    tmp_path: Path, generated: tuple[bytes, list[tuple[int, int]]]
+) -> None:
     _round_trip(tmp_path, "doc.yaml", *generated)

@@ -29,14 +29,16 @@ def _pushes(store: Store, folder: Path, env: str, n: int, **tags: str) -> list[s
     out = []
     for i in range(n):
         write(folder, "state.json", {"i": i, "env": env, "blob": _blob((env, i))})
-        out.append(store.push(folder, env, message=f"{env} {i}",
-                              tags=tags if i == 0 else None).snapshot)
+        out.append(
+            store.push(folder, env, message=f"{env} {i}", tags=tags if i == 0 else None).snapshot
+        )
     return out
 
 
 def _data_objects(store: Store) -> dict[str, tuple[int, str]]:
-    return {m.key: (m.size, m.version.token) for p in DATA_PREFIXES
-            for m in store.repo.backend.list(p)}
+    return {
+        m.key: (m.size, m.version.token) for p in DATA_PREFIXES for m in store.repo.backend.list(p)
+    }
 
 
 def _everything(store: Store) -> dict[str, tuple[int, str]]:
@@ -56,7 +58,8 @@ def local(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_keep_last_keeps_exactly_the_newest_and_the_bytes_add_up(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     snaps = _pushes(store, tmp_path / "f", "dev", 5)
     before = _data_objects(store)
     report = api.gc(store, policy=Policy(keep_last=2), grace=0)
@@ -74,8 +77,7 @@ def test_keep_last_keeps_exactly_the_newest_and_the_bytes_add_up(
     assert [e.snapshot for e in log] == snaps[:2:-1] and log[-1].history_cut
 
 
-def test_dry_run_writes_nothing_and_names_what_a_run_removes(local: Store,
-                                                              tmp_path: Path) -> None:
+def test_dry_run_writes_nothing_and_names_what_a_run_removes(local: Store, tmp_path: Path) -> None:
     _pushes(local, tmp_path / "f", "dev", 4)
     before = _everything(local)
     plan = api.gc(local, policy=Policy(keep_last=1), dry_run=True, grace=0)
@@ -86,8 +88,7 @@ def test_dry_run_writes_nothing_and_names_what_a_run_removes(local: Store,
     assert (done.removed_bytes, done.packs_removed) == (plan.removed_bytes, plan.packs_removed)
 
 
-def test_tags_and_heads_are_kept_and_other_envs_are_untouched(local: Store,
-                                                               tmp_path: Path) -> None:
+def test_tags_and_heads_are_kept_and_other_envs_are_untouched(local: Store, tmp_path: Path) -> None:
     dev = _pushes(local, tmp_path / "d", "dev", 4, release="1")
     prod = _pushes(local, tmp_path / "p", "prod", 3)
     report = api.gc(local, env="dev", policy=Policy(keep_tags=(("release", "1"),)), grace=0)
@@ -193,7 +194,8 @@ def test_gc_on_a_fully_encrypted_store_with_its_key(keyed: Store, tmp_path: Path
 
 
 def test_gc_without_the_key_keeps_sealed_history_and_collects_the_rest(
-        keyed: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keyed: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _sealed_pushes(keyed, tmp_path / "f", 3)
     plain = _pushes(keyed, tmp_path / "p", "plain", 3)
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "not the passphrase")  # no key on this machine

@@ -76,14 +76,16 @@ def _hooked_store(store: Store, hook: Callable[[str, str, str], None]) -> Store:
     return Store(open_repo(Hooked(store.repo.backend, hook)), store.config)
 
 
-def _once(when: Callable[[str, str, str], bool], action: Callable[[], object]
-          ) -> Callable[[str, str, str], None]:
+def _once(
+    when: Callable[[str, str, str], bool], action: Callable[[], object]
+) -> Callable[[str, str, str], None]:
     fired: list[bool] = []
 
     def hook(verb: str, key: str, moment: str) -> None:
         if not fired and when(verb, key, moment):
             fired.append(True)
             action()
+
     return hook
 
 
@@ -111,12 +113,15 @@ def _two_versions(store: Store, folder: Path) -> None:
 
 
 def test_gc_between_listing_and_manifest_makes_the_push_start_over(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     folder = tmp_path / "f"
     _two_versions(store, folder)
     reports = []
-    hook = _once(lambda v, k, m: v == "put" and k.startswith("snapshots/") and m == "before",
-                 lambda: reports.append(api.gc(store, policy=KEEP_ONE, grace=0)))
+    hook = _once(
+        lambda v, k, m: v == "put" and k.startswith("snapshots/") and m == "before",
+        lambda: reports.append(api.gc(store, policy=KEEP_ONE, grace=0)),
+    )
     result = _hooked_store(store, hook).push(folder, "dev")
     assert reports and reports[0].packs_removed >= 1  # version 0's packs went meanwhile
     assert result.changed and result.uploaded_bytes > 0  # ... so the push re-uploaded them
@@ -124,12 +129,15 @@ def test_gc_between_listing_and_manifest_makes_the_push_start_over(
 
 
 def test_gc_between_manifest_and_ref_spares_what_the_manifest_names(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     folder = tmp_path / "f"
     _two_versions(store, folder)
     reports = []
-    hook = _once(lambda v, k, m: v == "put" and k.startswith("snapshots/") and m == "after",
-                 lambda: reports.append(api.gc(store, policy=KEEP_ONE, grace=0)))
+    hook = _once(
+        lambda v, k, m: v == "put" and k.startswith("snapshots/") and m == "after",
+        lambda: reports.append(api.gc(store, policy=KEEP_ONE, grace=0)),
+    )
     result = _hooked_store(store, hook).push(folder, "dev")
     assert reports and len(reports[0].snapshots_removed) == 1  # version 0's old snapshot
     assert result.uploaded_bytes == 0  # nothing re-sent: the young manifest kept its chunks
@@ -137,28 +145,34 @@ def test_gc_between_manifest_and_ref_spares_what_the_manifest_names(
 
 
 def test_gc_while_a_push_uploads_deletes_nothing_young_within_the_grace(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     folder = tmp_path / "f"
     _fill(folder, 0)
     store.push(folder, "dev")
     _fill(folder, 5)
     reports = []
-    hook = _once(lambda v, k, m: v == "put" and k.startswith("objects/") and m == "after",
-                 lambda: reports.append(api.gc(store, policy=KEEP_ONE)))
+    hook = _once(
+        lambda v, k, m: v == "put" and k.startswith("objects/") and m == "after",
+        lambda: reports.append(api.gc(store, policy=KEEP_ONE)),
+    )
     _hooked_store(store, hook).push(folder, "dev")
     assert reports and reports[0].packs_removed == 0  # the new, unindexed pack is young
     _check(store, folder, tmp_path)
 
 
 def test_gc_without_grace_while_a_push_uploads_still_never_breaks_it(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     folder = tmp_path / "f"
     _fill(folder, 0)
     store.push(folder, "dev")
     _fill(folder, 5)
     reports = []
-    hook = _once(lambda v, k, m: v == "put" and k.startswith("objects/") and m == "after",
-                 lambda: reports.append(api.gc(store, policy=KEEP_ONE, grace=0)))
+    hook = _once(
+        lambda v, k, m: v == "put" and k.startswith("objects/") and m == "after",
+        lambda: reports.append(api.gc(store, policy=KEEP_ONE, grace=0)),
+    )
     result = _hooked_store(store, hook).push(folder, "dev")
     assert reports and reports[0].packs_removed >= 1  # it took the push's fresh pack
     assert result.changed
@@ -166,13 +180,16 @@ def test_gc_without_grace_while_a_push_uploads_still_never_breaks_it(
 
 
 def test_a_push_during_gc_deletion_never_reuses_a_condemned_pack_name(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     """Re-uploading a condemned pack's exact bytes must not "find" it already there."""
     folder = tmp_path / "f"
     _two_versions(store, folder)
     pushed = []
-    hook = _once(lambda v, k, m: v == "delete" and k.startswith("objects/"),
-                 lambda: pushed.append(store.push(folder, "dev")))
+    hook = _once(
+        lambda v, k, m: v == "delete" and k.startswith("objects/"),
+        lambda: pushed.append(store.push(folder, "dev")),
+    )
     gc_store = _hooked_store(store, hook)
     report = api.gc(gc_store, policy=KEEP_ONE, grace=0)
     assert pushed and report.packs_removed >= 1
@@ -181,13 +198,16 @@ def test_a_push_during_gc_deletion_never_reuses_a_condemned_pack_name(
 
 
 def test_a_push_that_lands_before_gc_publishes_is_seen_by_its_second_look(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     """The push checked the old generation, so gc itself must notice its manifest."""
     folder = tmp_path / "f"
     _two_versions(store, folder)
     pushed = []
-    hook = _once(lambda v, k, m: v == "put" and k.startswith("gc/") and m == "before",
-                 lambda: pushed.append(store.push(folder, "dev")))
+    hook = _once(
+        lambda v, k, m: v == "put" and k.startswith("gc/") and m == "before",
+        lambda: pushed.append(store.push(folder, "dev")),
+    )
     report = api.gc(_hooked_store(store, hook), policy=KEEP_ONE, grace=0)
     assert pushed and pushed[0].uploaded_bytes == 0  # it reused version 0's chunks
     assert report.packs_removed < 3  # ... and gc spared the packs that hold them

@@ -83,7 +83,8 @@ def test_corrupt_manifest_is_detected_by_its_id(pushed: tuple[Store, Path], tmp_
 
 
 def test_corrupt_index_is_detected_and_only_skipped(
-        pushed: tuple[Store, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    pushed: tuple[Store, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     store, src = pushed
     [index] = _keys(store, layout.INDEX)
     _flip(store, index, at=3)
@@ -109,8 +110,9 @@ def test_manifest_with_an_escaping_path_is_refused(
     pushed: tuple[Store, Path], tmp_path: Path, path: str
 ) -> None:
     store, _ = pushed
-    _hostile(store, Entry(path=path, kind="document", mode=0o644, size=0,
-                          digest=codec.sha256_hex(b"")))
+    _hostile(
+        store, Entry(path=path, kind="document", mode=0o644, size=0, digest=codec.sha256_hex(b""))
+    )
     out = tmp_path / "deep" / "out"
     with pytest.raises(IntegrityError, match="unsafe path"):
         store.pull(out, "dev")
@@ -123,8 +125,17 @@ def test_symlink_pointing_out_of_the_tree_is_restored_as_a_link_only(
 ) -> None:
     # Links are kept verbatim (tests/sync/test_links.py); what lies under one is refused.
     store, _ = pushed
-    _hostile(store, Entry(path="sub/link", kind="symlink", mode=0o777, size=0,
-                          digest=codec.sha256_hex(b"../../etc"), target="../../etc"))
+    _hostile(
+        store,
+        Entry(
+            path="sub/link",
+            kind="symlink",
+            mode=0o777,
+            size=0,
+            digest=codec.sha256_hex(b"../../etc"),
+            target="../../etc",
+        ),
+    )
     store.pull(tmp_path / "out", "dev")
     assert os.readlink(tmp_path / "out" / "sub" / "link") == "../../etc"
 

@@ -14,18 +14,25 @@ CHECKPOINT_IDS = st.text(min_size=1, max_size=50)
 
 
 @given(thread=NAMES, ns=NAMES, checkpoint_id=CHECKPOINT_IDS, task=NAMES)
-def test_every_key_parses_back_to_what_named_it(thread: str, ns: str, checkpoint_id: str,
-                                                task: str) -> None:
-    t, n, c = (layout.langgraph_name(thread), layout.langgraph_name(ns),
-               layout.langgraph_checkpoint_name(checkpoint_id))
+def test_every_key_parses_back_to_what_named_it(
+    thread: str, ns: str, checkpoint_id: str, task: str
+) -> None:
+    t, n, c = (
+        layout.langgraph_name(thread),
+        layout.langgraph_name(ns),
+        layout.langgraph_checkpoint_name(checkpoint_id),
+    )
     cp_key = layout.langgraph_checkpoint_key(t, n, c)
     w_key = layout.langgraph_writes_key(t, n, c, layout.langgraph_name(task))
-    assert layout.parse_langgraph_key(cp_key) == layout.LangGraphKey("checkpoint", t, n,
-                                                                    checkpoint_id)
+    assert layout.parse_langgraph_key(cp_key) == layout.LangGraphKey(
+        "checkpoint", t, n, checkpoint_id
+    )
     assert layout.parse_langgraph_key(w_key) == layout.LangGraphKey(
-        "writes", t, n, checkpoint_id, layout.langgraph_name(task))
+        "writes", t, n, checkpoint_id, layout.langgraph_name(task)
+    )
     assert layout.parse_langgraph_key(layout.langgraph_head_key(t)) == layout.LangGraphKey(
-        "head", t)
+        "head", t
+    )
     for key in (cp_key, w_key):
         assert ".." not in key.split("/") and "//" not in key and len(key) < 1024
 
@@ -35,9 +42,16 @@ def test_checkpoint_names_sort_as_their_ids(a: str, b: str) -> None:
     assert (layout.langgraph_checkpoint_name(a) < layout.langgraph_checkpoint_name(b)) == (a < b)
 
 
-@pytest.mark.parametrize("key", ["langgraph/threads/../head", "langgraph/threads/x/head",
-                                 "refs/default", "langgraph/threads/" + "0" * 32 + "/a/c/00",
-                                 "langgraph/threads/" + "0" * 32 + "/" + "0" * 32 + "/c/zz"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "langgraph/threads/../head",
+        "langgraph/threads/x/head",
+        "refs/default",
+        "langgraph/threads/" + "0" * 32 + "/a/c/00",
+        "langgraph/threads/" + "0" * 32 + "/" + "0" * 32 + "/c/zz",
+    ],
+)
 def test_foreign_keys_are_not_langgraph_objects(key: str) -> None:
     assert layout.parse_langgraph_key(key) is None
 

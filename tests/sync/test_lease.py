@@ -344,8 +344,12 @@ def test_a_killed_holders_lease_is_taken_over_after_its_ttl_and_not_before(
 ) -> None:
     if any_store_url.startswith("memory://"):
         pytest.skip("a memory store is private to one process")
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, any_store_url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, any_store_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         their_id = proc.stdout.readline().strip()
@@ -508,15 +512,20 @@ def test_release_never_deletes_a_lock_taken_over_after_it_was_read(
     store: Store, request: pytest.FixtureRequest
 ) -> None:
     if store.url.startswith("gs://") and on_emulator("gcs"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
-            "tests/backends/test_gcs_faults.py shows the driver sends it"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="fake-gcs-server ignores ifGenerationMatch on DELETE; "
+                "tests/backends/test_gcs_faults.py shows the driver sends it",
+            )
+        )
     backend = HookedBackend(store.repo.backend)
     repo = Repo(backend, store.repo.descriptor)
     stale = acquire(repo, "prod", 60, "old")
     key = layout.lock_key("prod")
-    new_body = json.dumps({"lock_id": "f" * 32, "holder": "bob@other", "purpose": "new",
-                           "ttl_seconds": 60}).encode()
+    new_body = json.dumps(
+        {"lock_id": "f" * 32, "holder": "bob@other", "purpose": "new", "ttl_seconds": 60}
+    ).encode()
 
     def take_over() -> None:
         _, version = repo.backend.get(key)

@@ -17,8 +17,9 @@ _BODIES = {
     "not-json": b"{not json",
     "no-holder": json.dumps({"lock_id": "ab", "ttl_seconds": 60}).encode(),
     "huge-ttl": json.dumps({"lock_id": "ab", "holder": "x@y", "ttl_seconds": 1e20}).encode(),
-    "pid-text": json.dumps({"lock_id": "ab", "holder": "x@y", "ttl_seconds": 60,
-                            "pid": "x"}).encode(),
+    "pid-text": json.dumps(
+        {"lock_id": "ab", "holder": "x@y", "ttl_seconds": 60, "pid": "x"}
+    ).encode(),
 }
 
 
@@ -34,12 +35,14 @@ def _damage(store: Store, body: bytes) -> None:
     store.repo.backend.put(layout.lock_key("dev"), body, OVERWRITE)
 
 
-def test_a_malformed_lease_stops_writes_with_exit_4_naming_it(
-        store: Store, tmp_path: Path) -> None:
+def test_a_malformed_lease_stops_writes_with_exit_4_naming_it(store: Store, tmp_path: Path) -> None:
     _damage(store, _BODIES["not-json"])
     write(tmp_path / "src", "app.json", {"v": 2})
-    for attempt in (lambda: store.lock("dev"), lambda: store.push(tmp_path / "src", "dev"),
-                    lambda: store.rollback("dev", store.log("dev")[0].snapshot)):
+    for attempt in (
+        lambda: store.lock("dev"),
+        lambda: store.push(tmp_path / "src", "dev"),
+        lambda: store.rollback("dev", store.log("dev")[0].snapshot),
+    ):
         with pytest.raises(IntegrityError, match="locks/dev: malformed") as caught:
             attempt()
         assert caught.value.exit_code == 4 and "\n" not in str(caught.value)
@@ -61,7 +64,8 @@ def test_ignore_lock_writes_past_a_malformed_lease(store: Store, tmp_path: Path)
 
 
 def test_lock_force_replaces_a_malformed_lease_and_locks_lists_it(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     _damage(store, _BODIES["no-holder"])
     [listed] = store.locks()
     assert listed.env == "dev" and "malformed field 'holder'" in listed.problem

@@ -72,8 +72,13 @@ EXPECTED_LINKS = {
 def sentinel(tmp_path: Path) -> tuple[Path, Path]:
     """A world of files around a target folder ``world/home/u/out`` (not yet created)."""
     world = tmp_path / "world"
-    for rel in (".bashrc", "home/.bashrc", "home/u/.bashrc", "elsewhere/app.log",
-                "elsewhere/logs/app.log"):
+    for rel in (
+        ".bashrc",
+        "home/.bashrc",
+        "home/u/.bashrc",
+        "elsewhere/app.log",
+        "elsewhere/logs/app.log",
+    ):
         write(world, rel, f"original {rel}\n")
     return world, world / "home" / "u" / "out"
 
@@ -81,8 +86,11 @@ def sentinel(tmp_path: Path) -> tuple[Path, Path]:
 def outside_of(world: Path, target: Path) -> dict[str, tuple[str, int]]:
     """Every file under ``world`` except inside ``target``: must never change."""
     rel = os.path.relpath(target, world)
-    return {p: v for p, v in tree(world, skip_record=False).items()
-            if p != rel and not p.startswith(rel + "/")}
+    return {
+        p: v
+        for p, v in tree(world, skip_record=False).items()
+        if p != rel and not p.startswith(rel + "/")
+    }
 
 
 def plant(store: Store, entries: list[Entry], env: str = "dev") -> str:
@@ -105,6 +113,7 @@ def file_entry(store: Store, path: str, data: bytes) -> Entry:
 
 
 # --- push and every later command agree -------------------------------------------------
+
 
 def test_a_venv_folder_round_trips_through_every_command(store: Store, tmp_path: Path) -> None:
     src = make_venv(tmp_path / "src", tmp_path / "outside")
@@ -153,6 +162,7 @@ def test_show_and_diff_name_link_targets(store: Store, tmp_path: Path) -> None:
 
 # --- a folder's own links are never written through ------------------------------------
 
+
 def _snapshot_with_logs(store: Store, tmp_path: Path) -> None:
     src = tmp_path / "src"
     write(src, "state.json", {"a": 1})
@@ -160,8 +170,9 @@ def _snapshot_with_logs(store: Store, tmp_path: Path) -> None:
     store.push(src, "dev")
 
 
-def test_pull_refuses_to_write_through_a_local_link_to_outside(store: Store,
-                                                               tmp_path: Path) -> None:
+def test_pull_refuses_to_write_through_a_local_link_to_outside(
+    store: Store, tmp_path: Path
+) -> None:
     _snapshot_with_logs(store, tmp_path)
     world, out = sentinel(tmp_path)
     out.mkdir()
@@ -175,7 +186,8 @@ def test_pull_refuses_to_write_through_a_local_link_to_outside(store: Store,
 
 
 def test_pull_force_replaces_the_local_link_and_writes_nothing_outside(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     _snapshot_with_logs(store, tmp_path)
     world, out = sentinel(tmp_path)
     out.mkdir()
@@ -201,7 +213,8 @@ def test_a_nested_local_link_is_never_followed(store: Store, tmp_path: Path) -> 
 
 
 def test_a_pulled_link_to_outside_is_replaced_not_followed_by_the_next_snapshot(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     world, out = sentinel(tmp_path)
     plant(store, [symlink_entry("z", "../..")])
     store.pull(out, "dev")
@@ -215,13 +228,17 @@ def test_a_pulled_link_to_outside_is_replaced_not_followed_by_the_next_snapshot(
 
 # --- planted manifests: refused when read, nothing written anywhere --------------------
 
+
 def _chain(store: Store) -> list[Entry]:
     return [symlink_entry("x", "."), symlink_entry("x/y", "."), symlink_entry("x/y/z", "../..")]
 
 
 def _sibling(store: Store) -> list[Entry]:
-    return [symlink_entry("a", "b"), symlink_entry("b", ".."), file_entry(store, "a/.bashrc",
-                                                                          b"evil\n")]
+    return [
+        symlink_entry("a", "b"),
+        symlink_entry("b", ".."),
+        file_entry(store, "a/.bashrc", b"evil\n"),
+    ]
 
 
 def _absolute(store: Store) -> list[Entry]:
@@ -233,8 +250,10 @@ def _link_under_link(store: Store) -> list[Entry]:
 
 
 def _file_under_link(store: Store) -> list[Entry]:
-    return [symlink_entry("logs", "../../../elsewhere"),
-            file_entry(store, "logs/app.log", b"evil\n")]
+    return [
+        symlink_entry("logs", "../../../elsewhere"),
+        file_entry(store, "logs/app.log", b"evil\n"),
+    ]
 
 
 def _file_under_file(store: Store) -> list[Entry]:
@@ -245,21 +264,32 @@ def _duplicate(store: Store) -> list[Entry]:
     return [symlink_entry("a", "../../.."), file_entry(store, "a", b"x")]
 
 
-ATTACKS = {"chain": _chain, "sibling": _sibling, "absolute": _absolute,
-           "link-under-link": _link_under_link, "file-under-link": _file_under_link,
-           "file-under-file": _file_under_file, "duplicate": _duplicate}
+ATTACKS = {
+    "chain": _chain,
+    "sibling": _sibling,
+    "absolute": _absolute,
+    "link-under-link": _link_under_link,
+    "file-under-link": _file_under_link,
+    "file-under-file": _file_under_file,
+    "duplicate": _duplicate,
+}
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_a_planted_manifest_with_an_entry_beneath_a_link_is_refused(
-        store: Store, tmp_path: Path, attack: str) -> None:
+    store: Store, tmp_path: Path, attack: str
+) -> None:
     world, out = sentinel(tmp_path)
     write(out, "mine.txt", "mine\n")
     snap = plant(store, ATTACKS[attack](store))
     before, inside = outside_of(world, out), tree(out)
-    for read in (lambda: store.pull(out, "dev"), lambda: store.pull(out, snapshot=snap),
-                 lambda: store.log("dev"), lambda: store.show("dev"),
-                 lambda: store.export(tmp_path / "b.json", env="dev")):
+    for read in (
+        lambda: store.pull(out, "dev"),
+        lambda: store.pull(out, snapshot=snap),
+        lambda: store.log("dev"),
+        lambda: store.show("dev"),
+        lambda: store.export(tmp_path / "b.json", env="dev"),
+    ):
         with pytest.raises(IntegrityError) as err:
             read()
         assert err.value.exit_code == 4
@@ -270,7 +300,8 @@ def test_a_planted_manifest_with_an_entry_beneath_a_link_is_refused(
 
 @pytest.mark.parametrize("path", ["a//b", "a/./b", "./a", "a/", "", "a/../b", "/a"])
 def test_a_path_with_an_empty_dot_or_absolute_component_is_refused(
-        store: Store, tmp_path: Path, path: str) -> None:
+    store: Store, tmp_path: Path, path: str
+) -> None:
     plant(store, [symlink_entry(path, "target")])
     with pytest.raises(IntegrityError, match="unsafe path"):
         store.pull(tmp_path / "out", "dev")
@@ -278,16 +309,19 @@ def test_a_path_with_an_empty_dot_or_absolute_component_is_refused(
 
 
 @pytest.mark.parametrize("target", ["", "a\x00b", "\udcff", "x" * 4096])
-def test_a_link_target_no_folder_can_hold_is_refused(store: Store, tmp_path: Path,
-                                                     target: str) -> None:
-    plant(store, [Entry(path="l", kind="symlink", mode=0o777, size=0, digest="0" * 64,
-                        target=target)])
+def test_a_link_target_no_folder_can_hold_is_refused(
+    store: Store, tmp_path: Path, target: str
+) -> None:
+    plant(
+        store, [Entry(path="l", kind="symlink", mode=0o777, size=0, digest="0" * 64, target=target)]
+    )
     with pytest.raises(IntegrityError, match="link"):
         store.log("dev")
 
 
-def test_a_link_pointing_out_is_restored_as_a_link_and_verifies(store: Store,
-                                                                tmp_path: Path) -> None:
+def test_a_link_pointing_out_is_restored_as_a_link_and_verifies(
+    store: Store, tmp_path: Path
+) -> None:
     world, out = sentinel(tmp_path)
     plant(store, [symlink_entry("sub/link", "../../etc"), symlink_entry("root", "/")])
     before = outside_of(world, out)
@@ -300,15 +334,13 @@ def test_a_link_pointing_out_is_restored_as_a_link_and_verifies(store: Store,
 def test_push_refuses_a_tree_that_a_read_would_refuse(store: Store, tmp_path: Path) -> None:
     from statesync.sync.store.manifest import store_manifest
 
-    manifest = Manifest(store_id=store.store_id, env="dev", parents=[],
-                        entries=_chain(store))
+    manifest = Manifest(store_id=store.store_id, env="dev", parents=[], entries=_chain(store))
     with pytest.raises(StatesyncError, match="lies under"):
         store_manifest(store.repo, manifest)
     assert list(store.repo.backend.list(layout.SNAPSHOTS)) == []
 
 
-def test_links_created_by_a_pull_are_created_after_every_file(store: Store,
-                                                              tmp_path: Path) -> None:
+def test_links_created_by_a_pull_are_created_after_every_file(store: Store, tmp_path: Path) -> None:
     # A link and a file whose names sort link-first: the file must land as a file.
     world, out = sentinel(tmp_path)
     entries = [symlink_entry("a", "../../.."), file_entry(store, "b", b"fine\n")]
@@ -320,28 +352,35 @@ def test_links_created_by_a_pull_are_created_after_every_file(store: Store,
     assert load_manifest(store.repo, store.log("dev")[0].snapshot).by_path()["a"].target
 
 
-@pytest.mark.parametrize("chain", [
-    ["x:.", "x/y:.", "x/y/z:../.."],  # issue 19: each passes a per-link check
-    ["x:.", "x/z:.."],
-    ["a:b", "b:.", "a/z:.."],
-])
+@pytest.mark.parametrize(
+    "chain",
+    [
+        ["x:.", "x/y:.", "x/y/z:../.."],  # issue 19: each passes a per-link check
+        ["x:.", "x/z:.."],
+        ["a:b", "b:.", "a/z:.."],
+    ],
+)
 def test_a_planted_chain_then_a_file_beneath_it_writes_nothing_outside(
-        store: Store, tmp_path: Path, chain: list[str]) -> None:
+    store: Store, tmp_path: Path, chain: list[str]
+) -> None:
     world, out = sentinel(tmp_path)
     write(out, "mine.txt", "mine\n")
     before = outside_of(world, out)
     plant(store, [symlink_entry(*item.split(":")) for item in chain])
     with pytest.raises(IntegrityError, match="lies under"):
         store.pull(out, "dev")
-    plant(store, [file_entry(store, "z/.bashrc", b"evil\n"),
-                  file_entry(store, "z/u/.bashrc", b"evil\n")])
+    plant(
+        store,
+        [file_entry(store, "z/.bashrc", b"evil\n"), file_entry(store, "z/u/.bashrc", b"evil\n")],
+    )
     store.pull(out, "dev")
     assert outside_of(world, out) == before
     assert not (out / "z").is_symlink() and (out / "mine.txt").read_text() == "mine\n"
 
 
-def test_a_record_folder_that_is_a_link_is_never_written_through(store: Store,
-                                                                 tmp_path: Path) -> None:
+def test_a_record_folder_that_is_a_link_is_never_written_through(
+    store: Store, tmp_path: Path
+) -> None:
     world, out = sentinel(tmp_path)
     write(out, "a.txt", "a\n")
     os.symlink(str(world / "elsewhere"), out / ".statesync")
@@ -358,8 +397,9 @@ def test_a_record_folder_that_is_a_link_is_never_written_through(store: Store,
     assert outside_of(world, out) == before
 
 
-def test_a_target_named_through_a_link_is_updated_where_it_lives(store: Store,
-                                                                tmp_path: Path) -> None:
+def test_a_target_named_through_a_link_is_updated_where_it_lives(
+    store: Store, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     write(src, "a.txt", "a\n")
     store.push(src, "dev")
@@ -373,7 +413,8 @@ def test_a_target_named_through_a_link_is_updated_where_it_lives(store: Store,
 
 
 def test_rebase_of_a_file_under_a_link_the_other_side_added_is_a_conflict(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     write(a, "base.txt", "base\n")
     store.push(a, "dev")
@@ -386,8 +427,9 @@ def test_rebase_of_a_file_under_a_link_the_other_side_added_is_a_conflict(
     assert err.value.exit_code == 3
 
 
-def test_a_link_whose_target_is_not_utf8_is_skipped_and_kept_locally(store: Store,
-                                                                     tmp_path: Path) -> None:
+def test_a_link_whose_target_is_not_utf8_is_skipped_and_kept_locally(
+    store: Store, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     write(src, "a.txt", "a\n")
     os.symlink(b"\xff\xfe-target", os.fsencode(src / "odd"))
@@ -403,7 +445,8 @@ def test_a_link_whose_target_is_not_utf8_is_skipped_and_kept_locally(store: Stor
 
 
 def test_a_pull_that_fails_midway_leaves_the_folder_and_its_surroundings_as_they_were(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     src = make_venv(tmp_path / "src", tmp_path / "outside")
     write(src, "big.bin", os.urandom(3 * 1024 * 1024))
     store.push(src, "dev")
@@ -423,7 +466,8 @@ def test_a_pull_that_fails_midway_leaves_the_folder_and_its_surroundings_as_they
 
 
 def test_a_snapshot_path_where_the_folder_holds_a_skipped_link_is_a_conflict(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     write(src, "odd", "a file in the snapshot\n")
     store.push(src, "dev")

@@ -33,8 +33,9 @@ ITEMS = st.lists(st.tuples(PATHS, st.booleans(), TARGETS), max_size=6)
 LOCAL = st.lists(st.tuples(NAMES, TARGETS), max_size=2, unique_by=lambda t: t[0])
 
 
-def _entries(store: Store, content: Entry, world: Path,
-             items: list[tuple[str, bool, str]]) -> list[Entry]:
+def _entries(
+    store: Store, content: Entry, world: Path, items: list[tuple[str, bool, str]]
+) -> list[Entry]:
     out = []
     for path, is_link, target in items:
         if is_link:
@@ -47,8 +48,11 @@ def _entries(store: Store, content: Entry, world: Path,
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=ITEMS, second=ITEMS, local=LOCAL, force=st.booleans())
 def test_no_planted_tree_writes_outside_the_target(
-        first: list[tuple[str, bool, str]], second: list[tuple[str, bool, str]],
-        local: list[tuple[str, str]], force: bool) -> None:
+    first: list[tuple[str, bool, str]],
+    second: list[tuple[str, bool, str]],
+    local: list[tuple[str, str]],
+    force: bool,
+) -> None:
     tmp = Path(tempfile.mkdtemp())
     try:
         store = Store.init(f"memory://{uuid.uuid4().hex}")

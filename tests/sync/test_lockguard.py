@@ -44,8 +44,9 @@ def test_push_refuses_while_another_holder_has_the_lease(store: Store, folder: P
     assert _serial(store, "prod") == 1
 
 
-def test_the_holder_pushes_with_its_lock_id_and_anyone_with_ignore(store: Store,
-                                                                   folder: Path) -> None:
+def test_the_holder_pushes_with_its_lock_id_and_anyone_with_ignore(
+    store: Store, folder: Path
+) -> None:
     held = store.lock("prod", 600, "deploy")
     assert store.push(folder, "prod", lock=LockPolicy(lock_id=held.lock_id)).serial == 1
     write(folder, "state.json", {"v": 2})

@@ -49,8 +49,10 @@ def head(store: Store, env: str) -> Manifest:
 
 
 def entry_keys(m: Manifest) -> list[tuple[object, ...]]:
-    return sorted((e.path, e.kind, e.mode, e.digest, tuple(map(tuple, e.chunks)),
-                   tuple(e.secret_pointers)) for e in m.entries)
+    return sorted(
+        (e.path, e.kind, e.mode, e.digest, tuple(map(tuple, e.chunks)), tuple(e.secret_pointers))
+        for e in m.entries
+    )
 
 
 # --- promote -------------------------------------------------------------------------
@@ -74,8 +76,9 @@ def test_promote_dev_to_staging_to_prod_shares_entries_with_new_serials(
     assert prod_m.tags == {"promoted_from": "staging", "source_snapshot": to_staging.snapshot}
     assert prod_m.message == "release 1"
     # No re-upload: the data objects are exactly those the dev push wrote.
-    assert [k for k in objects(store)
-            if k.startswith((layout.OBJECTS, layout.INDEX))] == data_before
+    assert [
+        k for k in objects(store) if k.startswith((layout.OBJECTS, layout.INDEX))
+    ] == data_before
     assert not any(k.startswith(layout.LOCKS) for k in objects(store))
 
     write(dev, "state.json", {"replicas": 3, "features": ["a"]})

@@ -28,8 +28,7 @@ def test_without_a_rule_every_promotion_is_allowed(store: Store) -> None:
     assert store.promote("dev", "prod").serial == 1
 
 
-def test_the_rule_in_the_store_decides_for_every_caller(store: Store,
-                                                        any_store_url: str) -> None:
+def test_the_rule_in_the_store_decides_for_every_caller(store: Store, any_store_url: str) -> None:
     store.change_promotion_rule(allow=["dev->staging", "staging->prod"])
     other = Store.open(any_store_url)  # another caller, another folder, no statesync.toml
     with pytest.raises(PolicyViolation, match="store's promotion rule"):

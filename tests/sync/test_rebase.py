@@ -63,8 +63,12 @@ def test_different_keys_of_one_document_merge(store: Store, two: tuple[Path, Pat
     write(a, "config.json", doc)
     store.push(a, "dev", rebase=True)
     merged = _json(a / "config.json")
-    assert merged == {"name": "svc", "limits": {"cpu": 4, "mem": 2048}, "replicas": 3,
-                      "token": "mine"}  # the local secret value survives the merge
+    assert merged == {
+        "name": "svc",
+        "limits": {"cpu": 4, "mem": 2048},
+        "replicas": 3,
+        "token": "mine",
+    }  # the local secret value survives the merge
 
 
 def test_same_value_changed_both_ways_is_a_conflict_and_nothing_is_pushed(
@@ -108,8 +112,9 @@ def test_invalid_documents_merge_as_whole_files_never_corrupted(
     assert (a / "config.json").read_text() == "{also not json"
 
 
-def test_rebase_of_a_folder_that_never_synced(store: Store, two: tuple[Path, Path],
-                                              tmp_path: Path) -> None:
+def test_rebase_of_a_folder_that_never_synced(
+    store: Store, two: tuple[Path, Path], tmp_path: Path
+) -> None:
     stranger = tmp_path / "stranger"
     write(stranger, "extra.txt", "new\n")
     store.push(stranger, "dev", rebase=True)
@@ -117,8 +122,14 @@ def test_rebase_of_a_folder_that_never_synced(store: Store, two: tuple[Path, Pat
     assert "extra.txt" in store.show("dev")["entries"][1]["path"]
 
 
-def _worker(url: str, folder: str, name: str, pushes: int, same_key: bool,
-            out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _worker(
+    url: str,
+    folder: str,
+    name: str,
+    pushes: int,
+    same_key: bool,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     try:
         out.put(_pushes(url, folder, name, pushes, same_key))
     except BaseException as exc:  # report, so the test fails at once with the cause
@@ -126,8 +137,9 @@ def _worker(url: str, folder: str, name: str, pushes: int, same_key: bool,
         raise
 
 
-def _pushes(url: str, folder: str, name: str, pushes: int,
-            same_key: bool) -> tuple[str, list[str], int, list[str]]:
+def _pushes(
+    url: str, folder: str, name: str, pushes: int, same_key: bool
+) -> tuple[str, list[str], int, list[str]]:
     store = Store.open(url)
     landed, conflicts, messages = [], 0, []
     for i in range(pushes):
@@ -145,8 +157,9 @@ def _pushes(url: str, folder: str, name: str, pushes: int,
     return name, landed, conflicts, messages
 
 
-def _run_workers(url: str, tmp_path: Path, workers: int, pushes: int,
-                 same_key: bool) -> list[tuple[str, list[str], int, list[str]]]:
+def _run_workers(
+    url: str, tmp_path: Path, workers: int, pushes: int, same_key: bool
+) -> list[tuple[str, list[str], int, list[str]]]:
     store = Store.init(url)
     seed = tmp_path / "seed"
     write(seed, "shared.json", {"value": "start"})

@@ -36,7 +36,8 @@ def test_repair_of_a_clean_store_changes_nothing(store: Store) -> None:
 
 
 def test_repair_rebuilds_a_corrupt_index_from_its_packs(
-        store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     [index] = keys(store, layout.INDEX)
     flip_byte(store, index)
     result = store.repair()
@@ -64,7 +65,8 @@ def test_repair_rebuilds_one_of_several_indexes(store: Store, src: Path) -> None
 
 
 def test_repair_names_what_a_deleted_pack_took_and_a_push_heals_it(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     [index] = keys(store, layout.INDEX)
     [pack] = keys(store, layout.OBJECTS)
@@ -87,7 +89,8 @@ def test_repair_reports_a_malformed_ref_and_how_to_replace_it(store: Store) -> N
 
 
 def test_repair_read_data_forgets_a_corrupt_chunk_and_a_push_heals_it(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     [pack] = keys(store, layout.OBJECTS)
     flip_byte(store, pack)

@@ -73,7 +73,8 @@ def _heal_and_check(store: Store, src: Path, tmp_path: Path, first: str) -> None
 
 @pytest.mark.parametrize("damage", [flip_byte, _truncate], ids=["flipped", "truncated"])
 def test_a_damaged_pack_is_moved_aside_and_a_plain_push_heals_it(
-        store: Store, src: Path, tmp_path: Path, damage: Callable[[Store, str], None]) -> None:
+    store: Store, src: Path, tmp_path: Path, damage: Callable[[Store, str], None]
+) -> None:
     first = store.log("dev")[0].snapshot
     [pack] = keys(store, layout.OBJECTS)
     damage(store, pack)
@@ -92,7 +93,8 @@ def test_a_damaged_pack_is_moved_aside_and_a_plain_push_heals_it(
 
 
 def test_a_pack_holding_another_packs_bytes_loses_its_chunks_until_a_push(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     [pack] = keys(store, layout.OBJECTS)
     write(src, "extra.json", {"more": list(range(500))})
@@ -125,7 +127,8 @@ def test_damage_outside_every_chunk_keeps_every_chunk(local: Store) -> None:
 
 
 def test_a_flipped_index_and_a_flipped_pack_together(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     [index] = keys(store, layout.INDEX)
     [pack] = keys(store, layout.OBJECTS)
@@ -140,7 +143,8 @@ def test_a_flipped_index_and_a_flipped_pack_together(
 
 
 def test_a_flipped_old_manifest_is_named_and_the_rest_reads(
-        local: Store, src: Path, tmp_path: Path) -> None:
+    local: Store, src: Path, tmp_path: Path
+) -> None:
     store = local
     first = store.log("dev")[0].snapshot
     write(src, "a.json", {"a": 2})
@@ -158,7 +162,8 @@ def test_a_flipped_old_manifest_is_named_and_the_rest_reads(
 
 
 def test_a_flipped_head_manifest_is_replaced_by_push_force(
-        local: Store, src: Path, tmp_path: Path) -> None:
+    local: Store, src: Path, tmp_path: Path
+) -> None:
     store = local
     head = store.log("dev")[0].snapshot
     flip_byte(store, layout.snapshot_key(head))
@@ -187,7 +192,8 @@ def sealed(any_store_url: str, src: Path, monkeypatch: pytest.MonkeyPatch) -> St
 
 
 def test_repair_keeps_sealed_indexes_with_or_without_their_key(
-        sealed: Store, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed: Store, src: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = {k: sealed.repo.backend.get(k)[0] for k in keys(sealed, layout.INDEX)}
     assert sealed.repair(read_data=True).ok
     monkeypatch.delenv("STATESYNC_PASSPHRASE")
@@ -200,7 +206,8 @@ def test_repair_keeps_sealed_indexes_with_or_without_their_key(
 
 
 def test_a_flipped_sealed_pack_is_salvaged_where_its_key_is(
-        sealed: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sealed: Store, src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = sealed.log("vault")[0].snapshot
     [pack] = keys(sealed, layout.OBJECTS)
     flip_byte(sealed, pack)
@@ -227,7 +234,8 @@ def test_a_flipped_sealed_pack_is_salvaged_where_its_key_is(
 
 
 def test_a_truncated_pack_is_seen_and_repaired_without_reading_data(
-        store: Store, src: Path, tmp_path: Path) -> None:
+    store: Store, src: Path, tmp_path: Path
+) -> None:
     first = store.log("dev")[0].snapshot
     [pack] = keys(store, layout.OBJECTS)
     _truncate(store, pack)

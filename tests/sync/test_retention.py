@@ -15,8 +15,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def snaps_at(*hours: float, tags: dict[int, dict[str, str]] | None = None) -> list[Snap]:
-    return [Snap(f"s{i:03d}", T0 + timedelta(hours=h), (tags or {}).get(i, {}))
-            for i, h in enumerate(hours)]
+    return [
+        Snap(f"s{i:03d}", T0 + timedelta(hours=h), (tags or {}).get(i, {}))
+        for i, h in enumerate(hours)
+    ]
 
 
 times = st.lists(st.integers(min_value=0, max_value=24 * 800), min_size=0, max_size=40)
@@ -77,12 +79,17 @@ def test_keep_last_is_exactly_the_newest(hours: list[int], n: int) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(times, st.integers(1, 8), st.sampled_from(["hourly", "daily", "weekly", "monthly",
-                                                   "yearly"]))
+@given(
+    times, st.integers(1, 8), st.sampled_from(["hourly", "daily", "weekly", "monthly", "yearly"])
+)
 def test_bucket_rules_match_a_brute_force_oracle(hours: list[int], n: int, rule: str) -> None:
-    keys = {"hourly": lambda t: (t.date(), t.hour), "daily": lambda t: t.date(),
-            "weekly": lambda t: t.isocalendar()[:2], "monthly": lambda t: (t.year, t.month),
-            "yearly": lambda t: t.year}
+    keys = {
+        "hourly": lambda t: (t.date(), t.hour),
+        "daily": lambda t: t.date(),
+        "weekly": lambda t: t.isocalendar()[:2],
+        "monthly": lambda t: (t.year, t.month),
+        "yearly": lambda t: t.year,
+    }
     snaps = _from_hours(hours)
     got = keep(snaps, Policy(**{f"keep_{rule}": n}))  # type: ignore[arg-type]
     assert got == _oracle_buckets(snaps, n, keys[rule])
@@ -90,11 +97,9 @@ def test_bucket_rules_match_a_brute_force_oracle(hours: list[int], n: int, rule:
 
 @settings(max_examples=40, deadline=None)
 @given(times, st.integers(0, 5), st.integers(0, 5), st.integers(0, 24 * 60))
-def test_rules_combine_as_a_union(hours: list[int], last: int, daily: int,
-                                  within_h: int) -> None:
+def test_rules_combine_as_a_union(hours: list[int], last: int, daily: int, within_h: int) -> None:
     snaps = _from_hours(hours)
-    parts = [Policy(keep_last=last), Policy(keep_daily=daily),
-             Policy(keep_within=within_h * 3600)]
+    parts = [Policy(keep_last=last), Policy(keep_daily=daily), Policy(keep_within=within_h * 3600)]
     union = set().union(*(keep(snaps, p) for p in parts if not p.empty))
     combined = Policy(keep_last=last, keep_daily=daily, keep_within=within_h * 3600)
     if not combined.empty:
@@ -102,9 +107,14 @@ def test_rules_combine_as_a_union(hours: list[int], last: int, daily: int,
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(0, 9), st.integers(0, 9), st.integers(0, 10**6),
-       st.lists(st.tuples(st.text("abc", min_size=1), st.text("xyz")), max_size=3))
-def test_policies_round_trip_through_json(last: int, weekly: int, within: int,
-                                          tags: list[tuple[str, str]]) -> None:
+@given(
+    st.integers(0, 9),
+    st.integers(0, 9),
+    st.integers(0, 10**6),
+    st.lists(st.tuples(st.text("abc", min_size=1), st.text("xyz")), max_size=3),
+)
+def test_policies_round_trip_through_json(
+    last: int, weekly: int, within: int, tags: list[tuple[str, str]]
+) -> None:
     policy = Policy(keep_last=last, keep_weekly=weekly, keep_within=within, keep_tags=tuple(tags))
     assert Policy.from_json(policy.to_json()) == policy

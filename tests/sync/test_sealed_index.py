@@ -65,7 +65,8 @@ def test_sizes_are_padded_so_two_environments_do_not_link(keyed: Store, tmp_path
 
 
 def test_a_plaintext_push_without_the_key_skips_sealed_indexes(
-        keyed: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keyed: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "src"
     write(src, "a.json", {"a": 1})
     keyed.push(src, "dev", encrypt_all=True)
@@ -77,8 +78,9 @@ def test_a_plaintext_push_without_the_key_skips_sealed_indexes(
     assert (tmp_path / "out" / "b.json").exists()
 
 
-def test_an_old_plaintext_index_of_sealed_packs_stays_readable(keyed: Store,
-                                                               tmp_path: Path) -> None:
+def test_an_old_plaintext_index_of_sealed_packs_stays_readable(
+    keyed: Store, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     write(src, "a.bin", os.urandom(3000))
     keyed.push(src, "dev", encrypt_all=True)

@@ -23,14 +23,22 @@ POLICY = SecretPolicy()
 
 
 def spans(locator: Locator, data: bytes) -> list[tuple[str, bytes]]:
-    return [(s.pointer, data[s.start:s.end]) for s in locator.locate(data, POLICY)]
+    return [(s.pointer, data[s.start : s.end]) for s in locator.locate(data, POLICY)]
 
 
-@pytest.mark.parametrize(("path", "kind"), [
-    (".env", EnvLocator), ("app/.env.local", EnvLocator), ("prod.env", EnvLocator),
-    ("app.ini", IniLocator), ("setup.cfg", IniLocator), ("pyproject.toml", TomlLocator),
-    ("events.jsonl", JsonLinesLocator), ("log.NDJSON", JsonLinesLocator),
-])
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        (".env", EnvLocator),
+        ("app/.env.local", EnvLocator),
+        ("prod.env", EnvLocator),
+        ("app.ini", IniLocator),
+        ("setup.cfg", IniLocator),
+        ("pyproject.toml", TomlLocator),
+        ("events.jsonl", JsonLinesLocator),
+        ("log.NDJSON", JsonLinesLocator),
+    ],
+)
 def test_locator_for_names_the_format(path: str, kind: type) -> None:
     assert isinstance(locator_for(path), kind)
 
@@ -41,13 +49,18 @@ def test_other_files_have_no_line_locator(path: str) -> None:
 
 
 def test_env_values_with_export_quotes_and_comments() -> None:
-    data = (b"# comment\n\nexport DB_PASSWORD='hunter 2' # why\nNAME=app\n"
-            b'API_KEY=abc123 # inline\nTOKEN="multi\\"\nline"\nX=AKIAIOSFODNN7EXAMPLE\n'
-            b"EMPTY_SECRET=\n  SECRET_KEY = spaced  \n")
+    data = (
+        b"# comment\n\nexport DB_PASSWORD='hunter 2' # why\nNAME=app\n"
+        b'API_KEY=abc123 # inline\nTOKEN="multi\\"\nline"\nX=AKIAIOSFODNN7EXAMPLE\n'
+        b"EMPTY_SECRET=\n  SECRET_KEY = spaced  \n"
+    )
     assert spans(EnvLocator(), data) == [
-        ("/DB_PASSWORD", b"'hunter 2'"), ("/API_KEY", b"abc123"),
-        ("/TOKEN", b'"multi\\"\nline"'), ("/X", b"AKIAIOSFODNN7EXAMPLE"),
-        ("/SECRET_KEY", b"spaced")]
+        ("/DB_PASSWORD", b"'hunter 2'"),
+        ("/API_KEY", b"abc123"),
+        ("/TOKEN", b'"multi\\"\nline"'),
+        ("/X", b"AKIAIOSFODNN7EXAMPLE"),
+        ("/SECRET_KEY", b"spaced"),
+    ]
 
 
 @pytest.mark.parametrize("bad", [b"PASSWORD 'x'\n", b"PASSWORD='x\n", b"PASSWORD='x' y\n"])
@@ -59,11 +72,14 @@ def test_env_lines_that_do_not_parse_are_refused(bad: bytes) -> None:
 
 
 def test_ini_sections_continuations_and_byte_offsets() -> None:
-    data = ("\ufeff[db]\nhost = h\npassword = p\u00e9ss\n  second line\n; c\n"
-            "[aws]\naws_secret_access_key: abc\nregion=eu\n").encode()
+    data = (
+        "\ufeff[db]\nhost = h\npassword = p\u00e9ss\n  second line\n; c\n"
+        "[aws]\naws_secret_access_key: abc\nregion=eu\n"
+    ).encode()
     assert spans(IniLocator(), data) == [
         ("/db/password", "p\u00e9ss\n  second line".encode()),
-        ("/aws/aws_secret_access_key", b"abc")]
+        ("/aws/aws_secret_access_key", b"abc"),
+    ]
     assert spans(IniLocator(), b"token = top\n[s]\nx = 1\n") == [("/token", b"top")]
     with pytest.raises(ValueError):
         IniLocator().locate(b"[db]\npassword\n", POLICY)
@@ -94,11 +110,15 @@ note = \'\'\'it's "quoted" ''\'\'\'
 def test_toml_tables_arrays_of_tables_dotted_keys_and_strings() -> None:
     data = TOML.encode()
     assert spans(TomlLocator(), data) == [
-        ("/password", b'"hunter2"'), ("/db/conn/password", b"'p2'"),
-        ("/db/api.key", b'"""multi\nline"""""'), ("/db/dsn", b'"postgres://a:b@h/x"'),
-        ("/db/a/b/secret", b"7"), ("/servers/1/token", b"'lit'"),
+        ("/password", b'"hunter2"'),
+        ("/db/conn/password", b"'p2'"),
+        ("/db/api.key", b'"""multi\nline"""""'),
+        ("/db/dsn", b'"postgres://a:b@h/x"'),
+        ("/db/a/b/secret", b"7"),
+        ("/servers/1/token", b"'lit'"),
         ("/servers/1/hosts/1", b'"AKIAIOSFODNN7EXAMPLE"'),
-        ("/servers/1/auth/secret", b"1979-05-27 07:32:00Z")]
+        ("/servers/1/auth/secret", b"1979-05-27 07:32:00Z"),
+    ]
 
 
 def test_invalid_toml_is_refused_when_it_looks_secret() -> None:
@@ -111,23 +131,30 @@ def test_invalid_toml_is_refused_when_it_looks_secret() -> None:
 
 
 def test_json_lines_records_nested_values_and_nulls() -> None:
-    data = (b'{"a": 1, "password": "x", "n": {"token": {"deep": [1]}}}\n\n'
-            b'["AKIAIOSFODNN7EXAMPLE", {"k": null, "secret": null}]\n')
+    data = (
+        b'{"a": 1, "password": "x", "n": {"token": {"deep": [1]}}}\n\n'
+        b'["AKIAIOSFODNN7EXAMPLE", {"k": null, "secret": null}]\n'
+    )
     assert spans(JsonLinesLocator(), data) == [
-        ("/0/password", b'"x"'), ("/0/n/token", b'{"deep": [1]}'),
-        ("/1/0", b'"AKIAIOSFODNN7EXAMPLE"')]
+        ("/0/password", b'"x"'),
+        ("/0/n/token", b'{"deep": [1]}'),
+        ("/1/0", b'"AKIAIOSFODNN7EXAMPLE"'),
+    ]
     with pytest.raises(ValueError):
         JsonLinesLocator().locate(b'{"a": 1}\n{"password": \n', POLICY)
     with pytest.raises(DocumentLimit):
         JsonLinesLocator().locate(b"[" * 500 + b"]" * 500 + b"\n", POLICY)
 
 
-@pytest.mark.parametrize(("path", "data"), [
-    (".env.prod", b"A=1\nPASSWORD=hunter2 # c\nB='x'\n"),
-    ("app.ini", b"[s]\na = 1\npassword = hunter2\n"),
-    ("c.toml", b'a = 1\npassword = "hunter2" # c\n'),
-    ("e.jsonl", b'{"a": 1, "password": "hunter2"}\n'),
-])
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        (".env.prod", b"A=1\nPASSWORD=hunter2 # c\nB='x'\n"),
+        ("app.ini", b"[s]\na = 1\npassword = hunter2\n"),
+        ("c.toml", b'a = 1\npassword = "hunter2" # c\n'),
+        ("e.jsonl", b'{"a": 1, "password": "hunter2"}\n'),
+    ],
+)
 def test_redaction_changes_only_the_secret_bytes(path: str, data: bytes) -> None:
     policy = SecretPolicy(globs=())
     out, pointers = redact(path, data, policy)
@@ -135,8 +162,9 @@ def test_redaction_changes_only_the_secret_bytes(path: str, data: bytes) -> None
     locator = locator_for(path)
     assert locator is not None
     marker = locator.scalar(MARKER)
-    assert out.replace(marker, b"hunter2").replace(b"'hunter2'", b"hunter2") \
-        .replace(b'"hunter2"', b"hunter2") == data.replace(b'"hunter2"', b"hunter2")
+    assert out.replace(marker, b"hunter2").replace(b"'hunter2'", b"hunter2").replace(
+        b'"hunter2"', b"hunter2"
+    ) == data.replace(b'"hunter2"', b"hunter2")
     assert redact(path, out, policy) == (out, pointers)  # a redacted file stays as it is
 
 
@@ -157,7 +185,8 @@ FILES = {
 
 
 def test_include_secrets_seals_line_format_values_and_pull_opens_them_byte_exact(
-        keyed: Store, tmp_path: Path) -> None:
+    keyed: Store, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     for rel, text in FILES.items():
         write(src, rel, text)
@@ -173,13 +202,16 @@ def test_include_secrets_seals_line_format_values_and_pull_opens_them_byte_exact
 
 
 def test_secret_values_in_imported_line_format_documents_are_redacted(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.sync.test_bundle import comp, doc, plaintexts, write_json
 
     monkeypatch.chdir(tmp_path)
     store = Store.init(str(tmp_path / "store"))
-    comps = [comp("config.toml", 'host = "visible-canary"\npassword = "imported-pw-1"\n'),
-             comp("app.ini", "[s]\ntoken = imported-pw-2\n")]
+    comps = [
+        comp("config.toml", 'host = "visible-canary"\npassword = "imported-pw-1"\n'),
+        comp("app.ini", "[s]\ntoken = imported-pw-2\n"),
+    ]
     store.import_(write_json(tmp_path / "b.json", doc(comps)), "dev")
     raw = plaintexts(tmp_path / "store")
     assert b"visible-canary" in raw

@@ -19,9 +19,18 @@ from statesync.sync.secrets.policy import (
 
 @pytest.mark.parametrize(
     ("path", "secret"),
-    [("secrets/a", True), ("secrets/deep/b.json", True), ("x/.env", True), (".env", True),
-     ("db.secret", True), ("sub/db.secret", True), ("config.json", False),
-     ("mysecrets/x", False), (".envrc", False), ("env", False)],
+    [
+        ("secrets/a", True),
+        ("secrets/deep/b.json", True),
+        ("x/.env", True),
+        (".env", True),
+        ("db.secret", True),
+        ("sub/db.secret", True),
+        ("config.json", False),
+        ("mysecrets/x", False),
+        (".envrc", False),
+        ("env", False),
+    ],
 )
 def test_default_globs(path: str, secret: bool) -> None:
     assert SecretPolicy().is_secret_file(path) is secret
@@ -31,8 +40,11 @@ def test_json_values_are_redacted_by_key_and_pointers_recorded() -> None:
     doc = {"db": {"host": "h", "Password": "pw"}, "items": [{"api_key": "k"}], "token": None}
     out, pointers = redact("c.json", json.dumps(doc).encode(), SecretPolicy())
     assert pointers == ["/db/Password", "/items/0/api_key"]
-    assert json.loads(out) == {"db": {"host": "h", "Password": MARKER},
-                               "items": [{"api_key": MARKER}], "token": None}
+    assert json.loads(out) == {
+        "db": {"host": "h", "Password": MARKER},
+        "items": [{"api_key": MARKER}],
+        "token": None,
+    }
 
 
 def test_yaml_values_are_redacted() -> None:
@@ -87,8 +99,11 @@ def test_prefilter_knows_every_non_ascii_letter_the_key_pattern_folds_to_ascii()
     # prefilter must force a parse when any of them is present.
     letter = re.compile("[a-z]", re.IGNORECASE)
     surrogates = range(0xD800, 0xE000)
-    folds = {chr(cp).encode() for cp in range(128, 0x110000)
-             if cp not in surrogates and letter.fullmatch(chr(cp))}
+    folds = {
+        chr(cp).encode()
+        for cp in range(128, 0x110000)
+        if cp not in surrogates and letter.fullmatch(chr(cp))
+    }
     assert folds == set(secrets._ASCII_FOLDS)
 
 
@@ -110,8 +125,21 @@ def test_a_key_ending_in_a_newline_matches_dollar_and_is_redacted() -> None:
 def test_prefilter_agrees_with_the_parser_on_random_documents() -> None:
     # Ground truth: parse and test every key with the real pattern.
     rng = random.Random(7)
-    parts = ["password", "Token", "secret", "key", "x", "_", " ", "\n", '"', "\\", ":",
-             "\u017f", "\u00e9"]
+    parts = [
+        "password",
+        "Token",
+        "secret",
+        "key",
+        "x",
+        "_",
+        " ",
+        "\n",
+        '"',
+        "\\",
+        ":",
+        "\u017f",
+        "\u00e9",
+    ]
     policy = SecretPolicy()
 
     def keys(node: object) -> list[str]:

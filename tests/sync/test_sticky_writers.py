@@ -37,7 +37,8 @@ def _src(tmp_path: Path, name: str, value: int) -> Path:
 
 
 def test_promote_into_an_env_whose_encrypted_head_was_deleted_is_refused(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     store.push(_src(tmp_path, "dev", 1), "dev")
     store.push(_src(tmp_path, "vault", 1), "vault", encrypt_all=True)
     store.repo.backend.delete(layout.ref_key("vault"))
@@ -50,7 +51,8 @@ def test_promote_into_an_env_whose_encrypted_head_was_deleted_is_refused(
 
 
 def test_rollback_to_a_snapshot_stored_with_less_encryption_is_refused(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     src = _src(tmp_path, "vault", 1)
     plain = store.push(src, "vault").snapshot
     write(src, "app.json", {"replicas": 2})
@@ -71,7 +73,8 @@ def test_a_rollback_that_keeps_the_encryption_is_allowed(store: Store, tmp_path:
 
 
 def test_import_into_an_env_whose_encrypted_head_was_deleted_is_refused(
-        store: Store, tmp_path: Path) -> None:
+    store: Store, tmp_path: Path
+) -> None:
     store.push(_src(tmp_path, "dev", 1), "dev")
     bundle = tmp_path / "dev.json"
     store.export(bundle, env="dev")

@@ -27,8 +27,24 @@ from statesync.cli import main
 from tests.helpers import write
 
 #: Values a writer could put anywhere: wrong types, huge, negative, non-finite.
-HOSTILE = [float("inf"), 1e400, 1e20, -1, 2**70, 1.5, True, None, "x", "", [], {}, [1, 2],
-           {"a": 1}, "1e400", 0]
+HOSTILE = [
+    float("inf"),
+    1e400,
+    1e20,
+    -1,
+    2**70,
+    1.5,
+    True,
+    None,
+    "x",
+    "",
+    [],
+    {},
+    [1, 2],
+    {"a": 1},
+    "1e400",
+    0,
+]
 PASSPHRASE = "fuzz passphrase"
 
 
@@ -49,9 +65,12 @@ def pristine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write(src, "bin/blob.dat", os.urandom(3000))
     os.symlink("config.json", src / "link.json")
     url = store.as_uri()
-    for args in (["init"], ["keys", "init", "dev", "--recipient", "passphrase"],
-                 ["push", str(src), "--env", "dev", "--include-secrets"],
-                 ["lock", "dev", "--ttl", "1h"]):
+    for args in (
+        ["init"],
+        ["keys", "init", "dev", "--recipient", "passphrase"],
+        ["push", str(src), "--env", "dev", "--include-secrets"],
+        ["lock", "dev", "--ttl", "1h"],
+    ):
         code, err = cli("--store", url, *args)
         assert code == 0, err
     return store
@@ -60,8 +79,9 @@ def pristine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path to a value inside a JSON document (the root excluded)."""
     out = []
-    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) \
-        else []
+    items = (
+        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
+    )
     for key, value in items:
         out.append((*prefix, key))
         out.extend(_paths(value, (*prefix, key)))
@@ -75,8 +95,12 @@ def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
 
 
 def _objects(store: Path) -> dict[str, Path]:
-    found = {"descriptor": store / "statesync.json", "ref": store / "refs" / "dev",
-             "lock": store / "locks" / "dev", "keyring": store / "keys" / "dev" / "gen-1.json"}
+    found = {
+        "descriptor": store / "statesync.json",
+        "ref": store / "refs" / "dev",
+        "lock": store / "locks" / "dev",
+        "keyring": store / "keys" / "dev" / "gen-1.json",
+    }
     found["manifest"] = next((store / "snapshots").iterdir())
     found["index"] = next((store / "index").iterdir())
     return found
@@ -104,12 +128,16 @@ def _mutate(store: Path, target: str, pick: st.DataObject) -> None:
         ref_path.write_bytes(json.dumps(ref).encode())
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(target=st.sampled_from(["descriptor", "ref", "lock", "keyring", "manifest", "index"]),
-       pick=st.data())
-def test_a_mutated_store_field_never_crashes_a_command(pristine: Path, target: str,
-                                                       pick: st.DataObject) -> None:
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    target=st.sampled_from(["descriptor", "ref", "lock", "keyring", "manifest", "index"]),
+    pick=st.data(),
+)
+def test_a_mutated_store_field_never_crashes_a_command(
+    pristine: Path, target: str, pick: st.DataObject
+) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         store = Path(scratch) / "store"
         shutil.copytree(pristine, store, symlinks=True)
@@ -117,29 +145,39 @@ def test_a_mutated_store_field_never_crashes_a_command(pristine: Path, target: s
         url = store.as_uri()
         src = pristine.parent / "src"
         out = Path(scratch) / "out"
-        for args in (["pull", str(out), "--env", "dev", "--force"], ["status", str(src),
-                     "--env", "dev"], ["log", "--env", "dev"], ["show", "dev"],
-                     ["verify", "--read-data"], ["keys", "list", "dev"],
-                     ["lock", "dev"], ["push", str(src), "--env", "dev", "--force"]):
+        for args in (
+            ["pull", str(out), "--env", "dev", "--force"],
+            ["status", str(src), "--env", "dev"],
+            ["log", "--env", "dev"],
+            ["show", "dev"],
+            ["verify", "--read-data"],
+            ["keys", "list", "dev"],
+            ["lock", "dev"],
+            ["push", str(src), "--env", "dev", "--force"],
+        ):
             code, err = cli("--store", url, *args)
             assert "internal error" not in err, (target, args, err)
             assert "Traceback" not in err and code in (0, 1, 2, 3, 4, 5, 6), err
             assert code == 0 or err.strip().splitlines()[-1].startswith("statesync: error: ")
 
 
-@pytest.mark.parametrize(("target", "where", "value", "message"), [
-    ("descriptor", ("chunking", "min"), 0, "chunking.min"),
-    ("descriptor", ("chunking", "max"), "big", "chunking.max"),
-    ("descriptor", ("pack_size",), 1e400, "pack_size"),
-    ("ref", ("serial",), 1e400, "serial"),
-    ("ref", ("serial",), True, "serial"),
-    ("manifest", ("entries", 0, "mode"), "rwx", "mode"),
-    ("manifest", ("entries", 0, "size"), -1, "size"),
-    ("keyring", ("generation",), 1.0, "generation"),
-    ("index", ("packs",), {"0" * 64: [["c", -5, 1, 1]]}, "offset"),
-])
+@pytest.mark.parametrize(
+    ("target", "where", "value", "message"),
+    [
+        ("descriptor", ("chunking", "min"), 0, "chunking.min"),
+        ("descriptor", ("chunking", "max"), "big", "chunking.max"),
+        ("descriptor", ("pack_size",), 1e400, "pack_size"),
+        ("ref", ("serial",), 1e400, "serial"),
+        ("ref", ("serial",), True, "serial"),
+        ("manifest", ("entries", 0, "mode"), "rwx", "mode"),
+        ("manifest", ("entries", 0, "size"), -1, "size"),
+        ("keyring", ("generation",), 1.0, "generation"),
+        ("index", ("packs",), {"0" * 64: [["c", -5, 1, 1]]}, "offset"),
+    ],
+)
 def test_each_reported_malformed_field_is_exit_4_naming_it(
-        pristine: Path, target: str, where: tuple[Any, ...], value: Any, message: str) -> None:
+    pristine: Path, target: str, where: tuple[Any, ...], value: Any, message: str
+) -> None:
     store = pristine
     path = _objects(store)[target]
     zstd = target in ("manifest", "index")
@@ -157,8 +195,13 @@ def test_each_reported_malformed_field_is_exit_4_naming_it(
             (store / "refs" / "dev").write_bytes(json.dumps(ref).encode())
     path.write_bytes(body)
     # A malformed index is damage that stays local (skipped by pull): verify names it.
-    command = ["keys", "list", "dev"] if target == "keyring" else ["verify"] \
-        if target == "index" else ["pull", str(pristine.parent / "out"), "--env", "dev"]
+    command = (
+        ["keys", "list", "dev"]
+        if target == "keyring"
+        else ["verify"]
+        if target == "index"
+        else ["pull", str(pristine.parent / "out"), "--env", "dev"]
+    )
     code, err = cli("--store", store.as_uri(), *command)
     assert code == 4, err
     assert f"malformed field {message!r}" in err and "internal error" not in err

@@ -13,8 +13,13 @@ from tests.leakscan import planted
 
 def test_secret_values_of_a_tfstate_are_redacted_like_json(tmp_path: Path) -> None:
     secret = planted("tfstate-push")
-    state = {"version": 4, "serial": 1, "lineage": "l", "outputs": {},
-             "resources": [{"instances": [{"attributes": {"id": "x", "password": secret}}]}]}
+    state = {
+        "version": 4,
+        "serial": 1,
+        "lineage": "l",
+        "outputs": {},
+        "resources": [{"instances": [{"attributes": {"id": "x", "password": secret}}]}],
+    }
     src = tmp_path / "src"
     write(src, "terraform.tfstate", state)
     with Store.init((tmp_path / "store").as_uri()) as store:

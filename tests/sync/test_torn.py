@@ -57,8 +57,9 @@ def busy_folder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path
     write(root, "notes.txt", "steady\n")
     write(root, "state.json", {"n": 0, "payload": "", "checksum": hashlib.sha256().hexdigest()})
     stop = tmp_path / "stop"
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(root / "state.json"),
-                             request.param, str(stop)])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(root / "state.json"), request.param, str(stop)]
+    )
     try:
         time.sleep(0.2)  # let it start rewriting
         yield root
@@ -86,8 +87,11 @@ def test_every_pushed_copy_is_one_whole_version(busy_folder: Path, tmp_path: Pat
             refused += 1
             continue
         pushed.append(result.snapshot)
-    torn = [s[:12] for i, s in enumerate(pushed)
-            if not _complete(_snapshot_file(store, s, tmp_path / f"out{i}"))]
+    torn = [
+        s[:12]
+        for i, s in enumerate(pushed)
+        if not _complete(_snapshot_file(store, s, tmp_path / f"out{i}"))
+    ]
     assert torn == [], f"{len(torn)} of {len(pushed)} pushed snapshots hold a torn state.json"
     assert pushed or refused
 

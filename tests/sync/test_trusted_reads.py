@@ -69,9 +69,12 @@ def test_save_and_load_object_refuse_an_untrusted_head(scene: Scene) -> None:
 
 def test_show_diff_status_and_export_refuse_an_untrusted_head(scene: Scene) -> None:
     plant(scene)
-    for call in (lambda: scene.victim.show("prod"), lambda: scene.victim.diff("prod", "prod"),
-                 lambda: scene.victim.status(scene.work, "prod"),
-                 lambda: scene.victim.export(scene.tmp / "b.json", env="prod")):
+    for call in (
+        lambda: scene.victim.show("prod"),
+        lambda: scene.victim.diff("prod", "prod"),
+        lambda: scene.victim.status(scene.work, "prod"),
+        lambda: scene.victim.export(scene.tmp / "b.json", env="prod"),
+    ):
         with pytest.raises(IntegrityError, match="not signed"):
             call()
     assert not (scene.tmp / "b.json").exists()
@@ -102,8 +105,9 @@ def test_a_replayed_old_head_is_not_built_on(scene: Scene) -> None:
     assert scene.victim.log("prod")[0].snapshot == result.snapshot
 
 
-def test_sticky_encryption_survives_a_deleted_ref(any_store_url: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sticky_encryption_survives_a_deleted_ref(
+    any_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
     store = Store.init(any_store_url)
     store.keys().init("dev", ["passphrase"])

@@ -20,28 +20,51 @@ STORE = "s" * 32
 #: beside each and ``[chunk id, size]`` lists).
 BEFORE = [
     (PLAINTEXT, {}, "32622ccd111bec4c989f683f1023b2e0f7e2f9db38714e2bc2ab44094fe36941"),
-    (Encryption(secrets=True, everything=False, generation=2),
-     {"secrets": True, "all": False, "generation": 2},
-     "ecab39cf9a08443964d0f5b1ee8d13cd139c4c1d446ac0a03c6f64fafd3231f1"),
-    (Encryption(secrets=True, everything=True, generation=1),
-     {"secrets": True, "all": True, "generation": 1},
-     "04505bd4e3e78544553f72ec5996bbfc774cd078901f967eb37c4a1a2c732cf2"),
+    (
+        Encryption(secrets=True, everything=False, generation=2),
+        {"secrets": True, "all": False, "generation": 2},
+        "ecab39cf9a08443964d0f5b1ee8d13cd139c4c1d446ac0a03c6f64fafd3231f1",
+    ),
+    (
+        Encryption(secrets=True, everything=True, generation=1),
+        {"secrets": True, "all": True, "generation": 1},
+        "04505bd4e3e78544553f72ec5996bbfc774cd078901f967eb37c4a1a2c732cf2",
+    ),
 ]
 
 
 def _manifest(enc: Encryption) -> Manifest:
-    return Manifest(store_id=STORE, env="dev", parents=["a" * 64], entries=[
-        Entry("b.json", "document", 0o644, 3, "d" * 64, [ChunkRef("c" * 64, 3)], ["/token"]),
-        Entry("a.txt", "binary", 0o600, 5, "e" * 64,
-              [ChunkRef("f" * 64, 2), ChunkRef("0" * 64, 3)]),
-        Entry("l", "symlink", 0o777, 0, "1" * 64, [], [], "a.txt")],
-        message="m", tags={"k": "v"}, secret_files=[".env"], encryption=enc,
-        created_at="2026-01-01T00:00:00+00:00", author="u", host="h", tool_version="0.0.0")
+    return Manifest(
+        store_id=STORE,
+        env="dev",
+        parents=["a" * 64],
+        entries=[
+            Entry("b.json", "document", 0o644, 3, "d" * 64, [ChunkRef("c" * 64, 3)], ["/token"]),
+            Entry(
+                "a.txt",
+                "binary",
+                0o600,
+                5,
+                "e" * 64,
+                [ChunkRef("f" * 64, 2), ChunkRef("0" * 64, 3)],
+            ),
+            Entry("l", "symlink", 0o777, 0, "1" * 64, [], [], "a.txt"),
+        ],
+        message="m",
+        tags={"k": "v"},
+        secret_files=[".env"],
+        encryption=enc,
+        created_at="2026-01-01T00:00:00+00:00",
+        author="u",
+        host="h",
+        tool_version="0.0.0",
+    )
 
 
 @pytest.mark.parametrize(("enc", "wire", "digest"), BEFORE)
-def test_a_manifest_serialises_byte_for_byte_as_before(enc: Encryption, wire: dict[str, Any],
-                                                       digest: str) -> None:
+def test_a_manifest_serialises_byte_for_byte_as_before(
+    enc: Encryption, wire: dict[str, Any], digest: str
+) -> None:
     doc = _manifest(enc).to_json()
     assert doc["encryption"] == wire
     assert codec.sha256_hex(codec.canonical_json(doc)) == digest
@@ -64,17 +87,38 @@ def test_encryption_wire_form_round_trips() -> None:
 
 
 def test_a_record_written_before_file_rows_were_typed_loads_and_saves_the_same(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     entry: dict[str, Any] = {
-        "path": "a.json", "kind": "document", "mode": 420, "size": 2, "digest": "d" * 64,
-        "chunks": [["c" * 64, 2]], "secret_pointers": ["/k"], "target": None}
-    new = {"snapshot": "n" * 64, "serial": 3, "files": {"a.json": [2, 17, 99, entry]},
-           "written_at_ns": 5, "secrets_included": True,
-           "sealing": {"secrets": True, "all": False, "generation": 1}}
-    old = {"snapshot": "o" * 64, "serial": 1, "files": {"a.json": [2, 17, 99, entry]},
-           "written_at_ns": 4, "secrets_included": False}  # before ``sealing`` existed
-    doc = {"version": 1, "envs": {f"{STORE}/dev": new, f"{STORE}/old": old},
-           "serials": {f"{STORE}/dev": 3}}
+        "path": "a.json",
+        "kind": "document",
+        "mode": 420,
+        "size": 2,
+        "digest": "d" * 64,
+        "chunks": [["c" * 64, 2]],
+        "secret_pointers": ["/k"],
+        "target": None,
+    }
+    new = {
+        "snapshot": "n" * 64,
+        "serial": 3,
+        "files": {"a.json": [2, 17, 99, entry]},
+        "written_at_ns": 5,
+        "secrets_included": True,
+        "sealing": {"secrets": True, "all": False, "generation": 1},
+    }
+    old = {
+        "snapshot": "o" * 64,
+        "serial": 1,
+        "files": {"a.json": [2, 17, 99, entry]},
+        "written_at_ns": 4,
+        "secrets_included": False,
+    }  # before ``sealing`` existed
+    doc = {
+        "version": 1,
+        "envs": {f"{STORE}/dev": new, f"{STORE}/old": old},
+        "serials": {f"{STORE}/dev": 3},
+    }
     (tmp_path / RECORD_DIR).mkdir()
     (tmp_path / RECORD_DIR / RECORD_FILE).write_text(json.dumps(doc, separators=(",", ":")))
     record = WorkRecord.load(tmp_path)
@@ -92,4 +136,6 @@ def test_a_record_written_before_file_rows_were_typed_loads_and_saves_the_same(
     assert json.dumps(rec.to_json()) == json.dumps(new)  # same keys, same order
     record.save()
     assert json.loads((tmp_path / RECORD_DIR / RECORD_FILE).read_text())["envs"] == {
-        f"{STORE}/dev": new, f"{STORE}/old": old}
+        f"{STORE}/dev": new,
+        f"{STORE}/old": old,
+    }

@@ -65,8 +65,12 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     store.push(tmp_path / "src", "dev")
 
     def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "statesync.cli", "--store", url, "verify",
-                               "--read-data"], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "statesync.cli", "--store", url, "verify", "--read-data"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     assert run().returncode == 0
     [pack] = [p for p in (tmp_path / "s" / "objects").rglob("*") if p.is_file()]
@@ -82,7 +86,8 @@ def test_verify_of_a_missing_environment_is_env_not_found(store: Store) -> None:
 
 
 def test_verify_checks_what_it_can_without_a_key_and_says_what_it_skipped(
-        any_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    any_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
     Store.init(any_store_url).keys().init("vault", ["passphrase"])
     keyed = Store.open(any_store_url)

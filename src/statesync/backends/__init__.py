@@ -86,12 +86,18 @@ def _check_cloud_url(url: str, bucket: str, prefix: str, extra: str) -> None:
     if not _BUCKET_RE.match(bucket) or ".." in bucket:
         raise UsageError(f"store URL {url!r}: {bucket!r} is not a bucket or container name")
     segments = prefix.split("/") if prefix else []
-    bad = [s for s in segments
-           if s in ("", ".", "..") or any(c in s for c in "%\\?#")
-           or any(ord(c) < 0x20 or ord(c) == 0x7F for c in s)]
+    bad = [
+        s
+        for s in segments
+        if s in ("", ".", "..")
+        or any(c in s for c in "%\\?#")
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in s)
+    ]
     if bad or extra:
-        raise UsageError(f"store URL {url!r}: the prefix must be plain '/'-separated names "
-                         "(no '..', '.', empty segments, '%', '\\', query or fragment)")
+        raise UsageError(
+            f"store URL {url!r}: the prefix must be plain '/'-separated names "
+            "(no '..', '.', empty segments, '%', '\\', query or fragment)"
+        )
 
 
 def open_backend(url: str) -> Backend:

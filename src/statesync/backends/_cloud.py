@@ -59,8 +59,14 @@ class Body:
     Close it (or use ``with``) when done.
     """
 
-    def __init__(self, stream: IO[bytes], size: int, sha256: str, owned: bool,
-                 digested: Digested | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        size: int,
+        sha256: str,
+        owned: bool,
+        digested: Digested | None = None,
+    ) -> None:
         self._stream = stream
         self._start = stream.tell()
         self.size = size

@@ -242,9 +242,7 @@ class AzureBackend(CloudBackend):
             blob.stage_block(block_id, piece, validate_content=True)
             blocks.append(BlobBlock(block_id=block_id))
         # The condition sits on the commit: nothing is visible before it.
-        result = blob.commit_block_list(
-            blocks, metadata={META_SHA256: body.sha256}, **conditions
-        )
+        result = blob.commit_block_list(blocks, metadata={META_SHA256: body.sha256}, **conditions)
         return _etag(str(result["etag"]))
 
     # --- names and faults ----------------------------------------------------------

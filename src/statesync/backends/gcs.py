@@ -94,9 +94,15 @@ def make_client() -> storage.Client:
     except gauth.DefaultCredentialsError as exc:
         raise _cloud.unavailable("no Google credentials for gs:// stores", exc) from exc
     stale_connection = Retry(
-        total=1, connect=0, read=1, status=0, other=0, redirect=0,
-        allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False,
-    )  # fmt: skip
+        total=1,
+        connect=0,
+        read=1,
+        status=0,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        raise_on_status=False,
+    )
     adapter = requests.adapters.HTTPAdapter(
         pool_maxsize=_cloud.POOL_SIZE, max_retries=stale_connection
     )
@@ -165,10 +171,13 @@ class GCSBackend(CloudBackend):
     def _read_range(self, key: str, start: int, length: int) -> bytes:
         return bytes(
             self._blob(key).download_as_bytes(
-                start=start, end=start + length - 1, checksum=None,
-                retry=None, timeout=_TIMEOUT,
+                start=start,
+                end=start + length - 1,
+                checksum=None,
+                retry=None,
+                timeout=_TIMEOUT,
             )
-        )  # fmt: skip
+        )
 
     def open_read(self, key: str) -> BinaryIO:
         blob = self._reload(key)
@@ -223,9 +232,13 @@ class GCSBackend(CloudBackend):
             # One multipart request: the SDK computes the CRC32C, puts it in the
             # object resource and GCS checks it; the precondition is in the query.
             blob.upload_from_string(
-                body.read_all(), content_type="application/octet-stream", checksum="crc32c",
-                retry=None, timeout=_TIMEOUT, **conditions,
-            )  # fmt: skip
+                body.read_all(),
+                content_type="application/octet-stream",
+                checksum="crc32c",
+                retry=None,
+                timeout=_TIMEOUT,
+                **conditions,
+            )
             return
         # Resumable: precondition and the whole body's CRC32C go in the
         # initiating request; GCS applies both when the last chunk lands.
@@ -233,10 +246,15 @@ class GCSBackend(CloudBackend):
         # _cloud.fail_fast and small-body multipart uploads for the common cases.
         whole_crc = _crc32c(body)  # reads the body: before rewind() hands its stream over
         blob.upload_from_file(
-            body.rewind(), size=body.size, content_type="application/octet-stream",
-            checksum="crc32c", crc32c_checksum_value=whole_crc,
-            retry=None, timeout=_TIMEOUT, **conditions,
-        )  # fmt: skip
+            body.rewind(),
+            size=body.size,
+            content_type="application/octet-stream",
+            checksum="crc32c",
+            crc32c_checksum_value=whole_crc,
+            retry=None,
+            timeout=_TIMEOUT,
+            **conditions,
+        )
 
     # --- names and faults ----------------------------------------------------------
 
@@ -274,10 +292,13 @@ class GCSBackend(CloudBackend):
         try:
             with self._faults(key, Update(Version(str(generation)))):
                 data = blob.download_as_bytes(
-                    start=start, end=end, if_generation_match=generation,
+                    start=start,
+                    end=end,
+                    if_generation_match=generation,
                     checksum=None if start is not None else "auto",
-                    retry=None, timeout=_TIMEOUT,
-                )  # fmt: skip
+                    retry=None,
+                    timeout=_TIMEOUT,
+                )
         except PreconditionFailed as exc:
             raise ObjectChanged(f"{key!r} changed while being read from {self.where}") from exc
         if blob.generation is not None and blob.generation != generation:

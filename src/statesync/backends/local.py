@@ -72,8 +72,7 @@ class LocalBackend(Backend):
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
-        if not key or "\0" in key or any(p in ("", ".", "..") or p.startswith(".")
-                                         for p in parts):
+        if not key or "\0" in key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             raise UsageError(f"invalid object key {key!r}")
         return self.root.joinpath(*parts)
 
@@ -87,14 +86,19 @@ class LocalBackend(Backend):
                 raise NotFound(f"{key}: no such object") from None
             if isinstance(exc, FileNotFoundError):  # the store's folder went away under us
                 raise BackendUnavailable(f"store {self.root}: {key}: {exc.strerror}") from None
-            raise BackendError(f"cannot store {key} in {self.root}: {exc.strerror} "
-                               "(a file or folder of the store is in the way)") from None
+            raise BackendError(
+                f"cannot store {key} in {self.root}: {exc.strerror} "
+                "(a file or folder of the store is in the way)"
+            ) from None
         except PermissionError as exc:
-            raise AccessDenied(f"access denied to {key} in store {self.root}: "
-                               f"{exc.strerror}") from None
+            raise AccessDenied(
+                f"access denied to {key} in store {self.root}: {exc.strerror}"
+            ) from None
         except OSError as exc:  # ENOSPC, EDQUOT, EROFS, EIO...
-            raise BackendUnavailable(f"cannot {'write' if writing else 'read'} {key} in store "
-                                     f"{self.root}: {exc.strerror or exc}") from None
+            raise BackendUnavailable(
+                f"cannot {'write' if writing else 'read'} {key} in store "
+                f"{self.root}: {exc.strerror or exc}"
+            ) from None
 
     def _stat(self, key: str) -> os.stat_result:
         path = self._path(key)

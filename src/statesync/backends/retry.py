@@ -113,8 +113,16 @@ class RetryingBackend(Backend):
                 with self._count:
                     self.retries += 1
                     count = self.retries
-                log.info("retry %d: %s again in %.2fs (attempt %d, %.1fs of %gs budget): %s",
-                         count, what, delay, attempt + 1, spent, self.budget, exc)
+                log.info(
+                    "retry %d: %s again in %.2fs (attempt %d, %.1fs of %gs budget): %s",
+                    count,
+                    what,
+                    delay,
+                    attempt + 1,
+                    spent,
+                    self.budget,
+                    exc,
+                )
                 self._sleep(delay)
                 waited += delay
                 if rewind is not None:

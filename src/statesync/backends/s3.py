@@ -216,9 +216,11 @@ class S3Backend(CloudBackend):
     def _put_multipart(self, key: str, body: Body, conditions: dict[str, Any]) -> Version:
         name = self._name(key)
         upload = self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=name, Metadata={META_SHA256: body.sha256},
+            Bucket=self.bucket,
+            Key=name,
+            Metadata={META_SHA256: body.sha256},
             ChecksumAlgorithm="SHA256",
-        )  # fmt: skip
+        )
         upload_id = upload["UploadId"]
         try:
             parts = [
@@ -227,9 +229,12 @@ class S3Backend(CloudBackend):
             ]
             # The condition sits on the completion: nothing is visible before it.
             response = self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=name, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **conditions,
-            )  # fmt: skip
+                Bucket=self.bucket,
+                Key=name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **conditions,
+            )
         except BaseException:
             with contextlib.suppress(ClientError, BotoCoreError):  # best effort; ours is raised
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
@@ -239,9 +244,13 @@ class S3Backend(CloudBackend):
     def _upload_part(self, name: str, upload_id: str, number: int, piece: bytes) -> dict[str, Any]:
         checksum = _b64_sha256(piece)
         response = self.client.upload_part(
-            Bucket=self.bucket, Key=name, UploadId=upload_id, PartNumber=number,
-            Body=piece, ChecksumSHA256=checksum,
-        )  # fmt: skip
+            Bucket=self.bucket,
+            Key=name,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=piece,
+            ChecksumSHA256=checksum,
+        )
         return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
 
     # --- names and faults ----------------------------------------------------------

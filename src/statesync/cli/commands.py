@@ -56,17 +56,31 @@ def _lock_policy(args: argparse.Namespace) -> Any:
 def cmd_push(args: argparse.Namespace) -> Any:
     if args.dry_run:
         return _store(args).plan_push(args.dir, args.env, include_secrets=args.include_secrets)
-    return _store(args).push(args.dir, args.env, message=args.message, tags=_tags(args.tag),
-                             force=args.force, rebase=args.rebase,
-                             include_secrets=args.include_secrets,
-                             encrypt_all=args.encrypt == "all", progress=_progress(args),
-                             lock=_lock_policy(args), allow_downgrade=args.allow_downgrade)
+    return _store(args).push(
+        args.dir,
+        args.env,
+        message=args.message,
+        tags=_tags(args.tag),
+        force=args.force,
+        rebase=args.rebase,
+        include_secrets=args.include_secrets,
+        encrypt_all=args.encrypt == "all",
+        progress=_progress(args),
+        lock=_lock_policy(args),
+        allow_downgrade=args.allow_downgrade,
+    )
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
-    return _store(args).pull(args.dir, args.env, snapshot=args.snapshot, force=args.force,
-                             allow_rollback=args.allow_rollback, skip_secrets=args.skip_secrets,
-                             progress=_progress(args))
+    return _store(args).pull(
+        args.dir,
+        args.env,
+        snapshot=args.snapshot,
+        force=args.force,
+        allow_rollback=args.allow_rollback,
+        skip_secrets=args.skip_secrets,
+        progress=_progress(args),
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> Any:
@@ -93,16 +107,27 @@ def cmd_export(args: argparse.Namespace) -> Any:
         from statesync.cli import formats as cli_formats
 
         return cli_formats.export(_store(args), args)
-    return _store(args).export(args.output, env=args.env, snapshot=args.snapshot,
-                               include_binaries=args.include_binaries, paths=args.path,
-                               description=args.description, tags=_tags(args.tag))
+    return _store(args).export(
+        args.output,
+        env=args.env,
+        snapshot=args.snapshot,
+        include_binaries=args.include_binaries,
+        paths=args.path,
+        description=args.description,
+        tags=_tags(args.tag),
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> Any:
-    return _store(args).import_file(args.file, args.env, skip_existing=args.skip_existing,
-                                    message=args.message, lock=_lock_policy(args),
-                                    components=args.component,
-                                    allow_downgrade=args.allow_downgrade)
+    return _store(args).import_file(
+        args.file,
+        args.env,
+        skip_existing=args.skip_existing,
+        message=args.message,
+        lock=_lock_policy(args),
+        components=args.component,
+        allow_downgrade=args.allow_downgrade,
+    )
 
 
 def _report_damage(result: Any, lines: list[str], what: str) -> None:
@@ -118,8 +143,9 @@ def cmd_verify(args: argparse.Namespace) -> Any:
         for note in report.skipped:
             print(f"statesync: skipped: {note}", file=sys.stderr)
     if not report.ok:
-        _report_damage(report, report.problems,
-                       f"verify found {len(report.damaged)} damaged object(s)")
+        _report_damage(
+            report, report.problems, f"verify found {len(report.damaged)} damaged object(s)"
+        )
     return report
 
 
@@ -130,8 +156,11 @@ def cmd_repair(args: argparse.Namespace) -> Any:
 
         if not (args.json or args.quiet):
             render("repair", jsonable(result))
-        _report_damage(result, [d.describe() for d in result.lost],
-                       f"{len(result.lost)} damaged object(s) could not be repaired")
+        _report_damage(
+            result,
+            [d.describe() for d in result.lost],
+            f"{len(result.lost)} damaged object(s) could not be repaired",
+        )
     return result
 
 
@@ -170,13 +199,23 @@ def cmd_unlock(args: argparse.Namespace) -> Any:
 
 
 def cmd_promote(args: argparse.Namespace) -> Any:
-    return _store(args).promote(args.src, args.dst, args.message, lock=_lock_policy(args),
-                                allow_downgrade=args.allow_downgrade)
+    return _store(args).promote(
+        args.src,
+        args.dst,
+        args.message,
+        lock=_lock_policy(args),
+        allow_downgrade=args.allow_downgrade,
+    )
 
 
 def cmd_rollback(args: argparse.Namespace) -> Any:
-    return _store(args).rollback(args.env, args.id, args.message, lock=_lock_policy(args),
-                                 allow_downgrade=args.allow_downgrade)
+    return _store(args).rollback(
+        args.env,
+        args.id,
+        args.message,
+        lock=_lock_policy(args),
+        allow_downgrade=args.allow_downgrade,
+    )
 
 
 def cmd_promotion(args: argparse.Namespace) -> Any:

@@ -15,11 +15,19 @@ FORMATS = ("wassette", "wassette-yaml", "persist")
 
 def add_export_flags(sp: argparse.ArgumentParser) -> None:
     """``--format`` and ``--component`` on ``statesync export``."""
-    sp.add_argument("--format", choices=FORMATS, default=None,
-                    help="write a Wassette state (JSON snapshot or YAML export) or a Persist "
-                         ".json.gz instead of a statesync bundle")
-    sp.add_argument("--component", action="append", metavar="ID",
-                    help="only this Wassette component (repeatable; with --format wassette*)")
+    sp.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="write a Wassette state (JSON snapshot or YAML export) or a Persist "
+        ".json.gz instead of a statesync bundle",
+    )
+    sp.add_argument(
+        "--component",
+        action="append",
+        metavar="ID",
+        help="only this Wassette component (repeatable; with --format wassette*)",
+    )
 
 
 def export(store: Store, args: argparse.Namespace) -> Any:
@@ -30,12 +38,21 @@ def export(store: Store, args: argparse.Namespace) -> Any:
     ``--component`` without a Wassette format.
     """
     if args.component and args.format not in ("wassette", "wassette-yaml"):
-        raise UsageError("--component selects Wassette components: it needs --format wassette "
-                         "or --format wassette-yaml")
+        raise UsageError(
+            "--component selects Wassette components: it needs --format wassette "
+            "or --format wassette-yaml"
+        )
     tags = dict(t.split("=", 1) for t in args.tag or [] if "=" in t)
     if len(tags) != len(args.tag or []):
         raise UsageError("--tag takes KEY=VALUE")
-    return store.export_format(args.output, args.format, env=args.env, snapshot=args.snapshot,
-                               include_binaries=args.include_binaries,
-                               components=args.component, paths=args.path,
-                               description=args.description, tags=tags)
+    return store.export_format(
+        args.output,
+        args.format,
+        env=args.env,
+        snapshot=args.snapshot,
+        include_binaries=args.include_binaries,
+        components=args.component,
+        paths=args.path,
+        description=args.description,
+        tags=tags,
+    )

@@ -30,26 +30,38 @@ def parse_span(text: str) -> int:
 
 
 def _keep_flags(sp: argparse.ArgumentParser) -> None:
-    for name, what in (("last", "the N newest snapshots"),
-                       ("hourly", "the newest snapshot of each of the last N hours"),
-                       ("daily", "the newest snapshot of each of the last N days"),
-                       ("weekly", "the newest snapshot of each of the last N ISO weeks"),
-                       ("monthly", "the newest snapshot of each of the last N months"),
-                       ("yearly", "the newest snapshot of each of the last N years")):
-        sp.add_argument(f"--keep-{name}", type=int, default=0, metavar="N",
-                        help=f"keep {what} (that have one)")
-    sp.add_argument("--keep-within", metavar="DURATION",
-                    help="keep snapshots this much older than the newest (30d, 2w, 1y)")
-    sp.add_argument("--keep-tag", action="append", metavar="K=V",
-                    help="keep every snapshot with this tag; repeatable")
+    for name, what in (
+        ("last", "the N newest snapshots"),
+        ("hourly", "the newest snapshot of each of the last N hours"),
+        ("daily", "the newest snapshot of each of the last N days"),
+        ("weekly", "the newest snapshot of each of the last N ISO weeks"),
+        ("monthly", "the newest snapshot of each of the last N months"),
+        ("yearly", "the newest snapshot of each of the last N years"),
+    ):
+        sp.add_argument(
+            f"--keep-{name}", type=int, default=0, metavar="N", help=f"keep {what} (that have one)"
+        )
+    sp.add_argument(
+        "--keep-within",
+        metavar="DURATION",
+        help="keep snapshots this much older than the newest (30d, 2w, 1y)",
+    )
+    sp.add_argument(
+        "--keep-tag",
+        action="append",
+        metavar="K=V",
+        help="keep every snapshot with this tag; repeatable",
+    )
 
 
 def policy_of(args: argparse.Namespace) -> Any:
     """The retention policy the flags describe; None when no ``--keep-*`` was given."""
     from statesync.sync.store.retention import Policy, parse_tag
 
-    counts = {f"keep_{n}": getattr(args, f"keep_{n}")
-              for n in ("last", "hourly", "daily", "weekly", "monthly", "yearly")}
+    counts = {
+        f"keep_{n}": getattr(args, f"keep_{n}")
+        for n in ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+    }
     if any(v < 0 for v in counts.values()):
         raise UsageError("--keep-* counts must be >= 0")
     within = parse_span(args.keep_within) if args.keep_within else 0
@@ -63,8 +75,14 @@ def cmd_gc(args: argparse.Namespace) -> Any:
 
     grace = None if args.grace is None else 0 if args.grace == "0" else parse_span(args.grace)
     with api.Store.open(args.store) as store:
-        report = api.gc(store, env=args.env, policy=policy_of(args), dry_run=args.dry_run,
-                        grace=grace, repack_below=args.repack_below)
+        report = api.gc(
+            store,
+            env=args.env,
+            policy=policy_of(args),
+            dry_run=args.dry_run,
+            grace=grace,
+            repack_below=args.repack_below,
+        )
     return {**_plain(report), "freed_bytes": report.freed_bytes}
 
 
@@ -77,8 +95,11 @@ def cmd_policy(args: argparse.Namespace) -> Any:
         if args.action == "show":
             stored = api.gc_policy(store, args.env)
             if stored is None:
-                return {"env": args.env, "policy": None,
-                        "note": "no stored policy: gc keeps every snapshot of this environment"}
+                return {
+                    "env": args.env,
+                    "policy": None,
+                    "note": "no stored policy: gc keeps every snapshot of this environment",
+                }
             return stored.to_json()
         policy = policy_of(args)
         if args.action == "set" and policy is None:
@@ -100,15 +121,24 @@ def add_gc_command(add: AddCommand) -> None:
     sp.add_argument("--env", help="apply retention to this environment only (default: all)")
     _keep_flags(sp)
     sp.add_argument("--dry-run", action="store_true", help="say what would go; write nothing")
-    sp.add_argument("--grace", metavar="DURATION",
-                    help="never remove packs younger than this by the store's clock "
-                    "(default 1h; 0: none)")
-    sp.add_argument("--repack-below", type=float, metavar="SHARE",
-                    help="rewrite packs whose live share is under this (default 0.5)")
+    sp.add_argument(
+        "--grace",
+        metavar="DURATION",
+        help="never remove packs younger than this by the store's clock (default 1h; 0: none)",
+    )
+    sp.add_argument(
+        "--repack-below",
+        type=float,
+        metavar="SHARE",
+        help="rewrite packs whose live share is under this (default 0.5)",
+    )
     sub = sp.add_subparsers(dest="gc_command", metavar="policy")
-    pol = sub.add_parser("policy", help="show or store an environment's retention policy",
-                         description="show or store an environment's retention policy, "
-                         "applied by every machine's gc")
+    pol = sub.add_parser(
+        "policy",
+        help="show or store an environment's retention policy",
+        description="show or store an environment's retention policy, "
+        "applied by every machine's gc",
+    )
     pol.set_defaults(fn=cmd_policy)
     pol.add_argument("action", choices=["set", "show", "clear"])
     pol.add_argument("--env", dest="env", required=True)
@@ -122,15 +152,19 @@ def render_gc(r: dict[str, Any], size: Callable[[int], str]) -> None:
         return
     verb = "would remove" if r["dry_run"] else "removed"
     for env in r["envs"]:
-        print(f"{env['env']}: keep {len(env['kept'])}, {verb} {len(env['removed'])} "
-              f"snapshot(s)  policy {env['policy'] or 'keep all'}")
+        print(
+            f"{env['env']}: keep {len(env['kept'])}, {verb} {len(env['removed'])} "
+            f"snapshot(s)  policy {env['policy'] or 'keep all'}"
+        )
         for snap in env["removed"]:
             print(f"  - {snap[:12]}")
         if env["note"]:
             print(f"  note: {env['note']}")
-    print(f"{verb} {len(r['snapshots_removed'])} manifest(s), {r['packs_removed']} pack(s) "
-          f"({r['packs_repacked']} rewritten), {r['indexes_removed']} index(es): "
-          f"{size(r['removed_bytes'])}; wrote {size(r['written_bytes'])}; "
-          f"freed {size(r['freed_bytes'])}")
+    print(
+        f"{verb} {len(r['snapshots_removed'])} manifest(s), {r['packs_removed']} pack(s) "
+        f"({r['packs_repacked']} rewritten), {r['indexes_removed']} index(es): "
+        f"{size(r['removed_bytes'])}; wrote {size(r['written_bytes'])}; "
+        f"freed {size(r['freed_bytes'])}"
+    )
     for note in r["notes"]:
         print(f"note: {note}")

@@ -23,8 +23,9 @@ from statesync.errors import StatesyncError, UsageError
 __all__ = ["main"]
 
 
-def _fail(args: argparse.Namespace, message: str, code: int,
-          details: dict[str, Any] | None = None) -> int:
+def _fail(
+    args: argparse.Namespace, message: str, code: int, details: dict[str, Any] | None = None
+) -> int:
     """Report an error: one line on stderr, and under ``--json`` one object on stdout."""
     print(f"statesync: {message}", file=sys.stderr)
     if getattr(args, "json", False):
@@ -68,8 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build().parse_args(argv)
     except UsageError as exc:  # a bad flag: one line, and one JSON object under --json
         words = sys.argv[1:] if argv is None else list(argv)
-        return _fail(argparse.Namespace(json="--json" in words), f"error: {exc}", exc.exit_code,
-                     {"error_type": "UsageError"})
+        return _fail(
+            argparse.Namespace(json="--json" in words),
+            f"error: {exc}",
+            exc.exit_code,
+            {"error_type": "UsageError"},
+        )
     logsetup.configure(args.verbose)  # SDK debug output (KMS answers...) never shown
     try:
         return _run(args)

@@ -20,31 +20,45 @@ Add = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 def _lock_flags(sp: argparse.ArgumentParser) -> None:
     """How a write treats the environment's lease (held by someone else: exit 5)."""
-    sp.add_argument("--lock-timeout", metavar="DURATION",
-                    help="wait up to this long (30s, 10m) for another holder's lease")
+    sp.add_argument(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="wait up to this long (30s, 10m) for another holder's lease",
+    )
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--lock-id", metavar="ID", help="write under the lease you hold")
-    g.add_argument("--ignore-lock", action="store_true",
-                   help="write even though someone else holds the lease")
+    g.add_argument(
+        "--ignore-lock", action="store_true", help="write even though someone else holds the lease"
+    )
 
 
 def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--allow-downgrade", action="store_true",
-                    help="store the environment with less encryption than this machine used")
+    sp.add_argument(
+        "--allow-downgrade",
+        action="store_true",
+        help="store the environment with less encryption than this machine used",
+    )
 
 
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
     def d(value: Any) -> Any:
         return value if default is None else default
 
-    p.add_argument("--store", default=d(None), help="store URL or path (default: "
-                   "$STATESYNC_STORE, statesync.toml, then the local data folder)")
-    p.add_argument("--json", action="store_true", default=d(False),
-                   help="print one JSON object on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", default=d(False),
-                   help="no progress or chatter")
-    p.add_argument("-v", "--verbose", action="count", default=d(0),
-                   help="more logging (-vv: debug)")
+    p.add_argument(
+        "--store",
+        default=d(None),
+        help="store URL or path (default: "
+        "$STATESYNC_STORE, statesync.toml, then the local data folder)",
+    )
+    p.add_argument(
+        "--json", action="store_true", default=d(False), help="print one JSON object on stdout"
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=d(False), help="no progress or chatter"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=d(0), help="more logging (-vv: debug)"
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,29 +77,49 @@ def _add_folder_commands(add: Add) -> None:
     sp.add_argument("-m", "--message", default="")
     sp.add_argument("--tag", action="append", metavar="K=V")
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("--rebase", action="store_true",
-                   help="if the environment moved, merge with it (files and document keys)")
-    g.add_argument("--force", action="store_true",
-                   help="replace the environment's contents even if this folder is behind")
-    sp.add_argument("--include-secrets", action="store_true",
-                    help="store secret values and files, sealed with the environment's key")
-    sp.add_argument("--encrypt", choices=["all"],
-                    help="'all': seal every chunk and the manifest too")
-    sp.add_argument("--dry-run", action="store_true",
-                    help="list what would be excluded, redacted and uploaded; write nothing")
+    g.add_argument(
+        "--rebase",
+        action="store_true",
+        help="if the environment moved, merge with it (files and document keys)",
+    )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the environment's contents even if this folder is behind",
+    )
+    sp.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="store secret values and files, sealed with the environment's key",
+    )
+    sp.add_argument(
+        "--encrypt", choices=["all"], help="'all': seal every chunk and the manifest too"
+    )
+    sp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be excluded, redacted and uploaded; write nothing",
+    )
     _lock_flags(sp)
-    sp.add_argument("--allow-downgrade", action="store_true",
-                    help="push with less encryption than this machine used for ENV before")
+    sp.add_argument(
+        "--allow-downgrade",
+        action="store_true",
+        help="push with less encryption than this machine used for ENV before",
+    )
     sp = add("pull", c.cmd_pull, "restore an environment (or a snapshot) into a folder")
     sp.add_argument("dir")
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--env", default="default")
     g.add_argument("--snapshot", metavar="ID")
-    sp.add_argument("--force", action="store_true",
-                    help="overwrite local changes and remove files the snapshot lacks")
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite local changes and remove files the snapshot lacks",
+    )
     sp.add_argument("--allow-rollback", action="store_true")
-    sp.add_argument("--skip-secrets", action="store_true",
-                    help="pull everything else when no key is available")
+    sp.add_argument(
+        "--skip-secrets", action="store_true", help="pull everything else when no key is available"
+    )
     sp = add("status", c.cmd_status, "local changes against the environment")
     sp.add_argument("dir")
     sp.add_argument("--env", default="default")
@@ -118,14 +152,21 @@ def _add_bundle_commands(add: Add) -> None:
     from statesync.cli.formats import add_export_flags
 
     add_export_flags(sp)
-    sp = add("import", c.cmd_import, "validate a bundle, Wassette state or Persist snapshot, "
-             "then commit it to an environment")
+    sp = add(
+        "import",
+        c.cmd_import,
+        "validate a bundle, Wassette state or Persist snapshot, then commit it to an environment",
+    )
     sp.add_argument("file")
     sp.add_argument("--env", default="default")
     sp.add_argument("--skip-existing", action="store_true")
     sp.add_argument("-m", "--message", default="")
-    sp.add_argument("--component", action="append", metavar="ID",
-                    help="only this Wassette component (repeatable)")
+    sp.add_argument(
+        "--component",
+        action="append",
+        metavar="ID",
+        help="only this Wassette component (repeatable)",
+    )
     _lock_flags(sp)
     _downgrade_flag(sp)
 
@@ -135,11 +176,17 @@ def _add_store_commands(add: Add) -> None:
     sp = add("verify", c.cmd_verify, "check refs, manifests and indexes (and all chunks)")
     sp.add_argument("--env", help="only this environment (default: all)")
     sp.add_argument("--read-data", action="store_true", help="also read and check every chunk")
-    sp = add("repair", c.cmd_repair, "rebuild damaged or stale indexes from the packs; "
-             "say what is lost for good")
-    sp.add_argument("--read-data", action="store_true",
-                    help="also read every needed pack: keep a damaged one's intact chunks, "
-                    "move it aside (a push re-uploads the rest)")
+    sp = add(
+        "repair",
+        c.cmd_repair,
+        "rebuild damaged or stale indexes from the packs; say what is lost for good",
+    )
+    sp.add_argument(
+        "--read-data",
+        action="store_true",
+        help="also read every needed pack: keep a damaged one's intact chunks, "
+        "move it aside (a push re-uploads the rest)",
+    )
     add("envs", c.cmd_envs, "list the store's environments")
 
 
@@ -149,10 +196,16 @@ def _add_lease_commands(add: Add) -> None:
     sp.add_argument("env")
     sp.add_argument("--ttl", default=c.DEFAULT_TTL, help="lease duration: 30s, 10m, 2h, 1d")
     sp.add_argument("--purpose", default="")
-    sp.add_argument("--renew", metavar="LOCK_ID",
-                    help="renew the lease LOCK_ID (restarts its TTL; --ttl sets a new one)")
-    sp.add_argument("--force", action="store_true",
-                    help="replace whatever lease is there (a malformed one, or another holder's)")
+    sp.add_argument(
+        "--renew",
+        metavar="LOCK_ID",
+        help="renew the lease LOCK_ID (restarts its TTL; --ttl sets a new one)",
+    )
+    sp.add_argument(
+        "--force",
+        action="store_true",
+        help="replace whatever lease is there (a malformed one, or another holder's)",
+    )
     add("locks", c.cmd_locks, "list the store's leases (live and stale)")
     sp = add("unlock", c.cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
     sp.add_argument("env")
@@ -168,22 +221,34 @@ def _add_env_commands(add: Add) -> None:
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
     _downgrade_flag(sp)
-    sp = add("promotion", c.cmd_promotion, "show or change the store's promotion rule "
-             "(which FROM->TO promotions are allowed, for every caller)")
+    sp = add(
+        "promotion",
+        c.cmd_promotion,
+        "show or change the store's promotion rule "
+        "(which FROM->TO promotions are allowed, for every caller)",
+    )
     sp.add_argument("action", choices=["show", "allow", "deny"])
     sp.add_argument("paths", nargs="*", metavar="FROM->TO")
-    sp = add("rollback", c.cmd_rollback, "give an environment an older snapshot's files, "
-             "as a new snapshot")
+    sp = add(
+        "rollback",
+        c.cmd_rollback,
+        "give an environment an older snapshot's files, as a new snapshot",
+    )
     sp.add_argument("env")
     sp.add_argument("id", metavar="ID")
     sp.add_argument("-m", "--message", default="")
     _lock_flags(sp)
     _downgrade_flag(sp)
 
+
 def build() -> argparse.ArgumentParser:
     """The whole parser of ``statesync``."""
-    p = _Parser(prog="statesync", description=(
-        "Versioned, verified snapshots of application and agent state, shared safely."))
+    p = _Parser(
+        prog="statesync",
+        description=(
+            "Versioned, verified snapshots of application and agent state, shared safely."
+        ),
+    )
     p.add_argument("--version", action="version", version=f"statesync {__version__}")
     _globals(p, None)
     # The same options are accepted after the command too (statesync push -q DIR).

@@ -38,24 +38,29 @@ def _push(r: dict[str, Any]) -> None:
         if r["uploaded_bytes"]:  # the head's lost chunks, healed (see README, Damage and repair)
             print(f"re-uploaded {_size(r['uploaded_bytes'])} the store had lost")
         return
-    print(f"pushed {r['files']} files to {r['env']} as {r['snapshot'][:12]} "
-          f"(serial {r['serial']}): uploaded {_size(r['uploaded_bytes'])}, "
-          f"reused {_size(r['reused_bytes'])}")
+    print(
+        f"pushed {r['files']} files to {r['env']} as {r['snapshot'][:12]} "
+        f"(serial {r['serial']}): uploaded {_size(r['uploaded_bytes'])}, "
+        f"reused {_size(r['reused_bytes'])}"
+    )
     if r["secret_files"]:
         print(f"kept on this machine (secret): {', '.join(r['secret_files'])}")
 
 
 def _pull(r: dict[str, Any]) -> None:
-    print(f"pulled {r['snapshot'][:12]} ({r['env']}, serial {r['serial']}): {r['files']} files, "
-          f"downloaded {_size(r['downloaded_bytes'])}, {r['reused_files']} already present")
+    print(
+        f"pulled {r['snapshot'][:12]} ({r['env']}, serial {r['serial']}): {r['files']} files, "
+        f"downloaded {_size(r['downloaded_bytes'])}, {r['reused_files']} already present"
+    )
     for p in r["kept_unmanaged"]:
         print(f"kept unmanaged: {p}")
 
 
 def _status(r: dict[str, Any]) -> None:
     head = (r["head"] or "none")[:12]
-    print(f"{r['env']}: head {head}" + (" (moved since this folder synced)" if r["env_moved"]
-                                        else ""))
+    print(
+        f"{r['env']}: head {head}" + (" (moved since this folder synced)" if r["env_moved"] else "")
+    )
     for label in ("added", "modified", "deleted"):
         for p in r[label]:
             print(f"  {label:9} {p}")
@@ -73,8 +78,10 @@ def _log(r: dict[str, Any]) -> None:
         return
     for s in r["snapshots"]:
         tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())
-        print(f"{s['snapshot'][:12]}  {s['created_at'][:19]}  {s['author']}@{s['host']}  "
-              f"{s['files']} files {_size(s['size'])}  {s['message']} {tags}".rstrip())
+        print(
+            f"{s['snapshot'][:12]}  {s['created_at'][:19]}  {s['author']}@{s['host']}  "
+            f"{s['files']} files {_size(s['size'])}  {s['message']} {tags}".rstrip()
+        )
         if s.get("history_cut"):
             print("  (history before this was removed by gc)")
 
@@ -89,8 +96,10 @@ def _diff(r: dict[str, Any]) -> None:
 
 
 def _show(r: dict[str, Any]) -> None:
-    print(f"snapshot {r['id']}\nenv {r['env']}  created {r['created_at']}  "
-          f"by {r['author']}@{r['host']}")
+    print(
+        f"snapshot {r['id']}\nenv {r['env']}  created {r['created_at']}  "
+        f"by {r['author']}@{r['host']}"
+    )
     if r["message"]:
         print(f"message {r['message']}")
     for k, v in r["tags"].items():
@@ -104,8 +113,10 @@ def _show(r: dict[str, Any]) -> None:
 
 def _lock(r: dict[str, Any]) -> None:
     purpose = f" for {r['purpose']!r}" if r["purpose"] else ""
-    print(f"locked {r['env']} by {r['holder']}{purpose}; expires {r['expires_at']} "
-          f"unless renewed\nlock id {r['lock_id']}")
+    print(
+        f"locked {r['env']} by {r['holder']}{purpose}; expires {r['expires_at']} "
+        f"unless renewed\nlock id {r['lock_id']}"
+    )
 
 
 def _locks(r: dict[str, Any]) -> None:
@@ -115,8 +126,10 @@ def _locks(r: dict[str, Any]) -> None:
             continue
         state = "stale since" if lk["stale"] else "expires"
         purpose = f" for {lk['purpose']!r}" if lk["purpose"] else ""
-        print(f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "
-              f"lock id {lk['lock_id']}")
+        print(
+            f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "
+            f"lock id {lk['lock_id']}"
+        )
     if not r["locks"]:
         print("no locks")
 
@@ -130,32 +143,42 @@ def _promote(r: dict[str, Any]) -> None:
     if not r["changed"]:
         print(f"{r['env']} already holds the files of {src}: nothing to promote")
         return
-    print(f"promoted {src} to {r['env']} as {r['snapshot'][:12]} "
-          f"(serial {r['serial']}, {r['files']} files)")
+    print(
+        f"promoted {src} to {r['env']} as {r['snapshot'][:12]} "
+        f"(serial {r['serial']}, {r['files']} files)"
+    )
 
 
 def _rollback(r: dict[str, Any]) -> None:
     if not r["changed"]:
         print(f"{r['env']} already holds the files of {r['rollback_to'][:12]}: nothing to do")
         return
-    print(f"rolled {r['env']} back to the files of {r['rollback_to'][:12]} as "
-          f"{r['snapshot'][:12]} (serial {r['serial']}, {r['files']} files)")
+    print(
+        f"rolled {r['env']} back to the files of {r['rollback_to'][:12]} as "
+        f"{r['snapshot'][:12]} (serial {r['serial']}, {r['files']} files)"
+    )
 
 
 def _export(r: dict[str, Any]) -> None:
-    print(f"exported {r['files']} files of {r['snapshot'][:12]} to {r['path']} "
-          f"({r['format']}, {_size(r['bytes'])})")
+    print(
+        f"exported {r['files']} files of {r['snapshot'][:12]} to {r['path']} "
+        f"({r['format']}, {_size(r['bytes'])})"
+    )
     if r.get("omitted_binaries"):
-        print(f"binaries listed without content: {len(r['omitted_binaries'])} "
-              "(use --include-binaries)")
+        print(
+            f"binaries listed without content: {len(r['omitted_binaries'])} "
+            "(use --include-binaries)"
+        )
 
 
 def _import(r: dict[str, Any]) -> None:
     if not r["changed"]:
         print(f"{r['env']}: nothing to import (snapshot {r['snapshot'][:12]})")
     else:
-        print(f"imported into {r['env']} as {r['snapshot'][:12]} (serial {r['serial']}): "
-              f"{r['files']} files")
+        print(
+            f"imported into {r['env']} as {r['snapshot'][:12]} (serial {r['serial']}): "
+            f"{r['files']} files"
+        )
     for label in ("skipped", "missing", "left_out"):
         if r.get(label):
             print(f"{label}: {', '.join(r[label])}")
@@ -164,8 +187,10 @@ def _import(r: dict[str, Any]) -> None:
 
 
 def _verify(r: dict[str, Any]) -> None:
-    print(f"ok: {r['refs']} refs, {r['snapshots']} snapshots, {r['chunks']} chunks checked"
-          + (f", {r['packs_read']} packs read" if r["packs_read"] else ""))
+    print(
+        f"ok: {r['refs']} refs, {r['snapshots']} snapshots, {r['chunks']} chunks checked"
+        + (f", {r['packs_read']} packs read" if r["packs_read"] else "")
+    )
 
 
 def _repair(r: dict[str, Any]) -> None:
@@ -174,17 +199,21 @@ def _repair(r: dict[str, Any]) -> None:
     if r["rebuilt_index"]:
         print(f"wrote {r['rebuilt_index']} ({len(r['scanned_packs'])} packs read back)")
     if r["dropped_chunks"]:
-        print(f"forgot {r['dropped_chunks']} corrupt chunk(s): a push holding them uploads "
-              "them again")
+        print(
+            f"forgot {r['dropped_chunks']} corrupt chunk(s): a push holding them uploads them again"
+        )
     for key in r["unreadable_packs"]:
         print(f"cannot read back (sealed or corrupt): {key}")
     for q in r.get("quarantined", []):
-        print(f"moved damaged {q['pack']} aside to {q['moved_to']}: {q['kept']} chunk(s) "
-              f"kept in a new pack, {q['lost']} lost")
+        print(
+            f"moved damaged {q['pack']} aside to {q['moved_to']}: {q['kept']} chunk(s) "
+            f"kept in a new pack, {q['lost']} lost"
+        )
     for note in r.get("skipped", []):
         print(f"skipped: {note}")
-    if not (r["removed_indexes"] or r["rebuilt_index"] or r["dropped_chunks"]
-            or r.get("quarantined")):
+    if not (
+        r["removed_indexes"] or r["rebuilt_index"] or r["dropped_chunks"] or r.get("quarantined")
+    ):
         print("indexes: nothing to repair")
     if not r["lost"]:
         print("nothing is lost")
@@ -206,8 +235,9 @@ def _keys(r: dict[str, Any]) -> None:
         for g in r["key_generations"]:
             mark = " (current)" if g["current"] else ""
             signed = f", signed by {g['signed_by']}" if g.get("signed_by") else ""
-            print(f"{r['env']} generation {g['generation']}{mark}, created {g['created_at']}"
-                  + signed)
+            print(
+                f"{r['env']} generation {g['generation']}{mark}, created {g['created_at']}" + signed
+            )
             for rec in g["recipients"]:
                 print(f"  {rec['type']:10} {rec['id']}")
         if not r["key_generations"]:
@@ -217,9 +247,20 @@ def _keys(r: dict[str, Any]) -> None:
         print(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
 
 
-_RENDERERS = {"push": _push, "pull": _pull, "status": _status, "log": _log, "diff": _diff,
-              "show": _show, "lock": _lock, "unlock": _unlock, "promote": _promote,
-              "rollback": _rollback, "export": _export, "import": _import}
+_RENDERERS = {
+    "push": _push,
+    "pull": _pull,
+    "status": _status,
+    "log": _log,
+    "diff": _diff,
+    "show": _show,
+    "lock": _lock,
+    "unlock": _unlock,
+    "promote": _promote,
+    "rollback": _rollback,
+    "export": _export,
+    "import": _import,
+}
 _RENDERERS["keys"] = _keys
 _RENDERERS.update({"verify": _verify, "repair": _repair, "envs": _envs})
 _RENDERERS["locks"] = _locks

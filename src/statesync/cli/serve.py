@@ -25,28 +25,53 @@ DEFAULT_LISTEN = "127.0.0.1:8470"
 
 def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
     """Register ``serve`` and ``serve tokens add|list|remove`` with the CLI's ``add`` helper."""
-    sp = add("serve", cmd_serve, "serve the store over HTTP: Terraform state backend, "
-             "/healthz, /metrics (and the web view)")
-    sp.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
-                    help="address to listen on (port 0: any free port, printed at start)")
+    sp = add(
+        "serve",
+        cmd_serve,
+        "serve the store over HTTP: Terraform state backend, /healthz, /metrics (and the web view)",
+    )
+    sp.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help="address to listen on (port 0: any free port, printed at start)",
+    )
     sp.add_argument("--tls-cert", metavar="FILE")
     sp.add_argument("--tls-key", metavar="FILE")
-    sp.add_argument("--tokens", metavar="FILE", help="token file (default: "
-                    "$XDG_CONFIG_HOME/statesync/serve-tokens.json)")
-    sp.add_argument("--update-method", default="POST", choices=["POST", "PUT"],
-                    help="HTTP method Terraform stores states with (its update_method)")
+    sp.add_argument(
+        "--tokens",
+        metavar="FILE",
+        help="token file (default: $XDG_CONFIG_HOME/statesync/serve-tokens.json)",
+    )
+    sp.add_argument(
+        "--update-method",
+        default="POST",
+        choices=["POST", "PUT"],
+        help="HTTP method Terraform stores states with (its update_method)",
+    )
     sp.add_argument("--encrypt", choices=["all"], help="'all': seal every state whole")
-    sp.add_argument("--no-auth", action="store_true",
-                    help="no tokens: every caller is admin (loopback only)")
-    sp.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
-                    help="time a client may take to send a body (default 30)")
+    sp.add_argument(
+        "--no-auth", action="store_true", help="no tokens: every caller is admin (loopback only)"
+    )
+    sp.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time a client may take to send a body (default 30)",
+    )
     sub = sp.add_subparsers(dest="serve_command", metavar="tokens")
     tokens = sub.add_parser("tokens", help="manage the server's tokens", parents=[common])
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     t = tsub.add_parser("add", help="make a token (printed once)", parents=[common])
     t.add_argument("name")
-    t.add_argument("--env", action="append", required=True, metavar="ENV_GLOB=ROLE",
-                   help="role read, write or admin on matching environments; repeatable")
+    t.add_argument(
+        "--env",
+        action="append",
+        required=True,
+        metavar="ENV_GLOB=ROLE",
+        help="role read, write or admin on matching environments; repeatable",
+    )
     t.set_defaults(fn=cmd_tokens_add)
     t = tsub.add_parser("list", help="list tokens (names and grants only)", parents=[common])
     t.set_defaults(fn=cmd_tokens_list)
@@ -70,17 +95,28 @@ def cmd_tokens_add(args: argparse.Namespace) -> Any:
     grants = [tokens.Grant.parse(g) for g in args.env]
     path = _token_path(args)
     token = tokens.add(path, args.name, grants)
-    return {"name": args.name, "token": token, "file": str(path),
-            "note": "shown once: the file keeps only its hash"}
+    return {
+        "name": args.name,
+        "token": token,
+        "file": str(path),
+        "note": "shown once: the file keeps only its hash",
+    }
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> Any:
     from statesync.server import tokens
 
     table = tokens.load(_token_path(args))
-    return {"tokens": [{"name": e.name, "created_at": e.created_at,
-                        "grants": {g.pattern: g.role for g in e.grants}}
-                       for e in table.entries]}
+    return {
+        "tokens": [
+            {
+                "name": e.name,
+                "created_at": e.created_at,
+                "grants": {g.pattern: g.role for g in e.grants},
+            }
+            for e in table.entries
+        ]
+    }
 
 
 def cmd_tokens_remove(args: argparse.Namespace) -> Any:
@@ -113,19 +149,24 @@ def check_exposure(host: str, tls: bool, tokens: int, no_auth: bool) -> None:
     beyond loopback without TLS and tokens (:class:`UsageError`)."""
     loopback = is_loopback(host)
     if not loopback and (no_auth or not tls or tokens == 0):
-        raise UsageError(f"refusing to listen on {host} (not loopback) without TLS "
-                         "(--tls-cert/--tls-key) and tokens")
+        raise UsageError(
+            f"refusing to listen on {host} (not loopback) without TLS "
+            "(--tls-cert/--tls-key) and tokens"
+        )
     if not no_auth and tokens == 0:
-        raise UsageError("no tokens: add one with 'statesync serve tokens add NAME --env "
-                         "ENV=ROLE', or run with --no-auth on loopback")
+        raise UsageError(
+            "no tokens: add one with 'statesync serve tokens add NAME --env "
+            "ENV=ROLE', or run with --no-auth on loopback"
+        )
 
 
 def _uvicorn() -> Any:
     try:
         import uvicorn
     except ImportError:
-        raise MissingExtra("statesync serve needs the server extra: "
-                           "pip install 'statesync[server]'") from None
+        raise MissingExtra(
+            "statesync serve needs the server extra: pip install 'statesync[server]'"
+        ) from None
     return uvicorn
 
 
@@ -144,22 +185,35 @@ def cmd_serve(args: argparse.Namespace) -> Any:
     token_file = tokens.TokenFile(_token_path(args))
     count = 0 if args.no_auth else len(token_file.table().entries)
     check_exposure(host, bool(args.tls_cert), count, args.no_auth)
-    settings = context.ServerSettings(update_method=args.update_method,
-                                      body_timeout=args.body_timeout,
-                                      encrypt_all=args.encrypt == "all", no_auth=args.no_auth)
+    settings = context.ServerSettings(
+        update_method=args.update_method,
+        body_timeout=args.body_timeout,
+        encrypt_all=args.encrypt == "all",
+        no_auth=args.no_auth,
+    )
     store = Store.open(args.store)
     ctx = context.ServerContext(store, token_file, settings, Metrics())
     sock = _bind(host, port)
     scheme = "https" if args.tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
-    print(f"statesync serve: listening on {scheme}://{shown}:{sock.getsockname()[1]} "
-          f"(store {store.url})", file=sys.stderr, flush=True)
+    print(
+        f"statesync serve: listening on {scheme}://{shown}:{sock.getsockname()[1]} "
+        f"(store {store.url})",
+        file=sys.stderr,
+        flush=True,
+    )
     _serve_log()
-    config = uvicorn.Config(create_app(ctx), log_config=None, access_log=False,
-                            ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-                            timeout_keep_alive=5, timeout_graceful_shutdown=10,
-                            limit_concurrency=256,  # past it: 503, which Terraform retries
-                            h11_max_incomplete_event_size=64 * 1024)
+    config = uvicorn.Config(
+        create_app(ctx),
+        log_config=None,
+        access_log=False,
+        ssl_certfile=args.tls_cert,
+        ssl_keyfile=args.tls_key,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=256,  # past it: 503, which Terraform retries
+        h11_max_incomplete_event_size=64 * 1024,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

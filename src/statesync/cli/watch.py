@@ -26,26 +26,50 @@ def add_watch(add: Callable[..., argparse.ArgumentParser]) -> None:
     sp = add("watch", cmd_watch, "keep a folder synced with an environment until stopped")
     sp.add_argument("dir")
     sp.add_argument("--env", default="default")
-    sp.add_argument("--interval", default="30s",
-                    help="push at least this often under churn; poll this often (--follow)")
+    sp.add_argument(
+        "--interval",
+        default="30s",
+        help="push at least this often under churn; poll this often (--follow)",
+    )
     sp.add_argument("--settle", default="1s", help="quiet time before a push (0.5s, 1s, 2s)")
-    sp.add_argument("--follow", action="store_true",
-                    help="also pull what others push, when nothing local is unpushed")
-    sp.add_argument("--on-conflict", default="keep-local",
-                    choices=["keep-local", "take-remote", "stop"])
-    sp.add_argument("--metrics", metavar="HOST:PORT",
-                    help="serve /healthz, /readyz and /metrics on this loopback address")
-    sp.add_argument("--exec-on", nargs=2, action="append", metavar=("EVENT", "CMD"),
-                    default=[], help=f"EVENT is push, pull, conflict or error: {HOOK_USAGE}")
-    sp.add_argument("--include-secrets", action="store_true",
-                    help="store secret values and files, sealed (as push --include-secrets)")
-    sp.add_argument("--poll", action="store_true",
-                    help="poll the folder instead of using file-system events")
-    sp.add_argument("--gc-every", metavar="DURATION",
-                    help="run this environment's stored retention policy (statesync gc) this "
-                    "often, e.g. 24h; skipped while another machine's gc runs")
-    sp.add_argument("--stop-timeout", default="10s",
-                    help="longest the final save may take at SIGTERM/SIGINT")
+    sp.add_argument(
+        "--follow",
+        action="store_true",
+        help="also pull what others push, when nothing local is unpushed",
+    )
+    sp.add_argument(
+        "--on-conflict", default="keep-local", choices=["keep-local", "take-remote", "stop"]
+    )
+    sp.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve /healthz, /readyz and /metrics on this loopback address",
+    )
+    sp.add_argument(
+        "--exec-on",
+        nargs=2,
+        action="append",
+        metavar=("EVENT", "CMD"),
+        default=[],
+        help=f"EVENT is push, pull, conflict or error: {HOOK_USAGE}",
+    )
+    sp.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="store secret values and files, sealed (as push --include-secrets)",
+    )
+    sp.add_argument(
+        "--poll", action="store_true", help="poll the folder instead of using file-system events"
+    )
+    sp.add_argument(
+        "--gc-every",
+        metavar="DURATION",
+        help="run this environment's stored retention policy (statesync gc) this "
+        "often, e.g. 24h; skipped while another machine's gc runs",
+    )
+    sp.add_argument(
+        "--stop-timeout", default="10s", help="longest the final save may take at SIGTERM/SIGINT"
+    )
 
 
 def seconds(text: str, what: str) -> float:
@@ -69,15 +93,20 @@ def seconds(text: str, what: str) -> float:
 def options_from(args: argparse.Namespace) -> Any:
     from statesync.service import WatchOptions
 
-    return WatchOptions(env=args.env, store=args.store,
-                        interval=seconds(args.interval, "--interval"),
-                        settle=seconds(args.settle, "--settle"), follow=args.follow,
-                        on_conflict=args.on_conflict, metrics=args.metrics,
-                        hooks=tuple((k, c) for k, c in args.exec_on),
-                        include_secrets=args.include_secrets, poll=args.poll,
-                        stop_timeout=seconds(args.stop_timeout, "--stop-timeout"),
-                        gc_every=(seconds(args.gc_every, "--gc-every")
-                                  if args.gc_every else None))
+    return WatchOptions(
+        env=args.env,
+        store=args.store,
+        interval=seconds(args.interval, "--interval"),
+        settle=seconds(args.settle, "--settle"),
+        follow=args.follow,
+        on_conflict=args.on_conflict,
+        metrics=args.metrics,
+        hooks=tuple((k, c) for k, c in args.exec_on),
+        include_secrets=args.include_secrets,
+        poll=args.poll,
+        stop_timeout=seconds(args.stop_timeout, "--stop-timeout"),
+        gc_every=(seconds(args.gc_every, "--gc-every") if args.gc_every else None),
+    )
 
 
 def cmd_watch(args: argparse.Namespace) -> Any:
@@ -95,8 +124,7 @@ def cmd_watch(args: argparse.Namespace) -> Any:
     _signals(service, args)
     service.start()
     if service.metrics_url:
-        print(f"statesync: metrics on {service.metrics_url}/metrics", file=sys.stderr,
-              flush=True)
+        print(f"statesync: metrics on {service.metrics_url}/metrics", file=sys.stderr, flush=True)
     while not service.wait(0.5):
         pass
     service.stop()
@@ -128,6 +156,7 @@ def _logging(args: argparse.Namespace) -> None:
 
 def _signals(service: Any, args: argparse.Namespace) -> None:
     """SIGTERM/SIGINT end the loop (after its final save); SIGHUP reloads."""
+
     def stop(signum: int, frame: Any) -> None:
         service.request_stop()
 

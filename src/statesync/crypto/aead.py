@@ -79,8 +79,9 @@ def derive(key: bytes, label: str, length: int = KEY_SIZE) -> bytes:
     """
     if not label:
         raise ValueError("derive needs a domain label")
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
-                info=label.encode()).derive(key)
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=label.encode()).derive(
+        key
+    )
 
 
 def aad(*parts: str) -> bytes:

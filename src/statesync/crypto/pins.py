@@ -51,8 +51,10 @@ def _load(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise IntegrityError(f"store pins {path}: {exc.strerror or exc}") from None
     if mode & 0o022:
-        raise IntegrityError(f"store pins {path}: writable by others ({mode:04o}); "
-                             f"refusing to use them (run: chmod 600 {path})")
+        raise IntegrityError(
+            f"store pins {path}: writable by others ({mode:04o}); "
+            f"refusing to use them (run: chmod 600 {path})"
+        )
     try:
         doc = json.loads(text)
         if doc["version"] != VERSION or not isinstance(doc["pins"], dict):
@@ -90,7 +92,8 @@ def check(url: str, store_id: str, path: Path | None = None) -> PinCheck:
         raise IntegrityError(
             f"{url}: the store says its id is {store_id}, but this machine pinned {known} "
             "when it first used it (statesync.json was rewritten or the store replaced); "
-            "if you replaced it yourself, run: statesync --store URL keys pin --reset")
+            "if you replaced it yourself, run: statesync --store URL keys pin --reset"
+        )
     return PinCheck(url, store_id, first_use=False)
 
 

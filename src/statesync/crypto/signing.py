@@ -44,11 +44,12 @@ def parse_public(text: str) -> Ed25519PublicKey:
     try:
         if not text.startswith(PREFIX):
             raise ValueError
-        raw = base64.b64decode(text[len(PREFIX):], validate=True)
+        raw = base64.b64decode(text[len(PREFIX) :], validate=True)
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, binascii.Error):
-        raise UsageError(f"not an Ed25519 public key (want ed25519:<base64>): {text[:60]!r}"
-                         ) from None
+        raise UsageError(
+            f"not an Ed25519 public key (want ed25519:<base64>): {text[:60]!r}"
+        ) from None
 
 
 def normalise_public(text: str) -> str:
@@ -79,8 +80,9 @@ def generate(path: Path | None = None) -> str:
     """
     path = path or default_key_path()
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     try:
         write_atomic(path, pem, exclusive=True, make_parents=True)
     except FileExistsError:
@@ -97,8 +99,9 @@ def load_signer(path: Path | None = None) -> Signer:
     except OSError as exc:
         raise KeyFailure(f"signing key {path}: {exc.strerror or exc}") from None
     if mode & 0o077:
-        raise KeyFailure(f"signing key {path}: permissions {mode:04o} are too open "
-                         f"(run: chmod 600 {path})")
+        raise KeyFailure(
+            f"signing key {path}: permissions {mode:04o} are too open (run: chmod 600 {path})"
+        )
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):

@@ -69,8 +69,7 @@ def payload_digest(payload: bytes) -> str:
 class TrustPolicy:
     """The trust file, loaded; change it with :meth:`trust`/:meth:`untrust`, then :meth:`save`."""
 
-    def __init__(self, path: Path, stores: dict[str, dict[str, TrustEntry]] | None = None
-                 ) -> None:
+    def __init__(self, path: Path, stores: dict[str, dict[str, TrustEntry]] | None = None) -> None:
         self.path = path
         self.stores = stores or {}
 
@@ -85,30 +84,40 @@ class TrustPolicy:
         except OSError as exc:
             raise IntegrityError(f"trust policy {path}: {exc.strerror or exc}") from None
         if mode & 0o022:
-            raise IntegrityError(f"trust policy {path}: writable by others ({mode:04o}); "
-                                 f"refusing to use it (run: chmod 600 {path})")
+            raise IntegrityError(
+                f"trust policy {path}: writable by others ({mode:04o}); "
+                f"refusing to use it (run: chmod 600 {path})"
+            )
         try:
             doc = json.loads(text)
             if doc["version"] != VERSION:
                 raise ValueError
-            stores = {str(sid): {str(env): _entry(e) for env, e in envs.items()}
-                      for sid, envs in doc["stores"].items()}
+            stores = {
+                str(sid): {str(env): _entry(e) for env, e in envs.items()}
+                for sid, envs in doc["stores"].items()
+            }
         except (KeyError, TypeError, ValueError, AttributeError, UsageError):
             raise IntegrityError(f"trust policy {path}: malformed") from None
         return cls(path, stores)
 
     def save(self) -> None:
         """Write the policy atomically, mode 0600."""
-        doc = {"version": VERSION,
-               "stores": {sid: {env: e.to_json() for env, e in sorted(envs.items())}
-                          for sid, envs in sorted(self.stores.items()) if envs}}
+        doc = {
+            "version": VERSION,
+            "stores": {
+                sid: {env: e.to_json() for env, e in sorted(envs.items())}
+                for sid, envs in sorted(self.stores.items())
+                if envs
+            },
+        }
         write_atomic(self.path, json.dumps(doc, indent=2).encode() + b"\n", make_parents=True)
 
     def entry(self, store_id: str, env: str) -> TrustEntry | None:
         return self.stores.get(store_id, {}).get(env)
 
-    def trust(self, store_id: str, env: str, public: str,
-              require_signed: bool | None = None) -> TrustEntry:
+    def trust(
+        self, store_id: str, env: str, public: str, require_signed: bool | None = None
+    ) -> TrustEntry:
         """Let ``public`` write ``env`` (a name the caller validated); ``require_signed`` None
         keeps the current setting."""
         entry = self.stores.setdefault(store_id, {}).setdefault(env, TrustEntry())
@@ -127,8 +136,9 @@ class TrustPolicy:
         entry.require_signed = True
         return entry
 
-    def untrust(self, store_id: str, env: str, public: str | None,
-                require_signed: bool = False) -> TrustEntry:
+    def untrust(
+        self, store_id: str, env: str, public: str | None, require_signed: bool = False
+    ) -> TrustEntry:
         """Undo :meth:`trust`: stop trusting ``public`` and/or stop requiring signatures.
 
         Removing the last writer removes the environment's entry altogether (a
@@ -152,8 +162,14 @@ class TrustPolicy:
             del self.stores[store_id][env]
         return entry
 
-    def check(self, store_id: str, env: str, signer_public: str | None, where: str,
-              payload: bytes | None = None) -> None:
+    def check(
+        self,
+        store_id: str,
+        env: str,
+        signer_public: str | None,
+        where: str,
+        payload: bytes | None = None,
+    ) -> None:
         """Accept or refuse an object of (``store_id``, ``env``) named ``where``.
 
         ``signer_public`` is the key whose signature the caller has *verified*,
@@ -166,24 +182,31 @@ class TrustPolicy:
             return
         if signer_public is None:
             if entry.require_signed and not (
-                    payload is not None and entry.pinned.get(where) == payload_digest(payload)):
+                payload is not None and entry.pinned.get(where) == payload_digest(payload)
+            ):
                 raise IntegrityError(
                     f"{where}: not signed, but the local trust policy requires signatures for "
                     f"{env} (written after --require-signed was set, or changed since; "
-                    f"'statesync keys untrust {env} --require-signed' turns it off)")
+                    f"'statesync keys untrust {env} --require-signed' turns it off)"
+                )
             return
         try:
             signer = normalise_public(signer_public)
         except UsageError:
             raise IntegrityError(f"{where}: malformed signer key") from None
         if (entry.writers or entry.require_signed) and signer not in entry.writers:
-            raise IntegrityError(f"{where}: signed by {signer}, which the local trust policy "
-                                 f"does not trust to write {env}")
+            raise IntegrityError(
+                f"{where}: signed by {signer}, which the local trust policy "
+                f"does not trust to write {env}"
+            )
 
 
 def _entry(doc: dict[str, Any]) -> TrustEntry:
     pinned = doc.get("pinned", {})
     if not isinstance(pinned, dict):
         raise ValueError("pinned")
-    return TrustEntry([normalise_public(w) for w in doc["writers"]], bool(doc["require_signed"]),
-                      {str(k): str(v) for k, v in pinned.items()})
+    return TrustEntry(
+        [normalise_public(w) for w in doc["writers"]],
+        bool(doc["require_signed"]),
+        {str(k): str(v) for k, v in pinned.items()},
+    )

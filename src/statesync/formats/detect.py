@@ -74,9 +74,11 @@ def detect(path: Path) -> Detected:
 
 
 def _unknown(path: Path) -> FormatError:
-    return FormatError(f"{path.name}: unknown bundle type: not a statesync bundle (.json .yaml "
-                       ".yml .tar.zst), a Wassette state file (JSON or YAML) or a Persist "
-                       "snapshot (.json.gz)")
+    return FormatError(
+        f"{path.name}: unknown bundle type: not a statesync bundle (.json .yaml "
+        ".yml .tar.zst), a Wassette state file (JSON or YAML) or a Persist "
+        "snapshot (.json.gz)"
+    )
 
 
 def _shape(doc: Any) -> str | None:

@@ -25,8 +25,14 @@ from statesync.errors import BundleError, IntegrityError
 FORMAT_VERSION = 1
 _MAX_INFLATED = 1 << 31
 _I64_MIN, _U64_MAX = -(1 << 63), (1 << 64) - 1
-_STR_FIELDS = ("agent_id", "session_id", "timestamp", "content_hash", "snapshot_id",
-               "compression_algorithm")
+_STR_FIELDS = (
+    "agent_id",
+    "session_id",
+    "timestamp",
+    "content_hash",
+    "snapshot_id",
+    "compression_algorithm",
+)
 
 
 @dataclass(frozen=True)
@@ -130,8 +136,10 @@ def read(raw: bytes, where: str) -> PersistSnapshot:
     meta = _metadata(doc, where)
     got, _size = content_hash(doc["agent_state"])
     if got != meta.content_hash:
-        raise IntegrityError(f"{where}: content_hash does not match agent_state "
-                             f"(expected {meta.content_hash[:16]}…, got {got[:16]}…): tampered")
+        raise IntegrityError(
+            f"{where}: content_hash does not match agent_state "
+            f"(expected {meta.content_hash[:16]}…, got {got[:16]}…): tampered"
+        )
     return PersistSnapshot(meta, doc["agent_state"])
 
 
@@ -140,8 +148,11 @@ def _no_constant(name: str) -> Any:
 
 
 def _metadata(doc: Any, where: str) -> PersistMetadata:
-    if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict) \
-            or "agent_state" not in doc:
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("metadata"), dict)
+        or "agent_state" not in doc
+    ):
         raise BundleError(f"{where}: not a Persist snapshot (needs metadata and agent_state)")
     m = doc["metadata"]
     for key in _STR_FIELDS:
@@ -165,13 +176,31 @@ def _metadata(doc: Any, where: str) -> PersistMetadata:
 # --- writing ------------------------------------------------------------------------
 
 
-def build(agent_state: Any, *, agent_id: str, session_id: str, snapshot_index: int,
-          timestamp: str, description: str | None, snapshot_id: str | None = None) -> bytes:
+def build(
+    agent_state: Any,
+    *,
+    agent_id: str,
+    session_id: str,
+    snapshot_index: int,
+    timestamp: str,
+    description: str | None,
+    snapshot_id: str | None = None,
+) -> bytes:
     """A Persist ``.json.gz`` for ``agent_state`` (gzip, deterministic: no name, mtime 0)."""
     digest, size = content_hash(agent_state)
-    meta = PersistMetadata(agent_id, session_id, snapshot_index, timestamp, digest,
-                           FORMAT_VERSION, snapshot_id or str(uuid.uuid4()), description, size,
-                           None, "gzip")
+    meta = PersistMetadata(
+        agent_id,
+        session_id,
+        snapshot_index,
+        timestamp,
+        digest,
+        FORMAT_VERSION,
+        snapshot_id or str(uuid.uuid4()),
+        description,
+        size,
+        None,
+        "gzip",
+    )
     fields = ",".join(f"{_str(k)}:{compact(v)}" for k, v in meta.__dict__.items())
     body = '{"metadata":{' + fields + '},"agent_state":' + compact(agent_state) + "}"
     return gzip.compress(body.encode(), mtime=0)

@@ -67,9 +67,17 @@ class FormatExportResult:
 # --- import ---------------------------------------------------------------------------
 
 
-def import_detected(repo: Repo, found: detect.Detected, where: str, env: str, *,
-                    skip_existing: bool, message: str, opts: CommitOptions,
-                    components: list[str] | None = None) -> FormatImportResult:
+def import_detected(
+    repo: Repo,
+    found: detect.Detected,
+    where: str,
+    env: str,
+    *,
+    skip_existing: bool,
+    message: str,
+    opts: CommitOptions,
+    components: list[str] | None = None,
+) -> FormatImportResult:
     """Import a Wassette or Persist file already detected (bundles go to the bundle importer).
 
     ``components``: only these Wassette components (Wassette's restore filter);
@@ -78,25 +86,31 @@ def import_detected(repo: Repo, found: detect.Detected, where: str, env: str, *,
     if found.format == detect.PERSIST:
         if components is not None:
             raise UsageError("--component selects Wassette components: a Persist file has none")
-        return _import_persist(repo, persist.read(found.raw, where), env, skip_existing,
-                               message, opts)
+        return _import_persist(
+            repo, persist.read(found.raw, where), env, skip_existing, message, opts
+        )
     parse = wassette.parse_snapshot if found.format == detect.WASSETTE else wassette.parse_state
     doc = parse(found.doc, where)  # the whole file is validated, also what the filter drops
     if components is not None:
-        doc = replace(doc, components=tuple(c for c in doc.components
-                                            if c.component_id in set(components)))
+        doc = replace(
+            doc, components=tuple(c for c in doc.components if c.component_id in set(components))
+        )
     return _import_wassette(repo, doc, env, skip_existing, message, opts)
 
 
-def _import_wassette(repo: Repo, doc: wassette.WassetteDoc, env: str, skip: bool,
-                     message: str, opts: CommitOptions) -> FormatImportResult:
+def _import_wassette(
+    repo: Repo, doc: wassette.WassetteDoc, env: str, skip: bool, message: str, opts: CommitOptions
+) -> FormatImportResult:
     taken: list[str] = []
     skipped: list[str] = []
 
     def layer(head: Manifest | None) -> tuple[list[FileSpec], list[Entry]]:
         entries = head.entries if head else []
-        have = {e.path.split("/")[1] for e in entries
-                if e.path.startswith(wfiles.PREFIX) and e.path.count("/") == 2}
+        have = {
+            e.path.split("/")[1]
+            for e in entries
+            if e.path.startswith(wfiles.PREFIX) and e.path.count("/") == 2
+        }
         comps = [c for c in doc.components if not (skip and c.component_id in have)]
         skipped.extend(c.component_id for c in doc.components if c not in comps)
         taken.extend(c.component_id for c in comps)
@@ -108,8 +122,17 @@ def _import_wassette(repo: Repo, doc: wassette.WassetteDoc, env: str, skip: bool
     tags = wfiles.tags_of(doc)
     text = message or doc.description or f"import Wassette state ({len(doc.components)} components)"
     result = commit_layer(repo, env, layer, replace(opts, message=text, tags=tags))
-    return FormatImportResult(doc.shape, result.snapshot, env, result.serial, result.files,
-                              result.changed, result.parent, taken, skipped)
+    return FormatImportResult(
+        doc.shape,
+        result.snapshot,
+        env,
+        result.serial,
+        result.files,
+        result.changed,
+        result.parent,
+        taken,
+        skipped,
+    )
 
 
 def _kept(path: str, replaced: list[wassette.Component]) -> bool:
@@ -122,8 +145,14 @@ def _kept(path: str, replaced: list[wassette.Component]) -> bool:
     return path != wfiles.STATE_FILE
 
 
-def _import_persist(repo: Repo, snap: persist.PersistSnapshot, env: str, skip: bool,
-                    message: str, opts: CommitOptions) -> FormatImportResult:
+def _import_persist(
+    repo: Repo,
+    snap: persist.PersistSnapshot,
+    env: str,
+    skip: bool,
+    message: str,
+    opts: CommitOptions,
+) -> FormatImportResult:
     meta = snap.metadata
     skipped: list[str] = []
 
@@ -135,15 +164,28 @@ def _import_persist(repo: Repo, snap: persist.PersistSnapshot, env: str, skip: b
         state = (json.dumps(snap.agent_state, indent=2, ensure_ascii=False) + "\n").encode()
         info = (json.dumps(meta.__dict__, indent=2, ensure_ascii=False) + "\n").encode()
         return [FileSpec(AGENT_STATE, state), FileSpec(PERSIST_META, info, document=False)], [
-            e for e in entries if e.path not in (AGENT_STATE, PERSIST_META)]
+            e for e in entries if e.path not in (AGENT_STATE, PERSIST_META)
+        ]
 
-    tags = {"agent_id": meta.agent_id, "session_id": meta.session_id,
-            "snapshot_index": str(meta.snapshot_index), "snapshot_id": meta.snapshot_id}
+    tags = {
+        "agent_id": meta.agent_id,
+        "session_id": meta.session_id,
+        "snapshot_index": str(meta.snapshot_index),
+        "snapshot_id": meta.snapshot_id,
+    }
     text = message or meta.description or f"import Persist snapshot {meta.snapshot_id}"
     result = commit_layer(repo, env, layer, replace(opts, message=text, tags=tags))
-    return FormatImportResult(detect.PERSIST, result.snapshot, env, result.serial, result.files,
-                              result.changed, result.parent,
-                              [] if skipped else [AGENT_STATE], skipped)
+    return FormatImportResult(
+        detect.PERSIST,
+        result.snapshot,
+        env,
+        result.serial,
+        result.files,
+        result.changed,
+        result.parent,
+        [] if skipped else [AGENT_STATE],
+        skipped,
+    )
 
 
 # --- export ---------------------------------------------------------------------------
@@ -175,10 +217,18 @@ class Overrides:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def export_format(repo: Repo, snapshot: str, out: Path, fmt: str, *, include_binaries: bool,
-                  components: list[str] | None, paths: list[str] | None,
-                  description: str = "", tags: dict[str, str] | None = None
-                  ) -> FormatExportResult:
+def export_format(
+    repo: Repo,
+    snapshot: str,
+    out: Path,
+    fmt: str,
+    *,
+    include_binaries: bool,
+    components: list[str] | None,
+    paths: list[str] | None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> FormatExportResult:
     """Write ``snapshot`` as a ``fmt`` file (see :data:`EXPORT_FORMATS`) at ``out``, atomically.
 
     ``components``/``paths``: Wassette's component filter (ids; globs over ids or
@@ -191,27 +241,40 @@ def export_format(repo: Repo, snapshot: str, out: Path, fmt: str, *, include_bin
     over = Overrides(description, dict(tags or {}))
     if fmt == "persist":
         return _export_persist(files, snapshot, out, over)
-    return _export_wassette(files, snapshot, out, fmt, include_binaries,
-                            _wanted(files, components, paths), over)
+    return _export_wassette(
+        files, snapshot, out, fmt, include_binaries, _wanted(files, components, paths), over
+    )
 
 
-def _wanted(files: _Files, components: list[str] | None, globs: list[str] | None
-            ) -> list[str] | None:
+def _wanted(
+    files: _Files, components: list[str] | None, globs: list[str] | None
+) -> list[str] | None:
     if components is None and not globs:
         return None
     ids = {p.split("/")[1] for p in files.entries if p.startswith(wfiles.PREFIX)}
     chosen = set(components or [])
-    chosen |= {i for i in ids for g in globs or []
-               if fnmatch.fnmatchcase(i, g) or fnmatch.fnmatchcase(wfiles.PREFIX + i, g)}
+    chosen |= {
+        i
+        for i in ids
+        for g in globs or []
+        if fnmatch.fnmatchcase(i, g) or fnmatch.fnmatchcase(wfiles.PREFIX + i, g)
+    }
     return sorted(chosen)
 
 
-def _export_wassette(files: _Files, snapshot: str, out: Path, fmt: str, binaries: bool,
-                     wanted: list[str] | None, over: Overrides) -> FormatExportResult:
-    doc = wfiles.from_files(list(files.entries), files.read, components=wanted,
-                            binaries=binaries)
-    doc = replace(doc, description=over.description or doc.description,
-                  tags={**doc.tags, **over.tags})
+def _export_wassette(
+    files: _Files,
+    snapshot: str,
+    out: Path,
+    fmt: str,
+    binaries: bool,
+    wanted: list[str] | None,
+    over: Overrides,
+) -> FormatExportResult:
+    doc = wfiles.from_files(list(files.entries), files.read, components=wanted, binaries=binaries)
+    doc = replace(
+        doc, description=over.description or doc.description, tags={**doc.tags, **over.tags}
+    )
     stored = json.loads(files.read(wfiles.STATE_FILE) or b"{}").get("environment") or {}
     left_out = sorted(set(stored) - set(doc.environment))
     where = f"snapshot {snapshot[:12]}"
@@ -222,13 +285,21 @@ def _export_wassette(files: _Files, snapshot: str, out: Path, fmt: str, binaries
     else:
         out_doc = wassette.render_state(doc)
         wassette.parse_state(out_doc, where)
-        text = yaml.dump(out_doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                         width=1 << 30)
+        text = yaml.dump(
+            out_doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30
+        )
     size = _write(out, text.encode())
     omitted = [c.component_id for c in doc.components if c.binary is None or not binaries]
     has_wasm = {p.split("/")[1] for p in files.entries if p.endswith("/component.wasm")}
-    return FormatExportResult(str(out), fmt, snapshot, len(doc.components), size,
-                              [i for i in omitted if i in has_wasm], left_out)
+    return FormatExportResult(
+        str(out),
+        fmt,
+        snapshot,
+        len(doc.components),
+        size,
+        [i for i in omitted if i in has_wasm],
+        left_out,
+    )
 
 
 def _write(out: Path, data: bytes) -> int:
@@ -237,13 +308,14 @@ def _write(out: Path, data: bytes) -> int:
     return len(data)
 
 
-def _export_persist(files: _Files, snapshot: str, out: Path,
-                    over: Overrides) -> FormatExportResult:
+def _export_persist(files: _Files, snapshot: str, out: Path, over: Overrides) -> FormatExportResult:
     path = AGENT_STATE if AGENT_STATE in files.entries else OBJECT
     raw = files.read(path)
     if raw is None:
-        raise UsageError(f"snapshot {snapshot[:12]} holds no agent state ({AGENT_STATE} or "
-                         f"{OBJECT}) to export as a Persist snapshot")
+        raise UsageError(
+            f"snapshot {snapshot[:12]} holds no agent state ({AGENT_STATE} or "
+            f"{OBJECT}) to export as a Persist snapshot"
+        )
     state = json.loads(raw)
     left_out = [f"{path}#{p}" for p in files.entries[path].secret_pointers]
     for pointer in files.entries[path].secret_pointers:
@@ -259,16 +331,27 @@ def _persist_meta(files: _Files, snapshot: str, state: Any) -> dict[str, Any]:
     man = files.manifest
     old = json.loads(files.read(PERSIST_META) or b"{}")
     if old.get("content_hash") == persist.content_hash(state)[0]:
-        return {k: old.get(k) for k in ("agent_id", "session_id", "snapshot_index", "timestamp",
-                                         "description", "snapshot_id")}
+        return {
+            k: old.get(k)
+            for k in (
+                "agent_id",
+                "session_id",
+                "snapshot_index",
+                "timestamp",
+                "description",
+                "snapshot_id",
+            )
+        }
     stamp = datetime.fromisoformat(man.created_at).astimezone(UTC)
     index = man.tags.get("snapshot_index", "0")
-    return {"agent_id": man.tags.get("agent_id") or "statesync",
-            "session_id": man.tags.get("session_id") or "default",
-            "snapshot_index": int(index) if index.isdigit() else 0,
-            "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "description": man.message or None,
-            "snapshot_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"statesync:{snapshot}"))}
+    return {
+        "agent_id": man.tags.get("agent_id") or "statesync",
+        "session_id": man.tags.get("session_id") or "default",
+        "snapshot_index": int(index) if index.isdigit() else 0,
+        "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "description": man.message or None,
+        "snapshot_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"statesync:{snapshot}")),
+    }
 
 
 def _set(doc: Any, pointer: str, value: Any) -> Any:

@@ -72,8 +72,9 @@ def _fail(where: str, what: str) -> BundleError:
     return BundleError(f"{where}: {what}")
 
 
-def _field(raw: Any, key: str, kinds: tuple[type, ...], where: str, *,
-           optional: bool = False) -> Any:
+def _field(
+    raw: Any, key: str, kinds: tuple[type, ...], where: str, *, optional: bool = False
+) -> Any:
     if not isinstance(raw, dict):
         raise _fail(where, "must be an object")
     value = raw.get(key)
@@ -94,7 +95,8 @@ def _u64(raw: Any, key: str, where: str) -> int:
 
 def _strings(value: Any, what: str, where: str) -> None:
     if not isinstance(value, (list, dict)) or not all(
-            isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value)):
+        isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value)
+    ):
         raise _fail(where, f"{what} must hold strings only")
 
 
@@ -136,27 +138,40 @@ def parse_snapshot(doc: Any, where: str) -> WassetteDoc:
     if _field(doc, "version", (int,), where) != 1:
         raise _fail(where, "unsupported snapshot version (this statesync reads version 1)")
     meta = _field(doc, "metadata", (dict,), where, optional=True) or {}
-    text = {k: _field(meta, k, (str,), f"{where}.metadata", optional=True)
-            for k in ("description", "wassette_version", "source")}
+    text = {
+        k: _field(meta, k, (str,), f"{where}.metadata", optional=True)
+        for k in ("description", "wassette_version", "source")
+    }
     tags = _field(meta, "tags", (dict,), f"{where}.metadata", optional=True) or {}
     _strings(tags, "tags", f"{where}.metadata")
     raw = _field(doc, "components", (list,), where)
     comps = [_snapshot_component(c, f"{where}.components[{i}]") for i, c in enumerate(raw)]
-    return WassetteDoc(SNAPSHOT, 1, _u64(doc, "created_at", where), _unique(comps, where),
-                       tags=dict(tags), **text)
+    return WassetteDoc(
+        SNAPSHOT, 1, _u64(doc, "created_at", where), _unique(comps, where), tags=dict(tags), **text
+    )
 
 
 def _snapshot_component(raw: Any, at: str) -> Component:
     cid = check_id(_field(raw, "component_id", (str,), at), at)
     pol = _field(raw, "policy", (dict,), at, optional=True)
-    policy = None if pol is None else Policy(_field(pol, "content", (str,), f"{at}.policy"),
-                                             _field(pol, "source_uri", (str,), f"{at}.policy"),
-                                             _u64(pol, "created_at", f"{at}.policy"))
+    policy = (
+        None
+        if pol is None
+        else Policy(
+            _field(pol, "content", (str,), f"{at}.policy"),
+            _field(pol, "source_uri", (str,), f"{at}.policy"),
+            _u64(pol, "created_at", f"{at}.policy"),
+        )
+    )
     data = _field(raw, "binary_data", (str,), at, optional=True)
-    return Component(cid, _metadata(raw.get("metadata"), at),
-                     _field(raw, "source_uri", (str,), at), policy,
-                     None if data is None else _base64(data, at),
-                     _field(raw, "include_binary", (bool,), at, optional=True))
+    return Component(
+        cid,
+        _metadata(raw.get("metadata"), at),
+        _field(raw, "source_uri", (str,), at),
+        policy,
+        None if data is None else _base64(data, at),
+        _field(raw, "include_binary", (bool,), at, optional=True),
+    )
 
 
 def _base64(text: str, at: str) -> bytes:
@@ -168,21 +183,33 @@ def _base64(text: str, at: str) -> bytes:
 
 def render_snapshot(doc: WassetteDoc, *, include_binaries: bool) -> dict[str, Any]:
     """The snapshot as Wassette writes it (``skip_serializing_if`` fields left out when None)."""
-    meta: dict[str, Any] = {"description": doc.description,
-                            "wassette_version": doc.wassette_version, "source": doc.source}
+    meta: dict[str, Any] = {
+        "description": doc.description,
+        "wassette_version": doc.wassette_version,
+        "source": doc.source,
+    }
     if doc.tags:
         meta["tags"] = dict(doc.tags)
-    return {"version": 1, "created_at": doc.created_at,
-            "components": [_render_component(c, include_binaries) for c in doc.components],
-            "metadata": meta}
+    return {
+        "version": 1,
+        "created_at": doc.created_at,
+        "components": [_render_component(c, include_binaries) for c in doc.components],
+        "metadata": meta,
+    }
 
 
 def _render_component(comp: Component, include_binaries: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"component_id": comp.component_id,
-                           "source_uri": comp.source_uri or "", "metadata": comp.metadata}
+    out: dict[str, Any] = {
+        "component_id": comp.component_id,
+        "source_uri": comp.source_uri or "",
+        "metadata": comp.metadata,
+    }
     if comp.policy is not None:
-        out["policy"] = {"content": comp.policy.content, "source_uri": comp.policy.source_uri,
-                         "created_at": comp.policy.created_at}
+        out["policy"] = {
+            "content": comp.policy.content,
+            "source_uri": comp.policy.source_uri,
+            "created_at": comp.policy.created_at,
+        }
     with_binary = include_binaries and comp.binary is not None
     if with_binary:
         out["binary_data"] = base64.b64encode(comp.binary or b"").decode()
@@ -205,40 +232,69 @@ def parse_state(doc: Any, where: str) -> WassetteDoc:
         _field(paths, key, (str,), f"{where}.paths")
     raw = _field(doc, "components", (list,), where)
     comps = [_state_component(c, f"{where}.components[{i}]") for i, c in enumerate(raw)]
-    return WassetteDoc(STATE, version, _u64(doc, "exported_at", where), _unique(comps, where),
-                       environment=dict(env), paths={k: paths[k] for k in
-                                                     ("component_dir", "secrets_dir")})
+    return WassetteDoc(
+        STATE,
+        version,
+        _u64(doc, "exported_at", where),
+        _unique(comps, where),
+        environment=dict(env),
+        paths={k: paths[k] for k in ("component_dir", "secrets_dir")},
+    )
 
 
 def _state_component(raw: Any, at: str) -> Component:
     cid = check_id(_field(raw, "component_id", (str,), at), at)
     pol = _field(raw, "policy", (dict,), at, optional=True)
-    policy = None if pol is None else Policy(
-        _field(pol, "policy_content", (str,), f"{at}.policy"),
-        _field(pol, "source_uri", (str,), f"{at}.policy"), _u64(pol, "attached_at", f"{at}.policy"))
+    policy = (
+        None
+        if pol is None
+        else Policy(
+            _field(pol, "policy_content", (str,), f"{at}.policy"),
+            _field(pol, "source_uri", (str,), f"{at}.policy"),
+            _u64(pol, "attached_at", f"{at}.policy"),
+        )
+    )
     sec = _field(raw, "secrets", (dict,), at, optional=True)
     keys = None
     if sec is not None:
         keys = _field(sec, "env_keys", (list,), f"{at}.secrets")
         _strings(keys, "env_keys", f"{at}.secrets")
-    return Component(cid, _metadata(raw.get("metadata"), at), policy=policy,
-                     env_keys=None if keys is None else tuple(keys))
+    return Component(
+        cid,
+        _metadata(raw.get("metadata"), at),
+        policy=policy,
+        env_keys=None if keys is None else tuple(keys),
+    )
 
 
 def render_state(doc: WassetteDoc) -> dict[str, Any]:
     """The state export as Wassette writes it (Option fields as null, field order kept)."""
-    return {"version": str(doc.version) if doc.shape == STATE else doc.wassette_version or "0.3.4",
-            "exported_at": doc.created_at,
-            "components": [_render_state_component(c) for c in doc.components],
-            "environment": dict(doc.environment),
-            "paths": {"component_dir": doc.paths.get("component_dir", ""),
-                      "secrets_dir": doc.paths.get("secrets_dir", "")}}
+    return {
+        "version": str(doc.version) if doc.shape == STATE else doc.wassette_version or "0.3.4",
+        "exported_at": doc.created_at,
+        "components": [_render_state_component(c) for c in doc.components],
+        "environment": dict(doc.environment),
+        "paths": {
+            "component_dir": doc.paths.get("component_dir", ""),
+            "secrets_dir": doc.paths.get("secrets_dir", ""),
+        },
+    }
 
 
 def _render_state_component(comp: Component) -> dict[str, Any]:
-    policy = None if comp.policy is None else {
-        "source_uri": comp.policy.source_uri, "policy_content": comp.policy.content,
-        "attached_at": comp.policy.created_at}
+    policy = (
+        None
+        if comp.policy is None
+        else {
+            "source_uri": comp.policy.source_uri,
+            "policy_content": comp.policy.content,
+            "attached_at": comp.policy.created_at,
+        }
+    )
     secrets = None if comp.env_keys is None else {"env_keys": list(comp.env_keys)}
-    return {"component_id": comp.component_id, "metadata": comp.metadata, "policy": policy,
-            "secrets": secrets}
+    return {
+        "component_id": comp.component_id,
+        "metadata": comp.metadata,
+        "policy": policy,
+        "secrets": secrets,
+    }

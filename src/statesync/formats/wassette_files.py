@@ -44,10 +44,17 @@ def tags_of(doc: WassetteDoc) -> dict[str, str]:
 
 def to_files(doc: WassetteDoc) -> list[FileSpec]:
     """The files that hold ``doc`` (see the module docstring)."""
-    head = {"shape": doc.shape, "version": doc.version, "created_at": doc.created_at,
-            "description": doc.description, "wassette_version": doc.wassette_version,
-            "source": doc.source, "tags": doc.tags, "environment": doc.environment,
-            "paths": doc.paths}
+    head = {
+        "shape": doc.shape,
+        "version": doc.version,
+        "created_at": doc.created_at,
+        "description": doc.description,
+        "wassette_version": doc.wassette_version,
+        "source": doc.source,
+        "tags": doc.tags,
+        "environment": doc.environment,
+        "paths": doc.paths,
+    }
     files = [FileSpec(STATE_FILE, _json(head))]
     for comp in doc.components:
         files += component_files(comp)
@@ -58,17 +65,33 @@ def component_files(comp: Component) -> list[FileSpec]:
     base = folder(comp.component_id)
     # Tool schemas name parameters ("api_key": {"type": "string"}): no values, so they
     # are stored as they are rather than taken for secrets.
-    files = [FileSpec(base + "component.json", _json({
-                "component_id": comp.component_id, "source_uri": comp.source_uri,
-                "include_binary": comp.include_binary})),
-             FileSpec(base + "metadata.json", _json(comp.metadata), document=False)]
+    files = [
+        FileSpec(
+            base + "component.json",
+            _json(
+                {
+                    "component_id": comp.component_id,
+                    "source_uri": comp.source_uri,
+                    "include_binary": comp.include_binary,
+                }
+            ),
+        ),
+        FileSpec(base + "metadata.json", _json(comp.metadata), document=False),
+    ]
     if comp.policy is not None:
         files.append(FileSpec(base + "policy.yaml", comp.policy.content.encode()))
-        files.append(FileSpec(base + "policy.json", _json(
-            {"source_uri": comp.policy.source_uri, "created_at": comp.policy.created_at})))
+        files.append(
+            FileSpec(
+                base + "policy.json",
+                _json({"source_uri": comp.policy.source_uri, "created_at": comp.policy.created_at}),
+            )
+        )
     if comp.env_keys is not None:
-        files.append(FileSpec(base + "secrets.json", _json({"env_keys": list(comp.env_keys)}),
-                              document=False))
+        files.append(
+            FileSpec(
+                base + "secrets.json", _json({"env_keys": list(comp.env_keys)}), document=False
+            )
+        )
     if comp.binary is not None:
         files.append(FileSpec(base + "component.wasm", comp.binary, document=False))
     return files
@@ -91,31 +114,44 @@ def _load(read: Reader, path: str) -> Any:
     return doc
 
 
-def from_files(paths: list[str], read: Reader, *, components: list[str] | None = None,
-               binaries: bool = True) -> WassetteDoc:
+def from_files(
+    paths: list[str], read: Reader, *, components: list[str] | None = None, binaries: bool = True
+) -> WassetteDoc:
     """The state held by a snapshot's files (``read(path)``: bytes or None if absent).
 
     ``components`` keeps only those ids (Wassette's component filter);
     ``binaries`` False reads no ``component.wasm``. Raises :class:`UsageError`
     when the snapshot holds no Wassette state, :class:`BundleError` if damaged.
     """
-    ids = sorted({p[len(PREFIX):].split("/", 1)[0] for p in paths
-                  if p.startswith(PREFIX) and p.count("/") == 2})
+    ids = sorted(
+        {
+            p[len(PREFIX) :].split("/", 1)[0]
+            for p in paths
+            if p.startswith(PREFIX) and p.count("/") == 2
+        }
+    )
     head: dict[str, Any] = _load(read, STATE_FILE) or {}
     if not ids and not head:
         from statesync.errors import UsageError
 
-        raise UsageError("the snapshot holds no Wassette state (no components/ and no "
-                         "wassette.json): import a Wassette file first")
+        raise UsageError(
+            "the snapshot holds no Wassette state (no components/ and no "
+            "wassette.json): import a Wassette file first"
+        )
     wanted = ids if components is None else [i for i in ids if i in set(components)]
     comps = tuple(_component(read, check_id(i, PREFIX + i), binaries) for i in wanted)
-    return WassetteDoc(str(head.get("shape") or "wassette"), head.get("version", 1),
-                       int(head.get("created_at") or 0), comps,
-                       description=head.get("description"),
-                       wassette_version=head.get("wassette_version"),
-                       source=head.get("source"), tags=dict(head.get("tags") or {}),
-                       environment=_public(head.get("environment") or {}),
-                       paths=dict(head.get("paths") or {}))
+    return WassetteDoc(
+        str(head.get("shape") or "wassette"),
+        head.get("version", 1),
+        int(head.get("created_at") or 0),
+        comps,
+        description=head.get("description"),
+        wassette_version=head.get("wassette_version"),
+        source=head.get("source"),
+        tags=dict(head.get("tags") or {}),
+        environment=_public(head.get("environment") or {}),
+        paths=dict(head.get("paths") or {}),
+    )
 
 
 def _public(env: dict[str, str]) -> dict[str, str]:
@@ -139,10 +175,19 @@ def _component(read: Reader, cid: str, binaries: bool) -> Component:
     if content is not None:
         pmeta = pmeta or {}
         stamp = pmeta.get("created_at")
-        policy = Policy(content.decode("utf-8", "replace"), str(pmeta.get("source_uri", "")),
-                        stamp if isinstance(stamp, int) else 0)
+        policy = Policy(
+            content.decode("utf-8", "replace"),
+            str(pmeta.get("source_uri", "")),
+            stamp if isinstance(stamp, int) else 0,
+        )
     secrets = _load(read, base + "secrets.json")
     binary = read(base + "component.wasm") if binaries else None
-    return Component(cid, meta, info.get("source_uri"), policy, binary,
-                     info.get("include_binary"),
-                     None if secrets is None else tuple(secrets.get("env_keys") or ()))
+    return Component(
+        cid,
+        meta,
+        info.get("source_uri"),
+        policy,
+        binary,
+        info.get("include_binary"),
+        None if secrets is None else tuple(secrets.get("env_keys") or ()),
+    )

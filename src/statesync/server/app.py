@@ -90,11 +90,11 @@ class RequestLog:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         caller = scope.get("state", {}).get("caller", "-")
-        log.info("%s %s %d %s %.1fms", scope["method"], scope["path"], status, caller,
-                 seconds * 1000)
+        log.info(
+            "%s %s %d %s %.1fms", scope["method"], scope["path"], status, caller, seconds * 1000
+        )
         if self.ctx.metrics is not None:
-            self.ctx.metrics.observe(_route_label(scope["path"]), scope["method"], status,
-                                     seconds)
+            self.ctx.metrics.observe(_route_label(scope["path"]), scope["method"], status, seconds)
 
 
 def create_app(ctx: ServerContext) -> Starlette:

@@ -24,15 +24,26 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("statesync_http_requests", "HTTP requests answered",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("statesync_http_request_seconds", "Time to answer a request",
-                                 ["route"], registry=self.registry)
-        self.state_writes = Counter("statesync_tf_state_writes", "Terraform states committed",
-                                    registry=self.registry)
-        self.lock_conflicts = Counter("statesync_tf_lock_conflicts",
-                                      "LOCK requests refused because another lock holds",
-                                      registry=self.registry)
+        self.requests = Counter(
+            "statesync_http_requests",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "statesync_http_request_seconds",
+            "Time to answer a request",
+            ["route"],
+            registry=self.registry,
+        )
+        self.state_writes = Counter(
+            "statesync_tf_state_writes", "Terraform states committed", registry=self.registry
+        )
+        self.lock_conflicts = Counter(
+            "statesync_tf_lock_conflicts",
+            "LOCK requests refused because another lock holds",
+            registry=self.registry,
+        )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -49,5 +60,7 @@ def routes(metrics: Metrics | None) -> list[BaseRoute]:
         body = generate_latest(metrics.registry) if metrics is not None else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    return [Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", prometheus, methods=["GET"])]
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ]

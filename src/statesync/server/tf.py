@@ -120,5 +120,7 @@ def tf_routes(ctx: ServerContext) -> list[BaseRoute]:
         return await lock_op(request, _LOCK_METHODS[request.method])
 
     methods = sorted({"GET", update, "DELETE", "LOCK", "UNLOCK"})
-    return [Route("/tf/{env}", state, methods=methods),
-            Route("/tf/{env}/lock", lock_endpoint, methods=sorted(_LOCK_METHODS))]
+    return [
+        Route("/tf/{env}", state, methods=methods),
+        Route("/tf/{env}/lock", lock_endpoint, methods=sorted(_LOCK_METHODS)),
+    ]

@@ -79,8 +79,15 @@ def _holder(store: Store, env: str) -> tuple[str, TfLock] | None:
     info = status.info
     tf = from_purpose(info.purpose)
     if tf is None:  # a lease taken with `statesync lock`: describe it in Terraform's terms
-        doc = {"ID": info.lock_id, "Operation": "statesync lock", "Info": info.purpose,
-               "Who": info.holder, "Version": "", "Created": info.created_at, "Path": ""}
+        doc = {
+            "ID": info.lock_id,
+            "Operation": "statesync lock",
+            "Info": info.purpose,
+            "Who": info.holder,
+            "Version": "",
+            "Created": info.created_at,
+            "Path": "",
+        }
         tf = TfLock(info.lock_id, json.dumps(doc).encode())
     return info.lock_id, tf
 
@@ -111,8 +118,9 @@ def _describe(tf: TfLock) -> str:
     return " ".join(str(doc.get(k) or "") for k in ("Operation", "Who")).strip()
 
 
-def _history_check(ctx: ServerContext, env: str, caller: Caller, body: bytes,
-                   current: bytes | None) -> Answer | None:
+def _history_check(
+    ctx: ServerContext, env: str, caller: Caller, body: bytes, current: bytes | None
+) -> Answer | None:
     """409 when the new state's lineage changed or its serial went down (admins may)."""
     if current is None or caller.is_admin(env):
         return None
@@ -122,16 +130,21 @@ def _history_check(ctx: ServerContext, env: str, caller: Caller, body: bytes,
         return None  # not a state (written by other means): nothing to protect
     new = head_of(parse_state(body))
     if new.lineage != old.lineage:
-        return Answer.text(409, f"lineage changed ({old.lineage} -> {new.lineage}); "
-                                "an admin token may replace the state")
+        return Answer.text(
+            409,
+            f"lineage changed ({old.lineage} -> {new.lineage}); "
+            "an admin token may replace the state",
+        )
     if new.serial < old.serial:
-        return Answer.text(409, f"serial went down ({old.serial} -> {new.serial}); "
-                                "an admin token may roll the state back")
+        return Answer.text(
+            409,
+            f"serial went down ({old.serial} -> {new.serial}); "
+            "an admin token may roll the state back",
+        )
     return None
 
 
-def put(ctx: ServerContext, env: str, caller: Caller, body: bytes,
-        lock_id: str | None) -> Answer:
+def put(ctx: ServerContext, env: str, caller: Caller, body: bytes, lock_id: str | None) -> Answer:
     """Commit ``body`` as ``env``'s next state (see the module docstring)."""
     doc = parse_state(body)
     fence = _fence(ctx, env, lock_id)
@@ -146,12 +159,21 @@ def put(ctx: ServerContext, env: str, caller: Caller, body: bytes,
     found = api.secret_pointers(ctx.store, STATE_FILE, body)
     state = head_of(doc)
     result = api.commit_files(
-        ctx.store, env, {STATE_FILE: body}, parent=head.snapshot,
-        sealed={STATE_FILE: sensitive}, include_secrets=bool(sensitive or found),
-        encrypt_all=ctx.settings.encrypt_all, lock=policy,
+        ctx.store,
+        env,
+        {STATE_FILE: body},
+        parent=head.snapshot,
+        sealed={STATE_FILE: sensitive},
+        include_secrets=bool(sensitive or found),
+        encrypt_all=ctx.settings.encrypt_all,
+        lock=policy,
         message=f"terraform state serial {state.serial}" + (f" ({during})" if during else ""),
-        tags={"terraform.serial": str(state.serial), "terraform.lineage": state.lineage,
-              "token": caller.name})
+        tags={
+            "terraform.serial": str(state.serial),
+            "terraform.lineage": state.lineage,
+            "token": caller.name,
+        },
+    )
     ctx.cache[f"{result.snapshot}:{STATE_FILE}"] = body  # what a GET now answers, exactly
     if ctx.metrics is not None and result.changed:
         ctx.metrics.state_writes.inc()
@@ -165,8 +187,15 @@ def delete(ctx: ServerContext, env: str, caller: Caller, lock_id: str | None) ->
         return fence
     head = api.read_head_file(ctx.store, env, STATE_FILE, cache=ctx.cache)
     if head.data is not None:
-        api.commit_files(ctx.store, env, {}, parent=head.snapshot, lock=fence[0],
-                         message="terraform state deleted", tags={"token": caller.name})
+        api.commit_files(
+            ctx.store,
+            env,
+            {},
+            parent=head.snapshot,
+            lock=fence[0],
+            message="terraform state deleted",
+            tags={"token": caller.name},
+        )
     return OK
 
 

@@ -76,7 +76,7 @@ def sensitive_pointers(doc: dict[str, Any]) -> list[str]:
     """JSON pointers of every sensitive value: sensitive outputs and sensitive attributes."""
     out = []
     outputs = doc.get("outputs")
-    for name, output in (outputs.items() if isinstance(outputs, dict) else []):
+    for name, output in outputs.items() if isinstance(outputs, dict) else []:
         if isinstance(output, dict) and output.get("sensitive") is True:
             out.append(f"/outputs/{_escape(name)}/value")
     resources = doc.get("resources")
@@ -117,6 +117,6 @@ def from_purpose(purpose: str) -> TfLock | None:
     if not purpose.startswith(PURPOSE_PREFIX):
         return None
     try:
-        return TfLock.parse(purpose[len(PURPOSE_PREFIX):].encode("utf-8"))
+        return TfLock.parse(purpose[len(PURPOSE_PREFIX) :].encode("utf-8"))
     except UsageError:
         return None

@@ -76,12 +76,17 @@ class TokenEntry:
 
     def level_for(self, env: str) -> int:
         """The highest role level granted on ``env`` (0: none)."""
-        return max((level(g.role) for g in self.grants if fnmatch.fnmatchcase(env, g.pattern)),
-                   default=0)
+        return max(
+            (level(g.role) for g in self.grants if fnmatch.fnmatchcase(env, g.pattern)), default=0
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "digest": self.digest, "created_at": self.created_at,
-                "grants": {g.pattern: g.role for g in self.grants}}
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "created_at": self.created_at,
+            "grants": {g.pattern: g.role for g in self.grants},
+        }
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,10 @@ def load(path: Path) -> TokenTable:
     except FileNotFoundError:
         return TokenTable()
     if stat.S_IMODE(st.st_mode) & 0o077:
-        raise UsageError(f"{path}: token file is readable by others "
-                         f"(mode {stat.S_IMODE(st.st_mode):o}); chmod 600 it")
+        raise UsageError(
+            f"{path}: token file is readable by others "
+            f"(mode {stat.S_IMODE(st.st_mode):o}); chmod 600 it"
+        )
     try:
         doc = json.loads(path.read_bytes())
         if doc.get("version") != _VERSION:
@@ -142,8 +149,14 @@ def load(path: Path) -> TokenTable:
 def save(path: Path, table: TokenTable) -> None:
     """Write ``table`` to ``path`` atomically, mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    body = json.dumps({"version": _VERSION, "tokens": [e.to_json() for e in table.entries]},
-                      indent=2, sort_keys=True).encode() + b"\n"
+    body = (
+        json.dumps(
+            {"version": _VERSION, "tokens": [e.to_json() for e in table.entries]},
+            indent=2,
+            sort_keys=True,
+        ).encode()
+        + b"\n"
+    )
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tokens-")  # mkstemp makes it 0600
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -18,8 +18,9 @@ from statesync.service.options import WatchOptions
 __all__ = ["Event", "Service", "WatchOptions", "watch"]
 
 
-def watch(folder: str | Path, env: str = "default", *, store: str | None = None,
-          **options: Any) -> Service:
+def watch(
+    folder: str | Path, env: str = "default", *, store: str | None = None, **options: Any
+) -> Service:
     """A :class:`Service` keeping ``folder`` synced with ``env`` of ``store``.
 
     ``options`` are those of :class:`WatchOptions` (``interval``, ``settle``,

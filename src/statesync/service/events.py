@@ -73,8 +73,9 @@ class Hooks:
     def _run_one(cmd: str, event: Event) -> None:
         data = json.dumps(event.to_json(), sort_keys=True).encode()
         try:
-            done = subprocess.run(cmd, shell=True, input=data, timeout=HOOK_TIMEOUT,
-                                  capture_output=True, check=False)
+            done = subprocess.run(
+                cmd, shell=True, input=data, timeout=HOOK_TIMEOUT, capture_output=True, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning("hook %r for %s failed: %s", cmd, event.kind, exc)
             return

@@ -56,8 +56,14 @@ class Service:
     at start: the loop retries it.
     """
 
-    def __init__(self, folder: Path, options: WatchOptions, *,
-                 on_event: EventSink | None = None, json_logs: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        options: WatchOptions,
+        *,
+        on_event: EventSink | None = None,
+        json_logs: bool = False,
+    ) -> None:
         self.folder = Path(folder).absolute()
         self.options = options
         self.on_event = on_event
@@ -65,10 +71,10 @@ class Service:
         self.fatal: StatesyncError | None = None  # what ended the loop early, if anything
         self._cond = threading.Condition()
         self._stop = False
-        self._changes = 0            # bumped by the watcher for each change it notices
+        self._changes = 0  # bumped by the watcher for each change it notices
         self._dirty_since: float | None = None
         self._last_change = 0.0
-        self._save_asked = 0         # save_now() requests made / served
+        self._save_asked = 0  # save_now() requests made / served
         self._save_done = 0
         self._last_save: Event | None = None
         self._reload = False
@@ -159,8 +165,11 @@ class Service:
         self.request_stop()
         done = self._final_done.wait(self.options.stop_timeout if timeout is None else timeout)
         if not done:
-            log.warning("final save did not finish in time; changes stay in %s "
-                        "(the next start pushes them)", self.folder)
+            log.warning(
+                "final save did not finish in time; changes stay in %s "
+                "(the next start pushes them)",
+                self.folder,
+            )
         if self.http is not None:
             self.http.stop()
         return done
@@ -200,8 +209,13 @@ class Service:
             if self.options.gc_every is not None:
                 self._next_gc = time.monotonic() + self.options.gc_every
             self.notifier.ready(f"watching {self.folder} for {self.options.env}")
-            self._emit(Event(kind="start", env=self.options.env,
-                             message=f"watching {self.folder} ({self._watch_kind()})"))
+            self._emit(
+                Event(
+                    kind="start",
+                    env=self.options.env,
+                    message=f"watching {self.folder} ({self._watch_kind()})",
+                )
+            )
             while self._tick():
                 pass
             if self.exit_code == 0:
@@ -268,8 +282,10 @@ class Service:
     def _push_due(self, now: float) -> bool:
         with self._cond:
             since = self._dirty_since
-            return since is not None and (now - self._last_change >= self.options.settle
-                                          or now - since >= self.options.interval)
+            return since is not None and (
+                now - self._last_change >= self.options.settle
+                or now - since >= self.options.interval
+            )
 
     # --- the folder and its watch ------------------------------------------------
 
@@ -306,8 +322,7 @@ class Service:
             log.info("configuration reloaded")
         self._reload = False
         if self._store is None:
-            self._store = api.Store.open(self.options.store,
-                                         retry_budget=self.options.call_budget)
+            self._store = api.Store.open(self.options.store, retry_budget=self.options.call_budget)
         return self._store
 
     def _drop_store(self) -> None:
@@ -328,8 +343,14 @@ class Service:
         store, opts = self._open(), self.options
         ino = _inode(self.folder)
         try:
-            result = store.push(self.folder, opts.env, rebase=True, message=opts.message,
-                                tags={"source": "watch"}, include_secrets=opts.include_secrets)
+            result = store.push(
+                self.folder,
+                opts.env,
+                rebase=True,
+                message=opts.message,
+                tags={"source": "watch"},
+                include_secrets=opts.include_secrets,
+            )
         except ConflictError as exc:
             if not exc.details.get("conflicts"):
                 raise  # gave up after many merge attempts: retried later
@@ -345,10 +366,17 @@ class Service:
         if merged:
             self.metrics.conflicts.labels(opts.env, "merged").inc()
         kind = "push" if result.changed else "noop"
-        return self._emit(Event(kind=kind, env=opts.env, snapshot=result.snapshot,
-                                serial=result.serial, uploaded_bytes=result.uploaded_bytes,
-                                reused_bytes=result.reused_bytes,
-                                message=_push_message(result, merged)))
+        return self._emit(
+            Event(
+                kind=kind,
+                env=opts.env,
+                snapshot=result.snapshot,
+                serial=result.serial,
+                uploaded_bytes=result.uploaded_bytes,
+                reused_bytes=result.reused_bytes,
+                message=_push_message(result, merged),
+            )
+        )
 
     def _count_push(self, label: str, result: Any) -> None:
         env = self.options.env
@@ -373,12 +401,25 @@ class Service:
             log.info("gc skipped: %s", exc)
             return
         except (StatesyncError, OSError) as exc:  # reported; pushes go on without a backoff
-            self._emit(Event(kind="error", env=self.options.env, message=f"gc failed: {exc}",
-                             error_type=type(exc).__name__))
+            self._emit(
+                Event(
+                    kind="error",
+                    env=self.options.env,
+                    message=f"gc failed: {exc}",
+                    error_type=type(exc).__name__,
+                )
+            )
             return
-        self._emit(Event(kind="gc", env=self.options.env, message=(
-            f"gc: {len(report.snapshots_removed)} snapshot(s) and {report.packs_removed} "
-            f"pack(s) removed, {report.removed_bytes} bytes freed")))
+        self._emit(
+            Event(
+                kind="gc",
+                env=self.options.env,
+                message=(
+                    f"gc: {len(report.snapshots_removed)} snapshot(s) and {report.packs_removed} "
+                    f"pack(s) removed, {report.removed_bytes} bytes freed"
+                ),
+            )
+        )
 
     def _follow(self) -> None:
         self._next_poll = time.monotonic() + self.options.interval
@@ -413,9 +454,15 @@ class Service:
         self._ref_token, self._synced = token, result.snapshot
         self.metrics.pulls.labels(self.options.env, "ok").inc()
         self._succeeded()
-        return self._emit(Event(kind="pull", env=self.options.env, snapshot=result.snapshot,
-                                serial=result.serial,
-                                message=f"pulled {result.files} files at serial {result.serial}"))
+        return self._emit(
+            Event(
+                kind="pull",
+                env=self.options.env,
+                snapshot=result.snapshot,
+                serial=result.serial,
+                message=f"pulled {result.files} files at serial {result.serial}",
+            )
+        )
 
     def _after_swap(self, store: Any, seen: int) -> None:
         """Our own pull or merge swapped the folder: watch the new one, ignore the swap.
@@ -437,19 +484,32 @@ class Service:
         conflicts = tuple(exc.details.get("conflicts", ())) or (str(exc),)
         self.metrics.pushes.labels(opts.env, "conflict").inc()
         self.metrics.conflicts.labels(opts.env, "unresolved").inc()
-        how = {"keep-local": "keeping the local version (the remote one stays in history)",
-               "take-remote": "taking the remote version (the local one stays in history)",
-               "stop": "stopping"}[opts.on_conflict]
-        event = self._emit(Event(kind="conflict", env=opts.env, conflicts=conflicts,
-                                 message=f"{'; '.join(conflicts)}: {how}",
-                                 error_type="RefConflict"))
+        how = {
+            "keep-local": "keeping the local version (the remote one stays in history)",
+            "take-remote": "taking the remote version (the local one stays in history)",
+            "stop": "stopping",
+        }[opts.on_conflict]
+        event = self._emit(
+            Event(
+                kind="conflict",
+                env=opts.env,
+                conflicts=conflicts,
+                message=f"{'; '.join(conflicts)}: {how}",
+                error_type="RefConflict",
+            )
+        )
         if opts.on_conflict == "stop":
             self.fatal = ConflictError(f"watch stopped on a conflict: {'; '.join(conflicts)}")
             return event
         remote = store.log(opts.env, 1)[0].snapshot
-        pushed = store.push(self.folder, opts.env, force=True, message=f"{opts.message}: "
-                            f"conflict, {opts.on_conflict}", tags={"source": "watch"},
-                            include_secrets=opts.include_secrets)
+        pushed = store.push(
+            self.folder,
+            opts.env,
+            force=True,
+            message=f"{opts.message}: conflict, {opts.on_conflict}",
+            tags={"source": "watch"},
+            include_secrets=opts.include_secrets,
+        )
         self._count_push("snapshot", pushed)
         if opts.on_conflict == "take-remote":
             store.rollback(opts.env, remote, f"{opts.message}: conflict, take-remote")
@@ -486,8 +546,11 @@ class Service:
 
     def _succeeded(self) -> None:
         if self._fails:
-            log.info("%s: store reachable again after %d failed attempt(s)",
-                     self.options.env, self._fails)
+            log.info(
+                "%s: store reachable again after %d failed attempt(s)",
+                self.options.env,
+                self._fails,
+            )
         self._fails, self._backoff_until, self._ready = 0, 0.0, True
         env = self.options.env
         self.metrics.up.labels(env).set(1)
@@ -511,8 +574,14 @@ class Service:
         with self._cond:
             if self._dirty_since is not None:
                 self._dirty_since = time.monotonic()  # retried after the backoff, not before
-        return self._emit(Event(kind="error", env=env, error_type=type(exc).__name__,
-                                message=f"{reason}: {exc} ({self._next_try(delay)})"))
+        return self._emit(
+            Event(
+                kind="error",
+                env=env,
+                error_type=type(exc).__name__,
+                message=f"{reason}: {exc} ({self._next_try(delay)})",
+            )
+        )
 
     def _next_try(self, delay: float) -> str:
         if self.fatal is not None:
@@ -534,8 +603,10 @@ def _push_message(result: Any, merged: bool) -> str:
     if not result.changed:
         return f"no changes (serial {result.serial})"
     how = "merged with the remote head, " if merged else ""
-    return (f"{how}snapshot {result.snapshot[:12]} serial {result.serial}: "
-            f"{result.uploaded_bytes} bytes uploaded, {result.reused_bytes} reused")
+    return (
+        f"{how}snapshot {result.snapshot[:12]} serial {result.serial}: "
+        f"{result.uploaded_bytes} bytes uploaded, {result.reused_bytes} reused"
+    )
 
 
 def _reason(folder: Path, exc: BaseException) -> str:

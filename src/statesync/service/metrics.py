@@ -27,26 +27,43 @@ class Metrics:
         self.env = env
         self.registry = prom.CollectorRegistry()
         r, e = self.registry, ["env"]
-        self.pushes = prom.Counter("statesync_pushes", "Pushes by result "
-                                   "(snapshot, unchanged, merged, conflict, error)",
-                                   [*e, "result"], registry=r)
-        self.pulls = prom.Counter("statesync_pulls", "Pulls by result (ok, error)",
-                                  [*e, "result"], registry=r)
-        self.conflicts = prom.Counter("statesync_conflicts", "Conflicts by resolution "
-                                      "(merged, unresolved)", [*e, "resolution"], registry=r)
-        self.failures = prom.Counter("statesync_failures", "Failures by reason (store, folder)",
-                                     [*e, "reason"], registry=r)
-        self.retries = prom.Counter("statesync_retries", "Sync attempts retried after "
-                                    "a failure", e, registry=r)
+        self.pushes = prom.Counter(
+            "statesync_pushes",
+            "Pushes by result (snapshot, unchanged, merged, conflict, error)",
+            [*e, "result"],
+            registry=r,
+        )
+        self.pulls = prom.Counter(
+            "statesync_pulls", "Pulls by result (ok, error)", [*e, "result"], registry=r
+        )
+        self.conflicts = prom.Counter(
+            "statesync_conflicts",
+            "Conflicts by resolution (merged, unresolved)",
+            [*e, "resolution"],
+            registry=r,
+        )
+        self.failures = prom.Counter(
+            "statesync_failures", "Failures by reason (store, folder)", [*e, "reason"], registry=r
+        )
+        self.retries = prom.Counter(
+            "statesync_retries", "Sync attempts retried after a failure", e, registry=r
+        )
         self.uploaded = prom.Counter("statesync_uploaded_bytes", "Bytes uploaded", e, registry=r)
-        self.reused = prom.Counter("statesync_reused_bytes", "Bytes found already stored",
-                                   e, registry=r)
-        self.last_success = prom.Gauge("statesync_last_success_timestamp_seconds",
-                                       "Unix time of the last successful sync", e, registry=r)
-        self.pending = prom.Gauge("statesync_pending_changes", "1 while local changes wait "
-                                  "for a push", e, registry=r)
-        self.up = prom.Gauge("statesync_store_up", "1 if the last store call succeeded",
-                             e, registry=r)
+        self.reused = prom.Counter(
+            "statesync_reused_bytes", "Bytes found already stored", e, registry=r
+        )
+        self.last_success = prom.Gauge(
+            "statesync_last_success_timestamp_seconds",
+            "Unix time of the last successful sync",
+            e,
+            registry=r,
+        )
+        self.pending = prom.Gauge(
+            "statesync_pending_changes", "1 while local changes wait for a push", e, registry=r
+        )
+        self.up = prom.Gauge(
+            "statesync_store_up", "1 if the last store call succeeded", e, registry=r
+        )
         info = prom.Info("statesync_build", "statesync build information", registry=r)
         info.info({"version": __version__})
 
@@ -59,8 +76,14 @@ class Metrics:
 class HealthServer:
     """``/healthz``, ``/readyz`` and ``/metrics`` on a loopback address, in a thread."""
 
-    def __init__(self, host: str, port: int, metrics: Metrics,
-                 alive: Callable[[], bool], ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        alive: Callable[[], bool],
+        ready: Callable[[], bool],
+    ) -> None:
         routes: dict[str, Callable[[], tuple[int, bytes, str]]] = {
             "/metrics": lambda: (200, metrics.text(), "text/plain; version=0.0.4"),
             "/healthz": lambda: _probe(alive()),
@@ -68,8 +91,9 @@ class HealthServer:
         }
         self.httpd = ThreadingHTTPServer((host, port), _handler(routes))
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="statesync-http",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="statesync-http", daemon=True
+        )
 
     @property
     def address(self) -> str:
@@ -117,8 +141,9 @@ def make_metrics(env: str, *, required: bool) -> Any:
         if required:
             from statesync.errors import MissingExtra
 
-            raise MissingExtra("--metrics needs prometheus_client: "
-                               "pip install 'statesync[service]'") from None
+            raise MissingExtra(
+                "--metrics needs prometheus_client: pip install 'statesync[service]'"
+            ) from None
         return _NullMetrics()
 
 

@@ -28,8 +28,7 @@ class Notifier:
         """Send ``KEY=VALUE`` lines as one datagram; a dead socket is ignored."""
         if self.address is None:
             return
-        with contextlib.suppress(OSError), \
-                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.sendto("\n".join(lines).encode(), self.address)
 
     def ready(self, status: str) -> None:

@@ -52,8 +52,9 @@ class WatchOptions:
             raise UsageError("--settle must be shorter than --interval, both positive")
         for kind, _ in self.hooks:
             if kind not in HOOK_EVENTS:
-                raise UsageError(f"--exec-on: unknown event {kind!r} "
-                                 f"(one of {', '.join(HOOK_EVENTS)})")
+                raise UsageError(
+                    f"--exec-on: unknown event {kind!r} (one of {', '.join(HOOK_EVENTS)})"
+                )
         if self.metrics is not None:
             metrics_address(self.metrics)
         if self.gc_every is not None and not self.gc_every > 0:

@@ -84,8 +84,16 @@ class ImportResult:
 # --- export --------------------------------------------------------------------
 
 
-def export_bundle(repo: Repo, snapshot: str, out: Path, *, include_binaries: bool,
-                  paths: list[str], description: str, tags: dict[str, str]) -> ExportResult:
+def export_bundle(
+    repo: Repo,
+    snapshot: str,
+    out: Path,
+    *,
+    include_binaries: bool,
+    paths: list[str],
+    description: str,
+    tags: dict[str, str],
+) -> ExportResult:
     """Write ``snapshot`` (filtered by the ``paths`` globs) as one bundle file at ``out``.
 
     Raises :class:`UsageError` for an unknown suffix or globs that match
@@ -96,22 +104,41 @@ def export_bundle(repo: Repo, snapshot: str, out: Path, *, include_binaries: boo
     fmt = bundle_format(out)
     manifest = load_manifest(repo, snapshot)
     entries, secret_names = bundle_export.select(manifest, paths)
-    header = bundle_export.build_header(manifest, snapshot, entries, secret_names,
-                                        description=description, tags=tags, paths=paths,
-                                        include_binaries=include_binaries)
+    header = bundle_export.build_header(
+        manifest,
+        snapshot,
+        entries,
+        secret_names,
+        description=description,
+        tags=tags,
+        paths=paths,
+        include_binaries=include_binaries,
+    )
     index = load_index(repo)
     with atomic_output(out) as fh:
         if fmt == TAR_ZST:
-            header["components"] = [bundle_export.component_header(e, include_binaries)
-                                    for e in entries]
+            header["components"] = [
+                bundle_export.component_header(e, include_binaries) for e in entries
+            ]
             write_tar(fh, header, bundle_export.members(repo, index, entries, include_binaries))
         else:
-            write_document(fh, fmt, header, (bundle_export.inline(repo, index, e, include_binaries)
-                                             for e in entries))
+            write_document(
+                fh,
+                fmt,
+                header,
+                (bundle_export.inline(repo, index, e, include_binaries) for e in entries),
+            )
     binaries = [e for e in entries if e.kind == "binary"]
-    return ExportResult(str(out), fmt, snapshot, len(entries),
-                        len(binaries) if include_binaries else 0, out.stat().st_size,
-                        [] if include_binaries else [e.path for e in binaries], secret_names)
+    return ExportResult(
+        str(out),
+        fmt,
+        snapshot,
+        len(entries),
+        len(binaries) if include_binaries else 0,
+        out.stat().st_size,
+        [] if include_binaries else [e.path for e in binaries],
+        secret_names,
+    )
 
 
 # --- import --------------------------------------------------------------------
@@ -143,8 +170,16 @@ def load_bundle(path: Path) -> Iterator[schema.Bundle]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, message: str,
-                  policy: SecretPolicy, allow_downgrade: bool = False) -> ImportResult:
+def import_bundle(
+    repo: Repo,
+    path: Path,
+    env: str,
+    *,
+    skip_existing: bool,
+    message: str,
+    policy: SecretPolicy,
+    allow_downgrade: bool = False,
+) -> ImportResult:
     """Validate the bundle at ``path`` completely, then commit it on top of ``env``'s head.
 
     Nothing is written to the store unless the whole bundle is valid. Raises
@@ -159,18 +194,47 @@ def import_bundle(repo: Repo, path: Path, env: str, *, skip_existing: bool, mess
         parent = state.ref.snapshot if state else None
         base = load_manifest(repo, parent) if parent else None
         if base is not None and base.encryption.everything:
-            raise UsageError(f"{env} is fully encrypted (--encrypt all); importing into it is "
-                             "not supported yet: import into another environment and promote")
+            raise UsageError(
+                f"{env} is fully encrypted (--encrypt all); importing into it is "
+                "not supported yet: import into another environment and promote"
+            )
         seal = Resealer.for_import(repo, bundle, env, base)
-        sticky.guard(repo.store_id, env, seal.encryption(base), head_present=state is not None,
-                     allow_downgrade=allow_downgrade, what="import")  # before any upload
-        plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy,
-                           seal=seal)
+        sticky.guard(
+            repo.store_id,
+            env,
+            seal.encryption(base),
+            head_present=state is not None,
+            allow_downgrade=allow_downgrade,
+            what="import",
+        )  # before any upload
+        plan = plan_import(bundle, base, env, skip_existing=skip_existing, policy=policy, seal=seal)
         builder = upload(repo, plan)
     text = message or bundle.description or f"import {path.name}"
-    snap, new, changed = commit_entries(repo, env, state, parent, list(plan.entries.values()),
-                                message=text, tags=bundle.tags, secret_files=plan.secret_names,
-                                encryption=seal.encryption(base), base=base)
-    return ImportResult(snap, env, new.ref.serial, len(plan.entries), plan.skipped, changed,
-                        plan.imported, plan.missing, plan.refused, parent,
-                        builder.uploaded_bytes, builder.reused_bytes, seal.left_out, seal.note())
+    snap, new, changed = commit_entries(
+        repo,
+        env,
+        state,
+        parent,
+        list(plan.entries.values()),
+        message=text,
+        tags=bundle.tags,
+        secret_files=plan.secret_names,
+        encryption=seal.encryption(base),
+        base=base,
+    )
+    return ImportResult(
+        snap,
+        env,
+        new.ref.serial,
+        len(plan.entries),
+        plan.skipped,
+        changed,
+        plan.imported,
+        plan.missing,
+        plan.refused,
+        parent,
+        builder.uploaded_bytes,
+        builder.reused_bytes,
+        seal.left_out,
+        seal.note(),
+    )

@@ -52,28 +52,55 @@ class PushOptions:
     allow_downgrade: bool = False  # store less encryption than this machine used before
 
 
-def push_result(env: str, state: RefState, *, parent: str | None, files: int,
-                uploaded: int = 0, reused: int = 0, changed: bool,
-                secret_files: Sequence[str] = (), skipped: Sequence[str] = ()) -> PushResult:
+def push_result(
+    env: str,
+    state: RefState,
+    *,
+    parent: str | None,
+    files: int,
+    uploaded: int = 0,
+    reused: int = 0,
+    changed: bool,
+    secret_files: Sequence[str] = (),
+    skipped: Sequence[str] = (),
+) -> PushResult:
     """The :class:`PushResult` of a push that left ``env`` at ``state``."""
-    return PushResult(snapshot=state.ref.snapshot, env=env, serial=state.ref.serial,
-                      parent=parent, files=files, uploaded_bytes=uploaded, reused_bytes=reused,
-                      changed=changed, secret_files=list(secret_files), skipped=list(skipped))
+    return PushResult(
+        snapshot=state.ref.snapshot,
+        env=env,
+        serial=state.ref.serial,
+        parent=parent,
+        files=files,
+        uploaded_bytes=uploaded,
+        reused_bytes=reused,
+        changed=changed,
+        secret_files=list(secret_files),
+        skipped=list(skipped),
+    )
 
 
 def same_content(a: Manifest, entries: list[Entry], secret_files: list[str]) -> bool:
     """True if ``entries`` describe exactly the parent's files."""
+
     def key(e: Entry) -> tuple[object, ...]:
         return (e.path, e.kind, e.mode, e.digest, tuple(e.secret_pointers), e.target)
 
-    return (sorted(map(key, a.entries)) == sorted(map(key, entries))
-            and sorted(a.secret_files) == sorted(secret_files))
+    return sorted(map(key, a.entries)) == sorted(map(key, entries)) and sorted(
+        a.secret_files
+    ) == sorted(secret_files)
 
 
-def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
-           manifest: Manifest, base: Manifest | None = None, *,
-           before_ref: Callable[[str], None] | None = None,
-           gc_seen: int | None = None) -> tuple[str, RefState, bool]:
+def commit(
+    repo: Repo,
+    env: str,
+    state: RefState | None,
+    parent: str | None,
+    manifest: Manifest,
+    base: Manifest | None = None,
+    *,
+    before_ref: Callable[[str], None] | None = None,
+    gc_seen: int | None = None,
+) -> tuple[str, RefState, bool]:
     """Store ``manifest`` and move ``env`` to it if the env is still at ``state``.
 
     Returns ``(snapshot, new ref state, changed)``; when the entries equal the
@@ -86,8 +113,10 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
     """
     if state is not None and parent is not None and parent == state.ref.snapshot:
         base = base or load_manifest(repo, parent)
-        if (same_content(base, manifest.entries, manifest.secret_files)
-                and base.encryption == manifest.encryption):
+        if (
+            same_content(base, manifest.entries, manifest.secret_files)
+            and base.encryption == manifest.encryption
+        ):
             return parent, state, False
     manifest.parents = [parent] if parent else []
     snap_id = store_manifest(repo, manifest, sealing_keys(repo, manifest))
@@ -99,21 +128,35 @@ def commit(repo: Repo, env: str, state: RefState | None, parent: str | None,
     return snap_id, new_state, True
 
 
-def commit_entries(repo: Repo, env: str, state: RefState | None, parent: str | None,
-                   entries: list[Entry], *, message: str = "", tags: dict[str, str] | None = None,
-                   secret_files: list[str] | None = None,
-                   encryption: Encryption = PLAINTEXT,
-                   base: Manifest | None = None,
-                   gc_seen: int | None = None) -> tuple[str, RefState, bool]:
+def commit_entries(
+    repo: Repo,
+    env: str,
+    state: RefState | None,
+    parent: str | None,
+    entries: list[Entry],
+    *,
+    message: str = "",
+    tags: dict[str, str] | None = None,
+    secret_files: list[str] | None = None,
+    encryption: Encryption = PLAINTEXT,
+    base: Manifest | None = None,
+    gc_seen: int | None = None,
+) -> tuple[str, RefState, bool]:
     """:func:`commit` for entries built elsewhere (import, promotion, rollback, objects).
 
     ``encryption`` must describe how the entries were sealed (the manifest is
     sealed too when it says ``all``).
     """
-    manifest = Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
-                        message=message, tags=dict(tags or {}),
-                        secret_files=sorted(secret_files or []),
-                        encryption=encryption)
+    manifest = Manifest(
+        store_id=repo.store_id,
+        env=env,
+        parents=[],
+        entries=entries,
+        message=message,
+        tags=dict(tags or {}),
+        secret_files=sorted(secret_files or []),
+        encryption=encryption,
+    )
     return commit(repo, env, state, parent, manifest, base, gc_seen=gc_seen)
 
 

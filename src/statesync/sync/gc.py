@@ -151,13 +151,16 @@ def _scan(repo: Repo, dry_run: bool) -> _Scan:
     snaps = {layout.snapshot_id_from_key(m.key): m for m in repo.backend.list(layout.SNAPSHOTS)}
     hist = gc_plan.read_history(repo, snaps)
     indexes = {layout.index_id_from_key(m.key): m for m in repo.backend.list(layout.INDEX)}
-    packs = {p: m for m in repo.backend.list(layout.OBJECTS)
-             if (p := layout.pack_id_from_key(m.key)) is not None}
+    packs = {
+        p: m
+        for m in repo.backend.list(layout.OBJECTS)
+        if (p := layout.pack_id_from_key(m.key)) is not None
+    }
     index = load_index(repo)
     # A dry run writes nothing, not even a clock probe: the newest stamp it listed
     # is never later than the store's clock, so it never reports more than a run would.
     stamps = [m.modified for d in (snaps, indexes, packs) for m in d.values() if m.modified]
-    now = (max(stamps, default=None) if dry_run else lease_mod.store_now(repo.backend))
+    now = max(stamps, default=None) if dry_run else lease_mod.store_now(repo.backend)
     return _Scan(hist, snaps, packs, indexes, index, now)
 
 
@@ -172,18 +175,27 @@ def _policies(repo: Repo, hist: History, opts: GcOptions) -> dict[str, retention
     return out
 
 
-def _kept(hist: History, policies: dict[str, retention.Policy],
-          report: GcReport) -> set[str]:
+def _kept(hist: History, policies: dict[str, retention.Policy], report: GcReport) -> set[str]:
     kept: set[str] = set()
     for env in sorted(hist.heads):
         policy = policies.get(env, retention.Policy())
         mine = gc_plan.kept_of(hist, env, policy)
         kept |= mine
         if env in policies:
-            note = ("sealed and no key here: all of its snapshots kept"
-                    if env in hist.sealed_envs else "")
-            report.envs.append(EnvOutcome(env, policy.to_json(), sorted(mine),
-                                          sorted(hist.snaps_of[env] - mine - hist.missing), note))
+            note = (
+                "sealed and no key here: all of its snapshots kept"
+                if env in hist.sealed_envs
+                else ""
+            )
+            report.envs.append(
+                EnvOutcome(
+                    env,
+                    policy.to_json(),
+                    sorted(mine),
+                    sorted(hist.snaps_of[env] - mine - hist.missing),
+                    note,
+                )
+            )
     return kept
 
 
@@ -193,12 +205,15 @@ def _run(repo: Repo, opts: GcOptions, lease: lease_mod.Lease | None) -> GcReport
     report = GcReport(opts.dry_run, marker.generation + (0 if opts.dry_run else 1))
     kept = _kept(scan.hist, _policies(repo, scan.hist, opts), report)
     # A snapshot another environment's history keeps is kept (promotion shares parents).
-    marks = gc_plan.mark_snapshots(repo, scan.hist, kept, scan.snaps, scan.now, marker.cuts,
-                                   opts.grace)
+    marks = gc_plan.mark_snapshots(
+        repo, scan.hist, kept, scan.snaps, scan.now, marker.cuts, opts.grace
+    )
     gc_plan.mark_packs(scan.index, scan.packs, marks, scan.now, opts.grace, opts.repack_below)
     if scan.hist.sealed:
-        report.notes.append(f"{len(scan.hist.sealed)} sealed snapshot(s) cannot be read "
-                            "without their key: packs they may need were kept")
+        report.notes.append(
+            f"{len(scan.hist.sealed)} sealed snapshot(s) cannot be read "
+            "without their key: packs they may need were kept"
+        )
     if opts.dry_run:
         _plan_only(scan, marks, report)
         return report
@@ -214,54 +229,73 @@ def _plan_only(scan: _Scan, marks: Marks, report: GcReport) -> None:
     stale = [i for i, named in scan.index.packs_by_index.items() if named & gone]
     report.indexes_removed = len(stale)
     if marks.repack:
-        report.notes.append(f"a run would also write the live part of {len(marks.repack)} "
-                            "rewritten pack(s), which freed_bytes does not subtract")
-    report.removed_bytes = (sum(scan.snaps[s].size for s in report.snapshots_removed)
-                            + sum(scan.packs[p].size for p in gone)
-                            + sum(scan.indexes[i].size for i in stale if i in scan.indexes))
+        report.notes.append(
+            f"a run would also write the live part of {len(marks.repack)} "
+            "rewritten pack(s), which freed_bytes does not subtract"
+        )
+    report.removed_bytes = (
+        sum(scan.snaps[s].size for s in report.snapshots_removed)
+        + sum(scan.packs[p].size for p in gone)
+        + sum(scan.indexes[i].size for i in stale if i in scan.indexes)
+    )
 
 
-def _sweep(repo: Repo, scan: _Scan, marks: Marks, marker: gc_marker.Marker,
-           report: GcReport, lease: lease_mod.Lease) -> None:
+def _sweep(
+    repo: Repo,
+    scan: _Scan,
+    marks: Marks,
+    marker: gc_marker.Marker,
+    report: GcReport,
+    lease: lease_mod.Lease,
+) -> None:
     copies = gc_sweep.repack(repo, scan.index, marks.repack, marks.live)
     condemned = marks.dead_packs | marks.repack
-    published = gc_marker.publish(repo, marker, generation=report.generation,
-                                  condemned=condemned, cuts=marks.cuts)
+    published = gc_marker.publish(
+        repo, marker, generation=report.generation, condemned=condemned, cuts=marks.cuts
+    )
     spared = _look_again(repo, scan, marks, condemned, copies.copied)
     if spared:
         condemned -= spared
-        published = gc_marker.publish(repo, published, generation=report.generation,
-                                      condemned=condemned, cuts=marks.cuts)
+        published = gc_marker.publish(
+            repo, published, generation=report.generation, condemned=condemned, cuts=marks.cuts
+        )
     gone_snaps = sorted(marks.forget | marks.dangling)
     gc_sweep.delete_all(repo, map(layout.snapshot_key, gone_snaps), lease.check)
     gc_sweep.delete_all(repo, map(layout.pack_key, sorted(condemned)), lease.check)
     absent = set(scan.index.indexed_packs) - set(scan.packs)
-    removed_idx, rewritten = gc_sweep.rewrite_indexes(repo, scan.index, condemned | absent,
-                                                      lease.check)
-    gc_marker.publish(repo, published, generation=report.generation, condemned=set(),
-                      cuts=marks.cuts)
+    removed_idx, rewritten = gc_sweep.rewrite_indexes(
+        repo, scan.index, condemned | absent, lease.check
+    )
+    gc_marker.publish(
+        repo, published, generation=report.generation, condemned=set(), cuts=marks.cuts
+    )
     report.snapshots_removed = gone_snaps
     report.packs_removed, report.packs_written = len(condemned), copies.packs
     report.packs_repacked = len(marks.repack & condemned)
     report.indexes_removed = len(removed_idx)
     report.indexes_written = copies.indexes + rewritten.indexes
     report.written_bytes = copies.bytes + rewritten.bytes
-    report.removed_bytes = (sum(scan.snaps[s].size for s in gone_snaps)
-                            + sum(scan.packs[p].size for p in condemned)
-                            + sum(scan.indexes[i].size for i in removed_idx
-                                  if i in scan.indexes))
+    report.removed_bytes = (
+        sum(scan.snaps[s].size for s in gone_snaps)
+        + sum(scan.packs[p].size for p in condemned)
+        + sum(scan.indexes[i].size for i in removed_idx if i in scan.indexes)
+    )
 
 
-def _look_again(repo: Repo, scan: _Scan, marks: Marks, condemned: set[str],
-                copied: frozenset[str]) -> set[str]:
+def _look_again(
+    repo: Repo, scan: _Scan, marks: Marks, condemned: set[str], copied: frozenset[str]
+) -> set[str]:
     """Packs to spare for manifests written, and refs moved, since the scan.
 
     A chunk with a fresh copy (repack) needs nothing spared. Called after the
     condemned set is published, so any writer that checks the marker before
     this listing has written its manifest already (docs/ARCHITECTURE.md).
     """
-    fresh = [layout.snapshot_id_from_key(m.key) for m in repo.backend.list(layout.SNAPSHOTS)
-             if layout.snapshot_id_from_key(m.key) not in scan.snaps]
+    fresh = [
+        layout.snapshot_id_from_key(m.key)
+        for m in repo.backend.list(layout.SNAPSHOTS)
+        if layout.snapshot_id_from_key(m.key) not in scan.snaps
+    ]
     for env, state in _heads_now(repo).items():
         if state in marks.forget or state in marks.dangling:  # moved onto a doomed snapshot
             marks.forget.discard(state)
@@ -279,8 +313,11 @@ def _look_again(repo: Repo, scan: _Scan, marks: Marks, condemned: set[str],
         marks.cuts |= {p for p in m.parents if p in marks.forget}
     spared = {scan.index.locations[c].pack for c in need - copied if c in scan.index}
     if unknown or any(c not in scan.index for c in need):
-        spared |= {p for p in condemned if p not in scan.index.indexed_packs
-                   or (unknown and _sealed(scan.index, p))}
+        spared |= {
+            p
+            for p in condemned
+            if p not in scan.index.indexed_packs or (unknown and _sealed(scan.index, p))
+        }
     return spared & condemned
 
 

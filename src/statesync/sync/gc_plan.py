@@ -63,8 +63,10 @@ def read_history(repo: Repo, listed: Iterable[str] = ()) -> History:
         try:  # signatures checked; a local trust policy is no reason to delete anything
             state = read_ref(repo, env)
         except StatesyncError as exc:
-            raise IntegrityError(f"{exc}; gc removed nothing (fix or replace that ref "
-                                 "first: its history would look like garbage)") from None
+            raise IntegrityError(
+                f"{exc}; gc removed nothing (fix or replace that ref "
+                "first: its history would look like garbage)"
+            ) from None
         if state is not None:
             hist.heads[env] = state.ref.snapshot
             _walk(repo, env, state.ref.snapshot, hist)
@@ -119,8 +121,11 @@ def kept_of(hist: History, env: str, policy: retention.Policy) -> set[str]:
     snaps = hist.snaps_of[env]
     if env in hist.sealed_envs:
         return set(snaps)
-    listed = [retention.Snap(s, _created(hist.manifests[s]), hist.manifests[s].tags)
-              for s in snaps if s in hist.manifests]
+    listed = [
+        retention.Snap(s, _created(hist.manifests[s]), hist.manifests[s].tags)
+        for s in snaps
+        if s in hist.manifests
+    ]
     return retention.keep(listed, policy) | {hist.heads[env]}
 
 
@@ -144,8 +149,15 @@ def age(meta: Meta, now: datetime | None) -> float:
     return (now - meta.modified).total_seconds()
 
 
-def mark_snapshots(repo: Repo, hist: History, kept: set[str], listed: dict[str, Meta],
-                   now: datetime | None, old_cuts: frozenset[str], grace: float) -> Marks:
+def mark_snapshots(
+    repo: Repo,
+    hist: History,
+    kept: set[str],
+    listed: dict[str, Meta],
+    now: datetime | None,
+    old_cuts: frozenset[str],
+    grace: float,
+) -> Marks:
     """Forgotten and dangling manifests, the live chunks of the rest, and the history cuts.
 
     Young dangling manifests (no history reached them) are read here: they are roots.
@@ -160,14 +172,21 @@ def mark_snapshots(repo: Repo, hist: History, kept: set[str], listed: dict[str, 
         if m is None:
             continue
         marks.live |= {str(c) for e in m.entries for c, _ in e.chunks}
-        marks.cuts |= {p for p in m.parents
-                       if p in marks.forget or (p in hist.missing and p in old_cuts)}
+        marks.cuts |= {
+            p for p in m.parents if p in marks.forget or (p in hist.missing and p in old_cuts)
+        }
     marks.keep_unknown = bool(hist.sealed)
     return marks
 
 
-def mark_packs(index: ChunkIndex, packs: dict[str, Meta], marks: Marks, now: datetime | None,
-               grace: float, repack_below: float) -> None:
+def mark_packs(
+    index: ChunkIndex,
+    packs: dict[str, Meta],
+    marks: Marks,
+    now: datetime | None,
+    grace: float,
+    repack_below: float,
+) -> None:
     """Which present packs are garbage (``dead_packs``) and which to rewrite (``repack``)."""
     live_bytes: dict[str, int] = defaultdict(int)
     for cid in marks.live:

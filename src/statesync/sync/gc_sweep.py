@@ -84,8 +84,10 @@ def _bodies(repo: Repo, packs: set[str]) -> dict[str, bytes]:
     for pack in packs:
         body, _ = repo.backend.get(layout.pack_key(pack))
         if codec.sha256_hex(body) != pack:
-            raise IntegrityError(f"{layout.pack_key(pack)}: content does not match its id; "
-                                 "gc stopped before deleting anything (run statesync repair)")
+            raise IntegrityError(
+                f"{layout.pack_key(pack)}: content does not match its id; "
+                "gc stopped before deleting anything (run statesync repair)"
+            )
         out[pack] = body
     return out
 
@@ -115,8 +117,9 @@ def _delete_batch(repo: Repo, batch: list[str], check: Callable[[], None]) -> No
         list(pool.map(repo.backend.delete, batch))
 
 
-def rewrite_indexes(repo: Repo, index: ChunkIndex, gone: set[str],
-                    check: Callable[[], None]) -> tuple[list[str], Written]:
+def rewrite_indexes(
+    repo: Repo, index: ChunkIndex, gone: set[str], check: Callable[[], None]
+) -> tuple[list[str], Written]:
     """Delete indexes naming only removed packs; rewrite those naming some.
 
     Returns the index ids removed and what was written. An index gc cannot

@@ -60,8 +60,19 @@ def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
                 raise
             out[-1].history_cut = True
             break
-        out.append(LogEntry(snap, m.created_at, m.author, m.host, m.message, m.tags, m.parents,
-                            len(m.entries), sum(e.size for e in m.entries)))
+        out.append(
+            LogEntry(
+                snap,
+                m.created_at,
+                m.author,
+                m.host,
+                m.message,
+                m.tags,
+                m.parents,
+                len(m.entries),
+                sum(e.size for e in m.entries),
+            )
+        )
         snap = m.parents[0] if m.parents else None
     return out
 
@@ -100,8 +111,10 @@ def _is_id_or_prefix(name: str) -> bool:
 
 
 def _neither(name: str) -> EnvNotFound:
-    return EnvNotFound(f"{name!r} is neither an environment nor a snapshot id "
-                       "(ids: at least 8 hex digits, within a trusted history)")
+    return EnvNotFound(
+        f"{name!r} is neither an environment nor a snapshot id "
+        "(ids: at least 8 hex digits, within a trusted history)"
+    )
 
 
 @dataclass
@@ -141,8 +154,7 @@ def _doc_changes(repo: Repo, index: ChunkIndex, ea: Entry, eb: Entry) -> list[st
     return out
 
 
-def diff(repo: Repo, a: str, b: str, *,
-         resolver: Callable[[Repo, str], str] | None = None) -> Diff:
+def diff(repo: Repo, a: str, b: str, *, resolver: Callable[[Repo, str], str] | None = None) -> Diff:
     """Paths added, removed and modified from ``a`` to ``b`` (keys for documents).
 
     ``resolver`` turns the names into ids (default :func:`resolve`).
@@ -150,8 +162,11 @@ def diff(repo: Repo, a: str, b: str, *,
     ida, idb = (resolver or resolve)(repo, a), (resolver or resolve)(repo, b)
     ma, mb = load_manifest(repo, ida).by_path(), load_manifest(repo, idb).by_path()
     out = Diff(ida, idb, sorted(set(mb) - set(ma)), sorted(set(ma) - set(mb)))
-    changed = [p for p in sorted(set(ma) & set(mb)) if ma[p].digest != mb[p].digest
-               or ma[p].mode != mb[p].mode]
+    changed = [
+        p
+        for p in sorted(set(ma) & set(mb))
+        if ma[p].digest != mb[p].digest or ma[p].mode != mb[p].mode
+    ]
     index = load_index(repo) if changed else ChunkIndex()
     for p in changed:
         out.modified[p] = _doc_changes(repo, index, ma[p], mb[p])
@@ -185,8 +200,12 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
     if manifest is not None:
         with contextlib.suppress(KeyFailure):  # without a key, compare redacted forms
             form = Unsealer(repo, manifest, skip=False).form(policy)
-    st = Status(env, head, rec.snapshot if rec else None,
-                env_moved=head is not None and (rec is None or rec.snapshot != head))
+    st = Status(
+        env,
+        head,
+        rec.snapshot if rec else None,
+        env_moved=head is not None and (rec is None or rec.snapshot != head),
+    )
     for path, f in scan.files.items():
         entry = wanted.get(path)
         if entry is None:

@@ -48,8 +48,9 @@ def _same(a: Entry | None, b: Entry | None) -> bool:
     return (a.kind, a.mode, a.digest, a.target) == (b.kind, b.mode, b.digest, b.target)
 
 
-def merge(base: dict[str, Entry], ours: dict[str, Entry], theirs: dict[str, Entry],
-          read: Reader) -> MergeResult:
+def merge(
+    base: dict[str, Entry], ours: dict[str, Entry], theirs: dict[str, Entry], read: Reader
+) -> MergeResult:
     """Merge per path; ``read`` returns an entry's (redacted) content for documents."""
     out = MergeResult()
     for path in sorted(set(base) | set(ours) | set(theirs)):
@@ -89,16 +90,22 @@ def _why(b: Entry | None, o: Entry | None, t: Entry | None) -> str:
 
 def _mergeable(path: str, b: Entry | None, o: Entry, t: Entry) -> bool:
     sides = [e for e in (b, o, t) if e is not None]
-    return (is_document(path) and all(e.kind == "document" for e in sides)
-            and all(e.size <= MAX_DOC_MERGE for e in sides))
+    return (
+        is_document(path)
+        and all(e.kind == "document" for e in sides)
+        and all(e.size <= MAX_DOC_MERGE for e in sides)
+    )
 
 
-def _merge_document(path: str, b: Entry | None, o: Entry, t: Entry, read: Reader,
-                    out: MergeResult) -> None:
+def _merge_document(
+    path: str, b: Entry | None, o: Entry, t: Entry, read: Reader, out: MergeResult
+) -> None:
     try:
         datas = [read(e) if e else b"" for e in (b, o, t)]
-        docs = [secrets.parse_document(path, d) if e else {} for d, e in zip(datas, (b, o, t),
-                                                                             strict=True)]
+        docs = [
+            secrets.parse_document(path, d) if e else {}
+            for d, e in zip(datas, (b, o, t), strict=True)
+        ]
     except (ValueError, UnicodeDecodeError):
         out.conflicts.append(f"{path} (modified both ways; not valid JSON/YAML, merged as a file)")
         return
@@ -109,8 +116,10 @@ def _merge_document(path: str, b: Entry | None, o: Entry, t: Entry, read: Reader
         return
     data = merge_bytes(path, datas[0], datas[1], datas[2], docs, merged)
     if data is None:
-        out.conflicts.append(f"{path} (keys added or removed next to changes on the other side; "
-                             "cannot merge them without rewriting the document)")
+        out.conflicts.append(
+            f"{path} (keys added or removed next to changes on the other side; "
+            "cannot merge them without rewriting the document)"
+        )
         return
     mode = t.mode if b is not None and o.mode == b.mode else o.mode
     out.documents[path] = (data, replace(o, mode=mode))
@@ -126,8 +135,13 @@ def merge_values(b: Any, o: Any, t: Any, at: str, conflicts: list[str]) -> Any:
         base = b if isinstance(b, dict) else {}
         merged: dict[Any, Any] = {}
         for key in _ordered_keys(base, o, t):
-            value = merge_values(base.get(key, _MISSING), o.get(key, _MISSING),
-                                 t.get(key, _MISSING), jsonpointer.join(at, key), conflicts)
+            value = merge_values(
+                base.get(key, _MISSING),
+                o.get(key, _MISSING),
+                t.get(key, _MISSING),
+                jsonpointer.join(at, key),
+                conflicts,
+            )
             if value is not _MISSING:
                 merged[key] = value
         return merged

@@ -54,27 +54,30 @@ class CommitOptions:
 def secret_pointers(policy: SecretPolicy, files: list[FileSpec]) -> list[str]:
     """``path#pointer`` of every secret value the documents hold (values never returned)."""
     form = StoredForm(policy, None)
-    return [f"{f.path}#{p}" for f in files if f.document
-            for p in form.document(f.path, f.data)[1]]
+    return [f"{f.path}#{p}" for f in files if f.document for p in form.document(f.path, f.data)[1]]
 
 
 def check_tags(policy: SecretPolicy, tags: dict[str, str], message: str) -> None:
     """Tags and the message are stored in clear: :class:`SecretRefused` for secret-looking ones."""
-    bad = [f"tag {k}" for k, v in tags.items()
-           if policy.is_secret_key(k) or policy.is_secret_value(v)]
+    bad = [
+        f"tag {k}" for k, v in tags.items() if policy.is_secret_key(k) or policy.is_secret_value(v)
+    ]
     if policy.is_secret_value(message):
         bad.append("the message")
     if bad:
-        raise SecretRefused(f"refusing to store a secret-looking {', '.join(bad)}: snapshot tags "
-                            "and messages are never sealed")
+        raise SecretRefused(
+            f"refusing to store a secret-looking {', '.join(bad)}: snapshot tags "
+            "and messages are never sealed"
+        )
 
 
 def _has_keys(repo: Repo, env: str) -> bool:
     return any(True for _ in repo.backend.list(layout.keyring_prefix(env)))
 
 
-def _sealing(repo: Repo, env: str, head: Manifest | None, files: list[FileSpec],
-             opts: PushOptions) -> push_mod.Sealing:
+def _sealing(
+    repo: Repo, env: str, head: Manifest | None, files: list[FileSpec], opts: PushOptions
+) -> push_mod.Sealing:
     sealing = push_mod.Sealing.decide(repo, env, head, opts)
     if sealing.include_secrets:
         return sealing
@@ -84,7 +87,8 @@ def _sealing(repo: Repo, env: str, head: Manifest | None, files: list[FileSpec],
     if not _has_keys(repo, env):
         raise SecretRefused(
             f"refusing to store secret-looking value(s) at {', '.join(found)}: environment "
-            f"{env} has no key to seal them (run 'statesync keys init {env}'), or rename the key")
+            f"{env} has no key to seal them (run 'statesync keys init {env}'), or rename the key"
+        )
     return push_mod.Sealing.decide(repo, env, head, replace(opts, include_secrets=True))
 
 
@@ -110,8 +114,11 @@ def _index(repo: Repo, env: str, snapshot: str) -> None:
     try:
         tagindex.index_snapshot(repo, env, snapshot)
     except BackendError as exc:
-        _log.warning("tag index of %s not written (%s): the next lookup will add it",
-                     snapshot[:12], type(exc).__name__)
+        _log.warning(
+            "tag index of %s not written (%s): the next lookup will add it",
+            snapshot[:12],
+            type(exc).__name__,
+        )
 
 
 def commit_files(repo: Repo, env: str, files: list[FileSpec], opts: CommitOptions) -> PushResult:
@@ -130,8 +137,9 @@ def commit_layer(repo: Repo, env: str, layer: Layer, opts: CommitOptions) -> Pus
     state = read_trusted_head(repo, env)
     parent = state.ref.snapshot if state else None
     head = load_manifest(repo, parent) if parent else None
-    push_opts = PushOptions(policy=opts.policy, include_secrets=opts.include_secrets,
-                            encrypt_all=opts.encrypt_all)
+    push_opts = PushOptions(
+        policy=opts.policy, include_secrets=opts.include_secrets, encrypt_all=opts.encrypt_all
+    )
     files, kept = layer(head)
     written = {f.path for f in files}
     keep = [e for e in kept if e.path not in written]
@@ -141,9 +149,24 @@ def commit_layer(repo: Repo, env: str, layer: Layer, opts: CommitOptions) -> Pus
     entries = [_entry(builder, form, f) for f in files] + keep
     builder.finish()
     snap, new, changed = commit_mod.commit_entries(
-        repo, env, state, parent, entries, message=opts.message, tags=dict(opts.tags or {}),
-        encryption=sealing.manifest_field(), base=head, gc_seen=builder.gc_generation)
+        repo,
+        env,
+        state,
+        parent,
+        entries,
+        message=opts.message,
+        tags=dict(opts.tags or {}),
+        encryption=sealing.manifest_field(),
+        base=head,
+        gc_seen=builder.gc_generation,
+    )
     _index(repo, env, snap)
-    return push_result(env, new, parent=parent, files=len(entries),
-                       uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
-                       changed=changed)
+    return push_result(
+        env,
+        new,
+        parent=parent,
+        files=len(entries),
+        uploaded=builder.uploaded_bytes,
+        reused=builder.reused_bytes,
+        changed=changed,
+    )

@@ -84,13 +84,22 @@ def check_promotion(src_env: str, dst_env: str, allowed: list[str] | None) -> No
     if allowed is None or promotion_path(src_env, dst_env) in allowed:
         return
     paths = ", ".join(allowed) or "none"
-    raise PolicyViolation(f"promotion {src_env} -> {dst_env} is not allowed by "
-                          f"[promotion] allowed in statesync.toml (allowed: {paths})")
+    raise PolicyViolation(
+        f"promotion {src_env} -> {dst_env} is not allowed by "
+        f"[promotion] allowed in statesync.toml (allowed: {paths})"
+    )
 
 
-def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
-            allowed: list[str] | None = None, ttl: float = DEFAULT_TTL,
-            lock: LockPolicy | None = None, allow_downgrade: bool = False) -> PromoteResult:
+def promote(
+    repo: Repo,
+    src_env: str,
+    dst_env: str,
+    message: str = "",
+    allowed: list[str] | None = None,
+    ttl: float = DEFAULT_TTL,
+    lock: LockPolicy | None = None,
+    allow_downgrade: bool = False,
+) -> PromoteResult:
     """Give ``dst_env`` a new snapshot holding ``src_env``'s head files.
 
     Raises :class:`UsageError` (same env), :class:`PolicyViolation` (path not
@@ -105,28 +114,53 @@ def promote(repo: Repo, src_env: str, dst_env: str, message: str = "",
     source = require_trusted_head(repo, src_env).ref.snapshot
     manifest = load_manifest(repo, source)
     tags = {"promoted_from": src_env, "source_snapshot": source}
-    with guarded(repo, dst_env, f"promote {src_env}->{dst_env}", lock or LockPolicy(),
-                 ttl) as lease:
+    with guarded(
+        repo, dst_env, f"promote {src_env}->{dst_env}", lock or LockPolicy(), ttl
+    ) as lease:
         state = read_trusted_head(repo, dst_env)  # never keep TO's secrets from a refused head
         parent = state.ref.snapshot if state else None
         target = load_manifest(repo, parent) if parent else None
-        fit = (reseal(repo, manifest, target, dst_env) if needs_resealing(manifest, target)
-               else Resealed(manifest.entries, manifest.secret_files))
-        sticky.guard(repo.store_id, dst_env, fit.encryption, head_present=state is not None,
-                     allow_downgrade=allow_downgrade, what="promote")
+        fit = (
+            reseal(repo, manifest, target, dst_env)
+            if needs_resealing(manifest, target)
+            else Resealed(manifest.entries, manifest.secret_files)
+        )
+        sticky.guard(
+            repo.store_id,
+            dst_env,
+            fit.encryption,
+            head_present=state is not None,
+            allow_downgrade=allow_downgrade,
+            what="promote",
+        )
         if lease is not None:
             lease.check()
         snap, new, changed = commit_mod.commit_entries(
-            repo, dst_env, state, parent, fit.entries,
-            message=message or f"promote {src_env} {source[:12]}", tags=tags,
-            secret_files=fit.secret_files, encryption=fit.encryption, base=target)
-    return PromoteResult(snap, dst_env, new.ref.serial, parent, src_env, source,
-                         len(manifest.entries), changed)
+            repo,
+            dst_env,
+            state,
+            parent,
+            fit.entries,
+            message=message or f"promote {src_env} {source[:12]}",
+            tags=tags,
+            secret_files=fit.secret_files,
+            encryption=fit.encryption,
+            base=target,
+        )
+    return PromoteResult(
+        snap, dst_env, new.ref.serial, parent, src_env, source, len(manifest.entries), changed
+    )
 
 
-def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
-             ttl: float = DEFAULT_TTL, lock: LockPolicy | None = None,
-             allow_downgrade: bool = False) -> RollbackResult:
+def rollback(
+    repo: Repo,
+    env: str,
+    snapshot: str,
+    message: str = "",
+    ttl: float = DEFAULT_TTL,
+    lock: LockPolicy | None = None,
+    allow_downgrade: bool = False,
+) -> RollbackResult:
     """Give ``env`` a new snapshot (new serial) with the files of an older one of its own.
 
     ``snapshot`` is an id or unique prefix. Only the environment's own
@@ -140,20 +174,42 @@ def rollback(repo: Repo, env: str, snapshot: str, message: str = "",
     target = resolve_trusted(repo, snapshot, None if current.broken else env)
     manifest = load_manifest(repo, target)
     if manifest.env != env:
-        raise UsageError(f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
-                         "(rollback stays within one environment; use promote)")
-    sticky.guard(repo.store_id, env, manifest.encryption, head_present=not current.broken,
-                 allow_downgrade=allow_downgrade, what="rollback")
+        raise UsageError(
+            f"snapshot {target[:12]} belongs to {manifest.env!r}, not {env!r} "
+            "(rollback stays within one environment; use promote)"
+        )
+    sticky.guard(
+        repo.store_id,
+        env,
+        manifest.encryption,
+        head_present=not current.broken,
+        allow_downgrade=allow_downgrade,
+        what="rollback",
+    )
     with guarded(repo, env, f"rollback to {target[:12]}", lock or LockPolicy(), ttl) as lease:
         state = _replaceable_ref(repo, env)
         if lease is not None:
             lease.check()
         snap, new, changed = commit_mod.commit_entries(
-            repo, env, state, state.ref.snapshot or None, manifest.entries,
-            message=message or f"rollback to {target[:12]}", tags={"rollback_to": target},
-            secret_files=manifest.secret_files, encryption=manifest.encryption)
-    return RollbackResult(snap, env, new.ref.serial, state.ref.snapshot or None, target,
-                          len(manifest.entries), changed)
+            repo,
+            env,
+            state,
+            state.ref.snapshot or None,
+            manifest.entries,
+            message=message or f"rollback to {target[:12]}",
+            tags={"rollback_to": target},
+            secret_files=manifest.secret_files,
+            encryption=manifest.encryption,
+        )
+    return RollbackResult(
+        snap,
+        env,
+        new.ref.serial,
+        state.ref.snapshot or None,
+        target,
+        len(manifest.entries),
+        changed,
+    )
 
 
 def _replaceable_ref(repo: Repo, env: str) -> RefState:

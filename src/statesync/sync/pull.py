@@ -40,8 +40,7 @@ class PullOptions:
     skip_secrets: bool = False
 
 
-def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
-         opts: PullOptions) -> PullResult:
+def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOptions) -> PullResult:
     """Make ``folder`` hold ``env``'s head (or ``snapshot``); nothing half-written.
 
     Raises :class:`EnvNotFound`, :class:`SnapshotNotFound`, :class:`IntegrityError`
@@ -58,11 +57,19 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None,
     manifest = load_manifest(repo, snap_id)
     env = manifest.env if snapshot is not None else env
     rec = record.get(repo.store_id, env)
-    outcome, final = restore(repo, folder, manifest, rec, opts.policy, opts.force, opts.progress,
-                             opts.skip_secrets)
+    outcome, final = restore(
+        repo, folder, manifest, rec, opts.policy, opts.force, opts.progress, opts.skip_secrets
+    )
     record = WorkRecord.load(folder)
     remember_pull(record, repo.store_id, env, snap_id, serial, manifest, final)
     wanted = manifest.by_path()
-    return PullResult(snap_id, env, serial, outcome.files, outcome.downloaded_bytes,
-                      outcome.reused_files, [p for p in outcome.removed if p not in wanted],
-                      outcome.kept_unmanaged)
+    return PullResult(
+        snap_id,
+        env,
+        serial,
+        outcome.files,
+        outcome.downloaded_bytes,
+        outcome.reused_files,
+        [p for p in outcome.removed if p not in wanted],
+        outcome.kept_unmanaged,
+    )

@@ -53,8 +53,9 @@ from statesync.sync.store.repo import Repo
 from statesync.sync.store.sealing import EnvKeys
 
 
-def expected_parent(state: RefState | None, rec: EnvRecord | None, env: str,
-                    force: bool) -> str | None:
+def expected_parent(
+    state: RefState | None, rec: EnvRecord | None, env: str, force: bool
+) -> str | None:
     """The parent the push builds on; :class:`RefConflict` if the folder is behind."""
     if state is None:
         return None
@@ -126,8 +127,11 @@ class Sealing:
         """The ``encryption`` field of the snapshot this push writes."""
         if self.keys is None:
             return PLAINTEXT
-        return Encryption(secrets=self.include_secrets, everything=self.everything,
-                          generation=self.keys.generation)
+        return Encryption(
+            secrets=self.include_secrets,
+            everything=self.everything,
+            generation=self.keys.generation,
+        )
 
 
 def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entry | None:
@@ -164,8 +168,13 @@ def _read_whole(f: LocalFile) -> bytes:
     return read.value
 
 
-def build_entries(files: dict[str, LocalFile], rec: EnvRecord | None, builder: SnapshotBuilder,
-                  form: StoredForm, mode: Encryption = PLAINTEXT) -> list[Entry]:
+def build_entries(
+    files: dict[str, LocalFile],
+    rec: EnvRecord | None,
+    builder: SnapshotBuilder,
+    form: StoredForm,
+    mode: Encryption = PLAINTEXT,
+) -> list[Entry]:
     """Entries for ``files``, re-reading files that may have changed or were stored otherwise.
 
     ``mode`` is how this push seals (default: nothing); a cached entry stored
@@ -192,9 +201,15 @@ def _keep_mode(entry: Entry, rec: EnvRecord | None) -> Entry:
     return entry
 
 
-def _nothing_to_push(repo: Repo, files: dict[str, LocalFile], rec: EnvRecord | None,
-                     state: RefState, head: Manifest, sealing: Sealing,
-                     policy: secrets.SecretPolicy) -> bool:
+def _nothing_to_push(
+    repo: Repo,
+    files: dict[str, LocalFile],
+    rec: EnvRecord | None,
+    state: RefState,
+    head: Manifest,
+    sealing: Sealing,
+    policy: secrets.SecretPolicy,
+) -> bool:
     """True if the folder holds exactly the head, sealed the way this push would seal it.
 
     Compared in the head's own stored form (its key generation), so a push with
@@ -246,66 +261,125 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
     pending = record.pending(repo.store_id, env)
     if state is not None and trusted and pending and state.ref.snapshot == pending:
         # this folder's own push wrote the ref and died before recording it
-        rec = (replace(rec, snapshot=pending, serial=state.ref.serial) if rec
-               else EnvRecord(pending, state.ref.serial))
+        rec = (
+            replace(rec, snapshot=pending, serial=state.ref.serial)
+            if rec
+            else EnvRecord(pending, state.ref.serial)
+        )
     if opts.rebase or not trusted:  # rebase merges a moved env; a refused head is no parent
         parent = rec.snapshot if rec else None
     else:
         parent = expected_parent(state, rec, env, opts.force)
     scan = scan_folder(folder, opts.policy)
-    if (state is not None and trusted and not (opts.include_secrets or opts.encrypt_all
-                                                or opts.force)
-            and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
-            and reuse.all_stored(repo, reuse.cached_entries(rec, _tracked(scan, rec)),
-                                 env if rec and reuse.recorded_sealing(rec).everything else None)):
-        return push_result(env, state, parent=parent, files=len(scan.files),
-                           reused=sum(f.st.st_size for f in scan.files.values()), changed=False,
-                           secret_files=scan.secret_files, skipped=scan.skipped)
+    if (
+        state is not None
+        and trusted
+        and not (opts.include_secrets or opts.encrypt_all or opts.force)
+        and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
+        and reuse.all_stored(
+            repo,
+            reuse.cached_entries(rec, _tracked(scan, rec)),
+            env if rec and reuse.recorded_sealing(rec).everything else None,
+        )
+    ):
+        return push_result(
+            env,
+            state,
+            parent=parent,
+            files=len(scan.files),
+            reused=sum(f.st.st_size for f in scan.files.values()),
+            changed=False,
+            secret_files=scan.secret_files,
+            skipped=scan.skipped,
+        )
     head, parent = _head_and_parent(repo, state if trusted else None, parent, opts.force)
     sealing = Sealing.decide(repo, env, head, opts)
     files = {**scan.files, **scan.secrets} if sealing.include_secrets else scan.files
     excluded = [p for p in scan.secret_files if p not in files]
-    if state is not None and head is not None and parent == state.ref.snapshot and \
-            not opts.force and _nothing_to_push(repo, files, rec, state, head, sealing,
-                                                opts.policy) \
-            and reuse.all_stored(repo, head.entries, env if head.encryption.everything
-                                 else None):  # lost chunks: upload them again
-        return push_result(env, state, parent=parent, files=len(files),
-                           reused=sum(f.st.st_size for f in files.values()), changed=False,
-                           secret_files=excluded, skipped=scan.skipped)
+    if (
+        state is not None
+        and head is not None
+        and parent == state.ref.snapshot
+        and not opts.force
+        and _nothing_to_push(repo, files, rec, state, head, sealing, opts.policy)
+        and reuse.all_stored(repo, head.entries, env if head.encryption.everything else None)
+    ):  # lost chunks: upload them again
+        return push_result(
+            env,
+            state,
+            parent=parent,
+            files=len(files),
+            reused=sum(f.st.st_size for f in files.values()),
+            changed=False,
+            secret_files=excluded,
+            skipped=scan.skipped,
+        )
     progress = meters.meter(opts.progress, "push", sum(f.st.st_size for f in files.values()))
     builder = SnapshotBuilder(repo, progress, keys=sealing.keys if sealing.everything else None)
     try:
-        entries = build_entries(files, rec, builder, sealing.form(opts.policy),
-                                sealing.manifest_field())
+        entries = build_entries(
+            files, rec, builder, sealing.form(opts.policy), sealing.manifest_field()
+        )
         builder.finish()
     except BaseException:
         builder.abort()
         raise
     finally:
         progress.close()
-    ours = Manifest(store_id=repo.store_id, env=env, parents=[parent] if parent else [],
-                    entries=entries, message=opts.message, tags=dict(opts.tags),
-                    secret_files=sorted(excluded), encryption=sealing.manifest_field())
+    ours = Manifest(
+        store_id=repo.store_id,
+        env=env,
+        parents=[parent] if parent else [],
+        entries=entries,
+        message=opts.message,
+        tags=dict(opts.tags),
+        secret_files=sorted(excluded),
+        encryption=sealing.manifest_field(),
+    )
     if opts.rebase:
         return rebase_push(repo, folder, env, state, parent, ours, scan, builder, opts)
+
     def before_ref(snap: str) -> None:
         record.set_pending(repo.store_id, env, snap)
         record.save()
 
-    _, new_state, changed = commit(repo, env, state, parent, ours,
-                                         head if state and parent == state.ref.snapshot else None,
-                                         before_ref=before_ref, gc_seen=builder.gc_generation)
-    remember_sync(record, repo.store_id, env, snapshot=new_state.ref.snapshot,
-                  serial=new_state.ref.serial, files=files, entries={e.path: e for e in entries},
-                  encryption=sealing.manifest_field(), secrets_included=sealing.include_secrets)
-    return push_result(env, new_state, parent=parent, files=len(entries),
-                       uploaded=builder.uploaded_bytes, reused=builder.reused_bytes,
-                       changed=changed, secret_files=excluded, skipped=scan.skipped)
+    _, new_state, changed = commit(
+        repo,
+        env,
+        state,
+        parent,
+        ours,
+        head if state and parent == state.ref.snapshot else None,
+        before_ref=before_ref,
+        gc_seen=builder.gc_generation,
+    )
+    remember_sync(
+        record,
+        repo.store_id,
+        env,
+        snapshot=new_state.ref.snapshot,
+        serial=new_state.ref.serial,
+        files=files,
+        entries={e.path: e for e in entries},
+        encryption=sealing.manifest_field(),
+        secrets_included=sealing.include_secrets,
+    )
+    return push_result(
+        env,
+        new_state,
+        parent=parent,
+        files=len(entries),
+        uploaded=builder.uploaded_bytes,
+        reused=builder.reused_bytes,
+        changed=changed,
+        secret_files=excluded,
+        skipped=scan.skipped,
+    )
 
 
-def _head_and_parent(repo: Repo, state: RefState | None, parent: str | None,
-                     force: bool) -> tuple[Manifest | None, str | None]:
+def _head_and_parent(
+    repo: Repo, state: RefState | None, parent: str | None, force: bool
+) -> tuple[Manifest | None, str | None]:
     """The head's manifest and the push's parent; a damaged head is replaced by ``force``.
 
     A head manifest that fails its checks is :class:`IntegrityError`, except
@@ -327,5 +401,7 @@ def _no_downgrade_over_broken(repo: Repo, env: str, opts: PushOptions) -> None:
     if opts.include_secrets or opts.encrypt_all:
         return
     if any(True for _ in repo.backend.list(layout.keyring_prefix(env))):
-        raise UsageError(f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
-                         "with push --force --include-secrets or --encrypt all, as it was")
+        raise UsageError(
+            f"{layout.ref_key(env)} is malformed and {env} has keys: replace it "
+            "with push --force --include-secrets or --encrypt all, as it was"
+        )

@@ -48,8 +48,9 @@ class PushPlan:
     dry_run: bool = True
 
 
-def plan_push(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy,
-              include_secrets: bool) -> PushPlan:
+def plan_push(
+    repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy, include_secrets: bool
+) -> PushPlan:
     """Plan a push of ``folder`` into ``env``; raises what reading the head raises."""
     status = history.status(repo, folder, env, policy)
     scan = scan_folder(folder, policy)
@@ -65,8 +66,17 @@ def plan_push(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy,
             redacted.append(RedactedFile(path, pointers))
         if path in upload:
             size += stored
-    return PushPlan(env, status.head, sealed, sorted(scan.secret_files), redacted, upload,
-                    status.deleted, size, refused)
+    return PushPlan(
+        env,
+        status.head,
+        sealed,
+        sorted(scan.secret_files),
+        redacted,
+        upload,
+        status.deleted,
+        size,
+        refused,
+    )
 
 
 def _stored(f: LocalFile, policy: secrets.SecretPolicy) -> tuple[int, list[str], str | None]:

@@ -40,13 +40,25 @@ from statesync.sync.store.repo import Repo
 MAX_ATTEMPTS = 20
 
 
-def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, parent: str | None,
-                ours: Manifest, scan: Scan, builder: SnapshotBuilder,
-                opts: PushOptions) -> PushResult:
+def rebase_push(
+    repo: Repo,
+    folder: Path,
+    env: str,
+    state: RefState | None,
+    parent: str | None,
+    ours: Manifest,
+    scan: Scan,
+    builder: SnapshotBuilder,
+    opts: PushOptions,
+) -> PushResult:
     """Land ``ours`` on whatever ``env`` holds now; :class:`RefConflict` on real conflicts."""
     base_manifest = load_manifest(repo, parent) if parent else None
-    if (state is not None and base_manifest is not None and state.ref.snapshot == parent
-            and same_content(base_manifest, ours.entries, ours.secret_files)):
+    if (
+        state is not None
+        and base_manifest is not None
+        and state.ref.snapshot == parent
+        and same_content(base_manifest, ours.entries, ours.secret_files)
+    ):
         return _record(repo, folder, env, state, ours, scan, builder, changed=False)
     ours_id = store_manifest(repo, ours, sealing_keys(repo, ours))
     base = base_manifest.by_path() if base_manifest else {}
@@ -62,8 +74,20 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
             theirs = load_manifest(repo, state.ref.snapshot)
             entries = _merged_entries(repo, base, ours, theirs, builder, opts, index)
             if same_content(theirs, entries, _secret_files(ours, theirs)):
-                return _land(repo, folder, env, state, state.ref.snapshot, theirs, ours_id,
-                             ours, scan, builder, opts, changed=False)
+                return _land(
+                    repo,
+                    folder,
+                    env,
+                    state,
+                    state.ref.snapshot,
+                    theirs,
+                    ours_id,
+                    ours,
+                    scan,
+                    builder,
+                    opts,
+                    changed=False,
+                )
             manifest = _merge_manifest(repo, env, entries, ours, theirs, opts)
             heads = [state.ref.snapshot, ours_id]
         manifest.parents = heads
@@ -74,23 +98,44 @@ def rebase_push(repo: Repo, folder: Path, env: str, state: RefState | None, pare
         except RefConflict:
             return AGAIN
         sticky.remember(repo.store_id, env, manifest.encryption)
-        return _land(repo, folder, env, new_state, snap, manifest, ours_id, ours, scan, builder,
-                     opts, changed=True)
+        return _land(
+            repo,
+            folder,
+            env,
+            new_state,
+            snap,
+            manifest,
+            ours_id,
+            ours,
+            scan,
+            builder,
+            opts,
+            changed=True,
+        )
 
     return retry_conditional(
-        attempt, attempts=MAX_ATTEMPTS,
+        attempt,
+        attempts=MAX_ATTEMPTS,
         backoff=lambda n: random.uniform(0.02, 0.1) * min(n + 1, 10),
-        gave_up=lambda: RefConflict(f"{env} kept moving: gave up after {MAX_ATTEMPTS} "
-                                    "merge attempts"))
+        gave_up=lambda: RefConflict(
+            f"{env} kept moving: gave up after {MAX_ATTEMPTS} merge attempts"
+        ),
+    )
 
 
 def _secret_files(ours: Manifest, theirs: Manifest) -> list[str]:
     return sorted(set(ours.secret_files) | set(theirs.secret_files))
 
 
-def _merged_entries(repo: Repo, base: dict[str, Entry], ours: Manifest, theirs: Manifest,
-                    builder: SnapshotBuilder, opts: PushOptions,
-                    index: list[ChunkIndex]) -> list[Entry]:
+def _merged_entries(
+    repo: Repo,
+    base: dict[str, Entry],
+    ours: Manifest,
+    theirs: Manifest,
+    builder: SnapshotBuilder,
+    opts: PushOptions,
+    index: list[ChunkIndex],
+) -> list[Entry]:
     def read(e: Entry) -> bytes:
         if not index:
             index.append(load_index(repo))
@@ -100,9 +145,10 @@ def _merged_entries(repo: Repo, base: dict[str, Entry], ours: Manifest, theirs: 
     if result.conflicts:
         shown = "; ".join(result.conflicts[:10])
         more = f" and {len(result.conflicts) - 10} more" if len(result.conflicts) > 10 else ""
-        raise RefConflict(f"cannot rebase onto {theirs.env} at {_head(theirs)}: "
-                          f"{len(result.conflicts)} conflict(s): {shown}{more}"
-                          ).with_details(conflicts=list(result.conflicts))
+        raise RefConflict(
+            f"cannot rebase onto {theirs.env} at {_head(theirs)}: "
+            f"{len(result.conflicts)} conflict(s): {shown}{more}"
+        ).with_details(conflicts=list(result.conflicts))
     if result.documents:
         docs = SnapshotBuilder(repo, keys=sealing_keys(repo, ours))
         for path, (data, like) in result.documents.items():
@@ -119,16 +165,35 @@ def _head(m: Manifest) -> str:
     return f"{m.created_at[:19]} by {m.author}@{m.host}"
 
 
-def _merge_manifest(repo: Repo, env: str, entries: list[Entry], ours: Manifest,
-                    theirs: Manifest, opts: PushOptions) -> Manifest:
-    return Manifest(store_id=repo.store_id, env=env, parents=[], entries=entries,
-                    message=opts.message or "merge", tags=dict(opts.tags),
-                    secret_files=_secret_files(ours, theirs), encryption=ours.encryption)
+def _merge_manifest(
+    repo: Repo, env: str, entries: list[Entry], ours: Manifest, theirs: Manifest, opts: PushOptions
+) -> Manifest:
+    return Manifest(
+        store_id=repo.store_id,
+        env=env,
+        parents=[],
+        entries=entries,
+        message=opts.message or "merge",
+        tags=dict(opts.tags),
+        secret_files=_secret_files(ours, theirs),
+        encryption=ours.encryption,
+    )
 
 
-def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manifest: Manifest,
-          ours_id: str, ours: Manifest, scan: Scan, builder: SnapshotBuilder,
-          opts: PushOptions, changed: bool) -> PushResult:
+def _land(
+    repo: Repo,
+    folder: Path,
+    env: str,
+    state: RefState,
+    snap: str,
+    manifest: Manifest,
+    ours_id: str,
+    ours: Manifest,
+    scan: Scan,
+    builder: SnapshotBuilder,
+    opts: PushOptions,
+    changed: bool,
+) -> PushResult:
     """Bring the folder to the landed snapshot and record it."""
     if snap == ours_id:  # no merge was needed: the folder already holds it
         return _record(repo, folder, env, state, ours, scan, builder, changed)
@@ -136,21 +201,51 @@ def _land(repo: Repo, folder: Path, env: str, state: RefState, snap: str, manife
     rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
     synced_as_ours = EnvRecord(ours_id, 0, rows, 0)
     _, final = restore(repo, folder, manifest, synced_as_ours, opts.policy, False, None)
-    remember_pull(WorkRecord.load(folder), repo.store_id, env, snap, state.ref.serial, manifest,
-                  final)
-    return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
-                       files=len(manifest.entries), uploaded=builder.uploaded_bytes,
-                       reused=builder.reused_bytes, changed=changed,
-                       secret_files=scan.secret_files, skipped=scan.skipped)
+    remember_pull(
+        WorkRecord.load(folder), repo.store_id, env, snap, state.ref.serial, manifest, final
+    )
+    return push_result(
+        env,
+        state,
+        parent=ours.parents[0] if ours.parents else None,
+        files=len(manifest.entries),
+        uploaded=builder.uploaded_bytes,
+        reused=builder.reused_bytes,
+        changed=changed,
+        secret_files=scan.secret_files,
+        skipped=scan.skipped,
+    )
 
 
-def _record(repo: Repo, folder: Path, env: str, state: RefState, ours: Manifest, scan: Scan,
-            builder: SnapshotBuilder, changed: bool) -> PushResult:
-    remember_sync(WorkRecord.load(folder), repo.store_id, env, snapshot=state.ref.snapshot,
-                  serial=state.ref.serial, files=scan.files, entries=ours.by_path(),
-                  encryption=ours.encryption,
-                  secrets_included=ours.encryption.secrets)
-    return push_result(env, state, parent=ours.parents[0] if ours.parents else None,
-                       files=len(ours.entries), uploaded=builder.uploaded_bytes,
-                       reused=builder.reused_bytes, changed=changed,
-                       secret_files=scan.secret_files, skipped=scan.skipped)
+def _record(
+    repo: Repo,
+    folder: Path,
+    env: str,
+    state: RefState,
+    ours: Manifest,
+    scan: Scan,
+    builder: SnapshotBuilder,
+    changed: bool,
+) -> PushResult:
+    remember_sync(
+        WorkRecord.load(folder),
+        repo.store_id,
+        env,
+        snapshot=state.ref.snapshot,
+        serial=state.ref.serial,
+        files=scan.files,
+        entries=ours.by_path(),
+        encryption=ours.encryption,
+        secrets_included=ours.encryption.secrets,
+    )
+    return push_result(
+        env,
+        state,
+        parent=ours.parents[0] if ours.parents else None,
+        files=len(ours.entries),
+        uploaded=builder.uploaded_bytes,
+        reused=builder.reused_bytes,
+        changed=changed,
+        secret_files=scan.secret_files,
+        skipped=scan.skipped,
+    )

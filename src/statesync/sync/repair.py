@@ -47,8 +47,10 @@ from statesync.sync.store.salvage import Quarantined, quarantine
 from statesync.sync.verify import Damage, check
 
 #: After a salvage, a push re-uploads what was lost; said with each lost pack.
-HEAL_HINT = ("a push from a folder that still holds these files uploads them again, "
-             "and these snapshots read again")
+HEAL_HINT = (
+    "a push from a folder that still holds these files uploads them again, "
+    "and these snapshots read again"
+)
 
 
 @dataclass
@@ -93,11 +95,17 @@ def repair(repo: Repo, read_data: bool = False) -> RepairResult:
     chunks are dropped, so the next push that holds their files uploads them again.
     """
     result = RepairResult()
-    present = {p for m in repo.backend.list(layout.OBJECTS)
-               if (p := layout.pack_id_from_key(m.key)) is not None}
+    present = {
+        p
+        for m in repo.backend.list(layout.OBJECTS)
+        if (p := layout.pack_id_from_key(m.key)) is not None
+    }
     found = _sort_indexes(repo, present)
-    result.skipped += [f"{d.key}: sealed for {d.seal[0] if d.seal else '?'}, whose key is not "
-                       "available here; kept as it is" for d in found.opaque]
+    result.skipped += [
+        f"{d.key}: sealed for {d.seal[0] if d.seal else '?'}, whose key is not "
+        "available here; kept as it is"
+        for d in found.opaque
+    ]
     packs = dict(found.carried)
     for pack in sorted(present - found.covered - set(packs)):
         rows = _scan(repo, pack, result, quiet=bool(found.opaque))
@@ -111,9 +119,13 @@ def repair(repo: Repo, read_data: bool = False) -> RepairResult:
     forget = _quarantine(repo, result.torn + report.torn_packs, result)
     corrupt = {(pack, cid) for cid, pack in bad.items() if pack is not None}
     if corrupt or forget:
-        found.replaced.extend(_drop_rows(
-            repo, lambda pack, cid: pack in forget or (pack, cid) in corrupt,
-            set(found.replaced)))
+        found.replaced.extend(
+            _drop_rows(
+                repo,
+                lambda pack, cid: pack in forget or (pack, cid) in corrupt,
+                set(found.replaced),
+            )
+        )
         result.dropped_chunks = len(corrupt)
     for key in found.replaced:
         if key not in written:  # else: rewritten in place with its right bytes
@@ -141,16 +153,24 @@ def _quarantine(repo: Repo, torn: list[str], result: RepairResult) -> set[str]:
         result.quarantined.append(done)
         if not done.rewritten:
             forget.add(pack)
-        result.lost = [_after_salvage(d, done) for d in result.lost
-                       if d.object != done.pack or (done.lost and d.snapshots)]
+        result.lost = [
+            _after_salvage(d, done)
+            for d in result.lost
+            if d.object != done.pack or (done.lost and d.snapshots)
+        ]
     return forget
 
 
 def _after_salvage(damage: Damage, done: Quarantined) -> Damage:
     if damage.object != done.pack:
         return damage
-    return replace(damage, problem=(f"{damage.problem}; moved aside to {done.moved_to}, "
-                                    f"{done.kept} chunk(s) kept, {done.lost} lost: {HEAL_HINT}"))
+    return replace(
+        damage,
+        problem=(
+            f"{damage.problem}; moved aside to {done.moved_to}, "
+            f"{done.kept} chunk(s) kept, {done.lost} lost: {HEAL_HINT}"
+        ),
+    )
 
 
 def _sort_indexes(repo: Repo, present: set[str]) -> _Indexes:
@@ -170,8 +190,7 @@ def _sort_indexes(repo: Repo, present: set[str]) -> _Indexes:
     return out
 
 
-def _scan(repo: Repo, pack: str, result: RepairResult,
-          quiet: bool) -> list[list[object]] | None:
+def _scan(repo: Repo, pack: str, result: RepairResult, quiet: bool) -> list[list[object]] | None:
     """Rows read back from a plain pack no index covers (None: missing or unreadable).
 
     ``quiet``: an opaque sealed index may cover it, so a pack that is not
@@ -195,8 +214,9 @@ def _scan(repo: Repo, pack: str, result: RepairResult,
     return rows
 
 
-def _torn(pack: str, rows: list[list[object]], result: RepairResult,
-          quiet: bool) -> list[list[object]] | None:
+def _torn(
+    pack: str, rows: list[list[object]], result: RepairResult, quiet: bool
+) -> list[list[object]] | None:
     """A torn plain pack no index covers: index what still decodes, then quarantine it."""
     if not rows:
         if not quiet:
@@ -221,8 +241,11 @@ def _drop_rows(repo: Repo, doomed: Callable[[str, str], bool], skip: set[str]) -
         dropped = sum(len(rows_of(v)) - len(rows_of(kept[p])) for p, v in doc.packs.items())
         if not dropped:
             continue
-        write_index(repo, {p: v for p, v in kept.items() if rows_of(v)},
-                    repo.keys(*doc.seal) if doc.seal else None)
+        write_index(
+            repo,
+            {p: v for p, v in kept.items() if rows_of(v)},
+            repo.keys(*doc.seal) if doc.seal else None,
+        )
         replaced.append(meta.key)
     return replaced
 

@@ -61,8 +61,9 @@ def _marked(repo: Repo, env: str, snapshot: str) -> bool:
     return True
 
 
-def _unindexed(repo: Repo, env: str, snapshot: str,
-               full: bool = False) -> dict[str, manifest_mod.Manifest]:
+def _unindexed(
+    repo: Repo, env: str, snapshot: str, full: bool = False
+) -> dict[str, manifest_mod.Manifest]:
     """Manifests of ``snapshot`` and its ancestors back to the first marked ones (``full``: all).
 
     A gone (gc) or damaged ancestor ends its branch: its tags cannot be trusted.
@@ -96,8 +97,9 @@ def index_snapshot(repo: Repo, env: str, snapshot: str, *, full: bool = False) -
     return len(todo)
 
 
-def find(repo: Repo, env: str, tags: dict[str, str],
-         limit: int | None = None) -> list[SnapshotMatch]:
+def find(
+    repo: Repo, env: str, tags: dict[str, str], limit: int | None = None
+) -> list[SnapshotMatch]:
     """``env``'s snapshots carrying every tag of ``tags``, newest first.
 
     Reads the head, one marker, one listing per tag and the manifests of the
@@ -113,7 +115,7 @@ def find(repo: Repo, env: str, tags: dict[str, str],
     hits: set[str] | None = None
     for key, value in tags.items():
         prefix = layout.tag_entry_prefix(env, tag_hash(key, value))
-        ids = {m.key[len(prefix):] for m in repo.backend.list(prefix)}
+        ids = {m.key[len(prefix) :] for m in repo.backend.list(prefix)}
         hits = ids if hits is None else hits & ids
     matches = [m for m in (_confirm(repo, env, s, tags) for s in hits or ()) if m]
     matches.sort(key=lambda m: m.created_at, reverse=True)

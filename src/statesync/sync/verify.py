@@ -45,11 +45,18 @@ class Damage:
 
     def describe(self) -> str:
         """One line: the object, the problem and its dependents."""
-        deps = [f"{label} {', '.join(v[:12] if label == 'snapshots' else v for v in values)}"
-                for label, values in (("envs", self.envs), ("snapshots", self.snapshots),
-                                      ("files", self.files)) if values]
-        return f"{self.object}: {self.problem}" + (f" (needed by {'; '.join(deps)})"
-                                                   if deps else "")
+        deps = [
+            f"{label} {', '.join(v[:12] if label == 'snapshots' else v for v in values)}"
+            for label, values in (
+                ("envs", self.envs),
+                ("snapshots", self.snapshots),
+                ("files", self.files),
+            )
+            if values
+        ]
+        return f"{self.object}: {self.problem}" + (
+            f" (needed by {'; '.join(deps)})" if deps else ""
+        )
 
 
 @dataclass
@@ -112,8 +119,9 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
     else:
         _check_sizes(repo, index, walk, report)
     _name_dependents(repo, walk, report)
-    return report, {cid: index.locations[cid].pack if cid in index else None
-                    for cid in walk.bad_chunks}
+    return report, {
+        cid: index.locations[cid].pack if cid in index else None for cid in walk.bad_chunks
+    }
 
 
 def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bool) -> None:
@@ -122,8 +130,7 @@ def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bo
     except BackendUnavailable:
         raise  # the store is away: that is no damage of the ref, and verify cannot go on
     except StatesyncError as exc:
-        report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env)),
-                          envs=(env,)))
+        report.add(Damage(layout.ref_key(env), _problem(exc, layout.ref_key(env)), envs=(env,)))
         return
     if state is None:
         if asked:
@@ -147,8 +154,9 @@ def _walk_env(repo: Repo, env: str, report: VerifyReport, walk: _Walk, asked: bo
                 walk.needed[cid] = int(size)
 
 
-def _manifest(repo: Repo, snap: str, env: str, report: VerifyReport,
-              cut: frozenset[str] = frozenset()) -> Manifest | None:
+def _manifest(
+    repo: Repo, snap: str, env: str, report: VerifyReport, cut: frozenset[str] = frozenset()
+) -> Manifest | None:
     where = layout.snapshot_key(snap)
     try:
         return load_manifest(repo, snap)
@@ -158,8 +166,10 @@ def _manifest(repo: Repo, snap: str, env: str, report: VerifyReport,
     except IntegrityError as exc:
         report.add(Damage(where, _problem(exc, where), envs=(env,), snapshots=(snap,)))
     except KeyFailure:
-        report.skipped.append(f"{where} ({env}): sealed and no key here, so it and the "
-                              "history and files below it were not checked")
+        report.skipped.append(
+            f"{where} ({env}): sealed and no key here, so it and the "
+            "history and files below it were not checked"
+        )
     return None
 
 
@@ -173,8 +183,11 @@ def _check_chunks(index: ChunkIndex, walk: _Walk) -> None:
         if cid in index:
             continue
         pack = index.lost.get(cid)
-        walk.bad_chunks[cid] = ((layout.pack_key(pack), "missing") if pack
-                                else (f"chunk {cid[:12]}", "missing from every index" + hint))
+        walk.bad_chunks[cid] = (
+            (layout.pack_key(pack), "missing")
+            if pack
+            else (f"chunk {cid[:12]}", "missing from every index" + hint)
+        )
 
 
 def _check_sizes(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport) -> None:
@@ -183,16 +196,21 @@ def _check_sizes(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyRepor
     One more ``list`` of ``objects/`` (for the sizes); the chunks it cuts off
     are damaged, and the pack is named in ``torn_packs`` so repair salvages it.
     """
-    sizes = {p: m.size for m in repo.backend.list(layout.OBJECTS)
-             if (p := layout.pack_id_from_key(m.key)) is not None}
+    sizes = {
+        p: m.size
+        for m in repo.backend.list(layout.OBJECTS)
+        if (p := layout.pack_id_from_key(m.key)) is not None
+    }
     for cid in walk.needed:
         if cid not in index:
             continue
         loc = index.locate(cid)
         size = sizes.get(loc.pack)
         if size is not None and loc.offset + loc.length > size:
-            walk.bad_chunks[cid] = (layout.pack_key(loc.pack),
-                                    f"truncated ({size} bytes; its index needs more)")
+            walk.bad_chunks[cid] = (
+                layout.pack_key(loc.pack),
+                f"truncated ({size} bytes; its index needs more)",
+            )
             if loc.pack not in report.torn_packs:
                 report.torn_packs.append(loc.pack)
 
@@ -219,14 +237,29 @@ def _read_packs(repo: Repo, index: ChunkIndex, walk: _Walk, report: VerifyReport
         checked = len(report.skipped)
         if not _open_chunks(repo, where, body, chunks, walk, report, why) and torn:
             unchecked = len(report.skipped) > checked  # sealed chunks, no key: not judged
-            report.add(Damage(where, f"{why} (" + ("its sealed chunks cannot be checked without "
-                                                   "their key" if unchecked else
-                                                   "no chunk a snapshot needs is affected")
-                              + ")"))
+            report.add(
+                Damage(
+                    where,
+                    f"{why} ("
+                    + (
+                        "its sealed chunks cannot be checked without their key"
+                        if unchecked
+                        else "no chunk a snapshot needs is affected"
+                    )
+                    + ")",
+                )
+            )
 
 
-def _open_chunks(repo: Repo, where: str, body: bytes, chunks: list[tuple[str, Location]],
-                 walk: _Walk, report: VerifyReport, why: str | None) -> bool:
+def _open_chunks(
+    repo: Repo,
+    where: str,
+    body: bytes,
+    chunks: list[tuple[str, Location]],
+    walk: _Walk,
+    report: VerifyReport,
+    why: str | None,
+) -> bool:
     """Open every chunk; record the bad ones (under ``why`` if given); True if any was bad."""
     skipped, bad = 0, False
     for cid, loc in chunks:
@@ -258,11 +291,13 @@ def _name_dependents(repo: Repo, walk: _Walk, report: VerifyReport) -> None:
         for e in manifest.entries:
             for cid, _size in e.chunks:
                 if cid in walk.bad_chunks:
-                    d_envs, d_snaps, d_files = deps.setdefault(walk.bad_chunks[cid],
-                                                               (set(), set(), set()))
+                    d_envs, d_snaps, d_files = deps.setdefault(
+                        walk.bad_chunks[cid], (set(), set(), set())
+                    )
                     d_envs.update(envs)
                     d_snaps.add(snap)
                     d_files.add(e.path)
     for (obj, why), (d_envs, d_snaps, d_files) in sorted(deps.items()):
-        report.add(Damage(obj, why, tuple(sorted(d_envs)), tuple(sorted(d_snaps)),
-                          tuple(sorted(d_files))))
+        report.add(
+            Damage(obj, why, tuple(sorted(d_envs)), tuple(sorted(d_snaps)), tuple(sorted(d_files)))
+        )

@@ -59,8 +59,9 @@ def serve_web(store_url: str, user_dirs: Path | None = None) -> Iterator[str]:
             private_env(user_dirs, mp)
         ctx = WebCtx(store_url)
     app = Starlette(routes=web_routes(ctx))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -114,12 +115,22 @@ def private_env(base: Path, mp: pytest.MonkeyPatch, passphrase: bool = False) ->
 
 def state_folder(root: Path, host: str, password_name: str, replicas: int) -> Path:
     """A folder with secrets (planted), odd names, HTML in names and values, binary, a link."""
-    write(root, "config.json", {"db": {"host": host, "password": planted(password_name)},
-                                "replicas": replicas, "note": "<b>not bold</b>"})
+    write(
+        root,
+        "config.json",
+        {
+            "db": {"host": host, "password": planted(password_name)},
+            "replicas": replicas,
+            "note": "<b>not bold</b>",
+        },
+    )
     write(root, "<script>.json", {"alert": "<script>alert(1)</script>", "n": replicas})
     write(root, "odd name #1 ?&%.txt", f"odd file, replicas={replicas}\n")
-    write(root, "deep/nested/app.yaml", f"service: web\napi_token: {planted('yaml-tok')}\n"
-                                        f"port: {8000 + replicas}\n")
+    write(
+        root,
+        "deep/nested/app.yaml",
+        f"service: web\napi_token: {planted('yaml-tok')}\nport: {8000 + replicas}\n",
+    )
     write(root, "blob.bin", b"\xff\xfe\x00\x01 not text \xc3\x28" * 4)
     write(root, ".env", f"API_KEY={planted('envfile')}\n")
     link = root / "current"
@@ -160,18 +171,22 @@ def build_store(base: Path) -> WebStore:
     try:
         store.keys().init("prod", ["passphrase"])
         folder = base / "work"
-        first = store.push(state_folder(folder, "db1.internal", "db-one", 2), "dev",
-                           message="first <em>push</em>").snapshot
-        second = store.push(state_folder(folder, "db2.internal", "db-two", 3), "dev",
-                            message="bump replicas").snapshot
+        first = store.push(
+            state_folder(folder, "db1.internal", "db-one", 2), "dev", message="first <em>push</em>"
+        ).snapshot
+        second = store.push(
+            state_folder(folder, "db2.internal", "db-two", 3), "dev", message="bump replicas"
+        ).snapshot
         prod = signed_push(base, url, state_folder(base / "prod", "db9.internal", "db-prod", 5))
         store.keys().init("vault", ["passphrase"])
-        store.push(state_folder(base / "vault", "db7.internal", "db-vault", 1), "vault",
-                   encrypt_all=True)
+        store.push(
+            state_folder(base / "vault", "db7.internal", "db-vault", 1), "vault", encrypt_all=True
+        )
         store.keys().init("long", ["passphrase"])  # save_object seals secrets, or refuses them
         for i in range(LONG_COUNT):
-            store.save_object({"step": i, "token": planted("long")}, "long",
-                              description=f"step {i}")
+            store.save_object(
+                {"step": i, "token": planted("long")}, "long", description=f"step {i}"
+            )
         store.lock("dev", ttl=3600, purpose="deploy <now>")
     finally:
         store.close()

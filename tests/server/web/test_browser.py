@@ -21,9 +21,16 @@ import pytest
 from tests.leakscan import MARKER
 from tests.server.web.conftest import WebStore
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
@@ -63,13 +70,23 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
     shots.mkdir()
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=executable,
-            args=CHROMIUM_ARGS, headless=True, viewport={"width": 1366, "height": 800})
+            str(tmp_path / "chromium-profile"),
+            executable_path=executable,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1366, "height": 800},
+        )
         try:
             page = context.new_page()
             got = Browser(page, shots)
-            page.on("console", lambda m: got.errors.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m: (
+                    got.errors.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
+                ),
+            )
             page.on("pageerror", lambda e: got.errors.append(f"page error: {e}"))
             yield got
         finally:
@@ -80,8 +97,9 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
             shutil.copy(shot, ARTIFACTS / shot.name)
 
 
-def test_pages_load_without_console_errors(browser: Browser, web_url: str,
-                                           web_store: WebStore) -> None:
+def test_pages_load_without_console_errors(
+    browser: Browser, web_url: str, web_store: WebStore
+) -> None:
     browser.visit(web_url + "/", "environments")
     assert browser.page.locator("table.grid tbody tr.env").count() == 4  # dev long prod vault
     assert browser.page.locator("header .store").inner_text() == web_store.url
@@ -114,8 +132,9 @@ def test_history_pages_through_the_pager(browser: Browser, web_url: str) -> None
     assert browser.errors == []
 
 
-def test_diff_shows_key_changes_with_secrets_redacted(browser: Browser, web_url: str,
-                                                      web_store: WebStore) -> None:
+def test_diff_shows_key_changes_with_secrets_redacted(
+    browser: Browser, web_url: str, web_store: WebStore
+) -> None:
     browser.visit(web_url + "/", "diff-form")
     browser.page.fill("input[name=a]", web_store.dev_first)
     browser.page.fill("input[name=b]", "dev")

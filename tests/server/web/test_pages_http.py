@@ -26,7 +26,8 @@ def get(url: str, status: int = 200) -> Fetched:
 
 
 def test_environments_page_lists_each_env_with_head_lease_and_signing(
-        web_url: str, web_store: WebStore) -> None:
+    web_url: str, web_store: WebStore
+) -> None:
     page = get(web_url + "/").text
     for env in ("dev", "prod", "long"):
         assert f'href="/env/{env}"' in page
@@ -39,7 +40,8 @@ def test_environments_page_lists_each_env_with_head_lease_and_signing(
 
 
 def test_history_pages_fifty_at_a_time_and_follows_the_cursor(
-        web_url: str, web_store: WebStore) -> None:
+    web_url: str, web_store: WebStore
+) -> None:
     first = get(web_url + "/env/long").text
     assert first.count('<td class="mono"><a href="/snap/') == 50
     assert "step 119" in first and "step 70" in first and "step 69" not in first
@@ -78,11 +80,13 @@ def test_unknown_env_snapshot_and_file_are_404_pages(web_url: str, web_store: We
 
 
 def test_snapshot_page_lists_files_modes_links_and_secrets(
-        web_url: str, web_store: WebStore) -> None:
+    web_url: str, web_store: WebStore
+) -> None:
     page = get(web_url + f"/snap/{web_store.dev_second}").text
     assert "&lt;script&gt;.json" in page and "<script>" not in page
-    assert f'/snap/{web_store.dev_second}/file/{quote("odd name #1 ?&%.txt")}' in page.replace(
-        "&amp;", "&")
+    assert f"/snap/{web_store.dev_second}/file/{quote('odd name #1 ?&%.txt')}" in page.replace(
+        "&amp;", "&"
+    )
     assert "→ config.json" in page  # the link, with its target
     assert "0644" in page or "0664" in page
     assert "1 redacted" in page  # config.json's password, deep/nested/app.yaml's token
@@ -115,7 +119,8 @@ def test_non_utf8_content_is_a_notice(web_url: str, web_store: WebStore) -> None
 
 
 def test_diff_between_snapshots_and_envs_shows_keys_with_secrets_redacted(
-        web_url: str, web_store: WebStore) -> None:
+    web_url: str, web_store: WebStore
+) -> None:
     page = get(web_url + f"/diff?a={web_store.dev_first}&b={web_store.dev_second}").text
     assert "/db/host" in page and "db1.internal" in page and "db2.internal" in page
     assert "/replicas" in page
@@ -183,8 +188,9 @@ def test_every_page_over_any_backend(any_store_url: str, tmp_path: Path) -> None
         store.close()
 
 
-def test_with_the_key_at_hand_secrets_stay_redacted(web_store: WebStore, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_the_key_at_hand_secrets_stay_redacted(
+    web_store: WebStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A server that could open every sealed value still shows only the marker."""
     monkeypatch.setenv("STATESYNC_PASSPHRASE", PASSPHRASE)
     with serve_web(web_store.url) as url:

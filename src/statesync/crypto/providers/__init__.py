@@ -20,8 +20,16 @@ from pathlib import Path
 from statesync.crypto.providers.base import Identity, Provider, Recipient, Stanza, WrapContext
 from statesync.errors import UsageError
 
-__all__ = ["Identity", "Provider", "Recipient", "Stanza", "WrapContext", "default_identities",
-           "from_stanza", "resolve"]
+__all__ = [
+    "Identity",
+    "Provider",
+    "Recipient",
+    "Stanza",
+    "WrapContext",
+    "default_identities",
+    "from_stanza",
+    "resolve",
+]
 
 KINDS = ("passphrase", "keyfile", "aws-kms", "azure-kv", "gcp-kms")
 
@@ -34,8 +42,10 @@ def resolve(spec: str) -> Provider:
 
         return PassphraseProvider(rest or "default")
     if not rest:
-        raise UsageError(f"recipient {spec!r}: expected one of {', '.join(KINDS)} followed by "
-                         "':' and what it names (e.g. keyfile:/path, aws-kms:alias/name)")
+        raise UsageError(
+            f"recipient {spec!r}: expected one of {', '.join(KINDS)} followed by "
+            "':' and what it names (e.g. keyfile:/path, aws-kms:alias/name)"
+        )
     if kind == "keyfile":
         from statesync.crypto.providers.keyfile import KeyfileProvider
 
@@ -82,7 +92,8 @@ def default_identities(specs: Iterable[str]) -> list[Provider]:
     """
     out = [resolve(spec) for spec in specs]
     has_passphrase = any(p.type == "passphrase" for p in out)
-    if not has_passphrase and (os.environ.get("STATESYNC_PASSPHRASE")
-                               or os.environ.get("STATESYNC_PASSPHRASE_FILE")):
+    if not has_passphrase and (
+        os.environ.get("STATESYNC_PASSPHRASE") or os.environ.get("STATESYNC_PASSPHRASE_FILE")
+    ):
         out.append(resolve("passphrase"))
     return out

@@ -38,10 +38,12 @@ def make_client(region: str | None = None) -> Any:
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError
     except ImportError:
-        raise KeyFailure("aws-kms recipients need the 's3' extra (pip install "
-                         "'statesync[s3]')") from None
-    config = Config(retries={"mode": "standard", "total_max_attempts": 3},
-                    connect_timeout=10, read_timeout=30)
+        raise KeyFailure(
+            "aws-kms recipients need the 's3' extra (pip install 'statesync[s3]')"
+        ) from None
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=10, read_timeout=30
+    )
     try:
         return boto3.session.Session().client("kms", region_name=region, config=config)
     except BotoCoreError as exc:  # e.g. no region configured
@@ -95,8 +97,9 @@ class AwsKmsProvider(Provider):
 
         arn = self.stanza_id().partition(":")[2]
         try:
-            blob = self.client().encrypt(KeyId=arn, Plaintext=key,
-                                         EncryptionContext=ctx.context)["CiphertextBlob"]
+            blob = self.client().encrypt(KeyId=arn, Plaintext=key, EncryptionContext=ctx.context)[
+                "CiphertextBlob"
+            ]
         except (BotoCoreError, ClientError) as exc:
             raise _failure(f"{TYPE}:{arn}: Encrypt", exc) from None
         return Stanza(ctx.stanza_id, TYPE, bytes(blob), {"key_arn": arn})
@@ -114,13 +117,13 @@ class AwsKmsProvider(Provider):
         if not match:
             raise KeyFailure(f"{own}: DescribeKey answered no key ARN")
         try:
-            out = self.client(match.group(1)).decrypt(CiphertextBlob=stanza.wrapped, KeyId=arn,
-                                 EncryptionContext=ctx.context)
+            out = self.client(match.group(1)).decrypt(
+                CiphertextBlob=stanza.wrapped, KeyId=arn, EncryptionContext=ctx.context
+            )
         except (BotoCoreError, ClientError) as exc:
             raise _failure(f"{stanza.id}: Decrypt", exc) from None
         if out.get("KeyId") != arn:
-            raise KeyFailure(f"{stanza.id}: KMS decrypted with another key than the one "
-                             "configured")
+            raise KeyFailure(f"{stanza.id}: KMS decrypted with another key than the one configured")
         return bytes(out["Plaintext"])
 
 

@@ -78,8 +78,9 @@ class AzureKeyVaultProvider(Provider):
         try:
             from azure.keyvault.keys.crypto import CryptographyClient
         except ImportError:
-            raise KeyFailure("azure-kv recipients need the 'azure' extra (pip install "
-                             "'statesync[azure]')") from None
+            raise KeyFailure(
+                "azure-kv recipients need the 'azure' extra (pip install 'statesync[azure]')"
+            ) from None
         if self._credential is None:
             from azure.identity import DefaultAzureCredential
 
@@ -104,8 +105,11 @@ class AzureKeyVaultProvider(Provider):
             result = self._crypto_client(key_id).wrap_key(_algorithm(self.algorithm), kek)
         except AzureError as exc:
             raise _failure(f"{self.stanza_id()}: wrapKey", exc) from None
-        params = {"key_id": result.key_id or key_id, "algorithm": self.algorithm,
-                  "wrapped_kek": base64.b64encode(result.encrypted_key).decode()}
+        params = {
+            "key_id": result.key_id or key_id,
+            "algorithm": self.algorithm,
+            "wrapped_kek": base64.b64encode(result.encrypted_key).decode(),
+        }
         return Stanza(ctx.stanza_id, TYPE, aead.seal(kek, key, ctx.aad), params)
 
     def unwrap(self, stanza: Stanza, ctx: WrapContext) -> bytes | None:
@@ -124,8 +128,9 @@ class AzureKeyVaultProvider(Provider):
         except AzureError as exc:
             raise _failure(f"{stanza.id}: unwrapKey", exc) from None
         if result.key_id is not None and not self._is_own(str(result.key_id)):
-            raise KeyFailure(f"{stanza.id}: Key Vault unwrapped with another key than the one "
-                             "configured")
+            raise KeyFailure(
+                f"{stanza.id}: Key Vault unwrapped with another key than the one configured"
+            )
         kek = result.key
         if len(kek) != aead.KEY_SIZE:
             raise IntegrityError(f"{stanza.id}: unwrapped key-encryption key has the wrong length")
@@ -140,8 +145,9 @@ class AzureKeyVaultProvider(Provider):
         return (vault, name) == (self.vault, self.name)
 
 
-def from_stanza(stanza: Stanza, credential: Any = None,
-                **client_kwargs: Any) -> AzureKeyVaultProvider | None:
+def from_stanza(
+    stanza: Stanza, credential: Any = None, **client_kwargs: Any
+) -> AzureKeyVaultProvider | None:
     """A recipient for the same Key Vault key (latest version) as ``stanza``."""
     if stanza.type != TYPE:
         return None

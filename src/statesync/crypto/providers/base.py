@@ -37,15 +37,20 @@ class WrapContext:
     @property
     def aad(self) -> bytes:
         """Associated data for AEAD wrapping (and Google KMS)."""
-        return aead.aad("statesync data-key", self.store_id, self.env, str(self.generation),
-                        self.stanza_id)
+        return aead.aad(
+            "statesync data-key", self.store_id, self.env, str(self.generation), self.stanza_id
+        )
 
     @property
     def context(self) -> dict[str, str]:
         """The same facts as an AWS KMS encryption context (string map)."""
-        return {"statesync:purpose": "data-key", "statesync:store": self.store_id,
-                "statesync:env": self.env, "statesync:generation": str(self.generation),
-                "statesync:stanza": self.stanza_id}
+        return {
+            "statesync:purpose": "data-key",
+            "statesync:store": self.store_id,
+            "statesync:env": self.env,
+            "statesync:generation": str(self.generation),
+            "statesync:stanza": self.stanza_id,
+        }
 
 
 @dataclass
@@ -58,8 +63,12 @@ class Stanza:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "params": self.params,
-                "wrapped": base64.b64encode(self.wrapped).decode()}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "params": self.params,
+            "wrapped": base64.b64encode(self.wrapped).decode(),
+        }
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> Stanza:
@@ -67,7 +76,8 @@ class Stanza:
         try:
             params = doc.get("params", {})
             if not isinstance(params, dict) or not all(
-                    isinstance(doc[name], str) and doc[name] for name in ("id", "type", "wrapped")):
+                isinstance(doc[name], str) and doc[name] for name in ("id", "type", "wrapped")
+            ):
                 raise ValueError
             wrapped = base64.b64decode(doc["wrapped"], validate=True)
             return cls(doc["id"], doc["type"], wrapped, params)
@@ -80,8 +90,9 @@ def b64param(stanza: Stanza, name: str) -> bytes:
     try:
         return base64.b64decode(str(stanza.params[name]), validate=True)
     except (KeyError, ValueError, binascii.Error):
-        raise KeyFailure(f"{stanza.id}: stanza parameter {name!r} is missing or malformed"
-                         ) from None
+        raise KeyFailure(
+            f"{stanza.id}: stanza parameter {name!r} is missing or malformed"
+        ) from None
 
 
 class Provider(abc.ABC):

@@ -29,8 +29,7 @@ from statesync.crypto.providers.base import Provider, Stanza, WrapContext
 from statesync.errors import IntegrityError, KeyFailure, UsageError
 
 TYPE = "gcp-kms"
-_NAME_RE = re.compile(
-    r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 
 def make_client() -> Any:
@@ -40,8 +39,9 @@ def make_client() -> Any:
         # make it judge the untyped google.cloud.storage in backends/gcs.py.
         kms_v1 = importlib.import_module("google.cloud.kms_v1")
     except ImportError:
-        raise KeyFailure("gcp-kms recipients need the 'gcs' extra (pip install "
-                         "'statesync[gcs]')") from None
+        raise KeyFailure(
+            "gcp-kms recipients need the 'gcs' extra (pip install 'statesync[gcs]')"
+        ) from None
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
@@ -69,8 +69,9 @@ class GcpKmsProvider(Provider):
 
     def __init__(self, name: str, client: Any = None) -> None:
         if not _NAME_RE.match(name):
-            raise UsageError("gcp-kms wants projects/P/locations/L/keyRings/R/cryptoKeys/K, "
-                             f"got {name!r}")
+            raise UsageError(
+                f"gcp-kms wants projects/P/locations/L/keyRings/R/cryptoKeys/K, got {name!r}"
+            )
         self.name = name
         self._client = client
 
@@ -93,16 +94,29 @@ class GcpKmsProvider(Provider):
 
         aad = ctx.aad
         try:
-            out = self.client().encrypt(request={
-                "name": self.name, "plaintext": key, "additional_authenticated_data": aad,
-                "plaintext_crc32c": _crc(key), "additional_authenticated_data_crc32c": _crc(aad)})
+            out = self.client().encrypt(
+                request={
+                    "name": self.name,
+                    "plaintext": key,
+                    "additional_authenticated_data": aad,
+                    "plaintext_crc32c": _crc(key),
+                    "additional_authenticated_data_crc32c": _crc(aad),
+                }
+            )
         except GoogleAPIError as exc:
             raise _failure(f"{self.stanza_id()}: encrypt", exc) from None
-        if not (out.verified_plaintext_crc32c and out.verified_additional_authenticated_data_crc32c
-                and out.ciphertext_crc32c == _crc(out.ciphertext)):
+        if not (
+            out.verified_plaintext_crc32c
+            and out.verified_additional_authenticated_data_crc32c
+            and out.ciphertext_crc32c == _crc(out.ciphertext)
+        ):
             raise KeyFailure(f"{self.stanza_id()}: encrypt request or answer corrupted in transit")
-        return Stanza(ctx.stanza_id, TYPE, bytes(out.ciphertext),
-                      {"key": self.name, "key_version": str(out.name)})
+        return Stanza(
+            ctx.stanza_id,
+            TYPE,
+            bytes(out.ciphertext),
+            {"key": self.name, "key_version": str(out.name)},
+        )
 
     def unwrap(self, stanza: Stanza, ctx: WrapContext) -> bytes | None:
         if stanza.type != TYPE:
@@ -114,10 +128,15 @@ class GcpKmsProvider(Provider):
             return None  # another key's stanza, or one that claims our id: not ours to open
         aad = ctx.aad
         try:
-            out = self.client().decrypt(request={
-                "name": name, "ciphertext": stanza.wrapped, "additional_authenticated_data": aad,
-                "ciphertext_crc32c": _crc(stanza.wrapped),
-                "additional_authenticated_data_crc32c": _crc(aad)})
+            out = self.client().decrypt(
+                request={
+                    "name": name,
+                    "ciphertext": stanza.wrapped,
+                    "additional_authenticated_data": aad,
+                    "ciphertext_crc32c": _crc(stanza.wrapped),
+                    "additional_authenticated_data_crc32c": _crc(aad),
+                }
+            )
         except GoogleAPIError as exc:
             raise _failure(f"{stanza.id}: decrypt", exc) from None
         if out.plaintext_crc32c != _crc(out.plaintext):

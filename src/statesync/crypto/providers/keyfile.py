@@ -54,8 +54,10 @@ def load_keyfile(path: Path) -> bytes:
     except OSError as exc:
         raise KeyFailure(f"keyfile {path}: {exc.strerror or exc}") from None
     if mode & 0o077:
-        raise KeyFailure(f"keyfile {path}: permissions {stat.S_IMODE(mode):04o} are too open "
-                         f"(run: chmod 600 {path})")
+        raise KeyFailure(
+            f"keyfile {path}: permissions {stat.S_IMODE(mode):04o} are too open "
+            f"(run: chmod 600 {path})"
+        )
     if len(raw) == aead.KEY_SIZE:
         return raw
     try:
@@ -95,8 +97,12 @@ class KeyfileProvider(Provider):
 
     def wrap(self, key: bytes, ctx: WrapContext) -> Stanza:
         kek = aead.derive(self._load(), "statesync keyfile-wrap")
-        return Stanza(ctx.stanza_id, TYPE, aead.seal(kek, key, ctx.aad),
-                      {"fingerprint": fingerprint(self._load())})
+        return Stanza(
+            ctx.stanza_id,
+            TYPE,
+            aead.seal(kek, key, ctx.aad),
+            {"fingerprint": fingerprint(self._load())},
+        )
 
     def unwrap(self, stanza: Stanza, ctx: WrapContext) -> bytes | None:
         if stanza.type != TYPE or stanza.id != self.stanza_id():
@@ -106,5 +112,6 @@ class KeyfileProvider(Provider):
             return aead.open_sealed(kek, stanza.wrapped, ctx.aad, stanza.id)
         except IntegrityError:
             # Our key and our fingerprint, yet the seal fails: altered or moved.
-            raise IntegrityError(f"{stanza.id}: wrapped key failed authentication "
-                                 "(the keyring was altered or moved)") from None
+            raise IntegrityError(
+                f"{stanza.id}: wrapped key failed authentication (the keyring was altered or moved)"
+            ) from None

@@ -44,9 +44,13 @@ class KdfParams:
     lanes: int = 4
 
     def to_json(self, salt: bytes) -> dict[str, Any]:
-        return {"kdf": "argon2id", "salt": base64.b64encode(salt).decode(),
-                "memory_kib": self.memory_kib, "iterations": self.iterations,
-                "lanes": self.lanes}
+        return {
+            "kdf": "argon2id",
+            "salt": base64.b64encode(salt).decode(),
+            "memory_kib": self.memory_kib,
+            "iterations": self.iterations,
+            "lanes": self.lanes,
+        }
 
     @classmethod
     def from_stanza(cls, stanza: Stanza) -> KdfParams:
@@ -59,8 +63,11 @@ class KdfParams:
             params = cls(*values)
         except (KeyError, TypeError, ValueError):
             raise KeyFailure(f"{stanza.id}: unknown or malformed KDF parameters") from None
-        if not (8 * params.lanes <= params.memory_kib <= MAX.memory_kib
-                and 1 <= params.iterations <= MAX.iterations and 1 <= params.lanes <= MAX.lanes):
+        if not (
+            8 * params.lanes <= params.memory_kib <= MAX.memory_kib
+            and 1 <= params.iterations <= MAX.iterations
+            and 1 <= params.lanes <= MAX.lanes
+        ):
             raise KeyFailure(f"{stanza.id}: KDF parameters out of bounds")
         return params
 
@@ -104,8 +111,12 @@ class PassphraseProvider(Provider):
 
     type = TYPE
 
-    def __init__(self, label: str = "default", params: KdfParams = DEFAULT,
-                 source: Callable[[str, bool], str | None] = read_passphrase) -> None:
+    def __init__(
+        self,
+        label: str = "default",
+        params: KdfParams = DEFAULT,
+        source: Callable[[str, bool], str | None] = read_passphrase,
+    ) -> None:
         if not _LABEL_RE.match(label):
             raise UsageError(f"invalid passphrase label {label!r}: letters, digits, '.', '_', '-'")
         self.label = label
@@ -127,23 +138,28 @@ class PassphraseProvider(Provider):
         if self._passphrase is None:
             self._passphrase = self._source(self.label, confirm)
         if not self._passphrase:
-            raise KeyFailure(f"{self.describe()}: no passphrase given (set STATESYNC_PASSPHRASE "
-                             "or STATESYNC_PASSPHRASE_FILE, or run at a terminal)")
+            raise KeyFailure(
+                f"{self.describe()}: no passphrase given (set STATESYNC_PASSPHRASE "
+                "or STATESYNC_PASSPHRASE_FILE, or run at a terminal)"
+            )
         return self._passphrase.encode()
 
     def _kek(self, salt: bytes, params: KdfParams, confirm: bool = False) -> bytes:
         secret = self._secret(confirm)
         if (salt, params) not in self._keks:
             self._keks[salt, params] = Argon2id(
-                salt=salt, length=aead.KEY_SIZE, iterations=params.iterations,
-                lanes=params.lanes, memory_cost=params.memory_kib).derive(secret)
+                salt=salt,
+                length=aead.KEY_SIZE,
+                iterations=params.iterations,
+                lanes=params.lanes,
+                memory_cost=params.memory_kib,
+            ).derive(secret)
         return self._keks[salt, params]
 
     def wrap(self, key: bytes, ctx: WrapContext) -> Stanza:
         salt = os.urandom(SALT_SIZE)
         kek = self._kek(salt, self.params, confirm=True)
-        return Stanza(ctx.stanza_id, TYPE, aead.seal(kek, key, ctx.aad),
-                      self.params.to_json(salt))
+        return Stanza(ctx.stanza_id, TYPE, aead.seal(kek, key, ctx.aad), self.params.to_json(salt))
 
     def unwrap(self, stanza: Stanza, ctx: WrapContext) -> bytes | None:
         if stanza.type != TYPE:
@@ -152,13 +168,13 @@ class PassphraseProvider(Provider):
         try:
             return aead.open_sealed(kek, stanza.wrapped, ctx.aad, stanza.id)
         except IntegrityError:
-            raise KeyFailure(f"{stanza.id}: wrong passphrase (or the stanza was altered)"
-                             ) from None
+            raise KeyFailure(f"{stanza.id}: wrong passphrase (or the stanza was altered)") from None
 
     def carry(self, stanza: Stanza) -> Provider | None:
         """The same passphrase under ``stanza``'s label (call after a successful unwrap)."""
         if stanza.type != TYPE or self._passphrase is None:
             return None
         secret = self._passphrase
-        return PassphraseProvider(stanza.id.partition(":")[2] or "default", self.params,
-                                  lambda _label, _confirm: secret)
+        return PassphraseProvider(
+            stanza.id.partition(":")[2] or "default", self.params, lambda _label, _confirm: secret
+        )

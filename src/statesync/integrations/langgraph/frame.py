@@ -75,9 +75,9 @@ class Sealer:
         """
         if len(data) < _HEADER or not data.startswith(MAGIC):
             raise IntegrityError(f"{key}: not a statesync LangGraph object")
-        generation = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4], "big")
+        generation = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "big")
         body = data[_HEADER:]
-        if codec.sha256_hex(body) != data[len(MAGIC) + 4:_HEADER].hex():
+        if codec.sha256_hex(body) != data[len(MAGIC) + 4 : _HEADER].hex():
             raise IntegrityError(f"{key}: content does not match its digest (damaged)")
         if generation:
             keys = self.keys(generation)

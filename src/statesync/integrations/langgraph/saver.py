@@ -55,8 +55,15 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     between threads; several processes may write one thread.
     """
 
-    def __init__(self, store: Store, *, env: str = DEFAULT_ENV, encrypt: bool = False,
-                 serde: SerializerProtocol | None = None, owns_store: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        env: str = DEFAULT_ENV,
+        encrypt: bool = False,
+        serde: SerializerProtocol | None = None,
+        owns_store: bool = False,
+    ) -> None:
         super().__init__(serde=serde)
         self.store = store
         self.env = layout.validate_env(env)
@@ -68,8 +75,15 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statesync-lg")
 
     @classmethod
-    def open(cls, url: str | None = None, *, env: str = DEFAULT_ENV, encrypt: bool = False,
-             serde: SerializerProtocol | None = None, create: bool = False) -> StatesyncSaver:
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        env: str = DEFAULT_ENV,
+        encrypt: bool = False,
+        serde: SerializerProtocol | None = None,
+        create: bool = False,
+    ) -> StatesyncSaver:
         """Open the store at ``url`` (``create``: make it first if there is none)."""
         from statesync.errors import StoreNotInitialised
 
@@ -89,14 +103,23 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     def __enter__(self) -> StatesyncSaver:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # --- writing -------------------------------------------------------------
 
-    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RunnableConfig:
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         """Store ``checkpoint`` (one object) and move the thread's head to it if newest.
 
         Both writes run at once and both have finished when this returns; if
@@ -105,31 +128,46 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         """
         where = _Where.of(config, checkpoint["id"])
         meta = get_checkpoint_metadata(config, metadata)
-        record = {"thread": where.thread_id, "ns": where.ns, "id": where.checkpoint_id,
-                  "parent": config["configurable"].get("checkpoint_id"),
-                  "run": _text_or_none(meta.get("run_id")),
-                  "cp": list(self.serde.dumps_typed(checkpoint)),
-                  "meta": list(self.serde.dumps_typed(meta))}
+        record = {
+            "thread": where.thread_id,
+            "ns": where.ns,
+            "id": where.checkpoint_id,
+            "parent": config["configurable"].get("checkpoint_id"),
+            "run": _text_or_none(meta.get("run_id")),
+            "cp": list(self.serde.dumps_typed(checkpoint)),
+            "meta": list(self.serde.dumps_typed(meta)),
+        }
         sealed = self.threads.sealed(where.thread)
-        stored = self._pool.submit(self.threads.write, where.checkpoint_key, record,
-                                   sealed=sealed)
+        stored = self._pool.submit(self.threads.write, where.checkpoint_key, record, sealed=sealed)
         try:
-            self.threads.advance_head(where.thread, where.thread_id, where.ns,
-                                      where.checkpoint_id)
+            self.threads.advance_head(where.thread, where.thread_id, where.ns, where.checkpoint_id)
         finally:
             stored.result()
         return where.config()
 
-    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                   task_id: str, task_path: str = "") -> None:
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         """Store a task's writes against a checkpoint: one object per task, idempotent."""
         where = _Where.of(config, config["configurable"]["checkpoint_id"])
-        entries = [[WRITES_IDX_MAP.get(ch, idx), ch, *self.serde.dumps_typed(value)]
-                   for idx, (ch, value) in enumerate(writes)]
-        base = {"thread": where.thread_id, "ns": where.ns, "cp": where.checkpoint_id,
-                "task": task_id, "path": task_path}
-        key = layout.langgraph_writes_key(where.thread, where.ns_name, where.cp_name,
-                                          layout.langgraph_name(task_id))
+        entries = [
+            [WRITES_IDX_MAP.get(ch, idx), ch, *self.serde.dumps_typed(value)]
+            for idx, (ch, value) in enumerate(writes)
+        ]
+        base = {
+            "thread": where.thread_id,
+            "ns": where.ns,
+            "cp": where.checkpoint_id,
+            "task": task_id,
+            "path": task_path,
+        }
+        key = layout.langgraph_writes_key(
+            where.thread, where.ns_name, where.cp_name, layout.langgraph_name(task_id)
+        )
         self.threads.add_writes(key, base, entries, sealed=self.threads.sealed(where.thread))
 
     # --- reading -------------------------------------------------------------
@@ -157,19 +195,37 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         """The newest checkpoint present when the head names none (or one that is gone)."""
         return next(self.list(_config(thread_id, ns, ""), limit=1), None)
 
-    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
-             before: RunnableConfig | None = None,
-             limit: int | None = None) -> Iterator[CheckpointTuple]:
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
         """Checkpoints newest first (by id), by thread, namespace, metadata and ``before``."""
         conf = config["configurable"] if config else {}
         ns = conf.get("checkpoint_ns")
-        prefix = (layout.langgraph_thread_prefix(layout.langgraph_name(str(conf["thread_id"])))
-                  if config else layout.LANGGRAPH)
+        prefix = (
+            layout.langgraph_thread_prefix(layout.langgraph_name(str(conf["thread_id"])))
+            if config
+            else layout.LANGGRAPH
+        )
         found = self.threads.listing(prefix)
-        wanted = sorted((pair for pair in found.checkpoints
-                         if _selected(pair[0], ns, get_checkpoint_id(config) if config else None,
-                                      get_checkpoint_id(before) if before else None)),
-                        key=lambda pair: pair[0].checkpoint_id, reverse=True)
+        wanted = sorted(
+            (
+                pair
+                for pair in found.checkpoints
+                if _selected(
+                    pair[0],
+                    ns,
+                    get_checkpoint_id(config) if config else None,
+                    get_checkpoint_id(before) if before else None,
+                )
+            ),
+            key=lambda pair: pair[0].checkpoint_id,
+            reverse=True,
+        )
         left = limit
         for k, key, got in self._read_ahead(wanted):
             if left is not None and left <= 0:
@@ -182,37 +238,45 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             left = None if left is None else left - 1
             yield tup
 
-    def _read_ahead(self, wanted: Sequence[tuple[layout.LangGraphKey, str]]
-                    ) -> Iterator[tuple[layout.LangGraphKey, str, Any]]:
+    def _read_ahead(
+        self, wanted: Sequence[tuple[layout.LangGraphKey, str]]
+    ) -> Iterator[tuple[layout.LangGraphKey, str, Any]]:
         """``(k, key, read(key))`` in order, reading a few objects ahead at once."""
         for start in range(0, len(wanted), _READ_AHEAD):
-            batch = wanted[start:start + _READ_AHEAD]
+            batch = wanted[start : start + _READ_AHEAD]
             records = self._pool.map(self.threads.read, [key for _, key in batch])
             for (k, key), got in zip(batch, records, strict=True):
                 yield k, key, got
 
-    def _tuple(self, key: str, record: dict[str, Any],
-               write_keys: Sequence[str]) -> CheckpointTuple:
+    def _tuple(
+        self, key: str, record: dict[str, Any], write_keys: Sequence[str]
+    ) -> CheckpointTuple:
         thread_id, ns, parent = record["thread"], record["ns"], record["parent"]
         checkpoint: Checkpoint = self.serde.loads_typed(tuple(record["cp"]))
         if layout.langgraph_checkpoint_name(checkpoint["id"]) != key.rsplit("/", 1)[-1]:
             raise IntegrityError(f"{key}: holds another checkpoint (moved or tampered)")
         versions = checkpoint.get("channel_versions", {})
-        checkpoint["channel_values"] = {k: v for k, v in checkpoint["channel_values"].items()
-                                        if k in versions}
+        checkpoint["channel_values"] = {
+            k: v for k, v in checkpoint["channel_values"].items() if k in versions
+        }
         return CheckpointTuple(
             config=_config(thread_id, ns, checkpoint["id"]),
             checkpoint=checkpoint,
             metadata=self.serde.loads_typed(tuple(record["meta"])),
             parent_config=_config(thread_id, ns, parent) if parent else None,
-            pending_writes=self._pending(write_keys))
+            pending_writes=self._pending(write_keys),
+        )
 
     def _pending(self, keys: Sequence[str]) -> builtins.list[tuple[str, str, Any]]:
-        rows = [(batch["path"], batch["task"], int(e[0]), e[1], e[2], e[3])
-                for batch in self.threads.read_all(keys) for e in batch["writes"]]
+        rows = [
+            (batch["path"], batch["task"], int(e[0]), e[1], e[2], e[3])
+            for batch in self.threads.read_all(keys)
+            for e in batch["writes"]
+        ]
         rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2]))
-        return [(task, ch, self.serde.loads_typed((kind, raw)))
-                for _, task, _, ch, kind, raw in rows]
+        return [
+            (task, ch, self.serde.loads_typed((kind, raw))) for _, task, _, ch, kind, raw in rows
+        ]
 
     # --- maintenance ---------------------------------------------------------
 
@@ -303,21 +367,36 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await asyncio.to_thread(self.get_tuple, config)
 
-    async def alist(self, config: RunnableConfig | None, *,
-                    filter: dict[str, Any] | None = None, before: RunnableConfig | None = None,
-                    limit: int | None = None) -> AsyncIterator[CheckpointTuple]:
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
         def collect() -> builtins.list[CheckpointTuple]:
             return list(self.list(config, filter=filter, before=before, limit=limit))
 
         for tup in await asyncio.to_thread(collect):
             yield tup
 
-    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
-                   metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
         return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
-    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
-                          task_id: str, task_path: str = "") -> None:
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
@@ -363,12 +442,16 @@ class _Where:
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                             "checkpoint_id": checkpoint_id}}
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
 
 
-def _selected(k: layout.LangGraphKey, ns: str | None, only: str | None,
-              before: str | None) -> bool:
+def _selected(k: layout.LangGraphKey, ns: str | None, only: str | None, before: str | None) -> bool:
     if ns is not None and k.ns != layout.langgraph_name(ns):
         return False
     if only and k.checkpoint_id != only:
@@ -378,7 +461,8 @@ def _selected(k: layout.LangGraphKey, ns: str | None, only: str | None,
 
 def _keys(found: Listing) -> list[str]:
     return [key for _, key in found.checkpoints] + [
-        key for keys in found.writes.values() for key in keys]
+        key for keys in found.writes.values() for key in keys
+    ]
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -73,8 +73,9 @@ class ThreadStore:
         record, encrypted = self.sealer.decode(key, data)
         return record, version, encrypted
 
-    def write(self, key: str, record: dict[str, Any], *, sealed: bool,
-              mode: PutMode = OVERWRITE) -> Version:
+    def write(
+        self, key: str, record: dict[str, Any], *, sealed: bool, mode: PutMode = OVERWRITE
+    ) -> Version:
         return self.backend.put(key, self.sealer.encode(key, record, encrypt=sealed), mode)
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -159,15 +160,26 @@ class ThreadStore:
         with self._lock:
             self._heads.pop(thread, None)
 
-    def _swap_head(self, thread: str, thread_id: str, head: Head | None,
-                   latest: dict[str, str], *, merge: bool = True) -> bool:
+    def _swap_head(
+        self,
+        thread: str,
+        thread_id: str,
+        head: Head | None,
+        latest: dict[str, str],
+        *,
+        merge: bool = True,
+    ) -> bool:
         """One conditional write of the head; False if another writer moved it first."""
         new = {**head.latest, **latest} if head and merge else dict(latest)
         sealed = self.encrypt or bool(head and head.encrypted)
         mode: PutMode = Update(head.version) if head else CREATE
         try:
-            version = self.write(layout.langgraph_head_key(thread),
-                                 {"thread": thread_id, "latest": new}, sealed=sealed, mode=mode)
+            version = self.write(
+                layout.langgraph_head_key(thread),
+                {"thread": thread_id, "latest": new},
+                sealed=sealed,
+                mode=mode,
+            )
         except (PreconditionFailed, AlreadyExists):
             return False
         with self._lock:
@@ -176,8 +188,9 @@ class ThreadStore:
 
     # --- write batches -------------------------------------------------------
 
-    def add_writes(self, key: str, base: dict[str, Any], entries: list[list[Any]],
-                   *, sealed: bool) -> None:
+    def add_writes(
+        self, key: str, base: dict[str, Any], entries: list[list[Any]], *, sealed: bool
+    ) -> None:
         """Store a task's writes; an index already stored (>= 0) is kept, not repeated.
 
         Special writes (negative indexes: error, interrupt, ...) replace the
@@ -201,8 +214,12 @@ class ThreadStore:
             if merged is None:
                 return
             try:
-                self.write(key, {**record, "writes": merged}, sealed=sealed or was_sealed,
-                           mode=Update(version))
+                self.write(
+                    key,
+                    {**record, "writes": merged},
+                    sealed=sealed or was_sealed,
+                    mode=Update(version),
+                )
                 return
             except PreconditionFailed:
                 continue

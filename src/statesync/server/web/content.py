@@ -42,8 +42,9 @@ class Shown:
     notice: str | None = None
 
 
-def show_file(store: Store, snapshot: str, path: str, size: int,
-              index: ChunkIndex | None = None) -> Shown:
+def show_file(
+    store: Store, snapshot: str, path: str, size: int, index: ChunkIndex | None = None
+) -> Shown:
     """``path``'s redacted content as text, or a notice (too large, not UTF-8, not shown)."""
     if size > MAX_SHOWN:
         return Shown(None, f"{size} bytes: too large to show here (statesync cat shows it)")
@@ -59,8 +60,11 @@ def show_file(store: Store, snapshot: str, path: str, size: int,
 
 def highlight(text: str) -> Markup:
     """``text`` escaped, with each secret marker set apart so readers see it was redacted."""
-    return Markup(str(escape(text)).replace(
-        _MARKER, f'<span class="redacted" title="secret value, not shown">{_MARKER}</span>'))
+    return Markup(
+        str(escape(text)).replace(
+            _MARKER, f'<span class="redacted" title="secret value, not shown">{_MARKER}</span>'
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -121,9 +125,15 @@ def _line_diff(a: str, b: str) -> tuple[DiffLine, ...]:
     out: list[DiffLine] = []
     lines = difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=3)
     for line in itertools.islice(lines, 2, None):  # the page names both sides already
-        kind = ("hunk" if line.startswith("@@")
-                else "add" if line.startswith("+") else "del" if line.startswith("-")
-                else "same")
+        kind = (
+            "hunk"
+            if line.startswith("@@")
+            else "add"
+            if line.startswith("+")
+            else "del"
+            if line.startswith("-")
+            else "same"
+        )
         out.append(DiffLine(kind, line))
         if len(out) >= MAX_DIFF_LINES:
             out.append(DiffLine("meta", "… the rest of the diff is not shown"))
@@ -131,8 +141,15 @@ def _line_diff(a: str, b: str) -> tuple[DiffLine, ...]:
     return tuple(out)
 
 
-def file_change(store: Store, a: str, b: str, path: str, pointers: list[str],
-                sizes: tuple[int, int], index: ChunkIndex) -> FileChange:
+def file_change(
+    store: Store,
+    a: str,
+    b: str,
+    path: str,
+    pointers: list[str],
+    sizes: tuple[int, int],
+    index: ChunkIndex,
+) -> FileChange:
     """How ``path`` changed from snapshot ``a`` to ``b``, from both redacted forms."""
     before = show_file(store, a, path, sizes[0], index)
     after = show_file(store, b, path, sizes[1], index)

@@ -78,16 +78,20 @@ def _start(store: Store, env: str, at: str) -> str:
     return snap
 
 
-def history_page(store: Store, cache: LineCache, env: str, number: int,
-                 at: str | None = None) -> HistoryPage:
+def history_page(
+    store: Store, cache: LineCache, env: str, number: int, at: str | None = None
+) -> HistoryPage:
     """Page ``number`` (from 1) of ``env``'s history, starting at cursor ``at`` if given.
 
     Raises :class:`EnvNotFound`, :class:`ViewNotFound` past the end, and
     :class:`IntegrityError` for a damaged or untrusted head or manifest.
     """
     ref = api.head_ref(store, env)
-    start = _start(store, env, at) if at else _skip(store, cache, ref.snapshot,
-                                                    (number - 1) * PAGE_SIZE)
+    start = (
+        _start(store, env, at)
+        if at
+        else _skip(store, cache, ref.snapshot, (number - 1) * PAGE_SIZE)
+    )
     if start is None:
         raise ViewNotFound(f"{env}'s history has no page {number}")
     entries: list[LogEntry] = []

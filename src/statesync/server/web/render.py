@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 #: No script may run and nothing may be loaded from elsewhere: the pages need neither.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -47,8 +49,11 @@ def when(stamp: str | datetime | None) -> str:
     if stamp is None or stamp == "":
         return ""
     try:
-        moment = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(
-            stamp.replace("Z", "+00:00"))
+        moment = (
+            stamp
+            if isinstance(stamp, datetime)
+            else datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        )
     except ValueError:
         return str(stamp)
     suffix = " UTC" if moment.utcoffset() is not None and not moment.utcoffset() else ""
@@ -67,11 +72,19 @@ def environment() -> jinja2.Environment:
 
     from statesync.server.web.content import highlight
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("statesync.server.web", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(size=human_size, when=when, urlpath=url_path,
-                       short=lambda s: str(s)[:12], octal=lambda m: f"{m:04o}",
-                       redacted=highlight)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("statesync.server.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        size=human_size,
+        when=when,
+        urlpath=url_path,
+        short=lambda s: str(s)[:12],
+        octal=lambda m: f"{m:04o}",
+        redacted=highlight,
+    )
     return env
 
 
@@ -83,8 +96,12 @@ def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
-_KINDS = {4: ("Damaged or untrusted data", 500), 5: ("Locked", 409),
-          6: ("Key needed", 500), 3: ("Conflict", 409)}
+_KINDS = {
+    4: ("Damaged or untrusted data", 500),
+    5: ("Locked", 409),
+    6: ("Key needed", 500),
+    3: ("Conflict", 409),
+}
 
 
 def error_page(exc: BaseException, **values: Any) -> HTMLResponse:
@@ -104,5 +121,6 @@ def error_page(exc: BaseException, **values: Any) -> HTMLResponse:
         log.error("web view failed: %s", type(exc).__name__, exc_info=exc)
         title, status, message = "Internal error", 500, "the page could not be rendered"
     kind = type(exc).__name__ if isinstance(exc, StatesyncError) else "Error"
-    return page("error.html", status, title=title, message=message, kind=kind,
-                code=status, **values)
+    return page(
+        "error.html", status, title=title, message=message, kind=kind, code=status, **values
+    )

@@ -28,8 +28,12 @@ View = Callable[["Store", LineCache, "Request", dict[str, Any]], "Response"]
 
 def _base(ctx: WebContext, request: Request) -> dict[str, Any]:
     """What every page's header shows."""
-    return {"store_url": ctx.store_url, "role": viewer_role(ctx, request),
-            "static": STATIC, "rendered_at": views.now_text()}
+    return {
+        "store_url": ctx.store_url,
+        "role": viewer_role(ctx, request),
+        "static": STATIC,
+        "rendered_at": views.now_text(),
+    }
 
 
 def _endpoint(ctx: WebContext, cache: LineCache, view: View) -> Callable[[Request], Response]:
@@ -52,10 +56,15 @@ def web_routes(ctx: WebContext) -> list[BaseRoute]:
 
     cache = LineCache()
     pages: list[tuple[str, View]] = [
-        ("/", views.environments), ("/env/{env}", views.env_history),
-        ("/snap/{snap}", views.snapshot), ("/snap/{snap}/file/{path:path}", views.file),
-        ("/diff", views.diff)]
-    routes: list[BaseRoute] = [Route(path, _endpoint(ctx, cache, view), methods=["GET"],
-                                     name=f"web-{view.__name__}") for path, view in pages]
+        ("/", views.environments),
+        ("/env/{env}", views.env_history),
+        ("/snap/{snap}", views.snapshot),
+        ("/snap/{snap}/file/{path:path}", views.file),
+        ("/diff", views.diff),
+    ]
+    routes: list[BaseRoute] = [
+        Route(path, _endpoint(ctx, cache, view), methods=["GET"], name=f"web-{view.__name__}")
+        for path, view in pages
+    ]
     routes.append(Mount(STATIC, StaticFiles(directory=_STATIC_DIR), name="web-static"))
     return routes

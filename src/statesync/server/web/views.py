@@ -42,8 +42,9 @@ def _env_row(store: Store, cache: LineCache, name: str, lock: LockStatus | None)
         return EnvRow(name, ref, lock=lock, damage=f"{type(exc).__name__}: {exc}")
 
 
-def environments(store: Store, cache: LineCache, request: Request,
-                 base: dict[str, Any]) -> HTMLResponse:
+def environments(
+    store: Store, cache: LineCache, request: Request, base: dict[str, Any]
+) -> HTMLResponse:
     try:  # judging a lease probes the store's clock (a write): a read-only store may refuse
         locks, lease_problem = {st.env: st for st in store.locks()}, None
     except StatesyncError as exc:
@@ -59,51 +60,60 @@ def _page_number(request: Request) -> int:
     return int(raw)
 
 
-def env_history(store: Store, cache: LineCache, request: Request,
-                base: dict[str, Any]) -> HTMLResponse:
+def env_history(
+    store: Store, cache: LineCache, request: Request, base: dict[str, Any]
+) -> HTMLResponse:
     env = request.path_params["env"]
-    hist = history_page(store, cache, layout.validate_env(env), _page_number(request),
-                        request.query_params.get("at") or None)
+    hist = history_page(
+        store,
+        cache,
+        layout.validate_env(env),
+        _page_number(request),
+        request.query_params.get("at") or None,
+    )
     return page("history.html", hist=hist, env=env, crumbs=[(env, None)], **base)
 
 
-def snapshot(store: Store, cache: LineCache, request: Request,
-             base: dict[str, Any]) -> HTMLResponse:
+def snapshot(
+    store: Store, cache: LineCache, request: Request, base: dict[str, Any]
+) -> HTMLResponse:
     snap = api.resolve_snapshot(store, request.path_params["snap"])
     manifest = api.snapshot_manifest(store, snap)
     crumbs = [(manifest.env, f"/env/{manifest.env}"), (snap[:12], None)]
     return page("snapshot.html", snap=snap, m=manifest, crumbs=crumbs, **base)
 
 
-def file(store: Store, cache: LineCache, request: Request,
-         base: dict[str, Any]) -> HTMLResponse:
+def file(store: Store, cache: LineCache, request: Request, base: dict[str, Any]) -> HTMLResponse:
     snap = api.resolve_snapshot(store, request.path_params["snap"])
     path = request.path_params["path"]
     manifest = api.snapshot_manifest(store, snap)
     entry = manifest.by_path().get(path)
     if entry is None:
         raise ViewNotFound(f"snapshot {snap[:12]} has no file {path!r}")
-    shown = (content.Shown(None, "a sealed secret file: its content is never shown")
-             if entry.kind == "secret-file" else content.show_file(store, snap, path, entry.size))
+    shown = (
+        content.Shown(None, "a sealed secret file: its content is never shown")
+        if entry.kind == "secret-file"
+        else content.show_file(store, snap, path, entry.size)
+    )
     crumbs = [(manifest.env, f"/env/{manifest.env}"), (snap[:12], f"/snap/{snap}"), (path, None)]
     text = content.highlight(shown.text) if shown.text is not None else None
-    return page("file.html", snap=snap, entry=entry, shown=shown, text=text,
-                crumbs=crumbs, **base)
+    return page("file.html", snap=snap, entry=entry, shown=shown, text=text, crumbs=crumbs, **base)
 
 
-def diff(store: Store, cache: LineCache, request: Request,
-         base: dict[str, Any]) -> HTMLResponse:
+def diff(store: Store, cache: LineCache, request: Request, base: dict[str, Any]) -> HTMLResponse:
     a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
     if not (a and b):
         return page("diff.html", d=None, a=a, b=b, changes=[], crumbs=[("diff", None)], **base)
     d = api.diff_snapshots(store, a, b)
     ma, mb = (api.snapshot_manifest(store, s).by_path() for s in (d.a, d.b))
     index = api.chunk_index(store)  # one listing of the store for every file shown
-    changes = [content.file_change(store, d.a, d.b, path, pointers,
-                                   (ma[path].size, mb[path].size), index)
-               for path, pointers in d.modified.items()]
-    return page("diff.html", d=d, a=a, b=b, changes=changes, ma=ma, mb=mb,
-                crumbs=[("diff", None)], **base)
+    changes = [
+        content.file_change(store, d.a, d.b, path, pointers, (ma[path].size, mb[path].size), index)
+        for path, pointers in d.modified.items()
+    ]
+    return page(
+        "diff.html", d=d, a=a, b=b, changes=changes, ma=ma, mb=mb, crumbs=[("diff", None)], **base
+    )
 
 
 def now_text() -> str:

@@ -25,8 +25,9 @@ _WIDTH = 1 << 30
 _YAML_BREAKS = frozenset("\x85\u2028\u2029")
 
 
-def write_document(fh: BinaryIO, fmt: str, header: dict[str, Any],
-                   components: Iterable[dict[str, Any]]) -> None:
+def write_document(
+    fh: BinaryIO, fmt: str, header: dict[str, Any], components: Iterable[dict[str, Any]]
+) -> None:
     """Write ``header`` plus ``components`` (consumed lazily) as one JSON or YAML document."""
     if fmt == JSON:
         _write_json(fh, header, components)
@@ -34,24 +35,23 @@ def write_document(fh: BinaryIO, fmt: str, header: dict[str, Any],
         _write_yaml(fh, header, components)
 
 
-def _write_json(fh: BinaryIO, header: dict[str, Any],
-                components: Iterable[dict[str, Any]]) -> None:
+def _write_json(fh: BinaryIO, header: dict[str, Any], components: Iterable[dict[str, Any]]) -> None:
     head = json.dumps(header, indent=2, ensure_ascii=False)
     fh.write(head[: head.rindex("}")].rstrip().encode() + b',\n  "components": [')
     sep = "\n"
     for comp in components:
         # json never writes a raw "\n" inside a string, so this is safe (unlike
         # str.splitlines, which also breaks at U+2028 and friends).
-        body = "\n".join("    " + line
-                         for line in json.dumps(comp, indent=2, ensure_ascii=False).split("\n"))
+        body = "\n".join(
+            "    " + line for line in json.dumps(comp, indent=2, ensure_ascii=False).split("\n")
+        )
         fh.write((sep + body).encode())
         sep = ",\n"
     fh.write(b"\n  ]\n}\n" if sep != "\n" else b"]\n}\n")
 
 
 def _yaml(doc: Any) -> str:
-    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                         width=_WIDTH))
+    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=_WIDTH))
 
 
 def yaml_component(comp: dict[str, Any]) -> str:
@@ -72,8 +72,7 @@ def yaml_component(comp: dict[str, Any]) -> str:
     return _yaml([{**comp, **base64_content(content.encode())}])
 
 
-def _write_yaml(fh: BinaryIO, header: dict[str, Any],
-                components: Iterable[dict[str, Any]]) -> None:
+def _write_yaml(fh: BinaryIO, header: dict[str, Any], components: Iterable[dict[str, Any]]) -> None:
     fh.write(_yaml(header).encode())
     fh.write(b"components:")
     empty = True
@@ -107,11 +106,16 @@ def _decode_json(raw: bytes, where: str) -> Any:
     try:
         return json.loads(raw, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
-        raise BundleError(f"{where}: not valid JSON (truncated or malformed: {exc.msg}; "
-                          f"line {exc.lineno}, column {exc.colno})") from None
+        raise BundleError(
+            f"{where}: not valid JSON (truncated or malformed: {exc.msg}; "
+            f"line {exc.lineno}, column {exc.colno})"
+        ) from None
     except (ValueError, RecursionError) as exc:
-        reason = "too deeply nested" if isinstance(exc, RecursionError) else (
-            "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc))
+        reason = (
+            "too deeply nested"
+            if isinstance(exc, RecursionError)
+            else ("not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc))
+        )
         raise BundleError(f"{where}: not valid JSON ({reason})") from None
 
 
@@ -121,7 +125,8 @@ def _decode_yaml(raw: bytes, where: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f"; line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BundleError(f"{where}: not valid YAML (truncated or malformed: "
-                          f"{exc.problem or exc.context}{at})") from None
+        raise BundleError(
+            f"{where}: not valid YAML (truncated or malformed: {exc.problem or exc.context}{at})"
+        ) from None
     except (yaml.YAMLError, ValueError, RecursionError):
         raise BundleError(f"{where}: not valid YAML (truncated or malformed)") from None

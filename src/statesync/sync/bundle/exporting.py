@@ -29,9 +29,17 @@ def has_content(entry: Entry, include_binaries: bool) -> bool:
     return entry.kind != "symlink" and (entry.kind != "binary" or include_binaries)
 
 
-def build_header(manifest: Manifest, snapshot: str, entries: list[Entry], secret_files: list[str],
-                 *, description: str, tags: dict[str, str], paths: list[str],
-                 include_binaries: bool) -> dict[str, Any]:
+def build_header(
+    manifest: Manifest,
+    snapshot: str,
+    entries: list[Entry],
+    secret_files: list[str],
+    *,
+    description: str,
+    tags: dict[str, str],
+    paths: list[str],
+    include_binaries: bool,
+) -> dict[str, Any]:
     """The bundle document without its ``components`` (the writer appends them last)."""
     return {
         "format": FORMAT,
@@ -65,8 +73,13 @@ def build_header(manifest: Manifest, snapshot: str, entries: list[Entry], secret
 
 def component_header(entry: Entry, include_binaries: bool) -> dict[str, Any]:
     """A component's fields other than its content."""
-    out: dict[str, Any] = {"path": entry.path, "kind": entry.kind, "mode": entry.mode,
-                           "size": entry.size, "sha256": entry.digest}
+    out: dict[str, Any] = {
+        "path": entry.path,
+        "kind": entry.kind,
+        "mode": entry.mode,
+        "size": entry.size,
+        "sha256": entry.digest,
+    }
     if entry.kind == "symlink":
         out["target"] = entry.target
     elif not has_content(entry, include_binaries):
@@ -123,8 +136,9 @@ def inline(repo: Repo, index: ChunkIndex, entry: Entry, include_binaries: bool) 
     return comp
 
 
-def members(repo: Repo, index: ChunkIndex, entries: list[Entry],
-            include_binaries: bool) -> Iterator[Member]:
+def members(
+    repo: Repo, index: ChunkIndex, entries: list[Entry], include_binaries: bool
+) -> Iterator[Member]:
     """``.tar.zst`` members (name, size, verified chunks) for the carried entries."""
     for e in entries:
         if has_content(e, include_binaries):

@@ -39,8 +39,15 @@ class ImportPlan:
     sealed_files: list[str] = field(default_factory=list)  # uploads of kind secret-file
 
 
-def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existing: bool,
-                policy: secrets.SecretPolicy, seal: Resealer | None = None) -> ImportPlan:
+def plan_import(
+    bundle: Bundle,
+    base: Manifest | None,
+    env: str,
+    *,
+    skip_existing: bool,
+    policy: secrets.SecretPolicy,
+    seal: Resealer | None = None,
+) -> ImportPlan:
     """Decide the new snapshot: ``base`` entries overlaid with the bundle's files.
 
     Secret-glob paths are refused (listed, never stored); with
@@ -66,24 +73,35 @@ def plan_import(bundle: Bundle, base: Manifest | None, env: str, *, skip_existin
             plan.skipped.append(comp.path)
         else:
             _take(plan, comp, have.get(comp.path), bundle, policy, seal)
-    names = (set(base.secret_files if base else []) | set(bundle.secret_files)
-             | set(plan.refused) | set(plan.secret_names))
+    names = (
+        set(base.secret_files if base else [])
+        | set(bundle.secret_files)
+        | set(plan.refused)
+        | set(plan.secret_names)
+    )
     names -= {p for p, e in plan.entries.items() if e.kind == "secret-file"}
     names -= set(plan.sealed_files)
     plan.secret_names = sorted(names)
     try:
-        check_tree([*plan.entries, *(c.path for c in plan.uploads)], f"import into {env}",
-                   [p for p, e in plan.entries.items() if e.kind == "symlink"])
+        check_tree(
+            [*plan.entries, *(c.path for c in plan.uploads)],
+            f"import into {env}",
+            [p for p, e in plan.entries.items() if e.kind == "symlink"],
+        )
     except BundleError as exc:
         raise ImportTreeClash(str(exc)) from None
     return plan
 
 
-def _take_sealed(plan: ImportPlan, comp: Component, seal: Resealer | None,
-                 have: dict[str, Entry]) -> None:
+def _take_sealed(
+    plan: ImportPlan, comp: Component, seal: Resealer | None, have: dict[str, Entry]
+) -> None:
     """A secret file as the source sealed it: sealed for the target, or kept by name only."""
-    blob = seal.secret_file(comp.path, comp.data if comp.data is not None else _read(comp)) \
-        if seal is not None else None
+    blob = (
+        seal.secret_file(comp.path, comp.data if comp.data is not None else _read(comp))
+        if seal is not None
+        else None
+    )
     if blob is None:
         plan.secret_names.append(comp.path)  # the target's own file (if any) stays
         return
@@ -94,8 +112,14 @@ def _take_sealed(plan: ImportPlan, comp: Component, seal: Resealer | None,
     plan.imported += 1
 
 
-def _take(plan: ImportPlan, comp: Component, old: Entry | None, bundle: Bundle,
-          policy: secrets.SecretPolicy, seal: Resealer | None = None) -> None:
+def _take(
+    plan: ImportPlan,
+    comp: Component,
+    old: Entry | None,
+    bundle: Bundle,
+    policy: secrets.SecretPolicy,
+    seal: Resealer | None = None,
+) -> None:
     if comp.kind == "symlink":
         plan.entries[comp.path] = symlink_entry(comp.path, str(comp.target))
     elif not comp.included:
@@ -104,14 +128,16 @@ def _take(plan: ImportPlan, comp: Component, old: Entry | None, bundle: Bundle,
             return
     else:
         plan.entries.pop(comp.path, None)
-        plan.pointers[comp.path] = _redact(comp, policy, bundle.secret_values.get(comp.path, []),
-                                           seal)
+        plan.pointers[comp.path] = _redact(
+            comp, policy, bundle.secret_values.get(comp.path, []), seal
+        )
         plan.uploads.append(comp)
     plan.imported += 1
 
 
-def _redact(comp: Component, policy: secrets.SecretPolicy, listed: list[str],
-            seal: Resealer | None = None) -> list[str]:
+def _redact(
+    comp: Component, policy: secrets.SecretPolicy, listed: list[str], seal: Resealer | None = None
+) -> list[str]:
     """Redact (or seal, see ``seal``) a document's secret values in place; return its pointers.
 
     Pointers the bundle lists are kept where the document holds the marker there.

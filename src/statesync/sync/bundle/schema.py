@@ -133,8 +133,11 @@ def check_version(doc: Any, where: str) -> dict[str, Any]:
         raise _fail(where, f"not a statesync bundle (format {_short(doc.get('format'))})")
     version = doc.get("version")
     if type(version) is not int or version != VERSION:
-        raise _fail(where, f"bundle format version {_short(version)} is not supported "
-                           f"(this statesync reads version {VERSION})")
+        raise _fail(
+            where,
+            f"bundle format version {_short(version)} is not supported "
+            f"(this statesync reads version {VERSION})",
+        )
     return doc
 
 
@@ -150,11 +153,13 @@ def parse_bundle(doc: Any, where: str, *, inline: bool) -> Bundle:
     metadata = _metadata(_get(doc, "metadata", dict, where), where)
     raw_components = _get(doc, "components", list, where)
     if len(raw_components) != _int(doc, "component_count", _MAX_SIZE, where):
-        raise _fail(where, f"truncated: holds {len(raw_components)} of "
-                           f"{doc['component_count']} components")
+        raise _fail(
+            where, f"truncated: holds {len(raw_components)} of {doc['component_count']} components"
+        )
     components = [_component(raw, i, where, inline) for i, raw in enumerate(raw_components)]
-    check_tree([c.path for c in components], where,
-               [c.path for c in components if c.kind == "symlink"])
+    check_tree(
+        [c.path for c in components], where, [c.path for c in components if c.kind == "symlink"]
+    )
     secret_files, secret_values = _secrets(doc.get("secrets", {}), where)
     policies = doc.get("policies", [])
     if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
@@ -166,8 +171,9 @@ def _metadata(meta: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(meta.get("description", ""), str):
         raise _fail(where, "metadata 'description' must be a string")
     tags = meta.get("tags", {})
-    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                             for k, v in tags.items()):
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
         raise _fail(where, "metadata 'tags' must map strings to strings")
     return meta
 
@@ -182,8 +188,9 @@ def _secrets(raw: Any, where: str) -> tuple[list[str], dict[str, list[str]]]:
     names = [safe_path(f, where) for f in files]
     pointers: dict[str, list[str]] = {}
     for path, ptrs in values.items():
-        if not isinstance(ptrs, list) or not all(isinstance(p, str) and p.startswith("/")
-                                                 for p in ptrs):
+        if not isinstance(ptrs, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in ptrs
+        ):
             raise _fail(where, "secret values must be lists of JSON pointers")
         pointers[safe_path(path, where)] = list(ptrs)
     return names, pointers
@@ -206,8 +213,13 @@ def _component(raw: Any, index: int, where: str, inline: bool) -> Component:
     kind = raw.get("kind")
     if kind not in KINDS:
         raise _fail(at, f"unknown kind {_short(kind)}")
-    comp = Component(path, kind, _int(raw, "mode", 0o7777, at), _int(raw, "size", _MAX_SIZE, at),
-                     _get(raw, "sha256", str, at))
+    comp = Component(
+        path,
+        kind,
+        _int(raw, "mode", 0o7777, at),
+        _int(raw, "size", _MAX_SIZE, at),
+        _get(raw, "sha256", str, at),
+    )
     if not _SHA_RE.match(comp.sha256):
         raise _fail(at, "sha256 is not 64 lowercase hex digits")
     if kind == "symlink":

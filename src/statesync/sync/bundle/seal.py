@@ -38,8 +38,9 @@ from statesync.sync.store.sealing import EnvKeys, file_generation, value_generat
 def carries_sealed(bundle: Bundle) -> bool:
     """True if the bundle says it holds sealed secrets (or carries a sealed secret file)."""
     enc = bundle.metadata.get("encryption")
-    return ((isinstance(enc, dict) and bool(enc.get("secrets")))
-            or any(c.kind == "secret-file" for c in bundle.components))
+    return (isinstance(enc, dict) and bool(enc.get("secrets"))) or any(
+        c.kind == "secret-file" for c in bundle.components
+    )
 
 
 @dataclass
@@ -91,11 +92,13 @@ class Resealer:
         With a target key they are sealed for it (as ``push --include-secrets``
         would); without one they become the marker, as ever.
         """
+
         def seal(pointer: str, raw: bytes) -> str:
             if self.target is None or redaction.is_placeholder(raw):
                 return MARKER
             self.sealed += 1
             return self.target.seal_bytes(path, pointer, raw)
+
         return seal
 
     def document(self, path: str, data: bytes) -> tuple[bytes, list[str]]:
@@ -116,7 +119,7 @@ class Resealer:
         changes = []
         for pointer, found in spans.items():
             for span in found:
-                sealed = redaction.sealed_text(data[span.start:span.end])
+                sealed = redaction.sealed_text(data[span.start : span.end])
                 if sealed is not None:
                     new = self._value(path, pointer, sealed)
                     changes.append((span, redaction.scalar_for(path, new)))
@@ -149,14 +152,19 @@ class Resealer:
         """One line for the user about what was left out, and why ('' if nothing was)."""
         if not self.left_out:
             return ""
-        return (f"{len(self.left_out)} sealed secret(s) left out ({self.reason or 'no key'}): "
-                "values are stored as the marker, secret files by name only")
+        return (
+            f"{len(self.left_out)} sealed secret(s) left out ({self.reason or 'no key'}): "
+            "values are stored as the marker, secret files by name only"
+        )
 
 
 def _sealed_slots(node: Any, pointer: str) -> Iterator[tuple[Any, Any, str]]:
     """``(container, key, JSON pointer)`` of every sealed value string in a parsed document."""
-    items: Any = node.items() if isinstance(node, dict) else (
-        enumerate(node) if isinstance(node, list) else ())
+    items: Any = (
+        node.items()
+        if isinstance(node, dict)
+        else (enumerate(node) if isinstance(node, list) else ())
+    )
     for key, value in items:
         here = jsonpointer.join(pointer, key)
         if isinstance(value, str) and value_generation(value) is not None:

@@ -48,8 +48,10 @@ def write_tar(fh: BinaryIO, header: dict[str, Any], members: Iterable[Member]) -
     mtime = int(time.time())
     head = json.dumps(header, indent=2, ensure_ascii=False).encode() + b"\n"
     cctx = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True)
-    with cctx.stream_writer(fh, closefd=False) as zw, tarfile.open(
-            fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        cctx.stream_writer(fh, closefd=False) as zw,
+        tarfile.open(fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
         tar.addfile(_info(schema.HEADER_MEMBER, len(head), mtime), io.BytesIO(head))
         for name, size, chunks in members:
             reader = EntryReader(chunks)
@@ -92,8 +94,9 @@ def _read_stream(zr: ZstdReader, tmp: Path, where: str) -> schema.Bundle:
             count += 1
             comp.file = _extract(tar, member, comp, tmp / f"f{count}", where)
         if wanted:
-            raise BundleError(f"{where}: truncated: {len(wanted)} file(s) missing, "
-                              f"first {next(iter(wanted))!r}")
+            raise BundleError(
+                f"{where}: truncated: {len(wanted)} file(s) missing, first {next(iter(wanted))!r}"
+            )
     _drain(zr, where)
     return bundle
 
@@ -116,8 +119,9 @@ def _read_header(tar: tarfile.TarFile, where: str) -> schema.Bundle:
     return schema.parse_bundle(doc, where, inline=False)
 
 
-def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, comp: schema.Component, dest: Path,
-             where: str) -> Path:
+def _extract(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, comp: schema.Component, dest: Path, where: str
+) -> Path:
     at = f"{where}: {comp.path!r}"
     if member.size != comp.size:
         raise BundleError(f"{at}: member is {member.size} bytes but the bundle says {comp.size}")

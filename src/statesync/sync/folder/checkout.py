@@ -63,8 +63,14 @@ class CheckoutPlan:
     conflicts: list[str] = field(default_factory=list)
 
 
-def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: StoredForm,
-              force: bool, carried_secrets: set[str]) -> CheckoutPlan:
+def make_plan(
+    scan: Scan,
+    manifest: Manifest,
+    rec: EnvRecord | None,
+    form: StoredForm,
+    force: bool,
+    carried_secrets: set[str],
+) -> CheckoutPlan:
     """Decide per path; conflicts are listed, not raised, so all are reported.
 
     Secret files are compared like any file only when the snapshot carries
@@ -92,8 +98,11 @@ def make_plan(scan: Scan, manifest: Manifest, rec: EnvRecord | None, form: Store
             plan.keep.append(path)  # unmanaged and not in the snapshot
     local_secrets = set(scan.secret_files) - carried_secrets
     kept = set(plan.keep) | local_secrets
-    plan.fetch = [e for e in manifest.entries if e.path not in kept
-                  and (e.kind == "secret-file") == (e.path in carried_secrets)]
+    plan.fetch = [
+        e
+        for e in manifest.entries
+        if e.path not in kept and (e.kind == "secret-file") == (e.path in carried_secrets)
+    ]
     fetched = {e.path for e in plan.fetch}
     plan.keep = [p for p in plan.keep if p not in fetched] + sorted(local_secrets - fetched)
     return plan
@@ -108,9 +117,16 @@ class PullOutcome:
     kept_unmanaged: list[str]
 
 
-def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
-            policy: secrets.SecretPolicy, force: bool, progress: MeterFactory | None,
-            skip_secrets: bool = False) -> tuple[PullOutcome, Scan]:
+def restore(
+    repo: Repo,
+    folder: Path,
+    manifest: Manifest,
+    rec: EnvRecord | None,
+    policy: secrets.SecretPolicy,
+    force: bool,
+    progress: MeterFactory | None,
+    skip_secrets: bool = False,
+) -> tuple[PullOutcome, Scan]:
     """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
 
     Raises :class:`LocalChangesConflict`, :class:`IntegrityError` or
@@ -123,8 +139,9 @@ def restore(repo: Repo, folder: Path, manifest: Manifest, rec: EnvRecord | None,
         raise NotAFolder(f"{folder}: exists and is not a folder")
     scan = scan_folder(folder, policy) if exists else Scan({}, [])
     unsealer = Unsealer(repo, manifest, skip_secrets, policy)
-    plan = make_plan(scan, manifest, rec, unsealer.form(policy), force,
-                     unsealer.carried_secret_files())
+    plan = make_plan(
+        scan, manifest, rec, unsealer.form(policy), force, unsealer.carried_secret_files()
+    )
     if plan.conflicts:
         shown = ", ".join(plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else "")
         raise LocalChangesConflict(
@@ -162,28 +179,36 @@ def check_kept_tree(folder: Path, scan: Scan, plan: CheckoutPlan) -> None:
     staying = set(plan.keep) | set(scan.skipped)
     incoming = {e.path for e in plan.fetch}
     for path in sorted(incoming & set(scan.skipped)):
-        raise LocalChangesConflict(f"local {path!r} is not a file or link statesync can "
-                                   "record, and the snapshot has that path (move it)")
+        raise LocalChangesConflict(
+            f"local {path!r} is not a file or link statesync can "
+            "record, and the snapshot has that path (move it)"
+        )
     for path in sorted(incoming):
         parent = under_any(path, staying)
         if parent is not None and (folder / parent).is_symlink():
             raise IntegrityError(
                 f"snapshot entry {path!r} lies under {parent!r}, a link in {folder}; pull never "
-                "writes through a link (remove the link, or pull --force to replace it)")
+                "writes through a link (remove the link, or pull --force to replace it)"
+            )
         if parent is not None:
-            raise LocalChangesConflict(f"snapshot entry {path!r} lies under the local file "
-                                       f"{parent!r} (move it, or pull --force)")
+            raise LocalChangesConflict(
+                f"snapshot entry {path!r} lies under the local file "
+                f"{parent!r} (move it, or pull --force)"
+            )
     for path in sorted(staying):
         parent = under_any(path, incoming)
         if parent is not None:
-            raise LocalChangesConflict(f"local {path!r} lies under {parent!r}, which the "
-                                       "snapshot makes a file or link (move it, or pull --force)")
+            raise LocalChangesConflict(
+                f"local {path!r} lies under {parent!r}, which the "
+                "snapshot makes a file or link (move it, or pull --force)"
+            )
 
 
 def _kept_links(folder: Path, scan: Scan, plan: CheckoutPlan) -> dict[str, str]:
     """Links the folder keeps: path -> target, re-created last in the staging folder."""
-    return {p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped]
-            if (folder / p).is_symlink()}
+    return {
+        p: os.readlink(folder / p) for p in [*plan.keep, *scan.skipped] if (folder / p).is_symlink()
+    }
 
 
 def _local_copy(scan: Scan, path: str) -> Path | None:
@@ -192,8 +217,15 @@ def _local_copy(scan: Scan, path: str) -> Path | None:
     return f.abspath if f is not None and not f.is_link else None
 
 
-def _stage(repo: Repo, folder: Path, staging: Path, scan: Scan, plan: CheckoutPlan,
-           unsealer: Unsealer, progress: MeterFactory | None) -> int:
+def _stage(
+    repo: Repo,
+    folder: Path,
+    staging: Path,
+    scan: Scan,
+    plan: CheckoutPlan,
+    unsealer: Unsealer,
+    progress: MeterFactory | None,
+) -> int:
     links = _kept_links(folder, scan, plan) if folder.exists() else {}
     if folder.exists():
         _copy_dirs(folder, staging, {e.path for e in plan.fetch})
@@ -242,8 +274,11 @@ def _copy_dirs(src: Path, dst: Path, replaced: set[str]) -> None:
         if rel == ".":
             dirnames[:] = [d for d in dirnames if d != RECORD_DIR]
         base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-                       and base + d not in replaced]
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not os.path.islink(os.path.join(dirpath, d)) and base + d not in replaced
+        ]
         for d in dirnames:
             target = dst / rel / d
             target.mkdir(parents=True, exist_ok=True)
@@ -288,15 +323,29 @@ def _swap(staging: Path, folder: Path, exists: bool) -> None:
     os.rename(backup, staging)
 
 
-def remember_pull(record: WorkRecord, store_id: str, env: str, snapshot: str, serial: int,
-                  manifest: Manifest, final: Scan) -> None:
+def remember_pull(
+    record: WorkRecord,
+    store_id: str,
+    env: str,
+    snapshot: str,
+    serial: int,
+    manifest: Manifest,
+    final: Scan,
+) -> None:
     """Record the pulled snapshot and a stat cache of the files as they now are."""
     # serial 0: a snapshot pulled by id, whose encryption need not be the env's
-    remember_sync(record, store_id, env, snapshot=snapshot, serial=serial,
-                  files={**final.files, **final.secrets}, entries=manifest.by_path(),
-                  encryption=manifest.encryption,
-                  secrets_included=manifest.encryption.secrets,
-                  remember_encryption=bool(serial))
+    remember_sync(
+        record,
+        store_id,
+        env,
+        snapshot=snapshot,
+        serial=serial,
+        files={**final.files, **final.secrets},
+        entries=manifest.by_path(),
+        encryption=manifest.encryption,
+        secrets_included=manifest.encryption.secrets,
+        remember_encryption=bool(serial),
+    )
 
 
 def highest_seen(record: WorkRecord, store_id: str, env: str) -> int:

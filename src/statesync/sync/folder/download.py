@@ -26,8 +26,14 @@ from statesync.sync.store.repo import Repo
 _Targets = dict[str, list[tuple[Path, str, int]]]
 
 
-def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: Path,
-                     progress: Meter, workers: int = 4) -> int:
+def download_entries(
+    repo: Repo,
+    index: ChunkIndex,
+    entries: list[Entry],
+    root: Path,
+    progress: Meter,
+    workers: int = 4,
+) -> int:
     """Write ``entries`` (regular files) under ``root``; return stored bytes read.
 
     Raises :class:`IntegrityError` naming the object on any mismatch, or if
@@ -55,8 +61,9 @@ def download_entries(repo: Repo, index: ChunkIndex, entries: list[Entry], root: 
     return read
 
 
-def _fetch_pack(repo: Repo, pack: str, chunks: list[tuple[str, Location]], targets: _Targets,
-                progress: Meter) -> int:
+def _fetch_pack(
+    repo: Repo, pack: str, chunks: list[tuple[str, Location]], targets: _Targets, progress: Meter
+) -> int:
     start = min(loc.offset for _, loc in chunks)
     end = max(loc.offset + loc.length for _, loc in chunks)
     where = layout.pack_key(pack)

@@ -23,8 +23,10 @@ _NOT_A_DIR = (errno.ELOOP, errno.ENOTDIR, errno.EMLINK)
 
 
 def _refuse(root: Path, rel: str) -> IntegrityError:
-    return IntegrityError(f"{rel}: a component of its path in {root} is a link or a file "
-                          "(pull never writes through a link)")
+    return IntegrityError(
+        f"{rel}: a component of its path in {root} is a link or a file "
+        "(pull never writes through a link)"
+    )
 
 
 def _open_parent(root: Path, rel: str, create: bool) -> tuple[int, str]:
@@ -47,8 +49,9 @@ def _open_parent(root: Path, rel: str, create: bool) -> tuple[int, str]:
     return fd, name
 
 
-def open_file(root: Path, rel: str, flags: int, mode: int = 0o666, create_dirs: bool = False
-              ) -> int:
+def open_file(
+    root: Path, rel: str, flags: int, mode: int = 0o666, create_dirs: bool = False
+) -> int:
     """``os.open`` of ``root/rel`` with no link followed; the caller closes the descriptor.
 
     Raises :class:`IntegrityError` if a component of ``rel`` (or ``rel``
@@ -98,7 +101,6 @@ def symlink(root: Path, rel: str, target: str) -> None:
     try:
         os.symlink(target, name, dir_fd=parent)
     except FileExistsError:
-        raise IntegrityError(f"{rel}: something is already at the link's place in {root}"
-                             ) from None
+        raise IntegrityError(f"{rel}: something is already at the link's place in {root}") from None
     finally:
         os.close(parent)

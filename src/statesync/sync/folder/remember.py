@@ -18,10 +18,19 @@ from statesync.sync.store.encryption import Encryption
 from statesync.sync.store.manifest import Entry
 
 
-def remember_sync(record: WorkRecord, store_id: str, env: str, *, snapshot: str, serial: int,
-                  files: Mapping[str, LocalFile], entries: Mapping[str, Entry],
-                  encryption: Encryption, secrets_included: bool,
-                  remember_encryption: bool = False) -> None:
+def remember_sync(
+    record: WorkRecord,
+    store_id: str,
+    env: str,
+    *,
+    snapshot: str,
+    serial: int,
+    files: Mapping[str, LocalFile],
+    entries: Mapping[str, Entry],
+    encryption: Encryption,
+    secrets_included: bool,
+    remember_encryption: bool = False,
+) -> None:
     """Record that the folder holds ``snapshot`` (at ``serial``) of ``env`` and save the record.
 
     ``files``: the folder's files as they now are; each one that ``entries``
@@ -32,8 +41,9 @@ def remember_sync(record: WorkRecord, store_id: str, env: str, *, snapshot: str,
     if ``.statesync`` is a link, ``OSError`` if the record cannot be written.
     """
     rows = {p: file_row(f, entries[p]) for p, f in files.items() if p in entries}
-    record.set(store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), secrets_included,
-                                        encryption))
+    record.set(
+        store_id, env, EnvRecord(snapshot, serial, rows, now_ns(), secrets_included, encryption)
+    )
     seen_serials.remember(store_id, env, serial)
     if remember_encryption:
         sticky.remember(store_id, env, encryption)

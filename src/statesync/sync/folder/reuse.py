@@ -42,8 +42,9 @@ def cached_entry(rec: EnvRecord | None, f: LocalFile, mode: Encryption) -> Entry
     if not recorded.same_kind(mode):
         return None
     entry = rec.cached_entry(f)
-    if entry is None or (holds_sealed_secrets(entry, mode)
-                         and recorded.generation != mode.generation):
+    if entry is None or (
+        holds_sealed_secrets(entry, mode) and recorded.generation != mode.generation
+    ):
         return None
     return entry
 
@@ -60,8 +61,13 @@ def pushed_mode(f: LocalFile, entry: Entry) -> int:
     return local
 
 
-def same_as_head(files: dict[str, LocalFile], rec: EnvRecord | None, head_id: str,
-                 head: Manifest, form: StoredForm) -> bool:
+def same_as_head(
+    files: dict[str, LocalFile],
+    rec: EnvRecord | None,
+    head_id: str,
+    head: Manifest,
+    form: StoredForm,
+) -> bool:
     """True if ``files`` are exactly ``head``'s entries, compared in the head's stored form.
 
     ``form`` must seal as the head does (its generation), so an unchanged
@@ -72,11 +78,18 @@ def same_as_head(files: dict[str, LocalFile], rec: EnvRecord | None, head_id: st
     if set(files) != set(wanted):
         return False
     synced = rec if rec is not None and rec.snapshot == head_id else None
-    digests = {p: e.digest for p, f in files.items()
-               if synced and (e := synced.cached_entry(f)) is not None}
+    digests = {
+        p: e.digest
+        for p, f in files.items()
+        if synced and (e := synced.cached_entry(f)) is not None
+    }
     # Cheap verdicts first (cached digests, sizes), so a changed folder is rarely read twice.
-    if any(pushed_mode(f, wanted[p]) != wanted[p].mode or _resized(f, wanted[p])
-           or digests.get(p, wanted[p].digest) != wanted[p].digest for p, f in files.items()):
+    if any(
+        pushed_mode(f, wanted[p]) != wanted[p].mode
+        or _resized(f, wanted[p])
+        or digests.get(p, wanted[p].digest) != wanted[p].digest
+        for p, f in files.items()
+    ):
         return False
     return all(form.digest(f) == wanted[p].digest for p, f in files.items() if p not in digests)
 
@@ -92,8 +105,7 @@ def cached_entries(rec: EnvRecord | None, files: dict[str, LocalFile]) -> list[E
     return [rec.cached_entry(f) if rec else None for f in files.values()]
 
 
-def all_stored(repo: Repo, entries: Iterable[Entry | None], sealed_for: str | None = None
-               ) -> bool:
+def all_stored(repo: Repo, entries: Iterable[Entry | None], sealed_for: str | None = None) -> bool:
     """True if every chunk of ``entries`` is in the store now (its pack listed, indexed).
 
     An unchanged folder's push asks this before it answers "no changes": a

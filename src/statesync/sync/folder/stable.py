@@ -107,12 +107,15 @@ def read_stable(path: Path, consume: Callable[[BinaryIO], T], shown: str) -> Sta
         elif attempt < TRIES - 1:
             time.sleep(pause)
             pause *= 2
-    raise TornFile(f"{shown}: the file kept changing while it was read ({TRIES} tries); "
-                   "nothing was pushed (stop its writer, or write it atomically: temp + rename)")
+    raise TornFile(
+        f"{shown}: the file kept changing while it was read ({TRIES} tries); "
+        "nothing was pushed (stop its writer, or write it atomically: temp + rename)"
+    )
 
 
-def _unchanged(before: os.stat_result, after: os.stat_result, now: os.stat_result,
-               count: int) -> bool:
+def _unchanged(
+    before: os.stat_result, after: os.stat_result, now: os.stat_result, count: int
+) -> bool:
     stamp = FileStamp.of(before)
     return FileStamp.of(after) == stamp == FileStamp.of(now) and count == stamp.size
 

@@ -32,8 +32,10 @@ class StoredForm:
         keys = self.keys
         seal = None
         if keys is not None:
+
             def seal(pointer: str, raw: bytes) -> str:
                 return keys.seal_bytes(path, pointer, raw)
+
         return secrets.redact(path, data, self.policy, seal)
 
     def secret_file(self, path: str, data: bytes) -> bytes:

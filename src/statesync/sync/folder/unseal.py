@@ -54,8 +54,11 @@ class Unsealer:
 
     def document(self, local: Path | None, staged: Path, entry: Entry) -> None:
         """``local``: this machine's copy, None if it has none reachable without a link."""
-        mine = (local.read_bytes() if local is not None and local.is_file()
-                and not local.is_symlink() else None)
+        mine = (
+            local.read_bytes()
+            if local is not None and local.is_file() and not local.is_symlink()
+            else None
+        )
         merged = self.unseal(entry, staged.read_bytes(), mine)
         if merged is not None:
             write_atomic(staged, merged)
@@ -74,16 +77,23 @@ class Unsealer:
             return None
         try:
             theirs = redaction.values_at(entry.path, pulled, entry.secret_pointers, self.policy)
-            mine = (redaction.values_at(entry.path, local, entry.secret_pointers, self.policy)
-                    if local is not None else {})
+            mine = (
+                redaction.values_at(entry.path, local, entry.secret_pointers, self.policy)
+                if local is not None
+                else {}
+            )
         except (ValueError, UnicodeDecodeError):
             return None
         changes = []
         for pointer, spans in theirs.items():
             own = mine.get(pointer)
             for span in spans:
-                new = self._value(entry.path, pointer, pulled[span.start:span.end],
-                                  local[own[-1].start:own[-1].end] if own and local else None)
+                new = self._value(
+                    entry.path,
+                    pointer,
+                    pulled[span.start : span.end],
+                    local[own[-1].start : own[-1].end] if own and local else None,
+                )
                 if new is not None:
                     changes.append((span, new))
         return redaction.splice(pulled, changes) if changes else None
@@ -97,5 +107,3 @@ class Unsealer:
         if own is not None and not redaction.is_placeholder(own):
             return own
         return redaction.scalar_for(path, secrets.MARKER) if generation is not None else None
-
-

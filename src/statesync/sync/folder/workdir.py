@@ -92,8 +92,10 @@ def _check_name(path: str) -> None:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidFileName(f"{shown_name(path)}: file name is not valid UTF-8; rename it "
-                         "(statesync keeps names as UTF-8)") from None
+        raise InvalidFileName(
+            f"{shown_name(path)}: file name is not valid UTF-8; rename it "
+            "(statesync keeps names as UTF-8)"
+        ) from None
 
 
 def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
@@ -196,10 +198,14 @@ class EnvRecord:
         return row.entry()
 
     def to_json(self) -> dict[str, Any]:
-        return {"snapshot": self.snapshot, "serial": self.serial,
-                "files": {p: row.to_json() for p, row in self.files.items()},
-                "written_at_ns": self.written_at_ns, "secrets_included": self.secrets_included,
-                "sealing": self.sealing.to_json()}
+        return {
+            "snapshot": self.snapshot,
+            "serial": self.serial,
+            "files": {p: row.to_json() for p, row in self.files.items()},
+            "written_at_ns": self.written_at_ns,
+            "secrets_included": self.secrets_included,
+            "sealing": self.sealing.to_json(),
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> EnvRecord:
@@ -273,8 +279,10 @@ class WorkRecord:
 def check_record_dir(root: Path) -> None:
     """Refuse a ``.statesync`` that is a link: the record is never written through one."""
     if (root / RECORD_DIR).is_symlink():
-        raise FolderRecordError(f"{root / RECORD_DIR} is a link; statesync keeps its record only "
-                             "in a real folder (remove the link)")
+        raise FolderRecordError(
+            f"{root / RECORD_DIR} is a link; statesync keeps its record only "
+            "in a real folder (remove the link)"
+        )
 
 
 def file_row(f: LocalFile, entry: Entry) -> FileRow:

@@ -29,8 +29,9 @@ from statesync.sync.secrets.spans import Span
 _MISSING = object()
 
 
-def merge_bytes(path: str, base: bytes, ours: bytes, theirs: bytes, docs: list[Any],
-                merged: Any) -> bytes | None:
+def merge_bytes(
+    path: str, base: bytes, ours: bytes, theirs: bytes, docs: list[Any], merged: Any
+) -> bytes | None:
     """Our bytes with their changes spliced in, or None when that cannot be done in place."""
     changes: list[tuple[str, bool]] = []
     their_changes(docs[0], docs[1], docs[2], "", changes)
@@ -59,8 +60,13 @@ def their_changes(b: Any, o: Any, t: Any, at: str, out: list[tuple[str, bool]]) 
     if isinstance(o, dict) and isinstance(t, dict):
         base = b if isinstance(b, dict) else {}
         for key in dict.fromkeys([*o, *t, *base]):
-            their_changes(base.get(key, _MISSING), o.get(key, _MISSING), t.get(key, _MISSING),
-                          jsonpointer.join(at, key), out)
+            their_changes(
+                base.get(key, _MISSING),
+                o.get(key, _MISSING),
+                t.get(key, _MISSING),
+                jsonpointer.join(at, key),
+                out,
+            )
 
 
 def _value_splice(path: str, ours: bytes, theirs: bytes, pointers: list[str]) -> bytes | None:
@@ -70,7 +76,7 @@ def _value_splice(path: str, ours: bytes, theirs: bytes, pointers: list[str]) ->
         return None
     changes: list[tuple[Span, bytes]] = []
     for pointer in pointers:
-        new = theirs[other[pointer][-1].start:other[pointer][-1].end]
+        new = theirs[other[pointer][-1].start : other[pointer][-1].end]
         changes.extend((span, new) for span in mine[pointer])
     return redaction.splice(ours, changes)
 

@@ -46,8 +46,6 @@ def too_deep() -> DocumentLimit:
     return DocumentLimit(f"nested deeper than {MAX_DEPTH} levels")
 
 
-
-
 def outermost(nodes: Iterable[Node]) -> list[Node]:
     """Nodes in document order without those inside another one (or repeated)."""
     out: list[Node] = []

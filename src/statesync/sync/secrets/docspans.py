@@ -20,6 +20,7 @@ secret. In a stream of several YAML documents, pointers start with the
 document's index (``/0/...``), as :func:`statesync.sync.secrets.policy.parse_document`
 returns such a stream as a list.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,16 @@ from statesync.sync.secrets.yamlspans import (
 if TYPE_CHECKING:
     from statesync.sync.secrets.spans import KeyPolicy
 
-__all__ = ["MAX_DEPTH", "MAX_DOCUMENT", "MAX_NODES", "YAML_LOADER", "JsonLocator", "YamlLocator",
-           "check_limits", "scalar"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT",
+    "MAX_NODES",
+    "YAML_LOADER",
+    "JsonLocator",
+    "YamlLocator",
+    "check_limits",
+    "scalar",
+]
 
 
 def scalar(text: str) -> bytes:

@@ -35,8 +35,7 @@ def _secret(policy: KeyPolicy, key: str, value: str) -> bool:
     return policy.is_secret_key(key) or policy.is_secret_value(value) or is_stored_secret(value)
 
 
-_ENV_LINE = re.compile(
-    r"[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*")
+_ENV_LINE = re.compile(r"[ \t]*(?:export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)[ \t]*=[ \t]*")
 _SAFE_BARE = re.compile(r"[A-Za-z0-9_./:+=@%,-]*\Z")
 
 
@@ -63,7 +62,7 @@ class EnvLocator:
                 raise ValueError(f"line {text.count(chr(10), 0, pos) + 1}: not KEY=value")
             start, end, value = _env_value(text, m.end(), eol)
             if value and _secret(policy, m["key"], value):
-                spans.append(_span(text, jsonpointer.join("", m['key']), start, end, shift))
+                spans.append(_span(text, jsonpointer.join("", m["key"]), start, end, shift))
             pos = _eol(text, end) + 1
         return spans
 
@@ -80,13 +79,13 @@ def _env_value(text: str, start: int, eol: int) -> tuple[int, int, str]:
     quote = text[start] if start < len(text) else ""
     if quote in ("'", '"'):
         end = _closing(text, start + 1, quote, escapes=quote == '"')
-        rest = text[end:_eol(text, end)].strip()
+        rest = text[end : _eol(text, end)].strip()
         if rest and not rest.startswith("#"):
-            raise ValueError(f"text after the closing quote of {text[start:start + 1]}...")
-        return start, end, text[start + 1:end - 1]
+            raise ValueError(f"text after the closing quote of {text[start : start + 1]}...")
+        return start, end, text[start + 1 : end - 1]
     value = text[start:eol]
     comment = re.search(r"[ \t]#", value)
-    value = (value[:comment.start()] if comment else value).rstrip()
+    value = (value[: comment.start()] if comment else value).rstrip()
     return start, start + len(value), value
 
 
@@ -156,8 +155,9 @@ class IniLocator:
         return spans
 
     @staticmethod
-    def _line(line: str, raw: str, pos: int,
-              section: str | None) -> tuple[str | None, tuple[str, int, int] | None]:
+    def _line(
+        line: str, raw: str, pos: int, section: str | None
+    ) -> tuple[str | None, tuple[str, int, int] | None]:
         head = _INI_SECTION.match(line)
         if head:
             return head["name"], None
@@ -165,14 +165,16 @@ class IniLocator:
         if m is None:
             raise ValueError(f"not an INI line: {line[:20]!r}...")
         key = m["key"].strip()
-        pointer = jsonpointer.join(jsonpointer.join("", section) if section is not None else "",
-                                   key)
+        pointer = jsonpointer.join(
+            jsonpointer.join("", section) if section is not None else "", key
+        )
         start = pos + (len(raw) - len(raw.lstrip())) + m.start("value")
         return section, (pointer, start, start + len(m["value"]))
 
     @staticmethod
-    def _finish(text: str, current: tuple[str, int, int], policy: KeyPolicy,
-                shift: int) -> list[Span]:
+    def _finish(
+        text: str, current: tuple[str, int, int], policy: KeyPolicy, shift: int
+    ) -> list[Span]:
         pointer, start, end = current
         value = text[start:end]
         key = jsonpointer.unescape(pointer.rsplit("/", 1)[1])
@@ -251,8 +253,11 @@ class _JsonScan:
             key = json.loads(self.text[pos:key_end])
             start = _skip_ws(self.text, self.text.index(":", key_end) + 1)
             child = jsonpointer.join(pointer, key)
-            if (self.recording and self.policy.is_secret_key(key)
-                    and not self.text.startswith("null", start)):
+            if (
+                self.recording
+                and self.policy.is_secret_key(key)
+                and not self.text.startswith("null", start)
+            ):
                 end = self._skip(start, depth)
                 self._record(child, start, end)
             else:

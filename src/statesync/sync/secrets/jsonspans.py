@@ -23,19 +23,21 @@ if TYPE_CHECKING:
     from statesync.sync.secrets.spans import KeyPolicy
 
 #: json's own string scanner (C-accelerated): exactly the strings json.loads accepts.
-_scanstring: Callable[[str, int, bool], tuple[str, int]] = (
-    json.decoder.scanstring)  # type: ignore[attr-defined]
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WS = re.compile(r"[ \t\n\r]*")
 # json's C scanner accepts ASCII digits only (its pure-Python twin's \d is wider).
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 _DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
-_LITERALS = (("null", "null"), ("true", "other"), ("false", "other"), ("NaN", "other"),
-             ("Infinity", "other"), ("-Infinity", "other"))
-
-
-
+_LITERALS = (
+    ("null", "null"),
+    ("true", "other"),
+    ("false", "other"),
+    ("NaN", "other"),
+    ("Infinity", "other"),
+    ("-Infinity", "other"),
+)
 
 
 @dataclass
@@ -71,7 +73,7 @@ def json_scan(text: str) -> Iterator[Scanned]:
     pos = _WS.match(text, 0).end()  # type: ignore[union-attr]
     pointer, key = "", None
     while True:
-        c = text[pos:pos + 1]
+        c = text[pos : pos + 1]
         if c in ("{", "["):
             if len(stack) >= MAX_DEPTH:
                 raise too_deep()
@@ -97,7 +99,7 @@ def json_scan(text: str) -> Iterator[Scanned]:
                     raise json.JSONDecodeError("Extra data", text, pos)
                 return
             top = stack[-1]
-            c = text[pos:pos + 1]
+            c = text[pos : pos + 1]
             if c == ",":
                 top.count += 1
                 pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]

@@ -243,8 +243,9 @@ def parse_document(path: str, data: bytes) -> Any:
     return json.loads(text)
 
 
-def redact(path: str, data: bytes, policy: SecretPolicy,
-           seal: Sealer | None = None) -> tuple[bytes, list[str]]:
+def redact(
+    path: str, data: bytes, policy: SecretPolicy, seal: Sealer | None = None
+) -> tuple[bytes, list[str]]:
     """Replace the bytes of each secret value; return the new bytes and the pointers.
 
     Values become :data:`MARKER`, or ``seal(pointer, source bytes)`` when
@@ -271,11 +272,15 @@ def redact(path: str, data: bytes, policy: SecretPolicy,
         return redaction.redact_spans(path, data, policy, seal, locator)
     except (ValueError, UnicodeDecodeError) as exc:
         if _looks_secret(data, policy) or (not is_document(path) and _names_secret(data, policy)):
-            what = f"not valid {'YAML' if _is_yaml(path) else 'JSON'}" if is_document(path) \
+            what = (
+                f"not valid {'YAML' if _is_yaml(path) else 'JSON'}"
+                if is_document(path)
                 else f"cannot be read to redact it ({_reason(exc)})"
+            )
             raise UnparseableSecretDocument(
                 f"{path}: {what} and it may hold secret values; fix it or name it in the "
-                "secret globs") from None
+                "secret globs"
+            ) from None
         return data, []
 
 
@@ -315,7 +320,8 @@ def _refuse_wide(path: str, data: bytes, policy: SecretPolicy) -> tuple[bytes, l
     if found:
         raise UnparseableSecretDocument(
             f"{path}: encoded in {encoding.upper()} and holds secret values; save it as UTF-8 "
-            "to push it redacted, or name it in the secret globs")
+            "to push it redacted, or name it in the secret globs"
+        )
     return data, []
 
 

@@ -68,7 +68,7 @@ def splice(data: bytes, replacements: Iterable[tuple[Span, bytes]]) -> bytes:
     """``data`` with each span's bytes replaced (spans must not overlap)."""
     out, at = [], 0
     for span, new in sorted(replacements, key=lambda r: r[0].start):
-        out += [data[at:span.start], new]
+        out += [data[at : span.start], new]
         at = span.end
     out.append(data[at:])
     return b"".join(out)
@@ -80,8 +80,9 @@ def named(path: str, exc: DocumentLimit) -> DocumentLimit:
     return exc if text.startswith(f"{path}:") else DocumentLimit(f"{path}: {text}")
 
 
-def redact_spans(path: str, data: bytes, policy: KeyPolicy, seal: Sealer | None,
-                 locator: Locator) -> tuple[bytes, list[str]]:
+def redact_spans(
+    path: str, data: bytes, policy: KeyPolicy, seal: Sealer | None, locator: Locator
+) -> tuple[bytes, list[str]]:
     """Splice the marker (or ``seal``'s result) over each secret value ``locator`` finds.
 
     A value that already is the marker or sealed stays as it is (this
@@ -97,7 +98,7 @@ def redact_spans(path: str, data: bytes, policy: KeyPolicy, seal: Sealer | None,
         return data, []
     replacements = []
     for span in spans:
-        raw = data[span.start:span.end]
+        raw = data[span.start : span.end]
         if not is_placeholder(raw):
             text = seal(span.pointer, raw) if seal is not None else MARKER
             replacements.append((span, locator.scalar(text)))
@@ -105,8 +106,9 @@ def redact_spans(path: str, data: bytes, policy: KeyPolicy, seal: Sealer | None,
     return splice(data, replacements), pointers
 
 
-def values_at(path: str, data: bytes, pointers: Iterable[str],
-              policy: KeyPolicy) -> dict[str, list[Span]]:
+def values_at(
+    path: str, data: bytes, pointers: Iterable[str], policy: KeyPolicy
+) -> dict[str, list[Span]]:
     """Spans of the values at ``pointers`` (each occurrence, for duplicate keys).
 
     JSON and YAML are looked up by pointer; other formats through their
@@ -122,8 +124,7 @@ def values_at(path: str, data: bytes, pointers: Iterable[str],
         if isinstance(locator, (docspans.JsonLocator, docspans.YamlLocator)):
             spans = locator.at(data, wanted)
         else:
-            spans = [s for s in locator.locate(data, policy)
-                     if s.pointer in wanted]
+            spans = [s for s in locator.locate(data, policy) if s.pointer in wanted]
     except DocumentLimit as exc:
         raise named(path, exc) from None
     out: dict[str, list[Span]] = {}
@@ -145,7 +146,8 @@ def refuse_large_secrets(path: str, file: Path, policy: KeyPolicy) -> None:
             if policy.may_hold_secret_keys(path, tail + block):
                 raise DocumentLimit(
                     f"{path}: larger than {docspans.MAX_DOCUMENT // (1024 * 1024)} MiB and it "
-                    "may hold secret values; name it in the secret globs or split it")
+                    "may hold secret values; name it in the secret globs or split it"
+                )
             tail = block[-overlap:]
 
 

@@ -48,8 +48,9 @@ def reseal(repo: Repo, source: Manifest, target: Manifest | None, dst_env: str) 
     work = _Work(repo, source, target, dst_env)
     entries = [e2 for e in source.entries if (e2 := work.entry(e)) is not None]
     work.builder.finish()
-    return Resealed(entries, sorted(set(source.secret_files) | set(work.left_out)),
-                    work.encryption())
+    return Resealed(
+        entries, sorted(set(source.secret_files) | set(work.left_out)), work.encryption()
+    )
 
 
 class _Work:
@@ -60,8 +61,9 @@ class _Work:
             self.keys: EnvKeys | None = repo.keys(dst, None)
         except KeyFailure:
             self.keys = None
-        self.everything = (source.encryption.everything
-                           or (target is not None and target.encryption.everything))
+        self.everything = source.encryption.everything or (
+            target is not None and target.encryption.everything
+        )
         if self.everything and self.keys is None:
             raise KeyFailure(f"{dst} is fully encrypted: promoting into it needs its key here")
         self.builder = SnapshotBuilder(repo, keys=self.keys if self.everything else None)
@@ -72,8 +74,9 @@ class _Work:
     def encryption(self) -> Encryption:
         if self.keys is None or not (self.sealed_any or self.everything):
             return PLAINTEXT
-        return Encryption(secrets=self.sealed_any, everything=self.everything,
-                          generation=self.keys.generation)
+        return Encryption(
+            secrets=self.sealed_any, everything=self.everything, generation=self.keys.generation
+        )
 
     def _src_keys(self, generation: int) -> EnvKeys:
         return self.repo.keys(self.source.env, generation)
@@ -112,15 +115,15 @@ class _Work:
         data = read_entry(self.repo, self.index, e)
         own = self._own_document(e.path)
         default = secrets.SecretPolicy()
-        mine = (redaction.values_at(e.path, own, e.secret_pointers, default)
-                if own is not None else {})
+        mine = (
+            redaction.values_at(e.path, own, e.secret_pointers, default) if own is not None else {}
+        )
         changes = []
-        for pointer, spans in redaction.values_at(e.path, data, e.secret_pointers,
-                                                  default).items():
+        for pointer, spans in redaction.values_at(e.path, data, e.secret_pointers, default).items():
             theirs = mine.get(pointer)
-            own_value = own[theirs[-1].start:theirs[-1].end] if theirs and own else None
+            own_value = own[theirs[-1].start : theirs[-1].end] if theirs and own else None
             for span in spans:
-                new = self._value(e.path, pointer, data[span.start:span.end], own_value)
+                new = self._value(e.path, pointer, data[span.start : span.end], own_value)
                 if new is not None:
                     changes.append((span, new))
         return self._copy(e, redaction.splice(data, changes), e.secret_pointers)

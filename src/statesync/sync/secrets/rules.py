@@ -20,12 +20,38 @@ __all__ = ["MARKER", "SEALED_FAMILY", "SEALED_PREFIX"]  # defined by the store f
 
 #: Secret files, with ``.gitignore`` semantics (see :mod:`pathspec`).
 DEFAULT_GLOBS = (
-    "secrets/", "*.secret", ".env", ".env.*", "!.env.example", "!.env.sample",
-    "**/.aws/credentials", ".netrc", "_netrc", ".pgpass", ".git-credentials",
-    ".npmrc", ".pypirc", "**/.docker/config.json", "**/.kube/config", "kubeconfig",
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.ppk",
-    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk",
-    "credentials.json", "service-account*.json",
+    "secrets/",
+    "*.secret",
+    ".env",
+    ".env.*",
+    "!.env.example",
+    "!.env.sample",
+    "**/.aws/credentials",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    "**/.docker/config.json",
+    "**/.kube/config",
+    "kubeconfig",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.ppk",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+    "credentials.json",
+    "service-account*.json",
 )
 
 #: Matched (case-insensitively) against the normalised key and the raw key.
@@ -41,8 +67,13 @@ DEFAULT_KEY_PATTERN = (
 #: What a key matching :data:`DEFAULT_KEY_PATTERN` ends with, for the prefilter: a
 #: needle, then the letters that may complete it (lowercase; separators may follow).
 DEFAULT_KEY_ENDINGS = (
-    (b"pass", b"(?:word|wd|phrase)?"), (b"pwd", b""), (b"secret", b""), (b"token", b""),
-    (b"cred", b"(?:entials?|s)?"), (b"authorization", b""), (b"key", b""),
+    (b"pass", b"(?:word|wd|phrase)?"),
+    (b"pwd", b""),
+    (b"secret", b""),
+    (b"token", b""),
+    (b"cred", b"(?:entials?|s)?"),
+    (b"authorization", b""),
+    (b"key", b""),
     (b"str", b"(?:ing)?"),
 )
 
@@ -79,22 +110,33 @@ class CredentialFormat:
     back: int = 0
 
 
-def _fmt(name: str, pattern: str, hint: bytes, exact: str | None = None,
-         back: int = 0) -> CredentialFormat:
+def _fmt(
+    name: str, pattern: str, hint: bytes, exact: str | None = None, back: int = 0
+) -> CredentialFormat:
     tail = exact if exact is not None else pattern.removeprefix(r"\b")
-    return CredentialFormat(name, re.compile(pattern), re.compile(hint),
-                            re.compile(tail.encode()), back)
+    return CredentialFormat(
+        name, re.compile(pattern), re.compile(hint), re.compile(tail.encode()), back
+    )
 
 
 CREDENTIAL_FORMATS = (
-    _fmt("aws-access-key-id", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
-         rb"a(?:kia|sia|bia|cca|3t)"),
-    _fmt("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-         rb"gh(?:[pousr]_|ithub_pat_)"),
+    _fmt(
+        "aws-access-key-id",
+        r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
+        rb"a(?:kia|sia|bia|cca|3t)",
+    ),
+    _fmt(
+        "github-token",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
+        rb"gh(?:[pousr]_|ithub_pat_)",
+    ),
     _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", rb"glpat-"),
     _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", rb"xox"),
-    _fmt("slack-webhook", r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{20,}",
-         rb"hooks\.slack\.com"),
+    _fmt(
+        "slack-webhook",
+        r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{20,}",
+        rb"hooks\.slack\.com",
+    ),
     _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", rb"k_live_", back=1),
     _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", rb"aiza"),
     _fmt("openai-anthropic-key", r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}", rb"sk-"),
@@ -103,10 +145,15 @@ CREDENTIAL_FORMATS = (
     _fmt("bearer", r"\b(?i:bearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", rb"bearer"),
     _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", rb"eyj"),
     _fmt("azure-account-key", r"(?i:AccountKey)=[A-Za-z0-9+/]{20,}={0,2}", rb"accountkey="),
-    _fmt("azure-account-key", r"(?i:SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
-         rb"sharedaccesskey="),
-    _fmt("url-password", r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]",
-         rb"://", exact=r"://[^/\s:@'\"]+:[^/\s@'\"]+@"),
+    _fmt(
+        "azure-account-key", r"(?i:SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}", rb"sharedaccesskey="
+    ),
+    _fmt(
+        "url-password",
+        r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]",
+        rb"://",
+        exact=r"://[^/\s:@'\"]+:[^/\s@'\"]+@",
+    ),
 )
 
 

@@ -72,8 +72,10 @@ class TomlLocator:
             raise ValueError(f"cannot place the secret value at {missing[0]}")
         spans = sorted(found[p] for p in wanted)
         encode = not text.isascii()
-        return [Span(p, _bytes(text, s, encode) + shift, _bytes(text, e, encode) + shift)
-                for s, e, p in spans]
+        return [
+            Span(p, _bytes(text, s, encode) + shift, _bytes(text, e, encode) + shift)
+            for s, e, p in spans
+        ]
 
     def scalar(self, text: str) -> bytes:
         return json.dumps(text, ensure_ascii=False).encode()  # JSON escapes are TOML's too
@@ -138,7 +140,7 @@ class _Scanner:
         if ch in "\"'":
             start = self.pos
             self.pos = self._string_end(self.pos)
-            return str(tomllib.loads(f"k = {self.text[start:self.pos]}")["k"])
+            return str(tomllib.loads(f"k = {self.text[start : self.pos]}")["k"])
         m = _BARE_KEY.match(self.text, self.pos)
         if m is None:
             raise ValueError(f"unexpected {ch!r} in a TOML key")

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-
 @dataclass
 class _Anchor:
     """An anchored node: how many nodes it stands for, and its spans were it secret."""
@@ -67,8 +66,13 @@ def _scalar_tag(event: Any) -> str:
         return str(event.tag)
     if event.style:  # quoted or block: a string
         return _STR
-    return str(_RESOLVER.resolve(yaml.ScalarNode, event.value,  # type: ignore[no-untyped-call]
-                                 (True, False)))
+    return str(
+        _RESOLVER.resolve(
+            yaml.ScalarNode,
+            event.value,  # type: ignore[no-untyped-call]
+            (True, False),
+        )
+    )
 
 
 def _key_value(event: Any, tag: str) -> Any:
@@ -103,8 +107,9 @@ def _content_start(text: str, pos: int, event: Any) -> int:
 
 def _bom_counted() -> bool:
     """Whether this loader's marks count a leading byte-order mark (libyaml's do not)."""
-    event: Any = next(e for e in yaml.parse("\ufeffa", Loader=YAML_LOADER)
-                      if isinstance(e, yaml.ScalarEvent))
+    event: Any = next(
+        e for e in yaml.parse("\ufeffa", Loader=YAML_LOADER) if isinstance(e, yaml.ScalarEvent)
+    )
     return bool(event.start_mark.index == 1)
 
 
@@ -199,8 +204,12 @@ class _YamlWalk:
         null = tag == _NULL
         node = Node(pointer, key, start, end, event.value if tag == _STR else None, null)
         leaf = [] if null or in_key else [node]
-        if not in_key and node.string is not None and self.policy is not None \
-                and self.policy.is_secret_value(node.string):
+        if (
+            not in_key
+            and node.string is not None
+            and self.policy is not None
+            and self.policy.is_secret_value(node.string)
+        ):
             secret = True
         anchor = self._define(event, leaf)
         self._child(node, weight=1, leaves=leaf, aliases=[], anchor=anchor)
@@ -209,8 +218,9 @@ class _YamlWalk:
         if self.stack and self.stack[-1].mapping and self.stack[-1].count % 2 == 1:
             top = self.stack[-1]
             top.key = _key_value(event, tag)
-            top.key_secret = (tag == _STR and self.policy is not None
-                              and self.policy.is_secret_key(event.value))
+            top.key_secret = (
+                tag == _STR and self.policy is not None and self.policy.is_secret_key(event.value)
+            )
         if not in_key:
             yield self.docs, node
 
@@ -223,8 +233,9 @@ class _YamlWalk:
             frame.defines_anchor = True
         return anchor
 
-    def _child(self, node: Node, weight: int, leaves: list[Any], aliases: list[Any],
-               anchor: _Anchor | None) -> None:
+    def _child(
+        self, node: Node, weight: int, leaves: list[Any], aliases: list[Any], anchor: _Anchor | None
+    ) -> None:
         """Account a finished child (or alias) to its parent collection.
 
         ``weight`` is how many nodes it stands for (an alias: its anchor's);
@@ -270,9 +281,17 @@ class _YamlWalk:
             for frame in self.stack:
                 frame.defines_anchor = True
         flow = bool(event.flow_style)
-        self.stack.append(_Frame(Node(pointer, key, start, start), isinstance(
-            event, yaml.MappingStartEvent), flow, secret, collect or secret or anchor is not None,
-            in_key, anchor))
+        self.stack.append(
+            _Frame(
+                Node(pointer, key, start, start),
+                isinstance(event, yaml.MappingStartEvent),
+                flow,
+                secret,
+                collect or secret or anchor is not None,
+                in_key,
+                anchor,
+            )
+        )
 
     def _close(self, event: Any) -> Iterator[tuple[int, Node]]:
         frame = self.stack.pop()
@@ -287,7 +306,7 @@ class _YamlWalk:
             self.selected.extend((self.docs, leaf) for leaf in leaves)
         self._child(node, frame.weight, leaves, frame.aliases, None)
         if self.stack and self.stack[-1].mapping and self.stack[-1].count % 2 == 1:
-            self.stack[-1].key = self.text[node.start:node.end]
+            self.stack[-1].key = self.text[node.start : node.end]
             self.stack[-1].key_secret = False
         if not frame.in_key:
             yield self.docs, node
@@ -316,17 +335,23 @@ def yaml_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
     walk = _YamlWalk(text, policy)
     for _ in walk.run():
         pass
-    return [_renamed(node, _multi(doc, node.pointer, walk.docs))
-            for doc, node in _resolve(walk.selected)]
+    return [
+        _renamed(node, _multi(doc, node.pointer, walk.docs))
+        for doc, node in _resolve(walk.selected)
+    ]
 
 
 def yaml_nodes_at(text: str, pointers: set[str]) -> list[Node]:
     """The nodes of a YAML stream at ``pointers`` (all of them, for duplicate keys)."""
     walk = _YamlWalk(text, None)
-    found = [(doc, node) for doc, node in walk.run()
-             if node.pointer in pointers or f"/{doc - 1}{node.pointer}" in pointers]
-    return [_renamed(n, p) for doc, n in found
-            if (p := _multi(doc, n.pointer, walk.docs)) in pointers]
+    found = [
+        (doc, node)
+        for doc, node in walk.run()
+        if node.pointer in pointers or f"/{doc - 1}{node.pointer}" in pointers
+    ]
+    return [
+        _renamed(n, p) for doc, n in found if (p := _multi(doc, n.pointer, walk.docs)) in pointers
+    ]
 
 
 def _renamed(node: Node, pointer: str) -> Node:

@@ -67,8 +67,13 @@ class SnapshotBuilder:
     counts file bytes whose chunks the store (or this push) already had.
     """
 
-    def __init__(self, repo: Repo, progress: Meter | None = None, workers: int = 4,
-                 keys: EnvKeys | None = None) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        progress: Meter | None = None,
+        workers: int = 4,
+        keys: EnvKeys | None = None,
+    ) -> None:
         """``keys``: seal every chunk with this environment's key (``--encrypt all``)."""
         self.repo = repo
         self._name = keys.chunk_id if keys else codec.sha256_hex
@@ -104,9 +109,13 @@ class SnapshotBuilder:
         this environment's key: a plaintext pack never stands in for a sealed one.
         """
         locations = self.index.locations
-        return all(cid in locations and (self._sealed_for is None
-                                         or (locations[cid].sealed or ("",))[0] == self._sealed_for)
-                   for cid, _ in entry.chunks)
+        return all(
+            cid in locations
+            and (
+                self._sealed_for is None or (locations[cid].sealed or ("",))[0] == self._sealed_for
+            )
+            for cid, _ in entry.chunks
+        )
 
     def reuse(self, entry: Entry) -> Entry:
         """Count an unchanged entry's bytes as reused and return it."""
@@ -133,8 +142,14 @@ class SnapshotBuilder:
             self._queue(cid, chunk)
             self.progress.update(len(chunk))
         kind = "document" if is_document(path) or text else "binary"
-        return Entry(path=path, kind=kind, mode=mode & 0o777, size=size,
-                     digest=digest.hexdigest(), chunks=chunks)
+        return Entry(
+            path=path,
+            kind=kind,
+            mode=mode & 0o777,
+            size=size,
+            digest=digest.hexdigest(),
+            chunks=chunks,
+        )
 
     def _queue(self, cid: str, chunk: bytes) -> None:
         if cid in self._seen or cid in self.index:
@@ -154,5 +169,11 @@ class SnapshotBuilder:
 
 def symlink_entry(path: str, target: str) -> Entry:
     """An entry for a symbolic link (its target is its content)."""
-    return Entry(path=path, kind="symlink", mode=0o777, size=0,
-                 digest=codec.sha256_hex(target.encode()), target=target)
+    return Entry(
+        path=path,
+        kind="symlink",
+        mode=0o777,
+        size=0,
+        digest=codec.sha256_hex(target.encode()),
+        target=target,
+    )

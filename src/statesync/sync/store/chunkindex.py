@@ -101,9 +101,12 @@ class ChunkIndex:
             fields.hex_id(pack_id, where, "pack id")
             for cid, off, length, size in rows:
                 self.locations[fields.text(cid, where, "chunk id", empty=False)] = Location(
-                    pack_id, fields.integer(off, where, "offset"),
-                    fields.integer(length, where, "length"), fields.integer(size, where, "size"),
-                    sealed)
+                    pack_id,
+                    fields.integer(off, where, "offset"),
+                    fields.integer(length, where, "length"),
+                    fields.integer(size, where, "size"),
+                    sealed,
+                )
 
     def locate(self, chunk_id: str) -> Location:
         """Where ``chunk_id`` is; :class:`IntegrityError` naming its missing pack if gone."""
@@ -115,12 +118,15 @@ class ChunkIndex:
         except KeyError:
             if self.unreadable and chunk_id not in self.lost:
                 envs = ", ".join(sorted({env for _, env in self.unreadable}))
-                raise KeyFailure(f"chunk {chunk_id[:12]} is not in any index readable here; "
-                                 f"sealed indexes of {envs} need their key") from None
+                raise KeyFailure(
+                    f"chunk {chunk_id[:12]} is not in any index readable here; "
+                    f"sealed indexes of {envs} need their key"
+                ) from None
             pack = self.lost.get(chunk_id)
             where = f" (its pack {layout.pack_key(pack)} is missing)" if pack else ""
-            raise IntegrityError(f"chunk {chunk_id[:12]} is missing from the store{where}"
-                                 ) from None
+            raise IntegrityError(
+                f"chunk {chunk_id[:12]} is missing from the store{where}"
+            ) from None
 
     def uncovered_packs(self) -> list[str]:
         """Packs in the store that no usable index names (damaged indexes' or crashed pushes')."""
@@ -142,8 +148,9 @@ class ChunkIndex:
                 log.warning("%s: cannot rebuild its index from it: %s", where, exc)
 
 
-def load_index(repo: Repo, *, cached: bool = True,
-               skip_packs: frozenset[str] = frozenset()) -> ChunkIndex:
+def load_index(
+    repo: Repo, *, cached: bool = True, skip_packs: frozenset[str] = frozenset()
+) -> ChunkIndex:
     """Read every index object, skipping damaged ones, and keep only locations that exist.
 
     ``cached=False`` reads every index body from the store (``verify``).
@@ -153,13 +160,17 @@ def load_index(repo: Repo, *, cached: bool = True,
     """
     ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
     # Listed after the indexes: a pack is uploaded before the index naming it.
-    present = {p for m in repo.backend.list(layout.OBJECTS)
-               if (p := layout.pack_id_from_key(m.key)) is not None} - skip_packs
+    present = {
+        p
+        for m in repo.backend.list(layout.OBJECTS)
+        if (p := layout.pack_id_from_key(m.key)) is not None
+    } - skip_packs
     index = ChunkIndex()
     index.present_packs = present
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for index_id, doc in zip(ids, pool.map(lambda i: _read_one(repo, i, cached), ids),
-                                 strict=True):
+        for index_id, doc in zip(
+            ids, pool.map(lambda i: _read_one(repo, i, cached), ids), strict=True
+        ):
             if isinstance(doc, _Unreadable):
                 index.unreadable.append((layout.index_key(index_id), doc.env))
             elif isinstance(doc, IndexDamage):
@@ -175,8 +186,7 @@ def load_index(repo: Repo, *, cached: bool = True,
     return index
 
 
-def _read_one(repo: Repo, index_id: str,
-              cached: bool) -> ChunkIndex | IndexDamage | _Unreadable:
+def _read_one(repo: Repo, index_id: str, cached: bool) -> ChunkIndex | IndexDamage | _Unreadable:
     where = layout.index_key(index_id)
     try:
         part = ChunkIndex()
@@ -252,8 +262,9 @@ class _Unreadable:
     env: str
 
 
-def _load_one(repo: Repo, index_id: str,
-              cached: bool = True) -> dict[str, PackEntries] | _Unreadable:
+def _load_one(
+    repo: Repo, index_id: str, cached: bool = True
+) -> dict[str, PackEntries] | _Unreadable:
     where = layout.index_key(index_id)
     path = _cache_path(repo, index_id)
     with contextlib.suppress(OSError, IntegrityError):
@@ -268,8 +279,9 @@ def _load_one(repo: Repo, index_id: str,
     return doc
 
 
-def _opened(repo: Repo, body: bytes, index_id: str,
-            where: str) -> dict[str, PackEntries] | _Unreadable:
+def _opened(
+    repo: Repo, body: bytes, index_id: str, where: str
+) -> dict[str, PackEntries] | _Unreadable:
     """Verify ``body`` against its id, unseal it if sealed, and check its shape."""
     if codec.sha256_hex(body) != index_id:
         raise IntegrityError(f"{where}: content does not match its id (tampered or corrupt)")

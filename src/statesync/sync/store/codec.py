@@ -69,8 +69,10 @@ def inflate(body: bytes, limit: int, where: str) -> bytearray:
         while piece := reader.read(min(_PIECE, limit - len(out) + 1)):
             out += piece
             if len(out) > limit:
-                raise IntegrityError(f"{where}: decompresses to more than {limit} bytes "
-                                     "(a decompression bomb, or not ours)")
+                raise IntegrityError(
+                    f"{where}: decompresses to more than {limit} bytes "
+                    "(a decompression bomb, or not ours)"
+                )
     return out
 
 
@@ -84,8 +86,9 @@ def seal_blob(chunk: bytes | memoryview) -> bytes:
     return _cctx().compress(chunk)
 
 
-def open_blob(blob: bytes, chunk_id: str, size: int, where: str,
-              name: Callable[[bytes], str] = sha256_hex) -> bytes:
+def open_blob(
+    blob: bytes, chunk_id: str, size: int, where: str, name: Callable[[bytes], str] = sha256_hex
+) -> bytes:
     """Decode a blob and verify ``name(data) == chunk_id``; else :class:`IntegrityError`."""
     try:
         data = bytes(inflate(blob, size, f"{where}: chunk {chunk_id[:12]}"))

@@ -22,8 +22,9 @@ def open_chunk(repo: Repo, loc: Location, cid: str, blob: bytes, where: str) -> 
     if loc.sealed is None:
         return codec.open_blob(blob, cid, loc.size, where)
     keys = repo.keys(*loc.sealed)
-    return codec.open_blob(keys.open_chunk(cid, blob, where), cid, loc.size, where,
-                           name=keys.chunk_id)
+    return codec.open_blob(
+        keys.open_chunk(cid, blob, where), cid, loc.size, where, name=keys.chunk_id
+    )
 
 
 def iter_entry(repo: Repo, index: ChunkIndex, entry: Entry) -> Iterator[bytes]:

@@ -46,9 +46,13 @@ class Marker:
         return _DOMAIN + json.dumps(self._fields(), sort_keys=True).encode()
 
     def _fields(self) -> dict[str, Any]:
-        return {"generation": self.generation, "condemned": sorted(self.condemned),
-                "cuts": sorted(self.cuts), "updated_by": self.updated_by,
-                "updated_at": self.updated_at}
+        return {
+            "generation": self.generation,
+            "condemned": sorted(self.condemned),
+            "cuts": sorted(self.cuts),
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
 
 
 def read_marker(repo: Repo) -> Marker:
@@ -64,9 +68,14 @@ def _decode(body: bytes, version: Version) -> Marker:
     where = layout.gc_marker_key()
     try:
         doc = json.loads(body)
-        marker = Marker(int(doc["generation"]), frozenset(map(str, doc["condemned"])),
-                        frozenset(map(str, doc["cuts"])), str(doc["updated_by"]),
-                        str(doc["updated_at"]), version)
+        marker = Marker(
+            int(doc["generation"]),
+            frozenset(map(str, doc["condemned"])),
+            frozenset(map(str, doc["cuts"])),
+            str(doc["updated_by"]),
+            str(doc["updated_at"]),
+            version,
+        )
         sig = doc.get("signature")
         if marker.generation < 1 or (sig is not None and not isinstance(sig, dict)):
             raise ValueError
@@ -80,15 +89,21 @@ def _decode(body: bytes, version: Version) -> Marker:
     return marker
 
 
-def publish(repo: Repo, current: Marker, *, generation: int, condemned: set[str],
-            cuts: set[str]) -> Marker:
+def publish(
+    repo: Repo, current: Marker, *, generation: int, condemned: set[str], cuts: set[str]
+) -> Marker:
     """Write the marker conditionally on ``current``; return what was written.
 
     Only a gc holding the gc lease calls this; a failed condition means another
     gc wrote meanwhile, raised as :class:`GcRaced` so nothing is deleted.
     """
-    new = Marker(generation, frozenset(condemned), frozenset(cuts), user_at_host(),
-                 datetime.now(UTC).isoformat(timespec="seconds"))
+    new = Marker(
+        generation,
+        frozenset(condemned),
+        frozenset(cuts),
+        user_at_host(),
+        datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     doc: dict[str, Any] = {"version": 1, **new._fields()}
     if repo.signer is not None:
         doc["signature"] = {"public": repo.signer.public, "sig": repo.signer.sign(new.payload())}
@@ -97,10 +112,10 @@ def publish(repo: Repo, current: Marker, *, generation: int, condemned: set[str]
     try:
         version = repo.backend.put(layout.gc_marker_key(), body, mode)
     except (AlreadyExists, PreconditionFailed):
-        raise GcRaced(f"{layout.gc_marker_key()} changed under this gc (another gc ran); "
-                      "nothing was deleted") from None
-    return Marker(new.generation, new.condemned, new.cuts, new.updated_by, new.updated_at,
-                  version)
+        raise GcRaced(
+            f"{layout.gc_marker_key()} changed under this gc (another gc ran); nothing was deleted"
+        ) from None
+    return Marker(new.generation, new.condemned, new.cuts, new.updated_by, new.updated_at, version)
 
 
 def confirm(repo: Repo, snapshot: str, chunk_ids: set[str], seen: int | None) -> None:
@@ -118,12 +133,16 @@ def confirm(repo: Repo, snapshot: str, chunk_ids: set[str], seen: int | None) ->
     try:
         repo.backend.head(layout.snapshot_key(snapshot))
     except NotFound:
-        raise GcRaced(f"snapshot {snapshot[:12]} was removed by a concurrent gc before its "
-                      "ref moved; nothing was changed, run it again") from None
+        raise GcRaced(
+            f"snapshot {snapshot[:12]} was removed by a concurrent gc before its "
+            "ref moved; nothing was changed, run it again"
+        ) from None
     if not chunk_ids:
         return
     index = load_index(repo, skip_packs=marker.condemned)
     gone = [c for c in chunk_ids if c not in index]
     if gone:
-        raise GcRaced(f"a concurrent gc removed {len(gone)} chunk(s) this write reused "
-                      f"(gc generation {marker.generation}); nothing was changed, run it again")
+        raise GcRaced(
+            f"a concurrent gc removed {len(gone)} chunk(s) this write reused "
+            f"(gc generation {marker.generation}); nothing was changed, run it again"
+        )

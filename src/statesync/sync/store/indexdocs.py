@@ -93,8 +93,10 @@ def write_grouped(repo: Repo, packs: PackEntries, in_place: Collection[str] = ()
     groups: dict[Seal, PackEntries] = {}
     for pack, value in packs.items():
         groups.setdefault(seal_of(value), {})[pack] = value
-    return [_write_one(repo, group, seal, in_place) for seal, group in sorted(
-        groups.items(), key=lambda item: item[0] or ("", 0))]
+    return [
+        _write_one(repo, group, seal, in_place)
+        for seal, group in sorted(groups.items(), key=lambda item: item[0] or ("", 0))
+    ]
 
 
 def _write_one(repo: Repo, packs: PackEntries, seal: Seal, in_place: Collection[str]) -> str:

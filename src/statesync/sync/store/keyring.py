@@ -94,9 +94,16 @@ class Keyring:
         return WrapContext(self.store_id, self.env, self.generation, stanza_id)
 
     def _doc(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "store_id": self.store_id,
-                "env": self.env, "generation": self.generation, "created_at": self.created_at,
-                "key_check": self.key_check, "stanzas": [s.to_json() for s in self.stanzas]}
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "store_id": self.store_id,
+            "env": self.env,
+            "generation": self.generation,
+            "created_at": self.created_at,
+            "key_check": self.key_check,
+            "stanzas": [s.to_json() for s in self.stanzas],
+        }
 
     def payload(self) -> bytes:
         """The bytes a signature covers: every field but the signature itself."""
@@ -124,20 +131,23 @@ class Keyring:
         stanzas = doc.get("stanzas")
         if not isinstance(stanzas, list):
             raise fields.bad(where, "stanzas", "a list")
-        ring = cls(fields.text(doc.get("store_id"), where, "store_id"),
-                   fields.text(doc.get("env"), where, "env"),
-                   fields.integer(doc.get("generation"), where, "generation", 1),
-                   fields.text(doc.get("created_at"), where, "created_at"),
-                   fields.text(doc.get("key_check"), where, "key_check"),
-                   [Stanza.from_json(s, where) for s in stanzas],
-                   fields.text(sig.get("public"), where, "signature.public") if sig else None,
-                   fields.text(sig.get("sig"), where, "signature.sig") if sig else None)
-        if ring.signer is not None and not verify(ring.signer, ring.payload(),
-                                                  str(ring.signature)):
+        ring = cls(
+            fields.text(doc.get("store_id"), where, "store_id"),
+            fields.text(doc.get("env"), where, "env"),
+            fields.integer(doc.get("generation"), where, "generation", 1),
+            fields.text(doc.get("created_at"), where, "created_at"),
+            fields.text(doc.get("key_check"), where, "key_check"),
+            [Stanza.from_json(s, where) for s in stanzas],
+            fields.text(sig.get("public"), where, "signature.public") if sig else None,
+            fields.text(sig.get("sig"), where, "signature.sig") if sig else None,
+        )
+        if ring.signer is not None and not verify(ring.signer, ring.payload(), str(ring.signature)):
             raise IntegrityError(f"{where}: signature does not match (tampered or forged)")
         if (ring.store_id, ring.env, ring.generation) != (store_id, env, generation):
-            raise IntegrityError(f"{where}: keyring belongs to another store, environment or "
-                                 "generation (moved or replayed)")
+            raise IntegrityError(
+                f"{where}: keyring belongs to another store, environment or "
+                "generation (moved or replayed)"
+            )
         if not ring.stanzas:
             raise IntegrityError(f"{where}: keyring has no recipients")
         return ring
@@ -160,8 +170,10 @@ class KeyService:
 
     def generations(self, env: str) -> list[int]:
         """Every key generation of ``env``, oldest first."""
-        found = (layout.keyring_generation_from_key(env, meta.key)
-                 for meta in self.repo.backend.list(layout.keyring_prefix(env)))
+        found = (
+            layout.keyring_generation_from_key(env, meta.key)
+            for meta in self.repo.backend.list(layout.keyring_prefix(env))
+        )
         return sorted(g for g in found if g is not None)
 
     def current_generation(self, env: str) -> int | None:
@@ -182,8 +194,9 @@ class KeyService:
         try:
             body, version = self.repo.backend.get(key)
         except NotFound:
-            raise KeyFailure(f"{key} does not exist: key generation {generation} of {env} "
-                             "is missing") from None
+            raise KeyFailure(
+                f"{key} does not exist: key generation {generation} of {env} is missing"
+            ) from None
         return Keyring.parse(body, self.repo.store_id, env, generation), version
 
     def unsigned_keyrings(self, env: str) -> dict[str, bytes]:
@@ -231,23 +244,33 @@ class KeyService:
         tried = "; ".join(dict.fromkeys(reasons)) or (
             "no identity of a matching kind here ("
             + (", ".join(i.describe() for i in self.identities) or "none configured")
-            + "; set [keys] recipients in statesync.toml or STATESYNC_PASSPHRASE)")
+            + "; set [keys] recipients in statesync.toml or STATESYNC_PASSPHRASE)"
+        )
         raise KeyFailure(f"no key available to unwrap {ring.key} (recipients: {names}): {tried}")
 
     def _checked(self, ring: Keyring, stanza: Stanza, identity: Provider, key: bytes) -> bytes:
         if key_check(check_data_key(key, stanza)) != ring.key_check:
-            raise IntegrityError(f"{ring.key}: stanza {stanza.id} unwraps to a key the keyring "
-                                 "does not commit to (tampered keyring)")
+            raise IntegrityError(
+                f"{ring.key}: stanza {stanza.id} unwraps to a key the keyring "
+                "does not commit to (tampered keyring)"
+            )
         self._proven[stanza.id] = identity
         log.debug("%s: data key opened with recipient %s", ring.key, identity.describe())
         return key
 
     # --- writing -------------------------------------------------------------
 
-    def _new_ring(self, env: str, generation: int, key: bytes,
-                  recipients: Iterable[Provider]) -> Keyring:
-        ring = Keyring(self.repo.store_id, env, generation,
-                       datetime.now(UTC).isoformat(timespec="seconds"), key_check(key), [])
+    def _new_ring(
+        self, env: str, generation: int, key: bytes, recipients: Iterable[Provider]
+    ) -> Keyring:
+        ring = Keyring(
+            self.repo.store_id,
+            env,
+            generation,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            key_check(key),
+            [],
+        )
         for recipient in recipients:
             stanza_id = recipient.stanza_id()
             if any(s.id == stanza_id for s in ring.stanzas):
@@ -263,8 +286,9 @@ class KeyService:
         try:
             self.repo.backend.put(ring.key, ring.to_bytes(self.repo.signer), CREATE)
         except AlreadyExists:
-            raise ConflictError(f"{ring.key} was created by someone else at the same time; "
-                                "run again") from None
+            raise ConflictError(
+                f"{ring.key} was created by someone else at the same time; run again"
+            ) from None
         self._keys[ring.env, ring.generation] = key
         return ring.generation
 
@@ -276,8 +300,10 @@ class KeyService:
         layout.validate_env(env)
         current = self.current_generation(env)
         if current is not None:
-            raise KeysExist(f"environment {env} already has keys (generation {current}); "
-                                 f"use 'statesync keys rotate {env}'")
+            raise KeysExist(
+                f"environment {env} already has keys (generation {current}); "
+                f"use 'statesync keys rotate {env}'"
+            )
         key = os.urandom(aead.KEY_SIZE)
         return self._create(self._new_ring(env, 1, key, recipients), key)
 
@@ -304,9 +330,11 @@ class KeyService:
         for stanza in ring.stanzas:
             recipient = self._carrier(ring, stanza)
             if recipient is None:
-                raise KeyFailure(f"cannot carry recipient {stanza.id} into a new generation: "
-                                 "no identity here unwraps it, so it is not proven (name "
-                                 "every recipient explicitly, or remove this one first)")
+                raise KeyFailure(
+                    f"cannot carry recipient {stanza.id} into a new generation: "
+                    "no identity here unwraps it, so it is not proven (name "
+                    "every recipient explicitly, or remove this one first)"
+                )
             out.append(recipient)
         return out
 
@@ -325,6 +353,7 @@ class KeyService:
 
     def _update(self, env: str, generation: int, change: Any) -> bool:
         """Read-modify-write one keyring with a conditional update; retried on a race."""
+
         def attempt(_: int) -> bool | Again:
             ring, version = self.keyring(env, generation)
             if not change(ring):
@@ -336,8 +365,13 @@ class KeyService:
                 return AGAIN
             return True
 
-        return retry_conditional(attempt, attempts=_UPDATE_ATTEMPTS, gave_up=lambda: ConflictError(
-            f"{layout.keyring_key(env, generation)} keeps changing; run again"))
+        return retry_conditional(
+            attempt,
+            attempts=_UPDATE_ATTEMPTS,
+            gave_up=lambda: ConflictError(
+                f"{layout.keyring_key(env, generation)} keeps changing; run again"
+            ),
+        )
 
     def add_recipient(self, env: str, recipient: Provider) -> list[int]:
         """Wrap every generation's data key for ``recipient``; return the generations changed.
@@ -356,6 +390,7 @@ class KeyService:
                     return False
                 ring.stanzas.append(recipient.wrap(keys[gen], ring.context(stanza_id)))
                 return True
+
             return change
 
         changed = [g for g in gens if self._update(env, g, add(g))]
@@ -371,14 +406,17 @@ class KeyService:
         recipient. What this guarantees is in the module docstring.
         """
         gens = self.generations(layout.validate_env(env))
-        holding = [g for g in gens if any(s.id == stanza_id
-                                          for s in self.keyring(env, g)[0].stanzas)]
+        holding = [
+            g for g in gens if any(s.id == stanza_id for s in self.keyring(env, g)[0].stanzas)
+        ]
         if not holding:
             raise UsageError(f"{stanza_id} is not a recipient of {env}")
         for g in holding:
             if len(self.keyring(env, g)[0].stanzas) == 1:
-                raise LastRecipient(f"refusing to remove the last recipient of "
-                                     f"{layout.keyring_key(env, g)}: nobody could read it again")
+                raise LastRecipient(
+                    f"refusing to remove the last recipient of "
+                    f"{layout.keyring_key(env, g)}: nobody could read it again"
+                )
             self.data_key(env, g)
 
         def drop(ring: Keyring) -> bool:
@@ -399,7 +437,13 @@ class KeyService:
         out = []
         for g in self.generations(env):
             ring, _ = self.keyring(env, g)
-            out.append({"generation": g, "current": g == current, "created_at": ring.created_at,
-                        "signed_by": ring.signer,
-                        "recipients": [{"id": s.id, "type": s.type} for s in ring.stanzas]})
+            out.append(
+                {
+                    "generation": g,
+                    "current": g == current,
+                    "created_at": ring.created_at,
+                    "signed_by": ring.signer,
+                    "recipients": [{"id": s.id, "type": s.type} for s in ring.stanzas],
+                }
+            )
         return out

@@ -231,6 +231,8 @@ def parse_langgraph_key(key: str) -> LangGraphKey | None:
     if len(parts) == 5 and parts[2] == "w" and _LG_NAME_RE.match(parts[4]):
         return LangGraphKey("writes", parts[0], parts[1], cp_id, parts[4])
     return None
+
+
 TAGS = "tags/"
 
 

@@ -106,8 +106,10 @@ def _iso(stamp: datetime) -> str:
 
 
 #: How the owner gets past a damaged lease; said in the error.
-_RECOVER = ("the lease is damaged: replace it with 'statesync lock ENV --force', "
-            "or write with --ignore-lock")
+_RECOVER = (
+    "the lease is damaged: replace it with 'statesync lock ENV --force', "
+    "or write with --ignore-lock"
+)
 #: What a damaged lease is shown as where it is listed or replaced, not refused.
 _UNREADABLE = LockInfo("", "an unknown holder (malformed lease)", "", 0, "", "", DEFAULT_TTL)
 
@@ -132,10 +134,12 @@ def _parse(body: bytes, key: str) -> LockInfo:
             fields.text(doc.get("holder"), key, "holder", empty=False),
             fields.text(doc.get("host", ""), key, "host"),
             fields.integer(doc.get("pid", 0), key, "pid", 0, 1 << 31),
-            fields.text(doc.get("purpose", ""), key, "purpose"), created,
+            fields.text(doc.get("purpose", ""), key, "purpose"),
+            created,
             fields.integer(doc.get("ttl_seconds"), key, "ttl_seconds", 1, _MAX_TTL),
             fields.optional_text(doc.get("renewed_at"), key, "renewed_at") or created,
-            fields.text(doc.get("holder_id", ""), key, "holder_id"))
+            fields.text(doc.get("holder_id", ""), key, "holder_id"),
+        )
     except IntegrityError as exc:
         raise IntegrityError(f"{exc}; {_RECOVER}") from None
 
@@ -178,8 +182,11 @@ def _read(repo: Repo, env: str, damaged_ok: bool = False) -> _Current | None:
                 raise
             return _Current(_UNREADABLE, version, meta.modified, str(exc))
 
-    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
-        f"{key} keeps changing while being read; try again"))
+    return retry_conditional(
+        attempt,
+        attempts=_ATTEMPTS,
+        gave_up=lambda: LockedError(f"{key} keeps changing while being read; try again"),
+    )
 
 
 def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
@@ -211,16 +218,25 @@ def _describe(info: LockInfo) -> str:
 
 
 def _held_message(env: str, info: LockInfo, expires: datetime, now: datetime) -> str:
-    return (f"environment {env!r} is locked by {_describe(info)}; the lease expires "
-            f"{_iso(expires)} by the store's clock (in {_span((expires - now).total_seconds())}) "
-            f"unless renewed; lock id {info.lock_id or '?'}")
+    return (
+        f"environment {env!r} is locked by {_describe(info)}; the lease expires "
+        f"{_iso(expires)} by the store's clock (in {_span((expires - now).total_seconds())}) "
+        f"unless renewed; lock id {info.lock_id or '?'}"
+    )
 
 
 def held_error(env: str, info: LockInfo, expires: datetime, now: datetime) -> LockedError:
     """The :class:`LockedError` for a live lease, with the holder as ``--json`` details."""
     return LockedError(_held_message(env, info, expires, now)).with_details(
-        lock={"env": env, "lock_id": info.lock_id, "holder": info.holder, "pid": info.pid,
-              "purpose": info.purpose, "expires_at": _iso(expires)})
+        lock={
+            "env": env,
+            "lock_id": info.lock_id,
+            "holder": info.holder,
+            "pid": info.pid,
+            "purpose": info.purpose,
+            "expires_at": _iso(expires),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -238,9 +254,15 @@ class LockStatus:
         return self.now < self.expires_at
 
     def to_json(self) -> dict[str, Any]:
-        out = {"env": self.env, "lock_id": self.info.lock_id, "holder": self.info.holder,
-               "pid": self.info.pid, "purpose": self.info.purpose,
-               "expires_at": _iso(self.expires_at), "stale": not self.live}
+        out = {
+            "env": self.env,
+            "lock_id": self.info.lock_id,
+            "holder": self.info.holder,
+            "pid": self.info.pid,
+            "purpose": self.info.purpose,
+            "expires_at": _iso(self.expires_at),
+            "stale": not self.live,
+        }
         return {**out, "malformed": self.problem} if self.problem else out
 
 
@@ -273,8 +295,10 @@ def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease
     if cur is None:
         raise NotLocked(f"environment {env!r} is not locked (no {layout.lock_key(env)})")
     if cur.info.lock_id != lock_id:
-        raise LockedError(f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
-                          f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed")
+        raise LockedError(
+            f"{layout.lock_key(env)} is held by {_describe(cur.info)} with lock "
+            f"id {cur.info.lock_id or '?'}, not {lock_id}; nothing renewed"
+        )
     info = cur.info if ttl is None else replace(cur.info, ttl_seconds=_check_ttl(ttl))
     lease = Lease(repo, env, info, cur.version, local_now())
     lease.renew()
@@ -311,8 +335,9 @@ class Lease:
     holder must give up its work (:meth:`check` raises).
     """
 
-    def __init__(self, repo: Repo, env: str, info: LockInfo, version: Version,
-                 expires_at: datetime) -> None:
+    def __init__(
+        self, repo: Repo, env: str, info: LockInfo, version: Version, expires_at: datetime
+    ) -> None:
         self.repo = repo
         self.env = env
         self.info = info
@@ -335,16 +360,25 @@ class Lease:
 
     def to_json(self) -> dict[str, Any]:
         """What ``statesync lock`` prints."""
-        return {"env": self.env, "lock_id": self.lock_id, "holder": self.info.holder,
-                "host": self.info.host, "pid": self.info.pid, "purpose": self.info.purpose,
-                "created_at": self.info.created_at, "ttl_seconds": self.ttl,
-                "expires_at": _iso(self.expires_at)}
+        return {
+            "env": self.env,
+            "lock_id": self.lock_id,
+            "holder": self.info.holder,
+            "host": self.info.host,
+            "pid": self.info.pid,
+            "purpose": self.info.purpose,
+            "created_at": self.info.created_at,
+            "ttl_seconds": self.ttl,
+            "expires_at": _iso(self.expires_at),
+        }
 
     def check(self) -> None:
         """Raise :class:`LockedError` if the lease has been lost."""
         if self.lost.is_set():
-            raise LockedError(f"lease lost: {self.key} (lock id {self.lock_id}) is no longer "
-                              "held by this process; giving up")
+            raise LockedError(
+                f"lease lost: {self.key} (lock id {self.lock_id}) is no longer "
+                "held by this process; giving up"
+            )
 
     def renew(self) -> None:
         """Rewrite the lock conditionally on our last version; restarts its TTL.
@@ -363,8 +397,10 @@ class Lease:
                 self.lost.set()
                 cur = _read(self.repo, self.env)
                 now = f"now held by {_describe(cur.info)}" if cur else "it was removed"
-                raise LockedError(f"lease lost: {self.key} (lock id {self.lock_id}) changed "
-                                  f"since this process last renewed it; {now}")
+                raise LockedError(
+                    f"lease lost: {self.key} (lock id {self.lock_id}) changed "
+                    f"since this process last renewed it; {now}"
+                )
             self.info, self.version = info, version
             self.expires_at = _written_expiry(self.repo, self.key, self.ttl)
 
@@ -382,8 +418,9 @@ def _written_expiry(repo: Repo, key: str, ttl: int) -> datetime:
     return local_now() + timedelta(seconds=ttl)
 
 
-def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "",
-            force: bool = False) -> Lease:
+def acquire(
+    repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "", force: bool = False
+) -> Lease:
     """Take the lease on ``env``: create the lock, or take over a stale one.
 
     Raises :class:`LockedError` naming the holder, purpose and expiry when
@@ -395,8 +432,17 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "",
     key = layout.lock_key(env)
     seconds = _check_ttl(ttl)
     now = _iso(local_now())
-    info = LockInfo(uuid.uuid4().hex, user_at_host(), socket.gethostname(), os.getpid(), purpose,
-                    now, seconds, now, holder_id())
+    info = LockInfo(
+        uuid.uuid4().hex,
+        user_at_host(),
+        socket.gethostname(),
+        os.getpid(),
+        purpose,
+        now,
+        seconds,
+        now,
+        holder_id(),
+    )
     body = info.to_bytes()
 
     def attempt(_: int) -> Lease | Again:
@@ -411,21 +457,33 @@ def acquire(repo: Repo, env: str, ttl: float = DEFAULT_TTL, purpose: str = "",
             return AGAIN  # someone else took it over first: look again
         return Lease(repo, env, info, version, _written_expiry(repo, key, seconds))
 
-    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
-        f"{key} changed {_ATTEMPTS} times while acquiring it; try again"))
+    return retry_conditional(
+        attempt,
+        attempts=_ATTEMPTS,
+        gave_up=lambda: LockedError(
+            f"{key} changed {_ATTEMPTS} times while acquiring it; try again"
+        ),
+    )
 
 
 def _may_take_over(repo: Repo, env: str, cur: _Current, force: bool) -> None:
     """Return if ``cur`` may be replaced (stale, or ``force``); else :class:`LockedError`."""
     if force:
-        log.warning("replacing the lease on %s held by %s (lock --force)", env,
-                    cur.problem or cur.info.holder)
+        log.warning(
+            "replacing the lease on %s held by %s (lock --force)",
+            env,
+            cur.problem or cur.info.holder,
+        )
         return
     expires, store_time = _expiry(repo, cur)
     if store_time < expires:
         raise held_error(env, cur.info, expires, store_time)
-    log.warning("taking over the stale lease on %s from %s (expired %s)", env,
-                cur.info.holder, _iso(expires))
+    log.warning(
+        "taking over the stale lease on %s from %s (expired %s)",
+        env,
+        cur.info.holder,
+        _iso(expires),
+    )
 
 
 def _ours(info: LockInfo) -> bool:
@@ -449,19 +507,28 @@ def release(repo: Repo, env: str, lock_id: str, force: bool = False) -> LockInfo
         if cur is None:
             raise NotLocked(f"environment {env!r} is not locked (no {key})")
         if cur.info.lock_id != lock_id:
-            raise LockedError(f"{key} is held by {_describe(cur.info)} with lock id "
-                              f"{cur.info.lock_id or '?'}, not {lock_id}; nothing removed")
+            raise LockedError(
+                f"{key} is held by {_describe(cur.info)} with lock id "
+                f"{cur.info.lock_id or '?'}, not {lock_id}; nothing removed"
+            )
         if not force and not _ours(cur.info):
-            raise LockedError(f"{key} is held by {_describe(cur.info)}, not by {user_at_host()}; "
-                              f"use unlock --force {lock_id} to remove it")
+            raise LockedError(
+                f"{key} is held by {_describe(cur.info)}, not by {user_at_host()}; "
+                f"use unlock --force {lock_id} to remove it"
+            )
         try:
             repo.backend.delete(key, cur.version)
         except PreconditionFailed:
             return AGAIN  # renewed, taken over or removed since read: look again
         return cur.info
 
-    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: LockedError(
-        f"{key} changed {_ATTEMPTS} times while releasing it; try again"))
+    return retry_conditional(
+        attempt,
+        attempts=_ATTEMPTS,
+        gave_up=lambda: LockedError(
+            f"{key} changed {_ATTEMPTS} times while releasing it; try again"
+        ),
+    )
 
 
 class Heartbeat:
@@ -480,8 +547,9 @@ class Heartbeat:
         self.lost = lease.lost
         self.interval = interval if interval is not None else max(0.05, lease.ttl / 3)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"statesync-lease-{lease.env}")
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"statesync-lease-{lease.env}"
+        )
 
     def start(self) -> Heartbeat:
         self._thread.start()
@@ -517,8 +585,12 @@ class Heartbeat:
             except BackendError as exc:  # the store is flaky or away: retry until the TTL is spent
                 if time.monotonic() - last_ok >= self.lease.ttl:
                     self.lost.set()
-                    log.warning("lease on %s presumed lost: no renewal for %ss (%s)",
-                                self.lease.env, self.lease.ttl, exc)
+                    log.warning(
+                        "lease on %s presumed lost: no renewal for %ss (%s)",
+                        self.lease.env,
+                        self.lease.ttl,
+                        exc,
+                    )
                     return
                 log.warning("renewing the lease on %s failed, retrying: %s", self.lease.env, exc)
             except StatesyncError as exc:  # e.g. a damaged lock: renewing again cannot help

@@ -61,8 +61,9 @@ def ensure_free(repo: Repo, env: str, policy: LockPolicy) -> None:
 
 
 @contextlib.contextmanager
-def guarded(repo: Repo, env: str, purpose: str, policy: LockPolicy,
-            ttl: float = lease.DEFAULT_TTL) -> Iterator[lease.Lease | None]:
+def guarded(
+    repo: Repo, env: str, purpose: str, policy: LockPolicy, ttl: float = lease.DEFAULT_TTL
+) -> Iterator[lease.Lease | None]:
     """Hold ``env``'s lease for the block, as :func:`lease.held` does.
 
     Under the caller's own lease (``lock_id``) or with ``ignore``, no lease is

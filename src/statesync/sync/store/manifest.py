@@ -105,8 +105,9 @@ def check_symlink(path: str, target: object, where: str) -> None:
 
 def check_entries(entries: list[Entry], where: str) -> None:
     """The tree rules over a whole manifest: nothing under a link or file, no repeats."""
-    check_tree([e.path for e in entries], where,
-               links=[e.path for e in entries if e.kind == "symlink"])
+    check_tree(
+        [e.path for e in entries], where, links=[e.path for e in entries if e.kind == "symlink"]
+    )
 
 
 def _chunks(value: Any, where: str, name: str = "chunks") -> list[ChunkRef]:
@@ -116,8 +117,12 @@ def _chunks(value: Any, where: str, name: str = "chunks") -> list[ChunkRef]:
     for item in value:
         if not isinstance(item, list) or len(item) != 2:
             raise fields.bad(where, "chunks", "a list of [chunk id, size]")
-        out.append(ChunkRef(fields.text(item[0], where, "chunk id", empty=False),
-                            fields.integer(item[1], where, "chunk size")))
+        out.append(
+            ChunkRef(
+                fields.text(item[0], where, "chunk id", empty=False),
+                fields.integer(item[1], where, "chunk size"),
+            )
+        )
     return out
 
 
@@ -129,17 +134,34 @@ def _pass(value: Any, where: str, name: str) -> Any:
     return value
 
 
-_ENTRY_CHECKS = {"path": fields.text, "kind": fields.text, "mode": _mode,
-                 "size": fields.integer, "digest": fields.text, "chunks": _chunks,
-                 "secret_pointers": fields.texts, "target": fields.optional_text}
-_HEADER_CHECKS = {"store_id": fields.text, "env": fields.text, "parents": fields.texts,
-                  "message": fields.text, "tags": fields.text_map, "secret_files": fields.texts,
-                  "encryption": fields.mapping, "created_at": fields.text,
-                  "author": fields.text, "host": fields.text, "tool_version": fields.text}
+_ENTRY_CHECKS = {
+    "path": fields.text,
+    "kind": fields.text,
+    "mode": _mode,
+    "size": fields.integer,
+    "digest": fields.text,
+    "chunks": _chunks,
+    "secret_pointers": fields.texts,
+    "target": fields.optional_text,
+}
+_HEADER_CHECKS = {
+    "store_id": fields.text,
+    "env": fields.text,
+    "parents": fields.texts,
+    "message": fields.text,
+    "tags": fields.text_map,
+    "secret_files": fields.texts,
+    "encryption": fields.mapping,
+    "created_at": fields.text,
+    "author": fields.text,
+    "host": fields.text,
+    "tool_version": fields.text,
+}
 
 
-def _checked_fields(doc: dict[str, Any], cls: type, required: tuple[str, ...],
-                    checks: dict[str, Any], where: str) -> dict[str, Any]:
+def _checked_fields(
+    doc: dict[str, Any], cls: type, required: tuple[str, ...], checks: dict[str, Any], where: str
+) -> dict[str, Any]:
     """``doc``'s fields of dataclass ``cls``, each checked by type; :class:`IntegrityError`."""
     known = {f.name for f in fields_of(cls)} - {"entries"}
     for name in sorted(set(doc) - known):
@@ -152,9 +174,15 @@ def _checked_fields(doc: dict[str, Any], cls: type, required: tuple[str, ...],
 
 def _parse_entry(raw: Any, where: str) -> Entry:
     """One entry, every field checked by type and range; :class:`IntegrityError` otherwise."""
-    entry = Entry(**_checked_fields(fields.mapping(raw, where, "entry"), Entry,
-                                    ("path", "kind", "mode", "size", "digest"),
-                                    _ENTRY_CHECKS, where))
+    entry = Entry(
+        **_checked_fields(
+            fields.mapping(raw, where, "entry"),
+            Entry,
+            ("path", "kind", "mode", "size", "digest"),
+            _ENTRY_CHECKS,
+            where,
+        )
+    )
     check_path(entry.path, where)
     if entry.kind not in KINDS:
         raise IntegrityError(f"{where}: unknown entry kind {entry.kind!r}")

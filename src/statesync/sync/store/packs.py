@@ -48,8 +48,7 @@ class PackUploader:
     Any worker failure is raised from the next ``add`` or from ``finish``.
     """
 
-    def __init__(self, repo: Repo, workers: int = 4,
-                 keys: EnvKeys | None = None) -> None:
+    def __init__(self, repo: Repo, workers: int = 4, keys: EnvKeys | None = None) -> None:
         self._repo = repo
         self._keys = keys
         self._pack_size = repo.descriptor.pack_size
@@ -127,6 +126,7 @@ class PackUploader:
             self._repo.backend.put(layout.pack_key(pack_id), body, CREATE)
         with self._lock:
             keys = self._keys
-            self._done[pack_id] = ({"rows": pack.rows, "key": [keys.env, keys.generation]}
-                                   if keys else pack.rows)
+            self._done[pack_id] = (
+                {"rows": pack.rows, "key": [keys.env, keys.generation]} if keys else pack.rows
+            )
             self.stored_bytes += pack.size

@@ -48,13 +48,20 @@ class PromotionRule:
 
     def payload(self) -> bytes:
         """The bytes a signature covers."""
-        body = {"allowed": list(self.allowed), "updated_by": self.updated_by,
-                "updated_at": self.updated_at}
+        body = {
+            "allowed": list(self.allowed),
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
         return b"statesync-promotion-rule-v1\n" + json.dumps(body, sort_keys=True).encode()
 
     def to_json(self) -> dict[str, Any]:
-        return {"allowed": list(self.allowed), "updated_by": self.updated_by,
-                "updated_at": self.updated_at, "signed_by": self.signer}
+        return {
+            "allowed": list(self.allowed),
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+            "signed_by": self.signer,
+        }
 
 
 def parse_path(text: str) -> str:
@@ -76,9 +83,13 @@ def _decode(body: bytes) -> PromotionRule:
         if not isinstance(allowed, list) or not all(isinstance(p, str) for p in allowed):
             raise TypeError
         sig = doc.get("signature")
-        rule = PromotionRule(tuple(allowed), str(doc.get("updated_by", "")),
-                             str(doc.get("updated_at", "")),
-                             str(sig["public"]) if sig else None, str(sig["sig"]) if sig else None)
+        rule = PromotionRule(
+            tuple(allowed),
+            str(doc.get("updated_by", "")),
+            str(doc.get("updated_at", "")),
+            str(sig["public"]) if sig else None,
+            str(sig["sig"]) if sig else None,
+        )
     except (ValueError, KeyError, TypeError):
         raise IntegrityError(f"{where}: malformed promotion rule") from None
     if rule.signer is not None:
@@ -90,8 +101,12 @@ def _decode(body: bytes) -> PromotionRule:
 
 
 def _encode(rule: PromotionRule) -> bytes:
-    doc: dict[str, Any] = {"version": 1, "allowed": list(rule.allowed),
-                           "updated_by": rule.updated_by, "updated_at": rule.updated_at}
+    doc: dict[str, Any] = {
+        "version": 1,
+        "allowed": list(rule.allowed),
+        "updated_by": rule.updated_by,
+        "updated_at": rule.updated_at,
+    }
     if rule.signer is not None:
         doc["signature"] = {"public": rule.signer, "sig": rule.signature}
     return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
@@ -117,9 +132,11 @@ def check(repo: Repo, src_env: str, dst_env: str) -> None:
     path = f"{src_env}->{dst_env}"
     if rule is None or path in rule.allowed:
         return
-    raise PolicyViolation(f"promotion {src_env} -> {dst_env} is not allowed by the store's "
-                          f"promotion rule (allowed: {', '.join(rule.allowed) or 'none'}; "
-                          f"change it with: statesync promotion allow {path})")
+    raise PolicyViolation(
+        f"promotion {src_env} -> {dst_env} is not allowed by the store's "
+        f"promotion rule (allowed: {', '.join(rule.allowed) or 'none'}; "
+        f"change it with: statesync promotion allow {path})"
+    )
 
 
 def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
@@ -135,8 +152,12 @@ def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
         found = _read(repo)
         current = list(found[0].allowed) if found else []
         allowed = [p for p in dict.fromkeys(current + add) if p not in remove]
-        rule = _signed(repo, PromotionRule(tuple(allowed), user_at_host(),
-                                           datetime.now(UTC).isoformat(timespec="seconds")))
+        rule = _signed(
+            repo,
+            PromotionRule(
+                tuple(allowed), user_at_host(), datetime.now(UTC).isoformat(timespec="seconds")
+            ),
+        )
         mode = Update(found[1]) if found else CREATE
         try:
             repo.backend.put(layout.promotion_rule_key(), _encode(rule), mode)
@@ -144,13 +165,23 @@ def change(repo: Repo, allow: list[str], deny: list[str]) -> PromotionRule:
             return AGAIN  # someone else changed the rule: apply ours to theirs
         return rule
 
-    return retry_conditional(attempt, attempts=_ATTEMPTS, gave_up=lambda: Contention(
-        f"{layout.promotion_rule_key()} changed {_ATTEMPTS} times while being written; "
-        "try again"))
+    return retry_conditional(
+        attempt,
+        attempts=_ATTEMPTS,
+        gave_up=lambda: Contention(
+            f"{layout.promotion_rule_key()} changed {_ATTEMPTS} times while being written; "
+            "try again"
+        ),
+    )
 
 
 def _signed(repo: Repo, rule: PromotionRule) -> PromotionRule:
     if repo.signer is None:
         return rule
-    return PromotionRule(rule.allowed, rule.updated_by, rule.updated_at, repo.signer.public,
-                         repo.signer.sign(rule.payload()))
+    return PromotionRule(
+        rule.allowed,
+        rule.updated_by,
+        rule.updated_at,
+        repo.signer.public,
+        repo.signer.sign(rule.payload()),
+    )

@@ -49,13 +49,20 @@ class Ref:
 
     def head_fields(self) -> dict[str, Any]:
         """The head as structured error details (``--json``)."""
-        return {"env": self.env, "snapshot": self.snapshot, "serial": self.serial,
-                "updated_by": self.updated_by, "updated_at": self.updated_at}
+        return {
+            "env": self.env,
+            "snapshot": self.snapshot,
+            "serial": self.serial,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
 
     def describe(self) -> str:
         """A one-line account of who moved the environment where, and when."""
-        return (f"{self.env} is at snapshot {self.snapshot[:12]} (serial {self.serial}), "
-                f"pushed by {self.updated_by} at {self.updated_at}")
+        return (
+            f"{self.env} is at snapshot {self.snapshot[:12]} (serial {self.serial}), "
+            f"pushed by {self.updated_by} at {self.updated_at}"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,19 +84,22 @@ def _parse(body: bytes, env: str, store_id: str) -> Ref:
     try:
         doc = fields.mapping(json.loads(body), where, "ref")
     except ValueError:  # also UnicodeDecodeError
-        raise IntegrityError(f"{where}: malformed ref (replace it deliberately with "
-                             "push --force or rollback)") from None
+        raise IntegrityError(
+            f"{where}: malformed ref (replace it deliberately with push --force or rollback)"
+        ) from None
     sig = doc.get("signature")
     if sig is not None:
         sig = fields.mapping(sig, where, "signature")
-    ref = Ref(fields.text(doc.get("snapshot"), where, "snapshot"),
-              fields.integer(doc.get("serial"), where, "serial", 1),
-              fields.text(doc.get("store_id"), where, "store_id"),
-              fields.text(doc.get("env"), where, "env"),
-              fields.text(doc.get("updated_at"), where, "updated_at"),
-              fields.text(doc.get("updated_by"), where, "updated_by"),
-              fields.text(sig.get("public"), where, "signature.public") if sig else None,
-              fields.text(sig.get("sig"), where, "signature.sig") if sig else None)
+    ref = Ref(
+        fields.text(doc.get("snapshot"), where, "snapshot"),
+        fields.integer(doc.get("serial"), where, "serial", 1),
+        fields.text(doc.get("store_id"), where, "store_id"),
+        fields.text(doc.get("env"), where, "env"),
+        fields.text(doc.get("updated_at"), where, "updated_at"),
+        fields.text(doc.get("updated_by"), where, "updated_by"),
+        fields.text(sig.get("public"), where, "signature.public") if sig else None,
+        fields.text(sig.get("sig"), where, "signature.sig") if sig else None,
+    )
     if ref.env != env or ref.store_id != store_id or not layout.is_object_id(ref.snapshot):
         raise IntegrityError(f"{where}: ref does not belong to this store and environment")
     if ref.signer is not None:
@@ -103,8 +113,13 @@ def _parse(body: bytes, env: str, store_id: str) -> Ref:
 def check_trust(repo: Repo, state: RefState) -> RefState:
     """Apply the local trust policy to a read ref; :class:`IntegrityError` if refused."""
     if repo.trust is not None:
-        repo.trust.check(repo.store_id, state.ref.env, state.ref.signer,
-                         layout.ref_key(state.ref.env), state.ref.payload())
+        repo.trust.check(
+            repo.store_id,
+            state.ref.env,
+            state.ref.signer,
+            layout.ref_key(state.ref.env),
+            state.ref.payload(),
+        )
     return state
 
 
@@ -155,8 +170,9 @@ def require_ref(repo: Repo, env: str) -> RefState:
     return check_trust(repo, state)
 
 
-def read_trusted_head(repo: Repo, env: str, *, seen: int = 0,
-                      allow_rollback: bool = False) -> RefState | None:
+def read_trusted_head(
+    repo: Repo, env: str, *, seen: int = 0, allow_rollback: bool = False
+) -> RefState | None:
     """The one read of an environment's head for any purpose; ``None`` if it has none.
 
     The ref is parsed and its signature verified (:func:`read_ref`), then the
@@ -173,17 +189,21 @@ def read_trusted_head(repo: Repo, env: str, *, seen: int = 0,
     try:
         check_trust(repo, state)
     except IntegrityError as exc:
-        raise IntegrityError(f"{exc}; nothing was read from it (check who wrote it; "
-                             "to replace it with your folder: push --force)") from None
+        raise IntegrityError(
+            f"{exc}; nothing was read from it (check who wrote it; "
+            "to replace it with your folder: push --force)"
+        ) from None
     if state.ref.serial < floor and not allow_rollback:
         raise IntegrityError(
             f"refs/{env} went backwards: serial {state.ref.serial} but this folder has seen "
-            f"{floor} (a replayed or rolled-back ref; pull --allow-rollback to accept it)")
+            f"{floor} (a replayed or rolled-back ref; pull --allow-rollback to accept it)"
+        )
     return state
 
 
-def require_trusted_head(repo: Repo, env: str, *, seen: int = 0,
-                         allow_rollback: bool = False) -> RefState:
+def require_trusted_head(
+    repo: Repo, env: str, *, seen: int = 0, allow_rollback: bool = False
+) -> RefState:
     """:func:`read_trusted_head`, but :class:`EnvNotFound` when the environment has no head."""
     state = read_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
     if state is None:
@@ -230,10 +250,14 @@ def write_ref(repo: Repo, env: str, snapshot: str, current: RefState | None) -> 
     # Above anything this user has seen too: a head that was deleted or replayed
     # must not make our own readers see the serial go backwards.
     floor = max(current.ref.serial if current else 0, seen_serials.highest(repo.store_id, env))
-    ref = Ref(snapshot=snapshot, serial=floor + 1,
-              store_id=repo.store_id, env=env,
-              updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-              updated_by=user_at_host())
+    ref = Ref(
+        snapshot=snapshot,
+        serial=floor + 1,
+        store_id=repo.store_id,
+        env=env,
+        updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        updated_by=user_at_host(),
+    )
     ref = _signed(repo, ref)
     body = _encode(ref)
     mode = CREATE if current is None else Update(current.version)
@@ -260,8 +284,7 @@ def _signed(repo: Repo, ref: Ref) -> Ref:
 
 
 def _encode(ref: Ref) -> bytes:
-    doc: dict[str, Any] = {k: v for k, v in asdict(ref).items()
-                           if k not in ("signer", "signature")}
+    doc: dict[str, Any] = {k: v for k, v in asdict(ref).items() if k not in ("signer", "signature")}
     if ref.signer is not None:
         doc["signature"] = {"public": ref.signer, "sig": ref.signature}
     return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"

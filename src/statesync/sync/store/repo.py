@@ -57,8 +57,12 @@ class Descriptor:
             "created_at": self.created_at,
             "hash": "sha256",
             "compression": "zstd",
-            "chunking": {"algorithm": "fastcdc-2020", "min": self.chunk_min,
-                         "avg": self.chunk_avg, "max": self.chunk_max},
+            "chunking": {
+                "algorithm": "fastcdc-2020",
+                "min": self.chunk_min,
+                "avg": self.chunk_avg,
+                "max": self.chunk_max,
+            },
             "pack_size": self.pack_size,
         }
 
@@ -80,16 +84,23 @@ class Descriptor:
             )
         ch = fields.mapping(doc.get("chunking"), where, "chunking")
         lo = fields.integer(ch.get("min"), where, "chunking.min", *CHUNK_MIN_RANGE)
-        avg = fields.integer(ch.get("avg"), where, "chunking.avg",
-                             max(lo, CHUNK_AVG_RANGE[0]), CHUNK_AVG_RANGE[1])
-        hi = fields.integer(ch.get("max"), where, "chunking.max",
-                            max(avg, CHUNK_MAX_RANGE[0]), CHUNK_MAX_RANGE[1])
+        avg = fields.integer(
+            ch.get("avg"), where, "chunking.avg", max(lo, CHUNK_AVG_RANGE[0]), CHUNK_AVG_RANGE[1]
+        )
+        hi = fields.integer(
+            ch.get("max"), where, "chunking.max", max(avg, CHUNK_MAX_RANGE[0]), CHUNK_MAX_RANGE[1]
+        )
         store_id = fields.text(doc.get("store_id"), where, "store_id", empty=False)
         if not layout.is_store_id(store_id):
             raise IntegrityError(f"{where}: malformed store id")
-        return cls(store_id,
-                   fields.text(doc.get("created_at"), where, "created_at"), lo, avg, hi,
-                   fields.integer(doc.get("pack_size"), where, "pack_size", 1, MAX_PACK_SIZE))
+        return cls(
+            store_id,
+            fields.text(doc.get("created_at"), where, "created_at"),
+            lo,
+            avg,
+            hi,
+            fields.integer(doc.get("pack_size"), where, "pack_size", 1, MAX_PACK_SIZE),
+        )
 
 
 @dataclass
@@ -117,7 +128,9 @@ def init_repo(backend: Backend) -> Repo:
     desc = Descriptor(
         store_id=uuid.uuid4().hex,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        chunk_min=CHUNK_MIN, chunk_avg=CHUNK_AVG, chunk_max=CHUNK_MAX,
+        chunk_min=CHUNK_MIN,
+        chunk_avg=CHUNK_AVG,
+        chunk_max=CHUNK_MAX,
         pack_size=DEFAULT_PACK_SIZE,
     )
     body = json.dumps(desc.to_json(), indent=2).encode() + b"\n"

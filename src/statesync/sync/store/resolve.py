@@ -29,8 +29,9 @@ def check_id_or_prefix(name: str) -> str:
     if layout.is_object_id(text):
         return text
     if len(text) < MIN_PREFIX or len(text) > 64 or any(c not in "0123456789abcdef" for c in text):
-        raise UsageError(f"{name!r} is not a snapshot id (give at least {MIN_PREFIX} hex digits, "
-                         "or the full id)")
+        raise UsageError(
+            f"{name!r} is not a snapshot id (give at least {MIN_PREFIX} hex digits, or the full id)"
+        )
     return text
 
 
@@ -82,8 +83,9 @@ def resolve_trusted(repo: Repo, name: str, env: str | None = None) -> str:
     the trusted history of an environment the trust policy covers.
     """
     text = check_id_or_prefix(name)
-    candidates = {layout.snapshot_id_from_key(m.key)
-                  for m in repo.backend.list(layout.snapshot_key(text))}
+    candidates = {
+        layout.snapshot_id_from_key(m.key) for m in repo.backend.list(layout.snapshot_key(text))
+    }
     found = _reachable(repo, _trusted_heads(repo, env), candidates) if candidates else set()
     if len(found) > 1:
         raise UsageError(f"snapshot prefix {text} is ambiguous ({len(found)} matches)")
@@ -93,8 +95,10 @@ def resolve_trusted(repo: Repo, name: str, env: str | None = None) -> str:
     if layout.is_object_id(text) and text in candidates:
         return _outside_history(repo, text, env)
     if candidates:  # in the store, but no trusted head reaches it: planted, or refused
-        raise IntegrityError(f"snapshot {text} is not in {where} (the store holds it, but no "
-                             "trusted head reaches it)")
+        raise IntegrityError(
+            f"snapshot {text} is not in {where} (the store holds it, but no "
+            "trusted head reaches it)"
+        )
     raise SnapshotNotFound(f"no snapshot in {where} starts with {text}")
 
 
@@ -105,11 +109,15 @@ def _outside_history(repo: Repo, snap: str, env: str | None) -> str:
     """
     manifest = load_manifest(repo, snap)
     if env is not None and manifest.env != env:
-        raise UsageError(f"snapshot {snap[:12]} belongs to {manifest.env!r}, not {env!r} "
-                         "(rollback stays within one environment; use promote)")
+        raise UsageError(
+            f"snapshot {snap[:12]} belongs to {manifest.env!r}, not {env!r} "
+            "(rollback stays within one environment; use promote)"
+        )
     if env is not None:
         raise IntegrityError(f"snapshot {snap[:12]} is not in {env}'s trusted history")
     if repo.trust is not None and repo.trust.entry(repo.store_id, manifest.env) is not None:
-        raise IntegrityError(f"snapshot {snap[:12]} is not in the trusted history of "
-                             f"{manifest.env} (the local trust policy covers it)")
+        raise IntegrityError(
+            f"snapshot {snap[:12]} is not in the trusted history of "
+            f"{manifest.env} (the local trust policy covers it)"
+        )
     return snap

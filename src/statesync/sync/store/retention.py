@@ -74,8 +74,15 @@ class Policy:
         return cls(**{n: doc[n] for n in _COUNTS if n in doc}, keep_tags=tags)
 
 
-_COUNTS = ("keep_last", "keep_within", "keep_hourly", "keep_daily", "keep_weekly",
-           "keep_monthly", "keep_yearly")
+_COUNTS = (
+    "keep_last",
+    "keep_within",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+)
 
 
 def parse_tag(text: str) -> tuple[str, str]:
@@ -113,8 +120,11 @@ def keep(snaps: Iterable[Snap], policy: Policy) -> set[str]:
     kept = {s.id for s in ordered[: policy.keep_last]}
     if policy.keep_within and ordered:
         newest = _utc(ordered[0].created)
-        kept |= {s.id for s in ordered
-                 if (newest - _utc(s.created)).total_seconds() <= policy.keep_within}
+        kept |= {
+            s.id
+            for s in ordered
+            if (newest - _utc(s.created)).total_seconds() <= policy.keep_within
+        }
     for name, bucket_of in _bucket_keys().items():
         kept |= _per_bucket(ordered, getattr(policy, name), bucket_of)
     tags = set(policy.keep_tags)
@@ -122,8 +132,9 @@ def keep(snaps: Iterable[Snap], policy: Policy) -> set[str]:
     return kept
 
 
-def _per_bucket(ordered: list[Snap], count: int,
-                bucket_of: Callable[[datetime], tuple[int, ...]]) -> set[str]:
+def _per_bucket(
+    ordered: list[Snap], count: int, bucket_of: Callable[[datetime], tuple[int, ...]]
+) -> set[str]:
     """The newest snapshot of each of the ``count`` newest buckets that hold one."""
     kept: dict[tuple[int, ...], str] = {}
     for snap in ordered:

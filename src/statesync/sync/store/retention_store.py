@@ -45,13 +45,22 @@ class StoredPolicy:
 
     def payload(self) -> bytes:
         """The bytes a signature covers."""
-        body = {"env": self.env, "policy": self.policy.to_json(),
-                "updated_by": self.updated_by, "updated_at": self.updated_at}
+        body = {
+            "env": self.env,
+            "policy": self.policy.to_json(),
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
         return _DOMAIN + json.dumps(body, sort_keys=True).encode()
 
     def to_json(self) -> dict[str, Any]:
-        return {"env": self.env, "policy": self.policy.to_json(), "updated_by": self.updated_by,
-                "updated_at": self.updated_at, "signed_by": self.signer}
+        return {
+            "env": self.env,
+            "policy": self.policy.to_json(),
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+            "signed_by": self.signer,
+        }
 
 
 def _decode(env: str, body: bytes) -> StoredPolicy:
@@ -59,9 +68,14 @@ def _decode(env: str, body: bytes) -> StoredPolicy:
     try:
         doc = json.loads(body)
         sig = doc.get("signature")
-        stored = StoredPolicy(env, Policy.from_json(doc["policy"]), str(doc["updated_by"]),
-                              str(doc["updated_at"]), str(sig["public"]) if sig else None,
-                              str(sig["sig"]) if sig else None)
+        stored = StoredPolicy(
+            env,
+            Policy.from_json(doc["policy"]),
+            str(doc["updated_by"]),
+            str(doc["updated_at"]),
+            str(sig["public"]) if sig else None,
+            str(sig["sig"]) if sig else None,
+        )
         if doc.get("env") != env:
             raise ValueError
     except (ValueError, KeyError, TypeError, StatesyncError):
@@ -75,8 +89,13 @@ def _decode(env: str, body: bytes) -> StoredPolicy:
 
 
 def _encode(stored: StoredPolicy) -> bytes:
-    doc: dict[str, Any] = {"version": 1, "env": stored.env, "policy": stored.policy.to_json(),
-                           "updated_by": stored.updated_by, "updated_at": stored.updated_at}
+    doc: dict[str, Any] = {
+        "version": 1,
+        "env": stored.env,
+        "policy": stored.policy.to_json(),
+        "updated_by": stored.updated_by,
+        "updated_at": stored.updated_at,
+    }
     if stored.signer is not None:
         doc["signature"] = {"public": stored.signer, "sig": stored.signature}
     return json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
@@ -100,8 +119,12 @@ def set_policy(repo: Repo, env: str, policy: Policy) -> StoredPolicy:
             mode: Any = Update(version)
         except NotFound:
             version, mode = None, CREATE
-        stored = _signed(repo, StoredPolicy(env, policy, user_at_host(),
-                                            datetime.now(UTC).isoformat(timespec="seconds")))
+        stored = _signed(
+            repo,
+            StoredPolicy(
+                env, policy, user_at_host(), datetime.now(UTC).isoformat(timespec="seconds")
+            ),
+        )
         try:
             if policy.empty:
                 if version is not None:
@@ -117,5 +140,11 @@ def set_policy(repo: Repo, env: str, policy: Policy) -> StoredPolicy:
 def _signed(repo: Repo, stored: StoredPolicy) -> StoredPolicy:
     if repo.signer is None:
         return stored
-    return StoredPolicy(stored.env, stored.policy, stored.updated_by, stored.updated_at,
-                        repo.signer.public, repo.signer.sign(stored.payload()))
+    return StoredPolicy(
+        stored.env,
+        stored.policy,
+        stored.updated_by,
+        stored.updated_at,
+        repo.signer.public,
+        repo.signer.sign(stored.payload()),
+    )

@@ -58,8 +58,10 @@ def quarantine(repo: Repo, pack: str, index: ChunkIndex) -> Quarantined | None:
         return None
     if codec.sha256_hex(body) == pack:
         return None
-    located = sorted(((c, loc) for c, loc in index.locations.items() if loc.pack == pack),
-                     key=lambda item: item[1].offset)
+    located = sorted(
+        ((c, loc) for c, loc in index.locations.items() if loc.pack == pack),
+        key=lambda item: item[1].offset,
+    )
     groups, lost = _kept_chunks(repo, where, body, located)
     rewritten = any(_store_pack(repo, blobs, seal, pack) for seal, blobs in groups.items())
     moved_to = layout.damaged_key(where)
@@ -72,8 +74,9 @@ def quarantine(repo: Repo, pack: str, index: ChunkIndex) -> Quarantined | None:
 _Blob = tuple[str, bytes, int]
 
 
-def _kept_chunks(repo: Repo, where: str, body: bytes,
-                 located: list[tuple[str, Location]]) -> tuple[dict[Seal, list[_Blob]], int]:
+def _kept_chunks(
+    repo: Repo, where: str, body: bytes, located: list[tuple[str, Location]]
+) -> tuple[dict[Seal, list[_Blob]], int]:
     """The chunks that verify, grouped by the key they are sealed with; and how many failed."""
     groups: dict[Seal, list[_Blob]] = {}
     lost = 0
@@ -86,8 +89,9 @@ def _kept_chunks(repo: Repo, where: str, body: bytes,
             continue
         except KeyFailure:
             env = loc.sealed[0] if loc.sealed else "?"
-            raise CannotSalvage(f"{where}: its chunks are sealed for {env} and that key is "
-                                "not available here") from None
+            raise CannotSalvage(
+                f"{where}: its chunks are sealed for {env} and that key is not available here"
+            ) from None
         groups.setdefault(loc.sealed, []).append((cid, blob, loc.size))
     return groups, lost
 

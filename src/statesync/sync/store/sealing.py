@@ -119,8 +119,7 @@ class EnvKeys:
         return aead.seal(self._sub("chunk"), codec.pad(stored), aead.aad(self.store_id, chunk_id))
 
     def open_chunk(self, chunk_id: str, blob: bytes, where: str) -> bytes:
-        return aead.open_sealed(self._sub("chunk"), blob, aead.aad(self.store_id, chunk_id),
-                                where)
+        return aead.open_sealed(self._sub("chunk"), blob, aead.aad(self.store_id, chunk_id), where)
 
     def _header(self) -> bytes:
         return json.dumps({"env": self.env, "generation": self.generation}).encode() + b"\n"
@@ -128,11 +127,12 @@ class EnvKeys:
     def seal_manifest(self, body: bytes) -> bytes:
         """A manifest's zstd body, padded to a size bucket (entry counts do not show), sealed."""
         ad = aead.aad(self.store_id, self.env, "manifest")
-        return MANIFEST_MAGIC + self._header() + aead.seal(self._sub("manifest"),
-                                                           codec.pad(body), ad)
+        return (
+            MANIFEST_MAGIC + self._header() + aead.seal(self._sub("manifest"), codec.pad(body), ad)
+        )
 
     def open_manifest(self, sealed: bytes, where: str) -> bytes:
-        ciphertext = sealed[len(MANIFEST_MAGIC):].split(b"\n", 1)[1]
+        ciphertext = sealed[len(MANIFEST_MAGIC) :].split(b"\n", 1)[1]
         ad = aead.aad(self.store_id, self.env, "manifest")
         return aead.open_sealed(self._sub("manifest"), ciphertext, ad, where)
 
@@ -143,7 +143,7 @@ class EnvKeys:
 
     def open_index(self, sealed: bytes, where: str) -> bytes:
         """Inverse of :meth:`seal_index` (the zstd body); :class:`IntegrityError` if damaged."""
-        ciphertext = sealed[len(INDEX_MAGIC):].split(b"\n", 1)[-1]
+        ciphertext = sealed[len(INDEX_MAGIC) :].split(b"\n", 1)[-1]
         ad = aead.aad(self.store_id, self.env, "index")
         return aead.open_sealed(self._sub("index"), ciphertext, ad, where)
 
@@ -166,7 +166,7 @@ def _sealed_header(body: bytes, magic: bytes, where: str) -> tuple[str, int] | N
     if not body.startswith(magic):
         return None
     try:
-        head = json.loads(body[len(magic):].split(b"\n", 1)[0])
+        head = json.loads(body[len(magic) :].split(b"\n", 1)[0])
         env, gen = head["env"], head["generation"]
     except (ValueError, KeyError, TypeError, IndexError):
         raise IntegrityError(f"{where}: malformed encrypted header") from None
@@ -188,12 +188,14 @@ def value_generation(sealed: str) -> int | None:
     if prefix is None:
         return None
     try:
-        return int(sealed[len(prefix):].split(":", 1)[0])
+        return int(sealed[len(prefix) :].split(":", 1)[0])
     except ValueError:
         return None
 
 
 def no_keys(env: str, generation: int | None) -> EnvKeys:
     """The lookup used when no key service is configured."""
-    raise KeyFailure(f"{env}: encrypted content needs a key, and no identity is configured "
-                     "(set STATESYNC_PASSPHRASE or [keys] recipients)")
+    raise KeyFailure(
+        f"{env}: encrypted content needs a key, and no identity is configured "
+        "(set STATESYNC_PASSPHRASE or [keys] recipients)"
+    )

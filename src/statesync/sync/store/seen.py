@@ -32,17 +32,18 @@ def _load() -> dict[str, int]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise LocalFileError(f"cannot read {path}: {exc.strerror}; the rollback guard "
-                             "needs it") from None
+        raise LocalFileError(
+            f"cannot read {path}: {exc.strerror}; the rollback guard needs it"
+        ) from None
     try:
         doc = json.loads(raw)
     except ValueError:
         doc = None
-    if not isinstance(doc, dict) or not all(
-        type(v) is int and v >= 0 for v in doc.values()
-    ):
-        raise IntegrityError(f"{path} is corrupt, so rollbacks cannot be detected; "
-                             "delete it deliberately to start the guard afresh")
+    if not isinstance(doc, dict) or not all(type(v) is int and v >= 0 for v in doc.values()):
+        raise IntegrityError(
+            f"{path} is corrupt, so rollbacks cannot be detected; "
+            "delete it deliberately to start the guard afresh"
+        )
     return {str(k): v for k, v in doc.items()}
 
 

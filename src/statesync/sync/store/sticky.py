@@ -34,20 +34,21 @@ class Remembered:
 def _load() -> dict[str, dict[str, bool]]:
     try:
         doc = json.loads((state_dir() / _FILE).read_text())
-        return {str(k): {"secrets": bool(v["secrets"]), "all": bool(v["all"])}
-                for k, v in doc.items()}
+        return {
+            str(k): {"secrets": bool(v["secrets"]), "all": bool(v["all"])} for k, v in doc.items()
+        }
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         # Forgetting would be the downgrade this file exists to prevent.
-        raise IntegrityError(f"{state_dir() / _FILE}: unreadable or malformed "
-                             "(remove it only if you know no environment must stay encrypted)"
-                             ) from None
+        raise IntegrityError(
+            f"{state_dir() / _FILE}: unreadable or malformed "
+            "(remove it only if you know no environment must stay encrypted)"
+        ) from None
 
 
 def _save(doc: dict[str, dict[str, bool]]) -> None:
-    write_atomic(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n",
-                 make_parents=True)
+    write_atomic(state_dir() / _FILE, json.dumps(doc, indent=2).encode() + b"\n", make_parents=True)
 
 
 def remembered(store_id: str, env: str) -> Remembered:
@@ -60,8 +61,10 @@ def remember(store_id: str, env: str, encryption: Encryption) -> None:
     doc = _load()
     key = f"{store_id}/{env}"
     old = doc.get(key, {"secrets": False, "all": False})
-    new = {"secrets": old["secrets"] or encryption.secrets,
-           "all": old["all"] or encryption.everything}
+    new = {
+        "secrets": old["secrets"] or encryption.secrets,
+        "all": old["all"] or encryption.everything,
+    }
     if new != old:
         doc[key] = new
         _save(doc)
@@ -74,8 +77,9 @@ def forget(store_id: str, env: str) -> None:
         _save(doc)
 
 
-def check(store_id: str, env: str, include_secrets: bool, everything: bool,
-          head_present: bool) -> None:
+def check(
+    store_id: str, env: str, include_secrets: bool, everything: bool, head_present: bool
+) -> None:
     """Refuse to store ``env`` with less encryption than this machine used before.
 
     Raises :class:`IntegrityError` naming the flag that would keep the
@@ -88,16 +92,23 @@ def check(store_id: str, env: str, include_secrets: bool, everything: bool,
         flag = "--include-secrets"
     else:
         return
-    what = ("is gone or not trusted" if not head_present
-            else "is no longer encrypted that way")
+    what = "is gone or not trusted" if not head_present else "is no longer encrypted that way"
     raise IntegrityError(
         f"refs/{env}: this machine stored {env} with {flag}, but its head {what} (deleted or "
         f"replaced by someone who can write the store); refusing to push it with less "
-        f"encryption: push with {flag} to keep it, or --allow-downgrade if you mean it")
+        f"encryption: push with {flag} to keep it, or --allow-downgrade if you mean it"
+    )
 
 
-def guard(store_id: str, env: str, encryption: Encryption, *, head_present: bool,
-          allow_downgrade: bool, what: str) -> None:
+def guard(
+    store_id: str,
+    env: str,
+    encryption: Encryption,
+    *,
+    head_present: bool,
+    allow_downgrade: bool,
+    what: str,
+) -> None:
     """Refuse a promote, rollback or import that would store ``env`` with less encryption.
 
     ``encryption`` is the manifest field the write would store; ``what``
@@ -115,8 +126,13 @@ def guard(store_id: str, env: str, encryption: Encryption, *, head_present: bool
         flag = "--include-secrets"
     else:
         return
-    gone = ("" if head_present else " (its head is gone or not trusted: deleted or replaced "
-            "by someone who can write the store)")
+    gone = (
+        ""
+        if head_present
+        else " (its head is gone or not trusted: deleted or replaced "
+        "by someone who can write the store)"
+    )
     raise IntegrityError(
         f"refs/{env}: this machine stored {env} with {flag}; this {what} would store it "
-        f"without that{gone}; refusing: pass --allow-downgrade if you mean it")
+        f"without that{gone}; refusing: pass --allow-downgrade if you mean it"
+    )

@@ -29,9 +29,17 @@ _MAX_TARGET = 4095
 
 def check_path(path: str, where: str) -> str:
     """Return ``path`` if it is a safe relative POSIX path; else :class:`IntegrityError`."""
-    if (not isinstance(path, str) or not path or path.startswith("/") or "\\" in path
-            or "\x00" in path or normpath(path) != path or path == "."
-            or path.split("/")[0] in ("..", RECORD_DIR) or ".." in path.split("/")):
+    if (
+        not isinstance(path, str)
+        or not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or normpath(path) != path
+        or path == "."
+        or path.split("/")[0] in ("..", RECORD_DIR)
+        or ".." in path.split("/")
+    ):
         raise IntegrityError(f"{where}: unsafe path {path!r}")
     return path
 
