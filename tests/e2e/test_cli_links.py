@@ -13,7 +13,7 @@ from statesync.sync.store.builder import symlink_entry
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import tree, write
 from tests.rigs import RIGS
-from tests.sync.test_links import (
+from tests.sync.folder.test_links import (
     EXPECTED_LINKS,
     file_entry,
     links,

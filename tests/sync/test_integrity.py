@@ -123,7 +123,7 @@ def test_manifest_with_an_escaping_path_is_refused(
 def test_symlink_pointing_out_of_the_tree_is_restored_as_a_link_only(
     pushed: tuple[Store, Path], tmp_path: Path
 ) -> None:
-    # Links are kept verbatim (tests/sync/test_links.py); what lies under one is refused.
+    # Links are kept verbatim (tests/sync/folder/test_links.py); what lies under one is refused.
     store, _ = pushed
     _hostile(
         store,

@@ -252,7 +252,7 @@ def test_deeply_nested_json_with_a_secret_key_is_a_clear_error(
 
 
 def _bundle(tmp_path: Path, name: str, data: bytes) -> Path:
-    from tests.sync.test_bundle import comp, doc, write_json
+    from tests.sync.bundle.test_bundle import comp, doc, write_json
 
     return write_json(tmp_path / "in.json", doc([comp(name, data)]))
 

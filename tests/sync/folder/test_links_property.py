@@ -24,7 +24,7 @@ from statesync.errors import StatesyncError
 from statesync.sync.store.builder import symlink_entry
 from statesync.sync.store.manifest import Entry
 from tests.helpers import write
-from tests.sync.test_links import file_entry, outside_of, plant, sentinel
+from tests.sync.folder.test_links import file_entry, outside_of, plant, sentinel
 
 NAMES = st.sampled_from(["a", "b", "x", "z"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map("/".join)

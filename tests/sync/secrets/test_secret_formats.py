@@ -204,7 +204,7 @@ def test_include_secrets_seals_line_format_values_and_pull_opens_them_byte_exact
 def test_secret_values_in_imported_line_format_documents_are_redacted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.sync.test_bundle import comp, doc, plaintexts, write_json
+    from tests.sync.bundle.test_bundle import comp, doc, plaintexts, write_json
 
     monkeypatch.chdir(tmp_path)
     store = Store.init(str(tmp_path / "store"))
