@@ -53,6 +53,15 @@ def test_stanza_kdf_parameters_are_bounded() -> None:
             passphrase("team", "pw").unwrap(bad, CTX)
 
 
+def test_a_short_or_empty_salt_is_a_malformed_stanza_not_an_internal_error() -> None:
+    stanza = passphrase("team", "pw").wrap(os.urandom(32), CTX)
+    for salt in (b"", b"1234567"):  # the KDFs refuse salts under 8 bytes (ValueError)
+        params = {**stanza.params, "salt": base64.b64encode(salt).decode()}
+        bad = Stanza(stanza.id, stanza.type, stanza.wrapped, params)
+        with pytest.raises(KeyFailure, match="'salt' is missing or malformed"):
+            passphrase("team", "pw").unwrap(bad, CTX)
+
+
 def test_passphrase_sources_in_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in (
         "STATESYNC_PASSPHRASE",

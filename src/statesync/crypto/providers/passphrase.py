@@ -164,7 +164,10 @@ class PassphraseProvider(Provider):
     def unwrap(self, stanza: Stanza, ctx: WrapContext) -> bytes | None:
         if stanza.type != TYPE:
             return None
-        kek = self._kek(b64param(stanza, "salt"), KdfParams.from_stanza(stanza))
+        salt = b64param(stanza, "salt")
+        if len(salt) < 8:  # the KDFs refuse shorter salts; this stanza was altered
+            raise KeyFailure(f"{stanza.id}: stanza parameter 'salt' is missing or malformed")
+        kek = self._kek(salt, KdfParams.from_stanza(stanza))
         try:
             return aead.open_sealed(kek, stanza.wrapped, ctx.aad, stanza.id)
         except IntegrityError:
