@@ -23,6 +23,7 @@ from statesync.errors import (
     PreconditionFailed,
     StatesyncError,
 )
+from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.store import layout
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.retention import Policy
@@ -113,7 +114,8 @@ def read_policy(repo: Repo, env: str) -> StoredPolicy | None:
 def set_policy(repo: Repo, env: str, policy: Policy) -> StoredPolicy:
     """Store ``policy`` for ``env`` (an empty one removes the stored policy); return it."""
     key = layout.retention_policy_key(env)
-    for _ in range(_ATTEMPTS):
+
+    def attempt(_n: int) -> StoredPolicy | Again:
         try:
             _, version = repo.backend.get(key)
             mode: Any = Update(version)
@@ -132,9 +134,16 @@ def set_policy(repo: Repo, env: str, policy: Policy) -> StoredPolicy:
             else:
                 repo.backend.put(key, _encode(stored), mode)
         except (AlreadyExists, PreconditionFailed):
-            continue  # someone else changed it meanwhile: write ours over theirs, knowingly
+            return AGAIN  # someone else changed it meanwhile: write ours over theirs, knowingly
         return stored
-    raise Contention(f"{key} changed {_ATTEMPTS} times while being written; try again")
+
+    return retry_conditional(
+        attempt,
+        attempts=_ATTEMPTS,
+        gave_up=lambda: Contention(
+            f"{key} changed {_ATTEMPTS} times while being written; try again"
+        ),
+    )
 
 
 def _signed(repo: Repo, stored: StoredPolicy) -> StoredPolicy:
