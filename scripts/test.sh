@@ -2,9 +2,15 @@
 # The whole test suite, from nothing: installs the Python packages (dev extra),
 # Azurite (npm) and the other emulators, starts them on 127.0.0.1, runs lint,
 # types, the terraform checks and every test, then stops the emulators.
-# Usage: ./scripts/test.sh [extra pytest args]
+# Usage: ./scripts/test.sh [--long] [extra pytest args]
+#   --long  also run the tests marked `long` (fault, crash, load and the cloud
+#           variants of the slow scenarios); the default run stays within CI's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--long" ]; then
+  export STATESYNC_LONG=1
+  shift
+fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

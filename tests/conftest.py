@@ -42,6 +42,19 @@ def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+LONG_VAR = "STATESYNC_LONG"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``long`` unless ``STATESYNC_LONG=1`` (the long fault and load runs)."""
+    if os.environ.get(LONG_VAR) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"long run: set {LONG_VAR}=1 (scripts/test.sh --long)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """In the process that owns the run: a fresh file where rigs note the buckets they make."""
     if not hasattr(config, "workerinput"):
