@@ -4,7 +4,7 @@
   as an error) at each of its writes in turn — before the write, and right
   after it — on the local store and on moto S3.
 * ``python -m statesync.cli push`` / ``pull`` are SIGKILLed at seeded random
-  moments (a handful of trials; 50 with ``STATESYNC_LONG_TESTS=1``).
+  moments (a handful of trials; 50 with ``STATESYNC_LONG=1``).
 * A push against a damaged store under another holder's live lease exits 5
   and writes nothing; ``verify`` then names exactly the damage, and
   ``repair`` plus a push from the folder heals it.
@@ -41,7 +41,7 @@ from tests.helpers import tree, write
 from tests.leakscan import planted
 from tests.rigs import RIGS
 
-LONG = os.environ.get("STATESYNC_LONG_TESTS") == "1"
+LONG = os.environ.get("STATESYNC_LONG") == "1"
 TRIALS = 50 if LONG else 3
 
 
@@ -317,7 +317,7 @@ def fresh(url: str, where: Path) -> str:
 @pytest.mark.usefixtures("one_worker")
 def test_push_killed_at_each_write(url: str, tmp_path: Path, after: bool) -> None:
     if after and url.startswith("s3:") and not LONG:
-        pytest.skip("S3 after-put variant runs with STATESYNC_LONG_TESTS=1 (default-run budget)")
+        pytest.skip("S3 after-put variant runs with STATESYNC_LONG=1 (default-run budget)")
     # How many writes a clean push makes, measured on a scratch store of the same kind.
     scratch_url = fresh(url, tmp_path / "scratch")
     scratch_folder, _ = first_version(scratch_url, tmp_path / "scratch", 7)
