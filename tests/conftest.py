@@ -51,8 +51,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason=f"long run: set {LONG_VAR}=1 (scripts/test.sh --long)")
     for item in items:
-        if "long" in item.keywords:
+        if "long" in item.keywords or ("long_on_cloud" in item.keywords and _on_cloud(item)):
             item.add_marker(skip)
+
+
+CLOUD_IDS = frozenset({"s3", "azure", "gcs"})
+
+
+def _on_cloud(item: pytest.Item) -> bool:
+    """Whether a parametrized test runs this time on a cloud emulator (an id part s3/azure/gcs)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and bool(CLOUD_IDS & set(callspec.id.split("-")))
 
 
 def pytest_configure(config: pytest.Config) -> None:

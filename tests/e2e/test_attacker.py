@@ -5,7 +5,8 @@ machine (its own XDG folders, no signing key, no data key) that can read and
 write every object in the store. Each test shows the victim's command fails
 with exit 4 (or a usage error for what must never be accepted), writes
 nothing into the store or the victim's folder, and that the trusted users'
-view of the environment stays as it was. Local store and S3 (moto).
+view of the environment stays as it was. Local store and S3 (moto); the S3
+variants of the slower attacks run with STATESYNC_LONG=1 (two always run on S3).
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def test_rewritten_store_id_does_not_reset_the_trust_policy(actors: Actors) -> N
     assert tree(pulled) == before and not fresh.exists()
 
 
+@pytest.mark.long_on_cloud
 def test_pin_reset_is_explicit_and_local(actors: Actors) -> None:
     signed_prod(actors)
     new_id = actors.rewrite_store_id()
@@ -144,6 +146,7 @@ def test_rebase_never_merges_or_signs_an_untrusted_head(actors: Actors) -> None:
     assert not (work / "postinstall.sh").exists()
 
 
+@pytest.mark.long_on_cloud
 @pytest.mark.parametrize(
     "command",
     [
@@ -170,6 +173,7 @@ def test_every_read_of_an_untrusted_head_is_refused(actors: Actors, command: lis
     assert not (actors.tmp / "out.json").exists() and not (actors.tmp / "other").exists()
 
 
+@pytest.mark.long_on_cloud
 def test_promote_into_an_untrusted_destination_keeps_nothing_of_it(actors: Actors) -> None:
     work, public = signed_prod(actors)
     ok(actors.victim("keys", "trust", "staging", public, "--require-signed"))
@@ -180,6 +184,7 @@ def test_promote_into_an_untrusted_destination_keeps_nothing_of_it(actors: Actor
     assert actors.objects() == before
 
 
+@pytest.mark.long_on_cloud
 def test_force_replaces_an_untrusted_head_without_keeping_it(actors: Actors) -> None:
     work, public = signed_prod(actors)
     evil = attacker_push(actors)
@@ -193,6 +198,7 @@ def test_force_replaces_an_untrusted_head_without_keeping_it(actors: Actors) -> 
     assert not (fresh / "postinstall.sh").exists()
 
 
+@pytest.mark.long_on_cloud
 def test_snapshot_prefixes_resolve_only_in_trusted_history(actors: Actors) -> None:
     work, _ = signed_prod(actors)
     evil = attacker_push(actors)
@@ -225,6 +231,7 @@ def encrypted_dev(a: Actors) -> tuple[Path, dict[str, str]]:
     return work, pw
 
 
+@pytest.mark.long_on_cloud
 def test_deleting_the_ref_does_not_downgrade_encrypt_all(actors: Actors) -> None:
     work, pw = encrypted_dev(actors)
     serial = actors.ref("dev")["serial"]
@@ -240,6 +247,7 @@ def test_deleting_the_ref_does_not_downgrade_encrypt_all(actors: Actors) -> None
     assert all(b"confidential-plan" not in body for body in actors.objects().values())
 
 
+@pytest.mark.long_on_cloud
 def test_a_plaintext_head_does_not_downgrade_encrypt_all(actors: Actors) -> None:
     work, pw = encrypted_dev(actors)
     actors.raw.delete("refs/dev")
@@ -271,6 +279,7 @@ def test_store_urls_that_leave_their_prefix_are_refused(url: str) -> None:
     assert_one_line_error(run("--store", url, "init"), 2, "store URL")
 
 
+@pytest.mark.long_on_cloud
 @pytest.mark.parametrize("env", ["prod\n", "prod/x", "..", "a/../b", ".hidden"])
 def test_environment_names_are_strict(actors: Actors, env: str) -> None:
     ok(actors.victim("init"))
@@ -283,6 +292,7 @@ def test_environment_names_are_strict(actors: Actors, env: str) -> None:
     assert actors.objects() == before
 
 
+@pytest.mark.long_on_cloud
 @pytest.mark.parametrize("store_id", ["{tmp}/escaped", "../../../escaped", "a/b", "id\n"])
 def test_a_store_id_never_becomes_a_local_path(actors: Actors, store_id: str) -> None:
     ok(actors.victim("init"))

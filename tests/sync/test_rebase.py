@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from statesync.api import Store
 from statesync.errors import RefConflict
 from statesync.sync.store.manifest import load_manifest
 from tests.helpers import tree, write
+
+#: Pushes per writer: a quick round by default, the full 25 in the long run (STATESYNC_LONG=1).
+PUSHES = 25 if os.environ.get("STATESYNC_LONG") == "1" else 6
 
 
 @pytest.fixture
@@ -187,7 +191,7 @@ def _first_parent_chain(store: Store) -> list[str]:
 def test_many_writers_on_their_own_files_lose_nothing(any_store_url: str, tmp_path: Path) -> None:
     if any_store_url.startswith("memory://"):
         pytest.skip("memory:// stores live in one process")
-    workers, pushes = 8, 25
+    workers, pushes = 8, PUSHES
     results = _run_workers(any_store_url, tmp_path, workers, pushes, same_key=False)
     assert [m for *_, messages in results for m in messages] == []
     store = Store.open(any_store_url)
@@ -204,7 +208,7 @@ def test_many_writers_on_one_key_land_or_conflict_and_keep_what_landed(
 ) -> None:
     if any_store_url.startswith("memory://"):
         pytest.skip("memory:// stores live in one process")
-    workers, pushes = 8, 25
+    workers, pushes = 8, PUSHES
     results = _run_workers(any_store_url, tmp_path, workers, pushes, same_key=True)
     assert [m for *_, msgs in results for m in msgs if m.startswith("ERROR")] == []
     landed = [s for _, snaps, _, _ in results for s in snaps]
