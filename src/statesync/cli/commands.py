@@ -29,9 +29,9 @@ def _tags(values: list[str] | None) -> dict[str, str]:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from statesync.api import Store
+    from statesync.cli.context import open_store
 
-    return Store.open(args.store)
+    return open_store(args)
 
 
 def _progress(args: argparse.Namespace) -> MeterFactory | None:
@@ -40,9 +40,9 @@ def _progress(args: argparse.Namespace) -> MeterFactory | None:
 
 
 def cmd_init(args: argparse.Namespace) -> Any:
-    from statesync.api import Store
+    from statesync.cli.context import init_store
 
-    store = Store.init(args.store)
+    store = init_store(args)
     return {"store": store.url, "store_id": store.store_id}
 
 

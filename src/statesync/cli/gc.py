@@ -72,9 +72,10 @@ def policy_of(args: argparse.Namespace) -> Any:
 
 def cmd_gc(args: argparse.Namespace) -> Any:
     from statesync import api
+    from statesync.cli.context import open_store
 
     grace = None if args.grace is None else 0 if args.grace == "0" else parse_span(args.grace)
-    with api.Store.open(args.store) as store:
+    with open_store(args) as store:
         report = api.gc(
             store,
             env=args.env,
@@ -88,10 +89,11 @@ def cmd_gc(args: argparse.Namespace) -> Any:
 
 def cmd_policy(args: argparse.Namespace) -> Any:
     from statesync import api
+    from statesync.cli.context import open_store
 
     if not args.env:
         raise UsageError(f"gc policy {args.action} needs --env")
-    with api.Store.open(args.store) as store:
+    with open_store(args) as store:
         if args.action == "show":
             stored = api.gc_policy(store, args.env)
             if stored is None:

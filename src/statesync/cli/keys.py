@@ -15,9 +15,9 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def _admin(args: argparse.Namespace) -> Any:
-    from statesync.api import Store
+    from statesync.cli.context import open_store
 
-    return Store.open(args.store).keys(identities=args.identity or [])
+    return open_store(args).keys()
 
 
 def _init(args: argparse.Namespace) -> Any:
@@ -62,25 +62,19 @@ def _untrust(args: argparse.Namespace) -> Any:
 
 def _pin(args: argparse.Namespace) -> Any:
     from statesync.api import Store
+    from statesync.cli.context import config
 
-    return Store.pin(args.store, reset=args.reset)
+    cfg = config(args)
+    return Store.pin(cfg.store, reset=args.reset, config=cfg)
 
 
 def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
     """Register ``keys`` and its subcommands with the CLI's ``add`` helper."""
     keys = add("keys", _list, "recipients, key generations, signing keys and trust")
     sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
-    identity = argparse.ArgumentParser(add_help=False)
-    identity.add_argument(
-        "--identity",
-        action="append",
-        metavar="SPEC",
-        help="also unwrap with SPEC (e.g. keyfile:/path); repeatable",
-    )
 
-    def cmd(name: str, fn: Handler, help: str, store: bool = True) -> argparse.ArgumentParser:
-        parents = [common, identity] if store else [common]
-        sp = sub.add_parser(name, help=help, description=help, parents=parents)
+    def cmd(name: str, fn: Handler, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, parents=[common])
         sp.set_defaults(fn=fn)
         return sp
 
@@ -109,12 +103,12 @@ def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="recipients of the new generation (default: the current ones)",
     )
-    sp = cmd("keyfile", _keyfile_new, "key files", store=False)
+    sp = cmd("keyfile", _keyfile_new, "key files")
     kf = sp.add_subparsers(dest="keyfile_command", required=True, metavar="new")
     p = kf.add_parser("new", help="create a key file (0600)", parents=[common])
     p.set_defaults(fn=_keyfile_new)
     p.add_argument("path", metavar="PATH")
-    sp = cmd("signing", _signing_new, "Ed25519 signing keys", store=False)
+    sp = cmd("signing", _signing_new, "Ed25519 signing keys")
     sg = sp.add_subparsers(dest="signing_command", required=True, metavar="new")
     p = sg.add_parser(
         "new", help="create a signing key (0600) and print its public key", parents=[common]

@@ -17,6 +17,7 @@ from typing import Any
 
 from statesync import logsetup
 from statesync.cli.commands import jsonable
+from statesync.cli.context import resolve_env
 from statesync.cli.parser import build
 from statesync.errors import StatesyncError, UsageError
 
@@ -36,6 +37,7 @@ def _fail(
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        resolve_env(args)
         result = jsonable(args.fn(args))
     except StatesyncError as exc:
         details = {"error_type": type(exc).__name__, **exc.details}
@@ -51,7 +53,9 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     from statesync.cli.render import render
 
-    if args.json:
+    if result is None:  # the command printed its own output (completion, man, info text)
+        pass
+    elif args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     elif not args.quiet:
         render(args.command, result)

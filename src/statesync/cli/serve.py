@@ -177,7 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
     uvicorn = _uvicorn()
-    from statesync.api import Store
+    from statesync.cli.context import open_store
     from statesync.server import context, tokens
     from statesync.server.app import create_app
     from statesync.server.metrics import Metrics
@@ -191,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
         encrypt_all=args.encrypt == "all",
         no_auth=args.no_auth,
     )
-    store = Store.open(args.store)
+    store = open_store(args)
     ctx = context.ServerContext(store, token_file, settings, Metrics())
     sock = _bind(host, port)
     scheme = "https" if args.tls_cert else "http"

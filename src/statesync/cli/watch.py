@@ -91,11 +91,12 @@ def seconds(text: str, what: str) -> float:
 
 
 def options_from(args: argparse.Namespace) -> Any:
+    from statesync.cli.context import config
     from statesync.service import WatchOptions
 
     return WatchOptions(
         env=args.env,
-        store=args.store,
+        store=config(args).store,
         interval=seconds(args.interval, "--interval"),
         settle=seconds(args.settle, "--settle"),
         follow=args.follow,
