@@ -142,8 +142,12 @@ def add_gc_command(add: AddCommand) -> None:
         "applied by every machine's gc",
     )
     pol.set_defaults(fn=cmd_policy)
-    pol.add_argument("action", choices=["set", "show", "clear"])
-    pol.add_argument("--env", dest="env", required=True)
+    pol.add_argument(
+        "action", choices=["set", "show", "clear"], help="store, show or remove the policy"
+    )
+    pol.add_argument(
+        "--env", dest="env", required=True, metavar="ENV", help="the environment of the policy"
+    )
     _keep_flags(pol)
 
 

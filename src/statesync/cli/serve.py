@@ -36,8 +36,10 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="address to listen on (port 0: any free port, printed at start)",
     )
-    sp.add_argument("--tls-cert", metavar="FILE")
-    sp.add_argument("--tls-key", metavar="FILE")
+    sp.add_argument(
+        "--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (with --tls-key)"
+    )
+    sp.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     sp.add_argument(
         "--tokens",
         metavar="FILE",
@@ -64,7 +66,7 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
     tokens = sub.add_parser("tokens", help="manage the server's tokens", parents=[common])
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     t = tsub.add_parser("add", help="make a token (printed once)", parents=[common])
-    t.add_argument("name")
+    t.add_argument("name", metavar="NAME", help="a name for the token (who uses it)")
     t.add_argument(
         "--env",
         action="append",
@@ -76,10 +78,15 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
     t = tsub.add_parser("list", help="list tokens (names and grants only)", parents=[common])
     t.set_defaults(fn=cmd_tokens_list)
     t = tsub.add_parser("remove", help="remove a token", parents=[common])
-    t.add_argument("name")
+    t.add_argument("name", metavar="NAME", help="the token's name, as list shows it")
     t.set_defaults(fn=cmd_tokens_remove)
     for p in (tokens, *tsub.choices.values()):
-        p.add_argument("--tokens", metavar="FILE", default=argparse.SUPPRESS)
+        p.add_argument(
+            "--tokens",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="token file (default: $XDG_CONFIG_HOME/statesync/serve-tokens.json)",
+        )
 
 
 def _token_path(args: argparse.Namespace) -> Path:

@@ -24,8 +24,8 @@ HOOK_USAGE = "run CMD (through the shell) with the event as JSON on stdin; repea
 def add_watch(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register ``watch`` with the CLI's ``add(name, handler, help)``."""
     sp = add("watch", cmd_watch, "keep a folder synced with an environment until stopped")
-    sp.add_argument("dir")
-    sp.add_argument("--env", default="default")
+    sp.add_argument("dir", metavar="DIR", help="the folder to keep synced")
+    sp.add_argument("--env", default="default", metavar="ENV", help="the environment to sync")
     sp.add_argument(
         "--interval",
         default="30s",
@@ -38,7 +38,10 @@ def add_watch(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="also pull what others push, when nothing local is unpushed",
     )
     sp.add_argument(
-        "--on-conflict", default="keep-local", choices=["keep-local", "take-remote", "stop"]
+        "--on-conflict",
+        default="keep-local",
+        choices=["keep-local", "take-remote", "stop"],
+        help="when a change cannot be merged: keep ours, take theirs, or stop (exit 3)",
     )
     sp.add_argument(
         "--metrics",
