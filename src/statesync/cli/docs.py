@@ -72,7 +72,18 @@ def man_page(parser: argparse.ArgumentParser) -> str:
     )
     for heading, content in _sections():
         page.add_section(heading, ">", content)
-    return str(page)
+    return "\n".join(_text_safe(line) for line in str(page).split("\n"))
+
+
+#: The roff requests the generator writes; any other line starting with '.' is text.
+_REQUESTS = {".TH", ".SH", ".SS", ".TP", ".B", ".RS", ".RE", ".nf", ".fi", ".UR", ".UE", ".PP"}
+
+
+def _text_safe(line: str) -> str:
+    """A text line that begins with ' or . would be read as a roff request: guard it."""
+    if line.startswith("'") or (line.startswith(".") and line.split(" ")[0] not in _REQUESTS):
+        return "\\&" + line
+    return line
 
 
 def _sections() -> list[tuple[str, str]]:
