@@ -106,7 +106,7 @@ def redact_url(url: str) -> str:
         (k, HIDDEN if _SECRET_WORD.search(k) else redact_url(v) if "://" in v else v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/:@")))
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/:@*")))
 
 
 def _passphrase_source() -> Resolved:
