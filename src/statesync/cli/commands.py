@@ -7,7 +7,6 @@ or as JSON under ``--json``); errors are raised from the error tree.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +84,8 @@ def cmd_pull(args: argparse.Namespace) -> Any:
 
 def cmd_status(args: argparse.Namespace) -> Any:
     st = _store(args).status(args.dir, args.env)
+    import dataclasses
+
     return {**dataclasses.asdict(st), "clean": st.clean}
 
 
@@ -233,6 +234,8 @@ def cmd_promotion(args: argparse.Namespace) -> Any:
 
 def jsonable(value: Any) -> Any:
     """``value`` with dataclasses turned into dicts, for JSON output."""
+    import dataclasses  # not at module level: statesync --help never needs it
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):

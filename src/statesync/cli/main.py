@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from statesync import logsetup
 from statesync.cli.commands import jsonable
 from statesync.cli.context import resolve_env
 from statesync.cli.parser import build
@@ -49,6 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(args, f"error: {exc.filename or ''}: {exc.strerror or exc}", 1)
     except Exception as exc:  # a bug: one line, the traceback only when asked for
+        import logging
+
         logging.getLogger("statesync").debug("internal error", exc_info=True)
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     from statesync.cli.render import render
@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc.exit_code,
             {"error_type": "UsageError"},
         )
+    from statesync import logsetup  # after parsing: --help never loads logging
+
     logsetup.configure(args.verbose)  # SDK debug output (KMS answers...) never shown
     try:
         return _run(args)

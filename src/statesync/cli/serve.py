@@ -8,15 +8,15 @@ server actually starts.
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import logging
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statesync.errors import MissingExtra, UsageError
+
+if TYPE_CHECKING:
+    import socket
 
 Handler = Callable[[argparse.Namespace], Any]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -145,6 +145,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # lazy, like socket: statesync --help stays fast
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -229,6 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> Any:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -244,6 +248,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _serve_log() -> None:
     """The request log (one line per request, nothing secret) goes to stderr at INFO."""
+    import logging
+
     logging.getLogger("statesync.serve").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="statesync: %(levelname)s: %(message)s")

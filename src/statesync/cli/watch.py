@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -137,18 +136,19 @@ def cmd_watch(args: argparse.Namespace) -> Any:
     return {"env": args.env, "folder": str(Path(args.dir).absolute()), "events": counts}
 
 
-class _JsonLines(logging.Formatter):
-    """Events are JSON already; any other record becomes ``{"kind": "log", ...}``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if text.startswith("{"):
-            return text
-        return json.dumps({"kind": "log", "level": record.levelname.lower(), "message": text})
-
-
 def _logging(args: argparse.Namespace) -> None:
     """Service records at INFO (WARNING with -q); one JSON object per line with --json."""
+    import logging  # here, not at module level: statesync --help never loads logging
+
+    class _JsonLines(logging.Formatter):
+        """Events are JSON already; any other record becomes ``{"kind": "log", ...}``."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            text = record.getMessage()
+            if text.startswith("{"):
+                return text
+            return json.dumps({"kind": "log", "level": record.levelname.lower(), "message": text})
+
     logger = logging.getLogger("statesync.service")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     if args.json:
@@ -165,6 +165,8 @@ def _signals(service: Any, args: argparse.Namespace) -> None:
         service.request_stop()
 
     def reload(signum: int, frame: Any) -> None:
+        import logging
+
         try:
             service.reload(options_from(args))
         except UsageError as exc:
