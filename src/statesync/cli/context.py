@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 ENV_FROM_CONFIG = "env_from_config"
 
 
-def config(args: argparse.Namespace) -> Config:
-    """The configuration the flags in ``args`` select (resolved once per run)."""
-    cached: Config | None = getattr(args, "_config", None)
+def config(args: argparse.Namespace, *, fresh: bool = False) -> Config:
+    """The configuration the flags in ``args`` select (resolved once per run;
+    ``fresh`` reads the files again, as a reload does)."""
+    cached: Config | None = None if fresh else getattr(args, "_config", None)
     if cached is None:
         from statesync.config import load_config
 

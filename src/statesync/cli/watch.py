@@ -96,9 +96,11 @@ def options_from(args: argparse.Namespace) -> Any:
     from statesync.cli.context import config
     from statesync.service import WatchOptions
 
+    cfg = config(args, fresh=True)  # SIGHUP reloads statesync.toml too
     return WatchOptions(
         env=args.env,
-        store=config(args).store,
+        store=cfg.store,
+        config=cfg,
         interval=seconds(args.interval, "--interval"),
         settle=seconds(args.settle, "--settle"),
         follow=args.follow,
