@@ -97,6 +97,7 @@ def test_man_page_renders_without_warnings_and_covers_every_command(tmp_path: Pa
         if path:
             roff = path.replace("-", "\\-")
             assert f"\\fBstatesync {roff}\\fR" in page, f"no section for statesync {path}"
+    assert ".SS push\n.nf\nstatesync push ./state \\-\\-env dev" in page  # each command's examples
     for heading in ("ENVIRONMENT", "EXIT STATUS", "EXAMPLES"):
         assert f".SH {heading}" in page
     groff = shutil.which("groff")

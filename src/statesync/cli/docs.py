@@ -70,7 +70,7 @@ def man_page(parser: argparse.ArgumentParser) -> str:
         },
         format="single-commands-section",
     )
-    for heading, content in _sections():
+    for heading, content in _sections(parser):
         page.add_section(heading, ">", content)
     return "\n".join(_text_safe(line) for line in str(page).split("\n"))
 
@@ -86,9 +86,11 @@ def _text_safe(line: str) -> str:
     return line
 
 
-def _sections() -> list[tuple[str, str]]:
-    """EXAMPLES, ENVIRONMENT, EXIT STATUS and FILES, in roff, from :mod:`.helptext`."""
-    from statesync.cli.helptext import EXIT_CODES, ROOT_EXAMPLES, VARIABLES
+def _sections(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    """EXAMPLES (of the commands ``parser`` has), ENVIRONMENT and EXIT STATUS, in roff."""
+    from statesync.cli.helptext import COMMANDS, EXIT_CODES, ROOT_EXAMPLES, VARIABLES, walk
+
+    present = {path for path, _ in walk(parser)}
 
     def esc(text: str) -> str:
         return text.replace("\\", "\\\\").replace("-", "\\-")
@@ -96,7 +98,14 @@ def _sections() -> list[tuple[str, str]]:
     def items(pairs: list[tuple[str, str]]) -> str:
         return "\n".join(f".TP\n.B {esc(k)}\n{esc(v)}" for k, v in pairs)
 
-    examples = "\n".join(f".nf\n{esc(line)}\n.fi" for line in ROOT_EXAMPLES)
+    def lines(block: tuple[str, ...]) -> str:
+        return ".nf\n" + "\n".join(esc(line) for line in block) + "\n.fi"
+
+    examples = lines(ROOT_EXAMPLES) + "".join(
+        f"\n.SS {esc(name)}\n{lines(entry.examples)}"
+        for name, entry in COMMANDS.items()
+        if entry.examples and name in present
+    )
     precedence = (
         "Every setting resolves in this order: flag, then environment variable, "
         "then statesync.toml, then the default. Run statesync info to see the result."
