@@ -123,3 +123,25 @@ def test_commands_push_and_read_the_resolved_environment(tmp_path: Path) -> None
     out = tmp_path / "out"
     assert run(*cfg, "pull", str(out)).returncode == 0
     assert json.loads((out / "state.json").read_text()) == {"n": 2}
+
+
+def test_watch_seals_secrets_with_the_global_identity(tmp_path: Path) -> None:
+    """``--identity`` reaches the long-running service, not only one-shot commands."""
+    from tests.service.watchproc import WatchProc
+
+    store = (tmp_path / "store").as_uri()
+    key = tmp_path / "ci.key"
+    assert run("--store", store, "init").returncode == 0
+    assert run("keys", "keyfile", "new", str(key)).returncode == 0
+    spec = f"keyfile:{key}"
+    assert run("--store", store, "keys", "init", "dev", "--recipient", spec).returncode == 0
+    folder = tmp_path / "app"
+    write(folder, ".env", "API_TOKEN=tok-5a4b3c2d1e\n")
+    args = ("--identity", spec, "--include-secrets", "--settle", "0.5s")
+    with WatchProc(store, folder, *args) as w:
+        w.wait_event("push", lambda e: e["serial"] == 1)
+        assert w.terminate() == 0
+    out = tmp_path / "out"
+    got = run("--store", store, "--identity", spec, "pull", str(out), "--env", "dev")
+    assert got.returncode == 0, got.stderr
+    assert (out / ".env").read_text() == "API_TOKEN=tok-5a4b3c2d1e\n"
