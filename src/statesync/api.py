@@ -92,39 +92,48 @@ class Store:
 
     @staticmethod
     def _backend(
-        url: str | None, retry_budget: float | None = None
+        url: str | None, retry_budget: float | None = None, config: Config | None = None
     ) -> tuple[RetryingBackend, Config]:
-        cfg = load_config(url)
-        return RetryingBackend(open_backend(cfg.store), budget=retry_budget), cfg
+        cfg = config if config is not None else load_config(url)
+        return RetryingBackend(open_backend(url or cfg.store), budget=retry_budget), cfg
 
     @classmethod
-    def open(cls, url: str | None = None, *, retry_budget: float | None = None) -> Store:
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        retry_budget: float | None = None,
+        config: Config | None = None,
+    ) -> Store:
         """Open an existing store (``None``: resolve from env/config/default).
 
         ``retry_budget``: seconds one store call may spend retrying transient
         faults (default: ``STATESYNC_RETRY_BUDGET`` or the CLI's budget).
+        ``config``: use this resolved configuration instead of resolving one.
         """
-        backend, cfg = cls._backend(url, retry_budget)
+        backend, cfg = cls._backend(url, retry_budget, config)
         repo = open_repo(backend)
         _check_pin(repo)
         return cls(repo, cfg)
 
     @classmethod
-    def init(cls, url: str | None = None) -> Store:
+    def init(cls, url: str | None = None, *, config: Config | None = None) -> Store:
         """Create a store; :class:`StoreExists` if there is one already."""
-        backend, cfg = cls._backend(url)
+        backend, cfg = cls._backend(url, config=config)
         repo = init_repo(backend)
         _check_pin(repo, reset=True)  # this machine made it: pin the id it chose
         return cls(repo, cfg)
 
     @classmethod
-    def pin(cls, url: str | None = None, *, reset: bool = False) -> dict[str, Any]:
+    def pin(
+        cls, url: str | None = None, *, reset: bool = False, config: Config | None = None
+    ) -> dict[str, Any]:
         """This machine's pin of the store's id; ``reset`` re-pins to what the store says now.
 
         Without ``reset``, a store whose id differs from the pin raises
         :class:`IntegrityError` as every other command does.
         """
-        backend, _ = cls._backend(url)
+        backend, _ = cls._backend(url, config=config)
         try:
             repo = open_repo(backend)
             return {
@@ -458,7 +467,8 @@ class Store:
         """Key management (``[keys] recipients`` of statesync.toml + ``identities`` specs)."""
         from statesync.keys import KeyAdmin
 
-        return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
+        extra = [*self.config.identities, *(identities or [])]
+        return KeyAdmin(self.repo, self.config.recipients, extra)
 
     # --- agent state: files, bytes, tag lookups, async (objects/) ------------
 
@@ -672,7 +682,8 @@ def _wire_security(repo: Repo, config: Config) -> None:
 
     def lookup(env: str, generation: int | None) -> EnvKeys:
         if not service:
-            service.append(KeyService(repo, default_identities(config.recipients)))
+            specs = [*config.recipients, *config.identities]
+            service.append(KeyService(repo, default_identities(specs)))
         gen, key = service[0].data_key(env, generation)
         return EnvKeys(repo.store_id, env, gen, key)
 

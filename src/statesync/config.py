@@ -1,9 +1,16 @@
 """Where the store is and how secrets are named, resolved in a fixed order.
 
-Store: ``--store``, then ``STATESYNC_STORE``, then ``store`` in the nearest
-``statesync.toml`` (working folder or a parent), then the default local
-store under ``$XDG_DATA_HOME/statesync/store``. A relative path in
-``statesync.toml`` is relative to that file.
+Every knob resolves the same way: flag, then environment variable, then
+``statesync.toml``, then the default.
+
+Config file: ``--config FILE``, then ``STATESYNC_CONFIG``, then the nearest
+``statesync.toml`` (working folder or a parent), then none. A file named by
+the flag or the variable must exist (:class:`UsageError`).
+Store: ``--store``, then ``STATESYNC_STORE``, then ``store`` in the config
+file, then the default local store under ``$XDG_DATA_HOME/statesync/store``.
+A relative path in ``statesync.toml`` is relative to that file.
+Environment: ``--env``, then ``STATESYNC_ENV``, then ``env`` in the config
+file, then ``default``.
 
 ``statesync.toml`` may also hold ``[secrets] globs = [...]`` and
 ``key_pattern = "..."``, and ``[promotion] allowed = ["dev->staging", ...]``:
@@ -26,6 +33,19 @@ from statesync.paths import default_store_path
 from statesync.sync.secrets.policy import DEFAULT_GLOBS, DEFAULT_KEY_PATTERN, SecretPolicy
 
 CONFIG_NAME = "statesync.toml"
+CONFIG_VAR = "STATESYNC_CONFIG"
+STORE_VAR = "STATESYNC_STORE"
+ENV_VAR = "STATESYNC_ENV"
+DEFAULT_ENV = "default"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The configuration file in use and why: ``reason`` is ``--config``,
+    ``STATESYNC_CONFIG``, ``found in folder`` or ``none`` (then ``path`` is None)."""
+
+    path: Path | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,10 @@ class Config:
     source: str  # where the store URL came from, for messages
     promotion_allowed: list[str] | None = None  # "FROM->TO" paths; None: any
     recipients: list[str] = field(default_factory=list)  # [keys] recipients specs
+    file: ConfigFile = ConfigFile(None, "none")
+    env: str = DEFAULT_ENV  # the environment a command uses when --env is not given
+    env_source: str = "default"  # --env, STATESYNC_ENV, the config file, or default
+    identities: list[str] = field(default_factory=list)  # --identity specs (unwrap only)
 
 
 def _find_config(start: Path) -> Path | None:
@@ -43,6 +67,31 @@ def _find_config(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def find_config_file(flag: str | Path | None = None, cwd: Path | None = None) -> ConfigFile:
+    """The config file: ``flag``, then ``$STATESYNC_CONFIG``, then the nearest
+    ``statesync.toml`` from ``cwd`` up. A named file that is not a file is a
+    :class:`UsageError`."""
+    named, reason = (flag, "--config") if flag else (os.environ.get(CONFIG_VAR), CONFIG_VAR)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise UsageError(f"{reason} names {path}, which is not a file")
+        return ConfigFile(path.resolve(), reason)
+    found = _find_config(cwd or Path.cwd())
+    return ConfigFile(found, "found in folder") if found else ConfigFile(None, "none")
+
+
+def _env(flag: str | None, doc: dict[str, Any], path: Path | None) -> tuple[str, str]:
+    """(environment, where it came from): flag, ``STATESYNC_ENV``, the file, default."""
+    if flag:
+        return flag, "--env"
+    if os.environ.get(ENV_VAR):
+        return os.environ[ENV_VAR], ENV_VAR
+    if "env" in doc:
+        return str(doc["env"]), str(path)
+    return DEFAULT_ENV, "default"
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -85,23 +134,48 @@ def _recipients(doc: dict[str, Any], path: Path | None) -> list[str]:
     ]
 
 
-def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
-    """Resolve the configuration; raises :class:`UsageError` for a broken file."""
-    path = _find_config(cwd or Path.cwd())
+def load_config(
+    store: str | None = None,
+    cwd: Path | None = None,
+    *,
+    config_file: str | Path | None = None,
+    env: str | None = None,
+    identities: list[str] | None = None,
+) -> Config:
+    """Resolve the configuration (flags given as arguments win over the
+    environment, which wins over the file); :class:`UsageError` for a broken
+    or missing named file."""
+    found = find_config_file(config_file, cwd)
+    path = found.path
     doc = _read(path) if path else {}
     sec = doc.get("secrets", {})
     policy = SecretPolicy(
         tuple(sec.get("globs", DEFAULT_GLOBS)), str(sec.get("key_pattern", DEFAULT_KEY_PATTERN))
     )
-    allowed = _promotion(doc, path)
-    recipients = _recipients(doc, path)
-    if store:
-        return Config(store, policy, "--store", allowed, recipients)
-    if os.environ.get("STATESYNC_STORE"):
-        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed, recipients)
+    url, source = _store(store, doc, path)
+    env_name, env_source = _env(env, doc, path)
+    return Config(
+        url,
+        policy,
+        source,
+        promotion_allowed=_promotion(doc, path),
+        recipients=_recipients(doc, path),
+        file=found,
+        env=env_name,
+        env_source=env_source,
+        identities=list(identities or []),
+    )
+
+
+def _store(flag: str | None, doc: dict[str, Any], path: Path | None) -> tuple[str, str]:
+    """(store URL, where it came from): flag, ``STATESYNC_STORE``, the file, default."""
+    if flag:
+        return flag, "--store"
+    if os.environ.get(STORE_VAR):
+        return os.environ[STORE_VAR], STORE_VAR
     if path and "store" in doc:
         value = str(doc["store"])
         if "://" not in value:
             value = str((path.parent / value).resolve())
-        return Config(value, policy, str(path), allowed, recipients)
-    return Config(str(default_store_path()), policy, "default", allowed, recipients)
+        return value, str(path)
+    return str(default_store_path()), "default"

@@ -45,7 +45,7 @@ STRINGS = Field(_strings, "a list of strings")
 
 #: Every table and key statesync.toml may hold (top-level keys under "").
 SCHEMA: dict[str, dict[str, Field]] = {
-    "": {"store": STRING},
+    "": {"store": STRING, "env": STRING},
     "secrets": {"globs": STRINGS, "key_pattern": Field(_pattern, "a regular expression")},
     "promotion": {"allowed": STRINGS},
     "keys": {"recipients": STRINGS},

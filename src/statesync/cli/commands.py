@@ -7,7 +7,6 @@ or as JSON under ``--json``); errors are raised from the error tree.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +28,9 @@ def _tags(values: list[str] | None) -> dict[str, str]:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from statesync.api import Store
+    from statesync.cli.context import open_store
 
-    return Store.open(args.store)
+    return open_store(args)
 
 
 def _progress(args: argparse.Namespace) -> MeterFactory | None:
@@ -40,9 +39,9 @@ def _progress(args: argparse.Namespace) -> MeterFactory | None:
 
 
 def cmd_init(args: argparse.Namespace) -> Any:
-    from statesync.api import Store
+    from statesync.cli.context import init_store
 
-    store = Store.init(args.store)
+    store = init_store(args)
     return {"store": store.url, "store_id": store.store_id}
 
 
@@ -85,6 +84,8 @@ def cmd_pull(args: argparse.Namespace) -> Any:
 
 def cmd_status(args: argparse.Namespace) -> Any:
     st = _store(args).status(args.dir, args.env)
+    import dataclasses
+
     return {**dataclasses.asdict(st), "clean": st.clean}
 
 
@@ -233,6 +234,8 @@ def cmd_promotion(args: argparse.Namespace) -> Any:
 
 def jsonable(value: Any) -> Any:
     """``value`` with dataclasses turned into dicts, for JSON output."""
+    import dataclasses  # not at module level: statesync --help never needs it
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, dict):

@@ -72,9 +72,10 @@ def policy_of(args: argparse.Namespace) -> Any:
 
 def cmd_gc(args: argparse.Namespace) -> Any:
     from statesync import api
+    from statesync.cli.context import open_store
 
     grace = None if args.grace is None else 0 if args.grace == "0" else parse_span(args.grace)
-    with api.Store.open(args.store) as store:
+    with open_store(args) as store:
         report = api.gc(
             store,
             env=args.env,
@@ -88,10 +89,11 @@ def cmd_gc(args: argparse.Namespace) -> Any:
 
 def cmd_policy(args: argparse.Namespace) -> Any:
     from statesync import api
+    from statesync.cli.context import open_store
 
     if not args.env:
         raise UsageError(f"gc policy {args.action} needs --env")
-    with api.Store.open(args.store) as store:
+    with open_store(args) as store:
         if args.action == "show":
             stored = api.gc_policy(store, args.env)
             if stored is None:
@@ -140,8 +142,12 @@ def add_gc_command(add: AddCommand) -> None:
         "applied by every machine's gc",
     )
     pol.set_defaults(fn=cmd_policy)
-    pol.add_argument("action", choices=["set", "show", "clear"])
-    pol.add_argument("--env", dest="env", required=True)
+    pol.add_argument(
+        "action", choices=["set", "show", "clear"], help="store, show or remove the policy"
+    )
+    pol.add_argument(
+        "--env", dest="env", required=True, metavar="ENV", help="the environment of the policy"
+    )
     _keep_flags(pol)
 
 

@@ -15,9 +15,9 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 
 def _admin(args: argparse.Namespace) -> Any:
-    from statesync.api import Store
+    from statesync.cli.context import open_store
 
-    return Store.open(args.store).keys(identities=args.identity or [])
+    return open_store(args).keys()
 
 
 def _init(args: argparse.Namespace) -> Any:
@@ -62,30 +62,24 @@ def _untrust(args: argparse.Namespace) -> Any:
 
 def _pin(args: argparse.Namespace) -> Any:
     from statesync.api import Store
+    from statesync.cli.context import config
 
-    return Store.pin(args.store, reset=args.reset)
+    cfg = config(args)
+    return Store.pin(cfg.store, reset=args.reset, config=cfg)
 
 
 def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
     """Register ``keys`` and its subcommands with the CLI's ``add`` helper."""
     keys = add("keys", _list, "recipients, key generations, signing keys and trust")
     sub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
-    identity = argparse.ArgumentParser(add_help=False)
-    identity.add_argument(
-        "--identity",
-        action="append",
-        metavar="SPEC",
-        help="also unwrap with SPEC (e.g. keyfile:/path); repeatable",
-    )
 
-    def cmd(name: str, fn: Handler, help: str, store: bool = True) -> argparse.ArgumentParser:
-        parents = [common, identity] if store else [common]
-        sp = sub.add_parser(name, help=help, description=help, parents=parents)
+    def cmd(name: str, fn: Handler, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, parents=[common])
         sp.set_defaults(fn=fn)
         return sp
 
     sp = cmd("init", _init, "create key generation 1 of an environment")
-    sp.add_argument("env", metavar="ENV")
+    sp.add_argument("env", metavar="ENV", help="the environment to create keys for")
     sp.add_argument(
         "--recipient",
         action="append",
@@ -94,27 +88,27 @@ def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
         "gcp-kms:NAME (default: [keys] recipients); repeatable",
     )
     sp = cmd("add-recipient", _add, "wrap every key generation for one more recipient")
-    sp.add_argument("env", metavar="ENV")
-    sp.add_argument("spec", metavar="SPEC")
+    sp.add_argument("env", metavar="ENV", help="the environment whose keys to re-wrap")
+    sp.add_argument("spec", metavar="SPEC", help="the new recipient (as --recipient of init)")
     sp = cmd("remove-recipient", _remove, "delete a recipient's stanza from every generation")
-    sp.add_argument("env", metavar="ENV")
+    sp.add_argument("env", metavar="ENV", help="the environment whose keys to change")
     sp.add_argument("stanza_id", metavar="STANZA_ID", help="as shown by 'keys list'")
     sp = cmd("list", _list, "key generations and their recipients (no secrets)")
-    sp.add_argument("env", metavar="ENV")
+    sp.add_argument("env", metavar="ENV", help="the environment to describe")
     sp = cmd("rotate", _rotate, "new data key for new writes; old generations still read")
-    sp.add_argument("env", metavar="ENV")
+    sp.add_argument("env", metavar="ENV", help="the environment to rotate")
     sp.add_argument(
         "--recipient",
         action="append",
         metavar="SPEC",
         help="recipients of the new generation (default: the current ones)",
     )
-    sp = cmd("keyfile", _keyfile_new, "key files", store=False)
+    sp = cmd("keyfile", _keyfile_new, "key files")
     kf = sp.add_subparsers(dest="keyfile_command", required=True, metavar="new")
     p = kf.add_parser("new", help="create a key file (0600)", parents=[common])
     p.set_defaults(fn=_keyfile_new)
-    p.add_argument("path", metavar="PATH")
-    sp = cmd("signing", _signing_new, "Ed25519 signing keys", store=False)
+    p.add_argument("path", metavar="PATH", help="where to write the key file (must not exist)")
+    sp = cmd("signing", _signing_new, "Ed25519 signing keys")
     sg = sp.add_subparsers(dest="signing_command", required=True, metavar="new")
     p = sg.add_parser(
         "new", help="create a signing key (0600) and print its public key", parents=[common]
@@ -127,7 +121,7 @@ def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
         help="default: $STATESYNC_SIGNING_KEY or $XDG_CONFIG_HOME/statesync/signing.key",
     )
     sp = cmd("trust", _trust, "trust a public key to write an environment (local policy)")
-    sp.add_argument("env", metavar="ENV")
+    sp.add_argument("env", metavar="ENV", help="the environment the key may write")
     sp.add_argument("pubkey", metavar="PUBKEY", help="ed25519:<base64>")
     sp.add_argument(
         "--require-signed",
@@ -146,7 +140,7 @@ def add_keys_commands(add: AddCommand, common: argparse.ArgumentParser) -> None:
         _untrust,
         "stop trusting a public key (or requiring signatures) for an environment",
     )
-    sp.add_argument("env", metavar="ENV")
+    sp.add_argument("env", metavar="ENV", help="the environment to change the policy of")
     sp.add_argument(
         "pubkey",
         metavar="PUBKEY",

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from statesync import logsetup
 from statesync.cli.commands import jsonable
+from statesync.cli.context import resolve_env
 from statesync.cli.parser import build
 from statesync.errors import StatesyncError, UsageError
 
@@ -36,6 +35,7 @@ def _fail(
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        resolve_env(args)
         result = jsonable(args.fn(args))
     except StatesyncError as exc:
         details = {"error_type": type(exc).__name__, **exc.details}
@@ -47,11 +47,15 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(args, f"error: {exc.filename or ''}: {exc.strerror or exc}", 1)
     except Exception as exc:  # a bug: one line, the traceback only when asked for
+        import logging
+
         logging.getLogger("statesync").debug("internal error", exc_info=True)
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     from statesync.cli.render import render
 
-    if args.json:
+    if result is None:  # the command printed its own output (completion, man, info text)
+        pass
+    elif args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     elif not args.quiet:
         render(args.command, result)
@@ -75,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc.exit_code,
             {"error_type": "UsageError"},
         )
+    from statesync import logsetup  # after parsing: --help never loads logging
+
     logsetup.configure(args.verbose)  # SDK debug output (KMS answers...) never shown
     try:
         return _run(args)

@@ -1,7 +1,9 @@
 """The argument parser: every command, its flags and its help.
 
 ``build()`` is the whole parser; each ``_add_*`` function adds one group of
-commands. Handlers live in :mod:`statesync.cli.commands`.
+commands. Handlers live in :mod:`statesync.cli.commands`. Every argument has
+a help string; :func:`statesync.cli.helptext.decorate` then adds defaults,
+examples, environment variables and the exit codes to the whole tree.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from statesync.cli import commands as c
+from statesync.cli import helptext
 from statesync.errors import UsageError
-from statesync.version import __version__
 
 Handler = Callable[[argparse.Namespace], Any]
 Add = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -32,6 +34,19 @@ def _lock_flags(sp: argparse.ArgumentParser) -> None:
     )
 
 
+def _env_flag(sp: argparse._ActionsContainer, what: str) -> None:
+    """``--env``; its default ('default') is resolved from STATESYNC_ENV / the config file."""
+    sp.add_argument("--env", default=helptext.DEFAULT_ENV, metavar="ENV", help=what)
+
+
+def _message_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("-m", "--message", default="", help="a message recorded with the snapshot")
+
+
+def _tag_flag(sp: argparse.ArgumentParser, what: str) -> None:
+    sp.add_argument("--tag", action="append", metavar="K=V", help=what)
+
+
 def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--allow-downgrade",
@@ -46,6 +61,7 @@ def _globals(p: argparse.ArgumentParser, default: Any) -> None:
 
     p.add_argument(
         "--store",
+        metavar="URL",
         default=d(None),
         help="store URL or path (default: "
         "$STATESYNC_STORE, statesync.toml, then the local data folder)",
@@ -58,6 +74,22 @@ def _globals(p: argparse.ArgumentParser, default: Any) -> None:
     )
     p.add_argument(
         "-v", "--verbose", action="count", default=d(0), help="more logging (-vv: debug)"
+    )
+    p.add_argument(
+        "--config",
+        dest="config_file",
+        metavar="FILE",
+        default=d(None),
+        help="the statesync.toml to use (default: $STATESYNC_CONFIG, "
+        "else statesync.toml in the working folder or a parent)",
+    )
+    p.add_argument(
+        "--identity",
+        action="append",
+        metavar="SPEC",
+        default=d(None),
+        help="also unwrap keys with SPEC (keyfile:PATH, passphrase:LABEL, aws-kms:KEY, ...); "
+        "repeatable",
     )
 
 
@@ -72,10 +104,10 @@ def _add_folder_commands(add: Add) -> None:
     """Init, push, pull, status: a folder and an environment."""
     add("init", c.cmd_init, "create the store (fails if one exists)")
     sp = add("push", c.cmd_push, "snapshot a folder into an environment")
-    sp.add_argument("dir")
-    sp.add_argument("--env", default="default")
-    sp.add_argument("-m", "--message", default="")
-    sp.add_argument("--tag", action="append", metavar="K=V")
+    sp.add_argument("dir", metavar="DIR", help="the folder to snapshot")
+    _env_flag(sp, "the environment to push to")
+    _message_flag(sp)
+    _tag_flag(sp, "label the snapshot with KEY=VALUE; repeatable")
     g = sp.add_mutually_exclusive_group()
     g.add_argument(
         "--rebase",
@@ -107,48 +139,69 @@ def _add_folder_commands(add: Add) -> None:
         help="push with less encryption than this machine used for ENV before",
     )
     sp = add("pull", c.cmd_pull, "restore an environment (or a snapshot) into a folder")
-    sp.add_argument("dir")
+    sp.add_argument("dir", metavar="DIR", help="the folder to write (created if missing)")
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("--env", default="default")
-    g.add_argument("--snapshot", metavar="ID")
+    _env_flag(g, "the environment whose head to pull")
+    g.add_argument(
+        "--snapshot", metavar="ID", help="pull this snapshot (id or unique prefix) instead"
+    )
     sp.add_argument(
         "--force",
         action="store_true",
         help="overwrite local changes and remove files the snapshot lacks",
     )
-    sp.add_argument("--allow-rollback", action="store_true")
+    sp.add_argument(
+        "--allow-rollback",
+        action="store_true",
+        help="accept an environment whose serial is below the highest this machine has seen",
+    )
     sp.add_argument(
         "--skip-secrets", action="store_true", help="pull everything else when no key is available"
     )
     sp = add("status", c.cmd_status, "local changes against the environment")
-    sp.add_argument("dir")
-    sp.add_argument("--env", default="default")
+    sp.add_argument("dir", metavar="DIR", help="the working folder")
+    _env_flag(sp, "the environment to compare with")
 
 
 def _add_history_commands(add: Add) -> None:
     """Log, show, diff: reading history."""
     sp = add("log", c.cmd_log, "an environment's history, newest first")
-    sp.add_argument("--env", default="default")
-    sp.add_argument("--limit", type=int, default=20)
+    _env_flag(sp, "the environment whose history to show")
+    sp.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N snapshots")
     sp.add_argument("--all-envs", action="store_true", help="every environment's history")
     sp = add("show", c.cmd_show, "describe a snapshot (id prefix or environment)")
-    sp.add_argument("id")
+    sp.add_argument("id", metavar="ID", help="a snapshot id (or unique prefix) or an environment")
     sp = add("diff", c.cmd_diff, "what changed between two snapshots or environments")
-    sp.add_argument("a")
-    sp.add_argument("b")
+    sp.add_argument("a", metavar="A", help="the older side: snapshot id, prefix or environment")
+    sp.add_argument("b", metavar="B", help="the newer side: snapshot id, prefix or environment")
 
 
 def _add_bundle_commands(add: Add) -> None:
     """Export, import: one self-contained file."""
     sp = add("export", c.cmd_export, "write one self-contained bundle (.json .yaml .tar.zst)")
     g = sp.add_mutually_exclusive_group(required=True)
-    g.add_argument("--env")
-    g.add_argument("--snapshot", metavar="ID")
-    sp.add_argument("-o", "--output", required=True, metavar="FILE")
-    sp.add_argument("--include-binaries", action="store_true")
-    sp.add_argument("--path", action="append", metavar="GLOB")
-    sp.add_argument("--description", default="")
-    sp.add_argument("--tag", action="append", metavar="K=V")
+    g.add_argument("--env", metavar="ENV", help="export this environment's head")
+    g.add_argument("--snapshot", metavar="ID", help="export this snapshot (id or unique prefix)")
+    sp.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="the file to write; its suffix picks the format (.json, .yaml, .tar.zst)",
+    )
+    sp.add_argument(
+        "--include-binaries",
+        action="store_true",
+        help="also carry binary files (base64 in .json/.yaml)",
+    )
+    sp.add_argument(
+        "--path",
+        action="append",
+        metavar="GLOB",
+        help="only files matching GLOB (default: all); repeatable",
+    )
+    sp.add_argument("--description", default="", help="a description stored in the bundle")
+    _tag_flag(sp, "store KEY=VALUE in the bundle's metadata; repeatable")
     from statesync.cli.formats import add_export_flags
 
     add_export_flags(sp)
@@ -157,10 +210,14 @@ def _add_bundle_commands(add: Add) -> None:
         c.cmd_import,
         "validate a bundle, Wassette state or Persist snapshot, then commit it to an environment",
     )
-    sp.add_argument("file")
-    sp.add_argument("--env", default="default")
-    sp.add_argument("--skip-existing", action="store_true")
-    sp.add_argument("-m", "--message", default="")
+    sp.add_argument("file", metavar="FILE", help="the bundle, Wassette state or Persist file")
+    _env_flag(sp, "the environment to commit to")
+    sp.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep files the environment already has; add only new ones",
+    )
+    _message_flag(sp)
     sp.add_argument(
         "--component",
         action="append",
@@ -193,9 +250,9 @@ def _add_store_commands(add: Add) -> None:
 def _add_lease_commands(add: Add) -> None:
     """Lock, locks, unlock: leases."""
     sp = add("lock", c.cmd_lock, "take an environment's lease (exit 5 if another holder has it)")
-    sp.add_argument("env")
+    sp.add_argument("env", metavar="ENV", help="the environment to lock")
     sp.add_argument("--ttl", default=c.DEFAULT_TTL, help="lease duration: 30s, 10m, 2h, 1d")
-    sp.add_argument("--purpose", default="")
+    sp.add_argument("--purpose", default="", help="why you hold it (shown to other holders)")
     sp.add_argument(
         "--renew",
         metavar="LOCK_ID",
@@ -208,17 +265,17 @@ def _add_lease_commands(add: Add) -> None:
     )
     add("locks", c.cmd_locks, "list the store's leases (live and stale)")
     sp = add("unlock", c.cmd_unlock, "remove an environment's lease if it is still LOCK_ID")
-    sp.add_argument("env")
-    sp.add_argument("lock_id")
+    sp.add_argument("env", metavar="ENV", help="the locked environment")
+    sp.add_argument("lock_id", metavar="LOCK_ID", help="the lease's id, as lock printed it")
     sp.add_argument("--force", action="store_true", help="remove another holder's lease")
 
 
 def _add_env_commands(add: Add) -> None:
     """Promote, promotion, rollback: moving environments."""
     sp = add("promote", c.cmd_promote, "give environment TO the files of FROM's head")
-    sp.add_argument("src", metavar="FROM")
-    sp.add_argument("dst", metavar="TO")
-    sp.add_argument("-m", "--message", default="")
+    sp.add_argument("src", metavar="FROM", help="the environment whose head to promote")
+    sp.add_argument("dst", metavar="TO", help="the environment that receives its files")
+    _message_flag(sp)
     _lock_flags(sp)
     _downgrade_flag(sp)
     sp = add(
@@ -227,16 +284,20 @@ def _add_env_commands(add: Add) -> None:
         "show or change the store's promotion rule "
         "(which FROM->TO promotions are allowed, for every caller)",
     )
-    sp.add_argument("action", choices=["show", "allow", "deny"])
-    sp.add_argument("paths", nargs="*", metavar="FROM->TO")
+    sp.add_argument(
+        "action", choices=["show", "allow", "deny"], help="show the rule, or allow or deny paths"
+    )
+    sp.add_argument(
+        "paths", nargs="*", metavar="FROM->TO", help="promotion paths (allow and deny need one)"
+    )
     sp = add(
         "rollback",
         c.cmd_rollback,
         "give an environment an older snapshot's files, as a new snapshot",
     )
-    sp.add_argument("env")
-    sp.add_argument("id", metavar="ID")
-    sp.add_argument("-m", "--message", default="")
+    sp.add_argument("env", metavar="ENV", help="the environment to roll back")
+    sp.add_argument("id", metavar="ID", help="the older snapshot (id or unique prefix)")
+    _message_flag(sp)
     _lock_flags(sp)
     _downgrade_flag(sp)
 
@@ -249,12 +310,14 @@ def build() -> argparse.ArgumentParser:
             "Versioned, verified snapshots of application and agent state, shared safely."
         ),
     )
-    p.add_argument("--version", action="version", version=f"statesync {__version__}")
+    p.add_argument(
+        "--version", action=helptext.VersionAction, help="print statesync, Python and OS versions"
+    )
     _globals(p, None)
     # The same options are accepted after the command too (statesync push -q DIR).
     common = _Parser(add_help=False)
     _globals(common, argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Handler, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help, parents=[common])
@@ -279,4 +342,11 @@ def build() -> argparse.ArgumentParser:
     from statesync.cli.gc import add_gc_command
 
     add_gc_command(add)
+    from statesync.cli.docs import add_doc_commands
+    from statesync.cli.info import add_info_command
+
+    add_info_command(add)
+    add_doc_commands(add)
+    helptext.decorate(p)
+    p.set_defaults(root_parser=p)  # for completion and man, which describe the parser
     return p

@@ -8,15 +8,15 @@ server actually starts.
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import logging
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statesync.errors import MissingExtra, UsageError
+
+if TYPE_CHECKING:
+    import socket
 
 Handler = Callable[[argparse.Namespace], Any]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -36,8 +36,10 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="address to listen on (port 0: any free port, printed at start)",
     )
-    sp.add_argument("--tls-cert", metavar="FILE")
-    sp.add_argument("--tls-key", metavar="FILE")
+    sp.add_argument(
+        "--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate (with --tls-key)"
+    )
+    sp.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     sp.add_argument(
         "--tokens",
         metavar="FILE",
@@ -64,7 +66,7 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
     tokens = sub.add_parser("tokens", help="manage the server's tokens", parents=[common])
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     t = tsub.add_parser("add", help="make a token (printed once)", parents=[common])
-    t.add_argument("name")
+    t.add_argument("name", metavar="NAME", help="a name for the token (who uses it)")
     t.add_argument(
         "--env",
         action="append",
@@ -76,10 +78,15 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
     t = tsub.add_parser("list", help="list tokens (names and grants only)", parents=[common])
     t.set_defaults(fn=cmd_tokens_list)
     t = tsub.add_parser("remove", help="remove a token", parents=[common])
-    t.add_argument("name")
+    t.add_argument("name", metavar="NAME", help="the token's name, as list shows it")
     t.set_defaults(fn=cmd_tokens_remove)
     for p in (tokens, *tsub.choices.values()):
-        p.add_argument("--tokens", metavar="FILE", default=argparse.SUPPRESS)
+        p.add_argument(
+            "--tokens",
+            metavar="FILE",
+            default=argparse.SUPPRESS,
+            help="token file (default: $XDG_CONFIG_HOME/statesync/serve-tokens.json)",
+        )
 
 
 def _token_path(args: argparse.Namespace) -> Path:
@@ -138,6 +145,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # lazy, like socket: statesync --help stays fast
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -177,7 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
     uvicorn = _uvicorn()
-    from statesync.api import Store
+    from statesync.cli.context import open_store
     from statesync.server import context, tokens
     from statesync.server.app import create_app
     from statesync.server.metrics import Metrics
@@ -191,7 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
         encrypt_all=args.encrypt == "all",
         no_auth=args.no_auth,
     )
-    store = Store.open(args.store)
+    store = open_store(args)
     ctx = context.ServerContext(store, token_file, settings, Metrics())
     sock = _bind(host, port)
     scheme = "https" if args.tls_cert else "http"
@@ -222,6 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> Any:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -237,6 +248,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _serve_log() -> None:
     """The request log (one line per request, nothing secret) goes to stderr at INFO."""
+    import logging
+
     logging.getLogger("statesync.serve").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(format="statesync: %(levelname)s: %(message)s")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -24,8 +23,8 @@ HOOK_USAGE = "run CMD (through the shell) with the event as JSON on stdin; repea
 def add_watch(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register ``watch`` with the CLI's ``add(name, handler, help)``."""
     sp = add("watch", cmd_watch, "keep a folder synced with an environment until stopped")
-    sp.add_argument("dir")
-    sp.add_argument("--env", default="default")
+    sp.add_argument("dir", metavar="DIR", help="the folder to keep synced")
+    sp.add_argument("--env", default="default", metavar="ENV", help="the environment to sync")
     sp.add_argument(
         "--interval",
         default="30s",
@@ -38,7 +37,10 @@ def add_watch(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="also pull what others push, when nothing local is unpushed",
     )
     sp.add_argument(
-        "--on-conflict", default="keep-local", choices=["keep-local", "take-remote", "stop"]
+        "--on-conflict",
+        default="keep-local",
+        choices=["keep-local", "take-remote", "stop"],
+        help="when a change cannot be merged: keep ours, take theirs, or stop (exit 3)",
     )
     sp.add_argument(
         "--metrics",
@@ -91,11 +93,14 @@ def seconds(text: str, what: str) -> float:
 
 
 def options_from(args: argparse.Namespace) -> Any:
+    from statesync.cli.context import config
     from statesync.service import WatchOptions
 
+    cfg = config(args, fresh=True)  # SIGHUP reloads statesync.toml too
     return WatchOptions(
         env=args.env,
-        store=args.store,
+        store=cfg.store,
+        config=cfg,
         interval=seconds(args.interval, "--interval"),
         settle=seconds(args.settle, "--settle"),
         follow=args.follow,
@@ -133,18 +138,19 @@ def cmd_watch(args: argparse.Namespace) -> Any:
     return {"env": args.env, "folder": str(Path(args.dir).absolute()), "events": counts}
 
 
-class _JsonLines(logging.Formatter):
-    """Events are JSON already; any other record becomes ``{"kind": "log", ...}``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if text.startswith("{"):
-            return text
-        return json.dumps({"kind": "log", "level": record.levelname.lower(), "message": text})
-
-
 def _logging(args: argparse.Namespace) -> None:
     """Service records at INFO (WARNING with -q); one JSON object per line with --json."""
+    import logging  # here, not at module level: statesync --help never loads logging
+
+    class _JsonLines(logging.Formatter):
+        """Events are JSON already; any other record becomes ``{"kind": "log", ...}``."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            text = record.getMessage()
+            if text.startswith("{"):
+                return text
+            return json.dumps({"kind": "log", "level": record.levelname.lower(), "message": text})
+
     logger = logging.getLogger("statesync.service")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     if args.json:
@@ -161,6 +167,8 @@ def _signals(service: Any, args: argparse.Namespace) -> None:
         service.request_stop()
 
     def reload(signum: int, frame: Any) -> None:
+        import logging
+
         try:
             service.reload(options_from(args))
         except UsageError as exc:

@@ -322,7 +322,11 @@ class Service:
             log.info("configuration reloaded")
         self._reload = False
         if self._store is None:
-            self._store = api.Store.open(self.options.store, retry_budget=self.options.call_budget)
+            self._store = api.Store.open(
+                self.options.store,
+                retry_budget=self.options.call_budget,
+                config=self.options.config,
+            )
         return self._store
 
     def _drop_store(self) -> None:

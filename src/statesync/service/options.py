@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from statesync.errors import UsageError
+
+if TYPE_CHECKING:
+    from statesync.config import Config
 
 #: Seconds one store call may retry before the loop's own backoff takes over.
 DEFAULT_CALL_BUDGET = 20.0
@@ -27,6 +31,8 @@ class WatchOptions:
     backoff takes over (default: ``STATESYNC_RETRY_BUDGET``, else 20).
     ``stop_timeout``: the final save's time limit. ``gc_every``: run the
     environment's stored retention policy (``statesync gc --env``) this often.
+    ``config``: the resolved configuration to open the store with (the CLI's
+    ``--config``, ``--identity``); None resolves it from ``store``.
     """
 
     env: str = "default"
@@ -44,6 +50,7 @@ class WatchOptions:
     stop_timeout: float = 10.0
     max_backoff: float = 60.0
     gc_every: float | None = None
+    config: Config | None = None
 
     def __post_init__(self) -> None:
         if self.on_conflict not in ON_CONFLICT:

@@ -88,12 +88,11 @@ def from_stanza(stanza: Stanza) -> Provider | None:
 
 def default_identities(specs: Iterable[str]) -> list[Provider]:
     """Identities for this user: ``specs`` (e.g. ``[keys] recipients``), plus a passphrase
-    identity when ``STATESYNC_PASSPHRASE``/``_FILE`` is set and no spec names one.
+    identity when ``STATESYNC_PASSPHRASE``/``_FILE``/``_COMMAND`` is set and no spec names one.
     """
     out = [resolve(spec) for spec in specs]
     has_passphrase = any(p.type == "passphrase" for p in out)
-    if not has_passphrase and (
-        os.environ.get("STATESYNC_PASSPHRASE") or os.environ.get("STATESYNC_PASSPHRASE_FILE")
-    ):
+    sources = ("STATESYNC_PASSPHRASE", "STATESYNC_PASSPHRASE_FILE", "STATESYNC_PASSPHRASE_COMMAND")
+    if not has_passphrase and any(os.environ.get(var) for var in sources):
         out.append(resolve("passphrase"))
     return out

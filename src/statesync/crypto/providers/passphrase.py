@@ -8,8 +8,11 @@ cannot make a reader allocate unbounded memory.
 
 The passphrase comes from, in order: ``STATESYNC_PASSPHRASE_<LABEL>``,
 ``STATESYNC_PASSPHRASE``, ``STATESYNC_PASSPHRASE_<LABEL>_FILE``,
-``STATESYNC_PASSPHRASE_FILE`` (one trailing newline stripped), and only when
-stdin is a terminal, an interactive prompt. It is read once per process.
+``STATESYNC_PASSPHRASE_FILE`` (one trailing newline stripped),
+``STATESYNC_PASSPHRASE_<LABEL>_COMMAND``, ``STATESYNC_PASSPHRASE_COMMAND``
+(its stdout: :mod:`.passphrase_command`), and only when stdin is a terminal,
+an interactive prompt. It is read once per process. (A label named ``file``
+or ``command`` has no variable of its own: those names are the generic ones.)
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ DEFAULT = KdfParams()
 MAX = KdfParams(2 * 1024 * 1024, 64, 16)
 
 
+_GENERIC = ("STATESYNC_PASSPHRASE_FILE", "STATESYNC_PASSPHRASE_COMMAND")
+
+
 def env_name(label: str) -> str:
     """``STATESYNC_PASSPHRASE_<LABEL>``: the label upper-cased, other characters as ``_``."""
     return "STATESYNC_PASSPHRASE_" + re.sub(r"[^A-Z0-9]", "_", label.upper())
@@ -92,12 +98,18 @@ def _read_file(path: str) -> str:
 
 def read_passphrase(label: str, confirm: bool = False) -> str | None:
     """The passphrase for ``label`` from the environment, a file, or a prompt; else ``None``."""
-    for var in (env_name(label), "STATESYNC_PASSPHRASE"):
-        if os.environ.get(var):
+    own = env_name(label)
+    for var in (own, "STATESYNC_PASSPHRASE"):
+        if os.environ.get(var) and var not in _GENERIC:
             return os.environ[var]
-    for var in (env_name(label) + "_FILE", "STATESYNC_PASSPHRASE_FILE"):
+    for var in (own + "_FILE", "STATESYNC_PASSPHRASE_FILE"):
         if os.environ.get(var):
             return _read_file(os.environ[var])
+    for var in (own + "_COMMAND", "STATESYNC_PASSPHRASE_COMMAND"):
+        if os.environ.get(var):
+            from statesync.crypto.providers.passphrase_command import run_passphrase_command
+
+            return run_passphrase_command(os.environ[var])
     if not sys.stdin.isatty():
         return None
     first = getpass.getpass(f"statesync passphrase ({label}): ")
@@ -139,8 +151,8 @@ class PassphraseProvider(Provider):
             self._passphrase = self._source(self.label, confirm)
         if not self._passphrase:
             raise KeyFailure(
-                f"{self.describe()}: no passphrase given (set STATESYNC_PASSPHRASE "
-                "or STATESYNC_PASSPHRASE_FILE, or run at a terminal)"
+                f"{self.describe()}: no passphrase given (set STATESYNC_PASSPHRASE, "
+                "STATESYNC_PASSPHRASE_FILE or STATESYNC_PASSPHRASE_COMMAND, or run at a terminal)"
             )
         return self._passphrase.encode()
 
