@@ -131,6 +131,32 @@ class MissingExtra(UsageError):
     """A cloud store was asked for but its SDK extra is not installed."""
 
 
+def install_command(extra: str) -> str:
+    """The command that adds ``extra`` to *this* installation of statesync.
+
+    statesync is installed from a clone (``./scripts/quickstart.sh`` or
+    ``pip install '.[EXTRA]'``), not from an index, so the command names this
+    interpreter and the folder it was installed from (pip's ``direct_url.json``):
+    ``/home/u/.local/share/statesync/venv/bin/python -m pip install '/src/statesync[s3]'``.
+    Installed any other way (a wheel), it is ``pip install 'statesync[EXTRA]'``.
+    """
+    import importlib.metadata
+    import json
+    import shlex
+    import sys
+    from urllib.parse import unquote, urlsplit
+
+    source = "statesync"
+    try:
+        origin = importlib.metadata.distribution("statesync").read_text("direct_url.json")
+        url = urlsplit(json.loads(origin or "{}").get("url", ""))
+        if url.scheme == "file" and url.path:
+            source = unquote(url.path)
+    except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
+        pass  # not installed as a distribution (a bare PYTHONPATH): the generic form
+    return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{source}[{extra}]')}"
+
+
 # --- backend errors: translated by the mode of the call -----------------------
 
 

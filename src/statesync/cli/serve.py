@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from statesync.errors import MissingExtra, UsageError
+from statesync.errors import MissingExtra, UsageError, install_command
 
 Handler = Callable[[argparse.Namespace], Any]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -165,7 +165,7 @@ def _uvicorn() -> Any:
         import uvicorn
     except ImportError:
         raise MissingExtra(
-            "statesync serve needs the server extra: pip install 'statesync[server]'"
+            f"statesync serve needs the 'server' extra: {install_command('server')}"
         ) from None
     return uvicorn
 
