@@ -82,6 +82,7 @@ def _extras_named_in_code() -> set[str]:
                 and getattr(node.func, "id", None) == "install_command"
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
             ):
                 found.add(node.args[0].value)
     return found
