@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import pytest
 
-from statesync.backends._cloud import PART_SIZE
+from statesync.backends._cloud import SINGLE_PUT_LIMIT
 from statesync.backends.base import CREATE, OVERWRITE, PutMode, Update, Version
 from statesync.backends.s3 import S3Backend
 from statesync.sync.store import layout
@@ -96,7 +96,7 @@ class Store:
 
 # --- the requests, derived from the code ---------------------------------------
 
-SMALL, LARGE = 1024, 2 * PART_SIZE + 1
+SMALL, LARGE = 1024, SINGLE_PUT_LIMIT + 1
 
 
 def _headers(mode: PutMode) -> dict[str, str]:
@@ -109,7 +109,7 @@ def _headers(mode: PutMode) -> dict[str, str]:
 def put(store: Store, key: str, mode: PutMode, size: int = SMALL, why: str = "") -> list[Request]:
     """The S3 requests of one ``backend.put`` (multipart above one part)."""
     arn, cond = store.arn(key), _headers(mode)
-    if size <= PART_SIZE:
+    if size <= SINGLE_PUT_LIMIT:
         ctx = {**TLS, "s3:ObjectCreationOperation": "true", **cond}
         return [Request("s3:PutObject", arn, ctx, f"PutObject {key} {why}")]
     parts = {**TLS, "s3:ObjectCreationOperation": "false"}
