@@ -119,6 +119,7 @@ def test_set_up_is_two_commands_that_exist() -> None:
 
 def test_license_matches_pyproject() -> None:
     assert PYPROJECT["project"]["license"] == "Apache-2.0"
+    assert PYPROJECT["project"]["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
     assert "END OF TERMS AND CONDITIONS" in text

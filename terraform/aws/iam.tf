@@ -183,6 +183,13 @@ resource "aws_iam_role" "env_writer" {
   assume_role_policy   = each.value.json
   max_session_duration = var.role_max_session_duration
   tags                 = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length("${var.name_prefix}-${var.bucket_name}-writer-${each.key}") <= 64
+      error_message = "IAM role names are at most 64 characters: shorten name_prefix, bucket_name or the environment name ${each.key}."
+    }
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "env_writer" {

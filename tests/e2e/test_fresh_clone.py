@@ -84,6 +84,10 @@ def test_quickstart_shows_each_command_and_what_next(installed: dict[str, object
     link = home / ".local/bin/statesync"
     assert link.is_symlink()
     assert link.resolve() == (home / ".local/share/statesync/venv/bin/statesync").resolve()
+    # The licence travels with the application (pyproject.toml's license-files).
+    venv = home / ".local/share/statesync/venv"
+    (licence,) = venv.glob("lib/python3*/site-packages/statesync-*.dist-info/licenses/LICENSE")
+    assert licence.read_bytes() == (ROOT / "LICENSE").read_bytes()
 
 
 def test_after_the_path_line_typing_statesync_works(installed: dict[str, object]) -> None:
