@@ -108,7 +108,7 @@ def open_backend(url: str) -> Backend:
     """
     parsed = parse_url(url)
     module_name, extra, sdk = _DRIVERS[parsed.scheme]
-    if sdk is not None:
+    if sdk is not None and extra is not None:
         try:
             importlib.import_module(sdk)
         except ImportError as exc:
