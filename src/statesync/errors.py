@@ -131,6 +131,50 @@ class MissingExtra(UsageError):
     """A cloud store was asked for but its SDK extra is not installed."""
 
 
+def install_command(extra: str) -> str:
+    """The command that adds ``extra`` to *this* installation of statesync.
+
+    statesync is installed from a clone (``./scripts/quickstart.sh`` or
+    ``pip install '.[EXTRA]'``), not from an index, so the command names this
+    interpreter and the folder statesync came from:
+    ``/home/u/.local/share/statesync/venv/bin/python -m pip install '/src/statesync[s3]'``.
+    That folder is the source tree the running code is in (an editable install
+    or ``PYTHONPATH=src``), else the folder pip installed it from (its
+    ``direct_url.json``); installed any other way (a wheel) the source is
+    ``statesync``.
+    """
+    import shlex
+    import sys
+
+    source = _source_tree() or _installed_from() or "statesync"
+    return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{source}[{extra}]')}"
+
+
+def _source_tree() -> str | None:
+    """The checkout (``<root>/src/statesync``) this code runs from, if it runs from one."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = root / "pyproject.toml"
+    if Path(__file__).parents[1].name == "src" and project.is_file():
+        return str(root)
+    return None
+
+
+def _installed_from() -> str | None:
+    """The local folder pip installed this distribution from (PEP 610), if any."""
+    import importlib.metadata
+    import json
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        origin = importlib.metadata.distribution("statesync").read_text("direct_url.json")
+        url = urlsplit(json.loads(origin or "{}").get("url", ""))
+    except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
+        return None  # not installed as a distribution, or a record we cannot read
+    return unquote(url.path) if url.scheme == "file" and url.path else None
+
+
 # --- backend errors: translated by the mode of the call -----------------------
 
 

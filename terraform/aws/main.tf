@@ -164,92 +164,27 @@ resource "aws_s3_bucket_logging" "this" {
   target_prefix = coalesce(var.access_logging.target_prefix, "${var.bucket_name}/")
 }
 
-data "aws_iam_policy_document" "bucket" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
-    ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid     = "DenyOutdatedTLS"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this.arn,
-      "${aws_s3_bucket.this.arn}/*",
-    ]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
-
-  # Uploads that ask for a different encryption than the bucket default are
-  # refused (uploads that ask for nothing get the default: SSE-KMS with the
-  # store key).
-  statement {
-    sid       = "DenyOtherEncryption"
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringNotEqualsIfExists"
-      variable = "s3:x-amz-server-side-encryption"
-      values   = ["aws:kms"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOtherKMSKey"
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringNotEqualsIfExists"
-      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = [aws_kms_key.this.arn]
-    }
+# The bucket policy (policies/bucket.json.tftpl) binds every principal, the
+# account's own included: TLS 1.2+ only; an upload that asks for an encryption
+# may ask only for SSE-KMS with the store key (one that asks for nothing gets
+# that default: a "...IfExists" condition here would deny it, since IfExists is
+# true when the header is absent), no customer-provided keys (SSE-C); and no PutObject without
+# If-None-Match or If-Match on the keys statesync always writes conditionally
+# (statesync.json, snapshots/, refs/, locks/, keys/, policy/, gc/, tags/ —
+# sync/store/layout.py). objects/ and index/ are conditional for writers too,
+# but repair puts a damaged pack or index back in place with the bytes its id
+# names, so that rule is in the writer policies (iam.tf), not here.
+locals {
+  policy_vars = {
+    bucket_arn  = aws_s3_bucket.this.arn
+    store       = "${aws_s3_bucket.this.arn}/${local.key_prefix}"
+    kms_key_arn = aws_kms_key.this.arn
   }
 }
 
 resource "aws_s3_bucket_policy" "this" {
   bucket = aws_s3_bucket.this.id
-  policy = data.aws_iam_policy_document.bucket.json
+  policy = templatefile("${path.module}/policies/bucket.json.tftpl", local.policy_vars)
 
   # A bucket policy cannot be written while the public access block is being
   # changed.

@@ -43,11 +43,41 @@ output "kms_key_alias" {
 }
 
 output "policy_arns" {
-  description = "ARNs of the IAM policies, by kind: reader, writer, admin. Attach them to your own roles, users or groups."
+  description = "ARNs of the IAM policies, by kind: reader, writer, maintainer, admin. Attach them to your own roles, users or groups."
   value       = { for k, p in aws_iam_policy.access : k => p.arn }
 }
 
 output "role_arns" {
-  description = "ARNs of the IAM roles created for the kinds that have trusted principals (reader, writer, admin); kinds without trusted principals are absent."
+  description = "ARNs of the IAM roles created for the kinds that have trusted principals (reader, writer, maintainer, admin); kinds without trusted principals are absent."
   value       = { for k, r in aws_iam_role.access : k => r.arn }
+}
+
+output "environment_writer_policy_arns" {
+  description = "ARNs of the per-environment writer policies, by environment (see environment_writers)."
+  value       = { for env, p in aws_iam_policy.env_writer : env => p.arn }
+}
+
+output "environment_writer_role_arns" {
+  description = "ARNs of the per-environment writer roles, by environment (environments given trusted principals only)."
+  value       = { for env, r in aws_iam_role.env_writer : env => r.arn }
+}
+
+output "statesync_toml" {
+  description = "A ready statesync.toml: the store and its aws-kms recipient (save it as statesync.toml in the folder you run statesync from)."
+  value       = <<-EOT
+    store = "${local.store_url}"
+
+    [keys]
+    recipients = ["aws-kms:${aws_kms_key.this.arn}"]
+  EOT
+}
+
+output "environment" {
+  description = "Environment variables statesync needs for this store, as a map (AWS_REGION: the bucket's region). Credentials come from the AWS SDK's own chain."
+  value       = { AWS_REGION = aws_s3_bucket.this.region }
+}
+
+output "shell_exports" {
+  description = "The same variables as shell export lines: eval \"$(terraform output -raw shell_exports)\"."
+  value       = "export AWS_REGION=${aws_s3_bucket.this.region}\n"
 }

@@ -150,6 +150,33 @@ variable "writer_trusted_principal_arns" {
   }
 }
 
+variable "maintainer_trusted_principal_arns" {
+  description = "ARNs of IAM principals allowed to assume the maintainer role (gc, repair, gc policy, LangGraph thread deletion: the only deletes outside locks/). Empty: the maintainer role is not created (the maintainer policy still is)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.maintainer_trusted_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:", a))])
+    error_message = "maintainer_trusted_principal_arns must contain IAM ARNs (arn:aws:iam::123456789012:...)."
+  }
+}
+
+variable "environment_writers" {
+  description = "Per-environment writers: environment name => ARNs of IAM principals that may assume its writer role. Each gets a policy that moves only that environment (its ref, keyring, lease and tag entries, plus the shared immutable packs, indexes and manifests) and uses KMS data keys only with that environment's encryption context. An empty list creates the policy without a role."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for env in keys(var.environment_writers) : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", env)) && !strcontains(env, "..")])
+    error_message = "environment_writers keys must be statesync environment names: a letter or digit, then letters, digits, '.', '_' or '-' (at most 63, no '..')."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for arns in values(var.environment_writers) : [for a in arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:", a))]]))
+    error_message = "environment_writers values must be lists of IAM ARNs (arn:aws:iam::123456789012:...)."
+  }
+}
+
 variable "admin_trusted_principal_arns" {
   description = "ARNs of IAM principals allowed to assume the admin role. Empty: the admin role is not created (the admin policy still is)."
   type        = list(string)

@@ -54,7 +54,10 @@ resource "azurerm_key_vault_key" "this" {
   key_vault_id = azurerm_key_vault.this.id
   key_type     = local.key_type
   key_size     = var.key_size
-  key_opts     = ["wrapKey", "unwrapKey", "encrypt", "decrypt"]
+  # Only what the azure-kv recipient (wrap_key / unwrap_key of a random
+  # key-encryption key) and the storage account's CMK need: no encrypt,
+  # decrypt, sign or verify with the store key.
+  key_opts = ["wrapKey", "unwrapKey"]
   tags         = var.tags
 
   rotation_policy {

@@ -57,3 +57,23 @@ output "key_resource_id" {
   description = "Resource Manager ID of the key, for further role assignments (e.g. Key Vault Crypto User)."
   value       = azurerm_key_vault_key.this.resource_versionless_id
 }
+
+output "statesync_toml" {
+  description = "A ready statesync.toml: the store and its azure-kv recipient (save it as statesync.toml in the folder you run statesync from; the account comes from AZURE_STORAGE_ACCOUNT_URL, see environment)."
+  value       = <<-EOT
+    store = "${var.prefix == "" ? "az://${azurerm_storage_container.this.name}" : "az://${azurerm_storage_container.this.name}/${var.prefix}"}"
+
+    [keys]
+    recipients = ["azure-kv:${azurerm_key_vault_key.this.versionless_id}"]
+  EOT
+}
+
+output "environment" {
+  description = "Environment variables statesync needs for this store, as a map (AZURE_STORAGE_ACCOUNT_URL: the account; credentials come from azure-identity: az login, a managed identity, ...)."
+  value       = { AZURE_STORAGE_ACCOUNT_URL = "https://${azurerm_storage_account.this.name}.blob.core.windows.net" }
+}
+
+output "shell_exports" {
+  description = "The same variables as shell export lines: eval \"$(terraform output -raw shell_exports)\"."
+  value       = "export AZURE_STORAGE_ACCOUNT_URL=https://${azurerm_storage_account.this.name}.blob.core.windows.net\n"
+}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from statesync.backends import open_backend, parse_url
-from statesync.errors import MissingExtra, UsageError
+from statesync.errors import MissingExtra, UsageError, install_command
 
 
 def test_plain_paths_and_file_urls_are_local(tmp_path: Path) -> None:
@@ -45,5 +46,7 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(builtins, "__import__", no_boto3)
     monkeypatch.delitem(__import__("sys").modules, "boto3", raising=False)
-    with pytest.raises(MissingExtra, match=r"pip install 'statesync\[s3\]'"):
+    hint = install_command("s3")  # this interpreter, this installation's source folder
+    assert hint.endswith("[s3]'") and " -m pip install " in hint
+    with pytest.raises(MissingExtra, match=f"the 's3' extra: {re.escape(hint)}$"):
         open_backend("s3://bucket/prefix")

@@ -225,7 +225,8 @@ class Eval:
                     raise self.error("interpolated value is not a string")
                 out.append(value)
             elif c == "\\":
-                out.append(self.s[self.i + 1])
+                escaped = self.s[self.i + 1]
+                out.append({"n": "\n", "t": "\t"}.get(escaped, escaped))
                 self.i += 2
             else:
                 out.append(c)
@@ -435,3 +436,92 @@ def test_checkov_skips_have_reasons(path: Path) -> None:
 def test_tf_files_are_not_state_or_secrets() -> None:
     for path in TF_ROOT.rglob("*"):
         assert not path.name.endswith((".tfstate", ".tfstate.backup", ".tfvars")), path
+
+
+# --------------------------------------------------------------------------
+# What a user copies: statesync.toml and the environment variables
+# --------------------------------------------------------------------------
+
+REGION = "eu-west-1"
+PROJECT = "acme"
+ENVIRONMENT = {
+    "aws": {"AWS_REGION": REGION},
+    "azure": {"AZURE_STORAGE_ACCOUNT_URL": f"https://{ACCOUNT}.blob.core.windows.net"},
+    "gcp": {"GOOGLE_CLOUD_PROJECT": PROJECT},
+}
+
+
+def _env_for(module: str, prefix: str) -> dict[str, str]:
+    env = dict(ATTRIBUTES[module])
+    env |= {"var.prefix": prefix, "var.project_id": PROJECT, "aws_s3_bucket.this.region": REGION}
+    if module == "aws":
+        env["local.store_url"] = output_value("aws", "store_url", prefix)
+    return env
+
+
+def _heredoc(raw: str) -> str:
+    """The template of a ``<<-EOT`` heredoc as python-hcl2 returns it, dedented."""
+    import textwrap
+
+    m = re.fullmatch(r'"?<<-?EOT\n(.*)\n\s*EOT"?', raw, re.S)
+    assert m, raw
+    return textwrap.dedent(m.group(1)) + "\n"
+
+
+@pytest.mark.parametrize("module", MODULES)
+@pytest.mark.parametrize("prefix", ["", "prod"])
+def test_statesync_toml_output_is_a_ready_config(module: str, prefix: str) -> None:
+    import tomllib
+
+    from statesync.backends import parse_url
+
+    outputs = module_blocks(TF_ROOT / module, "output")
+    env = _env_for(module, prefix)
+    text = Eval(_heredoc(outputs["statesync_toml"]["value"]), env).template(None)
+    config = tomllib.loads(text)
+    assert config == {
+        "store": output_value(module, "store_url", prefix),
+        "keys": {"recipients": [output_value(module, "recipient", prefix)]},
+    }
+    assert parse_url(config["store"]).scheme == STORE_SCHEME[module]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_environment_and_shell_exports_outputs(module: str) -> None:
+    outputs = module_blocks(TF_ROOT / module, "output")
+    env = _env_for(module, "prod")
+    raw = outputs["environment"]["value"]
+    environment = {k: evaluate(v, env) for k, v in raw.items()}
+    assert environment == ENVIRONMENT[module]
+    exports = evaluate(outputs["shell_exports"]["value"], env)
+    assert exports == "".join(f"export {k}={v}\n" for k, v in environment.items())
+
+
+def _resource(directory: Path, rtype: str, name: str) -> dict[str, Any]:
+    for path in sorted(directory.glob("*.tf")):
+        for block in load(path).get("resource", []):
+            for found_type, named in block.items():
+                if unquote(found_type) == rtype:
+                    for found_name, body in named.items():
+                        if unquote(found_name) == name:
+                            assert isinstance(body, dict)
+                            return body
+    raise AssertionError(f"{directory} declares no {rtype}.{name}")
+
+
+def test_azure_store_key_allows_only_wrap_and_unwrap() -> None:
+    key = _resource(TF_ROOT / "azure", "azurerm_key_vault_key", "this")
+    assert sorted(unquote(o) for o in key["key_opts"]) == ["unwrapKey", "wrapKey"]
+    base = "Microsoft.KeyVault/vaults/keys/"
+    want = {
+        "key_unwrap": {f"{base}read", f"{base}unwrap/action"},
+        "key_wrap": {f"{base}read", f"{base}wrap/action", f"{base}unwrap/action"},
+    }
+    for name, actions in want.items():
+        role = _resource(TF_ROOT / "azure", "azurerm_role_definition", name)
+        (permissions,) = role["permissions"]
+        assert {unquote(a) for a in permissions["data_actions"]} == actions
+        assert "actions" not in permissions
+    rbac = (TF_ROOT / "azure" / "rbac.tf").read_text(encoding="utf-8")
+    # The built-in Key Vault Crypto User would also allow encrypt, decrypt, sign, verify.
+    assert not re.search(r'role_definition_name\s*=\s*"Key Vault Crypto User"', rbac)

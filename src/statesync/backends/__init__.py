@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from statesync.backends.base import Backend
-from statesync.errors import MissingExtra, UsageError
+from statesync.errors import MissingExtra, UsageError, install_command
 
 # scheme -> (module, extra that provides its SDK, SDK import name)
 _DRIVERS: dict[str, tuple[str, str | None, str | None]] = {
@@ -108,13 +108,12 @@ def open_backend(url: str) -> Backend:
     """
     parsed = parse_url(url)
     module_name, extra, sdk = _DRIVERS[parsed.scheme]
-    if sdk is not None:
+    if sdk is not None and extra is not None:
         try:
             importlib.import_module(sdk)
         except ImportError as exc:
             raise MissingExtra(
-                f"{parsed.scheme}:// stores need the {extra!r} extra: "
-                f"pip install 'statesync[{extra}]'"
+                f"{parsed.scheme}:// stores need the {extra!r} extra: {install_command(extra)}"
             ) from exc
     module = importlib.import_module(module_name)
     backend: Backend = module.open_url(parsed)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from statesync.errors import MissingExtra, UsageError
+from statesync.errors import MissingExtra, UsageError, install_command
 
 if TYPE_CHECKING:
     import socket
@@ -174,7 +174,7 @@ def _uvicorn() -> Any:
         import uvicorn
     except ImportError:
         raise MissingExtra(
-            "statesync serve needs the server extra: pip install 'statesync[server]'"
+            f"statesync serve needs the 'server' extra: {install_command('server')}"
         ) from None
     return uvicorn
 

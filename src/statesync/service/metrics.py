@@ -139,10 +139,10 @@ def make_metrics(env: str, *, required: bool) -> Any:
         return Metrics(env)
     except ImportError:
         if required:
-            from statesync.errors import MissingExtra
+            from statesync.errors import MissingExtra, install_command
 
             raise MissingExtra(
-                "--metrics needs prometheus_client: pip install 'statesync[service]'"
+                f"--metrics needs the 'service' extra: {install_command('service')}"
             ) from None
         return _NullMetrics()
 

@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext
-from statesync.errors import KeyFailure
+from statesync.errors import KeyFailure, install_command
 
 TYPE = "aws-kms"
 _KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:key/[A-Za-z0-9-]+$")
@@ -39,7 +39,7 @@ def make_client(region: str | None = None) -> Any:
         from botocore.exceptions import BotoCoreError
     except ImportError:
         raise KeyFailure(
-            "aws-kms recipients need the 's3' extra (pip install 'statesync[s3]')"
+            f"aws-kms recipients need the 's3' extra: {install_command('s3')}"
         ) from None
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=10, read_timeout=30

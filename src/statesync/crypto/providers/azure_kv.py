@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from statesync.crypto import aead
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext, b64param
-from statesync.errors import IntegrityError, KeyFailure, UsageError
+from statesync.errors import IntegrityError, KeyFailure, UsageError, install_command
 
 TYPE = "azure-kv"
 ALGORITHMS = ("RSA-OAEP-256", "A256KW")
@@ -79,7 +79,7 @@ class AzureKeyVaultProvider(Provider):
             from azure.keyvault.keys.crypto import CryptographyClient
         except ImportError:
             raise KeyFailure(
-                "azure-kv recipients need the 'azure' extra (pip install 'statesync[azure]')"
+                f"azure-kv recipients need the 'azure' extra: {install_command('azure')}"
             ) from None
         if self._credential is None:
             from azure.identity import DefaultAzureCredential

@@ -26,7 +26,7 @@ import re
 from typing import Any
 
 from statesync.crypto.providers.base import Provider, Stanza, WrapContext
-from statesync.errors import IntegrityError, KeyFailure, UsageError
+from statesync.errors import IntegrityError, KeyFailure, UsageError, install_command
 
 TYPE = "gcp-kms"
 _NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
@@ -40,7 +40,7 @@ def make_client() -> Any:
         kms_v1 = importlib.import_module("google.cloud.kms_v1")
     except ImportError:
         raise KeyFailure(
-            "gcp-kms recipients need the 'gcs' extra (pip install 'statesync[gcs]')"
+            f"gcp-kms recipients need the 'gcs' extra: {install_command('gcs')}"
         ) from None
     from google.auth.exceptions import DefaultCredentialsError
 

@@ -77,3 +77,13 @@ output "role_arns" {
   description = "Reader and writer role ARNs."
   value       = module.statesync_store.role_arns
 }
+
+output "statesync_toml" {
+  description = "A ready statesync.toml for this store: terraform output -raw statesync_toml > statesync.toml"
+  value       = module.statesync_store.statesync_toml
+}
+
+output "shell_exports" {
+  description = "Environment variables statesync needs: eval \"$(terraform output -raw shell_exports)\""
+  value       = module.statesync_store.shell_exports
+}

@@ -74,3 +74,13 @@ output "recipient" {
   description = "statesync gcp-kms recipient."
   value       = module.statesync_store.recipient
 }
+
+output "statesync_toml" {
+  description = "A ready statesync.toml for this store: terraform output -raw statesync_toml > statesync.toml"
+  value       = module.statesync_store.statesync_toml
+}
+
+output "shell_exports" {
+  description = "Environment variables statesync needs: eval \"$(terraform output -raw shell_exports)\""
+  value       = module.statesync_store.shell_exports
+}
