@@ -75,6 +75,7 @@ class Sealer:
         self.signer, self.trust = signer, trust
         self._keys: dict[int | None, sealing.EnvKeys] = {}
         self._lock = threading.Lock()
+        self._may_write: str | None = None  # "" once judged allowed; else the refusal
 
     def keys(self, generation: int | None) -> sealing.EnvKeys:
         with self._lock:  # one unwrap, not one per thread racing for it
@@ -97,6 +98,7 @@ class Sealer:
     def encode(self, slot: str, record: dict[str, Any], *, encrypt: bool) -> bytes:
         """The stored bytes of ``record`` at ``slot`` (sealed when ``encrypt``, signed
         when this user has a signing key)."""
+        self._check_may_write(slot)
         body = codec.seal_blob(ormsgpack.packb(record))
         generation = 0
         if encrypt:
@@ -110,6 +112,22 @@ class Sealer:
             text = self.signer.sign(self._signed_bytes(slot, gen, digest))
             sig = f"{self.signer.public} {text}".encode()
         return b"".join((MAGIC, gen, digest, len(sig).to_bytes(2, "big"), sig, body))
+
+    def _check_may_write(self, slot: str) -> None:
+        """Refuse to write what this user's own trust policy would refuse to read.
+
+        (Judged once: the policy and the signing key do not change while a saver runs.)
+        """
+        if self._may_write is None:
+            try:
+                if self.trust is not None:
+                    public = self.signer.public if self.signer else None
+                    self.trust.check(self.store_id, self.env, public, slot)
+                self._may_write = ""
+            except IntegrityError as exc:
+                self._may_write = str(exc)
+        if self._may_write:
+            raise IntegrityError(f"refusing to write: {self._may_write}")
 
     def decode(self, slot: str, data: bytes) -> Opened:
         """The verified record of the bytes read at ``slot``.
