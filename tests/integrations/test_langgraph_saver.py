@@ -275,9 +275,11 @@ def test_signed_checkpoints_verify_and_trust_refuses_unsigned_or_foreign_ones(
         with pytest.raises(IntegrityError, match="not signed"):
             reader.get_tuple(conf("old"))
     _signed_store(tmp_path, monkeypatch, "mallory")  # a key the policy does not trust
-    with StatesyncSaver.open(url) as mallory:
-        with pytest.raises(IntegrityError, match="refusing to write.*does not trust"):
-            mallory.put(conf("t2"), checkpoint({"v": 2}), {}, {})
+    with (
+        StatesyncSaver.open(url) as mallory,
+        pytest.raises(IntegrityError, match=r"refusing to write.*does not trust"),
+    ):
+        mallory.put(conf("t2"), checkpoint({"v": 2}), {}, {})
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "mallory"))  # another machine
     with StatesyncSaver.open(url) as mallory:
         mallory.put(conf("t2"), checkpoint({"v": 2}), {}, {})
