@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,28 +15,33 @@ NAMES = st.text(min_size=0, max_size=300)
 CHECKPOINT_IDS = st.text(min_size=1, max_size=50)
 
 
-@given(thread=NAMES, ns=NAMES, checkpoint_id=CHECKPOINT_IDS, task=NAMES)
+@given(thread=NAMES, ns=NAMES, checkpoint_id=CHECKPOINT_IDS, body=st.binary(max_size=64))
 def test_every_key_parses_back_to_what_named_it(
-    thread: str, ns: str, checkpoint_id: str, task: str
+    thread: str, ns: str, checkpoint_id: str, body: bytes
 ) -> None:
     t, n, c = (
         layout.langgraph_name(thread),
         layout.langgraph_name(ns),
         layout.langgraph_checkpoint_name(checkpoint_id),
     )
-    cp_key = layout.langgraph_checkpoint_key(t, n, c)
-    w_key = layout.langgraph_writes_key(t, n, c, layout.langgraph_name(task))
+    digest = hashlib.sha256(body).hexdigest()
+    cp_key = layout.langgraph_checkpoint_key(t, n, c, digest)
+    w_key = layout.langgraph_writes_key(t, n, c)
+    assert cp_key.startswith(layout.langgraph_checkpoint_slot(t, n, c) + ".")
     assert layout.parse_langgraph_key(cp_key) == layout.LangGraphKey(
-        "checkpoint", t, n, checkpoint_id
+        "checkpoint", t, n, checkpoint_id, digest
     )
-    assert layout.parse_langgraph_key(w_key) == layout.LangGraphKey(
-        "writes", t, n, checkpoint_id, layout.langgraph_name(task)
-    )
+    assert layout.parse_langgraph_key(w_key) == layout.LangGraphKey("writes", t, n, checkpoint_id)
     assert layout.parse_langgraph_key(layout.langgraph_head_key(t)) == layout.LangGraphKey(
         "head", t
     )
     for key in (cp_key, w_key):
         assert ".." not in key.split("/") and "//" not in key and len(key) < 1024
+
+
+def test_a_checkpoint_key_needs_a_sha256_digest() -> None:
+    with pytest.raises(UsageError):
+        layout.langgraph_checkpoint_key("0" * 32, "0" * 32, "00", "not-a-digest")
 
 
 @given(a=CHECKPOINT_IDS, b=CHECKPOINT_IDS)
@@ -50,6 +57,9 @@ def test_checkpoint_names_sort_as_their_ids(a: str, b: str) -> None:
         "refs/default",
         "langgraph/threads/" + "0" * 32 + "/a/c/00",
         "langgraph/threads/" + "0" * 32 + "/" + "0" * 32 + "/c/zz",
+        "langgraph/threads/" + "0" * 32 + "/" + "0" * 32 + "/c/00",  # no content address
+        "langgraph/threads/" + "0" * 32 + "/" + "0" * 32 + "/c/00." + "a" * 63,
+        "langgraph/threads/" + "0" * 32 + "/" + "0" * 32 + "/w/00." + "a" * 64,
     ],
 )
 def test_foreign_keys_are_not_langgraph_objects(key: str) -> None:

@@ -1,14 +1,20 @@
 """``StatesyncSaver``: a LangGraph ``BaseCheckpointSaver`` over any statesync store.
 
 Where things live (names from :mod:`statesync.sync.store.layout`): a key space of
-its own, ``langgraph/threads/<thread>/``, holding the thread's head, one object
-per checkpoint (``<ns>/c/<checkpoint>``) and one per task's write batch
-(``<ns>/w/<checkpoint>/<task>``). Threads are not environments: environment
-names are short, restricted words shown by ``log`` and ``promote``, while
-thread ids are free text, numerous and written many times a second; a snapshot
-(and a manifest rewrite) per checkpoint would cost more than the checkpoint.
-The environment named by ``env`` supplies only the data key of encrypted
-threads.
+its own, ``langgraph/threads/<thread>/``, holding the thread's head, one
+content-addressed object per checkpoint (``<ns>/c/<checkpoint>.<sha256>``) and
+one object of pending writes per checkpoint (``<ns>/w/<checkpoint>``). Threads
+are not environments: environment names are short, restricted words shown by
+``log`` and ``promote``, while thread ids are free text, numerous and written
+many times a second; a snapshot (and a manifest rewrite) per checkpoint would
+cost more than the checkpoint. The environment named by ``env`` supplies the
+data key of encrypted threads and the local trust policy applied to every
+object read (signatures: :mod:`statesync.integrations.langgraph.frame`).
+
+A put costs two durable writes made at once (the checkpoint, created only if
+absent, and the head's conditional write); a get of a thread's latest
+checkpoint reads the head and the write set, and the checkpoint itself only
+if this process has not written or verified those exact bytes before.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -36,13 +43,17 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from statesync.api import Store
 from statesync.errors import IntegrityError, UsageError
+from statesync.integrations.langgraph import maintenance
 from statesync.integrations.langgraph.frame import Sealer
-from statesync.integrations.langgraph.threads import Listing, ThreadStore
+from statesync.integrations.langgraph.threads import Listed, ThreadStore
+from statesync.integrations.langgraph.writesets import Row, WriteSets
 from statesync.sync.store import layout
 
 DEFAULT_ENV = "langgraph"
 #: How many checkpoints ``list`` reads at once (one batch may be read past ``limit``).
 _READ_AHEAD = 8
+#: Stores in this process or on this machine: a GET costs less than a hand-off to a worker.
+_NEAR = ("", "file", "memory")
 
 
 class StatesyncSaver(BaseCheckpointSaver[int]):
@@ -50,9 +61,11 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
     ``encrypt`` seals every object written (AES-256-GCM with ``env``'s data
     key, as ``--encrypt all`` does; thread, namespace and checkpoint ids are
-    then only hashes in the store). Every read is verified: damage raises
-    :class:`IntegrityError`, a missing key :class:`KeyFailure`. Safe to share
-    between threads; several processes may write one thread.
+    then only hashes in the store). Every object is signed with the user's
+    signing key when one is configured, and every read is verified (content
+    address, digest, signature, ``env``'s trust policy): damage or tampering
+    raises :class:`IntegrityError`, a missing key :class:`KeyFailure`. Safe to
+    share between threads; several processes may write one thread.
     """
 
     def __init__(
@@ -67,9 +80,12 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         super().__init__(serde=serde)
         self.store = store
         self.env = layout.validate_env(env)
-        sealer = Sealer(store.store_id, self.env, store.repo.keys)
-        self.threads = ThreadStore(store.repo.backend, sealer, encrypt=encrypt)
+        repo = store.repo
+        sealer = Sealer(store.store_id, self.env, repo.keys, signer=repo.signer, trust=repo.trust)
+        self.threads = ThreadStore(repo.backend, sealer, encrypt=encrypt)
+        self.writes = WriteSets(repo.backend, sealer)
         self._owns_store = owns_store
+        self._near = urlsplit(store.url).scheme in _NEAR
         # A put writes its checkpoint and moves the head at the same time: two
         # durable writes cost about one (each waits on its own fsync or request).
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="statesync-lg")
@@ -138,9 +154,12 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             "meta": list(self.serde.dumps_typed(meta)),
         }
         sealed = self.threads.sealed(where.thread)
-        stored = self._pool.submit(self.threads.write, where.checkpoint_key, record, sealed=sealed)
+        prepared = self.threads.prepare_checkpoint(where.key(), record, sealed=sealed)
+        stored = self._pool.submit(self.threads.store_checkpoint, prepared)
         try:
-            self.threads.advance_head(where.thread, where.thread_id, where.ns, where.checkpoint_id)
+            self.threads.advance_head(
+                where.thread, where.thread_id, where.ns, (where.checkpoint_id, prepared.digest)
+            )
         finally:
             stored.result()
         return where.config()
@@ -152,23 +171,18 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store a task's writes against a checkpoint: one object per task, idempotent."""
+        """Store a task's writes against a checkpoint, idempotent per (task, index).
+
+        Writes of one checkpoint go into one object; concurrent callers in this
+        process share one conditional write.
+        """
         where = _Where.of(config, config["configurable"]["checkpoint_id"])
-        entries = [
-            [WRITES_IDX_MAP.get(ch, idx), ch, *self.serde.dumps_typed(value)]
+        rows: list[Row] = [
+            [task_id, task_path, WRITES_IDX_MAP.get(ch, idx), ch, *self.serde.dumps_typed(value)]
             for idx, (ch, value) in enumerate(writes)
         ]
-        base = {
-            "thread": where.thread_id,
-            "ns": where.ns,
-            "cp": where.checkpoint_id,
-            "task": task_id,
-            "path": task_path,
-        }
-        key = layout.langgraph_writes_key(
-            where.thread, where.ns_name, where.cp_name, layout.langgraph_name(task_id)
-        )
-        self.threads.add_writes(key, base, entries, sealed=self.threads.sealed(where.thread))
+        base = {"thread": where.thread_id, "ns": where.ns, "cp": where.checkpoint_id}
+        self.writes.add(where.writes_key, base, rows, sealed=self.threads.sealed(where.thread))
 
     # --- reading -------------------------------------------------------------
 
@@ -177,19 +191,30 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = get_checkpoint_id(config)
-        latest = not checkpoint_id
-        if not checkpoint_id:
-            head = self.threads.read_head(layout.langgraph_name(thread_id))
-            checkpoint_id = head.latest.get(ns) if head else None
-            if checkpoint_id is None:
-                return self._newest_listed(thread_id, ns)
-        where = _Where(thread_id, ns, checkpoint_id)
-        listed = self._pool.submit(self.threads.listing, where.writes_prefix)  # meanwhile
-        got = self.threads.read(where.checkpoint_key)
-        writes = listed.result().writes_of(where.key())
-        if got is None:
-            return self._newest_listed(thread_id, ns) if latest else None
-        return self._tuple(where.checkpoint_key, got[0], writes)
+        if checkpoint_id:
+            where = _Where(thread_id, ns, checkpoint_id)
+            found = self.threads.listing(where.checkpoint_prefix).unique()
+            return self._load(found[0], where) if found else None
+        where = _Where(thread_id, ns, "")
+        head = self.threads.read_head(where.thread)
+        entry = head.latest.get(ns) if head else None
+        if entry is None:
+            return self._newest_listed(thread_id, ns)
+        where = _Where(thread_id, ns, entry[0])
+        tup = self._load(Listed(where.key(entry[1]), "", None), where)
+        return tup if tup is not None else self._newest_listed(thread_id, ns)
+
+    def _load(self, item: Listed, where: _Where) -> CheckpointTuple | None:
+        """The tuple of one checkpoint object with its pending writes (None: object gone)."""
+        owner = (where.thread_id, where.ns, where.checkpoint_id)
+        if self._near:
+            got = self.threads.checkpoint(item.k, owner[:2])
+            rows = self.writes.read(where.writes_key, owner) if got is not None else []
+        else:  # two requests at once
+            pending = self._pool.submit(self.writes.read, where.writes_key, owner)
+            got = self.threads.checkpoint(item.k, owner[:2])
+            rows = pending.result()
+        return None if got is None else self._tuple(got[0], rows)
 
     def _newest_listed(self, thread_id: str, ns: str) -> CheckpointTuple | None:
         """The newest checkpoint present when the head names none (or one that is gone)."""
@@ -212,49 +237,40 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             else layout.LANGGRAPH
         )
         found = self.threads.listing(prefix)
+        only = get_checkpoint_id(config) if config else None
+        until = get_checkpoint_id(before) if before else None
         wanted = sorted(
-            (
-                pair
-                for pair in found.checkpoints
-                if _selected(
-                    pair[0],
-                    ns,
-                    get_checkpoint_id(config) if config else None,
-                    get_checkpoint_id(before) if before else None,
-                )
-            ),
-            key=lambda pair: pair[0].checkpoint_id,
+            (item for item in found.unique() if _selected(item.k, ns, only, until)),
+            key=lambda item: item.k.checkpoint_id,
             reverse=True,
         )
         left = limit
-        for k, key, got in self._read_ahead(wanted):
+        for item, got in self._read_ahead(wanted):
             if left is not None and left <= 0:
                 return
-            if got is None or (ns is not None and got[0]["ns"] != ns):
+            if got is None:
                 continue
-            tup = self._tuple(key, got[0], found.writes_of(k))
+            record = got[0]
+            wkey = found.writes_of(item.k)
+            owner = (str(record["thread"]), str(record["ns"]), item.k.checkpoint_id)
+            tup = self._tuple(record, self.writes.read(wkey, owner) if wkey else [])
             if filter and not all(tup.metadata.get(f) == v for f, v in filter.items()):
                 continue
             left = None if left is None else left - 1
             yield tup
 
-    def _read_ahead(
-        self, wanted: Sequence[tuple[layout.LangGraphKey, str]]
-    ) -> Iterator[tuple[layout.LangGraphKey, str, Any]]:
-        """``(k, key, read(key))`` in order, reading a few objects ahead at once."""
+    def _read_ahead(self, wanted: Sequence[Listed]) -> Iterator[tuple[Listed, Any]]:
+        """``(item, checkpoint(item))`` in order, reading a few objects ahead at once."""
         for start in range(0, len(wanted), _READ_AHEAD):
             batch = wanted[start : start + _READ_AHEAD]
-            records = self._pool.map(self.threads.read, [key for _, key in batch])
-            for (k, key), got in zip(batch, records, strict=True):
-                yield k, key, got
+            records = self._pool.map(lambda item: self.threads.checkpoint(item.k), batch)
+            yield from zip(batch, records, strict=True)
 
-    def _tuple(
-        self, key: str, record: dict[str, Any], write_keys: Sequence[str]
-    ) -> CheckpointTuple:
+    def _tuple(self, record: dict[str, Any], rows: Sequence[Row]) -> CheckpointTuple:
         thread_id, ns, parent = record["thread"], record["ns"], record["parent"]
         checkpoint: Checkpoint = self.serde.loads_typed(tuple(record["cp"]))
-        if layout.langgraph_checkpoint_name(checkpoint["id"]) != key.rsplit("/", 1)[-1]:
-            raise IntegrityError(f"{key}: holds another checkpoint (moved or tampered)")
+        if checkpoint["id"] != record["id"]:
+            raise IntegrityError(f"checkpoint {record['id']!r}: holds another checkpoint")
         versions = checkpoint.get("channel_versions", {})
         checkpoint["channel_values"] = {
             k: v for k, v in checkpoint["channel_values"].items() if k in versions
@@ -264,70 +280,33 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             checkpoint=checkpoint,
             metadata=self.serde.loads_typed(tuple(record["meta"])),
             parent_config=_config(thread_id, ns, parent) if parent else None,
-            pending_writes=self._pending(write_keys),
+            pending_writes=self._pending(rows),
         )
 
-    def _pending(self, keys: Sequence[str]) -> builtins.list[tuple[str, str, Any]]:
-        rows = [
-            (batch["path"], batch["task"], int(e[0]), e[1], e[2], e[3])
-            for batch in self.threads.read_all(keys)
-            for e in batch["writes"]
-        ]
-        rows.sort(key=lambda r: writes_sort_key(r[0], r[1], r[2]))
+    def _pending(self, rows: Sequence[Row]) -> builtins.list[tuple[str, str, Any]]:
+        ordered = sorted(rows, key=lambda r: writes_sort_key(str(r[1]), str(r[0]), int(r[2])))
         return [
-            (task, ch, self.serde.loads_typed((kind, raw))) for _, task, _, ch, kind, raw in rows
+            (task, ch, self.serde.loads_typed((kind, raw))) for task, _, _, ch, kind, raw in ordered
         ]
 
-    # --- maintenance ---------------------------------------------------------
+    # --- maintenance (statesync.integrations.langgraph.maintenance) -----------
 
     def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, write and the head of ``thread_id`` (absent: no-op)."""
-        thread = layout.langgraph_name(str(thread_id))
-        found = self.threads.listing(layout.langgraph_thread_prefix(thread))
-        self.threads.delete(_keys(found))
-        self.threads.delete(found.heads)
-        self.threads.forget(thread)
+        """Delete every checkpoint and write of ``thread_id`` (absent: no-op)."""
+        maintenance.delete_thread(self.threads, self.writes, str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) of the given runs, in every thread.
 
         Reads every checkpoint record of the store once (no index by run).
         """
-        runs = {str(r) for r in run_ids}
-        if not runs:
-            return
-        found = self.threads.listing(layout.LANGGRAPH)
-        touched: dict[str, str] = {}
-        for k, key, got in self._read_ahead(found.checkpoints):
-            if got is not None and got[0].get("run") in runs:
-                self.threads.delete([*found.writes_of(k), key])
-                touched[k.thread] = got[0]["thread"]
-        for thread, thread_id in touched.items():
-            self._rehead(thread, thread_id)
+        maintenance.delete_for_runs(self.threads, self.writes, {str(r) for r in run_ids})
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread into another (source unchanged)."""
-        src = layout.langgraph_name(str(source_thread_id))
-        dst = layout.langgraph_name(str(target_thread_id))
-        found = self.threads.listing(layout.langgraph_thread_prefix(src))
-        sealed = self.threads.sealed(src) or self.threads.sealed(dst)
-        latest: dict[str, str] = {}
-        for k, key in found.checkpoints:
-            got = self.threads.read(key)
-            if got is None:
-                continue
-            record = {**got[0], "thread": str(target_thread_id)}
-            self.threads.write(key.replace(src, dst, 1), record, sealed=sealed)
-            latest[record["ns"]] = max(latest.get(record["ns"], ""), record["id"])
-            for wkey in found.writes_of(k):
-                self._copy_writes(wkey, wkey.replace(src, dst, 1), target_thread_id, sealed)
-        for ns, checkpoint_id in latest.items():
-            self.threads.advance_head(dst, str(target_thread_id), ns, checkpoint_id)
-
-    def _copy_writes(self, key: str, to: str, thread_id: str, sealed: bool) -> None:
-        got = self.threads.read(key)
-        if got is not None:
-            self.threads.write(to, {**got[0], "thread": str(thread_id)}, sealed=sealed)
+        maintenance.copy_thread(
+            self.threads, self.writes, str(source_thread_id), str(target_thread_id)
+        )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest``: keep each namespace's newest checkpoint (and its writes);
@@ -341,26 +320,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             if strategy == "delete":
                 self.delete_thread(thread_id)
             else:
-                self._keep_latest(layout.langgraph_name(str(thread_id)))
-
-    def _keep_latest(self, thread: str) -> None:
-        found = self.threads.listing(layout.langgraph_thread_prefix(thread))
-        newest: dict[str, str] = {}
-        for k, _ in found.checkpoints:
-            newest[k.ns] = max(newest.get(k.ns, ""), k.checkpoint_id)
-        for k, key in found.checkpoints:
-            if k.checkpoint_id != newest[k.ns]:
-                self.threads.delete([*found.writes_of(k), key])
-
-    def _rehead(self, thread: str, thread_id: str) -> None:
-        """Point the head at the newest checkpoint left in each namespace."""
-        latest: dict[str, str] = {}
-        for k, key in self.threads.listing(layout.langgraph_thread_prefix(thread)).checkpoints:
-            got = self.threads.read(key)
-            if got is not None:
-                ns = got[0]["ns"]
-                latest[ns] = max(latest.get(ns, ""), k.checkpoint_id)
-        self.threads.replace_head(thread, thread_id, latest)
+                maintenance.keep_latest(self.threads, self.writes, str(thread_id))
 
     # --- async: the same work on a worker thread (store calls block) ----------
 
@@ -419,7 +379,6 @@ class _Where:
         self.thread_id, self.ns, self.checkpoint_id = thread_id, ns, checkpoint_id
         self.thread = layout.langgraph_name(thread_id)
         self.ns_name = layout.langgraph_name(ns)
-        self.cp_name = layout.langgraph_checkpoint_name(checkpoint_id)
 
     @classmethod
     def of(cls, config: RunnableConfig, checkpoint_id: str) -> _Where:
@@ -427,15 +386,22 @@ class _Where:
         return cls(str(conf["thread_id"]), str(conf.get("checkpoint_ns", "")), checkpoint_id)
 
     @property
-    def checkpoint_key(self) -> str:
-        return layout.langgraph_checkpoint_key(self.thread, self.ns_name, self.cp_name)
+    def cp_name(self) -> str:
+        return layout.langgraph_checkpoint_name(self.checkpoint_id)
 
     @property
-    def writes_prefix(self) -> str:
-        return layout.langgraph_writes_prefix(self.thread, self.ns_name, self.cp_name)
+    def checkpoint_prefix(self) -> str:
+        """What lists every object of this checkpoint (one, unless it was put twice)."""
+        return layout.langgraph_checkpoint_slot(self.thread, self.ns_name, self.cp_name) + "."
 
-    def key(self) -> layout.LangGraphKey:
-        return layout.LangGraphKey("checkpoint", self.thread, self.ns_name, self.checkpoint_id)
+    @property
+    def writes_key(self) -> str:
+        return layout.langgraph_writes_key(self.thread, self.ns_name, self.cp_name)
+
+    def key(self, digest: str = "") -> layout.LangGraphKey:
+        return layout.LangGraphKey(
+            "checkpoint", self.thread, self.ns_name, self.checkpoint_id, digest
+        )
 
     def config(self) -> RunnableConfig:
         return _config(self.thread_id, self.ns, self.checkpoint_id)
@@ -457,12 +423,6 @@ def _selected(k: layout.LangGraphKey, ns: str | None, only: str | None, before: 
     if only and k.checkpoint_id != only:
         return False
     return not (before and k.checkpoint_id >= before)
-
-
-def _keys(found: Listing) -> list[str]:
-    return [key for _, key in found.checkpoints] + [
-        key for keys in found.writes.values() for key in keys
-    ]
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -1,54 +1,107 @@
-"""Threads in the store: heads with conditional writes, checkpoints and write batches.
+"""Threads in the store: heads with conditional writes, content-addressed checkpoints.
 
 A thread's *head* (``langgraph/threads/<thread>/head``) names the newest
-checkpoint of each namespace. It only moves forward, by the backend's
+checkpoint of each namespace, by id and by content address, and carries a
+serial that grows with every write. It only moves forward, by the backend's
 conditional write (the same ``Update(version)`` / ``CREATE`` that guards an
 environment's ref): two processes putting checkpoints into one thread both
-keep theirs, and the head ends at the newest. Checkpoints and write batches are
-objects of their own, so a put writes one small object and the head, never a
-manifest of the whole thread.
+keep theirs, and the head ends at the newest. Deleting never removes a head:
+it is replaced by an empty one with the next serial, so a reader that saw a
+serial never accepts a lower one (a replayed head) from then on.
+
+Checkpoints are immutable objects named by the SHA-256 of their bytes
+(:func:`layout.langgraph_checkpoint_key`), so a put writes one small object and
+the head, never a manifest of the whole thread, and a checkpoint read (or
+written) once is cached by its key. Pending writes live in one object per
+checkpoint (:mod:`statesync.integrations.langgraph.writesets`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from statesync.backends.base import CREATE, OVERWRITE, Backend, PutMode, Update, Version
-from statesync.errors import AlreadyExists, NotFound, PreconditionFailed, RefConflict
-from statesync.integrations.langgraph.frame import Sealer
-from statesync.sync.store import layout
+from statesync.backends.base import CREATE, Backend, PutMode, Update, Version
+from statesync.errors import (
+    AlreadyExists,
+    IntegrityError,
+    NotFound,
+    PreconditionFailed,
+    RefConflict,
+)
+from statesync.integrations.langgraph.cache import ByteLRU
+from statesync.integrations.langgraph.frame import Opened, Sealer
+from statesync.sync.store import codec, layout
 
 #: How often a conditional write is retried against other writers before giving up.
-_ATTEMPTS = 100
+ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
 class Head:
-    """A thread's head as read: its version, the newest checkpoint per namespace."""
+    """A thread's head as read: newest ``(checkpoint id, digest)`` per namespace."""
 
     version: Version
     thread_id: str
-    latest: dict[str, str]
+    latest: dict[str, tuple[str, str]]
     encrypted: bool
+    serial: int
+    raw: bytes  # the stored bytes: an unchanged head is recognised, not verified again
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checkpoint encoded for the store: its content-addressed key and bytes."""
+
+    key: str
+    digest: str
+    data: bytes
+    record: dict[str, Any]
+    sealed: bool
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A checkpoint object a listing found."""
+
+    k: layout.LangGraphKey
+    key: str
+    modified: datetime | None
 
 
 @dataclass
 class Listing:
-    """The keys one listing found: checkpoints, and write batches by checkpoint."""
+    """The keys one listing found: checkpoints, write sets by checkpoint, heads."""
 
-    checkpoints: list[tuple[layout.LangGraphKey, str]] = field(default_factory=list)
-    writes: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    checkpoints: list[Listed] = field(default_factory=list)
+    writes: dict[tuple[str, str, str], str] = field(default_factory=dict)
     heads: list[str] = field(default_factory=list)
 
-    def writes_of(self, k: layout.LangGraphKey) -> list[str]:
-        return self.writes.get((k.thread, k.ns, k.checkpoint_id), [])
+    def writes_of(self, k: layout.LangGraphKey) -> str | None:
+        return self.writes.get((k.thread, k.ns, k.checkpoint_id))
+
+    def unique(self) -> list[Listed]:
+        """One object per checkpoint id (the newest written, should one be put twice)."""
+        best: dict[tuple[str, str, str], Listed] = {}
+        for item in self.checkpoints:
+            at = (item.k.thread, item.k.ns, item.k.checkpoint_id)
+            kept = best.get(at)
+            if kept is None or _newer(item, kept):
+                best[at] = item
+        return list(best.values())
+
+
+def _newer(a: Listed, b: Listed) -> bool:
+    if a.modified is None or b.modified is None:
+        return a.key > b.key
+    return (a.modified, a.key) > (b.modified, b.key)
 
 
 class ThreadStore:
-    """Reads and writes the LangGraph objects of one store (thread-safe).
+    """Reads and writes the heads and checkpoints of one store (thread-safe).
 
     ``encrypt`` seals every object this store writes; a thread whose head is
     sealed stays sealed whatever ``encrypt`` says (as ``--encrypt all`` is sticky).
@@ -60,26 +113,71 @@ class ThreadStore:
         self.encrypt = encrypt
         #: The last head seen per thread (None: seen absent), so a put need not read it.
         self._heads: dict[str, Head | None] = {}
+        #: The highest head serial seen per thread: a lower one is a replayed head.
+        self._floor: dict[str, int] = {}
+        self._checkpoints: ByteLRU[tuple[dict[str, Any], bool]] = ByteLRU()
         self._lock = threading.Lock()
 
-    # --- objects -------------------------------------------------------------
+    # --- checkpoints -----------------------------------------------------------
 
-    def read(self, key: str) -> tuple[dict[str, Any], Version, bool] | None:
-        """``(record, version, encrypted)`` at ``key``, or None if it is absent."""
+    def prepare_checkpoint(
+        self, k: layout.LangGraphKey, record: dict[str, Any], *, sealed: bool
+    ) -> Prepared:
+        """The stored form of ``record`` as checkpoint ``k`` (whose digest is ignored)."""
+        name = layout.langgraph_checkpoint_name(k.checkpoint_id)
+        data = self.sealer.encode(
+            layout.langgraph_checkpoint_slot(k.thread, k.ns, name), record, encrypt=sealed
+        )
+        digest = codec.sha256_hex(data)
+        key = layout.langgraph_checkpoint_key(k.thread, k.ns, name, digest)
+        return Prepared(key, digest, data, record, sealed)
+
+    def store_checkpoint(self, prepared: Prepared) -> None:
+        """Write a prepared checkpoint (create-only: the same name is the same bytes)."""
+        with contextlib.suppress(AlreadyExists):  # written before: a retried put, a copy
+            self.backend.put(prepared.key, prepared.data, CREATE)
+        self._checkpoints.put(prepared.key, (prepared.record, prepared.sealed), len(prepared.data))
+
+    def put_checkpoint(
+        self, k: layout.LangGraphKey, record: dict[str, Any], *, sealed: bool
+    ) -> str:
+        """Store ``record`` as checkpoint ``k``; returns its digest."""
+        prepared = self.prepare_checkpoint(k, record, sealed=sealed)
+        self.store_checkpoint(prepared)
+        return prepared.digest
+
+    def checkpoint(
+        self, k: layout.LangGraphKey, expect: tuple[str, str] | None = None
+    ) -> tuple[dict[str, Any], bool] | None:
+        """``(record, encrypted)`` of checkpoint object ``k``, or None if it is absent.
+
+        The bytes must hash to the key's digest and verify at the key's slot,
+        and the record must name ``expect`` (thread id, namespace), or the
+        thread and namespace the key's names hash: :class:`IntegrityError`.
+        """
+        name = layout.langgraph_checkpoint_name(k.checkpoint_id)
+        key = layout.langgraph_checkpoint_key(k.thread, k.ns, name, k.digest)
+        cached = self._checkpoints.get(key)
+        if cached is not None:
+            return cached
         try:
-            data, version = self.backend.get(key)
+            data, _ = self.backend.get(key)
         except NotFound:
             return None
-        record, encrypted = self.sealer.decode(key, data)
-        return record, version, encrypted
+        if codec.sha256_hex(data) != k.digest:
+            raise IntegrityError(f"{key}: content does not match its name (damaged or swapped)")
+        opened = self.sealer.decode(layout.langgraph_checkpoint_slot(k.thread, k.ns, name), data)
+        _check_names(key, opened.record, k, expect)
+        got = (opened.record, opened.encrypted)
+        self._checkpoints.put(key, got, len(data))
+        return got
 
-    def write(
-        self, key: str, record: dict[str, Any], *, sealed: bool, mode: PutMode = OVERWRITE
-    ) -> Version:
-        return self.backend.put(key, self.sealer.encode(key, record, encrypt=sealed), mode)
+    def forget_checkpoint(self, key: str) -> None:
+        self._checkpoints.discard(key)
 
-    def delete(self, keys: Iterable[str]) -> None:
+    def delete(self, keys: list[str]) -> None:
         for key in keys:
+            self._checkpoints.discard(key)
             self.backend.delete(key)
 
     def listing(self, prefix: str) -> Listing:
@@ -90,25 +188,41 @@ class ThreadStore:
             if k is None:
                 continue
             if k.kind == "checkpoint":
-                found.checkpoints.append((k, meta.key))
+                found.checkpoints.append(Listed(k, meta.key, meta.modified))
             elif k.kind == "writes":
-                found.writes.setdefault((k.thread, k.ns, k.checkpoint_id), []).append(meta.key)
+                found.writes[(k.thread, k.ns, k.checkpoint_id)] = meta.key
             else:
                 found.heads.append(meta.key)
         return found
 
-    # --- heads ---------------------------------------------------------------
+    # --- heads -------------------------------------------------------------------
 
     def read_head(self, thread: str) -> Head | None:
-        """The thread's head as it is now in the store (and remember it)."""
-        got = self.read(layout.langgraph_head_key(thread))
-        if got is None:
+        """The thread's head as it is now in the store (and remember it).
+
+        Raises :class:`IntegrityError` for a head that does not verify, belongs
+        to another thread, or has a lower serial than one seen before.
+        """
+        key = layout.langgraph_head_key(thread)
+        try:
+            raw, version = self.backend.get(key)
+        except NotFound:
             with self._lock:
                 self._heads[thread] = None
             return None
-        record, version, encrypted = got
-        head = Head(version, str(record["thread"]), dict(record["latest"]), encrypted)
         with self._lock:
+            known = self._heads.get(thread)
+        if known is not None and known.raw == raw:
+            head = Head(version, known.thread_id, known.latest, known.encrypted, known.serial, raw)
+        else:
+            head = _parse_head(key, thread, self.sealer.decode(key, raw), version, raw)
+        with self._lock:
+            if head.serial < self._floor.get(thread, 0):
+                raise IntegrityError(
+                    f"{key}: serial {head.serial} is lower than {self._floor[thread]}, "
+                    "seen before (a replayed or rolled-back head)"
+                )
+            self._floor[thread] = head.serial
             self._heads[thread] = head
         return head
 
@@ -122,125 +236,103 @@ class ThreadStore:
             head = self.read_head(thread)
         return bool(head and head.encrypted)
 
-    def advance_head(self, thread: str, thread_id: str, ns: str, checkpoint_id: str) -> None:
-        """Make the head name ``checkpoint_id`` for ``ns`` unless it names a newer one.
+    def advance_head(
+        self, thread: str, thread_id: str, ns: str, checkpoint: tuple[str, str]
+    ) -> None:
+        """Make the head name ``checkpoint`` (id, digest) for ``ns`` unless it names a newer one.
 
         Raises :class:`RefConflict` if other writers win every attempt.
         """
-        for _ in range(_ATTEMPTS):
+        fresh = False
+        for _ in range(ATTEMPTS):
             with self._lock:
                 head = self._heads.get(thread)
-            if head and head.latest.get(ns, "") >= checkpoint_id:
-                return
-            if self._swap_head(thread, thread_id, head, {ns: checkpoint_id}):
+            if head and head.latest.get(ns, ("", ""))[0] >= checkpoint[0]:
+                if fresh:
+                    return
+                # A head remembered newer may have been moved back since (a deletion).
+                self.read_head(thread)
+                fresh = True
+                continue
+            if self._swap_head(thread, thread_id, head, {**_latest(head), ns: checkpoint}):
                 return
             self.read_head(thread)
+            fresh = True
         raise RefConflict(f"thread head {thread[:12]}: too many concurrent writers")
 
-    def replace_head(self, thread: str, thread_id: str, latest: dict[str, str]) -> None:
-        """Set the head to exactly ``latest`` (after a deletion); none left: delete it."""
-        key = layout.langgraph_head_key(thread)
-        for _ in range(_ATTEMPTS):
+    def replace_head(self, thread: str, thread_id: str, latest: dict[str, tuple[str, str]]) -> None:
+        """Set the head to exactly ``latest`` (after a deletion; empty: nothing left)."""
+        for _ in range(ATTEMPTS):
             head = self.read_head(thread)
-            try:
-                if not latest:
-                    if head:
-                        self.backend.delete(key, head.version)
-                    return
-                if self._swap_head(thread, thread_id, head, latest, merge=False):
-                    return
-            except (PreconditionFailed, NotFound):
-                continue
-            finally:
-                with self._lock:
-                    self._heads.pop(thread, None)
+            if head is None and not latest:
+                return
+            if self._swap_head(thread, thread_id if latest else "", head, latest):
+                return
         raise RefConflict(f"thread head {thread[:12]}: too many concurrent writers")
-
-    def forget(self, thread: str) -> None:
-        with self._lock:
-            self._heads.pop(thread, None)
 
     def _swap_head(
-        self,
-        thread: str,
-        thread_id: str,
-        head: Head | None,
-        latest: dict[str, str],
-        *,
-        merge: bool = True,
+        self, thread: str, thread_id: str, head: Head | None, latest: dict[str, tuple[str, str]]
     ) -> bool:
         """One conditional write of the head; False if another writer moved it first."""
-        new = {**head.latest, **latest} if head and merge else dict(latest)
+        key = layout.langgraph_head_key(thread)
         sealed = self.encrypt or bool(head and head.encrypted)
+        with self._lock:
+            serial = max(head.serial if head else 0, self._floor.get(thread, 0)) + 1
+        record = {
+            "thread": thread_id,
+            "latest": {ns: list(v) for ns, v in latest.items()},
+            "serial": serial,
+        }
+        data = self.sealer.encode(key, record, encrypt=sealed)
         mode: PutMode = Update(head.version) if head else CREATE
         try:
-            version = self.write(
-                layout.langgraph_head_key(thread),
-                {"thread": thread_id, "latest": new},
-                sealed=sealed,
-                mode=mode,
-            )
+            version = self.backend.put(key, data, mode)
         except (PreconditionFailed, AlreadyExists):
             return False
         with self._lock:
-            self._heads[thread] = Head(version, thread_id, new, sealed)
+            self._heads[thread] = Head(version, thread_id, dict(latest), sealed, serial, data)
+            self._floor[thread] = max(self._floor.get(thread, 0), serial)
         return True
 
-    # --- write batches -------------------------------------------------------
 
-    def add_writes(
-        self, key: str, base: dict[str, Any], entries: list[list[Any]], *, sealed: bool
-    ) -> None:
-        """Store a task's writes; an index already stored (>= 0) is kept, not repeated.
-
-        Special writes (negative indexes: error, interrupt, ...) replace the
-        stored one. Concurrent callers merge through conditional writes.
-        """
-        try:
-            self.write(key, {**base, "writes": entries}, sealed=sealed, mode=CREATE)
-            return
-        except AlreadyExists:
-            pass
-        for _ in range(_ATTEMPTS):
-            got = self.read(key)
-            if got is None:
-                try:
-                    self.write(key, {**base, "writes": entries}, sealed=sealed, mode=CREATE)
-                    return
-                except AlreadyExists:
-                    continue
-            record, version, was_sealed = got
-            merged = _merge(record["writes"], entries)
-            if merged is None:
-                return
-            try:
-                self.write(
-                    key,
-                    {**record, "writes": merged},
-                    sealed=sealed or was_sealed,
-                    mode=Update(version),
-                )
-                return
-            except PreconditionFailed:
-                continue
-        raise RefConflict(f"{key}: too many concurrent writers")
-
-    def read_all(self, keys: Iterable[str]) -> Iterator[dict[str, Any]]:
-        for key in keys:
-            got = self.read(key)
-            if got is not None:
-                yield got[0]
+def _latest(head: Head | None) -> dict[str, tuple[str, str]]:
+    return dict(head.latest) if head else {}
 
 
-def _merge(stored: list[list[Any]], new: list[list[Any]]) -> list[list[Any]] | None:
-    """``stored`` with ``new`` entries ``[idx, channel, type, bytes]`` added; None: no change."""
-    by_idx = {int(e[0]): e for e in stored}
-    changed = False
-    for entry in new:
-        idx = int(entry[0])
-        if idx >= 0 and idx in by_idx:
-            continue
-        if by_idx.get(idx) != entry:
-            by_idx[idx] = entry
-            changed = True
-    return list(by_idx.values()) if changed else None
+def _parse_head(key: str, thread: str, opened: Opened, version: Version, raw: bytes) -> Head:
+    """A head record, checked field by field (anything a store writer can change)."""
+    rec = opened.record
+    try:
+        thread_id, serial, latest = rec["thread"], rec["serial"], rec["latest"]
+        if not (isinstance(thread_id, str) and type(serial) is int and serial > 0):
+            raise TypeError
+        parsed = {
+            str(ns): (str(v[0]), str(v[1]))
+            for ns, v in latest.items()
+            if isinstance(ns, str) and len(v) == 2 and layout.is_object_id(str(v[1]))
+        }
+        if len(parsed) != len(latest):
+            raise TypeError
+    except (KeyError, TypeError, AttributeError):
+        raise IntegrityError(f"{key}: malformed thread head") from None
+    if parsed and layout.langgraph_name(thread_id) != thread:
+        raise IntegrityError(f"{key}: holds another thread's head (moved or tampered)")
+    return Head(version, thread_id, parsed, opened.encrypted, serial, raw)
+
+
+def _check_names(
+    key: str, record: dict[str, Any], k: layout.LangGraphKey, expect: tuple[str, str] | None
+) -> None:
+    """The record's own ids must be those its key was made from (else: moved, swapped)."""
+    try:
+        thread_id, ns, cp_id = str(record["thread"]), str(record["ns"]), str(record["id"])
+    except KeyError:
+        raise IntegrityError(f"{key}: not a checkpoint record") from None
+    ok = (
+        cp_id == k.checkpoint_id
+        and layout.langgraph_name(thread_id) == k.thread
+        and layout.langgraph_name(ns) == k.ns
+        and (expect is None or expect == (thread_id, ns))
+    )
+    if not ok:
+        raise IntegrityError(f"{key}: holds another checkpoint (moved or tampered)")

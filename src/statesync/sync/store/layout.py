@@ -187,30 +187,40 @@ def langgraph_head_key(thread: str) -> str:
     return f"{langgraph_thread_prefix(thread)}head"
 
 
-def langgraph_checkpoint_key(thread: str, ns: str, checkpoint: str) -> str:
-    """Key of one checkpoint (``checkpoint`` from :func:`langgraph_checkpoint_name`)."""
+def langgraph_checkpoint_slot(thread: str, ns: str, checkpoint: str) -> str:
+    """Where one checkpoint lives, whatever its bytes: what its seal and signature name.
+
+    ``checkpoint`` comes from :func:`langgraph_checkpoint_name`; the object's
+    key is the slot, a dot and the SHA-256 of its stored bytes
+    (:func:`langgraph_checkpoint_key`), and the slot and dot are the prefix
+    that lists it.
+    """
     return f"{langgraph_thread_prefix(thread)}{ns}/c/{checkpoint}"
 
 
-def langgraph_writes_prefix(thread: str, ns: str, checkpoint: str) -> str:
-    """Prefix of the pending-write batches stored against one checkpoint."""
-    return f"{langgraph_thread_prefix(thread)}{ns}/w/{checkpoint}/"
+def langgraph_checkpoint_key(thread: str, ns: str, checkpoint: str, digest: str) -> str:
+    """Key of one checkpoint object: content-addressed by ``digest``, the SHA-256 (hex)
+    of its stored bytes, which every read checks."""
+    if not is_object_id(digest):
+        raise UsageError(f"not a SHA-256 digest: {digest[:80]!r}")
+    return f"{langgraph_checkpoint_slot(thread, ns, checkpoint)}.{digest}"
 
 
-def langgraph_writes_key(thread: str, ns: str, checkpoint: str, task: str) -> str:
-    """Key of one task's pending writes against one checkpoint."""
-    return f"{langgraph_writes_prefix(thread, ns, checkpoint)}{task}"
+def langgraph_writes_key(thread: str, ns: str, checkpoint: str) -> str:
+    """Key of the pending writes (every task's) stored against one checkpoint."""
+    return f"{langgraph_thread_prefix(thread)}{ns}/w/{checkpoint}"
 
 
 @dataclass(frozen=True)
 class LangGraphKey:
-    """What a key under :data:`LANGGRAPH` names: ``kind`` is head, checkpoint or writes."""
+    """What a key under :data:`LANGGRAPH` names: ``kind`` is head, checkpoint or writes;
+    ``digest`` is a checkpoint object's content address."""
 
     kind: str
     thread: str
     ns: str = ""
     checkpoint_id: str = ""
-    task: str = ""
+    digest: str = ""
 
 
 def parse_langgraph_key(key: str) -> LangGraphKey | None:
@@ -218,18 +228,19 @@ def parse_langgraph_key(key: str) -> LangGraphKey | None:
     parts = key.removeprefix(LANGGRAPH).split("/") if key.startswith(LANGGRAPH) else []
     if len(parts) == 2 and parts[1] == "head" and _LG_NAME_RE.match(parts[0]):
         return LangGraphKey("head", parts[0])
-    if len(parts) < 4 or not all(_LG_NAME_RE.match(p) for p in parts[:2]):
+    if len(parts) != 4 or not all(_LG_NAME_RE.match(p) for p in parts[:2]):
         return None
-    if not _LG_CP_RE.match(parts[3]):
+    name, _, digest = parts[3].partition(".")
+    if not _LG_CP_RE.match(name):
         return None
     try:
-        cp_id = bytes.fromhex(parts[3]).decode("utf-8", "surrogatepass")
+        cp_id = bytes.fromhex(name).decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         return None
-    if len(parts) == 4 and parts[2] == "c":
-        return LangGraphKey("checkpoint", parts[0], parts[1], cp_id)
-    if len(parts) == 5 and parts[2] == "w" and _LG_NAME_RE.match(parts[4]):
-        return LangGraphKey("writes", parts[0], parts[1], cp_id, parts[4])
+    if parts[2] == "c" and is_object_id(digest):
+        return LangGraphKey("checkpoint", parts[0], parts[1], cp_id, digest)
+    if parts[2] == "w" and not digest and "." not in parts[3]:
+        return LangGraphKey("writes", parts[0], parts[1], cp_id)
     return None
 
 
