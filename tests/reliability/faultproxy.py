@@ -50,6 +50,8 @@ class Plan:
     methods: frozenset[str] | None = None
     #: The service whose error body an injected status carries: s3, azure or gcs.
     flavour: str = "s3"
+    #: Damage at most this many requests (None: no limit).
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -139,6 +141,8 @@ class FaultProxy:
             if plan is None or (plan.methods is not None and method not in plan.methods):
                 return None
             if self._rng.random() >= plan.rate:
+                return None
+            if plan.limit is not None and sum(self.injected.values()) >= plan.limit:
                 return None
             self.injected[plan.kind] += 1
             return plan
