@@ -141,7 +141,10 @@ def prepare(em: Emulator, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
 # --- the commands through the proxy ------------------------------------------------
 
 
-def through(em: Emulator, proxy: FaultProxy, url: str, *args: str) -> tuple[int, str, float]:
+def through(
+    em: Emulator, proxy: FaultProxy, url: str, log: Path, *args: str
+) -> tuple[int, str, float]:
+    """Run the CLI at ``-vv`` through ``proxy``; its stderr is kept in ``log`` (leak-scanned)."""
     env = {
         **os.environ,
         **em.through(proxy.port),
@@ -150,7 +153,7 @@ def through(em: Emulator, proxy: FaultProxy, url: str, *args: str) -> tuple[int,
     }
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "tests.reliability.shortcli", "--store", url, *args],
+        [sys.executable, "-m", "tests.reliability.shortcli", "-vv", "--store", url, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -158,13 +161,19 @@ def through(em: Emulator, proxy: FaultProxy, url: str, *args: str) -> tuple[int,
         timeout=LIMIT + 30,
     )
     took = time.monotonic() - started
+    log.write_text(done.stderr)
+    lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr, done.stderr
+    # Only our own records: nothing an SDK or Python printed around them.
+    assert all(line.startswith("statesync: ") for line in lines), done.stderr
+    errors = [line for line in lines if line.startswith("statesync: error: ")]
     if done.returncode:
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("statesync: error: "), done.stderr
+        assert len(errors) == 1 and lines[-1] == errors[0], done.stderr
+    else:
+        assert errors == [], done.stderr
     assert done.returncode in ALLOWED, done.stderr
     assert took < LIMIT, f"{args[0]} took {took:.1f}s"
-    return done.returncode, done.stderr, took
+    return done.returncode, errors[0] if errors else "", took
 
 
 def run_case(em: Emulator, site: Site, fault: Plan) -> Outcome:
@@ -179,7 +188,8 @@ def run_case(em: Emulator, site: Site, fault: Plan) -> Outcome:
             "verify": ("verify", "--read-data"),
         }
         for name, args in commands.items():
-            out.codes[name], _, out.seconds[name] = through(em, proxy, site.url, *args)
+            log = site.folder.parent / f"{name}.log"
+            out.codes[name], _, out.seconds[name] = through(em, proxy, site.url, log, *args)
         out.injected, out.requests = sum(proxy.injected.values()), proxy.requests
     check_store(site, out, before_old)
     return out
@@ -275,7 +285,10 @@ def _storm(cloud: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> float
     with Store.open(site.url) as store:
         before = {m.key: m.version for m in store.repo.backend.list("")}
     with FaultProxy(em.address, plan("status-503", cloud, rate=1.0)) as proxy:
-        code, err, took = through(em, proxy, site.url, "push", str(site.folder), "--env", "dev")
+        log = tmp_path / "storm.log"
+        code, err, took = through(
+            em, proxy, site.url, log, "push", str(site.folder), "--env", "dev"
+        )
     assert code == 1 and "budget" in err, err
     # one call's budget, its last attempt, and the CLI's start-up
     assert took < BUDGET + 2 * TIMEOUT + 10, took
