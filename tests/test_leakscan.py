@@ -66,11 +66,12 @@ def test_the_detector_finds_a_private_key_inside_a_compressed_blob() -> None:
 
 
 def test_the_detector_finds_an_aws_key_in_a_log(outside: Path) -> None:
-    (outside / "push.log").write_text(f"statesync: DEBUG: sent {AWS_KEY}\n")
-    (outside / "clean.log").write_text("statesync: DEBUG: nothing here\n")
+    (outside / "push.vv.log").write_text(f"statesync: DEBUG: sent {AWS_KEY}\n")
+    (outside / "clean.vv.log").write_text("statesync: DEBUG: nothing here\n")
     found, count = scan(outside, clouds=False, workers=1)
     assert count == 2
-    assert [(Path(f.name).name, f.detectors) for f in found] == [("push.log", ("AWSKeyDetector",))]
+    hits = [(Path(f.name).name, f.detectors) for f in found]
+    assert hits == [("push.vv.log", ("AWSKeyDetector",))]
 
 
 def test_hashes_ciphertext_and_redacted_keys_are_not_hits(outside: Path) -> None:

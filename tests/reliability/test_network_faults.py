@@ -34,6 +34,7 @@ from statesync.api import Store
 from statesync.sync.store import repo as repo_mod
 from statesync.sync.store.refs import read_ref
 from tests.helpers import tree, write
+from tests.leakscan import LOG_SUFFIX
 from tests.reliability.clouds import Emulator, emulator
 from tests.reliability.faultproxy import KINDS, FaultProxy, Plan
 from tests.sync.test_crash import snapshot_bytes
@@ -188,7 +189,7 @@ def run_case(em: Emulator, site: Site, fault: Plan) -> Outcome:
             "verify": ("verify", "--read-data"),
         }
         for name, args in commands.items():
-            log = site.folder.parent / f"{name}.log"
+            log = site.folder.parent / f"{name}{LOG_SUFFIX}"
             out.codes[name], _, out.seconds[name] = through(em, proxy, site.url, log, *args)
         out.injected, out.requests = sum(proxy.injected.values()), proxy.requests
     check_store(site, out, before_old)
@@ -285,7 +286,7 @@ def _storm(cloud: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> float
     with Store.open(site.url) as store:
         before = {m.key: m.version for m in store.repo.backend.list("")}
     with FaultProxy(em.address, plan("status-503", cloud, rate=1.0)) as proxy:
-        log = tmp_path / "storm.log"
+        log = tmp_path / f"storm{LOG_SUFFIX}"
         code, err, took = through(
             em, proxy, site.url, log, "push", str(site.folder), "--env", "dev"
         )
