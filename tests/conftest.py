@@ -93,12 +93,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if reporter is not None:
         took = time.monotonic() - started
         reporter.write_line(
-            f"leak scan: {count} store objects read in {took:.1f} s, "
-            f"{len(found)} with a planted secret"
+            f"leak scan: {count} store objects and logs read in {took:.1f} s, "
+            f"{len(found)} with a planted secret or a detect-secrets hit"
         )
     if found:
         if reporter is not None:
-            reporter.write_line("\n".join(found[:20]), red=True)
+            reporter.write_line("\n".join(map(str, found[:20])), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

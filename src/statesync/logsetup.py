@@ -27,6 +27,9 @@ SDK_LOGGERS = (
     "msal",
     "hpack",
 )
+#: Loggers that warn of a fault the SDK then raises or retries ("Incomplete
+#: download."): the error we print, or our retry note at -v, says it once.
+SDK_RETRY_NOTES = ("azure.core.pipeline.transport",)
 OWN = "statesync"
 
 
@@ -47,3 +50,5 @@ def configure(verbose: int) -> None:
             handler.addFilter(OwnRecordsOnly())
     for name in SDK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SDK_RETRY_NOTES:
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -286,7 +286,9 @@ class AzureBackend(CloudBackend):
             return RangeNotSatisfiable(message)
         if status in (401, 403):
             return access_denied(self.where, code or status)
-        if status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
+        # No status at all: the connection broke mid-answer (the SDK gives up on an
+        # IncompleteRead with a status-less HttpResponseError): transit, so retry.
+        if status == 0 or status in (408, 429) or status >= 500 or code in _TRANSIENT_CODES:
             headers = getattr(exc.response, "headers", None)
             return TransientError(message, _cloud.retry_after(headers))
         if status == 400 and code == "InvalidOperation" and "md5" in str(exc).lower():
