@@ -146,9 +146,10 @@ def writer_requests(store: Store) -> Iterator[Request]:
     yield from put(store, layout.promotion_rule_key(), CREATE, why="(store/promotion_rule.py)")
     yield from put(store, layout.promotion_rule_key(), V, why="(store/promotion_rule.py)")
     head = layout.langgraph_head_key(LG_THREAD)
-    checkpoint = layout.langgraph_checkpoint_key(LG_THREAD, LG_THREAD, LG_CP)
-    writes = layout.langgraph_writes_key(LG_THREAD, LG_THREAD, LG_CP, LG_THREAD)
-    for key, mode in ((head, CREATE), (head, V), (checkpoint, OVERWRITE), (writes, CREATE)):
+    checkpoint = layout.langgraph_checkpoint_key(LG_THREAD, LG_THREAD, LG_CP, ID)
+    writes = layout.langgraph_writes_key(LG_THREAD, LG_THREAD, LG_CP)
+    pairs = ((head, CREATE), (head, V), (checkpoint, CREATE), (writes, CREATE), (writes, V))
+    for key, mode in pairs:
         yield from put(store, key, mode, why="(integrations/langgraph/threads.py)")
 
 
@@ -192,7 +193,8 @@ def maintainer_requests(store: Store) -> Iterator[Request]:
     yield from put(store, damaged, OVERWRITE, LARGE, "(repair: store/salvage.py)")
     for key in (
         layout.langgraph_head_key(LG_THREAD),
-        layout.langgraph_checkpoint_key(LG_THREAD, LG_THREAD, LG_CP),
+        layout.langgraph_checkpoint_key(LG_THREAD, LG_THREAD, LG_CP, ID),
+        layout.langgraph_writes_key(LG_THREAD, LG_THREAD, LG_CP),
     ):
         yield delete(store, key, "(langgraph: delete_thread, prune)")
 
@@ -257,7 +259,7 @@ def test_readers_read_everything(store: Store) -> None:
 
 def test_writers_can_make_every_request_of_a_writer(store: Store) -> None:
     for kind in ("writer", "maintainer", "admin"):
-        assert _assert_all(store, kind, writer_requests(store), "allow") == 25
+        assert _assert_all(store, kind, writer_requests(store), "allow") == 26
         for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"):
             assert store.decide(kind, kms(action, env=ENV)) == "allow"
         assert store.decide(kind, kms("kms:GenerateDataKey", via_s3=True)) == "allow"
@@ -265,7 +267,7 @@ def test_writers_can_make_every_request_of_a_writer(store: Store) -> None:
 
 def test_maintainers_can_collect_garbage_and_repair(store: Store) -> None:
     for kind in ("maintainer", "admin"):
-        assert _assert_all(store, kind, maintainer_requests(store), "allow") == 20
+        assert _assert_all(store, kind, maintainer_requests(store), "allow") == 21
 
 
 def test_an_environment_writer_can_push_lock_and_key_its_environment(store: Store) -> None:
