@@ -40,6 +40,16 @@ def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
     )
 
 
+def _exit_code_flag(sp: argparse.ArgumentParser, when: str) -> None:
+    """``--exit-code``: a drift check for CI, like ``git diff --exit-code``."""
+    sp.add_argument(
+        "--exit-code",
+        action="store_true",
+        help=f"exit {c.DIFFERENCES} when {when}, 0 when not; errors keep their codes "
+        "(1 is an error) (default: exit 0 either way)",
+    )
+
+
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
     def d(value: Any) -> Any:
         return value if default is None else default
@@ -120,9 +130,14 @@ def _add_folder_commands(add: Add) -> None:
     sp.add_argument(
         "--skip-secrets", action="store_true", help="pull everything else when no key is available"
     )
-    sp = add("status", c.cmd_status, "local changes against the environment")
+    sp = add(
+        "status",
+        c.cmd_status,
+        "local changes since the folder last synced, and whether the environment moved since",
+    )
     sp.add_argument("dir")
     sp.add_argument("--env", default="default")
+    _exit_code_flag(sp, "the folder has local changes or the environment moved since it synced")
 
 
 def _add_history_commands(add: Add) -> None:
@@ -136,6 +151,7 @@ def _add_history_commands(add: Add) -> None:
     sp = add("diff", c.cmd_diff, "what changed between two snapshots or environments")
     sp.add_argument("a")
     sp.add_argument("b")
+    _exit_code_flag(sp, "the two snapshots differ")
 
 
 def _add_bundle_commands(add: Add) -> None:
