@@ -57,7 +57,12 @@ def test_init_list_rotate_and_recipients(store: str, tmp_path: Path, env: dict[s
     added = keys(
         store, pw, "add-recipient", "dev", "passphrase:team", "--identity", f"keyfile:{key}"
     )
-    assert added == {"env": "dev", "added": "passphrase:team", "generations": [1]}
+    assert added == {
+        "env": "dev",
+        "added": "passphrase:team",
+        "generations": [1],
+        "format_version": 1,
+    }
     # The passphrase alone unwraps, but cannot carry the key file into a new generation.
     assert_one_line_error(
         run("--store", store, "keys", "rotate", "dev", env=pw), 6, f"cannot carry recipient {kid}"

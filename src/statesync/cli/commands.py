@@ -10,7 +10,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from statesync.cli.progress import bar
+from statesync.cli.output import jsonable
+from statesync.cli.progress import bar, json_status
 from statesync.errors import IntegrityError, UsageError
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _progress(args: argparse.Namespace) -> MeterFactory | None:
-    """A progress bar for a person at a terminal; none under ``-q`` or ``--json``."""
-    return None if args.quiet or args.json else bar
+    """A bar for a person at a terminal, status lines under ``--json``; nothing under ``-q``."""
+    if args.quiet:
+        return None
+    return json_status() if args.json else bar
 
 
 def cmd_init(args: argparse.Namespace) -> Any:
@@ -71,7 +74,7 @@ def cmd_push(args: argparse.Namespace) -> Any:
 
 
 def cmd_pull(args: argparse.Namespace) -> Any:
-    return _store(args).pull(
+    result = _store(args).pull(
         args.dir,
         args.env,
         snapshot=args.snapshot,
@@ -80,19 +83,63 @@ def cmd_pull(args: argparse.Namespace) -> Any:
         skip_secrets=args.skip_secrets,
         progress=_progress(args),
     )
+    note = secrets_notice(result, args.skip_secrets)
+    if note and not args.quiet:
+        print(f"statesync: note: {note}", file=sys.stderr)
+    return result
+
+
+def secrets_notice(result: Any, skipped: bool) -> str | None:
+    """One line saying which secrets a pull left out and how to get them; None if none."""
+    parts = []
+    if result.placeholders:
+        shown = ", ".join(result.placeholders[:3]) + (
+            " ..." if len(result.placeholders) > 3 else ""
+        )
+        parts.append(f"secret values in {shown} are placeholders (<statesync:secret>)")
+    if result.secrets_left_out:
+        shown = ", ".join(result.secrets_left_out[:3])
+        more = " ..." if len(result.secrets_left_out) > 3 else ""
+        parts.append(f"secret files left out: {shown}{more}")
+    if not parts:
+        return None
+    if result.secrets_sealed and skipped:
+        how = (
+            "they are in the snapshot, sealed: pull again without --skip-secrets, with a key "
+            f"for {result.env} (STATESYNC_PASSPHRASE, or [keys] recipients in statesync.toml)"
+        )
+    elif result.secrets_sealed:
+        how = "the machine that has them can add them with 'statesync push --include-secrets'"
+    else:
+        how = (
+            "secrets never leave the machine that pushed them: there, run "
+            f"'statesync push DIR --env {result.env} --include-secrets', then pull again "
+            "with a key for the environment"
+        )
+    return "; ".join(parts) + f": {how}"
 
 
 def cmd_status(args: argparse.Namespace) -> Any:
     st = _store(args).status(args.dir, args.env)
-    import dataclasses
-
-    return {**dataclasses.asdict(st), "clean": st.clean}
+    return {
+        **jsonable(st),
+        "clean": st.clean,
+        "differences": not st.clean or st.env_moved,
+    }
 
 
 def cmd_log(args: argparse.Namespace) -> Any:
     if args.all_envs:
-        return _store(args).log_all(args.limit)
-    return {"env": args.env, "snapshots": _store(args).log(args.env, args.limit)}
+        every = _store(args).log_all(args.limit)
+        return {
+            "envs": {env: _log_rows(snaps) for env, snaps in every.envs.items()},
+            "errors": every.errors,
+        }
+    return {"env": args.env, "snapshots": _log_rows(_store(args).log(args.env, args.limit))}
+
+
+def _log_rows(entries: list[Any]) -> list[dict[str, Any]]:
+    return [{**jsonable(e), "merge": len(e.parents) > 1} for e in entries]
 
 
 def cmd_show(args: argparse.Namespace) -> Any:
@@ -100,7 +147,20 @@ def cmd_show(args: argparse.Namespace) -> Any:
 
 
 def cmd_diff(args: argparse.Namespace) -> Any:
-    return _store(args).diff(args.a, args.b)
+    d = _store(args).diff(args.a, args.b)
+    return {**jsonable(d), "differences": bool(d.added or d.removed or d.modified)}
+
+
+#: ``status --exit-code`` / ``diff --exit-code`` found differences. Not 1: 1 is an
+#: error (ARCHITECTURE.md §5, a fixed contract), and a drift check must tell the two apart.
+DIFFERENCES = 7
+
+
+def exit_code(args: argparse.Namespace, result: Any) -> int:
+    """The exit code of a command that succeeded: :data:`DIFFERENCES` under ``--exit-code``."""
+    if getattr(args, "exit_code", False) and isinstance(result, dict):
+        return DIFFERENCES if result.get("differences") else 0
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> Any:
@@ -230,16 +290,3 @@ def cmd_promotion(args: argparse.Namespace) -> Any:
     if rule is None:
         return {"allowed": None, "note": "no promotion rule in the store: every path is allowed"}
     return rule.to_json()
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with dataclasses turned into dicts, for JSON output."""
-    import dataclasses  # not at module level: statesync --help never needs it
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value

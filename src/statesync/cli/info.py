@@ -26,7 +26,7 @@ def add_info_command(add: AddCommand) -> None:
 
 def cmd_info(args: argparse.Namespace) -> Any:
     """The :class:`statesync.info.Info` as a dict under ``--json``; else print text."""
-    from statesync.cli.commands import jsonable
+    from statesync.cli.output import jsonable
     from statesync.cli.context import config
     from statesync.info import describe
 

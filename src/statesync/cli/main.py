@@ -1,20 +1,21 @@
 """The command line: parse, call :mod:`statesync.api`, print. Nothing else.
 
 Exit codes (ARCHITECTURE.md §5): 0 ok, 1 error, 2 usage, 3 conflict, 4 integrity,
-5 locked, 6 key or decryption failure. Errors are one line on stderr; under
-``--json`` also one object on stdout: ``{"error", "exit_code", "error_type", ...}``.
+5 locked, 6 key or decryption failure; 7 differences, only for ``status`` and
+``diff`` with ``--exit-code``. Errors are one line on stderr; under ``--json``
+also one object on stdout: ``{"error", "exit_code", "error_type", ...}`` (see
+:mod:`statesync.cli.output` for the JSON and timestamp rules).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from statesync.cli.commands import jsonable
+from statesync.cli.commands import exit_code
 from statesync.cli.context import resolve_env
 from statesync.cli.parser import build
 from statesync.errors import StatesyncError, UsageError
@@ -25,18 +26,28 @@ __all__ = ["main"]
 def _fail(
     args: argparse.Namespace, message: str, code: int, details: dict[str, Any] | None = None
 ) -> int:
-    """Report an error: one line on stderr, and under ``--json`` one object on stdout."""
+    """Report an error: one line on stderr, and under ``--json`` one object on stdout.
+
+    For a JSON-lines command (push, pull) the object is one line with
+    ``message_type: "error"``, after whatever status lines came before it.
+    """
+    from statesync.cli.output import JSON_LINES_COMMANDS, emit, normalize, stamp_text
+
+    message = stamp_text(message)
     print(f"statesync: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         doc = {**(details or {}), "error": message.removeprefix("error: "), "exit_code": code}
-        print(json.dumps(jsonable(doc), indent=2, sort_keys=True))
+        lines = getattr(args, "command", None) in JSON_LINES_COMMANDS
+        emit(normalize(doc), sys.stdout, line=lines, message_type="error" if lines else None)
     return code
 
 
 def _run(args: argparse.Namespace) -> int:
+    from statesync.cli.output import JSON_LINES_COMMANDS, emit, normalize
+
     try:
         resolve_env(args)
-        result = jsonable(args.fn(args))
+        result = normalize(args.fn(args))
     except StatesyncError as exc:
         details = {"error_type": type(exc).__name__, **exc.details}
         return _fail(args, f"error: {exc}", exc.exit_code, details)
@@ -56,11 +67,12 @@ def _run(args: argparse.Namespace) -> int:
     if result is None:  # the command printed its own output (completion, man, info text)
         pass
     elif args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
+        lines = args.command in JSON_LINES_COMMANDS
+        emit(result, sys.stdout, line=lines, message_type="summary" if lines else None)
     elif not args.quiet:
         render(args.command, result)
     sys.stdout.flush()  # a closed pipe shows here, inside the BrokenPipeError guard
-    return 0
+    return exit_code(args, result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

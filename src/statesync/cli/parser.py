@@ -55,6 +55,16 @@ def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
     )
 
 
+def _exit_code_flag(sp: argparse.ArgumentParser, when: str) -> None:
+    """``--exit-code``: a drift check for CI, like ``git diff --exit-code``."""
+    sp.add_argument(
+        "--exit-code",
+        action="store_true",
+        help=f"exit {c.DIFFERENCES} when {when}, 0 when not; errors keep their codes "
+        "(1 is an error) (default: exit 0 either way)",
+    )
+
+
 def _globals(p: argparse.ArgumentParser, default: Any) -> None:
     def d(value: Any) -> Any:
         return value if default is None else default
@@ -158,9 +168,14 @@ def _add_folder_commands(add: Add) -> None:
     sp.add_argument(
         "--skip-secrets", action="store_true", help="pull everything else when no key is available"
     )
-    sp = add("status", c.cmd_status, "local changes against the environment")
+    sp = add(
+        "status",
+        c.cmd_status,
+        "local changes since the folder last synced, and whether the environment moved since",
+    )
     sp.add_argument("dir", metavar="DIR", help="the working folder")
     _env_flag(sp, "the environment to compare with")
+    _exit_code_flag(sp, "the folder has local changes or the environment moved since it synced")
 
 
 def _add_history_commands(add: Add) -> None:
@@ -174,6 +189,7 @@ def _add_history_commands(add: Add) -> None:
     sp = add("diff", c.cmd_diff, "what changed between two snapshots or environments")
     sp.add_argument("a", metavar="A", help="the older side: snapshot id, prefix or environment")
     sp.add_argument("b", metavar="B", help="the newer side: snapshot id, prefix or environment")
+    _exit_code_flag(sp, "the two snapshots differ")
 
 
 def _add_bundle_commands(add: Add) -> None:

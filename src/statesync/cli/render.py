@@ -57,15 +57,64 @@ def _pull(r: dict[str, Any]) -> None:
 
 
 def _status(r: dict[str, Any]) -> None:
-    head = (r["head"] or "none")[:12]
-    print(
-        f"{r['env']}: head {head}" + (" (moved since this folder synced)" if r["env_moved"] else "")
-    )
+    env = r["env"]
+    if r["synced"]:
+        print(f"{env}: this folder last synced {r['synced'][:12]} (serial {r['synced_serial']})")
+    elif r["head"]:
+        print(f"{env}: this folder never synced it; compared with its head {r['head'][:12]}")
+    else:
+        print(f"{env}: no snapshot yet")
+    if r["synced"] and r["base"] != r["synced"]:
+        base = (r["base"] or "none")[:12]
+        print(f"  that snapshot is gone from the store; compared with the head ({base})")
+    if r["env_moved"]:
+        print(
+            f"the environment has moved since (serial {r['synced_serial']} → {r['head_serial']}, "
+            f"head {r['head'][:12]}): pull to get it"
+        )
     for label in ("added", "modified", "deleted"):
         for p in r[label]:
             print(f"  {label:9} {p}")
     if r["clean"]:
         print("  no local changes")
+
+
+#: The widest a ``log`` column gets before its value is elided with "…".
+_LOG_WIDTHS = {"author": 24, "message": 40}
+_LOG_HEADER = ("SERIAL", "ID", "M", "AUTHOR", "TIME", "MESSAGE", "TAGS")
+
+
+def elide(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the last one "…" when something was cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _log_row(s: dict[str, Any]) -> list[str]:
+    tags = " ".join(f"{k}={v}" for k, v in sorted(s["tags"].items()))
+    author = f"{s['author']}@{s['host']}" if s["host"] else s["author"]
+    message = " ".join(s["message"].split())  # one line: a message's newlines would split the row
+    return [
+        str(s["serial"]) if s.get("serial") is not None else "?",
+        s["snapshot"][:12],
+        "M" if s.get("merge") else "",
+        elide(author, _LOG_WIDTHS["author"]),
+        s["created_at"],
+        elide(message, _LOG_WIDTHS["message"]),
+        elide(tags, _LOG_WIDTHS["message"]),
+    ]
+
+
+def _log_table(snaps: list[dict[str, Any]]) -> None:
+    rows = [list(_LOG_HEADER), *map(_log_row, snaps)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_LOG_HEADER))]
+    for row, s in zip(rows, [None, *snaps], strict=True):
+        cells = [
+            c.rjust(w) if i == 0 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+        if s is not None and s.get("history_cut"):
+            print("  (history before this was removed by gc)")
 
 
 def _log(r: dict[str, Any]) -> None:
@@ -76,14 +125,10 @@ def _log(r: dict[str, Any]) -> None:
         for env, error in r.get("errors", {}).items():
             print(f"== {env}\n  error: {error}")
         return
-    for s in r["snapshots"]:
-        tags = " ".join(f"{k}={v}" for k, v in s["tags"].items())
-        print(
-            f"{s['snapshot'][:12]}  {s['created_at'][:19]}  {s['author']}@{s['host']}  "
-            f"{s['files']} files {_size(s['size'])}  {s['message']} {tags}".rstrip()
-        )
-        if s.get("history_cut"):
-            print("  (history before this was removed by gc)")
+    if not r["snapshots"]:
+        print("no snapshots")
+        return
+    _log_table(r["snapshots"])
 
 
 def _diff(r: dict[str, Any]) -> None:

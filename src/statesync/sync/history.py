@@ -30,6 +30,8 @@ _DOC_DIFF_MAX = 4 * 1024 * 1024
 
 @dataclass
 class LogEntry:
+    """One snapshot of a history; ``merge`` when it has more than one parent (a rebase)."""
+
     snapshot: str
     created_at: str
     author: str
@@ -41,13 +43,22 @@ class LogEntry:
     size: int
     #: gc removed this snapshot's parent (retention cut the history here)
     history_cut: bool = False
+    #: the ref's serial when it pointed here (None where it cannot be told)
+    serial: int | None = None
+
+    @property
+    def merge(self) -> bool:
+        return len(self.parents) > 1
 
 
 def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
     """The environment's history, newest first, following first parents.
 
     Where gc removed a parent, the last entry says so (``history_cut``); a
-    parent missing for any other reason is :class:`SnapshotNotFound`.
+    parent missing for any other reason is :class:`SnapshotNotFound`. Each
+    entry's ``serial`` is the head's, less one per step: every commit moves
+    the ref once, one serial up, onto a snapshot whose first parent is the
+    head it replaced (:mod:`statesync.sync.commit`, :mod:`statesync.sync.rebase`).
     """
     state = require_trusted_head(repo, env)
     out: list[LogEntry] = []
@@ -71,10 +82,16 @@ def log(repo: Repo, env: str, limit: int) -> list[LogEntry]:
                 m.parents,
                 len(m.entries),
                 sum(e.size for e in m.entries),
+                serial=_serial_at(state.ref.serial, len(out)),
             )
         )
         snap = m.parents[0] if m.parents else None
     return out
+
+
+def _serial_at(head_serial: int, depth: int) -> int | None:
+    serial = head_serial - depth
+    return serial if serial >= 1 else None
 
 
 def resolve(repo: Repo, name: str) -> str:
@@ -175,10 +192,23 @@ def diff(repo: Repo, a: str, b: str, *, resolver: Callable[[Repo, str], str] | N
 
 @dataclass
 class Status:
+    """A folder against the snapshot it last synced, and where the environment is now.
+
+    ``added``, ``modified`` and ``deleted`` are this folder's own changes,
+    measured against ``base``: the snapshot the folder last synced
+    (``synced``, at ``synced_serial``), or the head when the folder never
+    synced this environment or its synced snapshot is gone (gc). Changes
+    others pushed since are not local changes: they show as ``env_moved``
+    (the head, at ``head_serial``, is no longer ``synced``).
+    """
+
     env: str
     head: str | None
     synced: str | None
     env_moved: bool
+    base: str | None = None
+    head_serial: int | None = None
+    synced_serial: int | None = None
     added: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -188,14 +218,28 @@ class Status:
         return not (self.added or self.modified or self.deleted)
 
 
+def _base_manifest(
+    repo: Repo, synced: str | None, head: str | None
+) -> tuple[str | None, Manifest | None]:
+    """The snapshot local changes are measured against, and its manifest."""
+    if synced:
+        with contextlib.suppress(SnapshotNotFound):  # gc removed it: the head is all we have
+            return synced, load_manifest(repo, synced)
+    return head, load_manifest(repo, head) if head else None
+
+
 def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> Status:
-    """Local changes against the environment's head, and whether it moved."""
+    """This folder's changes since it last synced ``env``, and whether the env moved since.
+
+    Raises :class:`NotAFolder` if ``folder`` is not a folder, and what reading the
+    head raises (an untrusted or tampered ref: :class:`IntegrityError`).
+    """
+    scan = scan_folder(folder, policy)
     state = read_trusted_head(repo, env)
     rec = WorkRecord.load(folder).get(repo.store_id, env)
     head = state.ref.snapshot if state else None
-    manifest = load_manifest(repo, head) if head else None
+    base, manifest = _base_manifest(repo, rec.snapshot if rec else None, head)
     wanted: dict[str, Entry] = manifest.by_path() if manifest else {}
-    scan = scan_folder(folder, policy)
     form = StoredForm(policy)
     if manifest is not None:
         with contextlib.suppress(KeyFailure):  # without a key, compare redacted forms
@@ -204,7 +248,10 @@ def status(repo: Repo, folder: Path, env: str, policy: secrets.SecretPolicy) -> 
         env,
         head,
         rec.snapshot if rec else None,
-        env_moved=head is not None and (rec is None or rec.snapshot != head),
+        env_moved=head is not None and rec is not None and rec.snapshot != head,
+        base=base,
+        head_serial=state.ref.serial if state else None,
+        synced_serial=rec.serial if rec else None,
     )
     for path, f in scan.files.items():
         entry = wanted.get(path)

@@ -27,6 +27,12 @@ class PullResult:
     reused_files: int
     removed: list[str] = field(default_factory=list)
     kept_unmanaged: list[str] = field(default_factory=list)
+    #: documents holding a secret placeholder: this machine has no value for it
+    placeholders: list[str] = field(default_factory=list)
+    #: secret files of the snapshot that the folder lacks
+    secrets_left_out: list[str] = field(default_factory=list)
+    #: the snapshot carries its secrets sealed (a key opens them); else they were never stored
+    secrets_sealed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,4 +78,7 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOpt
         outcome.reused_files,
         [p for p in outcome.removed if p not in wanted],
         outcome.kept_unmanaged,
+        outcome.placeholders,
+        outcome.secrets_left_out,
+        manifest.encryption.secrets,
     )

@@ -16,6 +16,7 @@ from statesync.errors import (
     GcRaced,
     IntegrityError,
     LocalFileError,
+    NotAFolder,
     RefConflict,
     UsageError,
 )
@@ -232,7 +233,13 @@ def push(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResult:
 
     A concurrent gc that removed chunks this push reused (:class:`GcRaced`)
     makes it start over from a fresh listing, up to :data:`GC_ATTEMPTS` times.
+    A ``folder`` that is missing (or not a folder) is :class:`NotAFolder`
+    (exit 1), before the store is read: it is no conflict with the environment.
     """
+    if not folder.is_dir():
+        raise NotAFolder(
+            f"{folder}: no such folder" if not folder.exists() else f"{folder}: not a folder"
+        )
     for _ in range(GC_ATTEMPTS - 1):
         try:
             return push_once(repo, folder, env, opts)

@@ -35,7 +35,7 @@ from statesync.sync.folder.download import download_entries
 from statesync.sync.folder.remember import remember_sync
 from statesync.sync.folder.reuse import cached_entry
 from statesync.sync.folder.stored import StoredForm
-from statesync.sync.folder.unseal import Unsealer
+from statesync.sync.folder.unseal import Unsealer, placeholders_in
 from statesync.sync.folder.workdir import (
     RECORD_DIR,
     EnvRecord,
@@ -115,6 +115,10 @@ class PullOutcome:
     reused_files: int
     removed: list[str]
     kept_unmanaged: list[str]
+    #: documents left with a secret placeholder (this machine has no value for it)
+    placeholders: list[str] = field(default_factory=list)
+    #: secret files of the snapshot the folder still lacks (not stored, or not opened)
+    secrets_left_out: list[str] = field(default_factory=list)
 
 
 def restore(
@@ -149,22 +153,75 @@ def restore(
             "(push them first, or pull --force)"
         )
     check_kept_tree(folder, scan, plan)
+    made = make_parents(folder.parent)
     staging = folder.parent / f".{folder.name}.statesync-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir(mode=0o700)
     except OSError as exc:
+        remove_parents(made)
         msg = f"cannot create a staging folder beside {folder}: {exc.strerror}"
         raise LocalFileError(msg) from None
     try:
         _set_folder_mode(staging, folder if exists else None)
         read = _stage(repo, folder, staging, scan, plan, unsealer, progress)
         _swap(staging, folder, exists)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        remove_parents(made)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     managed = {e.path for e in manifest.entries}
     unmanaged = [p for p in plan.keep if p not in managed and p not in scan.secret_files]
     final = scan_folder(folder, policy)
-    return PullOutcome(len(manifest.entries), read, len(plan.reuse), plan.remove, unmanaged), final
+    outcome = PullOutcome(
+        len(manifest.entries),
+        read,
+        len(plan.reuse),
+        plan.remove,
+        unmanaged,
+        placeholders_in(manifest, final.files, policy),
+        _secrets_left_out(manifest, final),
+    )
+    return outcome, final
+
+
+def _secrets_left_out(manifest: Manifest, final: Scan) -> list[str]:
+    """Secret files the snapshot names (stored or kept by their machine) the folder lacks."""
+    named = set(manifest.secret_files) | {
+        e.path for e in manifest.entries if e.kind == "secret-file"
+    }
+    return sorted(named - set(final.secret_files))
+
+
+def make_parents(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents (like ``mkdir -p``); the ones made, deepest last.
+
+    Raises :class:`LocalFileError` when one cannot be made (a file in the way,
+    no permission), having removed those it made.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    made: list[Path] = []
+    for p in reversed(missing):
+        try:
+            p.mkdir()
+        except OSError as exc:
+            remove_parents(made)
+            raise LocalFileError(f"cannot create {p}: {exc.strerror or exc}") from None
+        made.append(p)
+    return made
+
+
+def remove_parents(made: list[Path]) -> None:
+    """Remove the folders :func:`make_parents` made, if they are still empty."""
+    for p in reversed(made):
+        try:
+            p.rmdir()
+        except OSError:
+            return
 
 
 def check_kept_tree(folder: Path, scan: Scan, plan: CheckoutPlan) -> None:

@@ -11,11 +11,14 @@ Secret files carried by the snapshot are decrypted and written 0600; with
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from statesync.errors import DocumentLimit
 from statesync.fsutil import write_atomic
 from statesync.sync.folder.stored import StoredForm
+from statesync.sync.folder.workdir import LocalFile
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets import redaction
 from statesync.sync.store.manifest import Entry, Manifest
@@ -107,3 +110,28 @@ class Unsealer:
         if own is not None and not redaction.is_placeholder(own):
             return own
         return redaction.scalar_for(path, secrets.MARKER) if generation is not None else None
+
+
+def placeholders_in(
+    manifest: Manifest, files: Mapping[str, LocalFile], policy: secrets.SecretPolicy
+) -> list[str]:
+    """The documents of ``manifest`` whose local copy (in ``files``) still holds a placeholder.
+
+    A placeholder is the marker, or a sealed value left closed: this machine has
+    no value for that secret. Documents that cannot be read or parsed are not
+    named (pull wrote them as the snapshot has them; nothing is guessed).
+    """
+    out = []
+    for e in manifest.entries:
+        f = files.get(e.path)
+        if not e.secret_pointers or f is None or f.is_link:
+            continue
+        try:
+            data = f.abspath.read_bytes()
+            found = redaction.values_at(e.path, data, e.secret_pointers, policy)
+        except (OSError, ValueError, UnicodeDecodeError, DocumentLimit):
+            continue
+        spans = [s for group in found.values() for s in group]
+        if any(redaction.is_placeholder(data[s.start : s.end]) for s in spans):
+            out.append(e.path)
+    return out
