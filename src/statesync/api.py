@@ -11,24 +11,20 @@ each carries the CLI exit code of ARCHITECTURE.md §5.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
 from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import RefConflict, StatesyncError, UsageError
-from statesync.formats import detect, transfer
-from statesync.sync import bundles as bundle
 from statesync.sync import commit as commit_mod
 from statesync.sync import history, tagindex
 from statesync.sync import objects as objcommit
-from statesync.sync import promote as promote_mod
 from statesync.sync import pull as pull_mod
 from statesync.sync import push as push_mod
 from statesync.sync.commit import PushOptions, PushResult, push_result
@@ -37,8 +33,6 @@ from statesync.sync.history import Diff, LogEntry, Status
 from statesync.sync.progress import MeterFactory
 from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
-from statesync.sync.repair import RepairResult
-from statesync.sync.repair import repair as repair_store
 from statesync.sync.secrets import docspans, redaction
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store import layout
@@ -62,12 +56,28 @@ from statesync.sync.verify import VerifyReport
 from statesync.sync.verify import verify as verify_store
 
 if TYPE_CHECKING:
+    # Imported where used: a push or pull need none of them (start-up of every command).
+    from statesync.formats import transfer
     from statesync.keys import KeyAdmin
+    from statesync.sync import bundles as bundle
+    from statesync.sync import promote as promote_mod
     from statesync.sync.gc import GcReport
+    from statesync.sync.repair import RepairResult
     from statesync.sync.store.retention import Policy as RetentionPolicy
     from statesync.sync.store.retention_store import StoredPolicy as StoredRetention
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 OBJECT_PATH = "object.json"
+
+
+async def _to_thread(fn: Callable[_P, _T], /, *args: _P.args, **kw: _P.kwargs) -> _T:
+    """``asyncio.to_thread``, importing asyncio only when an async method is used."""
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args, **kw)
+
+
 BYTES_PATH = "object.bin"
 
 __all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
@@ -257,6 +267,8 @@ class Store:
 
     def log_all(self, limit: int = 20) -> promote_mod.LogAll:
         """Every environment's history, newest first, by name; damaged ones in ``errors``."""
+        from statesync.sync import promote as promote_mod
+
         return promote_mod.log_all(self.repo, limit)
 
     def lock(
@@ -305,6 +317,8 @@ class Store:
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
         allowed = load_config(self.url).promotion_allowed  # the rule as it is now
+        from statesync.sync import promote as promote_mod
+
         return promote_mod.promote(
             self.repo, src, dst, message, allowed, lock=lock, allow_downgrade=allow_downgrade
         )
@@ -333,6 +347,8 @@ class Store:
         An older snapshot stored with less encryption than this machine used
         for ``env`` is refused (:class:`IntegrityError`) unless ``allow_downgrade``.
         """
+        from statesync.sync import promote as promote_mod
+
         return promote_mod.rollback(
             self.repo, env, snapshot, message, lock=lock, allow_downgrade=allow_downgrade
         )
@@ -343,6 +359,8 @@ class Store:
 
     def repair(self, read_data: bool = False) -> RepairResult:
         """Rebuild indexes from packs (``read_data``: forget corrupt chunks); ``lost``: gone."""
+        from statesync.sync.repair import repair as repair_store
+
         return repair_store(self.repo, read_data)
 
     # --- bundles -----------------------------------------------------------
@@ -362,6 +380,8 @@ class Store:
         if (env is None) == (snapshot is None):
             raise UsageError("export needs exactly one of --env or --snapshot")
         snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
+        from statesync.sync import bundles as bundle
+
         return bundle.export_bundle(
             self.repo,
             snap,
@@ -389,6 +409,8 @@ class Store:
         """
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
+        from statesync.sync import bundles as bundle
+
         return bundle.import_bundle(
             self.repo,
             Path(path),
@@ -549,21 +571,21 @@ class Store:
         return tagindex.rebuild(self.repo, layout.validate_env(env))
 
     async def asave_object(self, obj: Any, env: str = "default", **kw: Any) -> PushResult:
-        return await asyncio.to_thread(self.save_object, obj, env, **kw)
+        return await _to_thread(self.save_object, obj, env, **kw)
 
     async def aload_object(self, env: str = "default", **kw: Any) -> Any:
-        return await asyncio.to_thread(self.load_object, env, **kw)
+        return await _to_thread(self.load_object, env, **kw)
 
     async def asave_bytes(self, data: bytes, env: str = "default", **kw: Any) -> PushResult:
-        return await asyncio.to_thread(self.save_bytes, data, env, **kw)
+        return await _to_thread(self.save_bytes, data, env, **kw)
 
     async def aload_bytes(self, env: str = "default", **kw: Any) -> bytes:
-        return await asyncio.to_thread(self.load_bytes, env, **kw)
+        return await _to_thread(self.load_bytes, env, **kw)
 
     async def afind_snapshots(
         self, env: str = "default", **kw: Any
     ) -> list[tagindex.SnapshotMatch]:
-        return await asyncio.to_thread(self.find_snapshots, env, **kw)
+        return await _to_thread(self.find_snapshots, env, **kw)
 
     # --- the seeds' formats: Wassette, Persist (formats/) ---------------------
 
@@ -585,6 +607,8 @@ class Store:
         ``components``: only these Wassette components. ``allow_downgrade`` as
         for :meth:`import_`.
         """
+        from statesync.formats import detect, transfer
+
         found = detect.detect(Path(path))
         if found.format == detect.BUNDLE:
             if components is not None:
@@ -632,6 +656,8 @@ class Store:
         if (env is None) == (snapshot is None):
             raise UsageError("export needs exactly one of --env or --snapshot")
         snap = history.resolve(self.repo, snapshot) if snapshot else self._head(str(env))
+        from statesync.formats import transfer
+
         return transfer.export_format(
             self.repo,
             snap,

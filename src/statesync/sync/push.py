@@ -88,7 +88,7 @@ def _unchanged(scan: Scan, rec: EnvRecord | None, state: RefState | None) -> boo
     files = _tracked(scan, rec)
     if set(files) != set(rec.files):
         return False
-    return all(rec.cached_entry(f) is not None for f in files.values())
+    return all(rec.is_unchanged(f) for f in files.values())
 
 
 @dataclass

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 from statesync.api import Store
+from statesync.sync.folder.workdir import WorkRecord, scan_folder
+from statesync.sync.secrets.policy import SecretPolicy
 from tests.helpers import write
 
 FIELDS = {"snapshot", "serial", "files", "written_at_ns", "secrets_included", "sealing"}
@@ -57,3 +61,22 @@ def test_push_pull_and_rebase_write_the_same_record(tmp_path: Path) -> None:
     assert set(rec) == FIELDS and (rec["snapshot"], rec["serial"]) == (merged.snapshot, 3)
     _check_rows(a, rec, {"state.json", "notes.txt", "other.txt", "mine.txt"})
     assert _record(a)["serials"][f"{store.store_id}/dev"] == 3
+
+
+def test_is_unchanged_agrees_with_cached_entry_file_by_file(tmp_path: Path) -> None:
+    """The cheap stat-cache test (no entry built) says what ``cached_entry`` says."""
+    store = Store.init(str(tmp_path / "store"))
+    a = tmp_path / "a"
+    for name in ("one.json", "two.txt", "three.bin"):
+        write(a, name, {"n": name} if name.endswith(".json") else name)
+        os.utime(a / name, ns=(time.time_ns() - 60 * 10**9,) * 2)  # older than the racy window
+    store.push(a, "dev")
+    write(a, "two.txt", "changed, and longer than before")
+    write(a, "new.txt", "not recorded")
+    rec = WorkRecord.load(a).get(store.store_id, "dev")
+    assert rec is not None
+    scan = scan_folder(a, SecretPolicy())
+    verdicts = {p: rec.is_unchanged(f) for p, f in scan.files.items()}
+    assert verdicts == {"one.json": True, "two.txt": False, "three.bin": True, "new.txt": False}
+    for p, f in scan.files.items():
+        assert (rec.cached_entry(f) is not None) is verdicts[p]

@@ -84,7 +84,7 @@ def make_plan(
         cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
-        unchanged = rec is not None and rec.cached_entry(f) is not None  # since it was synced
+        unchanged = rec is not None and rec.is_unchanged(f)  # since it was synced
         pristine = recorded is not None and (recorded.digest == digest or unchanged)
         entry = wanted.get(path)
         if entry is not None and entry.digest == digest:

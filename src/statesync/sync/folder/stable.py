@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Generic, TypeVar
+from typing import BinaryIO, Generic, NamedTuple, TypeVar
 
 from statesync.errors import TornFile
 
@@ -42,9 +42,8 @@ RACY_NS = 100_000_000
 _PAUSE = 0.02
 
 
-@dataclass(frozen=True)
-class FileStamp:
-    """What must stay the same across a read of one file."""
+class FileStamp(NamedTuple):
+    """What must stay the same across a read of one file (a tuple: made 3 times a file)."""
 
     size: int
     mtime_ns: int
@@ -93,10 +92,10 @@ def read_stable(path: Path, consume: Callable[[BinaryIO], T], shown: str) -> Sta
     """
     pause = _PAUSE
     for attempt in range(TRIES):
-        _settle(os.lstat(path))
-        started = time.time_ns()
         with open(path, "rb") as fh:
             before = os.fstat(fh.fileno())
+            _settle(before)  # the stamps of the file opened, not of what the path named before
+            started = time.time_ns()
             counting = _Counting(fh)
             value = consume(counting)  # type: ignore[arg-type]
             after = os.fstat(fh.fileno())

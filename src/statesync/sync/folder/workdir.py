@@ -110,9 +110,8 @@ def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
         return
     try:
         st = abspath.lstat()
-        if stat.S_ISREG(st.st_mode):
-            with open(abspath, "rb"):
-                pass
+        if stat.S_ISREG(st.st_mode):  # readable now, or the push stops before it writes
+            os.close(os.open(abspath, os.O_RDONLY | os.O_CLOEXEC))  # no file object: cheaper
     except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
         return
     except OSError as exc:
@@ -190,12 +189,14 @@ class EnvRecord:
 
     def cached_entry(self, f: LocalFile) -> Entry | None:
         """The entry recorded for ``f`` (a copy) if the file is certainly unchanged since."""
+        return self.files[f.path].entry() if self.is_unchanged(f) else None
+
+    def is_unchanged(self, f: LocalFile) -> bool:
+        """True if ``f`` is certainly unchanged since recorded (no entry is built: cheap)."""
         row = self.files.get(f.path)
         if row is None or row.stat_key() != f.stat_key():
-            return None
-        if f.st.st_mtime_ns >= self.written_at_ns - _RACY_NS:
-            return None
-        return row.entry()
+            return False
+        return f.st.st_mtime_ns < self.written_at_ns - _RACY_NS
 
     def to_json(self) -> dict[str, Any]:
         return {
