@@ -46,6 +46,7 @@ from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
+from statesync.sync.store.indexcache import IndexCache
 from statesync.sync.store.content import iter_entry, read_entry
 from statesync.sync.store.lockguard import LockPolicy, ensure_free
 from statesync.sync.store.manifest import Manifest, load_manifest
@@ -837,6 +838,7 @@ def commit_files(
     include_secrets: bool = False,
     encrypt_all: bool = False,
     lock: LockPolicy | None = None,
+    index_cache: IndexCache | None = None,
 ) -> PushResult:
     """Make ``files`` (path -> bytes) ``env``'s next snapshot, if its head is still ``parent``.
 
@@ -846,7 +848,9 @@ def commit_files(
     sensitive values), which needs the environment's key like
     ``include_secrets``. Raises :class:`RefConflict` when the head is not
     ``parent`` (or moves meanwhile), :class:`LockedError` for another
-    holder's lease, :class:`KeyFailure` without a key.
+    holder's lease, :class:`KeyFailure` without a key. ``index_cache``: a
+    long-lived caller's chunk index (:mod:`statesync.sync.store.indexcache`),
+    so a commit does not list the store.
     """
     env = layout.validate_env(env)
     ensure_free(store.repo, env, lock or LockPolicy())
@@ -863,7 +867,9 @@ def commit_files(
         policy=store.policy, include_secrets=include_secrets or bool(extra), encrypt_all=encrypt_all
     )
     sealing = push_mod.Sealing.decide(store.repo, env, head, opts)
-    builder = SnapshotBuilder(store.repo, keys=sealing.keys if sealing.everything else None)
+    builder = SnapshotBuilder(
+        store.repo, keys=sealing.keys if sealing.everything else None, index_cache=index_cache
+    )
     entries = []
     for path, data in sorted(files.items()):
         wanted = _outside_policy(store.policy, path, data, extra.get(path, []))
