@@ -271,9 +271,14 @@ class Store:
         """Renew ``env``'s lease ``lock_id`` (restarting its TTL, or setting a new one)."""
         return lease_mod.renew(self.repo, layout.validate_env(env), lock_id, ttl)
 
-    def locks(self) -> list[lease_mod.LockStatus]:
-        """Every lease in the store, live or stale."""
-        return lease_mod.list_locks(self.repo)
+    def locks(self, *, probe_clock: bool = True) -> list[lease_mod.LockStatus]:
+        """Every lease in the store, live or stale.
+
+        Judged by the store's clock, read by writing a probe object; with
+        ``probe_clock=False`` nothing is written and "now" is this machine's
+        clock against the store's timestamp of each lease (read-only views).
+        """
+        return lease_mod.list_locks(self.repo, probe=probe_clock)
 
     def unlock(self, env: str, lock_id: str, force: bool = False) -> lease_mod.LockInfo:
         """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``)."""
