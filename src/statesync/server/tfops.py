@@ -119,7 +119,9 @@ def _describe(tf: TfLock) -> str:
     return " ".join(str(doc.get(k) or "") for k in ("Operation", "Who")).strip()
 
 
-def _history_check(env: str, caller: Caller, new: StateHead, current: bytes | None) -> Answer | None:
+def _history_check(
+    env: str, caller: Caller, new: StateHead, current: bytes | None
+) -> Answer | None:
     """409 when the new state's lineage changed or its serial went down (admins may)."""
     if current is None or caller.is_admin(env):
         return None

@@ -201,7 +201,9 @@ def _read_all(
     todo = [i for i in ids if i not in have]
     if len(todo) > 1:  # a pool only when there is something to overlap
         with ThreadPoolExecutor(max_workers=8) as pool:
-            read = dict(zip(todo, pool.map(lambda i: _read_one(repo, i, cached), todo), strict=True))
+            read = dict(
+                zip(todo, pool.map(lambda i: _read_one(repo, i, cached), todo), strict=True)
+            )
     else:
         read = {i: _read_one(repo, i, cached) for i in todo}
     return [have[i] if i in have else read[i] for i in ids]
