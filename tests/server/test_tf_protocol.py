@@ -224,6 +224,32 @@ def test_slow_clients_get_408_within_the_limit_and_write_nothing(rig: Rig) -> No
         assert admin.get("/tf/prod").status_code in (200, 404)
 
 
+def test_kept_alive_requests_are_not_held_by_nagle(rig: Rig) -> None:
+    """Each answer leaves at once (TCP_NODELAY): no 40 ms delayed-ACK wait per request."""
+    url = urlsplit(rig.server.url)
+    times = []
+    with socket.create_connection((url.hostname or "", url.port or 0), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's client does
+        for _ in range(15):
+            began = time.perf_counter()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"}"):
+                answer += sock.recv(4096)
+            times.append(time.perf_counter() - began)
+    assert sorted(times)[len(times) // 2] < 0.035, times  # Nagle's floor is 40 ms
+
+
+def test_the_listening_socket_is_tcp_so_connections_get_nodelay() -> None:
+    from statesync.cli.serve import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP  # asyncio's _set_nodelay checks exactly this
+    finally:
+        sock.close()
+
+
 def test_header_timeout_must_be_a_positive_number(tmp_path: Path) -> None:
     for bad in ("0", "-1", "nan", "1e9"):
         proc = cli("serve", "--store", (tmp_path / "s").as_uri(), "--header-timeout", bad)
