@@ -46,8 +46,8 @@ from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
-from statesync.sync.store.indexcache import IndexCache
 from statesync.sync.store.content import iter_entry, read_entry
+from statesync.sync.store.indexcache import IndexCache
 from statesync.sync.store.lockguard import LockPolicy, ensure_free
 from statesync.sync.store.manifest import Manifest, load_manifest
 from statesync.sync.store.refs import (
@@ -71,7 +71,16 @@ if TYPE_CHECKING:
 OBJECT_PATH = "object.json"
 BYTES_PATH = "object.bin"
 
-__all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
+__all__ = [
+    "Diff",
+    "IndexCache",
+    "LockPolicy",
+    "LogEntry",
+    "PullResult",
+    "PushResult",
+    "Status",
+    "Store",
+]
 
 
 class Store:

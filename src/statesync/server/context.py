@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from statesync.server.tokens import TokenFile
-
 from statesync.sync.store.indexcache import IndexCache
 
 if TYPE_CHECKING:
