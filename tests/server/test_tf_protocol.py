@@ -173,6 +173,38 @@ def test_oversized_and_slow_bodies_are_refused(rig: Rig) -> None:
     assert rig.objects() == before
 
 
+def test_a_state_whose_chunk_gc_removed_is_stored_again(rig: Rig) -> None:
+    """The server's chunk index knew the old state's chunk; gc removed it; rolling back stores it.
+
+    The server keeps the store's chunk index in memory between writes: a
+    belief from before a gc must not make it name a chunk that gc deleted.
+    """
+    env = "/tf/scratch-gc"
+    old, new = state(1, big="a" * 5000), state(2, big="b" * 5000)
+    with rig.client("admin") as admin:
+        assert post(admin, env, old).status_code == 200
+        assert post(admin, env, new).status_code == 200
+        ok(
+            cli(
+                "--store",
+                rig.store,
+                "gc",
+                "--env",
+                "scratch-gc",
+                "--keep-last",
+                "1",
+                "--grace",
+                "0",
+            )
+        )
+        assert post(admin, env, old).status_code == 200  # an admin's rollback: serial down
+        assert admin.get(env).content == old
+    ok(cli("--store", rig.store, "verify", "--read-data"))
+    out = rig.token_file.parent / "gc-pull"
+    ok(cli("--store", rig.store, "pull", str(out), "--env", "scratch-gc"))
+    assert (out / "terraform.tfstate").read_bytes() == old
+
+
 def drip(rig: Rig, start: bytes, rest: bytes, every: float = 0.2) -> tuple[bytes, float]:
     """Send ``start``, then ``rest`` a byte every ``every`` s; the answer and the seconds it took.
 
