@@ -8,13 +8,15 @@ Starts ``statesync serve`` as a real process (a token, on 127.0.0.1, any
 free port) over a fresh local store in a temporary folder, then, over HTTP
 with the token (as Terraform would):
 
-1. for each history size H of ``--history``: the environment is given H
-   prior writes (through ``api.commit_files`` in this process: another
-   writer, as a CLI push would be; the server is not told), then
-   ``--writes`` sequential state writes (POST, Content-MD5) of a 100 KiB
-   Terraform state, each with the next serial and one changed output;
-   the write cost must not grow with H;
-2. ``--reads`` GETs of the head;
+1. for each history size H of ``--history``, a server over a store of its
+   own whose environment is given H prior writes (the first through the
+   server, the rest through ``api.commit_files`` in this process: another
+   writer, as a CLI push would be; the server is not told); then
+   ``--writes`` rounds of one state write (POST, Content-MD5) of a 100 KiB
+   Terraform state to each server in turn (so the machine's varying load
+   weighs on every size alike), each with the next serial and one changed
+   output; the write cost must not grow with H;
+2. ``--reads`` GETs of the head (the largest store);
    then the same writes through ``api.commit_files`` in this process (no
    HTTP, no server, with a chunk index cache as the server keeps), to show
    the store's share of a write;
@@ -76,6 +78,10 @@ def md5(body: bytes) -> str:
     return base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
+#: every server started, stopped at the end whatever happens
+_RUNNING: list[subprocess.Popen[str]] = []
+
+
 def start(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
     env = {
         **os.environ,
@@ -102,6 +108,7 @@ def start(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    _RUNNING.append(proc)
     assert proc.stderr is not None
     for line in proc.stderr:
         found = re.search(r"listening on (http\S+)", line)
@@ -208,21 +215,35 @@ def commit_only(tmp: Path, count: int) -> list[float]:
 
 
 def write_series(
-    tmp: Path, c: httpx.Client, history: list[int], writes: int
-) -> tuple[dict[int, list[float]], int]:
-    """Per history size, the client-side times of ``writes`` POSTs; the last serial."""
-    post(c, "/tf/bench", state(1))  # warm: the first write makes the env and loads the index
-    serial, done, series = 1, 1, {}
+    tmp: Path, history: list[int], writes: int
+) -> tuple[dict[int, list[float]], tuple[str, str]]:
+    """Per history size, the client-side times of ``writes`` POSTs, taken in turns.
+
+    One server and store per history size, prefilled, then the writes go
+    round-robin (one to each store in turn), so the machine's load, which
+    varies, weighs on every series alike. Returns the series and the
+    largest store's (url, token), still serving.
+    """
+    servers = {}
     for size in history:
-        if size > done:
-            prefill(tmp, "bench", range(serial + 1, serial + 1 + size - done))
-            serial, done = serial + size - done, size
-        bodies = [state(s) for s in range(serial + 1, serial + 1 + writes)]
-        timed_writes = [timed(post, c, "/tf/bench", b) for b in bodies]
-        assert all(r.status_code == 200 for _, r in timed_writes), timed_writes[0][1].text
-        series[size] = [ms for ms, _ in timed_writes]
-        serial, done = serial + writes, done + writes
-    return series, serial
+        folder = tmp / f"history-{size}"
+        folder.mkdir()
+        servers[size] = start(folder)
+    clients = {size: client(url, token) for size, (_, url, token) in servers.items()}
+    for size, c in clients.items():
+        post(c, "/tf/bench", state(1))  # the first write makes the env and loads the index
+        if size > 1:
+            prefill(tmp / f"history-{size}", "bench", range(2, size + 1))
+    series: dict[int, list[float]] = {size: [] for size in history}
+    for n in range(writes):
+        for size, c in clients.items():
+            ms, resp = timed(post, c, "/tf/bench", state(max(size, 1) + 1 + n))
+            assert resp.status_code == 200, resp.text
+            series[size].append(ms)
+    for c in clients.values():
+        c.close()
+    _, url, token = servers[history[-1]]
+    return series, (url, token)
 
 
 def main() -> int:
@@ -233,12 +254,11 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    history = sorted({int(h) for h in args.history.split(",")})
+    history = sorted({max(1, int(h)) for h in args.history.split(",")})
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        proc, url, token = start(Path(tmp))
         try:
+            series, (url, token) = write_series(Path(tmp), history, args.writes)
             with client(url, token) as c:
-                series, _ = write_series(Path(tmp), c, history, args.writes)
                 reads = [timed(c.get, "/tf/bench") for _ in range(args.reads)]
             assert all(r.status_code == 200 for _, r in reads)
             began = time.perf_counter()
@@ -246,8 +266,9 @@ def main() -> int:
                 errors = sum(pool.map(lambda i: client_run(url, token, i), range(args.clients)))
             wall = time.perf_counter() - began
         finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+            for running in _RUNNING:
+                running.terminate()
+                running.wait(timeout=15)
         inproc = commit_only(Path(tmp), args.writes)
     r = [ms for ms, _ in reads]
     by_history = {

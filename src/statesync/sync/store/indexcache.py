@@ -76,6 +76,9 @@ class IndexCache:
                 or now - self._loaded_at >= self.refresh_seconds
             ):
                 self._index = load_index(repo, skip_packs=marker.condemned, known=self._known)
+                # forget the bodies of indexes gc removed: memory stays the store's size
+                listed = self._index.packs_by_index
+                self._known = {i: part for i, part in self._known.items() if i in listed}
                 self._generation = marker.generation
                 self._loaded_at = now
                 self.loads += 1
