@@ -8,6 +8,7 @@ real store, the way ``statesync serve`` does, and checks the store with
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -61,7 +62,7 @@ class Counting(Backend):
 def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Store]:
     from pathlib import Path
 
-    url = f"memory://cache-{id(request)}" if request.param == "memory" else None
+    url = f"memory://cache-{uuid.uuid4().hex}" if request.param == "memory" else None
     url = url or (Path(str(tmp_path)) / "store").as_uri()
     with Store.init(url) as plain:
         counted = Store(open_repo(Counting(plain.repo.backend)), plain.config)
