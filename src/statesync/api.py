@@ -41,6 +41,7 @@ from statesync.sync.store import promotion_rule as rule_mod
 from statesync.sync.store.builder import SnapshotBuilder
 from statesync.sync.store.chunkindex import ChunkIndex, load_index
 from statesync.sync.store.content import iter_entry, read_entry
+from statesync.sync.store.indexcache import IndexCache
 from statesync.sync.store.lockguard import LockPolicy, ensure_free
 from statesync.sync.store.manifest import Manifest, load_manifest
 from statesync.sync.store.refs import (
@@ -80,7 +81,16 @@ async def _to_thread(fn: Callable[_P, _T], /, *args: _P.args, **kw: _P.kwargs) -
 
 BYTES_PATH = "object.bin"
 
-__all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
+__all__ = [
+    "Diff",
+    "IndexCache",
+    "LockPolicy",
+    "LogEntry",
+    "PullResult",
+    "PushResult",
+    "Status",
+    "Store",
+]
 
 
 class Store:
@@ -291,9 +301,14 @@ class Store:
         """Renew ``env``'s lease ``lock_id`` (restarting its TTL, or setting a new one)."""
         return lease_mod.renew(self.repo, layout.validate_env(env), lock_id, ttl)
 
-    def locks(self) -> list[lease_mod.LockStatus]:
-        """Every lease in the store, live or stale."""
-        return lease_mod.list_locks(self.repo)
+    def locks(self, *, probe_clock: bool = True) -> list[lease_mod.LockStatus]:
+        """Every lease in the store, live or stale.
+
+        Judged by the store's clock, read by writing a probe object; with
+        ``probe_clock=False`` nothing is written and "now" is this machine's
+        clock against the store's timestamp of each lease (read-only views).
+        """
+        return lease_mod.list_locks(self.repo, probe=probe_clock)
 
     def unlock(self, env: str, lock_id: str, force: bool = False) -> lease_mod.LockInfo:
         """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``)."""
@@ -874,6 +889,7 @@ def commit_files(
     include_secrets: bool = False,
     encrypt_all: bool = False,
     lock: LockPolicy | None = None,
+    index_cache: IndexCache | None = None,
 ) -> PushResult:
     """Make ``files`` (path -> bytes) ``env``'s next snapshot, if its head is still ``parent``.
 
@@ -883,7 +899,9 @@ def commit_files(
     sensitive values), which needs the environment's key like
     ``include_secrets``. Raises :class:`RefConflict` when the head is not
     ``parent`` (or moves meanwhile), :class:`LockedError` for another
-    holder's lease, :class:`KeyFailure` without a key.
+    holder's lease, :class:`KeyFailure` without a key. ``index_cache``: a
+    long-lived caller's chunk index (:mod:`statesync.sync.store.indexcache`),
+    so a commit does not list the store.
     """
     env = layout.validate_env(env)
     ensure_free(store.repo, env, lock or LockPolicy())
@@ -900,7 +918,9 @@ def commit_files(
         policy=store.policy, include_secrets=include_secrets or bool(extra), encrypt_all=encrypt_all
     )
     sealing = push_mod.Sealing.decide(store.repo, env, head, opts)
-    builder = SnapshotBuilder(store.repo, keys=sealing.keys if sealing.everything else None)
+    builder = SnapshotBuilder(
+        store.repo, keys=sealing.keys if sealing.everything else None, index_cache=index_cache
+    )
     entries = []
     for path, data in sorted(files.items()):
         wanted = _outside_policy(store.policy, path, data, extra.get(path, []))

@@ -9,7 +9,8 @@ rename that returned is not lost. These files are small and written at most
 a few times per command (keys, trust, pins, the folder's record, the serials
 seen, a bundle), so two fsyncs cost little next to a record that silently
 rolls back. On any failure the temporary file is removed and the target is
-left as it was.
+left as it was. The one exception is a cache verified on every read (the
+chunk index cache): it is written with ``durable=False``, without fsyncs.
 """
 
 from __future__ import annotations
@@ -28,15 +29,23 @@ _BLOCK = 1 << 20
 
 @contextlib.contextmanager
 def atomic_writer(
-    path: Path, *, mode: int = PRIVATE, exclusive: bool = False, make_parents: bool = False
+    path: Path,
+    *,
+    mode: int = PRIVATE,
+    exclusive: bool = False,
+    make_parents: bool = False,
+    durable: bool = True,
 ) -> Iterator[BinaryIO]:
     """Yield a file whose bytes replace ``path`` atomically when the block ends without error.
 
     ``mode``: the permission bits, set on the temporary file before the first
     write (so the bytes are never readable more widely). ``exclusive``: never
     replace an existing file (raises ``FileExistsError``). ``make_parents``:
-    create missing parent folders with mode 0700. Raises ``OSError`` from the
-    file system; whatever is raised, no temporary file is left behind.
+    create missing parent folders with mode 0700. ``durable=False`` skips
+    both fsyncs: a crash may then lose the write or leave the file empty or
+    torn, so it is only for caches whose every read is verified against the
+    content's id (a bad entry is fetched again). Raises ``OSError`` from the file system;
+    whatever is raised, no temporary file is left behind.
     """
     folder = path.parent
     if make_parents:
@@ -47,7 +56,8 @@ def atomic_writer(
             os.fchmod(out.fileno(), mode)
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         if exclusive:
             os.link(tmp, path)  # fails if path exists: never replaces a key
         else:
@@ -55,7 +65,8 @@ def atomic_writer(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    fsync_dir(folder)
+    if durable:
+        fsync_dir(folder)
 
 
 def write_atomic(
@@ -65,9 +76,12 @@ def write_atomic(
     mode: int = PRIVATE,
     exclusive: bool = False,
     make_parents: bool = False,
+    durable: bool = True,
 ) -> None:
     """Write ``data`` to ``path`` atomically and durably (see :func:`atomic_writer`)."""
-    with atomic_writer(path, mode=mode, exclusive=exclusive, make_parents=make_parents) as out:
+    with atomic_writer(
+        path, mode=mode, exclusive=exclusive, make_parents=make_parents, durable=durable
+    ) as out:
         out.write(data)
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -70,7 +71,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             name: tokens_mod.add(path, name, [tokens_mod.Grant.parse(g) for g in gs])
             for name, gs in grants.items()
         }
-        with serving(store, path, "--body-timeout", "1") as server:
+        with serving(store, path, "--body-timeout", "1", "--header-timeout", "1") as server:
             yield Rig(server, store, tokens, path)
     log = "".join(server.log)
     assert not any(t in log for t in tokens.values())
@@ -170,6 +171,122 @@ def test_oversized_and_slow_bodies_are_refused(rig: Rig) -> None:
     )  # then nothing: the client stalls
     assert raw(rig, slow).startswith(b"HTTP/1.1 408")
     assert rig.objects() == before
+
+
+def test_a_state_whose_chunk_gc_removed_is_stored_again(rig: Rig) -> None:
+    """The server's chunk index knew the old state's chunk; gc removed it; rolling back stores it.
+
+    The server keeps the store's chunk index in memory between writes: a
+    belief from before a gc must not make it name a chunk that gc deleted.
+    """
+    env = "/tf/scratch-gc"
+    old, new = state(1, big="a" * 5000), state(2, big="b" * 5000)
+    with rig.client("admin") as admin:
+        assert post(admin, env, old).status_code == 200
+        assert post(admin, env, new).status_code == 200
+        ok(
+            cli(
+                "--store",
+                rig.store,
+                "gc",
+                "--env",
+                "scratch-gc",
+                "--keep-last",
+                "1",
+                "--grace",
+                "0",
+            )
+        )
+        assert post(admin, env, old).status_code == 200  # an admin's rollback: serial down
+        assert admin.get(env).content == old
+    ok(cli("--store", rig.store, "verify", "--read-data"))
+    out = rig.token_file.parent / "gc-pull"
+    ok(cli("--store", rig.store, "pull", str(out), "--env", "scratch-gc"))
+    assert (out / "terraform.tfstate").read_bytes() == old
+
+
+def drip(rig: Rig, start: bytes, rest: bytes, every: float = 0.2) -> tuple[bytes, float]:
+    """Send ``start``, then ``rest`` a byte every ``every`` s; the answer and the seconds it took.
+
+    Stops when the server has answered 408 or closed the connection.
+    """
+    url = urlsplit(rig.server.url)
+    began = time.monotonic()
+    answer = b""
+    with socket.create_connection((url.hostname or "", url.port or 0), timeout=30) as sock:
+        sock.sendall(start)
+        sock.settimeout(every)
+        for i in range(len(rest) + 1000):
+            try:
+                if i < len(rest):
+                    sock.sendall(rest[i : i + 1])
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            answer += chunk
+            if b"\r\n\r\n" in answer.partition(b"HTTP/1.1 408")[2]:
+                break
+    return answer, time.monotonic() - began
+
+
+def test_slow_clients_get_408_within_the_limit_and_write_nothing(rig: Rig) -> None:
+    """Headers dripped, no request at all, a kept-alive connection's next request, a body."""
+    before = rig.objects()
+    auth = f"Authorization: Bearer {rig.tokens['admin']}\r\n".encode()
+    body = state(1)
+    headers = b"Host: x\r\n" + auth + f"Content-Length: {len(body)}\r\n\r\n".encode()
+    cases = {
+        "dripped headers": (b"POST /tf/prod HTTP/1.1\r\n", headers + body),
+        "nothing sent": (b"", b""),
+        "dripped body": (b"POST /tf/prod HTTP/1.1\r\n" + headers, body),
+    }
+    for name, (start, rest) in cases.items():
+        answer, seconds = drip(rig, start, rest)
+        assert answer.startswith(b"HTTP/1.1 408"), (name, answer[:200])
+        assert seconds < 4, (name, seconds)  # limits are 1 s; a loaded machine is slow
+    kept = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer, _ = drip(rig, kept + b"POST /tf/prod HTTP/1.1\r\n", headers + body)
+    assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 408" in answer, answer[:400]
+    assert rig.objects() == before
+    with rig.client("admin") as admin:  # the server still answers everyone else
+        assert admin.get("/tf/prod").status_code in (200, 404)
+
+
+def test_kept_alive_requests_are_not_held_by_nagle(rig: Rig) -> None:
+    """Each answer leaves at once (TCP_NODELAY): no 40 ms delayed-ACK wait per request."""
+    url = urlsplit(rig.server.url)
+    times = []
+    with socket.create_connection((url.hostname or "", url.port or 0), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as Go's client does
+        for _ in range(15):
+            began = time.perf_counter()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"}"):
+                answer += sock.recv(4096)
+            times.append(time.perf_counter() - began)
+    assert sorted(times)[len(times) // 2] < 0.035, times  # Nagle's floor is 40 ms
+
+
+def test_the_listening_socket_is_tcp_so_connections_get_nodelay() -> None:
+    from statesync.cli.serve import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP  # asyncio's _set_nodelay checks exactly this
+    finally:
+        sock.close()
+
+
+def test_header_timeout_must_be_a_positive_number(tmp_path: Path) -> None:
+    for bad in ("0", "-1", "nan", "1e9"):
+        proc = cli("serve", "--store", (tmp_path / "s").as_uri(), "--header-timeout", bad)
+        assert proc.returncode == 2, proc.stderr
+        assert "--header-timeout" in proc.stderr
 
 
 def test_lock_fences_writes_and_force_unlock_needs_admin(rig: Rig) -> None:

@@ -62,6 +62,13 @@ def add_serve_command(add: AddCommand, common: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time a client may take to send a body (default 30)",
     )
+    sp.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time a client may take to send a request line and headers (default 10)",
+    )
     sub = sp.add_subparsers(dest="serve_command", metavar="tokens")
     tokens = sub.add_parser("tokens", help="manage the server's tokens", parents=[common])
     tsub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
@@ -185,11 +192,18 @@ def cmd_serve(args: argparse.Namespace) -> Any:
     host, port = parse_listen(args.listen)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
+    for flag, value in (
+        ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
+    ):
+        if not 0 < value < 86400:  # also refuses nan
+            raise UsageError(f"{flag} must be between 0 and 86400 seconds, not {value}")
     uvicorn = _uvicorn()
     from statesync.cli.context import open_store
     from statesync.server import context, tokens
     from statesync.server.app import create_app
     from statesync.server.metrics import Metrics
+    from statesync.server.slowclients import with_head_timeout
 
     token_file = tokens.TokenFile(_token_path(args))
     count = 0 if args.no_auth else len(token_file.table().entries)
@@ -222,6 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
         timeout_graceful_shutdown=10,
         limit_concurrency=256,  # past it: 503, which Terraform retries
         h11_max_incomplete_event_size=64 * 1024,
+        http=with_head_timeout(args.header_timeout),  # uvicorn has no deadline for headers
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -234,7 +249,10 @@ def _bind(host: str, port: int) -> socket.socket:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when
+    # the socket says it is TCP; without it Nagle holds a response's last small segment
+    # until the client's delayed ACK, 40 ms on every request of a kept-alive connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from statesync.server.tokens import TokenFile
+from statesync.sync.store.indexcache import IndexCache
 
 if TYPE_CHECKING:
     from statesync.api import Store
@@ -61,6 +62,8 @@ class ServerContext:
     settings: ServerSettings = field(default_factory=ServerSettings)
     metrics: Metrics | None = None
     cache: StateCache = field(default_factory=StateCache)
+    #: the store's chunks, kept across writes (a write lists nothing while no gc runs)
+    index_cache: IndexCache = field(default_factory=IndexCache)
 
     @property
     def store_url(self) -> str:

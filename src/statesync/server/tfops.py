@@ -40,6 +40,7 @@ from statesync.server.auth import Caller, forbidden
 from statesync.server.context import ServerContext
 from statesync.server.tfstate import (
     STATE_FILE,
+    StateHead,
     TfLock,
     from_purpose,
     head_of,
@@ -119,7 +120,7 @@ def _describe(tf: TfLock) -> str:
 
 
 def _history_check(
-    ctx: ServerContext, env: str, caller: Caller, body: bytes, current: bytes | None
+    env: str, caller: Caller, new: StateHead, current: bytes | None
 ) -> Answer | None:
     """409 when the new state's lineage changed or its serial went down (admins may)."""
     if current is None or caller.is_admin(env):
@@ -128,7 +129,6 @@ def _history_check(
         old = head_of(parse_state(current))
     except UsageError:
         return None  # not a state (written by other means): nothing to protect
-    new = head_of(parse_state(body))
     if new.lineage != old.lineage:
         return Answer.text(
             409,
@@ -152,12 +152,12 @@ def put(ctx: ServerContext, env: str, caller: Caller, body: bytes, lock_id: str 
         return fence
     policy, during = fence
     head = api.read_head_file(ctx.store, env, STATE_FILE, cache=ctx.cache)
-    refused = _history_check(ctx, env, caller, body, head.data)
+    state = head_of(doc)
+    refused = _history_check(env, caller, state, head.data)
     if refused is not None:
         return refused
     sensitive = sensitive_pointers(doc)
     found = api.secret_pointers(ctx.store, STATE_FILE, body)
-    state = head_of(doc)
     result = api.commit_files(
         ctx.store,
         env,
@@ -167,6 +167,7 @@ def put(ctx: ServerContext, env: str, caller: Caller, body: bytes, lock_id: str 
         include_secrets=bool(sensitive or found),
         encrypt_all=ctx.settings.encrypt_all,
         lock=policy,
+        index_cache=ctx.index_cache,
         message=f"terraform state serial {state.serial}" + (f" ({during})" if during else ""),
         tags={
             "terraform.serial": str(state.serial),

@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from statesync.api import Store
+from statesync.backends.base import Backend
+from statesync.sync.store.repo import open_repo
 from tests.helpers import write
 from tests.leakscan import planted
 
@@ -27,13 +29,19 @@ PASSPHRASE = "web view passphrase 1"
 
 @dataclass
 class WebCtx:
-    """The smallest :class:`statesync.server.web.deps.WebContext`: one open store."""
+    """The smallest :class:`statesync.server.web.deps.WebContext`: one open store.
+
+    ``wrap``: put a recording layer around the store's real backend.
+    """
 
     store_url: str
+    wrap: Callable[[Backend], Backend] | None = None
     opened: Store = field(init=False)
 
     def __post_init__(self) -> None:
         self.opened = Store.open(self.store_url)
+        if self.wrap is not None:
+            self.opened = Store(open_repo(self.wrap(self.opened.repo.backend)), self.opened.config)
 
     def store(self) -> Store:
         return self.opened
@@ -43,11 +51,15 @@ class WebCtx:
 
 
 @contextmanager
-def serve_web(store_url: str, user_dirs: Path | None = None) -> Iterator[str]:
+def serve_web(
+    store_url: str,
+    user_dirs: Path | None = None,
+    wrap: Callable[[Backend], Backend] | None = None,
+) -> Iterator[str]:
     """Serve the web view of ``store_url`` on 127.0.0.1:<free port>; yields the base URL.
 
     ``user_dirs``: open the store with user folders of its own there (for a
-    fixture that outlives one test's folders).
+    fixture that outlives one test's folders). ``wrap``: as for :class:`WebCtx`.
     """
     import uvicorn
     from starlette.applications import Starlette
@@ -57,7 +69,7 @@ def serve_web(store_url: str, user_dirs: Path | None = None) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         if user_dirs is not None:
             private_env(user_dirs, mp)
-        ctx = WebCtx(store_url)
+        ctx = WebCtx(store_url, wrap)
     app = Starlette(routes=web_routes(ctx))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 import pytest
 
 from statesync.api import Store
+from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
 from tests.helpers import write
 from tests.leakscan import MARKER
 from tests.server.web.conftest import PASSPHRASE, Fetched, WebStore, fetch, serve_web
@@ -170,20 +173,108 @@ def build_damaged(base: Path) -> WebStore:
     return WebStore((base / "store").as_uri(), first, second, "", 0)
 
 
-def test_every_page_over_any_backend(any_store_url: str, tmp_path: Path) -> None:
-    """The same pages over each store backend (small store)."""
+class Recording(Backend):
+    """The real driver; records every put and delete (a write undone leaves no other trace)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner, self.url = inner, inner.url
+        self.writes: list[str] = []
+
+    def get(self, key: str) -> tuple[bytes, Version]:
+        return self.inner.get(key)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self.inner.get_range(key, start, length)
+
+    def open_read(self, key: str) -> BinaryIO:
+        return self.inner.open_read(key)
+
+    def head(self, key: str) -> Meta:
+        return self.inner.head(key)
+
+    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
+        self.writes.append(f"put {key}")
+        return self.inner.put(key, data, mode)
+
+    def delete(self, key: str, expected: Version | None = None) -> None:
+        self.writes.append(f"delete {key}")
+        self.inner.delete(key, expected)
+
+    def list(self, prefix: str) -> Iterator[Meta]:
+        return self.inner.list(prefix)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _listing(url: str) -> dict[str, object]:
+    """Every object of the store with its version."""
+    from statesync.backends import open_backend
+
+    backend = open_backend(url)
+    try:
+        return {m.key: m.version for m in backend.list("")}
+    finally:
+        backend.close()
+
+
+def _recorded() -> tuple[list[Recording], Callable[[Backend], Backend]]:
+    made: list[Recording] = []
+
+    def wrap(inner: Backend) -> Backend:
+        made.append(Recording(inner))
+        return made[-1]
+
+    return made, wrap
+
+
+def test_every_page_over_any_backend_writes_nothing(any_store_url: str, tmp_path: Path) -> None:
+    """The same pages over each store backend (small store); the store is not written."""
     store = Store.init(any_store_url)
     try:
         write(tmp_path / "w", "s.json", {"k": 1, "password": "x"})
         a = store.push(tmp_path / "w", "dev").snapshot
         write(tmp_path / "w", "s.json", {"k": 2, "password": "y"})
         b = store.push(tmp_path / "w", "dev").snapshot
-        with serve_web(any_store_url) as url:
-            assert "dev" in get(url + "/").text
+        store.lock("dev", ttl=3600, purpose="deploy")
+        before = _listing(any_store_url)
+        made, wrap = _recorded()
+        with serve_web(any_store_url, wrap=wrap) as url:
+            envs = get(url + "/").text
+            assert "dev" in envs and "held by" in envs
             assert b[:12] in get(url + "/env/dev").text
             assert "s.json" in get(url + f"/snap/{b}").text
             assert SECRET_MARKER_HTML in get(url + f"/snap/{b}/file/s.json").text
             assert "/k" in get(url + f"/diff?a={a}&b={b}").text
+            get(url + "/env/nope", 404)
+        assert made and made[0].writes == [], "a page wrote to the store"
+        assert _listing(any_store_url) == before
+    finally:
+        store.close()
+
+
+def test_leases_are_judged_live_or_stale_without_a_clock_probe(tmp_path: Path) -> None:
+    """Expiry from the store's timestamp of the lease, "now" from the server's clock."""
+    import time
+
+    url = (tmp_path / "store").as_uri()
+    store = Store.init(url)
+    try:
+        write(tmp_path / "w", "s.json", {"k": 1})
+        for env in ("held", "gone"):
+            store.push(tmp_path / "w", env)
+        store.lock("held", ttl=3600, purpose="deploy")
+        store.lock("gone", ttl=1, purpose="crashed apply")
+        time.sleep(2.5)  # past the 1 s TTL and the clock grace
+        before = _listing(url)
+        made, wrap = _recorded()
+        with serve_web(url, wrap=wrap) as web:
+            page = get(web + "/").text
+        held = page.split('href="/env/held"')[1].split("</tr>")[0]
+        gone = page.split('href="/env/gone"')[1].split("</tr>")[0]
+        assert "held by" in held and "stale" not in held
+        assert "stale lease" in gone and "held by" not in gone
+        assert made[0].writes == [] and _listing(url) == before
     finally:
         store.close()
 

@@ -45,8 +45,8 @@ def _env_row(store: Store, cache: LineCache, name: str, lock: LockStatus | None)
 def environments(
     store: Store, cache: LineCache, request: Request, base: dict[str, Any]
 ) -> HTMLResponse:
-    try:  # judging a lease probes the store's clock (a write): a read-only store may refuse
-        locks, lease_problem = {st.env: st for st in store.locks()}, None
+    try:  # a page writes nothing: leases are judged by this server's clock, not a probe
+        locks, lease_problem = {st.env: st for st in store.locks(probe_clock=False)}, None
     except StatesyncError as exc:
         locks, lease_problem = {}, f"{type(exc).__name__}: {exc}"
     rows = [_env_row(store, cache, name, locks.get(name)) for name in store.envs()]

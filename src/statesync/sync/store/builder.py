@@ -10,6 +10,7 @@ from statesync.sync.progress import Meter, quiet
 from statesync.sync.store import codec, gc_marker
 from statesync.sync.store.chunker import Chunker
 from statesync.sync.store.chunkindex import ChunkIndex, load_index, write_index
+from statesync.sync.store.indexcache import IndexCache
 from statesync.sync.store.manifest import ChunkRef, Entry, is_document
 from statesync.sync.store.packs import PackUploader
 from statesync.sync.store.repo import Repo
@@ -73,9 +74,16 @@ class SnapshotBuilder:
         progress: Meter | None = None,
         workers: int = 4,
         keys: EnvKeys | None = None,
+        index_cache: IndexCache | None = None,
     ) -> None:
-        """``keys``: seal every chunk with this environment's key (``--encrypt all``)."""
+        """``keys``: seal every chunk with this environment's key (``--encrypt all``).
+
+        ``index_cache``: a long-lived writer's chunk index, used instead of
+        listing the store when the gc generation allows it (and taught what
+        this builder uploads).
+        """
         self.repo = repo
+        self._cache = index_cache
         self._name = keys.chunk_id if keys else codec.sha256_hex
         self._sealed_for = keys.env if keys else None
         self.chunker = Chunker(repo.descriptor)
@@ -95,7 +103,10 @@ class SnapshotBuilder:
             marker = gc_marker.read_marker(self.repo)
             self.gc_generation = marker.generation
             self._uploader.avoid = marker.condemned
-            self._index = load_index(self.repo, skip_packs=marker.condemned)
+            if self._cache is not None:
+                self._index = self._cache.index_for(self.repo, marker)
+            else:
+                self._index = load_index(self.repo, skip_packs=marker.condemned)
         return self._index
 
     @property
@@ -160,7 +171,10 @@ class SnapshotBuilder:
 
     def finish(self) -> None:
         """Upload the last pack and the index for everything uploaded."""
-        write_index(self.repo, self._uploader.finish(), self._keys)
+        packs = self._uploader.finish()
+        index_id = write_index(self.repo, packs, self._keys)
+        if self._cache is not None:
+            self._cache.learn(self.gc_generation, index_id, packs)
 
     def abort(self) -> None:
         """Stop without writing an index (uploaded packs stay unreferenced for gc)."""

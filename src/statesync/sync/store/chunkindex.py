@@ -149,14 +149,22 @@ class ChunkIndex:
 
 
 def load_index(
-    repo: Repo, *, cached: bool = True, skip_packs: frozenset[str] = frozenset()
+    repo: Repo,
+    *,
+    cached: bool = True,
+    skip_packs: frozenset[str] = frozenset(),
+    known: dict[str, ChunkIndex] | None = None,
 ) -> ChunkIndex:
     """Read every index object, skipping damaged ones, and keep only locations that exist.
 
     ``cached=False`` reads every index body from the store (``verify``).
     ``skip_packs``: packs to count as absent (those a running gc condemned,
-    see :mod:`statesync.sync.store.gc_marker`). Never raises for a damaged index:
-    it is named in ``damaged`` and logged.
+    see :mod:`statesync.sync.store.gc_marker`). ``known``: index id -> its
+    rows, already read and verified by this process (index objects never
+    change): only listed ids not in it are read, and those read are added to
+    it (a long-lived writer's memory, :mod:`statesync.sync.store.indexcache`).
+    Which packs exist always comes from the fresh listing. Never raises for a
+    damaged index: it is named in ``damaged`` and logged.
     """
     ids = [layout.index_id_from_key(m.key) for m in repo.backend.list(layout.INDEX)]
     # Listed after the indexes: a pack is uploaded before the index naming it.
@@ -167,23 +175,54 @@ def load_index(
     } - skip_packs
     index = ChunkIndex()
     index.present_packs = present
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for index_id, doc in zip(
-            ids, pool.map(lambda i: _read_one(repo, i, cached), ids), strict=True
-        ):
-            if isinstance(doc, _Unreadable):
-                index.unreadable.append((layout.index_key(index_id), doc.env))
-            elif isinstance(doc, IndexDamage):
-                log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
-                index.damaged.append(doc)
-            else:
-                index.packs_by_index[index_id] = {loc.pack for loc in doc.locations.values()}
-                _merge(index, doc, present)
+    for index_id, doc in zip(ids, _read_all(repo, ids, cached, known), strict=True):
+        if isinstance(doc, _Unreadable):
+            index.unreadable.append((layout.index_key(index_id), doc.env))
+        elif isinstance(doc, IndexDamage):
+            log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
+            index.damaged.append(doc)
+        else:
+            if known is not None:
+                known[index_id] = doc
+            index.packs_by_index[index_id] = {loc.pack for loc in doc.locations.values()}
+            _merge(index, doc, present)
     for cid in [c for c in index.lost if c in index.locations]:
         del index.lost[cid]
     if index.damaged:
         index._repo = repo
     return index
+
+
+def _read_all(
+    repo: Repo, ids: list[str], cached: bool, known: dict[str, ChunkIndex] | None
+) -> list[ChunkIndex | IndexDamage | _Unreadable]:
+    """Each index's rows, in ``ids``' order; only those not ``known`` are read (8 at once)."""
+    have = known or {}
+    todo = [i for i in ids if i not in have]
+    if len(todo) > 1:  # a pool only when there is something to overlap
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            read = dict(
+                zip(todo, pool.map(lambda i: _read_one(repo, i, cached), todo), strict=True)
+            )
+    else:
+        read = {i: _read_one(repo, i, cached) for i in todo}
+    return [have[i] if i in have else read[i] for i in ids]
+
+
+def learn(index: ChunkIndex, packs: PackEntries) -> ChunkIndex:
+    """Add the rows of packs this process just uploaded (they exist) to ``index``.
+
+    Returns those rows alone, as :func:`load_index` reads an index naming them.
+    """
+    part = ChunkIndex()
+    part.add_packs(packs)
+    present = {loc.pack for loc in part.locations.values()}
+    if index.present_packs is not None:
+        index.present_packs |= present
+    _merge(index, part, present)
+    for cid in part.locations:
+        index.lost.pop(cid, None)
+    return part
 
 
 def _read_one(repo: Repo, index_id: str, cached: bool) -> ChunkIndex | IndexDamage | _Unreadable:
@@ -304,7 +343,9 @@ def _checked(doc: object, where: str) -> dict[str, PackEntries]:
 
 
 def _cache_put(repo: Repo, index_id: str, body: bytes) -> None:
+    # Not fsynced: every cached body is verified against its id when read, and
+    # one lost to a crash is simply fetched from the store again.
     path = _cache_path(repo, index_id)
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, body)
+        write_atomic(path, body, durable=False)

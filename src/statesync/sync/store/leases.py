@@ -189,11 +189,16 @@ def _read(repo: Repo, env: str, damaged_ok: bool = False) -> _Current | None:
     )
 
 
-def _expiry(repo: Repo, cur: _Current) -> tuple[datetime, datetime]:
-    """``(expires_at, now)``, both on the store's clock when the backend has one."""
+def _expiry(repo: Repo, cur: _Current, probe: bool = True) -> tuple[datetime, datetime]:
+    """``(expires_at, now)``, both on the store's clock when the backend has one.
+
+    ``probe=False`` writes no clock probe: the expiry still comes from the
+    store's timestamp of the lease's last write, but "now" is this machine's
+    clock (the grace of ``_CLOCK_GRACE`` absorbs a small skew).
+    """
     ttl = timedelta(seconds=cur.info.ttl_seconds) + _CLOCK_GRACE
     if cur.modified is not None:
-        now = store_now(repo.backend)
+        now = store_now(repo.backend) if probe else local_now()
         if now is not None:
             return cur.modified + ttl, now
     try:  # no store timestamps: the holder's own record, on our clock
@@ -266,22 +271,28 @@ class LockStatus:
         return {**out, "malformed": self.problem} if self.problem else out
 
 
-def lock_status(repo: Repo, env: str, damaged_ok: bool = False) -> LockStatus | None:
+def lock_status(
+    repo: Repo, env: str, damaged_ok: bool = False, *, probe: bool = True
+) -> LockStatus | None:
     """``env``'s lock and whether it is live; None if there is none.
 
     A malformed lock is :class:`IntegrityError` naming it, unless ``damaged_ok``.
+    ``probe=False`` judges without writing anything (a read-only view): the
+    lease's own store timestamp plus its TTL against this machine's clock,
+    so a skew between the two shifts the verdict by that much (see :func:`_expiry`).
     """
     cur = _read(repo, env, damaged_ok)
     if cur is None:
         return None
-    expires, now = _expiry(repo, cur)
+    expires, now = _expiry(repo, cur, probe)
     return LockStatus(env, cur.info, expires, now, cur.problem)
 
 
-def list_locks(repo: Repo) -> list[LockStatus]:
-    """Every lock in the store (live, stale or malformed), by environment."""
+def list_locks(repo: Repo, *, probe: bool = True) -> list[LockStatus]:
+    """Every lock in the store (live, stale or malformed), by environment (``probe``: as above)."""
     envs = sorted(layout.env_from_lock_key(m.key) for m in repo.backend.list(layout.LOCKS))
-    return [st for env in envs if (st := lock_status(repo, env, damaged_ok=True)) is not None]
+    found = (lock_status(repo, env, damaged_ok=True, probe=probe) for env in envs)
+    return [st for st in found if st is not None]
 
 
 def renew(repo: Repo, env: str, lock_id: str, ttl: float | None = None) -> Lease:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from statesync.errors import IntegrityError, SnapshotNotFound, UsageError
 from statesync.sync.store import layout
+from statesync.sync.store.gc_marker import read_marker
 from statesync.sync.store.manifest import load_manifest
 from statesync.sync.store.refs import list_envs, read_trusted_head
 from statesync.sync.store.repo import Repo
@@ -36,15 +37,20 @@ def check_id_or_prefix(name: str) -> str:
 
 
 def history_of(repo: Repo, head: str) -> Iterator[str]:
-    """Every snapshot reachable from ``head`` through parents (each once)."""
-    todo, seen = [head], set()
+    """Every snapshot reachable from ``head`` through parents (each once).
+
+    A parent gc removed on purpose (a history cut, in the gc marker) ends
+    that line of history; it is not damage, so it does not stop the walk.
+    """
+    todo, seen, cuts = [head], set(), read_marker(repo).cuts
     while todo:
         snap = todo.pop()
         if snap in seen:
             continue
         seen.add(snap)
         yield snap
-        todo.extend(p for p in load_manifest(repo, snap).parents if layout.is_object_id(p))
+        parents = load_manifest(repo, snap).parents
+        todo.extend(p for p in parents if layout.is_object_id(p) and p not in cuts)
 
 
 def _reachable(repo: Repo, heads: list[str], candidates: set[str]) -> set[str]:
