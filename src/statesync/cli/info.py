@@ -26,8 +26,8 @@ def add_info_command(add: AddCommand) -> None:
 
 def cmd_info(args: argparse.Namespace) -> Any:
     """The :class:`statesync.info.Info` as a dict under ``--json``; else print text."""
-    from statesync.cli.output import jsonable
     from statesync.cli.context import config
+    from statesync.cli.output import jsonable
     from statesync.info import describe
 
     doc = jsonable(describe(config(args)))
