@@ -14,38 +14,27 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
 from statesync import api
 from statesync.api import Store
-from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
+from statesync.backends.base import OVERWRITE, Backend, PutData, PutMode, Version
 from statesync.sync.store.repo import open_repo
 from statesync.sync.store.retention import Policy
+from tests.delegating import Delegating
 from tests.helpers import tree, write
 
 LONG = bool(os.environ.get("STATESYNC_LONG"))
 KEEP_ONE = Policy(keep_last=1)
 
 
-class Hooked(Backend):
+class Hooked(Delegating):
     """The real driver, calling ``hook(verb, key, when)`` around puts and deletes."""
 
     def __init__(self, inner: Backend, hook: Callable[[str, str, str], None]) -> None:
-        self.inner, self.hook, self.url = inner, hook, inner.url
-
-    def get(self, key: str) -> tuple[bytes, Version]:
-        return self.inner.get(key)
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        return self.inner.get_range(key, start, length)
-
-    def open_read(self, key: str) -> BinaryIO:
-        return self.inner.open_read(key)
-
-    def head(self, key: str) -> Meta:
-        return self.inner.head(key)
+        super().__init__(inner)
+        self.hook = hook
 
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         self.hook("put", key, "before")
@@ -56,9 +45,6 @@ class Hooked(Backend):
     def delete(self, key: str, expected: Version | None = None) -> None:
         self.hook("delete", key, "before")
         self.inner.delete(key, expected)
-
-    def list(self, prefix: str) -> Iterator[Meta]:
-        return self.inner.list(prefix)
 
 
 def _variant(name: str, n: int) -> bytes:

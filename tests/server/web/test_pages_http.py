@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import quote
 
 import pytest
 
 from statesync.api import Store
-from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
+from statesync.backends.base import OVERWRITE, Backend, PutData, PutMode, Version
+from tests.delegating import Delegating
 from tests.helpers import write
 from tests.leakscan import MARKER
 from tests.server.web.conftest import PASSPHRASE, Fetched, WebStore, fetch, serve_web
@@ -173,24 +173,12 @@ def build_damaged(base: Path) -> WebStore:
     return WebStore((base / "store").as_uri(), first, second, "", 0)
 
 
-class Recording(Backend):
+class Recording(Delegating):
     """The real driver; records every put and delete (a write undone leaves no other trace)."""
 
     def __init__(self, inner: Backend) -> None:
-        self.inner, self.url = inner, inner.url
+        super().__init__(inner)
         self.writes: list[str] = []
-
-    def get(self, key: str) -> tuple[bytes, Version]:
-        return self.inner.get(key)
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        return self.inner.get_range(key, start, length)
-
-    def open_read(self, key: str) -> BinaryIO:
-        return self.inner.open_read(key)
-
-    def head(self, key: str) -> Meta:
-        return self.inner.head(key)
 
     def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
         self.writes.append(f"put {key}")
@@ -199,12 +187,6 @@ class Recording(Backend):
     def delete(self, key: str, expected: Version | None = None) -> None:
         self.writes.append(f"delete {key}")
         self.inner.delete(key, expected)
-
-    def list(self, prefix: str) -> Iterator[Meta]:
-        return self.inner.list(prefix)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _listing(url: str) -> dict[str, object]:

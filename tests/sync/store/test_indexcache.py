@@ -10,25 +10,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 
 import pytest
 
 from statesync import api
 from statesync.api import IndexCache, Store
-from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
+from statesync.backends.base import Backend, Meta, Version
 from statesync.errors import GcRaced
 from statesync.sync.store.repo import open_repo
 from statesync.sync.store.retention import Policy
+from tests.delegating import Delegating
 
 PATH = "terraform.tfstate"
 
 
-class Counting(Backend):
+class Counting(Delegating):
     """The real driver; counts ``list`` calls and calls ``hook(key)`` after each get."""
 
     def __init__(self, inner: Backend) -> None:
-        self.inner, self.url = inner, inner.url
+        super().__init__(inner)
         self.lists = 0
         self.hook: Callable[[str], None] = lambda key: None
 
@@ -37,21 +37,6 @@ class Counting(Backend):
             return self.inner.get(key)
         finally:  # also after NotFound (no gc has run yet: no marker)
             self.hook(key)
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        return self.inner.get_range(key, start, length)
-
-    def open_read(self, key: str) -> BinaryIO:
-        return self.inner.open_read(key)
-
-    def head(self, key: str) -> Meta:
-        return self.inner.head(key)
-
-    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
-        return self.inner.put(key, data, mode)
-
-    def delete(self, key: str, expected: Version | None = None) -> None:
-        self.inner.delete(key, expected)
 
     def list(self, prefix: str) -> Iterator[Meta]:
         self.lists += 1

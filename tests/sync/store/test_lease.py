@@ -8,10 +8,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
 
 import pytest
 
@@ -36,37 +35,9 @@ from statesync.sync.store.refs import read_ref
 from statesync.sync.store.repo import Repo, init_repo
 from statesync.whoami import user_at_host
 from tests.cloud_rigs import on_emulator
+from tests.delegating import Delegating
 
 # --- test backends --------------------------------------------------------------
-
-
-class Delegating(Backend):
-    """Passes every verb to ``inner``; subclasses bend one of them."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.url = inner.url
-
-    def get(self, key: str) -> tuple[bytes, Version]:
-        return self.inner.get(key)
-
-    def get_range(self, key: str, start: int, length: int) -> bytes:
-        return self.inner.get_range(key, start, length)
-
-    def open_read(self, key: str) -> BinaryIO:
-        return self.inner.open_read(key)
-
-    def head(self, key: str) -> Meta:
-        return self.inner.head(key)
-
-    def put(self, key: str, data: PutData, mode: PutMode = OVERWRITE) -> Version:
-        return self.inner.put(key, data, mode)
-
-    def delete(self, key: str, expected: Version | None = None) -> None:
-        self.inner.delete(key, expected)
-
-    def list(self, prefix: str) -> Iterator[Meta]:
-        return self.inner.list(prefix)
 
 
 class StoreClock:
