@@ -160,8 +160,12 @@ class Store:
         progress: MeterFactory | None = None,
         lock: LockPolicy | None = None,
         allow_downgrade: bool = False,
+        exclude: list[str] | None = None,
     ) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.push.push`).
+
+        Paths matched by the folder's ``.statesyncignore`` or by ``exclude``
+        (``.gitignore`` patterns, which win ties) are not pushed.
 
         ``include_secrets`` seals secret values and files with the environment's
         key instead of leaving them out; ``encrypt_all`` seals every chunk and
@@ -183,6 +187,7 @@ class Store:
             include_secrets=include_secrets,
             encrypt_all=encrypt_all,
             allow_downgrade=allow_downgrade,
+            exclude=tuple(exclude or ()),
         )
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
@@ -206,11 +211,17 @@ class Store:
         allow_rollback: bool = False,
         skip_secrets: bool = False,
         progress: MeterFactory | None = None,
+        paths: list[str] | None = None,
+        exclude: list[str] | None = None,
     ) -> PullResult:
         """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically.
 
         ``skip_secrets`` pulls everything else when no key is available: sealed
         secrets are not decrypted and this machine's own values and files stay.
+        ``paths`` (``.gitignore`` patterns): only the matching files are written
+        or removed, the rest of the folder and its sync record stay as they
+        are (:class:`ViewNotFound` if none matches). Paths the folder's
+        ``.statesyncignore`` or ``exclude`` match are never written or removed.
         """
         opts = PullOptions(
             force=force,
@@ -218,6 +229,8 @@ class Store:
             policy=self.policy,
             progress=progress,
             skip_secrets=skip_secrets,
+            paths=tuple(paths or ()),
+            exclude=tuple(exclude or ()),
         )
         return pull_mod.pull(self.repo, Path(folder), layout.validate_env(env), snapshot, opts)
 
@@ -239,6 +252,18 @@ class Store:
 
     def diff(self, a: str, b: str) -> Diff:
         return history.diff(self.repo, a, b)
+
+    def cat(self, ref: str, path: str, *, skip_secrets: bool = False) -> Iterator[bytes]:
+        """The bytes of ``path`` in ``ref`` (an environment or a snapshot id or prefix).
+
+        Streamed and verified as read; secrets as a pull would write them
+        (see :func:`statesync.sync.cat.cat`). Raises :class:`ViewNotFound` for
+        a path the snapshot lacks, :class:`KeyFailure`, :class:`IntegrityError`.
+        """
+        from statesync.sync.cat import cat
+
+        snap = history.resolve(self.repo, ref)
+        return cat(self.repo, snap, path, policy=self.policy, skip_secrets=skip_secrets)
 
     # --- environments and leases ---------------------------------------------
 

@@ -68,6 +68,7 @@ def cmd_push(args: argparse.Namespace) -> Any:
         progress=_progress(args),
         lock=_lock_policy(args),
         allow_downgrade=args.allow_downgrade,
+        exclude=args.exclude,
     )
 
 
@@ -80,6 +81,8 @@ def cmd_pull(args: argparse.Namespace) -> Any:
         allow_rollback=args.allow_rollback,
         skip_secrets=args.skip_secrets,
         progress=_progress(args),
+        paths=args.path,
+        exclude=args.exclude,
     )
 
 

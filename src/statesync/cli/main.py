@@ -51,7 +51,9 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(args, f"internal error: {type(exc).__name__}: {exc}", 1)
     from statesync.cli.render import render
 
-    if args.json:
+    if result is None:  # the command wrote its own output (cat)
+        pass
+    elif args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     elif not args.quiet:
         render(args.command, result)
