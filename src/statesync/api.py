@@ -15,7 +15,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -92,27 +92,44 @@ class Store:
 
     @staticmethod
     def _backend(
-        url: str | None, retry_budget: float | None = None
+        url: str | None, config: Config | None, retry_budget: float | None = None
     ) -> tuple[RetryingBackend, Config]:
-        cfg = load_config(url)
+        cfg = _resolve_config(url, config)
         return RetryingBackend(open_backend(cfg.store), budget=retry_budget), cfg
 
     @classmethod
-    def open(cls, url: str | None = None, *, retry_budget: float | None = None) -> Store:
-        """Open an existing store (``None``: resolve from env/config/default).
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        config: Config | None = None,
+        retry_budget: float | None = None,
+    ) -> Store:
+        """Open an existing store.
 
-        ``retry_budget``: seconds one store call may spend retrying transient
-        faults (default: ``STATESYNC_RETRY_BUDGET`` or the CLI's budget).
+        With ``url`` or ``config`` nothing else is read: no ``statesync.toml``
+        of the working folder, no ``STATESYNC_STORE`` (``config`` holds the
+        secret policy and recipients; default: the built-in policy, no
+        recipients; ``url`` wins over ``config.store``). With neither, the
+        CLI's resolution (:meth:`configured`). ``retry_budget``: seconds one
+        store call may spend retrying transient faults (default:
+        ``STATESYNC_RETRY_BUDGET`` or the CLI's budget).
         """
-        backend, cfg = cls._backend(url, retry_budget)
+        backend, cfg = cls._backend(url, config, retry_budget)
         repo = open_repo(backend)
         _check_pin(repo)
         return cls(repo, cfg)
 
     @classmethod
-    def init(cls, url: str | None = None) -> Store:
-        """Create a store; :class:`StoreExists` if there is one already."""
-        backend, cfg = cls._backend(url)
+    def configured(cls, store: str | None = None, *, retry_budget: float | None = None) -> Store:
+        """Open the store as the CLI does: ``store`` (``--store``), then ``STATESYNC_STORE``,
+        then the nearest ``statesync.toml``, then the default; the policy from that file."""
+        return cls.open(config=load_config(store), retry_budget=retry_budget)
+
+    @classmethod
+    def init(cls, url: str | None = None, *, config: Config | None = None) -> Store:
+        """Create a store (``url``, ``config``: as for open); :class:`StoreExists` if one exists."""
+        backend, cfg = cls._backend(url, config)
         repo = init_repo(backend)
         _check_pin(repo, reset=True)  # this machine made it: pin the id it chose
         return cls(repo, cfg)
@@ -124,7 +141,7 @@ class Store:
         Without ``reset``, a store whose id differs from the pin raises
         :class:`IntegrityError` as every other command does.
         """
-        backend, _ = cls._backend(url)
+        backend, _ = cls._backend(url, None)
         try:
             repo = open_repo(backend)
             return {
@@ -320,7 +337,7 @@ class Store:
         encryption than this machine used for it, unless ``allow_downgrade``.
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
-        allowed = load_config(self.url).promotion_allowed  # the rule as it is now
+        allowed = self._current_config().promotion_allowed  # the rule as it is now
         return promote_mod.promote(
             self.repo, src, dst, message, allowed, lock=lock, allow_downgrade=allow_downgrade
         )
@@ -483,7 +500,7 @@ class Store:
         """Key management (``[keys] recipients`` of statesync.toml + ``identities`` specs)."""
         from statesync.keys import KeyAdmin
 
-        return KeyAdmin(self.repo, load_config(self.url).recipients, identities or [])
+        return KeyAdmin(self.repo, self._current_config().recipients, identities or [])
 
     # --- agent state: files, bytes, tag lookups, async (objects/) ------------
 
@@ -659,8 +676,26 @@ class Store:
             tags=dict(tags or {}),
         )
 
+    def _current_config(self) -> Config:
+        """The configuration as it is now: read again if it came from the CLI's resolution.
+
+        A given configuration (``Store.open(url)``, ``config=``) is used as it is.
+        """
+        if self.config.source == "given":
+            return self.config
+        return load_config(self.url, cwd=self.config.file.parent if self.config.file else None)
+
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot
+
+
+def _resolve_config(url: str | None, config: Config | None) -> Config:
+    """``config`` (its store replaced by ``url``), a default one for ``url``, or the CLI's."""
+    if config is not None:
+        return replace(config, store=url) if url else config
+    if url is not None:
+        return Config(url, source="given")
+    return load_config()
 
 
 def pin_url(repo: Repo) -> str:

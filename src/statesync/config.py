@@ -30,11 +30,18 @@ CONFIG_NAME = "statesync.toml"
 
 @dataclass(frozen=True)
 class Config:
+    """What a :class:`statesync.api.Store` is opened with; build it by keyword for a program.
+
+    ``Config(store="s3://b/p", policy=SecretPolicy(...), recipients=[...])``
+    reads no file and no variable: the library then does what it is told.
+    """
+
     store: str
-    policy: SecretPolicy
-    source: str  # where the store URL came from, for messages
+    policy: SecretPolicy = field(default_factory=SecretPolicy)
+    source: str = "given"  # where the store URL came from, for messages
     promotion_allowed: list[str] | None = None  # "FROM->TO" paths; None: any
     recipients: list[str] = field(default_factory=list)  # [keys] recipients specs
+    file: Path | None = None  # the statesync.toml read, if any (re-read for promotion rules)
 
 
 def _find_config(start: Path) -> Path | None:
@@ -86,7 +93,11 @@ def _recipients(doc: dict[str, Any], path: Path | None) -> list[str]:
 
 
 def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
-    """Resolve the configuration; raises :class:`UsageError` for a broken file."""
+    """Resolve the configuration as the CLI does; raises :class:`UsageError` for a broken file.
+
+    Reads the nearest ``statesync.toml`` from ``cwd`` (default: the working
+    folder) up. Programs that name their store use :class:`Config` instead.
+    """
     path = _find_config(cwd or Path.cwd())
     doc = _read(path) if path else {}
     sec = doc.get("secrets", {})
@@ -96,12 +107,13 @@ def load_config(store: str | None = None, cwd: Path | None = None) -> Config:
     allowed = _promotion(doc, path)
     recipients = _recipients(doc, path)
     if store:
-        return Config(store, policy, "--store", allowed, recipients)
+        return Config(store, policy, "--store", allowed, recipients, path)
     if os.environ.get("STATESYNC_STORE"):
-        return Config(os.environ["STATESYNC_STORE"], policy, "STATESYNC_STORE", allowed, recipients)
+        env_store = os.environ["STATESYNC_STORE"]
+        return Config(env_store, policy, "STATESYNC_STORE", allowed, recipients, path)
     if path and "store" in doc:
         value = str(doc["store"])
         if "://" not in value:
             value = str((path.parent / value).resolve())
-        return Config(value, policy, str(path), allowed, recipients)
-    return Config(str(default_store_path()), policy, "default", allowed, recipients)
+        return Config(value, policy, str(path), allowed, recipients, path)
+    return Config(str(default_store_path()), policy, "default", allowed, recipients, path)

@@ -40,7 +40,7 @@ def cmd_cat(args: argparse.Namespace) -> None:
     from statesync.api import Store
 
     out = sys.stdout.buffer
-    with Store.open(args.store) as store:
+    with Store.configured(args.store) as store:
         for chunk in store.cat(args.ref, args.path, skip_secrets=args.skip_secrets):
             out.write(chunk)
     out.flush()

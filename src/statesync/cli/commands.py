@@ -31,7 +31,7 @@ def _tags(values: list[str] | None) -> dict[str, str]:
 def _store(args: argparse.Namespace) -> Any:
     from statesync.api import Store
 
-    return Store.open(args.store)
+    return Store.configured(args.store)
 
 
 def _progress(args: argparse.Namespace) -> MeterFactory | None:
@@ -41,8 +41,9 @@ def _progress(args: argparse.Namespace) -> MeterFactory | None:
 
 def cmd_init(args: argparse.Namespace) -> Any:
     from statesync.api import Store
+    from statesync.config import load_config
 
-    store = Store.init(args.store)
+    store = Store.init(config=load_config(args.store))
     return {"store": store.url, "store_id": store.store_id}
 
 

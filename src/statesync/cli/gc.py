@@ -74,7 +74,7 @@ def cmd_gc(args: argparse.Namespace) -> Any:
     from statesync import api
 
     grace = None if args.grace is None else 0 if args.grace == "0" else parse_span(args.grace)
-    with api.Store.open(args.store) as store:
+    with api.Store.configured(args.store) as store:
         report = api.gc(
             store,
             env=args.env,
@@ -91,7 +91,7 @@ def cmd_policy(args: argparse.Namespace) -> Any:
 
     if not args.env:
         raise UsageError(f"gc policy {args.action} needs --env")
-    with api.Store.open(args.store) as store:
+    with api.Store.configured(args.store) as store:
         if args.action == "show":
             stored = api.gc_policy(store, args.env)
             if stored is None:

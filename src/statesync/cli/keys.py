@@ -17,7 +17,7 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 def _admin(args: argparse.Namespace) -> Any:
     from statesync.api import Store
 
-    return Store.open(args.store).keys(identities=args.identity or [])
+    return Store.configured(args.store).keys(identities=args.identity or [])
 
 
 def _init(args: argparse.Namespace) -> Any:

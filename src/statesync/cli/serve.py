@@ -191,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> Any:
         encrypt_all=args.encrypt == "all",
         no_auth=args.no_auth,
     )
-    store = Store.open(args.store)
+    store = Store.configured(args.store)
     ctx = context.ServerContext(store, token_file, settings, Metrics())
     sock = _bind(host, port)
     scheme = "https" if args.tls_cert else "http"

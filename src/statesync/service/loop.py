@@ -322,7 +322,8 @@ class Service:
             log.info("configuration reloaded")
         self._reload = False
         if self._store is None:
-            self._store = api.Store.open(self.options.store, retry_budget=self.options.call_budget)
+            budget = self.options.call_budget
+            self._store = api.Store.configured(self.options.store, retry_budget=budget)
         return self._store
 
     def _drop_store(self) -> None:
