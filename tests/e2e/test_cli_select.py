@@ -109,6 +109,9 @@ def test_push_exclude_adds_to_the_ignore_file_and_wins_ties(cli: Cli, tmp_path: 
     cli.ok("push", str(src), "--exclude", "cache/", "--exclude", "!a.log")
     assert stored_paths(cli) == {".statesyncignore", "a.log", "state.json"}
     cli("push", str(src), "--exclude", "\\").one_line_error(2, "invalid pattern")
+    cli("push", str(src), "--dry-run", "--exclude", "x").one_line_error(
+        2, "does not take --exclude"
+    )
 
 
 def test_pull_never_removes_or_overwrites_ignored_files(cli: Cli, tmp_path: Path) -> None:

@@ -55,6 +55,11 @@ def _lock_policy(args: argparse.Namespace) -> Any:
 
 
 def cmd_push(args: argparse.Namespace) -> Any:
+    if args.dry_run and args.exclude:
+        # The plan would list excluded files as uploads: refuse rather than mislead.
+        raise UsageError(
+            "push --dry-run does not take --exclude; put the patterns in .statesyncignore"
+        )
     if args.dry_run:
         return _store(args).plan_push(args.dir, args.env, include_secrets=args.include_secrets)
     return _store(args).push(
