@@ -24,6 +24,7 @@ from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import RefConflict, StatesyncError, UsageError
 from statesync.formats import detect, transfer
+from statesync.paths import isolated as isolated  # re-exported: an isolated home for programs
 from statesync.sync import bundles as bundle
 from statesync.sync import commit as commit_mod
 from statesync.sync import history, tagindex
@@ -70,7 +71,17 @@ if TYPE_CHECKING:
 OBJECT_PATH = "object.json"
 BYTES_PATH = "object.bin"
 
-__all__ = ["Diff", "LockPolicy", "LogEntry", "PullResult", "PushResult", "Status", "Store"]
+__all__ = [
+    "Config",
+    "Diff",
+    "LockPolicy",
+    "LogEntry",
+    "PullResult",
+    "PushResult",
+    "Status",
+    "Store",
+    "isolated",
+]
 
 
 class Store:
