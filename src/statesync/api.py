@@ -42,6 +42,7 @@ from statesync.sync.repair import RepairResult
 from statesync.sync.repair import repair as repair_store
 from statesync.sync.secrets import docspans, redaction
 from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.snapshot_info import SnapshotInfo
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
@@ -78,6 +79,7 @@ __all__ = [
     "LogEntry",
     "PullResult",
     "PushResult",
+    "SnapshotInfo",
     "Status",
     "Store",
     "isolated",
@@ -273,10 +275,13 @@ class Store:
     def log(self, env: str = "default", limit: int = 20) -> list[LogEntry]:
         return history.log(self.repo, layout.validate_env(env), limit)
 
-    def show(self, name: str) -> dict[str, Any]:
-        """A snapshot's manifest (without chunk lists); ``name`` is an env or id prefix."""
+    def show(self, name: str) -> SnapshotInfo:
+        """A snapshot's metadata and files (no chunk lists); ``name`` is an env or id prefix.
+
+        ``created_at`` is a tz-aware UTC datetime; ``.to_json()`` is ``show --json``.
+        """
         snap = history.resolve(self.repo, name)
-        return history.manifest_summary(load_manifest(self.repo, snap), snap)
+        return SnapshotInfo.of(load_manifest(self.repo, snap), snap)
 
     def diff(self, a: str, b: str) -> Diff:
         return history.diff(self.repo, a, b)

@@ -104,7 +104,7 @@ def cmd_log(args: argparse.Namespace) -> Any:
 
 
 def cmd_show(args: argparse.Namespace) -> Any:
-    return _store(args).show(args.id)
+    return _store(args).show(args.id).to_json()
 
 
 def cmd_diff(args: argparse.Namespace) -> Any:
