@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
@@ -22,6 +22,7 @@ from statesync.backends import open_backend, parse_url
 from statesync.backends.retry import RetryingBackend
 from statesync.config import Config, load_config
 from statesync.errors import RefConflict, StatesyncError, UsageError
+from statesync.paths import isolated as isolated  # re-exported: an isolated home for programs
 from statesync.sync import commit as commit_mod
 from statesync.sync import history, tagindex
 from statesync.sync import objects as objcommit
@@ -35,6 +36,7 @@ from statesync.sync.pull import PullOptions, PullResult
 from statesync.sync.push_plan import PushPlan, plan_push
 from statesync.sync.secrets import docspans, redaction
 from statesync.sync.secrets.policy import SecretPolicy
+from statesync.sync.snapshot_info import SnapshotInfo
 from statesync.sync.store import layout
 from statesync.sync.store import leases as lease_mod
 from statesync.sync.store import promotion_rule as rule_mod
@@ -82,14 +84,17 @@ async def _to_thread(fn: Callable[_P, _T], /, *args: _P.args, **kw: _P.kwargs) -
 BYTES_PATH = "object.bin"
 
 __all__ = [
+    "Config",
     "Diff",
     "IndexCache",
     "LockPolicy",
     "LogEntry",
     "PullResult",
     "PushResult",
+    "SnapshotInfo",
     "Status",
     "Store",
+    "isolated",
 ]
 
 
@@ -112,34 +117,44 @@ class Store:
 
     @staticmethod
     def _backend(
-        url: str | None, retry_budget: float | None = None, config: Config | None = None
+        url: str | None, config: Config | None, retry_budget: float | None = None
     ) -> tuple[RetryingBackend, Config]:
-        cfg = config if config is not None else load_config(url)
-        return RetryingBackend(open_backend(url or cfg.store), budget=retry_budget), cfg
+        cfg = _resolve_config(url, config)
+        return RetryingBackend(open_backend(cfg.store), budget=retry_budget), cfg
 
     @classmethod
     def open(
         cls,
         url: str | None = None,
         *,
-        retry_budget: float | None = None,
         config: Config | None = None,
+        retry_budget: float | None = None,
     ) -> Store:
-        """Open an existing store (``None``: resolve from env/config/default).
+        """Open an existing store.
 
-        ``retry_budget``: seconds one store call may spend retrying transient
-        faults (default: ``STATESYNC_RETRY_BUDGET`` or the CLI's budget).
-        ``config``: use this resolved configuration instead of resolving one.
+        With ``url`` or ``config`` nothing else is read: no ``statesync.toml``
+        of the working folder, no ``STATESYNC_STORE`` (``config`` holds the
+        secret policy and recipients; default: the built-in policy, no
+        recipients; ``url`` wins over ``config.store``). With neither, the
+        CLI's resolution (:meth:`configured`). ``retry_budget``: seconds one
+        store call may spend retrying transient faults (default:
+        ``STATESYNC_RETRY_BUDGET`` or the CLI's budget).
         """
-        backend, cfg = cls._backend(url, retry_budget, config)
+        backend, cfg = cls._backend(url, config, retry_budget)
         repo = open_repo(backend)
         _check_pin(repo)
         return cls(repo, cfg)
 
     @classmethod
+    def configured(cls, store: str | None = None, *, retry_budget: float | None = None) -> Store:
+        """Open the store as the CLI does: ``store`` (``--store``), then ``STATESYNC_STORE``,
+        then the nearest ``statesync.toml``, then the default; the policy from that file."""
+        return cls.open(config=load_config(store), retry_budget=retry_budget)
+
+    @classmethod
     def init(cls, url: str | None = None, *, config: Config | None = None) -> Store:
-        """Create a store; :class:`StoreExists` if there is one already."""
-        backend, cfg = cls._backend(url, config=config)
+        """Create a store (``url``, ``config``: as for open); :class:`StoreExists` if one exists."""
+        backend, cfg = cls._backend(url, config)
         repo = init_repo(backend)
         _check_pin(repo, reset=True)  # this machine made it: pin the id it chose
         return cls(repo, cfg)
@@ -153,7 +168,7 @@ class Store:
         Without ``reset``, a store whose id differs from the pin raises
         :class:`IntegrityError` as every other command does.
         """
-        backend, _ = cls._backend(url, config=config)
+        backend, _ = cls._backend(url, config)
         try:
             repo = open_repo(backend)
             return {
@@ -189,8 +204,12 @@ class Store:
         progress: MeterFactory | None = None,
         lock: LockPolicy | None = None,
         allow_downgrade: bool = False,
+        exclude: list[str] | None = None,
     ) -> PushResult:
         """Snapshot ``folder`` into ``env`` (see :func:`statesync.sync.push.push`).
+
+        Paths matched by the folder's ``.statesyncignore`` or by ``exclude``
+        (``.gitignore`` patterns, which win ties) are not pushed.
 
         ``include_secrets`` seals secret values and files with the environment's
         key instead of leaving them out; ``encrypt_all`` seals every chunk and
@@ -212,6 +231,7 @@ class Store:
             include_secrets=include_secrets,
             encrypt_all=encrypt_all,
             allow_downgrade=allow_downgrade,
+            exclude=tuple(exclude or ()),
         )
         env = layout.validate_env(env)
         ensure_free(self.repo, env, lock or LockPolicy())
@@ -235,11 +255,17 @@ class Store:
         allow_rollback: bool = False,
         skip_secrets: bool = False,
         progress: MeterFactory | None = None,
+        paths: list[str] | None = None,
+        exclude: list[str] | None = None,
     ) -> PullResult:
         """Restore ``env``'s head (or ``snapshot``) into ``folder`` atomically.
 
         ``skip_secrets`` pulls everything else when no key is available: sealed
         secrets are not decrypted and this machine's own values and files stay.
+        ``paths`` (``.gitignore`` patterns): only the matching files are written
+        or removed, the rest of the folder and its sync record stay as they
+        are (:class:`ViewNotFound` if none matches). Paths the folder's
+        ``.statesyncignore`` or ``exclude`` match are never written or removed.
         """
         opts = PullOptions(
             force=force,
@@ -247,6 +273,8 @@ class Store:
             policy=self.policy,
             progress=progress,
             skip_secrets=skip_secrets,
+            paths=tuple(paths or ()),
+            exclude=tuple(exclude or ()),
         )
         return pull_mod.pull(self.repo, Path(folder), layout.validate_env(env), snapshot, opts)
 
@@ -261,13 +289,28 @@ class Store:
     def log(self, env: str = "default", limit: int = 20) -> list[LogEntry]:
         return history.log(self.repo, layout.validate_env(env), limit)
 
-    def show(self, name: str) -> dict[str, Any]:
-        """A snapshot's manifest (without chunk lists); ``name`` is an env or id prefix."""
+    def show(self, name: str) -> SnapshotInfo:
+        """A snapshot's metadata and files (no chunk lists); ``name`` is an env or id prefix.
+
+        ``created_at`` is a tz-aware UTC datetime; ``.to_json()`` is ``show --json``.
+        """
         snap = history.resolve(self.repo, name)
-        return history.manifest_summary(load_manifest(self.repo, snap), snap)
+        return SnapshotInfo.of(load_manifest(self.repo, snap), snap)
 
     def diff(self, a: str, b: str) -> Diff:
         return history.diff(self.repo, a, b)
+
+    def cat(self, ref: str, path: str, *, skip_secrets: bool = False) -> Iterator[bytes]:
+        """The bytes of ``path`` in ``ref`` (an environment or a snapshot id or prefix).
+
+        Streamed and verified as read; secrets as a pull would write them
+        (see :func:`statesync.sync.cat.cat`). Raises :class:`ViewNotFound` for
+        a path the snapshot lacks, :class:`KeyFailure`, :class:`IntegrityError`.
+        """
+        from statesync.sync.cat import cat
+
+        snap = history.resolve(self.repo, ref)
+        return cat(self.repo, snap, path, policy=self.policy, skip_secrets=skip_secrets)
 
     # --- environments and leases ---------------------------------------------
 
@@ -331,7 +374,7 @@ class Store:
         encryption than this machine used for it, unless ``allow_downgrade``.
         """
         rule_mod.check(self.repo, layout.validate_env(src), layout.validate_env(dst))
-        allowed = load_config(self.url).promotion_allowed  # the rule as it is now
+        allowed = self._current_config().promotion_allowed  # the rule as it is now
         from statesync.sync import promote as promote_mod
 
         return promote_mod.promote(
@@ -505,7 +548,7 @@ class Store:
         from statesync.keys import KeyAdmin
 
         extra = [*self.config.identities, *(identities or [])]
-        return KeyAdmin(self.repo, self.config.recipients, extra)
+        return KeyAdmin(self.repo, self._current_config().recipients, extra)
 
     # --- agent state: files, bytes, tag lookups, async (objects/) ------------
 
@@ -685,8 +728,28 @@ class Store:
             tags=dict(tags or {}),
         )
 
+    def _current_config(self) -> Config:
+        """The configuration as it is now: read again if it came from the CLI's resolution.
+
+        A given configuration (``Store.open(url)``, ``config=``) is used as it is.
+        """
+        if self.config.source == "given":
+            return self.config
+        named = self.config.file.path if self.config.file.reason != "found in folder" else None
+        cwd = self.config.file.path.parent if self.config.file.path and not named else None
+        return load_config(self.url, cwd=cwd, config_file=named)
+
     def _head(self, env: str) -> str:
         return require_trusted_head(self.repo, layout.validate_env(env)).ref.snapshot
+
+
+def _resolve_config(url: str | None, config: Config | None) -> Config:
+    """``config`` (its store replaced by ``url``), a default one for ``url``, or the CLI's."""
+    if config is not None:
+        return replace(config, store=url) if url else config
+    if url is not None:
+        return Config(url, source="given")
+    return load_config()
 
 
 def pin_url(repo: Repo) -> str:

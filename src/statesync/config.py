@@ -50,9 +50,15 @@ class ConfigFile:
 
 @dataclass(frozen=True)
 class Config:
+    """What a :class:`statesync.api.Store` is opened with; build it by keyword for a program.
+
+    ``Config(store="s3://b/p", policy=SecretPolicy(...), recipients=[...])``
+    reads no file and no variable: the library then does what it is told.
+    """
+
     store: str
-    policy: SecretPolicy
-    source: str  # where the store URL came from, for messages
+    policy: SecretPolicy = field(default_factory=SecretPolicy)
+    source: str = "given"  # where the store URL came from, for messages
     promotion_allowed: list[str] | None = None  # "FROM->TO" paths; None: any
     recipients: list[str] = field(default_factory=list)  # [keys] recipients specs
     file: ConfigFile = ConfigFile(None, "none")

@@ -30,8 +30,12 @@ class StatesyncError(Exception):
         return self
 
 
-class UsageError(StatesyncError):
-    """The request itself is wrong: bad flag, bad URL, bad argument (exit 2)."""
+class UsageError(StatesyncError, ValueError):
+    """The request itself is wrong: bad flag, bad URL, bad argument (exit 2).
+
+    Also a :class:`ValueError`, so a program passing a bad argument to the
+    library can catch it as Python code usually does.
+    """
 
     exit_code = 2
 

@@ -28,7 +28,8 @@ RULE = '[promotion]\nallowed = ["dev->staging", "staging -> prod"]\n'
 @pytest.fixture
 def store(any_store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.chdir(tmp_path)  # statesync.toml, if any, is the test's own
-    return Store.init(any_store_url)
+    Store.init(any_store_url).close()
+    return Store.configured(any_store_url)  # as the CLI opens it: statesync.toml applies
 
 
 @pytest.fixture

@@ -88,8 +88,48 @@ _TRANSIENT_CODES = {
 }
 
 
-def make_service(**options: Any) -> BlobServiceClient:
-    """A service client from the environment, with low SDK retries and a 32-connection pool."""
+def make_service(
+    *, account: str = "", endpoint: str | None = None, **options: Any
+) -> BlobServiceClient:
+    """A service client, with low SDK retries and a 32-connection pool.
+
+    Where the account is: ``endpoint`` (the URL's option), else the URL's
+    ``account`` (``https://ACCOUNT.blob.core.windows.net``), else the
+    environment (``AZURE_STORAGE_CONNECTION_STRING``, ``AZURE_STORAGE_ACCOUNT_URL``,
+    ``AZURE_STORAGE_ACCOUNT``). The connection string is used when it is for
+    that account (or none is named); otherwise the credential is
+    ``AZURE_STORAGE_KEY`` (a shared key for the named account) or
+    azure-identity's ``DefaultAzureCredential``.
+    """
+    settings = _settings(options)
+    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    same = not account or _connection_account(connection_string) == account
+    if connection_string and same and not endpoint:
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **settings)
+        except ValueError as exc:
+            raise UsageError(f"AZURE_STORAGE_CONNECTION_STRING is malformed: {exc}") from exc
+    name = account or os.environ.get("AZURE_STORAGE_ACCOUNT", "")
+    account_url = endpoint or (f"https://{account}.blob.core.windows.net" if account else None)
+    account_url = account_url or os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
+    if not account_url and name:
+        account_url = f"https://{name}.blob.core.windows.net"
+    if not account_url:
+        raise BackendUnavailable(
+            "az:// stores need an account: az://container@account/prefix, or "
+            "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_ACCOUNT"
+        )
+    key = os.environ.get("AZURE_STORAGE_KEY")
+    if key and name:
+        shared = {"account_name": name, "account_key": key}
+        return BlobServiceClient(account_url, credential=shared, **settings)
+    from azure.identity import DefaultAzureCredential  # only when no key is given
+
+    return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **settings)
+
+
+def _settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's transport and retry settings, plus ``options``."""
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=_cloud.POOL_SIZE)
     session.mount("http://", adapter)
@@ -114,29 +154,22 @@ def make_service(**options: Any) -> BlobServiceClient:
         "max_chunk_get_size": _READ_CHUNK,
     }
     settings.update(options)
-    connection_string = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
-    if connection_string:
-        try:
-            return BlobServiceClient.from_connection_string(connection_string, **settings)
-        except ValueError as exc:
-            raise UsageError(f"AZURE_STORAGE_CONNECTION_STRING is malformed: {exc}") from exc
-    account_url = os.environ.get("AZURE_STORAGE_ACCOUNT_URL")
-    account = os.environ.get("AZURE_STORAGE_ACCOUNT")
-    if not account_url and account:
-        account_url = f"https://{account}.blob.core.windows.net"
-    if not account_url:
-        raise BackendUnavailable(
-            "az:// stores need AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_URL "
-            "or AZURE_STORAGE_ACCOUNT"
-        )
-    from azure.identity import DefaultAzureCredential  # only when no connection string
+    return settings
 
-    return BlobServiceClient(account_url, credential=DefaultAzureCredential(), **settings)
+
+def _connection_account(connection_string: str) -> str:
+    """The ``AccountName`` a connection string is for ("" if it names none)."""
+    for part in connection_string.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "accountname":
+            return value.strip()
+    return ""
 
 
 def open_url(parsed: StoreUrl) -> AzureBackend:
-    """Open ``az://container/prefix`` (called lazily by :func:`open_backend`)."""
-    return AzureBackend(make_service().get_container_client(parsed.bucket), parsed.prefix)
+    """Open ``az://container[@account]/prefix[?endpoint=..]`` (lazily, by open_backend)."""
+    service = make_service(account=parsed.account, endpoint=parsed.option("endpoint"))
+    return AzureBackend(service.get_container_client(parsed.bucket), parsed.prefix)
 
 
 def _etag(raw: str) -> Version:

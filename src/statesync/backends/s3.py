@@ -30,6 +30,7 @@ from botocore.exceptions import (
     IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProfileNotFound,
     ResponseStreamingError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -56,6 +57,7 @@ from statesync.errors import (
     PreconditionFailed,
     RangeNotSatisfiable,
     TransientError,
+    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -86,8 +88,19 @@ _TRANSPORT_ERRORS = (
 )
 
 
-def make_client(**config: Any) -> Any:
-    """An S3 client from a fresh boto3 session, tuned for one backend shared by threads."""
+def make_client(
+    *,
+    region: str | None = None,
+    endpoint: str | None = None,
+    profile: str | None = None,
+    **config: Any,
+) -> Any:
+    """An S3 client from a fresh boto3 session, tuned for one backend shared by threads.
+
+    ``region``, ``endpoint`` and ``profile`` (the store URL's options) win
+    over the SDK's own chain (``AWS_REGION``, ``AWS_ENDPOINT_URL``,
+    ``AWS_PROFILE``, ``~/.aws/config``). An unknown profile is a :class:`UsageError`.
+    """
     settings: dict[str, Any] = {
         "max_pool_connections": _cloud.POOL_SIZE,
         "retries": {"mode": "standard", "total_max_attempts": SDK_ATTEMPTS},
@@ -104,12 +117,21 @@ def make_client(**config: Any) -> Any:
         "s3": {"payload_signing_enabled": False},
     }
     settings.update(config)
-    return boto3.session.Session().client("s3", config=Config(**settings))
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise UsageError(f"S3 store: {exc}") from None
+    return session.client("s3", config=Config(**settings), endpoint_url=endpoint)
 
 
 def open_url(parsed: StoreUrl) -> S3Backend:
-    """Open ``s3://bucket/prefix`` (called lazily by :func:`open_backend`)."""
-    return S3Backend(make_client(), parsed.bucket, parsed.prefix)
+    """Open ``s3://bucket/prefix[?region=..&endpoint=..&profile=..]`` (lazily, by open_backend)."""
+    client = make_client(
+        region=parsed.option("region"),
+        endpoint=parsed.option("endpoint"),
+        profile=parsed.option("profile"),
+    )
+    return S3Backend(client, parsed.bucket, parsed.prefix)
 
 
 def _b64_sha256(data: bytes) -> str:

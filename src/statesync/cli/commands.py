@@ -56,6 +56,11 @@ def _lock_policy(args: argparse.Namespace) -> Any:
 
 
 def cmd_push(args: argparse.Namespace) -> Any:
+    if args.dry_run and args.exclude:
+        # The plan would list excluded files as uploads: refuse rather than mislead.
+        raise UsageError(
+            "push --dry-run does not take --exclude; put the patterns in .statesyncignore"
+        )
     if args.dry_run:
         return _store(args).plan_push(args.dir, args.env, include_secrets=args.include_secrets)
     return _store(args).push(
@@ -70,6 +75,7 @@ def cmd_push(args: argparse.Namespace) -> Any:
         progress=_progress(args),
         lock=_lock_policy(args),
         allow_downgrade=args.allow_downgrade,
+        exclude=args.exclude,
     )
 
 
@@ -82,6 +88,8 @@ def cmd_pull(args: argparse.Namespace) -> Any:
         allow_rollback=args.allow_rollback,
         skip_secrets=args.skip_secrets,
         progress=_progress(args),
+        paths=args.path,
+        exclude=args.exclude,
     )
     note = secrets_notice(result, args.skip_secrets)
     if note and not args.quiet:
@@ -143,7 +151,7 @@ def _log_rows(entries: list[Any]) -> list[dict[str, Any]]:
 
 
 def cmd_show(args: argparse.Namespace) -> Any:
-    return _store(args).show(args.id)
+    return _store(args).show(args.id).to_json()
 
 
 def cmd_diff(args: argparse.Namespace) -> Any:

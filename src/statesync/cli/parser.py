@@ -47,6 +47,16 @@ def _tag_flag(sp: argparse.ArgumentParser, what: str) -> None:
     sp.add_argument("--tag", action="append", metavar="K=V", help=what)
 
 
+def _exclude_flag(sp: argparse.ArgumentParser, effect: str) -> None:
+    sp.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help=f"paths matching GLOB are {effect} (.gitignore syntax, repeatable; added after "
+        "DIR/.statesyncignore; default: none)",
+    )
+
+
 def _downgrade_flag(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--allow-downgrade",
@@ -142,6 +152,7 @@ def _add_folder_commands(add: Add) -> None:
         action="store_true",
         help="list what would be excluded, redacted and uploaded; write nothing",
     )
+    _exclude_flag(sp, "not pushed")
     _lock_flags(sp)
     sp.add_argument(
         "--allow-downgrade",
@@ -168,6 +179,14 @@ def _add_folder_commands(add: Add) -> None:
     sp.add_argument(
         "--skip-secrets", action="store_true", help="pull everything else when no key is available"
     )
+    sp.add_argument(
+        "--path",
+        action="append",
+        metavar="GLOB",
+        help="only files matching GLOB (.gitignore syntax, repeatable); the rest of DIR and "
+        "its sync record stay as they are (default: the whole snapshot)",
+    )
+    _exclude_flag(sp, "never written or removed")
     sp = add(
         "status",
         c.cmd_status,
@@ -358,6 +377,9 @@ def build() -> argparse.ArgumentParser:
     from statesync.cli.gc import add_gc_command
 
     add_gc_command(add)
+    from statesync.cli.cat import add_cat_command
+
+    add_cat_command(add)
     from statesync.cli.docs import add_doc_commands
     from statesync.cli.info import add_info_command
 

@@ -50,6 +50,7 @@ class PushOptions:
     include_secrets: bool = False
     encrypt_all: bool = False
     allow_downgrade: bool = False  # store less encryption than this machine used before
+    exclude: tuple[str, ...] = ()  # --exclude patterns, after the folder's .statesyncignore
 
 
 def push_result(

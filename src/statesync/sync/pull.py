@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from statesync.errors import ViewNotFound
 from statesync.sync.folder.checkout import highest_seen, remember_pull, restore
 from statesync.sync.folder.workdir import WorkRecord
 from statesync.sync.progress import MeterFactory
 from statesync.sync.secrets import policy as secrets
+from statesync.sync.secrets.pathmatch import PathMatcher
+from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.manifest import load_manifest
 from statesync.sync.store.refs import require_trusted_head
 from statesync.sync.store.repo import Repo
@@ -44,14 +47,20 @@ class PullOptions:
     policy: secrets.SecretPolicy = field(default_factory=secrets.SecretPolicy)
     progress: MeterFactory | None = None
     skip_secrets: bool = False
+    paths: tuple[str, ...] = ()  # --path: only matching files (.gitignore patterns)
+    exclude: tuple[str, ...] = ()  # --exclude: never written or removed (after .statesyncignore)
 
 
 def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOptions) -> PullResult:
     """Make ``folder`` hold ``env``'s head (or ``snapshot``); nothing half-written.
 
+    With ``opts.paths`` only the matching files are written or removed and
+    the folder's record of its last sync is left as it was (the folder does
+    not hold the snapshot); :class:`ViewNotFound` if no file matches.
     Raises :class:`EnvNotFound`, :class:`SnapshotNotFound`, :class:`IntegrityError`
     (corruption or rollback: folder untouched) or :class:`LocalChangesConflict`.
     """
+    only = PathMatcher(opts.paths, "--path") if opts.paths else None
     record = WorkRecord.load(folder) if folder.is_dir() else WorkRecord(folder, {"envs": {}})
     serial = 0
     if snapshot is None:
@@ -63,12 +72,27 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOpt
     manifest = load_manifest(repo, snap_id)
     env = manifest.env if snapshot is not None else env
     rec = record.get(repo.store_id, env)
+    if only is not None and not any(only.matches(e.path) for e in manifest.entries):
+        shown = " ".join(opts.paths)
+        raise ViewNotFound(f"no file of snapshot {snap_id[:12]} matches --path {shown}")
     outcome, final = restore(
-        repo, folder, manifest, rec, opts.policy, opts.force, opts.progress, opts.skip_secrets
+        repo,
+        folder,
+        manifest,
+        rec,
+        opts.policy,
+        opts.force,
+        opts.progress,
+        opts.skip_secrets,
+        only=only.matches if only else None,
+        exclude=opts.exclude,
     )
-    record = WorkRecord.load(folder)
-    remember_pull(record, repo.store_id, env, snap_id, serial, manifest, final)
-    wanted = manifest.by_path()
+    if only is None:
+        record = WorkRecord.load(folder)
+        remember_pull(record, repo.store_id, env, snap_id, serial, manifest, final)
+    elif serial:
+        seen_serials.remember(repo.store_id, env, serial)  # still no going back below it
+    wanted = {e.path for e in manifest.entries if only is None or only.matches(e.path)}
     return PullResult(
         snap_id,
         env,

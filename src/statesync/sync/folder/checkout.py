@@ -21,7 +21,8 @@ import ctypes.util
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from statesync.errors import (
@@ -41,6 +42,7 @@ from statesync.sync.folder.workdir import (
     EnvRecord,
     Scan,
     WorkRecord,
+    ignore_matcher,
     scan_folder,
 )
 from statesync.sync.progress import MeterFactory, meter
@@ -70,17 +72,23 @@ def make_plan(
     form: StoredForm,
     force: bool,
     carried_secrets: set[str],
+    selected: Callable[[str], bool] | None = None,
 ) -> CheckoutPlan:
     """Decide per path; conflicts are listed, not raised, so all are reported.
 
     Secret files are compared like any file only when the snapshot carries
     them (``carried_secrets``); otherwise the local ones are left alone.
+    Local paths ``selected`` refuses (a partial pull) are kept as they are;
+    ``manifest`` then holds only the selected entries.
     """
     plan = CheckoutPlan()
     wanted = manifest.by_path()
     files = {**scan.files, **{p: f for p, f in scan.secrets.items() if p in carried_secrets}}
     mode = manifest.encryption
     for path, f in files.items():
+        if selected is not None and not selected(path):
+            plan.keep.append(path)
+            continue
         cached = cached_entry(rec, f, mode)  # only if stored as this manifest stores it
         digest = cached.digest if cached else form.digest(f)
         recorded = rec.files.get(path) if rec else None
@@ -130,9 +138,15 @@ def restore(
     force: bool,
     progress: MeterFactory | None,
     skip_secrets: bool = False,
+    *,
+    only: Callable[[str], bool] | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> tuple[PullOutcome, Scan]:
     """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
 
+    ``only`` (``pull --path``) restricts the pull to the paths it accepts:
+    every other local file stays as it is. Paths the folder ignores
+    (``.statesyncignore``, then ``exclude``) are neither written nor removed.
     Raises :class:`LocalChangesConflict`, :class:`IntegrityError` or
     :class:`KeyFailure` before the folder is touched.
     """
@@ -141,11 +155,22 @@ def restore(
     exists = folder.exists()
     if exists and not folder.is_dir():
         raise NotAFolder(f"{folder}: exists and is not a folder")
-    scan = scan_folder(folder, policy) if exists else Scan({}, [])
+    scan = scan_folder(folder, policy, exclude) if exists else Scan({}, [])
     unsealer = Unsealer(repo, manifest, skip_secrets, policy)
+    ignored = ignore_matcher(folder, exclude) if exists else None
+    selected = _selector(only, ignored.matches if ignored else None)
+    if selected is not None:
+        manifest = replace(manifest, entries=[e for e in manifest.entries if selected(e.path)])
     plan = make_plan(
-        scan, manifest, rec, unsealer.form(policy), force, unsealer.carried_secret_files()
+        scan,
+        manifest,
+        rec,
+        unsealer.form(policy),
+        force,
+        unsealer.carried_secret_files(),
+        selected,
     )
+    plan.keep += scan.excluded
     if plan.conflicts:
         shown = ", ".join(plan.conflicts[:5]) + (" ..." if len(plan.conflicts) > 5 else "")
         raise LocalChangesConflict(
@@ -171,8 +196,15 @@ def restore(
         raise
     shutil.rmtree(staging, ignore_errors=True)
     managed = {e.path for e in manifest.entries}
-    unmanaged = [p for p in plan.keep if p not in managed and p not in scan.secret_files]
-    final = scan_folder(folder, policy)
+    unmanaged = [
+        p
+        for p in plan.keep
+        if p not in managed
+        and p not in scan.secret_files
+        and (selected is None or selected(p))
+        and p not in scan.excluded
+    ]
+    final = scan_folder(folder, policy, exclude)
     outcome = PullOutcome(
         len(manifest.entries),
         read,
@@ -222,6 +254,18 @@ def remove_parents(made: list[Path]) -> None:
             p.rmdir()
         except OSError:
             return
+
+
+# CUT
+
+
+def _selector(
+    only: Callable[[str], bool] | None, ignored: Callable[[str], bool] | None
+) -> Callable[[str], bool] | None:
+    """The paths a pull may write or remove: accepted by ``only`` and not ``ignored``."""
+    if only is None and ignored is None:
+        return None
+    return lambda p: (only is None or only(p)) and not (ignored is not None and ignored(p))
 
 
 def check_kept_tree(folder: Path, scan: Scan, plan: CheckoutPlan) -> None:

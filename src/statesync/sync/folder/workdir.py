@@ -24,12 +24,15 @@ from statesync.errors import (
     NotAFolder,
 )
 from statesync.fsutil import write_atomic
+from statesync.sync.secrets.pathmatch import PathMatcher
 from statesync.sync.secrets.policy import SecretPolicy
 from statesync.sync.store.encryption import PLAINTEXT, Encryption
 from statesync.sync.store.manifest import ChunkRef, Entry
 
 RECORD_DIR = ".statesync"
 RECORD_FILE = "state.json"
+#: Patterns of paths a folder keeps out of its snapshots (``.gitignore`` semantics).
+IGNORE_FILE = ".statesyncignore"
 #: Files modified this close to the record's writing are re-read (racy-clean guard).
 _RACY_NS = 2_000_000_000
 
@@ -55,16 +58,42 @@ class Scan:
     secret_files: list[str]
     skipped: list[str] = field(default_factory=list)
     secrets: dict[str, LocalFile] = field(default_factory=dict)  # regular secret files
+    excluded: list[str] = field(default_factory=list)  # ignored paths: never pushed nor touched
 
 
 def _walk_error(exc: OSError) -> None:
     raise LocalFileError(f"cannot read {exc.filename}: {exc.strerror}")
 
 
-def scan_folder(root: Path, policy: SecretPolicy) -> Scan:
-    """List the folder; every regular file is checked readable before anything is sent."""
+def ignore_matcher(root: Path, exclude: tuple[str, ...] = ()) -> PathMatcher:
+    """The folder's ``.statesyncignore`` patterns, then ``exclude`` (``--exclude``; they win ties).
+
+    A missing ignore file means no patterns; an unreadable one (or a link: it
+    is never followed) is :class:`LocalFileError`, a bad pattern :class:`UsageError`.
+    """
+    path = root / IGNORE_FILE
+    lines: list[str] = []
+    if path.is_symlink():
+        raise LocalFileError(f"{path}: is a link; statesync reads only a regular ignore file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LocalFileError(f"cannot read {path}: {exc}") from None
+    PathMatcher(lines, str(path))  # report a bad line as the file's, not as --exclude's
+    return PathMatcher([*lines, *exclude], "--exclude")
+
+
+def scan_folder(root: Path, policy: SecretPolicy, exclude: tuple[str, ...] = ()) -> Scan:
+    """List the folder; every regular file is checked readable before anything is sent.
+
+    Paths matched by :func:`ignore_matcher` are listed in ``excluded`` only:
+    never read, pushed, or (on pull) replaced or removed.
+    """
     if not root.is_dir():
         raise NotAFolder(f"{root}: no such folder")
+    ignored = ignore_matcher(root, exclude)
     scan = Scan({}, [])
     for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         rel = os.path.relpath(dirpath, root)
@@ -74,7 +103,10 @@ def scan_folder(root: Path, policy: SecretPolicy) -> Scan:
         links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
         dirnames[:] = sorted(d for d in dirnames if d not in links)
         for name in sorted(filenames + links):
-            _add(scan, root, base + name, policy)
+            if ignored.matches(base + name):
+                scan.excluded.append(base + name)
+            else:
+                _add(scan, root, base + name, policy)
     return scan
 
 

@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import pathspec
 import yaml
 
 from statesync.errors import UnparseableSecretDocument as UnparseableSecretDocument
 from statesync.sync.secrets import docspans, redaction
+from statesync.sync.secrets.pathmatch import PathMatcher
 from statesync.sync.secrets.redaction import Sealer as Sealer
 from statesync.sync.secrets.rules import (
     DEFAULT_GLOBS,
@@ -83,11 +83,11 @@ class SecretPolicy:
 
     globs: tuple[str, ...] = DEFAULT_GLOBS
     key_pattern: str = DEFAULT_KEY_PATTERN
-    _files: pathspec.GitIgnoreSpec = field(init=False, repr=False)
+    _files: PathMatcher = field(init=False, repr=False)
     _keys: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._files = pathspec.GitIgnoreSpec.from_lines(self.globs)
+        self._files = PathMatcher(self.globs, "[secrets] globs")
         self._keys = re.compile(self.key_pattern, re.IGNORECASE)
         self._words, self._tails = _prefilter_words(self.key_pattern)
         self._anchored = self.key_pattern == DEFAULT_KEY_PATTERN or self.key_pattern.endswith("$")
@@ -121,7 +121,7 @@ class SecretPolicy:
         return any(_ends_a_key(lowered, word, tail) for word, tail in pairs)
 
     def is_secret_file(self, path: str) -> bool:
-        return self._files.match_file(path)
+        return self._files.matches(path)
 
     def is_secret_value(self, value: str) -> bool:
         """True if a string value is a credential whatever its key (AKIA..., ghp_..., PEM keys).
