@@ -41,7 +41,7 @@ def test_open_by_url_ignores_the_working_folders_statesync_toml(
     url = (tmp_path / "store").as_uri()
     write(tmp_path / "src", "state.json", '{"a": 1}\n')
     with Store.init(url) as store:
-        assert store.config.file is None and store.config.recipients == []
+        assert store.config.file.path is None and store.config.recipients == []
         result = store.push(tmp_path / "src", "dev")
         assert result.files == 1  # a document, not a secret file as the poisoned globs say
         store.push(tmp_path / "src", "staging", force=True)
