@@ -250,6 +250,10 @@ def _sweep(
 ) -> None:
     copies = gc_sweep.repack(repo, scan.index, marks.repack, marks.live)
     condemned = marks.dead_packs | marks.repack
+    # Every snapshot removed from a history is a cut, not only those a kept one names: a
+    # writer that read one as its merge base before this gc may name it as a parent after
+    # the look below (push --rebase). The next gc keeps only the cuts still named.
+    marks.cuts |= marks.forget
     published = gc_marker.publish(
         repo, marker, generation=report.generation, condemned=condemned, cuts=marks.cuts
     )

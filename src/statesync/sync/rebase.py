@@ -11,10 +11,12 @@ push starts from what the environment holds.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import random
 from pathlib import Path
 
-from statesync.errors import RefConflict
+from statesync.errors import RefConflict, SnapshotNotFound
 from statesync.optimistic import AGAIN, Again, retry_conditional
 from statesync.sync.commit import (
     PushOptions,
@@ -39,6 +41,23 @@ from statesync.sync.store.repo import Repo
 
 MAX_ATTEMPTS = 20
 
+log = logging.getLogger("statesync")
+
+
+def _base(repo: Repo, parent: str | None) -> Manifest | None:
+    """The snapshot the folder last synced, or None when there is none or gc removed it."""
+    if not parent:
+        return None
+    try:
+        return load_manifest(repo, parent)
+    except SnapshotNotFound:
+        log.warning(
+            "the snapshot this folder last synced (%s) is gone from the store (gc): "
+            "merging without a base",
+            parent[:12],
+        )
+        return None
+
 
 def rebase_push(
     repo: Repo,
@@ -51,8 +70,17 @@ def rebase_push(
     builder: SnapshotBuilder,
     opts: PushOptions,
 ) -> PushResult:
-    """Land ``ours`` on whatever ``env`` holds now; :class:`RefConflict` on real conflicts."""
-    base_manifest = load_manifest(repo, parent) if parent else None
+    """Land ``ours`` on whatever ``env`` holds now; :class:`RefConflict` on real conflicts.
+
+    When the snapshot the folder last synced is gone (a gc removed it), there
+    is no base: the merge is the one of a folder that never synced (a file
+    both sides hold with other bytes is a conflict). The folder's snapshot
+    that a merge names as its second parent names no parent itself: its base
+    may be removed by a gc at any moment before the ref moves (two gcs may
+    pass while we merge), and no history may point at a snapshot the store
+    no longer has. The base stays recorded in the folder, where merges read it.
+    """
+    base_manifest = _base(repo, parent)
     if (
         state is not None
         and base_manifest is not None
@@ -60,7 +88,8 @@ def rebase_push(
         and same_content(base_manifest, ours.entries, ours.secret_files)
     ):
         return _record(repo, folder, env, state, ours, scan, builder, changed=False)
-    ours_id = store_manifest(repo, ours, sealing_keys(repo, ours))
+    side = dataclasses.replace(ours, parents=[])  # what a merge names as its second parent
+    ours_id = store_manifest(repo, side, sealing_keys(repo, side))
     base = base_manifest.by_path() if base_manifest else {}
     index: list[ChunkIndex] = []
 
@@ -68,8 +97,9 @@ def rebase_push(
         nonlocal state
         if n:  # the ref moved again: merge with the newer head
             state = read_trusted_head(repo, env)  # never merge a head we cannot trust
-        if state is None or state.ref.snapshot == parent:
-            manifest, heads = ours, [parent] if parent else []
+        fast = False
+        if state is None or state.ref.snapshot == parent:  # nobody pushed since: no merge
+            fast, manifest, heads = True, ours, [parent] if parent else []
         else:
             theirs = load_manifest(repo, state.ref.snapshot)
             entries = _merged_entries(repo, base, ours, theirs, builder, opts, index)
@@ -105,7 +135,7 @@ def rebase_push(
             new_state,
             snap,
             manifest,
-            ours_id,
+            snap if fast else ours_id,
             ours,
             scan,
             builder,
