@@ -58,6 +58,7 @@ def test_tokens_add_list_remove(tmp_path: Path) -> None:
     token = add_token(path, "ci", "prod=write", "dev*=admin")
     listed = json.loads(ok(cli("--json", "serve", "tokens", "list", "--tokens", str(path))))
     assert listed == {
+        "format_version": 1,
         "tokens": [
             {
                 "name": "ci",
