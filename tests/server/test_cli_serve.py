@@ -65,7 +65,7 @@ def test_tokens_add_list_remove(tmp_path: Path) -> None:
                 "created_at": listed["tokens"][0]["created_at"],
                 "grants": {"prod": "write", "dev*": "admin"},
             }
-        ]
+        ],
     }
     assert token not in json.dumps(listed)
     ok(cli("serve", "tokens", "remove", "ci", "--tokens", str(path)))
