@@ -9,9 +9,9 @@ later gc sees its manifest (see docs/ARCHITECTURE.md, "Garbage collection").
 If it changed, the writer re-confirms, against a fresh listing, that every
 chunk its manifest names is still there, or raises :class:`GcRaced`.
 
-``cuts`` names snapshots gc removed although a kept snapshot names them as
-its parent: log shows where history was cut there, and verify does not call
-them damage. The marker is signed when the writer has a signing key.
+``cuts`` names snapshots gc removed from a history, which a kept snapshot
+(or one a rebase is still making) may name as its parent: log shows where
+history was cut there, and verify does not call them damage. The marker is signed when the writer has a signing key.
 """
 
 from __future__ import annotations
