@@ -11,7 +11,8 @@ chunk its manifest names is still there, or raises :class:`GcRaced`.
 
 ``cuts`` names snapshots gc removed from a history, which a kept snapshot
 (or one a rebase is still making) may name as its parent: log shows where
-history was cut there, and verify does not call them damage. The marker is signed when the writer has a signing key.
+history was cut there, and verify does not call them damage. The marker is
+signed when the writer has a signing key.
 """
 
 from __future__ import annotations
