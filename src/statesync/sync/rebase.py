@@ -97,6 +97,7 @@ def rebase_push(
         nonlocal state
         if n:  # the ref moved again: merge with the newer head
             state = read_trusted_head(repo, env)  # never merge a head we cannot trust
+            index.clear()  # its chunks may be newer than the index the last attempt loaded
         fast = False
         if state is None or state.ref.snapshot == parent:  # nobody pushed since: no merge
             fast, manifest, heads = True, ours, [parent] if parent else []
