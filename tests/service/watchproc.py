@@ -100,9 +100,11 @@ class WatchProc:
         self, kind: str, where: Callable[[Event], bool] = lambda e: True, timeout: float = 30.0
     ) -> Event:
         def found() -> Event | None:
-            if self.proc.poll() is not None and not self._reader.is_alive():
+            exited = self.proc.poll() is not None and not self._reader.is_alive()
+            event = next((e for e in self.of(kind) if where(e)), None)
+            if event is None and exited:  # an event logged just before a quick exit counts
                 raise AssertionError(f"watch exited {self.proc.returncode}: {self.log()}")
-            return next((e for e in self.of(kind) if where(e)), None)
+            return event
 
         event: Event = wait_until(
             found, timeout, lambda: f"a {kind} event; log: {self.log()[-3000:]}"
