@@ -69,6 +69,16 @@ class LocalBackend(Backend):
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: Folders this object made or saw (``.tmp``, ``.locks``, key parents): a write
+        #: skips their ``mkdir``. Only a hint: a write that finds one gone makes it again.
+        self._dirs: set[str] = set()
+
+    def _ensure_dir(self, path: Path) -> None:
+        """Make ``path`` (and its parents) unless this object knows it exists."""
+        name = str(path)
+        if name not in self._dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(name)
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -136,25 +146,37 @@ class LocalBackend(Backend):
         tmp = self._write_temp(data)
         # Renames and links keep inode and mtime: the version is known before publishing.
         version = _version(os.stat(tmp))
+        published = False
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if mode is CREATE:
-                try:
-                    os.link(tmp, target)
-                except FileExistsError:
-                    raise AlreadyExists(f"{key}: already exists") from None
-            elif isinstance(mode, Update):
-                with self._key_lock(key):
-                    self._check(key, mode.expected)
-                    os.replace(tmp, target)
-            else:
-                with self._key_lock(key):
-                    os.replace(tmp, target)
+            self._ensure_dir(target.parent)
+            try:
+                published = self._publish(key, tmp, target, mode)
+            except FileNotFoundError:  # a folder known to exist was removed since: remake it
+                self._dirs.clear()
+                self._ensure_dir(target.parent)
+                published = self._publish(key, tmp, target, mode)
             _fsync_dir(target.parent)
             return version
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if not published or mode is CREATE:  # a rename leaves no temporary file
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+    def _publish(self, key: str, tmp: str, target: Path, mode: PutMode) -> bool:
+        """Move the fsynced ``tmp`` to ``target`` as ``mode`` says; True once done."""
+        if mode is CREATE:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise AlreadyExists(f"{key}: already exists") from None
+        elif isinstance(mode, Update):
+            with self._key_lock(key):
+                self._check(key, mode.expected)
+                os.replace(tmp, target)
+        else:
+            with self._key_lock(key):
+                os.replace(tmp, target)
+        return True
 
     def delete(self, key: str, expected: Version | None = None) -> None:
         path = self._path(key)
@@ -196,8 +218,13 @@ class LocalBackend(Backend):
 
     def _write_temp(self, data: PutData) -> str:
         tmpdir = self.root / ".tmp"
-        tmpdir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmpdir)
+        self._ensure_dir(tmpdir)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=tmpdir)
+        except FileNotFoundError:  # removed since this object made it
+            self._dirs.clear()
+            self._ensure_dir(tmpdir)
+            fd, tmp = tempfile.mkstemp(dir=tmpdir)
         try:
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(data, Digested):
@@ -216,9 +243,14 @@ class LocalBackend(Backend):
     @contextlib.contextmanager
     def _key_lock(self, key: str) -> Iterator[None]:
         lockdir = self.root / ".locks"
-        lockdir.mkdir(parents=True, exist_ok=True)
+        self._ensure_dir(lockdir)
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
-        fd = os.open(lockdir / name, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fd = os.open(lockdir / name, os.O_CREAT | os.O_RDWR, 0o600)
+        except FileNotFoundError:  # removed since this object made it
+            self._dirs.clear()
+            self._ensure_dir(lockdir)
+            fd = os.open(lockdir / name, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
