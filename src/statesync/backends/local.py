@@ -17,6 +17,7 @@ a name the OS cannot hold (a NUL) is :class:`UsageError`; EACCES/EPERM are
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from statesync.backends import StoreUrl
 
 _COPY_BUFFER = 1 << 20
+_READ_MORE = 1 << 16  # what a read asks for past the size seen at open (a growing file)
 
 
 def open_url(parsed: StoreUrl) -> LocalBackend:
@@ -120,8 +122,15 @@ class LocalBackend(Backend):
 
     def get(self, key: str) -> tuple[bytes, Version]:
         path = self._path(key)
-        with self._os_faults(key), open(path, "rb") as fh:
-            return fh.read(), _version(os.fstat(fh.fileno()))
+        with self._os_faults(key):
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "is a folder")
+                return _read_all(fd, st.st_size), _version(st)
+            finally:
+                os.close(fd)
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         with self.open_read(key) as fh, self._os_faults(key):
@@ -256,6 +265,14 @@ class LocalBackend(Backend):
             yield
         finally:
             os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Every byte of the open file ``fd``, to its end (``size``: its length when opened)."""
+    parts = []
+    while chunk := os.read(fd, size + 1 if not parts else _READ_MORE):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _raise(exc: OSError) -> None:
