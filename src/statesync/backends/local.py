@@ -269,7 +269,7 @@ class LocalBackend(Backend):
 
 def _read_all(fd: int, size: int) -> bytes:
     """Every byte of the open file ``fd``, to its end (``size``: its length when opened)."""
-    parts = []
+    parts: list[bytes] = []
     while chunk := os.read(fd, size + 1 if not parts else _READ_MORE):
         parts.append(chunk)
     return b"".join(parts)
