@@ -24,10 +24,10 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from statesync.backends.base import (
     CREATE,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from statesync.backends import StoreUrl
 
 _COPY_BUFFER = 1 << 20
+T = TypeVar("T")
 _READ_MORE = 1 << 16  # what a read asks for past the size seen at open (a growing file)
 
 
@@ -81,6 +82,17 @@ class LocalBackend(Backend):
         if name not in self._dirs:
             path.mkdir(parents=True, exist_ok=True)
             self._dirs.add(name)
+
+    def _in_dir(self, folder: Path, action: Callable[[], T]) -> T:
+        """``action()``, which needs ``folder``; once more after remaking it when it
+        raised FileNotFoundError (a folder known to exist was removed since)."""
+        self._ensure_dir(folder)
+        try:
+            return action()
+        except FileNotFoundError:
+            self._dirs.clear()
+            self._ensure_dir(folder)
+            return action()
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -157,13 +169,7 @@ class LocalBackend(Backend):
         version = _version(os.stat(tmp))
         published = False
         try:
-            self._ensure_dir(target.parent)
-            try:
-                published = self._publish(key, tmp, target, mode)
-            except FileNotFoundError:  # a folder known to exist was removed since: remake it
-                self._dirs.clear()
-                self._ensure_dir(target.parent)
-                published = self._publish(key, tmp, target, mode)
+            published = self._in_dir(target.parent, lambda: self._publish(key, tmp, target, mode))
             _fsync_dir(target.parent)
             return version
         finally:
@@ -227,13 +233,7 @@ class LocalBackend(Backend):
 
     def _write_temp(self, data: PutData) -> str:
         tmpdir = self.root / ".tmp"
-        self._ensure_dir(tmpdir)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=tmpdir)
-        except FileNotFoundError:  # removed since this object made it
-            self._dirs.clear()
-            self._ensure_dir(tmpdir)
-            fd, tmp = tempfile.mkstemp(dir=tmpdir)
+        fd, tmp = self._in_dir(tmpdir, lambda: tempfile.mkstemp(dir=tmpdir))
         try:
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(data, Digested):
@@ -252,14 +252,8 @@ class LocalBackend(Backend):
     @contextlib.contextmanager
     def _key_lock(self, key: str) -> Iterator[None]:
         lockdir = self.root / ".locks"
-        self._ensure_dir(lockdir)
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
-        try:
-            fd = os.open(lockdir / name, os.O_CREAT | os.O_RDWR, 0o600)
-        except FileNotFoundError:  # removed since this object made it
-            self._dirs.clear()
-            self._ensure_dir(lockdir)
-            fd = os.open(lockdir / name, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = self._in_dir(lockdir, lambda: os.open(lockdir / name, os.O_CREAT | os.O_RDWR, 0o600))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
