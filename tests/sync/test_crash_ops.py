@@ -178,7 +178,7 @@ def versions(url: str, where: Path, count: int, seed: int) -> tuple[Path, list[s
 
 
 def prepare_gc(url: str, where: Path) -> Setup:
-    folder, snaps, trees = versions(url, where, 4, SEED)
+    _folder, snaps, trees = versions(url, where, 4, SEED)
     other = content(where / "other")
     return Setup(
         argv=["gc", "--env", "dev", "--keep-last", "2", "--grace", "0"],
@@ -189,7 +189,7 @@ def prepare_gc(url: str, where: Path) -> Setup:
 
 
 def prepare_promote(url: str, where: Path) -> Setup:
-    folder, _snaps, trees = versions(url, where, 1, SEED + 1)
+    _folder, _snaps, trees = versions(url, where, 1, SEED + 1)
     staging = where / "staging"
     write(staging, "old.json", {"old": True})
     write(staging, "big.bin", random.Random(1).randbytes(100_000).hex())
@@ -204,7 +204,7 @@ def prepare_promote(url: str, where: Path) -> Setup:
 
 
 def prepare_rebase(url: str, where: Path) -> Setup:
-    folder, _snaps, trees = versions(url, where, 1, SEED + 2)
+    folder, _snaps, _trees = versions(url, where, 1, SEED + 2)
     clone = where / "clone"
     with Store.open(url) as store:
         store.pull(clone, "dev")
@@ -227,7 +227,7 @@ def prepare_rebase(url: str, where: Path) -> Setup:
 
 
 def prepare_import(url: str, where: Path) -> Setup:
-    folder, _snaps, trees = versions(url, where, 1, SEED + 4)
+    _folder, _snaps, trees = versions(url, where, 1, SEED + 4)
     bundle = where / "bundle.json"
     old_dir = where / "imp-old"
     write(old_dir, "old.json", {"old": 1})
