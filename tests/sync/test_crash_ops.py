@@ -70,7 +70,7 @@ class Setup:
 Prepare = Callable[[str, Path], Setup]
 
 
-def pulled(store: Store, where: Path, env: str | None = None, snap: str | None = None) -> Tree:
+def pulled(store: Store, where: Path, env: str = "default", snap: str | None = None) -> Tree:
     out = where / f"pull-{random.random()}"
     if snap:
         store.pull(out, snapshot=snap)
