@@ -19,7 +19,7 @@ import pytest
 
 from statesync import api
 from statesync.api import Store
-from statesync.backends.base import OVERWRITE, Backend, PutData, PutMode, Version
+from statesync.backends.base import OVERWRITE, Backend, Meta, PutData, PutMode, Version
 from statesync.sync.store.repo import open_repo
 from statesync.sync.store.retention import Policy
 from tests.delegating import Delegating
@@ -233,4 +233,40 @@ def test_pushes_and_gcs_against_each_other(store: Store, tmp_path: Path) -> None
     assert gcs[0] >= 1
     _check(store, folder, tmp_path)
     api.gc(store, policy=KEEP_ONE, grace=0)
+    _check(store, folder, tmp_path)
+
+
+class ListHooked(Delegating):
+    """The real driver, calling ``hook(prefix)`` before each listing."""
+
+    def __init__(self, inner: Backend, hook: Callable[[str], None]) -> None:
+        super().__init__(inner)
+        self.hook = hook
+
+    def list(self, prefix: str) -> Iterator[Meta]:
+        self.hook(prefix)
+        return self.inner.list(prefix)
+
+
+def test_a_push_between_gcs_pack_listing_and_index_load_keeps_its_index(
+    store: Store, tmp_path: Path
+) -> None:
+    """Issue 18: gc listed objects/, then a push uploaded a pack and its index, then gc
+    loaded the indexes. gc took that pack for absent and deleted its index: the pack
+    stayed, no index named it, and every later pull said 'chunk ... is missing' (exit 4)."""
+    folder = tmp_path / "f"
+    _fill(folder, 0)
+    store.push(folder, "dev")
+    _fill(folder, 1)  # new chunks: the push below uploads a pack and an index
+    listings: list[str] = []
+
+    def hook(prefix: str) -> None:
+        listings.append(prefix)
+        # gc's scan lists index/ once, objects/ once, then load_index lists index/ again
+        if prefix.startswith("index") and listings.count(prefix) == 2:
+            store.push(folder, "dev")
+
+    gc_store = Store(open_repo(ListHooked(store.repo.backend, hook)), store.config)
+    api.gc(gc_store, env="dev", policy=KEEP_ONE)
+    assert listings.count("index/") >= 2, listings
     _check(store, folder, tmp_path)

@@ -266,7 +266,11 @@ def _sweep(
     gone_snaps = sorted(marks.forget | marks.dangling)
     gc_sweep.delete_all(repo, map(layout.snapshot_key, gone_snaps), lease.check)
     gc_sweep.delete_all(repo, map(layout.pack_key, sorted(condemned)), lease.check)
-    absent = set(scan.index.indexed_packs) - set(scan.packs)
+    # Absent by the index load's own listing of objects/, taken after its listing of
+    # index/: a pack is uploaded before the index naming it, so a pack that listing
+    # lacks is really gone. Not by scan.packs, listed earlier: a push that uploads a pack
+    # and its index between the two would have its index deleted here (issue 18).
+    absent = set(scan.index.indexed_packs) - (scan.index.present_packs or set())
     removed_idx, rewritten = gc_sweep.rewrite_indexes(
         repo, scan.index, condemned | absent, lease.check
     )
