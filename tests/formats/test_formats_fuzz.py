@@ -113,3 +113,20 @@ def test_a_fuzzed_agent_state_file_is_refused_cleanly_or_lands_inside_the_target
             assert_clean(code, err, (kind, "pull"))
         assert snapshot_tree(root, (root / "store", target)) == before
         assert not Path("/etc/statesync-escape").exists()
+
+
+def test_a_lone_surrogate_in_a_wassette_id_is_exit_4_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the fuzz test above: ``"component_id": "\\ud800"`` was an internal error."""
+    monkeypatch.chdir(tmp_path)
+    url = (tmp_path / "store").as_uri()
+    assert cli("--store", url, "init")[0] == 0
+    doc = _seed("wassette.json")
+    doc["components"][0]["component_id"] = "\ud800"
+    path = tmp_path / "w.json"
+    path.write_bytes(json.dumps(doc).encode())
+    code, err = cli("--store", url, "import", str(path), "--env", "agents")
+    assert code == 4, err
+    assert_clean(code, err)
+    assert "surrogate" in err
