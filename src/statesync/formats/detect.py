@@ -103,8 +103,9 @@ def _document(raw: bytes, path: Path, *, json_only: bool) -> Any:
     """The parsed document, or ``_UNPARSED`` if it does not parse (truncated, malformed)."""
     try:
         if json_only:
-            return json.loads(raw, object_pairs_hook=_no_duplicates)
-        doc = yaml.load(raw, Loader=_Loader)
+            doc = json.loads(raw, object_pairs_hook=_no_duplicates)
+        else:
+            doc = yaml.load(raw, Loader=_Loader)
     except (ValueError, RecursionError, yaml.YAMLError):
         return _UNPARSED
     _bounded(doc, path.name)
@@ -118,8 +119,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _utf8(text: str, where: str) -> None:
+    """Refuse a string that cannot be written as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BundleError(f"{where}: a string is not valid Unicode (a lone surrogate)") from None
+
+
 def _bounded(doc: Any, where: str) -> None:
-    """Refuse YAML whose aliases would expand past a sane size (billion laughs)."""
+    """Refuse YAML whose aliases would expand past a sane size (billion laughs), and text
+    that is not valid Unicode (a lone surrogate, which JSON's ``\\u`` escapes allow)."""
     stack, seen = [doc], 0
     while stack:
         node = stack.pop()
@@ -128,5 +138,8 @@ def _bounded(doc: Any, where: str) -> None:
             raise DocumentLimit(f"{where}: document expands to more than {_MAX_NODES} values")
         if isinstance(node, dict):
             stack.extend(node.values())
+            stack.extend(node.keys())
+        elif isinstance(node, str):
+            _utf8(node, where)
         elif isinstance(node, list):
             stack.extend(node)

@@ -133,6 +133,10 @@ def read(raw: bytes, where: str) -> PersistSnapshot:
         doc = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise BundleError(f"{where}: not a Persist snapshot (invalid JSON inside)") from None
+    try:  # a lone surrogate ("\\ud800") parses but cannot be hashed or stored as UTF-8
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BundleError(f"{where}: a string is not valid Unicode (a lone surrogate)") from None
     meta = _metadata(doc, where)
     got, _size = content_hash(doc["agent_state"])
     if got != meta.content_hash:

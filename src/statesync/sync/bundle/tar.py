@@ -113,10 +113,23 @@ def _read_header(tar: tarfile.TarFile, where: str) -> schema.Bundle:
     if len(body) != first.size:
         raise BundleError(f"{where}: truncated {schema.HEADER_MEMBER}")
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise BundleError(f"{where}: {schema.HEADER_MEMBER}: {exc}") from None
     except (ValueError, RecursionError):
         raise BundleError(f"{where}: {schema.HEADER_MEMBER} is not valid JSON") from None
     return schema.parse_bundle(doc, where, inline=False)
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object in the header names one key twice (refused, as in a .json bundle)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey("duplicate key in an object")
+    return out
 
 
 def _extract(
