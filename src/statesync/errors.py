@@ -60,6 +60,15 @@ class IntegrityError(StatesyncError):
     exit_code = 4
 
 
+class ChecksumMismatch(IntegrityError):
+    """An object's bytes, as read, do not match the SHA-256 stored with it (exit 4).
+
+    Raised by the cloud drivers' ``get``. Damaged in transit or in the store:
+    :class:`statesync.backends.retry.RetryingBackend` reads the object once more
+    and raises this only if the second read does not match either.
+    """
+
+
 class LockedError(StatesyncError):
     """Another holder has the lease (exit 5)."""
 

@@ -28,7 +28,7 @@ from statesync.errors import (
     AlreadyExists,
     BackendError,
     BackendUnavailable,
-    IntegrityError,
+    ChecksumMismatch,
     NotFound,
     PreconditionFailed,
 )
@@ -189,13 +189,13 @@ def _drain(source: IO[bytes], sha: hashlib._Hash, sink: IO[bytes] | None) -> int
 
 
 def verify(key: str, body: bytes, expected_hex: str | None) -> bytes:
-    """Return ``body`` if it matches the SHA-256 stored with it; else raise :class:`IntegrityError`.
+    """Return ``body`` if it matches the SHA-256 stored with it; else :class:`ChecksumMismatch`.
 
     Objects written by other tools carry no stored hash and pass unchecked;
     callers verify content ids themselves in any case.
     """
     if expected_hex is not None and hashlib.sha256(body).hexdigest() != expected_hex.lower():
-        raise IntegrityError(f"object {key!r} does not match the SHA-256 stored with it")
+        raise ChecksumMismatch(f"object {key!r} does not match the SHA-256 stored with it")
     return body
 
 

@@ -13,6 +13,13 @@ retry is logged at INFO (``-v``) with a running count, :attr:`retries`.
 
 A retried conditional put may have landed the first time; callers that care
 (the ref writer) re-read and compare on :class:`PreconditionFailed`.
+
+A ``get`` whose bytes fail the driver's stored SHA-256 (:class:`ChecksumMismatch`)
+is read once more (logged at ``-v`` as "re-read after checksum mismatch"): a
+matching second read means the first was damaged in transit; a second
+mismatch means the object is damaged in the store, and that surfaces (exit 4).
+Range reads carry no stored hash; their callers verify chunk ids and re-read
+through :func:`statesync.sync.store.reread.reread_once`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from statesync.backends.base import (
     PutMode,
     Version,
 )
-from statesync.errors import BackendUnavailable, TransientError, UsageError
+from statesync.errors import BackendUnavailable, ChecksumMismatch, TransientError, UsageError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,6 +97,8 @@ class RetryingBackend(Backend):
         self._clock = clock
         self._count = threading.Lock()
         self.retries = 0
+        #: Objects read a second time after a checksum mismatch.
+        self.rereads = 0
 
     def _delay(self, attempt: int, exc: TransientError) -> float:
         delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
@@ -129,6 +138,13 @@ class RetryingBackend(Backend):
                     rewind()
 
     def get(self, key: str) -> tuple[bytes, Version]:
+        """The inner ``get``, retried; a :class:`ChecksumMismatch` is re-read once."""
+        try:
+            return self._call(f"get {key}", lambda: self.inner.get(key))
+        except ChecksumMismatch as exc:
+            with self._count:
+                self.rereads += 1
+            log.info("re-read after checksum mismatch: %s", exc)
         return self._call(f"get {key}", lambda: self.inner.get(key))
 
     def get_range(self, key: str, start: int, length: int) -> bytes:

@@ -22,6 +22,7 @@ from statesync.sync.store.chunkindex import ChunkIndex, Location
 from statesync.sync.store.content import open_chunk
 from statesync.sync.store.manifest import Entry
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.reread import reread_once
 
 _Targets = dict[str, list[tuple[Path, str, int]]]
 
@@ -67,8 +68,29 @@ def _fetch_pack(
     start = min(loc.offset for _, loc in chunks)
     end = max(loc.offset + loc.length for _, loc in chunks)
     where = layout.pack_key(pack)
-    span = repo.backend.get_range(where, start, end - start)
-    if len(span) != end - start:
+    return reread_once(
+        where,
+        lambda: repo.backend.get_range(where, start, end - start),
+        lambda span: _write_span(repo, where, start, span, end - start, chunks, targets, progress),
+    )
+
+
+def _write_span(
+    repo: Repo,
+    where: str,
+    start: int,
+    span: bytes,
+    expected: int,
+    chunks: list[tuple[str, Location]],
+    targets: _Targets,
+    progress: Meter,
+) -> int:
+    """Verify each chunk of ``span`` (a pack's bytes from ``start``) and write it to its targets.
+
+    Safe to run again on a fresh read: every write lands at a fixed offset.
+    Raises :class:`IntegrityError` for a short span or a chunk that fails its check.
+    """
+    if len(span) != expected:
         raise IntegrityError(f"{where}: pack is truncated")
     for cid, loc in chunks:
         blob = span[loc.offset - start : loc.offset - start + loc.length]

@@ -15,6 +15,7 @@ from statesync.sync.store import codec, layout
 from statesync.sync.store.chunkindex import ChunkIndex, Location
 from statesync.sync.store.manifest import Entry
 from statesync.sync.store.repo import Repo
+from statesync.sync.store.reread import reread_once
 
 
 def open_chunk(repo: Repo, loc: Location, cid: str, blob: bytes, where: str) -> bytes:
@@ -30,14 +31,18 @@ def open_chunk(repo: Repo, loc: Location, cid: str, blob: bytes, where: str) -> 
 def iter_entry(repo: Repo, index: ChunkIndex, entry: Entry) -> Iterator[bytes]:
     """Yield an entry's content chunk by chunk, each verified; then check the digest.
 
-    Memory is bounded by one chunk. Raises :class:`IntegrityError` on any mismatch.
+    Memory is bounded by one chunk. A chunk that fails its check is read once
+    more (transit damage); raises :class:`IntegrityError` on any lasting mismatch.
     """
     h = hashlib.sha256()
     for cid, _size in entry.chunks:
         loc = index.locate(cid)
         where = layout.pack_key(loc.pack)
-        blob = repo.backend.get_range(where, loc.offset, loc.length)
-        data = open_chunk(repo, loc, cid, blob, where)
+        data = reread_once(
+            where,
+            lambda: repo.backend.get_range(where, loc.offset, loc.length),  # noqa: B023
+            lambda blob: open_chunk(repo, loc, cid, blob, where),  # noqa: B023
+        )
         h.update(data)
         yield data
     if h.hexdigest() != entry.digest:
