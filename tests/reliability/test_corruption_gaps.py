@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.helpers import tree, write
-from tests.sync.test_crash import snapshot_bytes
+from tests.sync.crashlib import snapshot_bytes
 
 
 def _pushed(tmp_path: Path) -> tuple[str, Path, Path]:

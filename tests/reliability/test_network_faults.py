@@ -37,7 +37,7 @@ from tests.helpers import tree, write
 from tests.leakscan import LOG_SUFFIX
 from tests.reliability.clouds import Emulator, emulator
 from tests.reliability.faultproxy import KINDS, FaultProxy, Plan
-from tests.sync.test_crash import snapshot_bytes
+from tests.sync.crashlib import snapshot_bytes
 
 LONG = os.environ.get("STATESYNC_LONG") == "1"
 ROOT = Path(__file__).resolve().parents[2]
