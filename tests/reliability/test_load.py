@@ -280,9 +280,8 @@ def _store(name: str, tmp: Path) -> str:
     return url
 
 
-# Long, not default: 16-60 s per case on a busy 2-core machine, and one open window (a
-# pull whose head snapshot gc removes just after the ref was read: docs/RELIABILITY.md §3).
-# The "chunk missing" race it found is fixed and pinned by test_gc_race.py.
+# Long, not default: 16-60 s per case on a busy 2-core machine. The two gc races it
+# found are fixed and pinned by deterministic tests in tests/sync/test_gc_race.py.
 @pytest.mark.long
 @pytest.mark.parametrize("name", ["local", "s3"])
 def test_four_writers_a_reader_and_gc_for_ten_seconds(

@@ -270,3 +270,41 @@ def test_a_push_between_gcs_pack_listing_and_index_load_keeps_its_index(
     api.gc(gc_store, env="dev", policy=KEEP_ONE)
     assert listings.count("index/") >= 2, listings
     _check(store, folder, tmp_path)
+
+
+class GetHooked(Delegating):
+    """The real driver, calling ``hook(key)`` before each ``get``."""
+
+    def __init__(self, inner: Backend, hook: Callable[[str], None]) -> None:
+        super().__init__(inner)
+        self.hook = hook
+
+    def get(self, key: str) -> tuple[bytes, Version]:
+        self.hook(key)
+        return self.inner.get(key)
+
+
+def test_a_pull_whose_head_gc_removes_after_the_ref_read_pulls_the_new_head(
+    store: Store, tmp_path: Path
+) -> None:
+    """Issue 18: a reader read the ref, then a push moved it on and a gc (keep 1) removed
+    the snapshot the reader was about to load: the pull said 'snapshot not found'. It now
+    reads the ref once more and pulls the new head."""
+    folder = tmp_path / "f"
+    _fill(folder, 0)
+    store.push(folder, "dev")
+    _fill(folder, 1)
+    raced: list[str] = []
+
+    def hook(key: str) -> None:
+        if key.startswith("snapshots/") and not raced:
+            raced.append(key)
+            store.push(folder, "dev")
+            api.gc(store, env="dev", policy=KEEP_ONE, grace=0.0)
+
+    reader = Store(open_repo(GetHooked(store.repo.backend, hook)), store.config)
+    out = tmp_path / "out"
+    result = reader.pull(out, "dev")
+    assert raced, "the hook never ran"
+    assert result.serial == 2
+    assert tree(out) == tree(folder)

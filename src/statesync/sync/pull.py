@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.errors import ViewNotFound
+from statesync.errors import SnapshotNotFound, ViewNotFound
 from statesync.sync.folder.checkout import highest_seen, remember_pull, restore
 from statesync.sync.folder.workdir import WorkRecord
 from statesync.sync.progress import MeterFactory
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets.pathmatch import PathMatcher
 from statesync.sync.store import seen as seen_serials
-from statesync.sync.store.manifest import load_manifest
+from statesync.sync.store.manifest import Manifest, load_manifest
 from statesync.sync.store.refs import require_trusted_head
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.resolve import resolve_trusted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,14 +65,12 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOpt
     """
     only = PathMatcher(opts.paths, "--path") if opts.paths else None
     record = WorkRecord.load(folder) if folder.is_dir() else WorkRecord(folder, {"envs": {}})
-    serial = 0
     if snapshot is None:
         seen = highest_seen(record, repo.store_id, env)
-        state = require_trusted_head(repo, env, seen=seen, allow_rollback=opts.allow_rollback)
-        snap_id, serial = state.ref.snapshot, state.ref.serial
+        snap_id, serial, manifest = _head(repo, env, seen, opts.allow_rollback)
     else:
-        snap_id = resolve_trusted(repo, snapshot)
-    manifest = load_manifest(repo, snap_id)
+        snap_id, serial = resolve_trusted(repo, snapshot), 0
+        manifest = load_manifest(repo, snap_id)
     env = manifest.env if snapshot is not None else env
     rec = record.get(repo.store_id, env)
     if only is not None and not any(only.matches(e.path) for e in manifest.entries):
@@ -106,3 +107,21 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOpt
         outcome.secrets_left_out,
         manifest.encryption.secrets,
     )
+
+
+def _head(repo: Repo, env: str, seen: int, allow_rollback: bool) -> tuple[str, int, Manifest]:
+    """``env``'s trusted head: its snapshot id, serial and manifest.
+
+    A gc may remove the head's snapshot between the ref's read and the manifest's
+    once a push has moved the ref on (retention keeps the newest): the ref is then
+    read once more. :class:`SnapshotNotFound` only if the ref did not move.
+    """
+    state = require_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
+    try:
+        return state.ref.snapshot, state.ref.serial, load_manifest(repo, state.ref.snapshot)
+    except SnapshotNotFound:
+        again = require_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
+        if again.ref.snapshot == state.ref.snapshot:
+            raise
+        log.info("pull: %s moved on while its head was read: pulling the new head", env)
+        return again.ref.snapshot, again.ref.serial, load_manifest(repo, again.ref.snapshot)
