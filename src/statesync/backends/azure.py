@@ -29,6 +29,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
+    DecodeError,
     HttpResponseError,
     IncompleteReadError,
     ServiceRequestError,
@@ -290,6 +291,10 @@ class AzureBackend(CloudBackend):
                 raise access_denied(self.where, _code(exc) or exc.status_code) from exc
             # A credential chain that could not get a token at all.
             raise _cloud.unavailable(f"no usable Azure credential for {self.where}", exc) from exc
+        except (DecodeError, UnicodeDecodeError) as exc:
+            # An answer the SDK cannot parse (a listing's XML with a byte damaged on the
+            # way, not UTF-8): transit, so retry. The service never sends such XML.
+            raise TransientError(f"{key!r} in {self.where}: answer damaged in transit") from exc
         except HttpResponseError as exc:
             raise self._translate(exc, key, mode) from exc
         except (ServiceRequestError, ServiceResponseError, IncompleteReadError) as exc:
