@@ -276,20 +276,7 @@ RUN: dict[str, tuple[Prepare, Callable[[Store], None]]] = {
 }
 
 
-@pytest.mark.parametrize(
-    "op",
-    [
-        pytest.param(
-            "gc",
-            marks=pytest.mark.xfail(
-                reason="open, RELIABILITY §3.7: the rerun of a gc killed before its 5th write "
-                "removes a pack the kept head needs",
-                strict=False,
-            ),
-        ),
-        "promote",
-    ],
-)
+@pytest.mark.parametrize("op", sorted(RUN))
 def test_op_killed_at_each_write(url: str, tmp_path: Path, op: str) -> None:
     if url.startswith("s3:") and not LONG:
         pytest.skip("S3 kill-at-each-write runs with STATESYNC_LONG=1 (default-run budget)")

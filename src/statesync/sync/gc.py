@@ -249,7 +249,9 @@ def _sweep(
     lease: lease_mod.Lease,
 ) -> None:
     copies = gc_sweep.repack(repo, scan.index, marks.repack, marks.live)
-    condemned = marks.dead_packs | marks.repack
+    # A copy may land on a pack already there unindexed (same bytes, same id), which
+    # the marks call dead: it holds the copied chunks now, so it stays.
+    condemned = (marks.dead_packs | marks.repack) - copies.pack_ids
     # Every snapshot removed from a history is a cut, not only those a kept one names: a
     # writer that read one as its merge base before this gc may name it as a parent after
     # the look below (push --rebase). The next gc keeps only the cuts still named.

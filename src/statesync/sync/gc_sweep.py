@@ -39,6 +39,9 @@ class Written:
     indexes: int = 0
     bytes: int = 0
     copied: frozenset[str] = frozenset()  # chunks that now also live in a new pack
+    #: the packs the copies went to; one may have been there already, unindexed (a gc
+    #: killed after its copy, before the copy's index): never condemn these
+    pack_ids: frozenset[str] = frozenset()
 
 
 def repack(repo: Repo, index: ChunkIndex, packs: set[str], live: set[str]) -> Written:
@@ -53,6 +56,7 @@ def repack(repo: Repo, index: ChunkIndex, packs: set[str], live: set[str]) -> Wr
             groups[loc.sealed].append((cid, loc))
     out = Written()
     copied: set[str] = set()
+    written: set[str] = set()
     for sealed, chunks in groups.items():
         try:
             keys = repo.keys(*sealed) if sealed else None
@@ -74,7 +78,8 @@ def repack(repo: Repo, index: ChunkIndex, packs: set[str], live: set[str]) -> Wr
         out.indexes += 1
         out.bytes += offset + _size(repo, layout.index_key(str(index_id)))
         copied |= {cid for cid, _ in chunks}
-    out.copied = frozenset(copied)
+        written.add(pack_id)
+    out.copied, out.pack_ids = frozenset(copied), frozenset(written)
     return out
 
 
