@@ -354,8 +354,14 @@ class Store:
         return lease_mod.list_locks(self.repo, probe=probe_clock)
 
     def unlock(self, env: str, lock_id: str, force: bool = False) -> lease_mod.LockInfo:
-        """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``)."""
-        return lease_mod.release(self.repo, layout.validate_env(env), lock_id, force)
+        """Remove ``env``'s lease if it is still ``lock_id`` (another holder's: ``force``).
+
+        ``env`` may also be ``_gc``, the store's gc lease, so that a killed gc's lease
+        can be broken before it goes stale; a gc still running stops before its next
+        batch of deletions once its lease is gone.
+        """
+        name = env if env == layout.GC_LEASE else layout.validate_env(env)
+        return lease_mod.release(self.repo, name, lock_id, force)
 
     def promote(
         self,

@@ -19,7 +19,6 @@ from tests.leakscan import LOG_SUFFIX
 from tests.reliability.faultproxy import FaultProxy, Plan
 from tests.reliability.test_network_faults import _needs, prepare, through
 
-
 CASES = [("s3", 1.0, 1), ("s3", 0.3, 2), ("azure", 1.0, 1), ("azure", 0.3, 2)]
 
 
