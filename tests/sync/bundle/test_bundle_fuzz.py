@@ -278,3 +278,19 @@ def test_a_duplicate_key_in_a_tar_header_is_refused(rig: Rig) -> None:
     code, err = cli("--store", rig.url, "import", str(bundle), "--env", "dup")
     assert code == 4, err
     assert "duplicate key" in err
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_a_component_path_that_is_not_utf8_text_is_refused(rig: Rig, ext: str) -> None:
+    """Found by the fuzz test: a ``.tar.zst`` header naming ``"a\\udcffb"`` (a lone
+    surrogate, which JSON's escapes allow) was "internal error: UnicodeEncodeError"."""
+    doc, files = _load(rig.exports[ext])
+    comp = next(c for c in doc["components"] if c["kind"] != "symlink")
+    if comp["path"] in files:
+        files["a\udcffb"] = files.pop(comp["path"])
+    comp["path"] = "a\udcffb"
+    bundle = rig.root / "bundles" / f"surrogate{ext}"
+    bundle.write_bytes(_dump(doc, ext, files))
+    code, err = cli("--store", rig.url, "import", str(bundle), "--env", "imp")
+    assert code == 4, err
+    assert_clean(code, err, ext)

@@ -28,7 +28,8 @@ _MAX_TARGET = 4095
 
 
 def check_path(path: str, where: str) -> str:
-    """Return ``path`` if it is a safe relative POSIX path; else :class:`IntegrityError`."""
+    """Return ``path`` if it is a safe relative POSIX path of UTF-8 text; else
+    :class:`IntegrityError`."""
     if (
         not isinstance(path, str)
         or not path
@@ -39,9 +40,19 @@ def check_path(path: str, where: str) -> str:
         or path == "."
         or path.split("/")[0] in ("..", RECORD_DIR)
         or ".." in path.split("/")
+        or not _is_utf8(path)
     ):
         raise IntegrityError(f"{where}: unsafe path {path!r}")
     return path
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a string UTF-8 cannot hold (a lone surrogate: names are UTF-8 text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_link_target(path: str, target: object, where: str) -> None:
