@@ -44,9 +44,14 @@ HOSTILE: list[Any] = [
 
 
 def fuzz_settings(default: int, long: int) -> Callable[[F], F]:
-    """Hypothesis settings: ``default`` examples normally, ``long`` under STATESYNC_LONG=1."""
+    """Hypothesis settings: ``default`` examples normally, ``long`` under STATESYNC_LONG=1.
+
+    The default run is derandomized (the same examples every run), so that a CI
+    result can be reproduced; the long run explores new examples each time.
+    """
     return settings(
         max_examples=long if LONG else default,
+        derandomize=not LONG,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
