@@ -117,3 +117,22 @@ def snapshot_tree(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, bytes | 
         else:
             found[rel] = "dir"
     return found
+
+
+def value_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside a JSON document (the root excluded)."""
+    out = []
+    items = (
+        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
+    )
+    for key, value in items:
+        out.append((*prefix, key))
+        out.extend(value_paths(value, (*prefix, key)))
+    return out
+
+
+def set_at(doc: Any, path: tuple[Any, ...], value: Any) -> None:
+    """Put ``value`` at ``path`` (from :func:`value_paths`) inside ``doc``."""
+    for key in path[:-1]:
+        doc = doc[key]
+    doc[path[-1]] = value

@@ -22,7 +22,16 @@ from hypothesis import strategies as st
 
 from statesync.formats import persist
 from tests.formats.conftest import FIXTURES
-from tests.fuzzing import HOSTILE, assert_clean, cli, fuzz_settings, hostile_names, snapshot_tree
+from tests.fuzzing import (
+    HOSTILE,
+    assert_clean,
+    cli,
+    fuzz_settings,
+    hostile_names,
+    set_at,
+    snapshot_tree,
+    value_paths,
+)
 from tests.helpers import write
 
 KINDS = ["wassette.json", "wassette.yaml", "persist.json.gz"]
@@ -62,23 +71,6 @@ def _persist_meta() -> dict[str, Any]:
     return meta
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
-    )
-    out = []
-    for key, value in items:
-        out.append((*prefix, key))
-        out.extend(_paths(value, (*prefix, key)))
-    return out
-
-
-def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
-    for key in path[:-1]:
-        doc = doc[key]
-    doc[path[-1]] = value
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @fuzz_settings(default=6, long=300)
 @given(pick=st.data())
@@ -98,7 +90,11 @@ def test_a_fuzzed_agent_state_file_is_refused_cleanly_or_lands_inside_the_target
         tree: Any = {"doc": doc, "meta": meta} if meta else doc
         names = [*HOSTILE, *hostile_names(root)]
         for _ in range(pick.draw(st.integers(1, 3))):
-            _set(tree, pick.draw(st.sampled_from(_paths(tree))), pick.draw(st.sampled_from(names)))
+            set_at(
+                tree,
+                pick.draw(st.sampled_from(value_paths(tree))),
+                pick.draw(st.sampled_from(names)),
+            )
         raw = _encode(kind, tree["doc"] if meta else tree, tree["meta"] if meta else None)
         if pick.draw(st.booleans()):
             at = pick.draw(st.integers(0, max(len(raw) - 1, 0)))

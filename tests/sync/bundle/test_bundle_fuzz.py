@@ -32,7 +32,9 @@ from tests.fuzzing import (
     cli,
     fuzz_settings,
     hostile_names,
+    set_at,
     snapshot_tree,
+    value_paths,
 )
 from tests.helpers import write
 
@@ -146,23 +148,6 @@ def _dump(doc: dict[str, Any], ext: str, files: dict[str, bytes]) -> bytes:
     return _tar(body, members)
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
-    )
-    out = []
-    for key, value in items:
-        out.append((*prefix, key))
-        out.extend(_paths(value, (*prefix, key)))
-    return out
-
-
-def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
-    for key in path[:-1]:
-        doc = doc[key]
-    doc[path[-1]] = value
-
-
 # --- mutations ------------------------------------------------------------------------
 
 
@@ -208,9 +193,9 @@ def _link_then_file(doc: dict[str, Any], files: dict[str, bytes], pick: st.DataO
 
 
 def _field(doc: dict[str, Any], pick: st.DataObject, rig: Rig) -> None:
-    where = pick.draw(st.sampled_from(_paths(doc)))
+    where = pick.draw(st.sampled_from(value_paths(doc)))
     value = pick.draw(st.sampled_from([*HOSTILE, *hostile_names(rig.root)]))
-    _set(doc, where, value)
+    set_at(doc, where, value)
 
 
 def _bytes(raw: bytes, pick: st.DataObject) -> bytes:

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statesync.cli import main
+from tests.fuzzing import set_at, value_paths
 from tests.helpers import write
 
 #: Values a writer could put anywhere: wrong types, huge, negative, non-finite.
@@ -76,24 +77,6 @@ def pristine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return store
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a value inside a JSON document (the root excluded)."""
-    out = []
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else []
-    )
-    for key, value in items:
-        out.append((*prefix, key))
-        out.extend(_paths(value, (*prefix, key)))
-    return out
-
-
-def _set(doc: Any, path: tuple[Any, ...], value: Any) -> None:
-    for key in path[:-1]:
-        doc = doc[key]
-    doc[path[-1]] = value
-
-
 def _objects(store: Path) -> dict[str, Path]:
     found = {
         "descriptor": store / "statesync.json",
@@ -111,8 +94,8 @@ def _mutate(store: Path, target: str, pick: st.DataObject) -> None:
     zstd = target in ("manifest", "index")
     raw = path.read_bytes()
     doc = json.loads(zstandard.ZstdDecompressor().stream_reader(raw).read() if zstd else raw)
-    where = pick.draw(st.sampled_from(_paths(doc)))
-    _set(doc, where, pick.draw(st.sampled_from(HOSTILE)))
+    where = pick.draw(st.sampled_from(value_paths(doc)))
+    set_at(doc, where, pick.draw(st.sampled_from(HOSTILE)))
     body = json.dumps(doc).encode()  # inf is written as Infinity, which json.loads accepts
     if not zstd:
         path.write_bytes(body)
@@ -183,7 +166,7 @@ def test_each_reported_malformed_field_is_exit_4_naming_it(
     zstd = target in ("manifest", "index")
     raw = path.read_bytes()
     doc = json.loads(zstandard.ZstdDecompressor().stream_reader(raw).read() if zstd else raw)
-    _set(doc, where, value)
+    set_at(doc, where, value)
     body = json.dumps(doc).encode()
     if zstd:
         body = zstandard.ZstdCompressor().compress(body)
