@@ -13,6 +13,9 @@ relays the answer on the client's kept-alive connection. A seeded
   ``stall`` seconds (longer than the client's read timeout), then a reset;
 * ``cut``: the answer is cut short (half of its body, then EOF);
 * ``flip``: one byte of the answer's body is inverted in flight;
+* ``flip-request``: one byte of the request's body (an upload) is inverted on
+  its way to the emulator, which then stores what it got unless a checksum
+  sent with the request lets it (or the SDK, from the answer) see the damage;
 * ``status``: the proxy answers ``status`` (500, 503 or 429, with
   ``Retry-After``) itself, in the error format of ``flavour``'s service.
 
@@ -32,7 +35,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-KINDS = ("reset", "reset-after", "stall", "cut", "flip", "status")
+KINDS = ("reset", "reset-after", "stall", "cut", "flip", "flip-request", "status")
 _MAX_HEAD = 256 * 1024
 _NO_BODY = {100, 101, 204, 304}
 
@@ -157,6 +160,8 @@ class FaultProxy:
         if kind == "reset":
             reset(client)
             return False
+        if kind == "flip-request":
+            request = flip_body(request)
         answer = self._forward(request)
         if kind == "reset-after":
             reset(client)
@@ -183,6 +188,17 @@ class FaultProxy:
             while data := upstream.recv(65536):
                 chunks.append(data)
         return b"".join(chunks)
+
+
+def flip_body(request: Request) -> Request:
+    """``request`` with the middle byte of its body inverted (a bodiless one unchanged)."""
+    body = request.body
+    if not body:
+        return request
+    at = len(body) // 2
+    return Request(
+        request.method, request.head, body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1 :]
+    )
 
 
 # --- HTTP framing ------------------------------------------------------------------

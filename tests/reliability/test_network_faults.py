@@ -13,8 +13,9 @@ nothing was written beside the targets.
 
 Default run: one case per fault kind on moto S3 (an injected 503 standing
 for the three statuses), one on Azurite, one on fake-gcs, and a 503 storm
-on S3. ``STATESYNC_LONG=1``: every kind on every emulator with three seeds
-each, and a storm on each.
+on S3, and a flipped upload on Azurite (see :data:`UNCHECKED_UPLOADS` for why
+not on moto or fake-gcs). ``STATESYNC_LONG=1``: every kind on every emulator
+with three seeds each, and a storm on each.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ ALLOWED = {0, 1, 4}
 
 
 def plan(kind: str, cloud: str, seed: int = 1, rate: float = 0.2) -> Plan:
+    if kind == "flip-request":
+        rate = max(rate, 0.5)  # a push makes few uploads: damage enough of them to count
     status = {"status-500": 500, "status-503": 503, "status-429": 429}.get(kind, 503)
     return Plan(
         kind="status" if kind.startswith("status") else kind,
@@ -62,17 +65,35 @@ def plan(kind: str, cloud: str, seed: int = 1, rate: float = 0.2) -> Plan:
         status=status,
         stall=STALL,
         flavour=cloud,
+        # a flip of a request body only means something for a request that has one
+        methods=frozenset({"PUT", "POST", "PATCH"}) if kind == "flip-request" else None,
     )
 
 
 FAULTS = [k for k in KINDS if k != "status"] + ["status-500", "status-503", "status-429"]
 #: One case per kind on S3 (the three statuses are one kind: 503 stands for them), one
 #: on Azurite and one on fake-gcs; the rest of the matrix runs with STATESYNC_LONG=1.
-DEFAULT = [("s3", k, 1) for k in FAULTS if k not in ("status-500", "status-429")] + [
+DEFAULT = [
+    ("s3", k, 1) for k in FAULTS if k not in ("status-500", "status-429", "flip-request")
+] + [
     ("azure", "cut", 1),
+    ("azure", "flip-request", 1),
     ("gcs", "cut", 1),
 ]
-FULL = [(c, k, s) for c in ("s3", "azure", "gcs") for k in FAULTS for s in (1, 2, 3)]
+#: Emulators that store an upload without checking the checksum sent with it:
+#: moto 5 (``x-amz-checksum-sha256``; its source says "TODO: AWS computes the
+#: provided value and verifies it") and fake-gcs-server (the multipart upload's
+#: ``crc32c``). S3 and GCS themselves refuse such a body (BadDigest, 400), so a
+#: flipped upload there says something about the emulator, not about us; Azurite
+#: checks the ``Content-MD5`` our Azure driver sends, as Azure does.
+UNCHECKED_UPLOADS = {"s3", "gcs"}
+FULL = [
+    (c, k, s)
+    for c in ("s3", "azure", "gcs")
+    for k in FAULTS
+    for s in (1, 2, 3)
+    if not (k == "flip-request" and c in UNCHECKED_UPLOADS)
+]
 
 
 @dataclass
