@@ -87,11 +87,13 @@ def _write_span(
 ) -> int:
     """Verify each chunk of ``span`` (a pack's bytes from ``start``) and write it to its targets.
 
-    Safe to run again on a fresh read: every write lands at a fixed offset.
+    Safe to run again on a fresh read: every write lands at a fixed offset, and
+    ``progress`` counts the span's bytes only once the whole span is written.
     Raises :class:`IntegrityError` for a short span or a chunk that fails its check.
     """
     if len(span) != expected:
         raise IntegrityError(f"{where}: pack is truncated")
+    written = 0
     for cid, loc in chunks:
         blob = span[loc.offset - start : loc.offset - start + loc.length]
         data = open_chunk(repo, loc, cid, blob, where)
@@ -101,7 +103,8 @@ def _write_span(
                 os.pwrite(fd, data, offset)
             finally:
                 os.close(fd)
-            progress.update(len(data))
+            written += len(data)
+    progress.update(written)
     return len(span)
 
 
