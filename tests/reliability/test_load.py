@@ -26,9 +26,9 @@ minute on the shared two cores). Checked:
   after its merge attempts (exit 3, counted).
 
 Default run: 4 writers, 1 reader and the gc for 5 s on the local store and
-fake-gcs (S3 and Azurite in the long run). ``STATESYNC_LONG=1``: 16 writers, 2 readers and the gc for 60 s on
-the local store and each emulator. Figures go to ``report-load.txt`` in the
-session's base temp folder.
+fake-gcs. ``STATESYNC_LONG=1`` adds that shape on moto S3 and Azurite, and
+16 writers, 2 readers and the gc for 60 s on the local store and each
+emulator. Figures go to ``report-load.txt`` in the session's base temp folder.
 """
 
 from __future__ import annotations
