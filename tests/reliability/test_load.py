@@ -21,9 +21,10 @@ minute on the shared two cores). Checked:
   per writer, exactly ``c0..c<k>``; the snapshot it named is one a push was
   told it made; the latest pulled snapshots still in the store pull again
   to the same tree;
-* ``verify --read-data`` is clean; no actor raised anything but a
-  :class:`StatesyncError`, and the only one allowed is a push that gave up
-  after its merge attempts (exit 3, counted).
+* ``verify --read-data`` is clean; nothing logged an error or a traceback
+  (warnings are counted: a rebase whose base gc removed says so); no actor
+  raised anything but a :class:`StatesyncError`, and the only one allowed is
+  a push that gave up after its merge attempts (exit 3, counted).
 
 Default run: 4 writers, 1 reader and the gc for 5 s on the local store and
 fake-gcs. ``STATESYNC_LONG=1`` adds that shape on moto S3 and Azurite, and
@@ -33,6 +34,7 @@ emulator. Figures go to ``report-load.txt`` in the session's base temp folder.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -103,6 +105,20 @@ def guarded(name: str, tally: Tally, body: Callable[[], None]) -> None:
         body()
     except Exception:  # the test reports it
         tally.fail(f"{name}: {traceback.format_exc()}")
+
+
+class Tracebacks(logging.Handler):
+    """Counts log records that carry a traceback or are errors (a load run logs none)."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__(logging.WARNING)
+        self.tally = tally
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.ERROR:
+            self.tally.fail(f"logged {record.levelname}: {self.format(record)}")
+        else:
+            self.tally.note("warnings logged")
 
 
 def writer(store: Store, folder: Path, i: int, until: float, tally: Tally) -> None:
@@ -188,11 +204,16 @@ def run_load(url: str, tmp: Path, writers: int, readers: int, seconds: float) ->
     ]
     bodies.append(("gc", partial(collector, stores[-1], until, tally)))
     threads = [threading.Thread(target=guarded, args=(n, tally, b)) for n, b in bodies]
+    watch = Tracebacks(tally)
+    logging.getLogger().addHandler(watch)
     started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        logging.getLogger().removeHandler(watch)
     for s in stores:
         s.close()
     tally.counts["seconds"] = round(time.monotonic() - started)
