@@ -152,17 +152,11 @@ def reader(store: Store, folder: Path, until: float, tally: Tally) -> None:
         except SnapshotNotFound:
             tally.note("pulls whose snapshot gc removed before the check")
         else:
-            want = {e.path: (e.digest, e.mode) for e in info.entries}
-            have = {p: (h, mode) for p, (h, mode) in got.items()}
-            if _digests(want) != have:
+            want = {e.path: (e.digest.removeprefix("sha256:"), e.mode) for e in info.entries}
+            if want != got:  # tree(): path -> (hex sha256, mode)
                 tally.fail(f"pulled tree differs from snapshot {result.snapshot}")
         with tally.lock:
             tally.pulled.append((result.snapshot, got))
-
-
-def _digests(want: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
-    """A manifest's digests as ``tree`` spells them (hex sha256, no ``sha256:``)."""
-    return {p: (d.removeprefix("sha256:"), m) for p, (d, m) in want.items()}
 
 
 def collector(store: Store, until: float, tally: Tally) -> None:
