@@ -15,6 +15,11 @@ A put costs two durable writes made at once (the checkpoint, created only if
 absent, and the head's conditional write); a get of a thread's latest
 checkpoint reads the head and the write set, and the checkpoint itself only
 if this process has not written or verified those exact bytes before.
+
+On a local (``file://``) store each thread is instead one append-only log
+file, ``langgraph/threads/<thread>/log``
+(:mod:`statesync.integrations.langgraph.threadlog`): a put is one append and
+one ``fdatasync``, a get of the latest reads only bytes appended since.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from statesync.api import Store
 from statesync.errors import IntegrityError, UsageError
 from statesync.integrations.langgraph import maintenance
 from statesync.integrations.langgraph.frame import Sealer
+from statesync.integrations.langgraph.threadlog import Found, ThreadLogs, local_root
 from statesync.integrations.langgraph.threads import Listed, ThreadStore
 from statesync.integrations.langgraph.writesets import Row, WriteSets
 from statesync.sync.store import layout
@@ -76,7 +82,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         encrypt: bool = False,
         serde: SerializerProtocol | None = None,
         owns_store: bool = False,
+        log: bool | None = None,
     ) -> None:
+        """``log``: threads as log files (None: on a local store; True: required)."""
         super().__init__(serde=serde)
         self.store = store
         self.env = layout.validate_env(env)
@@ -84,6 +92,10 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         sealer = Sealer(store.store_id, self.env, repo.keys, signer=repo.signer, trust=repo.trust)
         self.threads = ThreadStore(repo.backend, sealer, encrypt=encrypt)
         self.writes = WriteSets(repo.backend, sealer)
+        root = local_root(repo.backend) if log is not False else None
+        if log and root is None:
+            raise UsageError("thread logs need a local (file://) store")
+        self.logs = ThreadLogs(root, sealer, encrypt=encrypt) if root is not None else None
         self._owns_store = owns_store
         self._near = urlsplit(store.url).scheme in _NEAR
         # A put writes its checkpoint and moves the head at the same time: two
@@ -99,6 +111,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         encrypt: bool = False,
         serde: SerializerProtocol | None = None,
         create: bool = False,
+        log: bool | None = None,
     ) -> StatesyncSaver:
         """Open the store at ``url`` (``create``: make it first if there is none)."""
         from statesync.errors import StoreNotInitialised
@@ -109,7 +122,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             if not create:
                 raise
             store = Store.init(url)
-        return cls(store, env=env, encrypt=encrypt, serde=serde, owns_store=True)
+        return cls(store, env=env, encrypt=encrypt, serde=serde, owns_store=True, log=log)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -153,6 +166,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             "cp": list(self.serde.dumps_typed(checkpoint)),
             "meta": list(self.serde.dumps_typed(meta)),
         }
+        if self.logs is not None:
+            self.logs.put_checkpoint(where.thread, record)
+            return where.config()
         sealed = self.threads.sealed(where.thread)
         prepared = self.threads.prepare_checkpoint(where.key(), record, sealed=sealed)
         stored = self._pool.submit(self.threads.store_checkpoint, prepared)
@@ -182,6 +198,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             for idx, (ch, value) in enumerate(writes)
         ]
         base = {"thread": where.thread_id, "ns": where.ns, "cp": where.checkpoint_id}
+        if self.logs is not None:
+            self.logs.put_writes(where.thread, base, rows)
+            return
         self.writes.add(where.writes_key, base, rows, sealed=self.threads.sealed(where.thread))
 
     # --- reading -------------------------------------------------------------
@@ -191,6 +210,14 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = get_checkpoint_id(config)
+        if self.logs is not None:
+            thread = layout.langgraph_name(thread_id)
+            got = (
+                self.logs.get(thread, ns, checkpoint_id)
+                if checkpoint_id
+                else self.logs.latest(thread, ns)
+            )
+            return self._found_tuple(got)
         if checkpoint_id:
             where = _Where(thread_id, ns, checkpoint_id)
             found = self.threads.listing(where.checkpoint_prefix).unique()
@@ -203,6 +230,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         where = _Where(thread_id, ns, entry[0])
         tup = self._load(Listed(where.key(entry[1]), "", None), where)
         return tup if tup is not None else self._newest_listed(thread_id, ns)
+
+    def _found_tuple(self, found: Found | None) -> CheckpointTuple | None:
+        return None if found is None else self._tuple(found.record, found.rows)
 
     def _load(self, item: Listed, where: _Where) -> CheckpointTuple | None:
         """The tuple of one checkpoint object with its pending writes (None: object gone)."""
@@ -231,6 +261,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         """Checkpoints newest first (by id), by thread, namespace, metadata and ``before``."""
         conf = config["configurable"] if config else {}
         ns = conf.get("checkpoint_ns")
+        if self.logs is not None:
+            yield from self._list_logs(config, filter, before, limit)
+            return
         prefix = (
             layout.langgraph_thread_prefix(layout.langgraph_name(str(conf["thread_id"])))
             if config
@@ -254,6 +287,43 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             wkey = found.writes_of(item.k)
             owner = (str(record["thread"]), str(record["ns"]), item.k.checkpoint_id)
             tup = self._tuple(record, self.writes.read(wkey, owner) if wkey else [])
+            if filter and not all(tup.metadata.get(f) == v for f, v in filter.items()):
+                continue
+            left = None if left is None else left - 1
+            yield tup
+
+    def _list_logs(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
+        """:meth:`list` over thread logs."""
+        assert self.logs is not None
+        conf = config["configurable"] if config else {}
+        ns = conf.get("checkpoint_ns")
+        ns = None if ns is None else str(ns)
+        only = get_checkpoint_id(config) if config else None
+        until = get_checkpoint_id(before) if before else None
+        threads = [layout.langgraph_name(str(conf["thread_id"]))] if config else self.logs.threads()
+        wanted = [
+            (cp, thread, cns)
+            for thread in threads
+            for cns, cp, _ in self.logs.entries(thread)
+            if (ns is None or cns == ns)
+            and (not only or cp == only)
+            and not (until and cp >= until)
+        ]
+        wanted.sort(reverse=True)
+        left = limit
+        for cp, thread, cns in wanted:
+            if left is not None and left <= 0:
+                return
+            found = self.logs.found(thread, cns, cp)
+            if found is None:
+                continue
+            tup = self._tuple(found.record, found.rows)
             if filter and not all(tup.metadata.get(f) == v for f, v in filter.items()):
                 continue
             left = None if left is None else left - 1
@@ -293,6 +363,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of ``thread_id`` (absent: no-op)."""
+        if self.logs is not None:
+            self.logs.rewrite(layout.langgraph_name(str(thread_id)), _keep_none)
+            return
         maintenance.delete_thread(self.threads, self.writes, str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -300,10 +373,16 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
         Reads every checkpoint record of the store once (no index by run).
         """
+        if self.logs is not None:
+            maintenance.delete_runs_in_logs(self.logs, {str(r) for r in run_ids})
+            return
         maintenance.delete_for_runs(self.threads, self.writes, {str(r) for r in run_ids})
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread into another (source unchanged)."""
+        if self.logs is not None:
+            maintenance.copy_log(self.logs, str(source_thread_id), str(target_thread_id))
+            return
         maintenance.copy_thread(
             self.threads, self.writes, str(source_thread_id), str(target_thread_id)
         )
@@ -319,6 +398,8 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         for thread_id in thread_ids:
             if strategy == "delete":
                 self.delete_thread(thread_id)
+            elif self.logs is not None:
+                self.logs.rewrite(layout.langgraph_name(str(thread_id)), _keep_newest)
             else:
                 maintenance.keep_latest(self.threads, self.writes, str(thread_id))
 
@@ -423,6 +504,14 @@ def _selected(k: layout.LangGraphKey, ns: str | None, only: str | None, before: 
     if only and k.checkpoint_id != only:
         return False
     return not (before and k.checkpoint_id >= before)
+
+
+def _keep_none(ns: str, cp: str, record: dict[str, Any], newest: str) -> bool:
+    return False
+
+
+def _keep_newest(ns: str, cp: str, record: dict[str, Any], newest: str) -> bool:
+    return cp == newest
 
 
 def _text_or_none(value: Any) -> str | None:
