@@ -113,10 +113,12 @@ class _Index:
     encrypted: bool = False
     thread_id: str = ""
     checkpoints: dict[str, dict[str, _Entry]] = field(default_factory=dict)  # ns -> id -> entry
+    newest: dict[str, str] = field(default_factory=dict)  # ns -> highest checkpoint id
     writes: dict[tuple[str, str], dict[tuple[str, int], Row]] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.checkpoints.clear()
+        self.newest.clear()
         self.writes.clear()
 
 
@@ -138,11 +140,15 @@ class ThreadLogs:
         self._floor: dict[str, int] = {}
         self._mu = threading.Lock()
         self._records: ByteLRU[dict[str, Any]] = ByteLRU()
+        self._paths: dict[str, Path] = {}
 
     # --- paths and locks ---------------------------------------------------------
 
     def _path(self, thread: str) -> Path:
-        return self.root.joinpath(*log_key(thread).split("/"))
+        path = self._paths.get(thread)
+        if path is None:
+            path = self._paths[thread] = self.root.joinpath(*log_key(thread).split("/"))
+        return path
 
     def _lock(self, thread: str) -> threading.Lock:
         with self._mu:
@@ -213,6 +219,10 @@ class ThreadLogs:
         opened = self.sealer.decode(_slot(thread, serial), frame)
         rec = opened.record
         self._check_thread(thread, rec)
+        if offset == 0 and serial != 1 and rec.get("t") != "r":
+            raise IntegrityError(
+                f"{log_key(thread)}: starts at serial {serial} (its first records removed)"
+            )
         idx.encrypted = idx.encrypted or opened.encrypted
         self._apply(thread, idx, rec, offset, len(frame), serial)
         idx.size = offset + _HEADER.size + len(frame)
@@ -231,6 +241,8 @@ class ThreadLogs:
             run = rec.get("run")
             entry = _Entry(offset, length, serial, None if run is None else str(run))
             idx.checkpoints.setdefault(ns, {})[cp] = entry
+            if cp > idx.newest.get(ns, ""):
+                idx.newest[ns] = cp
             self._records.put(_rkey(thread, offset), rec, length)
         elif kind == "w":
             rows = rec.get("writes")
@@ -270,10 +282,8 @@ class ThreadLogs:
         """The newest checkpoint (by id) of ``ns`` in the thread, or None."""
         with self._lock(thread):
             idx = self._refresh(thread)
-            cps = idx.checkpoints.get(ns)
-            if not cps:
-                return None
-            return self._found(thread, idx, ns, max(cps))
+            newest = idx.newest.get(ns)
+            return None if newest is None else self._found(thread, idx, ns, newest)
 
     def get(self, thread: str, ns: str, checkpoint_id: str) -> Found | None:
         """Checkpoint ``checkpoint_id`` of ``ns`` in the thread, or None."""

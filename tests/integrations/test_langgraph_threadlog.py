@@ -1,0 +1,234 @@
+"""Thread logs of a local store: torn tails, damage, rollback, signatures, crashes, two writers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+
+from statesync.api import Store
+from statesync.crypto import signing
+from statesync.errors import IntegrityError
+from statesync.integrations.langgraph import StatesyncSaver, frame
+from statesync.integrations.langgraph.threadlog import log_key
+from statesync.sync.store import layout
+from tests.integrations import lg_agent
+
+HEADER = struct.Struct(">IIQ")
+
+
+def checkpoint(values: dict[str, Any]) -> Any:
+    cp = empty_checkpoint()
+    cp["id"] = str(uuid6(clock_seq=-1))
+    cp["channel_values"] = dict(values)
+    cp["channel_versions"] = {k: 1 for k in values}
+    return cp
+
+
+def conf(thread: str, ns: str = "") -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread, "checkpoint_ns": ns}}
+
+
+def log_path(root: Path, thread: str) -> Path:
+    return root / log_key(layout.langgraph_name(thread))
+
+
+def records(path: Path) -> list[tuple[int, int]]:
+    """``(offset, frame length)`` of each record of a log."""
+    data, at, out = path.read_bytes(), 0, []
+    while at + HEADER.size <= len(data):
+        length, _, _ = HEADER.unpack_from(data, at)
+        out.append((at, length))
+        at += HEADER.size + length
+    return out
+
+
+def fill(tmp_path: Path, n: int, thread: str = "t") -> tuple[str, Path, list[str]]:
+    url = (tmp_path / "store").as_uri()
+    ids = []
+    with StatesyncSaver.open(url, create=True) as saver:
+        assert saver.logs is not None  # a local store uses thread logs
+        cfg = conf(thread)
+        for i in range(n):
+            cfg = saver.put(cfg, checkpoint({"v": i}), {"step": i}, {})
+            ids.append(cfg["configurable"]["checkpoint_id"])
+        saver.put_writes(cfg, [("ch", "w")], "task")
+    return url, log_path(tmp_path / "store", thread), ids
+
+
+def test_a_put_is_one_record_appended_to_one_file(tmp_path: Path) -> None:
+    _, path, _ = fill(tmp_path, 3)
+    assert len(records(path)) == 4  # three checkpoints, one write set
+    files = [p for p in (tmp_path / "store" / "langgraph").rglob("*") if p.is_file()]
+    assert files == [path]
+
+
+def test_a_torn_tail_is_ignored_then_cut_by_the_next_writer(tmp_path: Path) -> None:
+    url, path, ids = fill(tmp_path, 3)
+    whole = path.read_bytes()
+    last_at, _ = records(path)[-1]
+    for torn in (whole[: last_at + 5], whole[:-3], whole[:-1] + bytes([whole[-1] ^ 1])):
+        path.write_bytes(torn)  # a header cut short, a frame cut short, a bad checksum
+        with StatesyncSaver.open(url) as reader:
+            tup = reader.get_tuple(conf("t"))
+            assert tup is not None and tup.checkpoint["id"] == ids[-1]
+            assert tup.pending_writes == []  # the torn record (the writes) is not there
+            new = reader.put(tup.config, checkpoint({"v": 9}), {}, {})
+        assert path.stat().st_size == last_at + HEADER.size + records(path)[-1][1]
+        with StatesyncSaver.open(url) as again:
+            got = again.get_tuple(conf("t"))
+            assert got is not None and got.config == new
+            assert [t.checkpoint["id"] for t in again.list(conf("t"))][1:] == ids[::-1]
+        path.write_bytes(whole)
+
+
+@pytest.mark.parametrize("where", ["header", "frame"])
+def test_a_flipped_byte_before_the_tail_is_refused(tmp_path: Path, where: str) -> None:
+    url, path, _ = fill(tmp_path, 3)
+    at, length = records(path)[1]
+    data = bytearray(path.read_bytes())
+    data[at + (9 if where == "header" else HEADER.size + length // 2)] ^= 0x10
+    path.write_bytes(bytes(data))
+    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError):
+        reader.get_tuple(conf("t"))
+    with StatesyncSaver.open(url) as writer, pytest.raises(IntegrityError):
+        writer.put(conf("t"), checkpoint({"v": 1}), {}, {})  # nor cut off as if torn
+    assert path.read_bytes() == bytes(data)
+
+
+def _reframe(data: bytearray, at: int, frame_bytes: bytes) -> bytes:
+    """Record at ``at`` replaced by ``frame_bytes`` with a valid length and checksum."""
+    length, _, serial = HEADER.unpack_from(data, at)
+    s = serial.to_bytes(8, "big")
+    head = HEADER.pack(len(frame_bytes), zlib.crc32(frame_bytes, zlib.crc32(s)), serial)
+    return bytes(data[:at]) + head + frame_bytes + bytes(data[at + HEADER.size + length :])
+
+
+def test_a_changed_frame_with_a_valid_checksum_is_refused_even_last(tmp_path: Path) -> None:
+    url, path, _ = fill(tmp_path, 2)
+    data = bytearray(path.read_bytes())
+    at, length = records(path)[-1]
+    body = bytearray(data[at + HEADER.size : at + HEADER.size + length])
+    body[-1] ^= 1
+    path.write_bytes(_reframe(data, at, bytes(body)))
+    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError, match="digest"):
+        reader.get_tuple(conf("t"))
+
+
+def test_a_rolled_back_log_is_refused_by_a_reader_that_saw_more(tmp_path: Path) -> None:
+    url, path, _ = fill(tmp_path, 1)
+    old = path.read_bytes()
+    with StatesyncSaver.open(url) as saver:
+        saver.put(conf("t"), checkpoint({"v": 2}), {}, {})
+        assert saver.get_tuple(conf("t")) is not None
+        os.unlink(path)
+        path.write_bytes(old)  # the log of one put earlier (a new file, shorter)
+        with pytest.raises(IntegrityError, match="rolled-back"):
+            saver.get_tuple(conf("t"))
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_record_removed_is_refused(tmp_path: Path, which: int) -> None:
+    url, path, _ = fill(tmp_path, 3)
+    data = path.read_bytes()
+    (a, _), (b, _) = records(path)[which : which + 2]
+    path.write_bytes(data[:a] + data[b:])
+    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError, match="serial"):
+        reader.get_tuple(conf("t"))
+
+
+def test_another_threads_log_is_refused(tmp_path: Path) -> None:
+    url, path, _ = fill(tmp_path, 1, "a")
+    fill(tmp_path, 1, "b")
+    log_path(tmp_path / "store", "b").write_bytes(path.read_bytes())
+    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError):
+        reader.get_tuple(conf("b"))
+
+
+def test_signed_records_verify_and_a_forged_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    key = tmp_path / "alice.key"
+    public = signing.generate(key)
+    url = (tmp_path / "store").as_uri()
+    with StatesyncSaver.open(url, create=True) as plain:
+        plain.put(conf("old"), checkpoint({"v": 0}), {}, {})
+    monkeypatch.setenv("STATESYNC_SIGNING_KEY", str(key))
+    with Store.open(url) as store:
+        store.keys().trust("langgraph", public, require_signed=True)
+    with StatesyncSaver.open(url) as alice:
+        alice.put(conf("t"), checkpoint({"v": 1}), {}, {})
+    with StatesyncSaver.open(url) as reader:
+        assert reader.get_tuple(conf("t")) is not None
+        with pytest.raises(IntegrityError, match="not signed"):
+            reader.get_tuple(conf("old"))
+    path = log_path(tmp_path / "store", "t")
+    data = bytearray(path.read_bytes())
+    at, length = records(path)[0]
+    obj = bytearray(data[at + HEADER.size : at + HEADER.size + length])
+    fixed = len(frame.MAGIC) + 4 + 32 + 2  # magic, generation, digest, signature length
+    siglen = int.from_bytes(obj[fixed - 2 : fixed], "big")
+    body = bytearray(obj[fixed + siglen :])
+    body[-1] ^= 1  # one byte changed, its digest and checksum made to match
+    digest = __import__("hashlib").sha256(bytes(body)).digest()
+    forged = bytes(obj[: len(frame.MAGIC) + 4]) + digest + bytes(obj[fixed - 2 : fixed + siglen])
+    path.write_bytes(_reframe(data, at, forged + bytes(body)))
+    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError, match="signature"):
+        reader.get_tuple(conf("t"))
+
+
+def test_maintenance_rewrites_the_log_and_readers_follow(tmp_path: Path) -> None:
+    url, _, ids = fill(tmp_path, 4)
+    with StatesyncSaver.open(url) as reader, StatesyncSaver.open(url) as writer:
+        assert len(list(reader.list(conf("t")))) == 4
+        writer.prune(["t"])
+        assert [t.checkpoint["id"] for t in reader.list(conf("t"))] == ids[-1:]
+        writer.copy_thread("t", "u")
+        assert [t.checkpoint["id"] for t in reader.list(conf("u"))] == ids[-1:]
+        writer.delete_thread("t")
+        assert reader.get_tuple(conf("t")) is None and list(reader.list(conf("t"))) == []
+        again = writer.put(conf("t"), checkpoint({"v": 5}), {}, {})
+        assert reader.get_tuple(conf("t")) is not None
+        assert reader.get_tuple(conf("t")).config == again  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kills", [1, pytest.param(6, marks=pytest.mark.long)])
+def test_a_writer_killed_mid_put_loses_no_acknowledged_checkpoint(
+    tmp_path: Path, kills: int
+) -> None:
+    """SIGKILL a process putting checkpoints as fast as it can (so, most likely inside a
+    put), ``kills`` times; every checkpoint whose put returned is there, and a new
+    writer appends after whatever tail the kill left."""
+    url = (tmp_path / "store").as_uri()
+    Store.init(url).close()
+    acked: list[str] = []
+    for _ in range(kills):
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(lg_agent.__file__)), url, "crash", "stream"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        for _ in range(15):
+            acked.append(proc.stdout.readline().strip())
+        os.kill(proc.pid, signal.SIGKILL)  # most likely inside a put
+        acked += [line.strip() for line in proc.stdout if line.strip()]
+        proc.wait()
+        with StatesyncSaver.open(url) as reader:
+            for cp_id in acked:
+                got = reader.get_tuple(
+                    {"configurable": {**conf("crash")["configurable"], "checkpoint_id": cp_id}}
+                )
+                assert got is not None, cp_id
+    with StatesyncSaver.open(url) as saver:
+        assert len(list(saver.list(conf("crash")))) >= len(acked)
