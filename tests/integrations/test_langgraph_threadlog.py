@@ -232,3 +232,4 @@ def test_a_writer_killed_mid_put_loses_no_acknowledged_checkpoint(
                 assert got is not None, cp_id
     with StatesyncSaver.open(url) as saver:
         assert len(list(saver.list(conf("crash")))) >= len(acked)
+    print(f"thread log crash: {kills} kills, {len(acked)} acknowledged puts, all read back")
