@@ -173,7 +173,7 @@ class ThreadLogs:
 
     def refresh(self, thread: str) -> _Index:
         """The thread's index, brought up to date with the file (absent: empty)."""
-        with self._lock(thread):
+        with self._guarded(thread):
             return self._refresh(thread)
 
     def _refresh(self, thread: str) -> _Index:
@@ -243,7 +243,7 @@ class ThreadLogs:
             idx.checkpoints.setdefault(ns, {})[cp] = entry
             if cp > idx.newest.get(ns, ""):
                 idx.newest[ns] = cp
-            self._records.put(_rkey(thread, offset), rec, length)
+            self._records.put(_rkey(thread, serial), rec, length)
         elif kind == "w":
             rows = rec.get("writes")
             if not isinstance(rows, list) or not all(
@@ -265,7 +265,7 @@ class ThreadLogs:
 
     def _record(self, thread: str, entry: _Entry) -> dict[str, Any]:
         """The checkpoint record at ``entry`` (kept, or read again and verified)."""
-        got = self._records.get(_rkey(thread, entry.offset))
+        got = self._records.get(_rkey(thread, entry.serial))
         if got is not None:
             return got
         with _opened(self._path(thread), os.O_RDONLY) as fd:
@@ -275,19 +275,19 @@ class ThreadLogs:
             raise IntegrityError(f"{log_key(thread)}: record at {entry.offset} is damaged")
         opened = self.sealer.decode(_slot(thread, entry.serial), found[0][2])
         self._check_thread(thread, opened.record)
-        self._records.put(_rkey(thread, entry.offset), opened.record, entry.length)
+        self._records.put(_rkey(thread, entry.serial), opened.record, entry.length)
         return opened.record
 
     def latest(self, thread: str, ns: str) -> Found | None:
         """The newest checkpoint (by id) of ``ns`` in the thread, or None."""
-        with self._lock(thread):
+        with self._guarded(thread):
             idx = self._refresh(thread)
             newest = idx.newest.get(ns)
             return None if newest is None else self._found(thread, idx, ns, newest)
 
     def get(self, thread: str, ns: str, checkpoint_id: str) -> Found | None:
         """Checkpoint ``checkpoint_id`` of ``ns`` in the thread, or None."""
-        with self._lock(thread):
+        with self._guarded(thread):
             idx = self._refresh(thread)
             if checkpoint_id not in idx.checkpoints.get(ns, {}):
                 return None
@@ -300,13 +300,13 @@ class ThreadLogs:
 
     def entries(self, thread: str) -> list[tuple[str, str, _Entry]]:
         """``(ns, checkpoint id, entry)`` of every checkpoint in the thread."""
-        with self._lock(thread):
+        with self._guarded(thread):
             idx = self._refresh(thread)
             return [(ns, cp, e) for ns, cps in idx.checkpoints.items() for cp, e in cps.items()]
 
     def found(self, thread: str, ns: str, cp: str) -> Found | None:
         """Like :meth:`get`, without refreshing the index (for ``list``)."""
-        with self._lock(thread):
+        with self._guarded(thread):
             idx = self._index(thread)
             if cp not in idx.checkpoints.get(ns, {}):
                 return None
@@ -372,13 +372,19 @@ class ThreadLogs:
 
     @contextlib.contextmanager
     def _os_errors(self, thread: str) -> Iterator[None]:
-        """What the OS refuses while writing a log: one-line :class:`BackendUnavailable`."""
+        """What the OS refuses on a log: one-line :class:`BackendUnavailable`."""
         try:
             yield
         except OSError as exc:
             raise BackendUnavailable(
-                f"cannot write {log_key(thread)} in store {self.root}: {exc.strerror or exc}"
+                f"cannot use {log_key(thread)} in store {self.root}: {exc.strerror or exc}"
             ) from None
+
+    @contextlib.contextmanager
+    def _guarded(self, thread: str) -> Iterator[None]:
+        """The thread's lock in this process, OS errors as one-line errors."""
+        with self._os_errors(thread), self._lock(thread):
+            yield
 
     @contextlib.contextmanager
     def _locked_file(self, thread: str) -> Iterator[tuple[int, bool]]:
@@ -476,8 +482,10 @@ def _slot(thread: str, serial: int) -> str:
     return f"{log_key(thread)}/{serial}"
 
 
-def _rkey(thread: str, offset: int) -> str:
-    return f"{thread}@{offset}"
+def _rkey(thread: str, serial: int) -> str:
+    """Cache key of a record: serials never repeat in a thread (rewrites continue them),
+    offsets do (a rewritten log puts other records at the same offsets)."""
+    return f"{thread}#{serial}"
 
 
 def _frame_header(serial: int, frame: bytes) -> bytes:
