@@ -233,3 +233,42 @@ def test_a_writer_killed_mid_put_loses_no_acknowledged_checkpoint(
     with StatesyncSaver.open(url) as saver:
         assert len(list(saver.list(conf("crash")))) >= len(acked)
     print(f"thread log crash: {kills} kills, {len(acked)} acknowledged puts, all read back")
+
+
+def _bodies(path: Path) -> list[tuple[int, bytes]]:
+    """``(generation, body)`` of each record's frame."""
+    data, out = path.read_bytes(), []
+    fixed = len(frame.MAGIC) + 4 + 32 + 2
+    for at, length in records(path):
+        obj = data[at + HEADER.size : at + HEADER.size + length]
+        gen = int.from_bytes(obj[len(frame.MAGIC) : len(frame.MAGIC) + 4], "big")
+        siglen = int.from_bytes(obj[fixed - 2 : fixed], "big")
+        out.append((gen, obj[fixed + siglen :]))
+    return out
+
+
+def test_an_encrypted_thread_log_holds_only_sealed_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zstandard
+
+    from tests.leakscan import planted
+
+    monkeypatch.setenv("STATESYNC_PASSPHRASE", "correct horse battery staple")
+    secret, thread = planted("langgraph-log"), "customer-" + planted("log-thread")
+    url = (tmp_path / "store").as_uri()
+    with Store.init(url) as store:
+        store.keys().init("langgraph", ["passphrase"])
+    with StatesyncSaver.open(url, encrypt=True) as saver:
+        cfg = saver.put(conf(thread), checkpoint({"token": secret}), {"note": secret}, {})
+        saver.put_writes(cfg, [("token", secret)], task_id="t")
+    with StatesyncSaver.open(url) as plain:  # sealing is sticky for the thread
+        plain.put(cfg, checkpoint({"token": secret}), {}, {})
+    path = log_path(tmp_path / "store", thread)
+    bodies = _bodies(path)
+    assert len(bodies) == 3 and all(gen > 0 for gen, _ in bodies)
+    for _, body in bodies:  # a body that inflated would be plaintext
+        with pytest.raises(zstandard.ZstdError):
+            zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    raw = path.read_bytes()
+    assert secret.encode() not in raw and planted("log-thread").encode() not in raw
