@@ -71,7 +71,11 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     signing key when one is configured, and every read is verified (content
     address, digest, signature, ``env``'s trust policy): damage or tampering
     raises :class:`IntegrityError`, a missing key :class:`KeyFailure`. Safe to
-    share between threads; several processes may write one thread.
+    share between threads; several processes may write one thread. ``log``
+    (constructor and :meth:`open`): threads as append-only log files
+    (:mod:`statesync.integrations.langgraph.threadlog`); None, the default, uses
+    them on a local store and objects elsewhere, False objects everywhere, True
+    requires a local store (:class:`UsageError` otherwise).
     """
 
     def __init__(
@@ -167,6 +171,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             "meta": list(self.serde.dumps_typed(meta)),
         }
         if self.logs is not None:
+            layout.langgraph_checkpoint_name(where.checkpoint_id)  # 1 to 200 bytes, as objects
             self.logs.put_checkpoint(where.thread, record)
             return where.config()
         sealed = self.threads.sealed(where.thread)
@@ -262,7 +267,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         conf = config["configurable"] if config else {}
         ns = conf.get("checkpoint_ns")
         if self.logs is not None:
-            yield from self._list_logs(config, filter, before, limit)
+            yield from self._list_logs(self.logs, config, filter, before, limit)
             return
         prefix = (
             layout.langgraph_thread_prefix(layout.langgraph_name(str(conf["thread_id"])))
@@ -294,23 +299,23 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
     def _list_logs(
         self,
+        logs: ThreadLogs,
         config: RunnableConfig | None,
         filter: dict[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
     ) -> Iterator[CheckpointTuple]:
         """:meth:`list` over thread logs."""
-        assert self.logs is not None
         conf = config["configurable"] if config else {}
         ns = conf.get("checkpoint_ns")
         ns = None if ns is None else str(ns)
         only = get_checkpoint_id(config) if config else None
         until = get_checkpoint_id(before) if before else None
-        threads = [layout.langgraph_name(str(conf["thread_id"]))] if config else self.logs.threads()
+        threads = [layout.langgraph_name(str(conf["thread_id"]))] if config else logs.threads()
         wanted = [
             (cp, thread, cns)
             for thread in threads
-            for cns, cp, _ in self.logs.entries(thread)
+            for cns, cp, _ in logs.entries(thread)
             if (ns is None or cns == ns)
             and (not only or cp == only)
             and not (until and cp >= until)
@@ -320,7 +325,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         for cp, thread, cns in wanted:
             if left is not None and left <= 0:
                 return
-            found = self.logs.found(thread, cns, cp)
+            found = logs.found(thread, cns, cp)
             if found is None:
                 continue
             tup = self._tuple(found.record, found.rows)
