@@ -363,8 +363,10 @@ class ThreadLogs:
                 at += _HEADER.size + len(frame)
             _write_all(fd, b"".join(parts), idx.size)
             os.fdatasync(fd)
-            if created:
-                _fsync_dir(self._path(thread).parent)
+            if created or idx.size == 0:
+                # The log's first record: its name (and its folders', which a writer
+                # that died may have made without syncing) must be durable too.
+                _fsync_chain(self._path(thread).parent, self.root)
             for rec, offset, length, s in placed:
                 self._apply(thread, idx, rec, offset, length, s)
             idx.size, idx.serial, idx.encrypted = at, serial, sealed
@@ -395,7 +397,7 @@ class ThreadLogs:
             try:
                 fd = os.open(path, os.O_RDWR)
             except FileNotFoundError:
-                _make_dirs(path.parent, self.root)
+                _make_dirs(path.parent)
                 try:
                     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
                     created = True
@@ -535,17 +537,19 @@ def _opened(path: Path, flags: int) -> Iterator[int]:
         os.close(fd)
 
 
-def _make_dirs(path: Path, root: Path) -> None:
-    """Make ``path`` and its parents, fsyncing each parent that got a new entry."""
-    missing = []
+def _make_dirs(path: Path) -> None:
+    """Make ``path`` and its parents (synced by :func:`_fsync_chain` with the first record)."""
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _fsync_chain(path: Path, root: Path) -> None:
+    """fsync ``path`` and each folder above it up to ``root`` (included)."""
     p = path
-    while not p.exists() and p != root and p.parent != p:
-        missing.append(p)
+    while True:
+        _fsync_dir(p)
+        if p == root or p.parent == p:
+            return
         p = p.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            d.mkdir()
-        _fsync_dir(d.parent)
 
 
 def _fsync_dir(path: Path) -> None:
