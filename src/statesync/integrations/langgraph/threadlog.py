@@ -5,8 +5,8 @@ one file, ``langgraph/threads/<thread>/log`` (the thread's name from
 :func:`layout.langgraph_name`), instead of one object per checkpoint plus a
 head (:mod:`statesync.integrations.langgraph.threads`, kept for every other
 backend). A put is one ``pwrite`` and one ``fdatasync`` of a file that already
-exists, as sqlite's WAL commit is; only the first put of a thread creates the
-file (and fsyncs its folder).
+exists, as sqlite's WAL commit is; only the first record of a thread creates
+the file (and fsyncs its folders up to the store's root).
 
 Record layout, back to back from offset 0::
 
