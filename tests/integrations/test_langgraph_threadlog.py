@@ -272,3 +272,28 @@ def test_an_encrypted_thread_log_holds_only_sealed_records(
             zstandard.ZstdDecompressor().decompressobj().decompress(body)
     raw = path.read_bytes()
     assert secret.encode() not in raw and planted("log-thread").encode() not in raw
+
+
+def test_a_thread_in_the_object_layout_moves_into_its_log_on_first_use(tmp_path: Path) -> None:
+    url = (tmp_path / "store").as_uri()
+    with StatesyncSaver.open(url, create=True, log=False) as old:  # as before thread logs
+        first = old.put(conf("t"), checkpoint({"v": 1}), {"step": 1}, {})
+        second = old.put(first, checkpoint({"v": 2}), {"step": 2}, {})
+        old.put_writes(second, [("ch", "w")], "task")
+        old.put(conf("t", "child"), checkpoint({"v": 3}), {}, {})
+        old.put(conf("u"), checkpoint({"v": 4}), {}, {})
+    with StatesyncSaver.open(url) as saver:
+        tup = saver.get_tuple(conf("t"))
+        assert tup is not None and tup.config == second
+        assert tup.pending_writes == [("task", "ch", "w")]
+        third = saver.put(second, checkpoint({"v": 5}), {}, {})
+        assert [t.config for t in saver.list(conf("t", ""))] == [third, second, first]
+        assert len(list(saver.list(None))) == 5  # thread u found by a listing of all threads
+    counts = [len(records(log_path(tmp_path / "store", name))) for name in ("t", "u")]
+    assert counts == [5, 1]  # t: 4 checkpoints (one put since) and the writes; u: 1
+    with StatesyncSaver.open(url) as again:  # adopted once: nothing appended twice
+        assert len(list(again.list(None))) == 5
+        again.delete_thread("u")
+    assert [len(records(log_path(tmp_path / "store", name))) for name in ("t", "u")] == [5, 1]
+    with StatesyncSaver.open(url) as third:  # u's objects are not adopted again
+        assert third.get_tuple(conf("u")) is None

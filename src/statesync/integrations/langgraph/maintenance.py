@@ -7,6 +7,8 @@ growing (:mod:`statesync.integrations.langgraph.threads`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from statesync.integrations.langgraph.threadlog import ThreadLogs
 from statesync.integrations.langgraph.threads import Listed, Listing, ThreadStore
 from statesync.integrations.langgraph.writesets import WriteSets
@@ -137,7 +139,7 @@ def copy_log(logs: ThreadLogs, source: str, target: str) -> None:
     """Append every checkpoint and write of ``source`` to ``target``'s log (one write)."""
     src, dst = layout.langgraph_name(source), layout.langgraph_name(target)
     entries = sorted(logs.entries(src), key=lambda e: e[2].serial)
-    records: list[dict[str, object]] = []
+    records: list[dict[str, Any]] = []
     for ns, cp, _ in entries:
         found = logs.found(src, ns, cp)
         if found is None:
@@ -147,3 +149,28 @@ def copy_log(logs: ThreadLogs, source: str, target: str) -> None:
             records.append({"t": "w", "thread": target, "ns": ns, "cp": cp, "writes": found.rows})
     if records:
         logs.append_records(dst, records, seal=logs.sealed(src))
+
+
+def migrate_to_log(threads: ThreadStore, writes: WriteSets, logs: ThreadLogs, thread: str) -> None:
+    """Copy a thread the object layout holds into its (absent or empty) log, once.
+
+    Every object is verified as any read is; the objects are left in place (they
+    are no longer read while thread logs are in use).
+    """
+    found = threads.listing(layout.langgraph_thread_prefix(thread))
+    records: list[dict[str, Any]] = []
+    for item in sorted(found.unique(), key=lambda i: i.k.checkpoint_id):
+        got = threads.checkpoint(item.k)
+        if got is None:
+            continue
+        rec = {**got[0], "t": "c"}
+        records.append(rec)
+        wkey = found.writes_of(item.k)
+        if wkey:
+            owner = (str(rec["thread"]), str(rec["ns"]), item.k.checkpoint_id)
+            rows = writes.read(wkey, owner)
+            if rows:
+                w = {"t": "w", "thread": owner[0], "ns": owner[1], "cp": owner[2], "writes": rows}
+                records.append(w)
+    if records:
+        logs.adopt(thread, records, seal=threads.sealed(thread))

@@ -100,6 +100,8 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         if log and root is None:
             raise UsageError("thread logs need a local (file://) store")
         self.logs = ThreadLogs(root, sealer, encrypt=encrypt) if root is not None else None
+        #: Threads whose log this process has checked for an object-layout past.
+        self._adopted: set[str] = set()
         self._owns_store = owns_store
         self._near = urlsplit(store.url).scheme in _NEAR
         # A put writes its checkpoint and moves the head at the same time: two
@@ -172,6 +174,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         }
         if self.logs is not None:
             layout.langgraph_checkpoint_name(where.checkpoint_id)  # 1 to 200 bytes, as objects
+            self._adopt(where.thread)
             self.logs.put_checkpoint(where.thread, record)
             return where.config()
         sealed = self.threads.sealed(where.thread)
@@ -204,6 +207,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         ]
         base = {"thread": where.thread_id, "ns": where.ns, "cp": where.checkpoint_id}
         if self.logs is not None:
+            self._adopt(where.thread)
             self.logs.put_writes(where.thread, base, rows)
             return
         self.writes.add(where.writes_key, base, rows, sealed=self.threads.sealed(where.thread))
@@ -217,6 +221,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         checkpoint_id = get_checkpoint_id(config)
         if self.logs is not None:
             thread = layout.langgraph_name(thread_id)
+            self._adopt(thread)
             got = (
                 self.logs.get(thread, ns, checkpoint_id)
                 if checkpoint_id
@@ -235,6 +240,22 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         where = _Where(thread_id, ns, entry[0])
         tup = self._load(Listed(where.key(entry[1]), "", None), where)
         return tup if tup is not None else self._newest_listed(thread_id, ns)
+
+    def _adopt(self, thread: str) -> None:
+        """Move a thread the object layout holds (written before thread logs, or with
+        ``log=False``) into its log, once per process (see :func:`maintenance.migrate_to_log`)."""
+        if self.logs is None or thread in self._adopted:
+            return
+        if not self.logs.exists(thread) and self.threads.read_head(thread) is not None:
+            maintenance.migrate_to_log(self.threads, self.writes, self.logs, thread)
+        self._adopted.add(thread)
+
+    def _adopt_all(self) -> None:
+        """:meth:`_adopt` every thread the object layout holds."""
+        for key in self.threads.listing(layout.LANGGRAPH).heads:
+            k = layout.parse_langgraph_key(key)
+            if k is not None:
+                self._adopt(k.thread)
 
     def _found_tuple(self, found: Found | None) -> CheckpointTuple | None:
         return None if found is None else self._tuple(found.record, found.rows)
@@ -311,7 +332,12 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         ns = None if ns is None else str(ns)
         only = get_checkpoint_id(config) if config else None
         until = get_checkpoint_id(before) if before else None
-        threads = [layout.langgraph_name(str(conf["thread_id"]))] if config else logs.threads()
+        if config:
+            threads = [layout.langgraph_name(str(conf["thread_id"]))]
+            self._adopt(threads[0])
+        else:
+            self._adopt_all()
+            threads = logs.threads()
         wanted = [
             (cp, thread, cns)
             for thread in threads
@@ -369,7 +395,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of ``thread_id`` (absent: no-op)."""
         if self.logs is not None:
-            self.logs.rewrite(layout.langgraph_name(str(thread_id)), _keep_none)
+            thread = layout.langgraph_name(str(thread_id))
+            self._adopt(thread)
+            self.logs.rewrite(thread, _keep_none)
             return
         maintenance.delete_thread(self.threads, self.writes, str(thread_id))
 
@@ -379,6 +407,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         Reads every checkpoint record of the store once (no index by run).
         """
         if self.logs is not None:
+            self._adopt_all()
             maintenance.delete_runs_in_logs(self.logs, {str(r) for r in run_ids})
             return
         maintenance.delete_for_runs(self.threads, self.writes, {str(r) for r in run_ids})
@@ -386,6 +415,8 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread into another (source unchanged)."""
         if self.logs is not None:
+            for tid in (source_thread_id, target_thread_id):
+                self._adopt(layout.langgraph_name(str(tid)))
             maintenance.copy_log(self.logs, str(source_thread_id), str(target_thread_id))
             return
         maintenance.copy_thread(
@@ -404,6 +435,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             if strategy == "delete":
                 self.delete_thread(thread_id)
             elif self.logs is not None:
+                self._adopt(layout.langgraph_name(str(thread_id)))
                 self.logs.rewrite(layout.langgraph_name(str(thread_id)), _keep_newest)
             else:
                 maintenance.keep_latest(self.threads, self.writes, str(thread_id))

@@ -44,6 +44,10 @@ verified. Deleting, pruning and ``delete_for_runs`` rewrite the log (kept
 records re-encoded after a reset record, into a temporary file fsynced and
 renamed over the log under its lock); ``copy_thread`` appends to the target's.
 
+A thread the object layout holds on the same store (written before thread
+logs existed) is copied into its log on first use, once
+(:func:`statesync.integrations.langgraph.maintenance.migrate_to_log`).
+
 Pending writes merge as the object layout's do: a row already stored for
 ``(task, idx)`` is kept when ``idx >= 0``, replaced for special writes; a
 ``put_writes`` that changes nothing appends nothing.
@@ -159,6 +163,15 @@ class ThreadLogs:
         if idx is None:
             idx = self._indexes[thread] = _Index()
         return idx
+
+    def exists(self, thread: str) -> bool:
+        """Whether the thread has a log."""
+        return self._path(thread).is_file()
+
+    def adopt(self, thread: str, records: list[dict[str, Any]], *, seal: bool) -> None:
+        """Append ``records`` only if the log has none yet (a migration: whoever takes
+        the lock first writes them, once)."""
+        self._append(thread, lambda idx: records if idx.serial == 0 else [], seal=seal)
 
     def threads(self) -> list[str]:
         """The names of every thread that has a log."""
