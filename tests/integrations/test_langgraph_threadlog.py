@@ -295,5 +295,5 @@ def test_a_thread_in_the_object_layout_moves_into_its_log_on_first_use(tmp_path:
         assert len(list(again.list(None))) == 5
         again.delete_thread("u")
     assert [len(records(log_path(tmp_path / "store", name))) for name in ("t", "u")] == [5, 1]
-    with StatesyncSaver.open(url) as third:  # u's objects are not adopted again
-        assert third.get_tuple(conf("u")) is None
+    with StatesyncSaver.open(url) as later:  # u's objects are not adopted again
+        assert later.get_tuple(conf("u")) is None
