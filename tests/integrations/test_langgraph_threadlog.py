@@ -23,7 +23,7 @@ from statesync.integrations.langgraph.threadlog import log_key
 from statesync.sync.store import layout
 from tests.integrations import lg_agent
 
-HEADER = struct.Struct(">IIQ")
+HEADER = struct.Struct(">IQII")  # length, serial, header CRC, frame CRC
 
 
 def checkpoint(values: dict[str, Any]) -> Any:
@@ -46,7 +46,7 @@ def records(path: Path) -> list[tuple[int, int]]:
     """``(offset, frame length)`` of each record of a log."""
     data, at, out = path.read_bytes(), 0, []
     while at + HEADER.size <= len(data):
-        length, _, _ = HEADER.unpack_from(data, at)
+        length = HEADER.unpack_from(data, at)[0]
         out.append((at, length))
         at += HEADER.size + length
     return out
@@ -76,8 +76,14 @@ def test_a_torn_tail_is_ignored_then_cut_by_the_next_writer(tmp_path: Path) -> N
     url, path, ids = fill(tmp_path, 3)
     whole = path.read_bytes()
     last_at, _ = records(path)[-1]
-    for torn in (whole[: last_at + 5], whole[:-3], whole[:-1] + bytes([whole[-1] ^ 1])):
-        path.write_bytes(torn)  # a header cut short, a frame cut short, a bad checksum
+    torn_tails = (
+        whole[: last_at + 5],  # a header cut short
+        whole[:-3],  # a frame cut short
+        whole[:-1] + bytes([whole[-1] ^ 1]),  # the last frame failing its checksum
+        whole[:last_at] + bytes(len(whole) - last_at + 7),  # zeros (size before data)
+    )
+    for torn in torn_tails:
+        path.write_bytes(torn)
         with StatesyncSaver.open(url) as reader:
             tup = reader.get_tuple(conf("t"))
             assert tup is not None and tup.checkpoint["id"] == ids[-1]
@@ -91,12 +97,16 @@ def test_a_torn_tail_is_ignored_then_cut_by_the_next_writer(tmp_path: Path) -> N
         path.write_bytes(whole)
 
 
-@pytest.mark.parametrize("where", ["header", "frame"])
-def test_a_flipped_byte_before_the_tail_is_refused(tmp_path: Path, where: str) -> None:
+@pytest.mark.parametrize(("which", "where"), [(1, 9), (1, "frame"), (1, 2), (-1, 2), (-1, 0)])
+def test_a_flipped_byte_before_the_tail_is_refused(
+    tmp_path: Path, which: int, where: int | str
+) -> None:
+    """A flipped serial or frame byte in a middle record, a flipped length bit in any
+    header (it could make the records after it look like a torn tail)."""
     url, path, _ = fill(tmp_path, 3)
-    at, length = records(path)[1]
+    at, length = records(path)[which]
     data = bytearray(path.read_bytes())
-    data[at + (9 if where == "header" else HEADER.size + length // 2)] ^= 0x10
+    data[at + (HEADER.size + length // 2 if where == "frame" else int(where))] ^= 0x10
     path.write_bytes(bytes(data))
     with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError):
         reader.get_tuple(conf("t"))
@@ -107,9 +117,9 @@ def test_a_flipped_byte_before_the_tail_is_refused(tmp_path: Path, where: str) -
 
 def _reframe(data: bytearray, at: int, frame_bytes: bytes) -> bytes:
     """Record at ``at`` replaced by ``frame_bytes`` with a valid length and checksum."""
-    length, _, serial = HEADER.unpack_from(data, at)
-    s = serial.to_bytes(8, "big")
-    head = HEADER.pack(len(frame_bytes), zlib.crc32(frame_bytes, zlib.crc32(s)), serial)
+    length, serial, _, _ = HEADER.unpack_from(data, at)
+    ls = struct.pack(">IQ", len(frame_bytes), serial)
+    head = ls + struct.pack(">II", zlib.crc32(ls), zlib.crc32(frame_bytes))
     return bytes(data[:at]) + head + frame_bytes + bytes(data[at + HEADER.size + length :])
 
 

@@ -10,8 +10,8 @@ the file (and fsyncs its folders up to the store's root).
 
 Record layout, back to back from offset 0::
 
-    length (4, big-endian: of the frame) | CRC-32 of serial+frame (4)
-    | serial (8, big-endian) | frame
+    length (4, big-endian: of the frame) | serial (8, big-endian)
+    | CRC-32 of length+serial (4) | CRC-32 of the frame (4) | frame
 
 ``frame`` is the signed (and, for an encrypted thread, sealed) object of
 :mod:`statesync.integrations.langgraph.frame`, whose *slot* is
@@ -29,11 +29,15 @@ Writers take an exclusive ``flock`` on the file (checking, once they hold it,
 that the path still names the file they locked: a rewrite renames a new file
 over it), read any records other processes appended since, append theirs and
 ``fdatasync`` before releasing: two processes writing one thread both land.
-A *torn tail* (an incomplete header, a length past the end of the file, or a
-bad CRC in the last record: a write a crash interrupted, never acknowledged) is
-ignored by readers and cut off by the next writer under the lock. A bad CRC
-before the last record, or a record whose CRC holds but whose frame does not
-verify, is damage: :class:`IntegrityError`, never a skipped record.
+A *torn tail* (what a crash leaves of a write it interrupted, never
+acknowledged) is ignored by readers and cut off by the next writer under the
+lock: fewer bytes than a header; a valid header whose frame runs past the end
+of the file; a valid header whose frame fails its CRC and ends exactly at the
+end of the file; or zero bytes to the end of the file. Anything else is damage:
+a header failing its CRC (a flipped length cannot make later records vanish as
+a torn tail), a frame failing its CRC before the last record, a valid header
+with an absurd length, a record whose CRCs hold but whose frame does not
+verify: :class:`IntegrityError`, never a skipped or cut record.
 
 Readers keep an index per thread (the offset of each checkpoint's newest
 record, the merged pending writes) and refresh it by reading only the bytes
@@ -75,7 +79,8 @@ from statesync.integrations.langgraph.frame import Sealer
 from statesync.sync.store import layout
 
 Row = list[Any]
-_HEADER = struct.Struct(">IIQ")
+_HEADER = struct.Struct(">IQII")  # length, serial, header CRC, frame CRC
+_LENSERIAL = struct.Struct(">IQ")
 #: The largest frame a reader accepts (a checkpoint holds the graph's whole state).
 MAX_FRAME = 1 << 30
 LOG_NAME = "log"
@@ -276,12 +281,15 @@ class ThreadLogs:
                 f"{log_key(thread)}: holds another thread's record (moved or tampered)"
             )
 
-    def _record(self, thread: str, entry: _Entry) -> dict[str, Any]:
-        """The checkpoint record at ``entry`` (kept, or read again and verified)."""
+    def _record(self, thread: str, entry: _Entry, ino: int) -> dict[str, Any]:
+        """The checkpoint record at ``entry`` of file ``ino`` (kept, or read again and
+        verified); :class:`_Moved` if the log is another file now (rewritten)."""
         got = self._records.get(_rkey(thread, entry.serial))
         if got is not None:
             return got
         with _opened(self._path(thread), os.O_RDONLY) as fd:
+            if os.fstat(fd).st_ino != ino:
+                raise _Moved
             raw = os.pread(fd, _HEADER.size + entry.length, entry.offset)
         found = list(_records(log_key(thread), raw, entry.offset, entry.serial - 1))
         if len(found) != 1 or found[0][1] != entry.serial:
@@ -306,10 +314,19 @@ class ThreadLogs:
                 return None
             return self._found(thread, idx, ns, checkpoint_id)
 
-    def _found(self, thread: str, idx: _Index, ns: str, cp: str) -> Found:
-        rec = self._record(thread, idx.checkpoints[ns][cp])
-        rows = list(idx.writes.get((ns, cp), {}).values())
-        return Found(rec, rows)
+    def _found(self, thread: str, idx: _Index, ns: str, cp: str) -> Found | None:
+        """Checkpoint ``cp`` of ``ns`` by the index (read again if the log was rewritten
+        since it was indexed: the checkpoint may be gone)."""
+        while True:
+            entry = idx.checkpoints.get(ns, {}).get(cp)
+            if entry is None:
+                return None
+            try:
+                rec = self._record(thread, entry, idx.ino)
+            except _Moved:
+                idx = self._refresh(thread)
+                continue
+            return Found(rec, list(idx.writes.get((ns, cp), {}).values()))
 
     def entries(self, thread: str) -> list[tuple[str, str, _Entry]]:
         """``(ns, checkpoint id, entry)`` of every checkpoint in the thread."""
@@ -437,11 +454,13 @@ class ThreadLogs:
         with self._os_errors(thread), self._lock(thread), self._locked_file(thread) as (fd, _):
             idx = self._index(thread)
             self._catch_up(thread, idx, fd)
+            if idx.serial == 0:
+                return  # an empty log (its first writer died): nothing to keep or drop
             records: list[dict[str, Any]] = [{"t": "r", "thread": idx.thread_id}]
             for ns, cps in idx.checkpoints.items():
                 newest = max(cps, default="")
                 for cp in sorted(cps):
-                    rec = self._record(thread, cps[cp])
+                    rec = self._record(thread, cps[cp], idx.ino)
                     if not keep(ns, cp, rec, newest):
                         continue
                     records.append(rec)
@@ -480,6 +499,10 @@ class ThreadLogs:
             self._refresh(thread)
 
 
+class _Moved(Exception):
+    """The log was replaced (rewritten) since it was indexed."""
+
+
 def _merge(state: dict[tuple[str, int], Row], rows: list[Row]) -> list[Row]:
     """Fold ``rows`` into ``state``; returns the rows that changed it."""
     changed = []
@@ -504,8 +527,8 @@ def _rkey(thread: str, serial: int) -> str:
 
 
 def _frame_header(serial: int, frame: bytes) -> bytes:
-    s = serial.to_bytes(8, "big")
-    return _HEADER.pack(len(frame), zlib.crc32(frame, zlib.crc32(s)), serial)
+    head = _LENSERIAL.pack(len(frame), serial)
+    return head + struct.pack(">II", zlib.crc32(head), zlib.crc32(frame))
 
 
 def _records(where: str, data: bytes, base: int, serial: int) -> Iterator[tuple[int, int, bytes]]:
@@ -513,12 +536,18 @@ def _records(where: str, data: bytes, base: int, serial: int) -> Iterator[tuple[
     stopping at a torn tail; damage before the tail raises :class:`IntegrityError`."""
     at, end = 0, len(data)
     while end - at >= _HEADER.size:
-        length, crc, got = _HEADER.unpack_from(data, at)
+        length, got, hcrc, fcrc = _HEADER.unpack_from(data, at)
+        if zlib.crc32(data[at : at + _LENSERIAL.size]) != hcrc:
+            if not data[at:].strip(b"\0"):
+                return  # torn: a tail of zeros (a size extended before its data)
+            raise IntegrityError(f"{where}: record header at byte {base + at} is damaged")
         stop = at + _HEADER.size + length
-        if length > MAX_FRAME or stop > end:
+        if length > MAX_FRAME:
+            raise IntegrityError(f"{where}: record at byte {base + at} is too large")
+        if stop > end:
             return  # torn: the header promises more than was written
         frame = data[at + _HEADER.size : stop]
-        if zlib.crc32(frame, zlib.crc32(data[at + 8 : at + 16])) != crc:
+        if zlib.crc32(frame) != fcrc:
             if stop == end:
                 return  # the last record, torn by a crash
             raise IntegrityError(f"{where}: record at byte {base + at} is damaged (checksum)")
