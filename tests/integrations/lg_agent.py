@@ -3,7 +3,8 @@
     python lg_agent.py STORE_URL THREAD start        -> runs until the approval interrupt
     python lg_agent.py STORE_URL THREAD resume ANSWER -> resumes it, prints the final state
     python lg_agent.py STORE_URL THREAD churn NS N   -> puts N checkpoints into namespace NS
-Prints one JSON object on stdout.
+    python lg_agent.py STORE_URL THREAD stream       -> puts checkpoints until killed
+Prints one JSON object on stdout (``stream``: one checkpoint id a line, once its put returned).
 """
 
 from __future__ import annotations
@@ -76,9 +77,29 @@ def churn(saver: StatesyncSaver, thread: str, ns: str, n: int) -> dict[str, Any]
     return {"ids": ids}
 
 
+def stream(saver: StatesyncSaver, thread: str) -> None:
+    """Put checkpoints (a few KiB each) until killed, printing each id once stored."""
+    from langgraph.checkpoint.base import empty_checkpoint
+    from langgraph.checkpoint.base.id import uuid6
+
+    conf: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    step = 0
+    while True:
+        cp = empty_checkpoint()
+        cp["id"] = str(uuid6(clock_seq=step))
+        cp["channel_values"] = {"n": step, "pad": "x" * (4096 + step % 997)}
+        cp["channel_versions"] = {"n": step + 1, "pad": 1}
+        conf = saver.put(conf, cp, {"step": step}, {"n": step + 1})
+        print(cp["id"], flush=True)
+        step += 1
+
+
 def main(argv: list[str]) -> None:
     url, thread, command = argv[:3]
     with StatesyncSaver.open(url) as saver:
+        if command == "stream":
+            stream(saver, thread)
+            return
         if command == "churn":
             print(json.dumps(churn(saver, thread, argv[3], int(argv[4]))))
             return

@@ -92,7 +92,7 @@ def test_two_processes_writing_one_thread_keep_every_checkpoint(
 
 
 def test_put_writes_repeated_by_a_task_is_not_doubled(tmp_path: Path) -> None:
-    saver = StatesyncSaver.open((tmp_path / "s").as_uri(), create=True)
+    saver = StatesyncSaver.open((tmp_path / "s").as_uri(), log=False, create=True)
     cfg = saver.put(conf("w"), checkpoint({}), {}, {})
     saver.put_writes(cfg, [("a", 1), ("b", 2)], task_id="t1")
     saver.put_writes(cfg, [("a", 10), ("b", 20)], task_id="t1")  # a retried task: kept first
@@ -124,7 +124,7 @@ def test_concurrent_put_writes_of_one_checkpoint_all_land(tmp_path: Path) -> Non
 
 
 def test_checkpoint_objects_are_named_by_the_hash_of_their_bytes(tmp_path: Path) -> None:
-    with StatesyncSaver.open((tmp_path / "s").as_uri(), create=True) as saver:
+    with StatesyncSaver.open((tmp_path / "s").as_uri(), log=False, create=True) as saver:
         saver.put(conf("h"), checkpoint({"v": 1}), {}, {})
         saver.put(conf("h", "child"), checkpoint({"v": 2}), {}, {})
         keys = [m.key for m in saver.threads.backend.list("langgraph/") if "/c/" in m.key]
@@ -170,10 +170,10 @@ def _flip(path: Path, at: int = -5) -> None:
 @pytest.mark.parametrize("at", [-5, 40])  # in the payload; in the header's digest
 def test_a_flipped_byte_in_a_checkpoint_is_refused_on_read(tmp_path: Path, at: int) -> None:
     url = (tmp_path / "store").as_uri()
-    with StatesyncSaver.open(url, create=True) as saver:
+    with StatesyncSaver.open(url, log=False, create=True) as saver:
         cfg = saver.put(conf("d"), checkpoint({"v": "x" * 100}), {}, {})
     _flip(tmp_path / "store" / _objects(saver, "/c/")[0], at)
-    with StatesyncSaver.open(url) as fresh:  # a reader that has not cached it
+    with StatesyncSaver.open(url, log=False) as fresh:  # a reader that has not cached it
         with pytest.raises(IntegrityError, match="does not match its name"):
             fresh.get_tuple(cfg)
         with pytest.raises(IntegrityError):
@@ -182,28 +182,31 @@ def test_a_flipped_byte_in_a_checkpoint_is_refused_on_read(tmp_path: Path, at: i
 
 def test_a_flipped_byte_in_the_head_or_the_writes_is_refused(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
-    with StatesyncSaver.open(url, create=True) as saver:
+    with StatesyncSaver.open(url, log=False, create=True) as saver:
         cfg = saver.put(conf("d"), checkpoint({"v": 1}), {}, {})
         saver.put_writes(cfg, [("ch", "value")], "task")
     for part in ("/w/", "/head"):
         path = tmp_path / "store" / _objects(saver, part)[0]
         good = path.read_bytes()
         _flip(path)
-        with StatesyncSaver.open(url) as fresh, pytest.raises(IntegrityError, match="damaged"):
+        with (
+            StatesyncSaver.open(url, log=False) as fresh,
+            pytest.raises(IntegrityError, match="damaged"),
+        ):
             fresh.get_tuple(conf("d"))
         path.write_bytes(good)
 
 
 def test_two_checkpoints_swapped_in_the_store_are_refused(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
-    with StatesyncSaver.open(url, create=True) as saver:
+    with StatesyncSaver.open(url, log=False, create=True) as saver:
         first = saver.put(conf("m"), checkpoint({"v": 1}), {}, {})
         second = saver.put(first, checkpoint({"v": 2}), {}, {})
     a, b = (tmp_path / "store" / key for key in _objects(saver, "/c/"))
     a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
     a.write_bytes(b_bytes)  # bytes swapped under their names
     b.write_bytes(a_bytes)
-    with StatesyncSaver.open(url) as fresh:
+    with StatesyncSaver.open(url, log=False) as fresh:
         for cfg in (first, second):
             with pytest.raises(IntegrityError, match="does not match its name"):
                 fresh.get_tuple(cfg)
@@ -215,13 +218,16 @@ def test_two_checkpoints_swapped_in_the_store_are_refused(tmp_path: Path) -> Non
     for key, data in swap.items():
         slot = key.rsplit(".", 1)[0]
         (tmp_path / "store" / f"{slot}.{hashlib.sha256(data).hexdigest()}").write_bytes(data)
-    with StatesyncSaver.open(url) as fresh, pytest.raises(IntegrityError, match="another"):
+    with (
+        StatesyncSaver.open(url, log=False) as fresh,
+        pytest.raises(IntegrityError, match="another"),
+    ):
         list(fresh.list(conf("m")))
 
 
 def test_a_head_from_another_thread_is_refused(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
-    with StatesyncSaver.open(url, create=True) as saver:
+    with StatesyncSaver.open(url, log=False, create=True) as saver:
         saver.put(conf("mine"), checkpoint({"v": 1}), {}, {})
         saver.put(conf("theirs"), checkpoint({"v": 2}), {}, {})
     mine, theirs = (
@@ -229,7 +235,10 @@ def test_a_head_from_another_thread_is_refused(tmp_path: Path) -> None:
         for t in ("mine", "theirs")
     )
     mine.write_bytes(theirs.read_bytes())
-    with StatesyncSaver.open(url) as fresh, pytest.raises(IntegrityError, match="another"):
+    with (
+        StatesyncSaver.open(url, log=False) as fresh,
+        pytest.raises(IntegrityError, match="another"),
+    ):
         fresh.get_tuple(conf("mine"))
 
 
@@ -238,7 +247,7 @@ def test_a_replayed_older_head_is_refused_by_a_reader_that_saw_a_newer_one(
 ) -> None:
     url = (tmp_path / "store").as_uri()
     head = tmp_path / "store" / f"langgraph/threads/{layout.langgraph_name('r')}/head"
-    with StatesyncSaver.open(url, create=True) as saver:
+    with StatesyncSaver.open(url, log=False, create=True) as saver:
         first = saver.put(conf("r"), checkpoint({"v": 1}), {}, {})
         old = head.read_bytes()
         saver.put(first, checkpoint({"v": 2}), {}, {})
@@ -261,30 +270,33 @@ def test_signed_checkpoints_verify_and_trust_refuses_unsigned_or_foreign_ones(
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     url = (tmp_path / "store").as_uri()
-    with StatesyncSaver.open(url, create=True) as plain:  # written before any key
+    with StatesyncSaver.open(url, log=False, create=True) as plain:  # written before any key
         plain.put(conf("old"), checkpoint({"v": 0}), {}, {})
     public = _signed_store(tmp_path, monkeypatch, "alice")
     with Store.open(url) as store:
         store.keys().trust("langgraph", public, require_signed=True)
-    with StatesyncSaver.open(url) as alice:
+    with StatesyncSaver.open(url, log=False) as alice:
         cfg = alice.put(conf("t"), checkpoint({"v": 1}), {}, {})
         alice.put_writes(cfg, [("ch", 1)], "task")
-    with StatesyncSaver.open(url) as reader:
+    with StatesyncSaver.open(url, log=False) as reader:
         tup = reader.get_tuple(conf("t"))
         assert tup is not None and tup.pending_writes == [("task", "ch", 1)]
         with pytest.raises(IntegrityError, match="not signed"):
             reader.get_tuple(conf("old"))
     _signed_store(tmp_path, monkeypatch, "mallory")  # a key the policy does not trust
     with (
-        StatesyncSaver.open(url) as mallory,
+        StatesyncSaver.open(url, log=False) as mallory,
         pytest.raises(IntegrityError, match=r"refusing to write.*does not trust"),
     ):
         mallory.put(conf("t2"), checkpoint({"v": 2}), {}, {})
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "mallory"))  # another machine
-    with StatesyncSaver.open(url) as mallory:
+    with StatesyncSaver.open(url, log=False) as mallory:
         mallory.put(conf("t2"), checkpoint({"v": 2}), {}, {})
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError, match="does not trust"):
+    with (
+        StatesyncSaver.open(url, log=False) as reader,
+        pytest.raises(IntegrityError, match="does not trust"),
+    ):
         reader.get_tuple(conf("t2"))
     # One byte of a signed head changed (and its digest made to match): the signature fails.
     head = tmp_path / "store" / f"langgraph/threads/{layout.langgraph_name('t')}/head"
@@ -297,13 +309,16 @@ def test_signed_checkpoints_verify_and_trust_refuses_unsigned_or_foreign_ones(
     head.write_bytes(
         bytes(data[: len(frame.MAGIC) + 4]) + digest + bytes(data[at : at + 2 + siglen]) + body
     )
-    with StatesyncSaver.open(url) as reader, pytest.raises(IntegrityError, match="signature"):
+    with (
+        StatesyncSaver.open(url, log=False) as reader,
+        pytest.raises(IntegrityError, match="signature"),
+    ):
         reader.get_tuple(conf("t"))
 
 
 def test_a_head_naming_a_lost_checkpoint_falls_back_to_the_newest_present(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
-    with StatesyncSaver.open(url, create=True) as saver:
+    with StatesyncSaver.open(url, log=False, create=True) as saver:
         first = saver.put(conf("crash"), checkpoint({"v": 1}), {}, {})
         second = saver.put(first, checkpoint({"v": 2}), {}, {})
         lost = second["configurable"]["checkpoint_id"]
@@ -313,7 +328,7 @@ def test_a_head_naming_a_lost_checkpoint_falls_back_to_the_newest_present(tmp_pa
             if "/c/" + lost.encode().hex() + "." in m.key
         )
         saver.threads.backend.delete(key)  # as if the put died after moving the head
-    with StatesyncSaver.open(url) as reader:  # another process: nothing cached
+    with StatesyncSaver.open(url, log=False) as reader:  # another process: nothing cached
         latest = reader.get_tuple(conf("crash"))
         assert latest is not None and latest.config == first
         assert reader.get_tuple(second) is None

@@ -7,6 +7,9 @@ growing (:mod:`statesync.integrations.langgraph.threads`).
 
 from __future__ import annotations
 
+from typing import Any
+
+from statesync.integrations.langgraph.threadlog import ThreadLogs
 from statesync.integrations.langgraph.threads import Listed, Listing, ThreadStore
 from statesync.integrations.langgraph.writesets import WriteSets
 from statesync.sync.store import layout
@@ -118,3 +121,56 @@ def rehead(threads: ThreadStore, thread: str, thread_id: str) -> None:
         if got is not None:
             latest[str(got[0]["ns"])] = (item.k.checkpoint_id, item.k.digest)
     threads.replace_head(thread, thread_id, latest)
+
+
+# --- thread logs (local stores: statesync.integrations.langgraph.threadlog) ------
+
+
+def delete_runs_in_logs(logs: ThreadLogs, runs: set[str]) -> None:
+    """Rewrite every thread log holding a checkpoint of ``runs`` without them."""
+    if not runs:
+        return
+    for thread in logs.threads():
+        if any(entry.run in runs for _, _, entry in logs.entries(thread)):
+            logs.rewrite(thread, lambda ns, cp, rec, newest: rec.get("run") not in runs)
+
+
+def copy_log(logs: ThreadLogs, source: str, target: str) -> None:
+    """Append every checkpoint and write of ``source`` to ``target``'s log (one write)."""
+    src, dst = layout.langgraph_name(source), layout.langgraph_name(target)
+    entries = sorted(logs.entries(src), key=lambda e: e[2].serial)
+    records: list[dict[str, Any]] = []
+    for ns, cp, _ in entries:
+        found = logs.found(src, ns, cp)
+        if found is None:
+            continue
+        records.append({**found.record, "thread": target})
+        if found.rows:
+            records.append({"t": "w", "thread": target, "ns": ns, "cp": cp, "writes": found.rows})
+    if records:
+        logs.append_records(dst, records, seal=logs.sealed(src))
+
+
+def migrate_to_log(threads: ThreadStore, writes: WriteSets, logs: ThreadLogs, thread: str) -> None:
+    """Copy a thread the object layout holds into its (absent or empty) log, once.
+
+    Every object is verified as any read is; the objects are left in place (they
+    are no longer read while thread logs are in use).
+    """
+    found = threads.listing(layout.langgraph_thread_prefix(thread))
+    records: list[dict[str, Any]] = []
+    for item in sorted(found.unique(), key=lambda i: i.k.checkpoint_id):
+        got = threads.checkpoint(item.k)
+        if got is None:
+            continue
+        rec = {**got[0], "t": "c"}
+        records.append(rec)
+        wkey = found.writes_of(item.k)
+        if wkey:
+            owner = (str(rec["thread"]), str(rec["ns"]), item.k.checkpoint_id)
+            rows = writes.read(wkey, owner)
+            if rows:
+                w = {"t": "w", "thread": owner[0], "ns": owner[1], "cp": owner[2], "writes": rows}
+                records.append(w)
+    if records:
+        logs.adopt(thread, records, seal=threads.sealed(thread))

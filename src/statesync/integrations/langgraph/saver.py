@@ -15,6 +15,11 @@ A put costs two durable writes made at once (the checkpoint, created only if
 absent, and the head's conditional write); a get of a thread's latest
 checkpoint reads the head and the write set, and the checkpoint itself only
 if this process has not written or verified those exact bytes before.
+
+On a local (``file://``) store each thread is instead one append-only log
+file, ``langgraph/threads/<thread>/log``
+(:mod:`statesync.integrations.langgraph.threadlog`): a put is one append and
+one ``fdatasync``, a get of the latest reads only bytes appended since.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from statesync.api import Store
 from statesync.errors import IntegrityError, UsageError
 from statesync.integrations.langgraph import maintenance
 from statesync.integrations.langgraph.frame import Sealer
+from statesync.integrations.langgraph.threadlog import Found, ThreadLogs, local_root
 from statesync.integrations.langgraph.threads import Listed, ThreadStore
 from statesync.integrations.langgraph.writesets import Row, WriteSets
 from statesync.sync.store import layout
@@ -65,7 +71,11 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
     signing key when one is configured, and every read is verified (content
     address, digest, signature, ``env``'s trust policy): damage or tampering
     raises :class:`IntegrityError`, a missing key :class:`KeyFailure`. Safe to
-    share between threads; several processes may write one thread.
+    share between threads; several processes may write one thread. ``log``
+    (constructor and :meth:`open`): threads as append-only log files
+    (:mod:`statesync.integrations.langgraph.threadlog`); None, the default, uses
+    them on a local store and objects elsewhere, False objects everywhere, True
+    requires a local store (:class:`UsageError` otherwise).
     """
 
     def __init__(
@@ -76,7 +86,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         encrypt: bool = False,
         serde: SerializerProtocol | None = None,
         owns_store: bool = False,
+        log: bool | None = None,
     ) -> None:
+        """``log``: threads as log files (None: on a local store; True: required)."""
         super().__init__(serde=serde)
         self.store = store
         self.env = layout.validate_env(env)
@@ -84,6 +96,12 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         sealer = Sealer(store.store_id, self.env, repo.keys, signer=repo.signer, trust=repo.trust)
         self.threads = ThreadStore(repo.backend, sealer, encrypt=encrypt)
         self.writes = WriteSets(repo.backend, sealer)
+        root = local_root(repo.backend) if log is not False else None
+        if log and root is None:
+            raise UsageError("thread logs need a local (file://) store")
+        self.logs = ThreadLogs(root, sealer, encrypt=encrypt) if root is not None else None
+        #: Threads whose log this process has checked for an object-layout past.
+        self._adopted: set[str] = set()
         self._owns_store = owns_store
         self._near = urlsplit(store.url).scheme in _NEAR
         # A put writes its checkpoint and moves the head at the same time: two
@@ -99,6 +117,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         encrypt: bool = False,
         serde: SerializerProtocol | None = None,
         create: bool = False,
+        log: bool | None = None,
     ) -> StatesyncSaver:
         """Open the store at ``url`` (``create``: make it first if there is none)."""
         from statesync.errors import StoreNotInitialised
@@ -109,7 +128,7 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             if not create:
                 raise
             store = Store.init(url)
-        return cls(store, env=env, encrypt=encrypt, serde=serde, owns_store=True)
+        return cls(store, env=env, encrypt=encrypt, serde=serde, owns_store=True, log=log)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -153,6 +172,11 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             "cp": list(self.serde.dumps_typed(checkpoint)),
             "meta": list(self.serde.dumps_typed(meta)),
         }
+        if self.logs is not None:
+            layout.langgraph_checkpoint_name(where.checkpoint_id)  # 1 to 200 bytes, as objects
+            self._adopt(where.thread)
+            self.logs.put_checkpoint(where.thread, record)
+            return where.config()
         sealed = self.threads.sealed(where.thread)
         prepared = self.threads.prepare_checkpoint(where.key(), record, sealed=sealed)
         stored = self._pool.submit(self.threads.store_checkpoint, prepared)
@@ -182,6 +206,10 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             for idx, (ch, value) in enumerate(writes)
         ]
         base = {"thread": where.thread_id, "ns": where.ns, "cp": where.checkpoint_id}
+        if self.logs is not None:
+            self._adopt(where.thread)
+            self.logs.put_writes(where.thread, base, rows)
+            return
         self.writes.add(where.writes_key, base, rows, sealed=self.threads.sealed(where.thread))
 
     # --- reading -------------------------------------------------------------
@@ -191,6 +219,15 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
         checkpoint_id = get_checkpoint_id(config)
+        if self.logs is not None:
+            thread = layout.langgraph_name(thread_id)
+            self._adopt(thread)
+            got = (
+                self.logs.get(thread, ns, checkpoint_id)
+                if checkpoint_id
+                else self.logs.latest(thread, ns)
+            )
+            return self._found_tuple(got)
         if checkpoint_id:
             where = _Where(thread_id, ns, checkpoint_id)
             found = self.threads.listing(where.checkpoint_prefix).unique()
@@ -203,6 +240,25 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         where = _Where(thread_id, ns, entry[0])
         tup = self._load(Listed(where.key(entry[1]), "", None), where)
         return tup if tup is not None else self._newest_listed(thread_id, ns)
+
+    def _adopt(self, thread: str) -> None:
+        """Move a thread the object layout holds (written before thread logs, or with
+        ``log=False``) into its log, once per process (see :func:`maintenance.migrate_to_log`)."""
+        if self.logs is None or thread in self._adopted:
+            return
+        if not self.logs.exists(thread) and self.threads.read_head(thread) is not None:
+            maintenance.migrate_to_log(self.threads, self.writes, self.logs, thread)
+        self._adopted.add(thread)
+
+    def _adopt_all(self) -> None:
+        """:meth:`_adopt` every thread the object layout holds."""
+        for key in self.threads.listing(layout.LANGGRAPH).heads:
+            k = layout.parse_langgraph_key(key)
+            if k is not None:
+                self._adopt(k.thread)
+
+    def _found_tuple(self, found: Found | None) -> CheckpointTuple | None:
+        return None if found is None else self._tuple(found.record, found.rows)
 
     def _load(self, item: Listed, where: _Where) -> CheckpointTuple | None:
         """The tuple of one checkpoint object with its pending writes (None: object gone)."""
@@ -231,6 +287,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         """Checkpoints newest first (by id), by thread, namespace, metadata and ``before``."""
         conf = config["configurable"] if config else {}
         ns = conf.get("checkpoint_ns")
+        if self.logs is not None:
+            yield from self._list_logs(self.logs, config, filter, before, limit)
+            return
         prefix = (
             layout.langgraph_thread_prefix(layout.langgraph_name(str(conf["thread_id"])))
             if config
@@ -254,6 +313,48 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
             wkey = found.writes_of(item.k)
             owner = (str(record["thread"]), str(record["ns"]), item.k.checkpoint_id)
             tup = self._tuple(record, self.writes.read(wkey, owner) if wkey else [])
+            if filter and not all(tup.metadata.get(f) == v for f, v in filter.items()):
+                continue
+            left = None if left is None else left - 1
+            yield tup
+
+    def _list_logs(
+        self,
+        logs: ThreadLogs,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
+        """:meth:`list` over thread logs."""
+        conf = config["configurable"] if config else {}
+        ns = conf.get("checkpoint_ns")
+        ns = None if ns is None else str(ns)
+        only = get_checkpoint_id(config) if config else None
+        until = get_checkpoint_id(before) if before else None
+        if config:
+            threads = [layout.langgraph_name(str(conf["thread_id"]))]
+            self._adopt(threads[0])
+        else:
+            self._adopt_all()
+            threads = logs.threads()
+        wanted = [
+            (cp, thread, cns)
+            for thread in threads
+            for cns, cp, _ in logs.entries(thread)
+            if (ns is None or cns == ns)
+            and (not only or cp == only)
+            and not (until and cp >= until)
+        ]
+        wanted.sort(reverse=True)
+        left = limit
+        for cp, thread, cns in wanted:
+            if left is not None and left <= 0:
+                return
+            found = logs.found(thread, cns, cp)
+            if found is None:
+                continue
+            tup = self._tuple(found.record, found.rows)
             if filter and not all(tup.metadata.get(f) == v for f, v in filter.items()):
                 continue
             left = None if left is None else left - 1
@@ -293,6 +394,11 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of ``thread_id`` (absent: no-op)."""
+        if self.logs is not None:
+            thread = layout.langgraph_name(str(thread_id))
+            self._adopt(thread)
+            self.logs.rewrite(thread, _keep_none)
+            return
         maintenance.delete_thread(self.threads, self.writes, str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -300,10 +406,19 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
 
         Reads every checkpoint record of the store once (no index by run).
         """
+        if self.logs is not None:
+            self._adopt_all()
+            maintenance.delete_runs_in_logs(self.logs, {str(r) for r in run_ids})
+            return
         maintenance.delete_for_runs(self.threads, self.writes, {str(r) for r in run_ids})
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread into another (source unchanged)."""
+        if self.logs is not None:
+            for tid in (source_thread_id, target_thread_id):
+                self._adopt(layout.langgraph_name(str(tid)))
+            maintenance.copy_log(self.logs, str(source_thread_id), str(target_thread_id))
+            return
         maintenance.copy_thread(
             self.threads, self.writes, str(source_thread_id), str(target_thread_id)
         )
@@ -319,6 +434,9 @@ class StatesyncSaver(BaseCheckpointSaver[int]):
         for thread_id in thread_ids:
             if strategy == "delete":
                 self.delete_thread(thread_id)
+            elif self.logs is not None:
+                self._adopt(layout.langgraph_name(str(thread_id)))
+                self.logs.rewrite(layout.langgraph_name(str(thread_id)), _keep_newest)
             else:
                 maintenance.keep_latest(self.threads, self.writes, str(thread_id))
 
@@ -423,6 +541,14 @@ def _selected(k: layout.LangGraphKey, ns: str | None, only: str | None, before: 
     if only and k.checkpoint_id != only:
         return False
     return not (before and k.checkpoint_id >= before)
+
+
+def _keep_none(ns: str, cp: str, record: dict[str, Any], newest: str) -> bool:
+    return False
+
+
+def _keep_newest(ns: str, cp: str, record: dict[str, Any], newest: str) -> bool:
+    return cp == newest
 
 
 def _text_or_none(value: Any) -> str | None:
