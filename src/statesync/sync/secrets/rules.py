@@ -138,7 +138,7 @@ CREDENTIAL_FORMATS = (
     _fmt(
         "github-token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-        rb"gh(?:[pousr]_|ithub_pat_)",
+        rb"g(?:h[pousr]_|ithub_pat_)",
         (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
     ),
     _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", rb"glpat-", (b"glpat-",)),
