@@ -183,3 +183,39 @@ def test_a_fine_grained_github_token_alone_is_a_maybe() -> None:
     locator = redaction.locator_for("d.json")
     assert locator is not None
     assert redaction.redact_spans("d.json", data, SecretPolicy(), None, locator)[1] == ["/v"]
+
+
+_SAMPLES = [
+    "AKIAZ3MPLEK3YID7Q2WX",
+    "A3TXZ3MPLEK3YID7Q2WX",
+    "ghp_" + "a1" * 18,
+    "github_pat_" + "a_" * 11,
+    "glpat-" + "a-" * 10,
+    "xoxb-" + "1a" * 5,
+    "https://hooks.slack.com/services/" + "A/" * 10,
+    "sk_live_" + "a1" * 5,
+    "rk_live_" + "a1" * 5,
+    "AIza" + "a" * 35,
+    "sk-ant-" + "a" * 32,
+    "npm_" + "a" * 36,
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "Bearer " + "a." * 8,
+    "eyJ" + "a" * 8 + ".eyJ" + "b" * 8 + "." + "c" * 8,
+    "AccountKey=" + "a+" * 10,
+    "SharedAccessKey=" + "a/" * 10,
+    "https://user:pass@host",
+]
+
+
+@pytest.mark.parametrize("value", _SAMPLES)
+def test_a_lone_credential_of_every_format_is_a_maybe(value: str) -> None:
+    assert any(f.pattern.search(value) for f in CREDENTIAL_FORMATS), value
+    policy = SecretPolicy()
+    for data in (json.dumps({"v": value}), json.dumps(["x " + value + " y"])):
+        assert policy.may_hold_secret_keys("d.json", data.encode()), data
+
+
+def test_every_format_has_a_sample() -> None:
+    names = {f.name for f in CREDENTIAL_FORMATS}
+    sampled = {f.name for f in CREDENTIAL_FORMATS for v in _SAMPLES if f.pattern.search(v)}
+    assert sampled == names
