@@ -20,6 +20,7 @@ import yaml
 
 from statesync.errors import UnparseableSecretDocument as UnparseableSecretDocument
 from statesync.sync.secrets import docspans, redaction
+from statesync.sync.secrets.needles import NeedleScan
 from statesync.sync.secrets.pathmatch import PathMatcher
 from statesync.sync.secrets.redaction import Sealer as Sealer
 from statesync.sync.secrets.rules import (
@@ -29,7 +30,6 @@ from statesync.sync.secrets.rules import (
     MARKER,
     SEALED_PREFIX,
     credential_format,
-    may_hold_credential_value,
     normalise_key,
 )
 from statesync.sync.store.manifest import is_document
@@ -92,6 +92,7 @@ class SecretPolicy:
         self._words, self._tails = _prefilter_words(self.key_pattern)
         self._anchored = self.key_pattern == DEFAULT_KEY_PATTERN or self.key_pattern.endswith("$")
         self._seen: dict[str, bool] = {}
+        self._needles: NeedleScan | None = None  # built on first use (push only)
 
     def may_hold_secret_keys(self, path: str, data: bytes) -> bool:
         """False only when no key can match and no value has a credential format.
@@ -111,14 +112,22 @@ class SecretPolicy:
         if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
             return True
         lowered = data.lower()
-        if may_hold_credential_value(data, lowered, escapes == -1 and not _is_yaml(path)):
+        yaml_or_text = _is_yaml(path) or not is_document(path)
+        # An anchored pattern's keys are JSON keys ending in a word: the same pass finds those.
+        keys = self._anchored and not yaml_or_text
+        if self._scan().may_hold(data, lowered, escapes == -1 and not _is_yaml(path), keys):
             return True
-        if _is_yaml(path) or not is_document(path):  # YAML also spells letters as \x..
+        if yaml_or_text:  # YAML also spells letters as \x..
             return escapes != -1 or any(word in lowered for word in self._words)
         if not self._anchored:
             return any(_word_in_a_key(lowered, word) for word in self._words)
-        pairs = zip(self._words, self._tails, strict=True)
-        return any(_ends_a_key(lowered, word, tail) for word, tail in pairs)
+        return False
+
+    def _scan(self) -> NeedleScan:
+        """The credential needles and this pattern's key words, in one automaton."""
+        if self._needles is None:
+            self._needles = NeedleScan(self._words or [], self._tails)
+        return self._needles
 
     def is_secret_file(self, path: str) -> bool:
         return self._files.matches(path)
@@ -148,25 +157,10 @@ _COLON = re.compile(rb"[ \t\r\n]*:")
 
 
 #: After a key's last word: separators (raw or as JSON escapes), the closing quote, a colon.
+#: Only an object key's closing quote is followed by a colon in JSON (a string value
+#: never is); the quote is not escaped, since the character before it is a word's
+#: letter, a separator or an escape's letter.
 _KEY_TAIL = rb'(?:[-_. ]|\\[ntr])*"[ \t\r\n]*:'
-
-
-def _ends_a_key(text: bytes, word: bytes, tail: re.Pattern[bytes]) -> bool:
-    """True if ``word`` and ``tail`` (its completion, separators, quote, colon) end a JSON key.
-
-    Only an object key's closing quote is followed by a colon in JSON (a
-    string value never is); the quote is not escaped, since the character
-    before it is a word's letter, a separator or an escape's letter. (The
-    search is for the word alone: finding a needle that ends in a letter is
-    faster than one that ends in a quote, the commonest byte of JSON.)
-    """
-    i = text.find(word)
-    while i != -1:
-        end = i + len(word)
-        if tail.match(text, end):
-            return True
-        i = text.find(word, end)
-    return False
 
 
 def _prefilter_words(pattern: str) -> tuple[list[bytes] | None, list[re.Pattern[bytes]]]:

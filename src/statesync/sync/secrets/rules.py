@@ -96,26 +96,35 @@ class CredentialFormat:
     """A well-known credential shape.
 
     ``hint`` finds, in the lowercased document, where a match may start
-    (``back`` bytes before the hint); ``exact``, the pattern over bytes,
-    matches there wherever the text pattern matches the decoded text, when
-    the bytes hold no escape (``\\``) and no folded lines (YAML), so the
-    prefilter may rely on it then. Each hint starts with a literal, which
-    ``re`` searches fast.
+    (``back`` bytes before the hint); ``needles`` spell out every string
+    ``hint`` matches (a finite set, declared next to each format and checked
+    against the hint by the tests), so the prefilter finds them all in one
+    Aho-Corasick pass. ``exact``, the pattern over bytes, matches there
+    wherever the text pattern matches the decoded text, when the bytes hold
+    no escape (``\\``) and no folded lines (YAML), so the prefilter may
+    rely on it then.
     """
 
     name: str
     pattern: re.Pattern[str]
     hint: re.Pattern[bytes]
+    needles: tuple[bytes, ...]
     exact: re.Pattern[bytes]
     back: int = 0
 
 
 def _fmt(
-    name: str, pattern: str, hint: bytes, exact: str | None = None, back: int = 0
+    name: str,
+    pattern: str,
+    hint: bytes,
+    needles: tuple[bytes, ...],
+    exact: str | None = None,
+    back: int = 0,
 ) -> CredentialFormat:
+    """A format; ``needles`` are every string ``hint`` matches, spelt out."""
     tail = exact if exact is not None else pattern.removeprefix(r"\b")
     return CredentialFormat(
-        name, re.compile(pattern), re.compile(hint), re.compile(tail.encode()), back
+        name, re.compile(pattern), re.compile(hint), needles, re.compile(tail.encode()), back
     )
 
 
@@ -124,34 +133,61 @@ CREDENTIAL_FORMATS = (
         "aws-access-key-id",
         r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b",
         rb"a(?:kia|sia|bia|cca|3t)",
+        (b"akia", b"asia", b"abia", b"acca", b"a3t"),
     ),
     _fmt(
         "github-token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-        rb"gh(?:[pousr]_|ithub_pat_)",
+        rb"g(?:h[pousr]_|ithub_pat_)",
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"),
     ),
-    _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", rb"glpat-"),
-    _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", rb"xox"),
+    _fmt("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}", rb"glpat-", (b"glpat-",)),
+    _fmt("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", rb"xox", (b"xox",)),
     _fmt(
         "slack-webhook",
         r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9+/]{20,}",
         rb"hooks\.slack\.com",
+        (b"hooks.slack.com",),
     ),
-    _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", rb"k_live_", back=1),
-    _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", rb"aiza"),
-    _fmt("openai-anthropic-key", r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}", rb"sk-"),
-    _fmt("npm-token", r"\bnpm_[A-Za-z0-9]{36}", rb"npm_"),
-    _fmt("private-key", r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----", rb"-----begin"),
-    _fmt("bearer", r"\b(?i:bearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", rb"bearer"),
-    _fmt("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", rb"eyj"),
-    _fmt("azure-account-key", r"(?i:AccountKey)=[A-Za-z0-9+/]{20,}={0,2}", rb"accountkey="),
+    _fmt("stripe-key", r"\b[sr]k_live_[A-Za-z0-9]{10,}", rb"k_live_", (b"k_live_",), back=1),
+    _fmt("google-api-key", r"\bAIza[A-Za-z0-9_-]{35}", rb"aiza", (b"aiza",)),
     _fmt(
-        "azure-account-key", r"(?i:SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}", rb"sharedaccesskey="
+        "openai-anthropic-key",
+        r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{32,}",
+        rb"sk-",
+        (b"sk-",),
+    ),
+    _fmt("npm-token", r"\bnpm_[A-Za-z0-9]{36}", rb"npm_", (b"npm_",)),
+    _fmt(
+        "private-key",
+        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----",
+        rb"-----begin",
+        (b"-----begin",),
+    ),
+    _fmt("bearer", r"\b(?i:bearer)[ \t]+[A-Za-z0-9._~+/-]{16,}=*", rb"bearer", (b"bearer",)),
+    _fmt(
+        "jwt",
+        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        rb"eyj",
+        (b"eyj",),
+    ),
+    _fmt(
+        "azure-account-key",
+        r"(?i:AccountKey)=[A-Za-z0-9+/]{20,}={0,2}",
+        rb"accountkey=",
+        (b"accountkey=",),
+    ),
+    _fmt(
+        "azure-account-key",
+        r"(?i:SharedAccessKey)=[A-Za-z0-9+/]{20,}={0,2}",
+        rb"sharedaccesskey=",
+        (b"sharedaccesskey=",),
     ),
     _fmt(
         "url-password",
         r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]+@[^\s@'\"]",
         rb"://",
+        (b"://",),
         exact=r"://[^/\s:@'\"]+:[^/\s@'\"]+@",
     ),
 )
@@ -163,25 +199,6 @@ def credential_format(value: str) -> str | None:
         if fmt.pattern.search(value):
             return fmt.name
     return None
-
-
-def may_hold_credential_value(data: bytes, lowered: bytes, exact: bool) -> bool:
-    """False only if no :data:`CREDENTIAL_FORMATS` match can be spelt in ``data``.
-
-    ``lowered`` is ``data`` lowercased. The caller rules out ``\\u`` escapes
-    (an escaped letter could spell a needle). ``exact``: ``data`` has no
-    escape and no folded lines, so a format's bytes pattern decides.
-    """
-    if b"\\/" in data:
-        return True
-    return any(_spelt(fmt, data, lowered, exact) for fmt in CREDENTIAL_FORMATS)
-
-
-def _spelt(fmt: CredentialFormat, data: bytes, lowered: bytes, exact: bool) -> bool:
-    for hint in fmt.hint.finditer(lowered):
-        if not exact or fmt.exact.match(data, max(hint.start() - fmt.back, 0)):
-            return True
-    return False
 
 
 def is_stored_secret(value: str) -> bool:

@@ -1,0 +1,76 @@
+"""One Aho-Corasick pass for the secret prefilter: credential needles and key words.
+
+The prefilter (:meth:`statesync.sync.secrets.policy.SecretPolicy.may_hold_secret_keys`)
+must find, in a lowercased document, every place a credential format may
+start (the :attr:`~statesync.sync.secrets.rules.CredentialFormat.needles`)
+and every place a key may end (the key pattern's last words). One automaton
+(:mod:`ahocorasick`, in C) finds them all in one pass over the text; the exact
+checks then run at each hit only. It reports every occurrence, overlapping
+ones included, so it checks at least the places the per-needle searches it
+replaces did: it may say "maybe" more often, never less.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from statesync.sync.secrets.rules import CREDENTIAL_FORMATS, CredentialFormat
+
+#: What a needle asks for at a hit: its length, the formats it starts (checked
+#: with their ``exact`` pattern) and the completions of a key word ending there.
+_Action = tuple[int, tuple[CredentialFormat, ...], tuple[re.Pattern[bytes], ...]]
+
+
+class NeedleScan:
+    """The credential formats' needles and ``words`` (each with its ``tails``) in one automaton.
+
+    ``tails[i]`` matches, right after ``words[i]``, what completes a key
+    ending in it (its closing quote and colon included).
+    """
+
+    def __init__(self, words: list[bytes], tails: list[re.Pattern[bytes]]) -> None:
+        import ahocorasick  # only push scans documents: keep it off `statesync --help`
+
+        formats: dict[bytes, list[CredentialFormat]] = {}
+        for fmt in CREDENTIAL_FORMATS:
+            for needle in fmt.needles:
+                formats.setdefault(needle, []).append(fmt)
+        completions: dict[bytes, list[re.Pattern[bytes]]] = {}
+        for word, tail in zip(words, tails, strict=True):
+            completions.setdefault(word, []).append(tail)
+        automaton: Any = ahocorasick.Automaton()
+        for needle in formats.keys() | completions.keys():
+            action: _Action = (
+                len(needle),
+                tuple(formats.get(needle, ())),
+                tuple(completions.get(needle, ())),
+            )
+            automaton.add_word(needle.decode("latin-1"), action)
+        automaton.make_automaton()
+        self._automaton = automaton
+
+    def may_hold(self, data: bytes, lowered: bytes, exact: bool, keys: bool) -> bool:
+        """True if a credential format may be spelt in ``data`` or (``keys``) a word ends a key.
+
+        ``lowered`` is ``data`` lowercased. ``exact``: ``data`` has no escape
+        and no folded lines, so a format's ``exact`` bytes pattern decides;
+        otherwise any needle of a format is a "maybe". The caller rules out
+        ``\\u`` escapes (an escaped letter could spell a needle).
+        """
+        if b"\\/" in data:
+            return True
+        # latin-1 maps each byte to one character: the hits' offsets are the bytes'.
+        for end, (size, formats, tails) in self._automaton.iter(lowered.decode("latin-1")):
+            if formats:
+                if not exact:
+                    return True
+                start = end + 1 - size
+                for fmt in formats:
+                    if fmt.exact.match(data, max(start - fmt.back, 0)):
+                        return True
+            if keys:
+                for tail in tails:
+                    if tail.match(lowered, end + 1):
+                        return True
+        return False
