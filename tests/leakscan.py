@@ -318,8 +318,9 @@ def private_paths(root: Path) -> Iterator[tuple[Path, int]]:
     """(path, widest mode allowed) for every private file and folder statesync wrote under ``root``.
 
     The ``statesync/`` folder of each test's config and state folders (0700) and
-    the key, trust, pin, token and id files in it (0600); every ``*.key`` file
-    outside a store (key files, ``keys signing new``); every working folder's
+    the key, trust, pin, token and id files in it (0600); every ``*.key`` and
+    ``*tokens.json`` file outside a store (key files, ``keys signing new``,
+    ``serve tokens add --tokens``); every working folder's
     record folder (0700) and its files (0600).
     """
     for dirpath, dirnames, filenames in os.walk(root):
@@ -336,7 +337,12 @@ def private_paths(root: Path) -> Iterator[tuple[Path, int]]:
             yield here, 0o700
             yield from ((here / n, 0o600) for n in filenames)
         else:
-            yield from ((here / n, 0o600) for n in filenames if n.endswith(".key"))
+            yield from ((here / n, 0o600) for n in filenames if _private_name(n))
+
+
+def _private_name(name: str) -> bool:
+    """A key file (``*.key``) or a token file (``serve --tokens``: ``*tokens.json``)."""
+    return name.endswith((".key", "tokens.json"))
 
 
 def mode_findings(root: Path) -> tuple[list[Finding], int]:

@@ -174,6 +174,7 @@ def test_a_cli_run_through_subprocess_is_recorded(outside: Path, transcripts: Pa
         "xdg-config/statesync/trust.json",
         "xdg-state/statesync/machine-id",
         "elsewhere/team.key",
+        "elsewhere/tokens.json",
         "work/.statesync/record.json",
     ],
 )
