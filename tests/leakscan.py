@@ -187,26 +187,18 @@ def _check_file(path: str, needles: tuple[bytes, ...] = tuple(NEEDLES)) -> Findi
     return check(path, raw, needles)
 
 
-def local_store_files(root: Path) -> Iterator[str]:
+def local_store_files(root: Path) -> list[str]:
     """The path of every object of every local store (a folder with statesync.json)."""
-    for descriptor in root.rglob("statesync.json"):
-        store = descriptor.parent
-        for dirpath, _dirs, files in os.walk(store):
-            for name in files:
-                path = Path(dirpath) / name
-                if not path.is_symlink() and path.is_file():
-                    yield str(path)
+    return inventory(root).store_files
 
 
 #: How tests name the CLI's stderr they keep for this scan (see test_network_faults).
 LOG_SUFFIX = ".vv.log"
 
 
-def log_files(root: Path) -> Iterator[str]:
+def log_files(root: Path) -> list[str]:
     """Every ``*.vv.log`` the session's tests left (CLI stderr at ``-vv``)."""
-    for path in root.rglob("*" + LOG_SUFFIX):
-        if not path.is_symlink() and path.is_file():
-            yield str(path)
+    return inventory(root).logs
 
 
 #: The file (set by the controller, see tests/conftest.py) where rigs note the buckets they make.
@@ -314,30 +306,67 @@ def _wider(path: Path, limit: int) -> str:
     return f"mode {mode:04o} wider than {limit:04o}" if mode & ~limit else ""
 
 
-def private_paths(root: Path) -> Iterator[tuple[Path, int]]:
+def private_paths(root: Path) -> list[tuple[Path, int]]:
     """(path, widest mode allowed) for every private file and folder statesync wrote under ``root``.
 
     The ``statesync/`` folder of each test's config and state folders (0700) and
     the key, trust, pin, token and id files in it (0600); every ``*.key`` and
     ``*tokens.json`` file outside a store (key files, ``keys signing new``,
     ``serve tokens add --tokens``); every working folder's
-    record folder (0700) and its files (0600).
+    record folder (0700) and its files (0600). The other files of a working
+    folder (one holding a ``.statesync`` record) are the user's: their modes are
+    what the test wrote (or what a push recorded), not checked here.
     """
+    return inventory(root).private
+
+
+@dataclass
+class Inventory:
+    """What the scan reads under the base temporary folder, found in one walk."""
+
+    store_files: list[str]
+    logs: list[str]
+    private: list[tuple[Path, int]]
+
+
+def inventory(root: Path) -> Inventory:
+    """Store objects, ``*.vv.log`` files and private paths under ``root`` (one ``os.walk``)."""
+    inv = Inventory([], [], [])
+    folders: set[str] = set()  # the working folders met so far (os.walk goes top-down)
     for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if "statesync.json" in filenames:
-            dirnames[:] = []  # a local store: objects, not user files
+        if "statesync.json" in filenames:  # a local store: every file is an object
+            inv.store_files += _files_under(dirpath)
+            dirnames[:] = []
             continue
-        if here.name == "statesync" and here.parent.name in USER_DIRS:
-            yield here, 0o700
-            yield from (
-                (here / n, 0o600) for n in filenames if n in PRIVATE_NAMES or n.endswith(".key")
-            )
-        elif here.name == RECORD_DIR:
-            yield here, 0o700
-            yield from ((here / n, 0o600) for n in filenames)
-        else:
-            yield from ((here / n, 0o600) for n in filenames if _private_name(n))
+        inv.logs += _regular(dirpath, [n for n in filenames if n.endswith(LOG_SUFFIX)])
+        if RECORD_DIR in dirnames:
+            folders.add(dirpath)
+        inv.private += _private_here(Path(dirpath), filenames, folders)
+    return inv
+
+
+def _files_under(top: str) -> list[str]:
+    out: list[str] = []
+    for dirpath, _dirs, files in os.walk(top):
+        out += _regular(dirpath, files)
+    return out
+
+
+def _regular(dirpath: str, names: list[str]) -> list[str]:
+    paths = [os.path.join(dirpath, n) for n in names]
+    return [p for p in paths if not os.path.islink(p) and os.path.isfile(p)]
+
+
+def _private_here(here: Path, filenames: list[str], folders: set[str]) -> list[tuple[Path, int]]:
+    """The private paths of one folder of the walk (see :func:`private_paths`)."""
+    if here.name == "statesync" and here.parent.name in USER_DIRS:
+        names = [n for n in filenames if n in PRIVATE_NAMES or n.endswith(".key")]
+        return [(here, 0o700), *((here / n, 0o600) for n in names)]
+    if here.name == RECORD_DIR:
+        return [(here, 0o700), *((here / n, 0o600) for n in filenames)]
+    if folders and any(str(p) in folders for p in (here, *here.parents)):
+        return []  # inside a working folder: the user's files
+    return [(here / n, 0o600) for n in filenames if _private_name(n)]
 
 
 def _private_name(name: str) -> bool:
@@ -345,11 +374,13 @@ def _private_name(name: str) -> bool:
     return name.endswith((".key", "tokens.json"))
 
 
-def mode_findings(root: Path) -> tuple[list[Finding], int]:
+def mode_findings(
+    root: Path, paths: list[tuple[Path, int]] | None = None
+) -> tuple[list[Finding], int]:
     """The private files and folders under ``root`` readable by others; how many were checked."""
     found: list[Finding] = []
     count = 0
-    for path, limit in private_paths(root):
+    for path, limit in private_paths(root) if paths is None else paths:
         if path.is_symlink():
             continue
         count += 1
@@ -408,12 +439,13 @@ def scan_all(
     """
     values = planted_values(transcripts)
     needles = tuple(NEEDLES + [n for v in values for n in needles_of(v)])
-    files = [*local_store_files(root), *log_files(root)]
+    inv = inventory(root)
+    files = [*inv.store_files, *inv.logs]
     records = transcript_files(transcripts)
     # A pool pays off only on a large run (measured: 488 objects, 89 MB, took 2.1 s
     # in one process and 4.2 s in a pool of two on the shared machine).
     workers = workers or ((os.cpu_count() or 1) if len(files) > POOL_ABOVE else 1)
-    found, modes = mode_findings(root)
+    found, modes = mode_findings(root, inv.private)
     report = Report(found, len(files), len(records), modes, len(values))
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
         check_file = functools.partial(_check_file, needles=needles)

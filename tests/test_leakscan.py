@@ -211,3 +211,9 @@ def test_a_store_object_named_like_a_key_is_not_a_private_file(outside: Path) ->
     write(outside, "store/statesync.json", "{}")
     write(outside, "store/objects/x.key", "sealed", mode=0o644)
     assert mode_findings(outside) == ([], 0)
+
+
+def test_a_users_key_file_inside_a_working_folder_is_the_users(outside: Path) -> None:
+    write(outside, "work/secrets/api.key", "k", mode=0o644)  # as the test wrote it, pushed as is
+    (outside / "work/.statesync").mkdir(mode=0o700)
+    assert mode_findings(outside) == ([], 1)
