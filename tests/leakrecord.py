@@ -33,13 +33,14 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 #: The folder (set by the controller, see tests/conftest.py) where test processes keep transcripts.
 TRANSCRIPTS_VAR = "STATESYNC_LEAKSCAN_TRANSCRIPTS"
-#: Starts every record: a byte no CLI output or HTTP header holds, then the record's header line.
+#: Starts every record, then its header line ``LENGTH<TAB>LABEL<TAB>FLAG``, then LENGTH bytes
+#: (a binary body may hold these bytes too: readers go by the length, see :func:`records`).
 SEP = b"\n\x1e"
 #: Planted values shorter than this are not searched (they would match by chance).
 MIN_SECRET = 8
@@ -95,8 +96,22 @@ def _label(kind: str) -> str:
 
 
 def _record(kind: str, body: bytes, payload: bool = False) -> None:
-    head = f"{_label(kind)}\t{'payload' if payload else 'output'}\n".encode()
+    flag = "payload" if payload else "output"
+    head = f"{len(body)}\t{_label(kind).replace(chr(9), ' ')}\t{flag}\n".encode()
     _append(".txt", SEP + head + body)
+
+
+def records(raw: bytes) -> Iterator[tuple[str, bool, bytes]]:
+    """(label, payload, body) of every record in a transcript file's bytes."""
+    pos = raw.find(SEP)
+    while pos != -1:
+        end = raw.find(b"\n", pos + len(SEP))
+        if end == -1:
+            return  # a record cut short (a process killed mid-write)
+        length, label, flag = raw[pos + len(SEP) : end].decode(errors="replace").split("\t", 2)
+        body = raw[end + 1 : end + 1 + int(length)]
+        yield label, flag == "payload", body
+        pos = raw.find(SEP, end + 1 + int(length))
 
 
 def _as_bytes(data: str | bytes | None) -> bytes:

@@ -251,7 +251,7 @@ def check_transcript(path: str, needles: tuple[bytes, ...]) -> list[Finding]:
     by the value. ``payload`` records (the user's data handed back) go through
     the detector only.
     """
-    from tests.leakrecord import SEP
+    from tests.leakrecord import records
 
     try:
         raw = Path(path).read_bytes()
@@ -260,10 +260,8 @@ def check_transcript(path: str, needles: tuple[bytes, ...]) -> list[Finding]:
     if not _planted_in(needles, raw) and not detector_hits(raw):
         return []  # the common case: one pass over the whole file
     found = []
-    for record in raw.split(SEP)[1:]:
-        head, _, body = record.partition(b"\n")
-        label, _, flag = head.decode(errors="replace").rpartition("\t")
-        planted_hit = flag != "payload" and _planted_in(needles, body)
+    for label, payload, body in records(raw):
+        planted_hit = not payload and _planted_in(needles, body)
         hits = tuple(detector_hits(body))
         if planted_hit or hits:
             found.append(Finding(f"{Path(path).name}: {label}", planted_hit, hits))

@@ -217,3 +217,14 @@ def test_a_users_key_file_inside_a_working_folder_is_the_users(outside: Path) ->
     write(outside, "work/secrets/api.key", "k", mode=0o644)  # as the test wrote it, pushed as is
     (outside / "work/.statesync").mkdir(mode=0o700)
     assert mode_findings(outside) == ([], 1)
+
+
+def test_a_binary_payload_holding_the_record_separator_stays_one_record(
+    outside: Path, transcripts: Path
+) -> None:
+    body = b"\x00" + leakrecord.SEP + b"1\tfake\toutput\n" + planted("tar").encode()
+    leakrecord.record_cli(["export", "--env", "dev"], 0, body, "")
+    assert scan(outside / "none", clouds=False, transcripts=transcripts)[0] == []
+    leakrecord.record_cli(["log"], 0, body, "")
+    found, _ = scan(outside / "none", clouds=False, transcripts=transcripts)
+    assert [("statesync log (exit 0) stdout" in f.name, f.planted) for f in found] == [(True, True)]
