@@ -142,12 +142,12 @@ def test_a_state_read_may_hold_the_folders_secret_but_not_a_private_key(
     assert [f.detectors for f in found] == [("PrivateKeyDetector",)]
 
 
-def test_a_planted_value_is_also_searched_in_the_stores(outside: Path, transcripts: Path) -> None:
-    passphrase = "a passphrase that got stored"
+def test_a_planted_value_is_also_searched_in_vv_logs(outside: Path, transcripts: Path) -> None:
+    passphrase = "a passphrase that got logged"
     leakrecord.plant(passphrase)
-    _push(outside, {"notes.json": {"note": passphrase}})  # not a secret key: stored as is
+    (outside / "pull.vv.log").write_text(f"statesync: DEBUG: {passphrase}\n")
     found, _ = scan(outside, clouds=False, transcripts=transcripts)
-    assert any("/objects/" in f.name and f.planted for f in found)
+    assert [(Path(f.name).name, f.planted) for f in found] == [("pull.vv.log", True)]
 
 
 def test_a_cli_run_through_subprocess_is_recorded(outside: Path, transcripts: Path) -> None:
