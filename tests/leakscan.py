@@ -292,8 +292,9 @@ PRIVATE_NAMES = frozenset(
 )
 #: The user folders (tests/conftest.py's names) whose ``statesync/`` folder statesync makes 0700.
 USER_DIRS = ("xdg-config", "xdg-state")
-#: A working folder's record folder (0700) and everything in it (0600).
+#: A working folder's record folder (0700) and the record in it (0600).
 RECORD_DIR = ".statesync"
+RECORD_FILE = "state.json"
 
 
 def _wider(path: Path, limit: int) -> str:
@@ -312,7 +313,7 @@ def private_paths(root: Path) -> list[tuple[Path, int]]:
     the key, trust, pin, token and id files in it (0600); every ``*.key`` and
     ``*tokens.json`` file outside a store (key files, ``keys signing new``,
     ``serve tokens add --tokens``); every working folder's
-    record folder (0700) and its files (0600). The other files of a working
+    record folder (0700) and record (``state.json``, 0600). The other files of a working
     folder (one holding a ``.statesync`` record) are the user's: their modes are
     what the test wrote (or what a push recorded), not checked here.
     """
@@ -362,7 +363,7 @@ def _private_here(here: Path, filenames: list[str], folders: set[str]) -> list[t
         names = [n for n in filenames if n in PRIVATE_NAMES or n.endswith(".key")]
         return [(here, 0o700), *((here / n, 0o600) for n in names)]
     if here.name == RECORD_DIR:
-        return [(here, 0o700), *((here / n, 0o600) for n in filenames)]
+        return [(here, 0o700), *((here / n, 0o600) for n in filenames if n == RECORD_FILE)]
     if folders and any(str(p) in folders for p in (here, *here.parents)):
         return []  # inside a working folder: the user's files
     return [(here / n, 0o600) for n in filenames if _private_name(n)]

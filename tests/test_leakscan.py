@@ -175,7 +175,7 @@ def test_a_cli_run_through_subprocess_is_recorded(outside: Path, transcripts: Pa
         "xdg-state/statesync/machine-id",
         "elsewhere/team.key",
         "elsewhere/tokens.json",
-        "work/.statesync/record.json",
+        "work/.statesync/state.json",
     ],
 )
 def test_a_private_file_readable_by_others_is_found(outside: Path, rel: str) -> None:
@@ -228,3 +228,9 @@ def test_a_binary_payload_holding_the_record_separator_stays_one_record(
     leakrecord.record_cli(["log"], 0, body, "")
     found, _ = scan(outside / "none", clouds=False, transcripts=transcripts)
     assert [("statesync log (exit 0) stdout" in f.name, f.planted) for f in found] == [(True, True)]
+
+
+def test_a_file_a_test_put_in_a_record_folder_is_not_the_record(outside: Path) -> None:
+    write(outside, "work/.statesync/extra", "temp", mode=0o644)  # as test_watch does
+    (outside / "work/.statesync").chmod(0o700)
+    assert mode_findings(outside) == ([], 1)
