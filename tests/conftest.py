@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import cloud_rigs
+from tests import cloud_rigs, leakrecord
 from tests.rigs import RIGS
 
 
@@ -31,6 +32,7 @@ def _private_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STATESYNC_STORE", raising=False)
     # A store that stays unreachable fails a test in seconds, not after the CLI's 5 minutes.
     monkeypatch.setenv("STATESYNC_RETRY_BUDGET", "10s")
+    leakrecord.install_httpx()  # a no-op unless a test module imported httpx
 
 
 @pytest.fixture(params=sorted(RIGS))
@@ -65,40 +67,62 @@ def _on_cloud(item: pytest.Item) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """In the process that owns the run: a fresh file where rigs note the buckets they make."""
+    """In the process that owns the run: a fresh file where rigs note the buckets they make,
+    and a fresh folder for the transcripts of tests/leakrecord.py (the workers inherit both).
+    Every process then records its CLI runs."""
     if not hasattr(config, "workerinput"):
         from tests import leakscan
 
         fd, path = tempfile.mkstemp(prefix="statesync-buckets-")
         os.close(fd)
         os.environ[leakscan.BUCKETS_VAR] = path
+        os.environ[leakrecord.TRANSCRIPTS_VAR] = tempfile.mkdtemp(prefix="statesync-transcripts-")
+    leakrecord.install()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any test store holds a planted secret in the clear (tests/leakscan.py).
+    """Fail the run if anything the session left leaks a secret (tests/leakscan.py).
 
     Runs once, in the process that owns the whole run (the xdist controller,
-    or pytest itself without xdist), over every store the session wrote.
+    or pytest itself without xdist), over every store the session wrote, every
+    CLI output and HTTP response the tests recorded (tests/leakrecord.py) and
+    the modes of every private file. A finding sets exit status 1 and prints
+    ``leak scan FAILED`` with the names of the first 20 (files and records,
+    never the values).
     """
-    if hasattr(session.config, "workerinput") or os.environ.get("STATESYNC_SKIP_LEAKSCAN"):
+    if hasattr(session.config, "workerinput"):
         return
+    from tests import leakscan
+
+    transcripts = Path(os.environ.get(leakrecord.TRANSCRIPTS_VAR, "") or ".nonexistent")
+    try:
+        if not os.environ.get("STATESYNC_SKIP_LEAKSCAN"):
+            _leak_scan(session, transcripts)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(os.environ.get(leakscan.BUCKETS_VAR, ""))
+        if transcripts.name.startswith("statesync-transcripts-"):
+            shutil.rmtree(transcripts, ignore_errors=True)
+
+
+def _leak_scan(session: pytest.Session, transcripts: Path) -> None:
     from tests import leakscan
 
     root = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
     started = time.monotonic()
-    found, count = leakscan.scan(root)
-    with contextlib.suppress(OSError):
-        os.unlink(os.environ.get(leakscan.BUCKETS_VAR, ""))
+    report = leakscan.scan_all(root, transcripts=transcripts)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         took = time.monotonic() - started
-        reporter.write_line(
-            f"leak scan: {count} store objects and logs read in {took:.1f} s, "
-            f"{len(found)} with a planted secret or a detect-secrets hit"
-        )
-    if found:
+        reporter.write_line(f"leak scan: {report.summary()} ({took:.1f} s)")
+    if report.found:
         if reporter is not None:
-            reporter.write_line("\n".join(map(str, found[:20])), red=True)
+            reporter.write_line(
+                f"leak scan FAILED: {len(report.found)} findings (a planted secret, a "
+                "detect-secrets hit or a private file readable by others):",
+                red=True,
+            )
+            reporter.write_line("\n".join(map(str, report.found[:20])), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 
+from tests import leakrecord
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 LONG = os.environ.get("STATESYNC_LONG") == "1"
@@ -91,6 +93,7 @@ def cli(*args: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
+    leakrecord.record_cli(list(args), code, out.getvalue(), err.getvalue())
     return code, err.getvalue()
 
 

@@ -14,6 +14,18 @@ which knows nothing of our markers. Its entropy and keyword plugins are left
 out: a store is made of hashes and ciphertext, and redacted documents keep
 their keys. Local objects are scanned by a process pool.
 Memory stores die with their worker process and are not scanned.
+
+Beyond the stores (issue 18): the transcripts of ``tests/leakrecord.py`` —
+every CLI run's stderr and stdout, every HTTP response a test read — and the
+``*.vv.log`` files are searched for the marker *and* every value the session
+planted there (passphrases, tokens and account keys the CLI ran with, request
+credentials; store objects for the marker only: each needle costs one more
+pass over every byte), and go through the detector too; records that hand back the user's own data
+(``cat``, ``export``, a Terraform state read) only through the detector.
+:func:`mode_findings` walks the tests' private user folders and folders for
+the files statesync keeps private (keys, trust, pins, token files, the machine
+id, folder records): a file wider than 0600 or a promised folder wider than
+0700 is a finding. A finding names the file (and the record), never the value.
 """
 
 from __future__ import annotations
@@ -42,16 +54,22 @@ def planted(name: str) -> str:
     return f"{MARKER}-{name}"
 
 
-def _needles() -> list[bytes]:
-    raw = MARKER.encode()
-    out = [raw, MARKER.encode("utf-16-le"), MARKER.encode("utf-16-be")]
-    # base64 of any bytes holding the marker holds base64(raw[k:k+9]) for the k
-    # that puts raw[k] on a 3-byte group boundary.
-    out += [base64.b64encode(raw[k : k + 9]) for k in range(3)]
+def needles_of(value: str) -> list[bytes]:
+    """The byte strings that betray ``value``: raw, UTF-16, and base64 however it is aligned."""
+    raw = value.encode(errors="surrogateescape")
+    out = [
+        raw,
+        value.encode("utf-16-le", "surrogatepass"),
+        value.encode("utf-16-be", "surrogatepass"),
+    ]
+    # base64 of any bytes holding the value holds base64(raw[k:k+9]) for the k
+    # that puts raw[k] on a 3-byte group boundary (values of 11+ bytes).
+    if len(raw) >= 11:
+        out += [base64.b64encode(raw[k : k + 9]) for k in range(3)]
     return out
 
 
-NEEDLES = _needles()
+NEEDLES = needles_of(MARKER)
 
 
 def inflated(raw: bytes) -> bytes:
@@ -74,11 +92,11 @@ def inflated(raw: bytes) -> bytes:
 
 def leaks(raw: bytes) -> bool:
     """True if ``raw`` or its decompressed form holds a planted secret."""
-    return _planted_in(raw, inflated(raw))
+    return _planted_in(NEEDLES, raw, inflated(raw))
 
 
-def _planted_in(*blobs: bytes) -> bool:
-    return any(n in blob for blob in blobs for n in NEEDLES)
+def _planted_in(needles: Iterable[bytes], *blobs: bytes) -> bool:
+    return any(n in blob for blob in blobs for n in needles)
 
 
 #: detect-secrets plugins left out: they flag every hash, ciphertext and redacted key.
@@ -141,53 +159,47 @@ def _confirmed(plugin: str, line: str) -> bool:
 
 @dataclass(frozen=True)
 class Finding:
-    """One object (or log) that leaks: a planted value, and/or detector plugins."""
+    """One object, log, record or file that leaks: a planted value, detector plugins, a mode."""
 
     name: str
     planted: bool
     detectors: tuple[str, ...]
+    problem: str = ""
 
     def __str__(self) -> str:
         what = (["planted secret"] if self.planted else []) + list(self.detectors)
+        what += [self.problem] if self.problem else []
         return f"{self.name}: {', '.join(what)}"
 
 
-def check(name: str, raw: bytes) -> Finding | None:
+def check(name: str, raw: bytes, needles: tuple[bytes, ...] = tuple(NEEDLES)) -> Finding | None:
     """The finding for one object's bytes, or None if it is clean."""
     plain = inflated(raw)
-    planted_hit = _planted_in(raw, plain)
+    planted_hit = _planted_in(needles, raw, plain)
     hits = tuple(detector_hits(raw, plain))
     return Finding(name, planted_hit, hits) if planted_hit or hits else None
 
 
-def _check_file(path: str) -> Finding | None:
+def _check_file(path: str, needles: tuple[bytes, ...] = tuple(NEEDLES)) -> Finding | None:
     try:
         raw = Path(path).read_bytes()
     except OSError:
         return None  # removed meanwhile (a test's store may be cleaned up)
-    return check(path, raw)
+    return check(path, raw, needles)
 
 
-def local_store_files(root: Path) -> Iterator[str]:
+def local_store_files(root: Path) -> list[str]:
     """The path of every object of every local store (a folder with statesync.json)."""
-    for descriptor in root.rglob("statesync.json"):
-        store = descriptor.parent
-        for dirpath, _dirs, files in os.walk(store):
-            for name in files:
-                path = Path(dirpath) / name
-                if not path.is_symlink() and path.is_file():
-                    yield str(path)
+    return inventory(root).store_files
 
 
 #: How tests name the CLI's stderr they keep for this scan (see test_network_faults).
 LOG_SUFFIX = ".vv.log"
 
 
-def log_files(root: Path) -> Iterator[str]:
+def log_files(root: Path) -> list[str]:
     """Every ``*.vv.log`` the session's tests left (CLI stderr at ``-vv``)."""
-    for path in root.rglob("*" + LOG_SUFFIX):
-        if not path.is_symlink() and path.is_file():
-            yield str(path)
+    return inventory(root).logs
 
 
 #: The file (set by the controller, see tests/conftest.py) where rigs note the buckets they make.
@@ -218,30 +230,238 @@ def emulator_objects() -> Iterator[tuple[str, bytes]]:
             backend.close()
 
 
+# --- transcripts: CLI output and HTTP responses (tests/leakrecord.py) -------------
+
+
+def planted_values(transcripts: Path | None) -> list[str]:
+    """Every value the session's processes planted (``*.planted`` in ``transcripts``)."""
+    if transcripts is None or not transcripts.is_dir():
+        return []
+    values: set[str] = set()
+    for path in transcripts.glob("*.planted"):
+        values.update(
+            v for v in path.read_bytes().decode(errors="surrogateescape").split("\n") if v
+        )
+    return sorted(values)
+
+
+def check_transcript(path: str, needles: tuple[bytes, ...]) -> list[Finding]:
+    """The records of one transcript file that hold a planted value or a detector hit.
+
+    A finding is named ``FILE: TEST KIND`` (the test and which output), never
+    by the value. ``payload`` records (the user's data handed back) go through
+    the detector only.
+    """
+    from tests.leakrecord import records
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return []
+    if not _planted_in(needles, raw) and not detector_hits(raw):
+        return []  # the common case: one pass over the whole file
+    found = []
+    for label, payload, body in records(raw):
+        planted_hit = not payload and _planted_in(needles, body)
+        hits = tuple(detector_hits(body))
+        if planted_hit or hits:
+            found.append(Finding(f"{Path(path).name}: {label}", planted_hit, hits))
+    return found
+
+
+def transcript_files(transcripts: Path | None) -> list[str]:
+    """The record files (``*.txt``) of ``transcripts``."""
+    if transcripts is None or not transcripts.is_dir():
+        return []
+    return sorted(str(p) for p in transcripts.glob("*.txt"))
+
+
+# --- file modes of what statesync keeps private -----------------------------------
+
+#: Files statesync writes 0600 in the user's config and state folders (``statesync/`` there).
+PRIVATE_NAMES = frozenset(
+    {
+        "signing.key",
+        "trust.json",
+        "pins.json",
+        "serve-tokens.json",
+        "machine-id",
+        "serials.json",
+        "encryption.json",
+    }
+)
+#: The user folders (tests/conftest.py's names) whose ``statesync/`` folder statesync makes 0700.
+USER_DIRS = ("xdg-config", "xdg-state")
+#: A working folder's record folder (0700) and the record in it (0600).
+RECORD_DIR = ".statesync"
+RECORD_FILE = "state.json"
+
+
+def _wider(path: Path, limit: int) -> str:
+    """``"mode 0644 > 0600"`` if ``path``'s permission bits exceed ``limit``, else ``""``."""
+    try:
+        mode = path.lstat().st_mode & 0o777
+    except OSError:
+        return ""
+    return f"mode {mode:04o} wider than {limit:04o}" if mode & ~limit else ""
+
+
+def private_paths(root: Path) -> list[tuple[Path, int]]:
+    """(path, widest mode allowed) for every private file and folder statesync wrote under ``root``.
+
+    The ``statesync/`` folder of each test's config and state folders (0700) and
+    the key, trust, pin, token and id files in it (0600); every ``*.key`` and
+    ``*tokens.json`` file outside a store (key files, ``keys signing new``,
+    ``serve tokens add --tokens``); every working folder's
+    record folder (0700) and record (``state.json``, 0600). The other files of a working
+    folder (one holding a ``.statesync`` record) are the user's: their modes are
+    what the test wrote (or what a push recorded), not checked here.
+    """
+    return inventory(root).private
+
+
+@dataclass
+class Inventory:
+    """What the scan reads under the base temporary folder, found in one walk."""
+
+    store_files: list[str]
+    logs: list[str]
+    private: list[tuple[Path, int]]
+
+
+def inventory(root: Path) -> Inventory:
+    """Store objects, ``*.vv.log`` files and private paths under ``root`` (one ``os.walk``)."""
+    inv = Inventory([], [], [])
+    folders: set[str] = set()  # the working folders met so far (os.walk goes top-down)
+    for dirpath, dirnames, filenames in os.walk(root):
+        if "statesync.json" in filenames:  # a local store: every file is an object
+            inv.store_files += _files_under(dirpath)
+            dirnames[:] = []
+            continue
+        inv.logs += _regular(dirpath, [n for n in filenames if n.endswith(LOG_SUFFIX)])
+        if RECORD_DIR in dirnames:
+            folders.add(dirpath)
+        inv.private += _private_here(Path(dirpath), filenames, folders)
+    return inv
+
+
+def _files_under(top: str) -> list[str]:
+    out: list[str] = []
+    for dirpath, _dirs, files in os.walk(top):
+        out += _regular(dirpath, files)
+    return out
+
+
+def _regular(dirpath: str, names: list[str]) -> list[str]:
+    paths = [os.path.join(dirpath, n) for n in names]
+    return [p for p in paths if not os.path.islink(p) and os.path.isfile(p)]
+
+
+def _private_here(here: Path, filenames: list[str], folders: set[str]) -> list[tuple[Path, int]]:
+    """The private paths of one folder of the walk (see :func:`private_paths`)."""
+    if here.name == "statesync" and here.parent.name in USER_DIRS:
+        names = [n for n in filenames if n in PRIVATE_NAMES or n.endswith(".key")]
+        return [(here, 0o700), *((here / n, 0o600) for n in names)]
+    if here.name == RECORD_DIR:
+        return [(here, 0o700), *((here / n, 0o600) for n in filenames if n == RECORD_FILE)]
+    if folders and any(str(p) in folders for p in (here, *here.parents)):
+        return []  # inside a working folder: the user's files
+    return [(here / n, 0o600) for n in filenames if _private_name(n)]
+
+
+def _private_name(name: str) -> bool:
+    """A key file (``*.key``) or a token file (``serve --tokens``: ``*tokens.json``)."""
+    return name.endswith((".key", "tokens.json"))
+
+
+def mode_findings(
+    root: Path, paths: list[tuple[Path, int]] | None = None
+) -> tuple[list[Finding], int]:
+    """The private files and folders under ``root`` readable by others; how many were checked."""
+    found: list[Finding] = []
+    count = 0
+    for path, limit in private_paths(root) if paths is None else paths:
+        if path.is_symlink():
+            continue
+        count += 1
+        problem = _wider(path, limit)
+        if problem:
+            found.append(Finding(str(path), False, (), problem))
+    return found, count
+
+
 #: Files beyond which the scan runs in a process pool.
 POOL_ABOVE = 5000
 
 
-def scan(root: Path, clouds: bool = True, workers: int | None = None) -> tuple[list[Finding], int]:
-    """The objects and logs that leak (local stores first), and how many were read.
+@dataclass
+class Report:
+    """What :func:`scan` read and found."""
+
+    found: list[Finding]
+    objects: int = 0
+    transcripts: int = 0
+    modes: int = 0
+    planted: int = 0
+
+    def summary(self) -> str:
+        """One line: how much was read, how many findings (no value, no name)."""
+        return (
+            f"{self.objects} store objects and logs, {self.transcripts} CLI/HTTP transcript "
+            f"files, {self.modes} private files' modes, {self.planted} planted values besides "
+            f"the marker: {len(self.found)} findings"
+        )
+
+
+def scan(
+    root: Path,
+    clouds: bool = True,
+    workers: int | None = None,
+    transcripts: Path | None = None,
+) -> tuple[list[Finding], int]:
+    """The objects, logs, transcripts and private files that leak, and how many were read."""
+    report = scan_all(root, clouds, workers, transcripts)
+    return report.found, report.objects + report.transcripts + report.modes
+
+
+def scan_all(
+    root: Path,
+    clouds: bool = True,
+    workers: int | None = None,
+    transcripts: Path | None = None,
+) -> Report:
+    """Everything the session left: stores and logs under ``root``, the emulators'
+    buckets (``clouds``), the transcripts in ``transcripts``, the modes of private files.
 
     Local files are read and checked by ``workers`` processes (default: one
     per CPU above :data:`POOL_ABOVE` files, else one); emulator objects are
     fetched here and checked by the same pool.
     """
-    files = [*local_store_files(root), *log_files(root)]
+    values = planted_values(transcripts)
+    needles = tuple(NEEDLES + [n for v in values for n in needles_of(v)])
+    inv = inventory(root)
+    files = [*inv.store_files, *inv.logs]  # (for the count and the pool's size)
+    records = transcript_files(transcripts)
     # A pool pays off only on a large run (measured: 488 objects, 89 MB, took 2.1 s
     # in one process and 4.2 s in a pool of two on the shared machine).
     workers = workers or ((os.cpu_count() or 1) if len(files) > POOL_ABOVE else 1)
-    found: list[Finding] = []
-    count = len(files)
+    found, modes = mode_findings(root, inv.private)
+    report = Report(found, len(files), len(records), modes, len(values))
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-        found += [f for f in pool.map(_check_file, files, chunksize=32) if f]
+        # Stores are searched for the marker only: each needle is one more pass over
+        # every byte (69 needles made the scan 18 times slower); the values planted
+        # besides it (passphrases, tokens) are searched in the logs and transcripts.
+        found += [f for f in pool.map(_check_file, inv.store_files, chunksize=32) if f]
+        check_log = functools.partial(_check_file, needles=needles)
+        found += [f for f in pool.map(check_log, inv.logs, chunksize=32) if f]
+        check_records = functools.partial(check_transcript, needles=needles)
+        found += [f for fs in pool.map(check_records, records) for f in fs]
         if clouds:
             remote = list(emulator_objects())
-            count += len(remote)
-            found += [f for f in pool.map(check, *_columns(remote), chunksize=8) if f]
-    return found, count
+            report.objects += len(remote)
+            names, blobs = _columns(remote)
+            found += [f for f in pool.map(check, names, blobs, chunksize=8) if f]
+    return report
 
 
 def _columns(pairs: Iterable[tuple[str, bytes]]) -> tuple[list[str], list[bytes]]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from statesync.cli.main import main
+from tests import leakrecord
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Cli:
     def __call__(self, *args: str) -> Ran:
         code = main(["--store", self.store, *args])
         out, err = self.capture.readouterr()
+        leakrecord.record_cli(list(args), code, out, err)
         return Ran(code, out, err.decode())
 
     def ok(self, *args: str) -> Ran:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from statesync.api import Store
+from tests import leakrecord
 
 PASSPHRASE = "server passphrase for tests"
 
@@ -57,6 +58,7 @@ def add_token(tokens: Path, name: str, *grants: str) -> str:
     args = [a for g in grants for a in ("--env", g)]
     out = ok(cli("--json", "serve", "tokens", "add", name, *args, "--tokens", str(tokens)))
     token: str = json.loads(out)["token"]
+    leakrecord.plant(token)
     return token
 
 
@@ -92,9 +94,10 @@ def serving(store: str, tokens: Path, *extra: str) -> Iterator[Server]:
     proc = subprocess.Popen(
         cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
     )
+    lines: list[str] = []
+    drain: threading.Thread | None = None
     try:
         assert proc.stderr is not None
-        lines: list[str] = []
         url = None
         for line in proc.stderr:
             lines.append(line)
@@ -114,6 +117,9 @@ def serving(store: str, tokens: Path, *extra: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if drain is not None:
+            drain.join(timeout=5)
+        leakrecord.record_log("statesync serve stderr", "".join(lines))
 
 
 def terraform_binary() -> str:

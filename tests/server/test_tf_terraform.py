@@ -19,6 +19,7 @@ import pytest
 from statesync.api import Store
 from statesync.backends import open_backend
 from statesync.server import tokens as tokens_mod
+from tests import leakrecord
 from tests.helpers import store_bytes
 from tests.leakscan import MARKER, planted
 from tests.rigs import RIGS
@@ -38,8 +39,11 @@ from tests.server.serving import (
 
 def get_state(server: Server, env: str, token: str) -> bytes:
     req = urllib.request.Request(server.tf(env), headers={"Authorization": f"Bearer {token}"})
+    leakrecord.plant(token)
     with urllib.request.urlopen(req, timeout=30) as resp:
         body: bytes = resp.read()
+        path = f"/tf/{env}"
+        leakrecord.record_http("GET", path, resp.status, dict(resp.headers), body, payload=True)
         return body
 
 

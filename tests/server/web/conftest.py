@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ import pytest
 from statesync.api import Store
 from statesync.backends.base import Backend
 from statesync.sync.store.repo import open_repo
+from tests import leakrecord
 from tests.helpers import write
 from tests.leakscan import planted
 
@@ -105,9 +107,13 @@ def fetch(url: str) -> Fetched:
     """GET ``url`` with urllib; error statuses are returned, not raised."""
     try:
         with urllib.request.urlopen(url, timeout=60) as resp:
-            return Fetched(resp.status, resp.read(), dict(resp.headers))
+            got = Fetched(resp.status, resp.read(), dict(resp.headers))
     except urllib.error.HTTPError as exc:
-        return Fetched(exc.code, exc.read(), dict(exc.headers))
+        got = Fetched(exc.code, exc.read(), dict(exc.headers))
+    leakrecord.record_http(
+        "GET", urllib.parse.urlsplit(url).path, got.status, got.headers, got.body
+    )
+    return got
 
 
 def private_env(base: Path, mp: pytest.MonkeyPatch, passphrase: bool = False) -> None:

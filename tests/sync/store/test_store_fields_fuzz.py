@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statesync.cli import main
+from tests import leakrecord
 from tests.fuzzing import set_at, value_paths
 from tests.helpers import write
 
@@ -53,6 +54,7 @@ def cli(*args: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
+    leakrecord.record_cli(list(args), code, out.getvalue(), err.getvalue())
     return code, err.getvalue()
 
 
