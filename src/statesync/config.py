@@ -155,9 +155,12 @@ def load_config(
     path = found.path
     doc = _read(path) if path else {}
     sec = doc.get("secrets", {})
-    policy = SecretPolicy(
-        tuple(sec.get("globs", DEFAULT_GLOBS)), str(sec.get("key_pattern", DEFAULT_KEY_PATTERN))
-    )
+    try:
+        policy = SecretPolicy(
+            tuple(sec.get("globs", DEFAULT_GLOBS)), str(sec.get("key_pattern", DEFAULT_KEY_PATTERN))
+        )
+    except UsageError as exc:  # a glob that does not compile ("[z-a]"): name the file
+        raise UsageError(f"{path}: {exc}; nothing was done") from None
     url, source = _store(store, doc, path)
     env_name, env_source = _env(env, doc, path)
     return Config(

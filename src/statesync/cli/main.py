@@ -31,9 +31,9 @@ def _fail(
     For a JSON-lines command (push, pull) the object is one line with
     ``message_type: "error"``, after whatever status lines came before it.
     """
-    from statesync.cli.output import JSON_LINES_COMMANDS, emit, normalize, stamp_text
+    from statesync.cli.output import JSON_LINES_COMMANDS, emit, normalize, one_line, stamp_text
 
-    message = stamp_text(message)
+    message = one_line(stamp_text(message))
     print(f"statesync: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         doc = {**(details or {}), "error": message.removeprefix("error: "), "exit_code": code}

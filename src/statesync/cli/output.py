@@ -65,6 +65,25 @@ def rfc3339(value: datetime | str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: Characters that would end or rewrite a line on a terminal: C0 and C1 controls, DEL,
+#: and Unicode's line and paragraph separators. Tab stays (it does not break a line).
+_LINE_BREAKERS = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]
+    if c != 0x09
+}
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: every character that breaks or rewrites a line escaped.
+
+    An error can quote text read from the store or a file (a lease's holder, a
+    document's name); whatever it holds, the error stays one line, and no
+    ``statesync: error:`` or ``Traceback`` line can be forged below it.
+    """
+    return message.translate(_LINE_BREAKERS)
+
+
 def stamp_text(text: str) -> str:
     """``text`` with every ISO 8601 time in it written as :func:`rfc3339` does."""
     return _ISO.sub(lambda m: rfc3339(m.group(0)), text)

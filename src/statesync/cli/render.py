@@ -166,14 +166,18 @@ def _lock(r: dict[str, Any]) -> None:
 
 def _locks(r: dict[str, Any]) -> None:
     for lk in r["locks"]:
+        from statesync.cli.output import one_line  # a lease's fields are anyone's text
+
         if lk.get("malformed"):
-            print(f"{lk['env']}  malformed: {lk['malformed']}")
+            print(one_line(f"{lk['env']}  malformed: {lk['malformed']}"))
             continue
         state = "stale since" if lk["stale"] else "expires"
         purpose = f" for {lk['purpose']!r}" if lk["purpose"] else ""
         print(
-            f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "
-            f"lock id {lk['lock_id']}"
+            one_line(
+                f"{lk['env']}  {lk['holder']}{purpose}  {state} {lk['expires_at']}  "
+                f"lock id {lk['lock_id']}"
+            )
         )
     if not r["locks"]:
         print("no locks")

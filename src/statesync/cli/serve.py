@@ -144,7 +144,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT``) as a pair; :class:`UsageError` if malformed."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise UsageError(f"--listen expects HOST:PORT, got {text!r}")
     return host, int(port)
 

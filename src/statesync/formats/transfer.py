@@ -347,7 +347,7 @@ def _persist_meta(files: _Files, snapshot: str, state: Any) -> dict[str, Any]:
     return {
         "agent_id": man.tags.get("agent_id") or "statesync",
         "session_id": man.tags.get("session_id") or "default",
-        "snapshot_index": int(index) if index.isdigit() else 0,
+        "snapshot_index": int(index) if index.isascii() and index.isdigit() else 0,
         "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "description": man.message or None,
         "snapshot_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"statesync:{snapshot}")),

@@ -36,7 +36,7 @@ async def read_body(request: Request, settings: ServerSettings) -> bytes:
     """The whole body: 413 past ``max_body``, 408 if slower than ``body_timeout``,
     400 if a ``Content-MD5`` header does not match it."""
     declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > settings.max_body:
+    if not (declared.isascii() and declared.isdigit()) or int(declared) > settings.max_body:
         raise HTTPException(413, "body too large")
     chunks: list[bytes] = []
 

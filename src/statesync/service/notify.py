@@ -18,7 +18,9 @@ class Notifier:
     def __init__(self) -> None:
         self.address = _address(os.environ.get("NOTIFY_SOCKET", ""))
         usec = os.environ.get("WATCHDOG_USEC", "")
-        self.watchdog_every = int(usec) / 2e6 if usec.isdigit() and int(usec) > 0 else None
+        self.watchdog_every = (
+            int(usec) / 2e6 if usec.isascii() and usec.isdigit() and int(usec) > 0 else None
+        )
 
     @property
     def enabled(self) -> bool:

@@ -87,7 +87,7 @@ def metrics_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (port 0: any free one) on loopback; :class:`UsageError` otherwise."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise UsageError(f"--metrics expects HOST:PORT, got {text!r}")
     if host not in LOOPBACK:
         raise UsageError(f"--metrics {text!r}: only a loopback address is allowed")

@@ -55,7 +55,8 @@ def environments(
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+    # ASCII digits only: "²" and U+0661 pass str.isdigit, and int() refuses the first
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 7) or not 1 <= int(raw) <= 1_000_000:
         raise UsageError(f"page must be a number from 1, not {raw[:20]!r}")
     return int(raw)
 

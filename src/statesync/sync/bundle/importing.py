@@ -192,7 +192,7 @@ def _at(doc: Any, pointer: str) -> Any:
     for tok in tokens:
         if isinstance(node, dict) and tok in node:
             node = node[tok]
-        elif isinstance(node, list) and tok.isdigit() and int(tok) < len(node):
+        elif isinstance(node, list) and tok.isascii() and tok.isdigit() and int(tok) < len(node):
             node = node[int(tok)]
         else:
             return None

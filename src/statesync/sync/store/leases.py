@@ -203,11 +203,11 @@ def _expiry(repo: Repo, cur: _Current, probe: bool = True) -> tuple[datetime, da
             return cur.modified + ttl, now
     try:  # no store timestamps: the holder's own record, on our clock
         renewed = datetime.fromisoformat(cur.info.renewed_at.replace("Z", "+00:00"))
-    except ValueError:
-        renewed = local_now()  # nothing to judge by: count it as just renewed
-    if renewed.tzinfo is None:
-        renewed = renewed.replace(tzinfo=UTC)
-    return renewed + ttl, local_now()
+        if renewed.tzinfo is None:
+            renewed = renewed.replace(tzinfo=UTC)
+        return (renewed + ttl).astimezone(UTC), local_now()
+    except (ValueError, OverflowError):  # unparsable, or past year 9999 once the TTL is added
+        return local_now() + ttl, local_now()  # nothing to judge by: count it as just renewed
 
 
 def _span(seconds: float) -> str:

@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ VALUE_PREFIX = SEALED_PREFIX
 
 #: Prefix of a value sealed from its exact source bytes (v1 sealed a JSON value).
 BYTES_PREFIX = "statesync:enc:v2:"
+#: The generation field of a sealed value string: 1 to 999999999, no leading zero.
+_GENERATION = re.compile(r"[1-9][0-9]{0,8}")
 
 MANIFEST_MAGIC = b"statesync-sealed-manifest-v1\n"
 INDEX_MAGIC = b"statesync-sealed-index-v1\n"
@@ -181,16 +184,23 @@ def file_generation(blob: bytes) -> int:
 
 
 def value_generation(sealed: str) -> int | None:
-    """The key generation of a sealed value string, or None if it is not one."""
+    """The key generation of a sealed value string, or None if it is not one.
+
+    The generation is written as ASCII digits without a leading zero, at most
+    nine of them, and is >= 1 (what :meth:`EnvKeys.seal_bytes` writes). Anything
+    else (``0``, ``-1``, ``+3``, `` 3``, a non-ASCII digit, a 5000-digit number)
+    is not a sealed value: such a string is kept as written, never taken to a
+    key lookup (a generation below 1 has no keyring name).
+    """
     if not isinstance(sealed, str):
         return None
     prefix = next((p for p in (VALUE_PREFIX, BYTES_PREFIX) if sealed.startswith(p)), None)
     if prefix is None:
         return None
-    try:
-        return int(sealed[len(prefix) :].split(":", 1)[0])
-    except ValueError:
+    digits = sealed[len(prefix) :].split(":", 1)[0]
+    if not _GENERATION.fullmatch(digits):
         return None
+    return int(digits)
 
 
 def no_keys(env: str, generation: int | None) -> EnvKeys:
