@@ -30,12 +30,10 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from statesync.backends import open_backend
 from tests.helpers import tree, write
@@ -87,7 +85,7 @@ def _only(env: str, code: int) -> dict[str, int]:
     return {e: (code if e == env else 0) for e in ENVS}
 
 
-# ---- the seeded store ---------------------------------------------------------------------------
+# ---- the seeded store ---------------------------------------------------------------
 
 
 @dataclass
@@ -123,7 +121,10 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
 
 
 def _xdg(root: Path) -> dict[str, str]:
-    return {f"XDG_{k}_HOME": str(root / f"xdg-{k.lower()}") for k in ("CACHE", "DATA", "CONFIG", "STATE")}
+    return {
+        f"XDG_{k}_HOME": str(root / f"xdg-{k.lower()}")
+        for k in ("CACHE", "DATA", "CONFIG", "STATE")
+    }
 
 
 def build_seed(root: Path, url: str) -> Seed:
@@ -156,7 +157,13 @@ def build_seed(root: Path, url: str) -> Seed:
         write(secret, "cfg.json", {"password": f"hunter-{v}", "v": v})
         write(secret, "secrets/token", f"tok-{v}-{rng.random()}\n")
         run(
-            "push", str(secret), "--env", "secret", "--include-secrets", "--encrypt", "all",
+            "push",
+            str(secret),
+            "--env",
+            "secret",
+            "--include-secrets",
+            "--encrypt",
+            "all",
             env="secret",
         )
         if v == 1:
@@ -168,16 +175,32 @@ def build_seed(root: Path, url: str) -> Seed:
     trees, heads = {}, {}
     for env in ENVS:
         out = root / f"check-{env}"
-        pulled = json.loads(_ok(cli("--store", url, "--identity", ident, "--json", "pull",
-                                    str(out), "--env", env, env=xdg)).stdout)
+        pulled = json.loads(
+            _ok(
+                cli(
+                    "--store",
+                    url,
+                    "--identity",
+                    ident,
+                    "--json",
+                    "pull",
+                    str(out),
+                    "--env",
+                    env,
+                    env=xdg,
+                )
+            ).stdout
+        )
         trees[env], heads[env] = tree(out), pulled["snapshot"]
     for env, src in (("plain", plain), ("secret", secret)):  # modes: a secret document is 0600
-        assert {p: h for p, (h, _) in trees[env].items()} == {p: h for p, (h, _) in tree(src).items()}
+        assert {p: h for p, (h, _) in trees[env].items()} == {
+            p: h for p, (h, _) in tree(src).items()
+        }
     backend.close()
     return Seed(root, url, ident, trees, owner, heads)
 
 
-# ---- the damage -----------------------------------------------------------------------------------
+# ---- the damage ---------------------------------------------------------------------
 
 
 def kind_of(key: str) -> str | None:
@@ -251,7 +274,7 @@ def damage(backend: Any, kind: str, how: str, rng: random.Random) -> Damaged | N
     return Damaged((key,))
 
 
-# ---- one case -------------------------------------------------------------------------------------
+# ---- one case -----------------------------------------------------------------------
 
 
 @dataclass
@@ -300,7 +323,9 @@ def _named(report: dict[str, Any]) -> tuple[dict[str, tuple[str, ...]], dict[str
     )
 
 
-def pull_all(run: Callable[..., subprocess.CompletedProcess[str]], seed: Seed, where: Path) -> dict[str, int]:
+def pull_all(
+    run: Callable[..., subprocess.CompletedProcess[str]], seed: Seed, where: Path
+) -> dict[str, int]:
     """Pull each env into a fresh folder beside a sentinel; check the target and its parent."""
     codes = {}
     for env in ENVS:
@@ -320,7 +345,9 @@ def pull_all(run: Callable[..., subprocess.CompletedProcess[str]], seed: Seed, w
     return codes
 
 
-def run_case(seed: Seed, url: str, tmp: Path, kind: str, how: str, rng: random.Random) -> tuple[Damaged, Seen] | None:
+def run_case(
+    seed: Seed, url: str, tmp: Path, kind: str, how: str, rng: random.Random
+) -> tuple[Damaged, Seen] | None:
     """Copy the seed to ``url``, damage it, and run verify, pull, repair, verify, pull."""
     copy_store(seed.url, url)
     for part, dest in _xdg(tmp).items():
