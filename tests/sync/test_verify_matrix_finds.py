@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from statesync.api import Store
+from statesync.api import Store, gc
 from statesync.errors import EnvNotFound, IntegrityError
 from statesync.sync.store import layout
+from statesync.sync.store.retention import Policy
 from tests.helpers import write
 
 
@@ -89,3 +90,29 @@ def test_verify_names_a_damaged_keyring(tmp_path: Path, monkeypatch: pytest.Monk
     report = Store.open((tmp_path / "store").as_uri()).verify(None, read_data=True)
     damage = {d.object: d for d in report.damaged}
     assert key in damage and damage[key].envs == ("vault",), report.problems
+
+
+def test_verify_names_a_damaged_lease_gc_marker_and_promotion_rule(tmp_path: Path) -> None:
+    store, _ = _history(tmp_path)
+    store.lock("dev", ttl=600)
+    gc(store, policy=Policy(keep_last=10))
+    store.change_promotion_rule(allow=["dev->prod"])
+    b = store.repo.backend
+    damaged = [layout.lock_key("dev"), layout.gc_marker_key(), layout.promotion_rule_key()]
+    for key in damaged:
+        body = b.get(key)[0]
+        b.put(key, body[: len(body) // 2])
+    report = store.verify(None, read_data=True)
+    assert {d.object: d.envs for d in report.damaged} == {
+        layout.lock_key("dev"): ("dev",),
+        layout.gc_marker_key(): (),
+        layout.promotion_rule_key(): (),
+    }
+
+
+def test_pull_rebuilds_the_index_of_a_plain_pack_whose_index_was_deleted(tmp_path: Path) -> None:
+    store, _ = _history(tmp_path)
+    [first, *_] = list(store.repo.backend.list(layout.INDEX))
+    store.repo.backend.delete(first.key)
+    Store.open((tmp_path / "store").as_uri()).pull(tmp_path / "out", "dev")
+    assert (tmp_path / "out" / "a.json").exists()

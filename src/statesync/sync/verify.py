@@ -26,7 +26,7 @@ from statesync.errors import (
     SnapshotNotFound,
     StatesyncError,
 )
-from statesync.sync.store import codec, gc_marker, layout
+from statesync.sync.store import codec, gc_marker, layout, leases, promotion_rule
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.chunkindex import ChunkIndex, Location, load_index
 from statesync.sync.store.content import open_chunk
@@ -112,7 +112,7 @@ def verify(repo: Repo, env: str | None, read_data: bool) -> VerifyReport:
 def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, BadChunks]:
     """:func:`verify`, also returning every needed chunk found damaged and where (repair)."""
     report = VerifyReport()
-    walk = _Walk(cut=gc_marker.read_marker(repo).cuts)
+    walk = _Walk(cut=_check_records(repo, report))
     envs = [env] if env else list_envs(repo)
     walk.rings = _check_keyrings(repo, [env] if env else None)
     index = load_index(repo, cached=False)
@@ -427,3 +427,31 @@ def _check_unreached_manifests(repo: Repo, walk: _Walk, report: VerifyReport) ->
             continue
         if codec.sha256_hex(body) != snap:
             report.add(Damage(meta.key, "content does not match its id (no history reaches it)"))
+
+
+def _check_records(repo: Repo, report: VerifyReport) -> frozenset[str]:
+    """The store's small records: the gc marker, the promotion rule, every lease.
+
+    Each that does not parse is named (a lease with its env: its pushes and
+    locks stop on it; ``lock --force`` replaces it). Returns the history cuts
+    of the gc marker (none if it is damaged: every missing parent is then named).
+    """
+    cuts: frozenset[str] = frozenset()
+    try:
+        cuts = gc_marker.read_marker(repo).cuts
+    except IntegrityError as exc:
+        where = layout.gc_marker_key()
+        report.add(Damage(where, _problem(exc, where)))
+    try:
+        promotion_rule.read_rule(repo)
+    except IntegrityError as exc:
+        where = layout.promotion_rule_key()
+        report.add(Damage(where, _problem(exc, where)))
+    for meta in repo.backend.list(layout.LOCKS):
+        env = layout.env_from_lock_key(meta.key)
+        if "/" in env:  # a clock probe (locks/_clock/...): lives only while a lease is judged
+            continue
+        lock = leases.lock_status(repo, env, damaged_ok=True, probe=False)
+        if lock is not None and lock.problem:
+            report.add(Damage(meta.key, _problem(IntegrityError(lock.problem), meta.key), (env,)))
+    return cuts

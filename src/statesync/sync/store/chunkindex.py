@@ -124,6 +124,9 @@ class ChunkIndex:
                 ) from None
             pack = self.lost.get(chunk_id)
             where = f" (its pack {layout.pack_key(pack)} is missing)" if pack else ""
+            if not pack and self.damaged:  # the likely cause: say it in the one error line
+                first = self.damaged[0]
+                where = f" (a damaged index may have named it: {first.key}: {first.problem})"
             raise IntegrityError(
                 f"chunk {chunk_id[:12]} is missing from the store{where}"
             ) from None
@@ -188,7 +191,7 @@ def load_index(
             _merge(index, doc, present)
     for cid in [c for c in index.lost if c in index.locations]:
         del index.lost[cid]
-    if index.damaged:
+    if index.damaged or index.uncovered_packs():  # a deleted index too: locate() rescans
         index._repo = repo
     return index
 
