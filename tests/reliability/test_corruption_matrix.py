@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from statesync.backends import open_backend
 from tests.helpers import tree, write
 
@@ -56,33 +58,141 @@ SEED = 18
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a (kind, damage) case must show.
+    """What a (kind, damage) case must show, and why where it is not "exit 4, named".
 
-    ``verify``: its exit code; ``named``: must verify name the damaged key(s)
-    (False: the damage is harmless or invisible to verify, see ``why``);
-    ``pull``: env -> exit code of a pull into a fresh folder (0: its tree,
-    exactly); ``repair``: whether ``repair --read-data`` runs (exit ``repair``)
-    and ``after``: env -> pull exit code after it; ``verify_after`` its verify.
+    ``verify``: its exit code. ``named``: what verify names --
+    ``exact`` the damaged keys, each with (a subset of) the envs owning it, and
+    no other store object; ``added`` exactly the stray copy; ``chunks`` only
+    the chunks a deleted index located (an absent index cannot be named);
+    ``none`` nothing; ``maybe`` ``exact`` or ``none`` (a flip can leave a
+    well-formed record that nothing can tell from the original); ``error``
+    verify stops as a whole with one line naming ``says``.
+    ``hit``: which envs the damage stops -- ``owner`` (of the damaged keys),
+    ``head`` (owner, only if the damaged manifest is its head), ``all``,
+    ``none``; those pull with exit ``pull``, the others pull their tree.
+    ``repair``: exit of ``repair --read-data`` (None: not run); then hit envs
+    pull with ``after``. ``sealed``: (repair, after) instead when a damaged
+    key belongs to the sealed env.
     """
 
     verify: int
-    named: bool
-    pull: dict[str, int]
+    named: str
+    hit: str
+    pull: int
+    repair: int | None
+    after: int
     why: str = ""
-    repair: int | None = None
-    verify_after: int | None = None
-    after: dict[str, int] = field(default_factory=dict)
+    says: str = ""
+    sealed: tuple[int, int] | None = None
 
 
-def _both(code: int) -> dict[str, int]:
-    return dict.fromkeys(ENVS, code)
-
-
-OK = _both(0)
-
-
-def _only(env: str, code: int) -> dict[str, int]:
-    return {e: (code if e == env else 0) for e in ENVS}
+N_A = None  # a case that cannot be made: one object of its kind, nothing to swap with
+_LOST = "nothing in the store holds a second copy: repair says what is lost (exit 4)"
+EXPECTED: dict[tuple[str, str], Outcome | None] = {
+    # descriptor: one of a kind, read first by every command.
+    ("descriptor", "flip"): Outcome(4, "error", "all", 4, 4, 4, _LOST, says="statesync.json"),
+    ("descriptor", "truncate"): Outcome(4, "error", "all", 4, 4, 4, _LOST, says="statesync.json"),
+    ("descriptor", "swap"): N_A,
+    ("descriptor", "duplicate"): Outcome(0, "none", "none", 0, None, 0, "a stray name"),
+    ("descriptor", "delete"): Outcome(
+        1,
+        "error",
+        "all",
+        1,
+        1,
+        1,
+        "no descriptor: not a store (exit 1, as a wrong URL)",
+        says="no statesync store",
+    ),
+    # packs: content-addressed; a read checks the pack id and every chunk.
+    ("pack", "flip"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST + "; intact chunks salvaged"),
+    ("pack", "truncate"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST + "; the head is cut"),
+    ("pack", "swap"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST),
+    ("pack", "duplicate"): Outcome(
+        0, "none", "none", 0, None, 0, "harmless: no index names it, gc removes it"
+    ),
+    ("pack", "delete"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST),
+    # indexes: redundant with the packs (plain packs can be rescanned; sealed ones cannot).
+    ("index", "flip"): Outcome(
+        4,
+        "exact",
+        "none",
+        0,
+        0,
+        0,
+        "pull rescans plain packs; this machine's cache holds the sealed index",
+        sealed=(4, 4),
+    ),
+    ("index", "truncate"): Outcome(
+        4, "exact", "none", 0, 0, 0, "as flip; repair rebuilds a plain index", sealed=(4, 4)
+    ),
+    ("index", "swap"): Outcome(4, "exact", "none", 0, 0, 0, "as flip", sealed=(4, 4)),
+    ("index", "duplicate"): Outcome(
+        4, "added", "none", 0, 0, 0, "its name does not match its content: repair removes it"
+    ),
+    ("index", "delete"): Outcome(
+        4,
+        "chunks",
+        "owner",
+        0,
+        0,
+        0,
+        "pull and repair rescan plain packs; a sealed pack cannot be rescanned: its chunks "
+        "are lost until a push uploads them again",
+        sealed=(4, 4),
+    ),
+    # manifests: id = SHA-256 of the stored body; only the head stops a pull.
+    ("manifest", "flip"): Outcome(4, "exact", "head", 4, 4, 4, _LOST),
+    ("manifest", "truncate"): Outcome(4, "exact", "head", 4, 4, 4, _LOST),
+    ("manifest", "swap"): Outcome(4, "exact", "head", 4, 4, 4, _LOST),
+    ("manifest", "duplicate"): Outcome(
+        4, "added", "none", 0, 4, 0, "its name does not match its content; gc removes it"
+    ),
+    ("manifest", "delete"): Outcome(4, "exact", "head", 4, 4, 4, _LOST),
+    # refs: the one mutable pointer per env, signed and bound to its env and store.
+    ("ref", "flip"): Outcome(4, "exact", "owner", 4, 4, 4, "push --force or rollback replaces it"),
+    ("ref", "truncate"): Outcome(4, "exact", "owner", 4, 4, 4, "as flip"),
+    ("ref", "swap"): Outcome(4, "exact", "owner", 4, 4, 4, "a ref names its env: moved"),
+    ("ref", "duplicate"): Outcome(4, "added", "none", 0, 4, 0, "refs/copy names another env"),
+    ("ref", "delete"): Outcome(
+        4, "exact", "owner", 4, 4, 4, "this machine has seen its serial: a rollback"
+    ),
+    # keyrings: signed, bound to store, env and generation; no second copy.
+    ("keyring", "flip"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST),
+    ("keyring", "truncate"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST),
+    ("keyring", "swap"): Outcome(4, "exact", "owner", 4, 4, 4, "bound to its generation"),
+    ("keyring", "duplicate"): Outcome(
+        4, "added", "none", 0, 4, 0, "gen-3 holds generation 2: moved or replayed"
+    ),
+    ("keyring", "delete"): Outcome(
+        4, "exact", "owner", 6, 4, 6, "the key is gone: pull is a key failure (exit 6)"
+    ),
+    # leases: guard work, not data; pull takes none. lock --force replaces a malformed one.
+    ("lease", "flip"): Outcome(
+        4, "maybe", "none", 0, 4, 0, "a lease has no checksum: a flip may leave one well-formed"
+    ),
+    ("lease", "truncate"): Outcome(4, "exact", "none", 0, 4, 0, "lock --force replaces it"),
+    ("lease", "swap"): Outcome(0, "none", "none", 0, None, 0, "a lease names no env: harmless"),
+    ("lease", "duplicate"): Outcome(0, "none", "none", 0, None, 0, "a lease of env copy"),
+    ("lease", "delete"): Outcome(0, "none", "none", 0, None, 0, "a lease may end at any time"),
+    # the gc marker: generation, condemned packs, history cuts.
+    ("gc_marker", "flip"): Outcome(4, "exact", "none", 0, 4, 0, "the next gc rewrites it"),
+    ("gc_marker", "truncate"): Outcome(4, "exact", "none", 0, 4, 0, "as flip"),
+    ("gc_marker", "swap"): N_A,
+    ("gc_marker", "duplicate"): Outcome(0, "none", "none", 0, None, 0, "a stray name"),
+    ("gc_marker", "delete"): Outcome(
+        0, "none", "none", 0, None, 0, "absent = generation 0; this seed has no history cuts"
+    ),
+    # the promotion rule: checked by promote only.
+    ("promotion_rule", "flip"): Outcome(4, "exact", "none", 0, 4, 0, "promotion allow rewrites it"),
+    ("promotion_rule", "truncate"): Outcome(4, "exact", "none", 0, 4, 0, "as flip"),
+    ("promotion_rule", "swap"): N_A,
+    ("promotion_rule", "duplicate"): Outcome(0, "none", "none", 0, None, 0, "a stray name"),
+    ("promotion_rule", "delete"): Outcome(
+        0, "none", "none", 0, None, 0, "no rule: every promotion allowed (its documented default)"
+    ),
+}
+assert set(EXPECTED) == {(k, d) for k in KINDS for d in DAMAGES}
 
 
 # ---- the seeded store ---------------------------------------------------------------
@@ -367,7 +477,8 @@ def run_case(
     code, report = _verify(run)
     named, snaps = _named(report)
     seen = Seen(code, named, snaps, pull_all(run, seed, tmp / "pull-1"))
-    if EXPECTED[(kind, how)].repair is not None:
+    expected = EXPECTED[(kind, how)]
+    if expected is not None and expected.repair is not None:
         proc = run("--json", "repair", "--read-data")
         one_line(proc)
         seen.repair = proc.returncode
@@ -391,4 +502,109 @@ def copy_store(src: str, dest: str) -> None:
         b.close()
 
 
-EXPECTED: dict[tuple[str, str], Outcome] = {}
+# ---- the verdict ----------------------------------------------------------------------
+
+
+def _hit(seed: Seed, done: Damaged, hit: str) -> set[str]:
+    """The envs a case's damage must stop (see :class:`Outcome`)."""
+    owners = {seed.owner.get(k, "") for k in done.keys} & set(ENVS)
+    if hit == "owner":
+        return owners
+    if hit == "head":
+        return {e for e in ENVS if f"snapshots/{seed.heads[e]}" in done.keys}
+    return set(ENVS) if hit == "all" else set()
+
+
+def judge(seed: Seed, kind: str, how: str, done: Damaged, seen: Seen) -> None:
+    """Assert what :data:`EXPECTED` says for the case (``done``, ``seen``: what it did and saw)."""
+    want = EXPECTED[(kind, how)]
+    assert want is not None
+    named = set(seen.named)
+    keys = {k for k in named if not k.startswith("chunk ")}
+    mode = want.named
+    if mode == "maybe":
+        mode = "none" if seen.verify == 0 else "exact"
+    assert seen.verify == (0 if mode == "none" else want.verify), seen
+    if mode == "exact":
+        assert keys == set(done.keys), f"named {sorted(named)}, damaged {done.keys}"
+        assert kind == "index" or named == keys, named
+        for key in keys:
+            owner = {seed.owner.get(key, "")} & set(ENVS)
+            assert set(seen.named[key]) <= owner, (key, seen.named[key])
+            if kind in ("pack", "ref", "keyring", "lease"):
+                assert set(seen.named[key]) == owner, (key, seen.named[key])
+    elif mode == "added":
+        assert named == set(done.added), named
+    elif mode == "chunks":
+        owners = {seed.owner.get(k, "") for k in done.keys}
+        assert named and not keys, named
+        assert all(set(envs) <= owners for envs in seen.named.values()), seen.named
+    elif mode == "none":
+        assert not named, named
+    hit = _hit(seed, done, want.hit)
+    assert seen.pull == {e: (want.pull if e in hit else 0) for e in ENVS}, seen
+    if want.repair is None:
+        return
+    repair, after = want.repair, want.after
+    sealed = {seed.owner.get(k) for k in done.keys} & {"secret"}
+    if want.sealed and sealed:
+        repair, after = want.sealed
+        hit = {"secret"}
+    elif want.sealed:
+        hit = set()
+    if mode == "none":
+        repair = 0
+    assert seen.repair == repair, seen
+    assert seen.verify_after == (0 if repair == 0 else seen.verify), seen
+    assert seen.after == {e: (after if e in hit else 0) for e in ENVS}, seen
+
+
+CASES = [(k, d) for k in KINDS for d in DAMAGES if EXPECTED[(k, d)] is not None]
+#: The default run: a seeded handful (the full matrix is behind STATESYNC_LONG=1).
+DEFAULT = sorted(random.Random(SEED).sample(CASES, 3))
+
+
+@pytest.fixture(scope="module")
+def local_seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
+    root = tmp_path_factory.mktemp("seed")
+    return build_seed(root, (root / "store").as_uri())
+
+
+def _check(seed: Seed, url: str, tmp: Path, kind: str, how: str) -> None:
+    rng = random.Random(f"{SEED}-{kind}-{how}")
+    result = run_case(seed, url, tmp, kind, how, rng)
+    assert result is not None, "the seed must hold two objects of every swappable kind"
+    judge(seed, kind, how, *result)
+
+
+@pytest.mark.parametrize(("kind", "how"), DEFAULT, ids=[f"{k}-{d}" for k, d in DEFAULT])
+def test_corruption_case(local_seed: Seed, tmp_path: Path, kind: str, how: str) -> None:
+    _check(local_seed, (tmp_path / "store").as_uri(), tmp_path, kind, how)
+
+
+LONG = [c for c in CASES if c not in DEFAULT]
+
+
+@pytest.mark.long
+@pytest.mark.parametrize(("kind", "how"), LONG, ids=[f"{k}-{d}" for k, d in LONG])
+def test_corruption_matrix_local(local_seed: Seed, tmp_path: Path, kind: str, how: str) -> None:
+    _check(local_seed, (tmp_path / "store").as_uri(), tmp_path, kind, how)
+
+
+@pytest.fixture(scope="module")
+def s3_seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
+    from tests.rigs import RIGS
+
+    if "s3" not in RIGS or (url := RIGS["s3"](tmp_path_factory.mktemp("s3"))) is None:
+        pytest.skip("the S3 emulator is not running (source /tmp/emu/env)")
+    return build_seed(tmp_path_factory.mktemp("seed-s3"), url)
+
+
+@pytest.mark.long
+@pytest.mark.parametrize(("kind", "how"), CASES, ids=[f"{k}-{d}" for k, d in CASES])
+def test_corruption_matrix_s3(s3_seed: Seed, tmp_path: Path, kind: str, how: str) -> None:
+    from tests.rigs import RIGS
+
+    url = RIGS["s3"](tmp_path)
+    assert url is not None
+    _check(s3_seed, url, tmp_path, kind, how)
