@@ -79,7 +79,7 @@ def test_verify_names_a_deleted_keyring_generation(
     store.repo.backend.delete(gone)
     report = Store.open((tmp_path / "store").as_uri()).verify(None, read_data=True)
     damage = {d.object: d for d in report.damaged}
-    assert gone in damage and damage[gone].envs == ("vault",)
+    assert set(damage) == {gone} and damage[gone].envs == ("vault",), report.problems
 
 
 def test_verify_names_a_damaged_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +89,7 @@ def test_verify_names_a_damaged_keyring(tmp_path: Path, monkeypatch: pytest.Monk
     store.repo.backend.put(key, body[: len(body) // 2])
     report = Store.open((tmp_path / "store").as_uri()).verify(None, read_data=True)
     damage = {d.object: d for d in report.damaged}
-    assert key in damage and damage[key].envs == ("vault",), report.problems
+    assert set(damage) == {key} and damage[key].envs == ("vault",), report.problems
 
 
 def test_verify_names_a_damaged_lease_gc_marker_and_promotion_rule(tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ class _Walk:
     #: damaged or missing keyring -> (problem, envs, snapshots that cannot be opened without it)
     rings: dict[str, tuple[str, set[str], set[str]]] = field(default_factory=dict)
     hid_index: list[str] = field(default_factory=list)  # damaged keyrings an index needs
+    unexplained: int = 0  # damaged indexes no damaged keyring explains
 
 
 #: A damaged chunk: chunk id -> (pack id, or None if no usable index names one).
@@ -122,6 +123,13 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
             report.add(Damage(damage.key, damage.problem + " (statesync repair rebuilds it)"))
         elif ring not in walk.hid_index:
             walk.hid_index.append(ring)
+    walk.unexplained = len(index.damaged) - sum(
+        _ring_damage(walk, d.problem, None, None) is not None for d in index.damaged
+    )
+    for _key, ring_env in index.unreadable:  # sealed with a generation whose keyring is bad
+        for ring in sorted(walk.rings):
+            if ring.startswith(layout.keyring_prefix(ring_env)) and ring not in walk.hid_index:
+                walk.hid_index.append(ring)
     if env is None:
         _vanished_refs(repo, envs, report)
     for name in envs:
@@ -208,7 +216,7 @@ def _check_chunks(index: ChunkIndex, walk: _Walk) -> None:
         pack = index.lost.get(cid)
         if pack:
             walk.bad_chunks[cid] = (layout.pack_key(pack), "missing")
-        elif walk.hid_index and len(walk.hid_index) == len(index.damaged):
+        elif walk.hid_index and not walk.unexplained:
             ring = walk.hid_index[0]  # only keyrings hide indexes: the chunk is behind one
             walk.bad_chunks[cid] = (ring, walk.rings[ring][0])
         else:

@@ -140,15 +140,20 @@ class ChunkIndex:
 
         for pack in self.uncovered_packs():
             where = layout.pack_key(pack)
+            intact = False
             try:
                 body, _ = repo.backend.get(where)
                 if codec.sha256_hex(body) != pack:
                     raise IntegrityError(f"{where}: content does not match its id")
+                intact = True
                 self.add_packs({pack: scan_pack(body, where)})
             except BackendUnavailable:
                 raise  # the store is away: not a damaged pack
             except StatesyncError as exc:
-                log.warning("%s: cannot rebuild its index from it: %s", where, exc)
+                # An intact pack that does not scan is sealed: only its index locates its
+                # chunks (said by the error of a chunk not found, not as a warning here).
+                level = logging.INFO if intact else logging.WARNING
+                log.log(level, "%s: cannot rebuild its index from it: %s", where, exc)
 
 
 def load_index(
