@@ -116,3 +116,17 @@ def test_pull_rebuilds_the_index_of_a_plain_pack_whose_index_was_deleted(tmp_pat
     store.repo.backend.delete(first.key)
     Store.open((tmp_path / "store").as_uri()).pull(tmp_path / "out", "dev")
     assert (tmp_path / "out" / "a.json").exists()
+
+
+def test_repair_keeps_a_sealed_index_it_cannot_open_for_a_damaged_keyring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _keyed(tmp_path, monkeypatch)
+    b = store.repo.backend
+    indexes = {m.key for m in b.list(layout.INDEX)}
+    key = layout.keyring_key("vault", 1)
+    body = b.get(key)[0]
+    b.put(key, body[: len(body) // 2])
+    result = Store.open((tmp_path / "store").as_uri()).repair(read_data=True)
+    assert [d.object for d in result.lost] == [key]
+    assert {m.key for m in b.list(layout.INDEX)} == indexes, result.removed_indexes

@@ -187,7 +187,10 @@ def load_index(
         if isinstance(doc, _Unreadable):
             index.unreadable.append((layout.index_key(index_id), doc.env))
         elif isinstance(doc, IndexDamage):
-            log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
+            # A damaged keyring (not the index) is named by the error of whatever needed
+            # it, and repair cannot help: no warning for it.
+            level = logging.INFO if doc.problem.startswith(layout.KEYS) else logging.WARNING
+            log.log(level, "%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
             index.damaged.append(doc)
         else:
             if known is not None:
