@@ -99,6 +99,7 @@ class _Walk:
     rings: dict[str, tuple[str, set[str], set[str]]] = field(default_factory=dict)
     hid_index: list[str] = field(default_factory=list)  # damaged keyrings an index needs
     unexplained: int = 0  # damaged indexes no damaged keyring explains
+    broken: bool = False  # a history reached a damaged manifest: what is below it is unreached
 
 
 #: A damaged chunk: chunk id -> (pack id, or None if no usable index names one).
@@ -138,7 +139,7 @@ def check(repo: Repo, env: str | None, read_data: bool) -> tuple[VerifyReport, B
     _check_chunks(index, walk)
     if read_data:
         _read_packs(repo, index, walk, report)
-        if env is None:
+        if env is None and walk.broken:
             _check_unreached_manifests(repo, walk, report)
     else:
         _check_sizes(repo, index, walk, report)
@@ -187,9 +188,11 @@ def _manifest(
         return load_manifest(repo, snap)
     except SnapshotNotFound:
         if snap not in walk.cut:
+            walk.broken = True
             report.add(Damage(where, "missing", envs=(env,), snapshots=(snap,)))
     except IntegrityError as exc:
         if _ring_damage(walk, _problem(exc, where), env, snap) is None:
+            walk.broken = True
             report.add(Damage(where, _problem(exc, where), envs=(env,), snapshots=(snap,)))
     except KeyringMissing as exc:
         problem = f"missing (key generation named by {where})"
@@ -420,10 +423,12 @@ def _vanished_refs(repo: Repo, envs: list[str], report: VerifyReport) -> None:
 
 
 def _check_unreached_manifests(repo: Repo, walk: _Walk, report: VerifyReport) -> None:
-    """A manifest no history reaches (below a damaged one, or stray) must still match its id.
+    """With a history broken by a damaged manifest, those below it must still match their id.
 
-    Its id is the SHA-256 of its stored body, so this needs no key. Those that
-    match are left to gc.
+    Every manifest no history reaches is read (they are below the damage, or
+    garbage for gc); its id is the SHA-256 of its stored body, so this needs
+    no key. A store whose histories are intact is not searched for stray
+    manifests: no one reads them, and gc removes them.
     """
     for meta in repo.backend.list(layout.SNAPSHOTS):
         snap = layout.snapshot_id_from_key(meta.key)
