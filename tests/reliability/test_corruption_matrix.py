@@ -131,11 +131,22 @@ EXPECTED: dict[tuple[str, str], Outcome | None] = {
         0,
         "pull rescans plain packs; this machine's cache holds the sealed index",
         sealed=(4, 4),
+        may_heal=True,
     ),
     ("index", "truncate"): Outcome(
-        4, "exact", "none", 0, 0, 0, "as flip; repair rebuilds a plain index", sealed=(4, 4)
+        4,
+        "exact",
+        "none",
+        0,
+        0,
+        0,
+        "as flip; repair rebuilds a plain index",
+        sealed=(4, 4),
+        may_heal=True,
     ),
-    ("index", "swap"): Outcome(4, "exact", "none", 0, 0, 0, "as flip", sealed=(4, 4)),
+    ("index", "swap"): Outcome(
+        4, "exact", "none", 0, 0, 0, "as flip", sealed=(4, 4), may_heal=True
+    ),
     ("index", "duplicate"): Outcome(
         4, "added", "none", 0, 0, 0, "its name does not match its content: repair removes it"
     ),
@@ -149,6 +160,7 @@ EXPECTED: dict[tuple[str, str], Outcome | None] = {
         "pull and repair rescan plain packs; a sealed pack cannot be rescanned: its chunks "
         "are lost until a push uploads them again",
         sealed=(4, 4),
+        may_heal=True,
     ),
     # manifests: id = SHA-256 of the stored body; only the head stops a pull.
     ("manifest", "flip"): Outcome(4, "exact", "head", 4, 4, 4, _LOST),
