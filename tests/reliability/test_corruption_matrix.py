@@ -13,7 +13,7 @@ one way (a seeded choice of object, offset and length), then runs:
 2. ``pull`` of every environment into a fresh folder beside a sentinel file:
    a damaged env exits with its documented code in one line and leaves no
    target and nothing beside it; an undamaged env pulls its tree exactly;
-3. ``repair --read-data`` where the kind is repairable, then verify and pull
+3. ``repair --read-data`` (unless the damage is harmless), then verify and pull
    again: what can be restored is restored.
 
 The expected outcome per (kind, damage) is the table :data:`EXPECTED`; each
