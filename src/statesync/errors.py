@@ -81,6 +81,17 @@ class KeyFailure(StatesyncError):
     exit_code = 6
 
 
+class KeyringMissing(KeyFailure):
+    """The keyring of a key generation that an object names is not in the store.
+
+    ``key`` is the keyring's store key (``verify`` names it as damage).
+    """
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 # --- store-level errors (exit 1 unless stated) ---------------------------------
 
 

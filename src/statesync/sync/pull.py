@@ -6,12 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from statesync.errors import SnapshotNotFound, ViewNotFound
+from statesync.errors import IntegrityError, SnapshotNotFound, ViewNotFound
 from statesync.sync.folder.checkout import highest_seen, remember_pull, restore
 from statesync.sync.folder.workdir import WorkRecord
 from statesync.sync.progress import MeterFactory
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets.pathmatch import PathMatcher
+from statesync.sync.store import layout
 from statesync.sync.store import seen as seen_serials
 from statesync.sync.store.manifest import Manifest, load_manifest
 from statesync.sync.store.refs import require_trusted_head
@@ -114,7 +115,8 @@ def _head(repo: Repo, env: str, seen: int, allow_rollback: bool) -> tuple[str, i
 
     A gc may remove the head's snapshot between the ref's read and the manifest's
     once a push has moved the ref on (retention keeps the newest): the ref is then
-    read once more. :class:`SnapshotNotFound` only if the ref did not move.
+    read once more. If the ref did not move, the store lost the head's manifest:
+    :class:`IntegrityError` (exit 4), the store is damaged.
     """
     state = require_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
     try:
@@ -122,6 +124,10 @@ def _head(repo: Repo, env: str, seen: int, allow_rollback: bool) -> tuple[str, i
     except SnapshotNotFound:
         again = require_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
         if again.ref.snapshot == state.ref.snapshot:
-            raise
+            raise IntegrityError(
+                f"{layout.snapshot_key(state.ref.snapshot)}: missing, but refs/{env} "
+                f"(serial {state.ref.serial}) names it: the store is damaged "
+                "(statesync verify names what else is)"
+            ) from None
         log.info("pull: %s moved on while its head was read: pulling the new head", env)
         return again.ref.snapshot, again.ref.serial, load_manifest(repo, again.ref.snapshot)

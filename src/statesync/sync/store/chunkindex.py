@@ -124,6 +124,9 @@ class ChunkIndex:
                 ) from None
             pack = self.lost.get(chunk_id)
             where = f" (its pack {layout.pack_key(pack)} is missing)" if pack else ""
+            if not pack and self.damaged:  # the likely cause: say it in the one error line
+                first = self.damaged[0]
+                where = f" (a damaged index may have named it: {first.key}: {first.problem})"
             raise IntegrityError(
                 f"chunk {chunk_id[:12]} is missing from the store{where}"
             ) from None
@@ -137,15 +140,20 @@ class ChunkIndex:
 
         for pack in self.uncovered_packs():
             where = layout.pack_key(pack)
+            intact = False
             try:
                 body, _ = repo.backend.get(where)
                 if codec.sha256_hex(body) != pack:
                     raise IntegrityError(f"{where}: content does not match its id")
+                intact = True
                 self.add_packs({pack: scan_pack(body, where)})
             except BackendUnavailable:
                 raise  # the store is away: not a damaged pack
             except StatesyncError as exc:
-                log.warning("%s: cannot rebuild its index from it: %s", where, exc)
+                # An intact pack that does not scan is sealed: only its index locates its
+                # chunks (said by the error of a chunk not found, not as a warning here).
+                level = logging.INFO if intact else logging.WARNING
+                log.log(level, "%s: cannot rebuild its index from it: %s", where, exc)
 
 
 def load_index(
@@ -179,7 +187,10 @@ def load_index(
         if isinstance(doc, _Unreadable):
             index.unreadable.append((layout.index_key(index_id), doc.env))
         elif isinstance(doc, IndexDamage):
-            log.warning("%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
+            # A damaged keyring (not the index) is named by the error of whatever needed
+            # it, and repair cannot help: no warning for it.
+            level = logging.INFO if doc.problem.startswith(layout.KEYS) else logging.WARNING
+            log.log(level, "%s: %s; skipped (run 'statesync repair')", doc.key, doc.problem)
             index.damaged.append(doc)
         else:
             if known is not None:
@@ -188,7 +199,7 @@ def load_index(
             _merge(index, doc, present)
     for cid in [c for c in index.lost if c in index.locations]:
         del index.lost[cid]
-    if index.damaged:
+    if index.damaged or index.uncovered_packs():  # a deleted index too: locate() rescans
         index._repo = repo
     return index
 

@@ -52,6 +52,10 @@ def read_index_doc(repo: Repo, key: str) -> IndexDoc:
                 body = repo.keys(*seal).open_index(body, key)
             except KeyFailure:
                 return IndexDoc(key, None, seal, opaque=True)
+            except IntegrityError as exc:
+                if str(exc).startswith(layout.KEYS):  # its keyring is damaged, not the index
+                    return IndexDoc(key, None, seal, opaque=True)
+                raise
         packs = _packs_of(codec.open_document(body, None, key))
     except (IntegrityError, NotFound):
         return IndexDoc(key, None)

@@ -51,6 +51,7 @@ from statesync.errors import (
     ConflictError,
     IntegrityError,
     KeyFailure,
+    KeyringMissing,
     KeysExist,
     LastRecipient,
     NotFound,
@@ -194,8 +195,8 @@ class KeyService:
         try:
             body, version = self.repo.backend.get(key)
         except NotFound:
-            raise KeyFailure(
-                f"{key} does not exist: key generation {generation} of {env} is missing"
+            raise KeyringMissing(
+                f"{key} does not exist: key generation {generation} of {env} is missing", key
             ) from None
         return Keyring.parse(body, self.repo.store_id, env, generation), version
 

@@ -204,11 +204,27 @@ def read_trusted_head(
 def require_trusted_head(
     repo: Repo, env: str, *, seen: int = 0, allow_rollback: bool = False
 ) -> RefState:
-    """:func:`read_trusted_head`, but :class:`EnvNotFound` when the environment has no head."""
+    """:func:`read_trusted_head`, but :class:`EnvNotFound` when the environment has no head.
+
+    A ref that is gone although this user (or ``seen``) has seen a serial of it
+    is the last step of a rollback (a deleted ref): :class:`IntegrityError`,
+    unless ``allow_rollback``.
+    """
     state = read_trusted_head(repo, env, seen=seen, allow_rollback=allow_rollback)
     if state is None:
+        vanished(repo, env, seen, allow_rollback)
         raise EnvNotFound(f"environment {env!r} does not exist in this store")
     return state
+
+
+def vanished(repo: Repo, env: str, seen: int = 0, allow_rollback: bool = False) -> None:
+    """Raise :class:`IntegrityError` if ``env``'s absent ref had a serial this user has seen."""
+    floor = max(seen, seen_serials.highest(repo.store_id, env))
+    if floor and not allow_rollback:
+        raise IntegrityError(
+            f"refs/{env} is missing, but this machine has seen serial {floor} of it "
+            "(a deleted or rolled-back ref; pull --allow-rollback to accept it)"
+        )
 
 
 def read_head_to_replace(repo: Repo, env: str) -> tuple[RefState | None, bool]:

@@ -52,6 +52,12 @@ def highest(store_id: str, env: str) -> int:
     return _load().get(f"{store_id}/{env}", 0)
 
 
+def envs(store_id: str) -> list[str]:
+    """Every environment of ``store_id`` this user has seen a serial of, sorted."""
+    prefix = f"{store_id}/"
+    return sorted(k.removeprefix(prefix) for k in _load() if k.startswith(prefix))
+
+
 def remember(store_id: str, env: str, serial: int) -> None:
     """Raise the remembered serial to ``serial`` (never lowers it). Best effort."""
     seen = _load()
