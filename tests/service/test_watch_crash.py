@@ -456,8 +456,8 @@ def run_service(svc: CrashingService, timeout: float = 60) -> None:
 def test_watch_killed_before_each_store_write(
     url: str, tmp_path: Path, scene: str, one_worker: None
 ) -> None:
-    if url.startswith("s3:") and not LONG:
-        pytest.skip("S3 kill-at-each-write runs with STATESYNC_LONG=1 (default-run budget)")
+    if (url.startswith("s3:") or scene == "plain") and not LONG:
+        pytest.skip("runs with STATESYNC_LONG=1 (default-run budget; the merge covers its writes)")
     make = SCENES[scene]
     probe_url = fresh(url, tmp_path / "probe")
     probe = make(probe_url, tmp_path / "probe")
