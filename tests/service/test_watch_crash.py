@@ -324,6 +324,8 @@ def follow_trial(
         assert again.terminate() == 0, again.log()[-3000:]
     no_traceback(again)
     assert content(target) == last == head(url, tmp_path)
+    if again.of("pull"):  # a pull removes what killed ones left beside the target
+        assert {p.name for p in site.iterdir()} == {"target", "sentinel"}
     return {
         "pulls": len(w.of("pull")),
         "pushed": len(pub.trees),

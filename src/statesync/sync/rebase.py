@@ -231,10 +231,13 @@ def _land(
     by_path = ours.by_path()
     rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
     synced_as_ours = EnvRecord(ours_id, 0, rows, 0)
-    _, final = restore(repo, folder, manifest, synced_as_ours, opts.policy, False, None)
-    remember_pull(
-        WorkRecord.load(folder), repo.store_id, env, snap, state.ref.serial, manifest, final
-    )
+
+    def record_staged(staging: Path, staged: Scan) -> None:  # lands with the swap
+        remember_pull(
+            WorkRecord.load(staging), repo.store_id, env, snap, state.ref.serial, manifest, staged
+        )
+
+    restore(repo, folder, manifest, synced_as_ours, opts.policy, False, None, record=record_staged)
     return push_result(
         env,
         state,

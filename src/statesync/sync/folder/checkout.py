@@ -144,8 +144,16 @@ def restore(
     *,
     only: Callable[[str], bool] | None = None,
     exclude: tuple[str, ...] = (),
+    record: Callable[[Path, Scan], None] | None = None,
 ) -> tuple[PullOutcome, Scan]:
     """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
+
+    ``record(staging, scan)``: called once the new tree is staged, before the
+    swap, to write the folder's record inside the staging folder (``scan`` is of
+    the staging folder), so the tree and the record naming it land in one atomic
+    swap: a process killed right after the swap leaves a folder whose record
+    says what it holds (not the previous snapshot, which made its files look
+    like local changes to the next push or watch).
 
     ``only`` (``pull --path``) restricts the pull to the paths it accepts:
     every other local file stays as it is. Paths the folder ignores
@@ -195,6 +203,8 @@ def restore(
     try:
         _set_folder_mode(staging, folder if exists else None)
         read = _stage(repo, folder, staging, scan, plan, unsealer, progress)
+        if record is not None:
+            record(staging, scan_folder(staging, policy, exclude))
         _swap(staging, folder, exists)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
