@@ -11,8 +11,9 @@ same folder at work) is left alone, and so is anything else: the fallback
 swap's ``-old`` backup, which may be the only copy of a folder, never matches.
 A staging folder is locked right after ``mkdir``: a second pull of the same
 folder that looks in that instant may take it for stale; the first pull then
-fails with an error and leaves its folder as it was (two pulls into one folder
-at once were never supported).
+fails with an error (its folder kept; if the staging folder vanished right at
+the swap, under the fallback's ``-old`` name). Two pulls into one folder at
+once were never supported.
 """
 
 from __future__ import annotations
