@@ -303,6 +303,7 @@ def follow_trial(
     target, sentinel = site / "target", site / "sentinel"
     before_sentinel = snapshot_bytes(sentinel)
     start_tree = content(target)
+    was = len(pub.trees)
     with pub, WatchProc(url, target, *FOLLOW_ARGS) as w:
         w.wait_event("start", timeout=60)
         kill_at_random(w, rng, 0.0, KILL_WITHIN)
@@ -328,7 +329,7 @@ def follow_trial(
         assert {p.name for p in site.iterdir()} == {"target", "sentinel"}
     return {
         "pulls": len(w.of("pull")),
-        "pushed": len(pub.trees),
+        "pushed": len(pub.trees) - was,
         "untouched": int(got == start_tree),
         "leftovers": len(leftovers),
         "leases": broken,
