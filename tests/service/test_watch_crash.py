@@ -225,6 +225,7 @@ def push_trial(
         broken = free_dead_leases(url, again)
         assert again.terminate() == 0, again.log()[-3000:]
     no_traceback(again)
+    assert not again.of("conflict"), f"a conflict with its own work: {again.log()[-3000:]}"
     assert head(url, tmp_path) == content(folder), f"the restart did not catch up: {first}"
     return {
         "killed_mid_push": int(after > (pushed[-1] if pushed else before)),
@@ -324,6 +325,7 @@ def follow_trial(
         broken = free_dead_leases(url, again)
         assert again.terminate() == 0, again.log()[-3000:]
     no_traceback(again)
+    assert not again.of("conflict"), f"a conflict with its own work: {again.log()[-3000:]}"
     assert content(target) == last == head(url, tmp_path)
     if again.of("pull"):  # a pull removes what killed ones left beside the target
         assert {p.name for p in site.iterdir()} == {"target", "sentinel"}
