@@ -1,6 +1,7 @@
 """Crash consistency of gc, rebase, import and promote (issue 18 "Crash consistency").
 
-* ``python -m statesync.cli gc`` / ``push --rebase`` / ``import`` / ``promote`` are
+* ``python -m statesync.cli gc`` / ``push --rebase`` / ``import`` (a bundle, and a
+  Wassette state file) / ``promote`` are
   SIGKILLed at seeded random moments (2 trials on local, 1 on S3; 50 with
   ``STATESYNC_LONG=1``), each on a fresh store prepared the same way.
 * gc and promote are also killed at each of their writes in turn (deletes count
@@ -26,6 +27,7 @@ import pytest
 from statesync.api import Store
 from statesync.api import gc as api_gc
 from statesync.sync.store.retention import Policy
+from tests.formats.conftest import FIXTURES
 from tests.helpers import write
 from tests.sync.crashlib import (
     LONG,
@@ -47,6 +49,8 @@ from tests.sync.crashlib import (
 __all__ = ["url"]  # a fixture, used by name
 
 Tree = dict[str, Any]
+#: A Wassette state file (JSON, with component binaries), from the format tests.
+WASSETTE = FIXTURES / "wassette-snapshot.json"
 
 
 def op_trials(url: str) -> int:
@@ -239,11 +243,34 @@ def prepare_import(url: str, where: Path) -> Setup:
     )
 
 
+def prepare_import_wassette(url: str, where: Path) -> Setup:
+    """``import wassette-state.json``: a Wassette state file (JSON), not a bundle."""
+    _folder, _snaps, trees = versions(url, where, 1, SEED + 5)
+    state = where / "wassette-state.json"
+    shutil.copy2(WASSETTE, state)
+    old_dir = where / "imp-old"
+    write(old_dir, "old.json", {"old": 1})
+    with Store.open(url) as store:
+        store.push(old_dir, "imp")
+        clean = fresh(url, where / "expected")
+    with Store.init(clean) as scratch:  # what a finished import holds, on a scratch store
+        scratch.push(old_dir, "imp")
+        scratch.import_file(state, "imp")
+        new = pulled(scratch, where, "imp")
+    assert new != content(old_dir), "the Wassette import changed nothing"
+    return Setup(
+        argv=["import", str(state), "--env", "imp"],
+        allowed={"dev": [trees[-1]], "imp": [content(old_dir), new]},
+        final={"dev": trees[-1], "imp": new},
+    )
+
+
 PREPARE: dict[str, Prepare] = {
     "gc": prepare_gc,
     "promote": prepare_promote,
     "rebase": prepare_rebase,
     "import": prepare_import,
+    "import-wassette": prepare_import_wassette,
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from statesync.errors import IntegrityError, SnapshotNotFound, ViewNotFound
 from statesync.sync.folder.checkout import highest_seen, remember_pull, restore
-from statesync.sync.folder.workdir import WorkRecord
+from statesync.sync.folder.workdir import Scan, WorkRecord
 from statesync.sync.progress import MeterFactory
 from statesync.sync.secrets import policy as secrets
 from statesync.sync.secrets.pathmatch import PathMatcher
@@ -77,7 +77,13 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOpt
     if only is not None and not any(only.matches(e.path) for e in manifest.entries):
         shown = " ".join(opts.paths)
         raise ViewNotFound(f"no file of snapshot {snap_id[:12]} matches --path {shown}")
-    outcome, final = restore(
+
+    def record_staged(staging: Path, staged: Scan) -> None:
+        remember_pull(
+            WorkRecord.load(staging), repo.store_id, env, snap_id, serial, manifest, staged
+        )
+
+    outcome, _final = restore(
         repo,
         folder,
         manifest,
@@ -88,11 +94,9 @@ def pull(repo: Repo, folder: Path, env: str, snapshot: str | None, opts: PullOpt
         opts.skip_secrets,
         only=only.matches if only else None,
         exclude=opts.exclude,
+        record=record_staged if only is None else None,
     )
-    if only is None:
-        record = WorkRecord.load(folder)
-        remember_pull(record, repo.store_id, env, snap_id, serial, manifest, final)
-    elif serial:
+    if only is not None and serial:
         seen_serials.remember(repo.store_id, env, serial)  # still no going back below it
     wanted = {e.path for e in manifest.entries if only is None or only.matches(e.path)}
     return PullResult(

@@ -124,6 +124,8 @@ def rebase_push(
         manifest.parents = heads
         snap = store_manifest(repo, manifest, sealing_keys(repo, manifest))
         gc_marker.confirm(repo, snap, chunk_ids(manifest), builder.gc_generation)
+        if fast:  # the folder holds ``snap``: a kill after the ref write is recognised as ours
+            _mark_pending(folder, repo.store_id, env, snap)
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
@@ -231,10 +233,13 @@ def _land(
     by_path = ours.by_path()
     rows = {p: file_row(f, by_path[p]) for p, f in scan.files.items() if p in by_path}
     synced_as_ours = EnvRecord(ours_id, 0, rows, 0)
-    _, final = restore(repo, folder, manifest, synced_as_ours, opts.policy, False, None)
-    remember_pull(
-        WorkRecord.load(folder), repo.store_id, env, snap, state.ref.serial, manifest, final
-    )
+
+    def record_staged(staging: Path, staged: Scan) -> None:  # lands with the swap
+        remember_pull(
+            WorkRecord.load(staging), repo.store_id, env, snap, state.ref.serial, manifest, staged
+        )
+
+    restore(repo, folder, manifest, synced_as_ours, opts.policy, False, None, record=record_staged)
     return push_result(
         env,
         state,
@@ -246,6 +251,18 @@ def _land(
         secret_files=scan.secret_files,
         skipped=scan.skipped,
     )
+
+
+def _mark_pending(folder: Path, store_id: str, env: str, snap: str) -> None:
+    """Note in the folder's record the snapshot the ref is about to move to (see push.py).
+
+    Only for a snapshot of the folder as it is (no merge): the next push, finding
+    it as the head, takes it as the folder's base instead of seeing its own
+    changes on both sides (a false conflict after a kill between ref and record).
+    """
+    record = WorkRecord.load(folder)
+    record.set_pending(store_id, env, snap)
+    record.save()
 
 
 def _record(

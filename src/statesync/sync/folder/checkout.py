@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +32,7 @@ from statesync.errors import (
     NotAFolder,
 )
 from statesync.sync.folder import nofollow
+from statesync.sync.folder import staging as staging_mod
 from statesync.sync.folder.download import download_entries
 from statesync.sync.folder.remember import remember_sync
 from statesync.sync.folder.reuse import cached_entry
@@ -52,6 +53,8 @@ from statesync.sync.store.chunkindex import load_index
 from statesync.sync.store.manifest import Entry, Manifest
 from statesync.sync.store.repo import Repo
 from statesync.sync.store.tree_rules import under_any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -141,8 +144,16 @@ def restore(
     *,
     only: Callable[[str], bool] | None = None,
     exclude: tuple[str, ...] = (),
+    record: Callable[[Path, Scan], None] | None = None,
 ) -> tuple[PullOutcome, Scan]:
     """Make ``folder`` hold ``manifest``; returns the outcome and the final scan.
+
+    ``record(staging, scan)``: called once the new tree is staged, before the
+    swap, to write the folder's record inside the staging folder (``scan`` is of
+    the staging folder), so the tree and the record naming it land in one atomic
+    swap: a process killed right after the swap leaves a folder whose record
+    says what it holds (not the previous snapshot, which made its files look
+    like local changes to the next push or watch).
 
     ``only`` (``pull --path``) restricts the pull to the paths it accepts:
     every other local file stays as it is. Paths the folder ignores
@@ -179,22 +190,29 @@ def restore(
         )
     check_kept_tree(folder, scan, plan)
     made = make_parents(folder.parent)
-    staging = folder.parent / f".{folder.name}.statesync-{uuid.uuid4().hex[:8]}"
+    for name in staging_mod.remove_stale(folder):
+        log.info("removed %s, left beside %s by a pull that was killed", name, folder)
+    staging = staging_mod.staging_name(folder)
     try:
         staging.mkdir(mode=0o700)
     except OSError as exc:
         remove_parents(made)
         msg = f"cannot create a staging folder beside {folder}: {exc.strerror}"
         raise LocalFileError(msg) from None
+    held = staging_mod.hold(staging)  # until the swap is done and the old tree deleted
     try:
         _set_folder_mode(staging, folder if exists else None)
         read = _stage(repo, folder, staging, scan, plan, unsealer, progress)
+        if record is not None:
+            record(staging, scan_folder(staging, policy, exclude))
         _swap(staging, folder, exists)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        staging_mod.release(held)
         remove_parents(made)
         raise
     shutil.rmtree(staging, ignore_errors=True)
+    staging_mod.release(held)
     managed = {e.path for e in manifest.entries}
     unmanaged = [
         p
