@@ -119,7 +119,7 @@ def test_a_record_written_before_file_rows_were_typed_loads_and_saves_the_same(
         "envs": {f"{STORE}/dev": new, f"{STORE}/old": old},
         "serials": {f"{STORE}/dev": 3},
     }
-    (tmp_path / RECORD_DIR).mkdir()
+    (tmp_path / RECORD_DIR).mkdir(mode=0o700)  # as statesync makes it
     (tmp_path / RECORD_DIR / RECORD_FILE).write_text(json.dumps(doc, separators=(",", ":")))
     record = WorkRecord.load(tmp_path)
     rec = record.get(STORE, "dev")

@@ -73,7 +73,7 @@ from typing import Any
 
 from statesync.backends.base import Backend
 from statesync.backends.local import LocalBackend
-from statesync.errors import BackendUnavailable, IntegrityError
+from statesync.errors import BackendUnavailable, IntegrityError, ObjectChanged
 from statesync.integrations.langgraph.cache import ByteLRU
 from statesync.integrations.langgraph.frame import Sealer
 from statesync.sync.store import layout
@@ -283,13 +283,13 @@ class ThreadLogs:
 
     def _record(self, thread: str, entry: _Entry, ino: int) -> dict[str, Any]:
         """The checkpoint record at ``entry`` of file ``ino`` (kept, or read again and
-        verified); :class:`_Moved` if the log is another file now (rewritten)."""
+        verified); :class:`ObjectChanged` if the log is another file now (rewritten)."""
         got = self._records.get(_rkey(thread, entry.serial))
         if got is not None:
             return got
         with _opened(self._path(thread), os.O_RDONLY) as fd:
             if os.fstat(fd).st_ino != ino:
-                raise _Moved
+                raise ObjectChanged(f"{log_key(thread)}: rewritten since it was indexed")
             raw = os.pread(fd, _HEADER.size + entry.length, entry.offset)
         found = list(_records(log_key(thread), raw, entry.offset, entry.serial - 1))
         if len(found) != 1 or found[0][1] != entry.serial:
@@ -323,7 +323,7 @@ class ThreadLogs:
                 return None
             try:
                 rec = self._record(thread, entry, idx.ino)
-            except _Moved:
+            except ObjectChanged:
                 idx = self._refresh(thread)
                 continue
             return Found(rec, list(idx.writes.get((ns, cp), {}).values()))
@@ -497,10 +497,6 @@ class ThreadLogs:
         idx.ino = -2  # read the new file from its start on the next refresh
         with contextlib.suppress(OSError):
             self._refresh(thread)
-
-
-class _Moved(Exception):
-    """The log was replaced (rewritten) since it was indexed."""
 
 
 def _merge(state: dict[tuple[str, int], Row], rows: list[Row]) -> list[Row]:
