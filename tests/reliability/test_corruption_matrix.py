@@ -91,6 +91,8 @@ class Outcome:
 
 N_A = None  # a case that cannot be made: one object of its kind, nothing to swap with
 _LOST = "nothing in the store holds a second copy: repair says what is lost (exit 4)"
+#: Which pack the seeded choice damages depends on how the seed's packs split (S3: other splits).
+_OLD = "; a pack only older snapshots need does not stop a pull of the head (exact tree)"
 _HEAL = (
     "; repair drops the lost index rows, so a chunk also stored in another pack (the sealed "
     "env re-uploads under a new key generation) reads from there: after it may pull"
@@ -113,14 +115,21 @@ EXPECTED: dict[tuple[str, str], Outcome | None] = {
     ),
     # packs: content-addressed; a read checks the pack id and every chunk.
     ("pack", "flip"): Outcome(
-        4, "exact", "owner", 4, 4, 4, _LOST + "; intact chunks salvaged" + _HEAL, may_heal=True
+        4,
+        "exact",
+        "some",
+        4,
+        4,
+        4,
+        _LOST + "; intact chunks salvaged" + _HEAL + _OLD,
+        may_heal=True,
     ),
-    ("pack", "truncate"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST + _HEAL, may_heal=True),
-    ("pack", "swap"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST + _HEAL, may_heal=True),
+    ("pack", "truncate"): Outcome(4, "exact", "some", 4, 4, 4, _LOST + _HEAL + _OLD, may_heal=True),
+    ("pack", "swap"): Outcome(4, "exact", "some", 4, 4, 4, _LOST + _HEAL + _OLD, may_heal=True),
     ("pack", "duplicate"): Outcome(
         0, "none", "none", 0, None, 0, "harmless: no index names it, gc removes it"
     ),
-    ("pack", "delete"): Outcome(4, "exact", "owner", 4, 4, 4, _LOST + _HEAL, may_heal=True),
+    ("pack", "delete"): Outcome(4, "exact", "some", 4, 4, 4, _LOST + _HEAL + _OLD, may_heal=True),
     # indexes: redundant with the packs (plain packs can be rescanned; sealed ones cannot).
     ("index", "flip"): Outcome(
         4,
