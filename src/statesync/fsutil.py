@@ -85,14 +85,21 @@ def write_atomic(
         out.write(data)
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable; best effort (some file systems refuse it)."""
-    with contextlib.suppress(OSError):
+def fsync_dir(folder: Path, strict: bool = False) -> None:
+    """Make a rename or a new file in ``folder`` durable.
+
+    Best effort by default (some file systems refuse it); ``strict``: raise the
+    ``OSError`` instead, for writers that promise durability (the local store).
+    """
+    try:
         fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+    except OSError:
+        if strict:
+            raise
 
 
 def sha256_file(path: Path) -> str:

@@ -49,6 +49,7 @@ from statesync.errors import (
     PreconditionFailed,
     UsageError,
 )
+from statesync.fsutil import fsync_dir
 
 if TYPE_CHECKING:
     from statesync.backends import StoreUrl
@@ -170,7 +171,7 @@ class LocalBackend(Backend):
         published = False
         try:
             published = self._in_dir(target.parent, lambda: self._publish(key, tmp, target, mode))
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent, strict=True)
             return version
         finally:
             if not published or mode is CREATE:  # a rename leaves no temporary file
@@ -272,11 +273,3 @@ def _read_all(fd: int, size: int) -> bytes:
 def _raise(exc: OSError) -> None:
     """``os.walk``'s error hook: an unreadable folder fails the listing, never shortens it."""
     raise exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

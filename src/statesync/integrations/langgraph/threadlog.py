@@ -74,6 +74,7 @@ from typing import Any
 from statesync.backends.base import Backend
 from statesync.backends.local import LocalBackend
 from statesync.errors import BackendUnavailable, IntegrityError, ObjectChanged
+from statesync.fsutil import fsync_dir
 from statesync.integrations.langgraph.cache import ByteLRU
 from statesync.integrations.langgraph.frame import Sealer
 from statesync.sync.store import layout
@@ -492,7 +493,7 @@ class ThreadLogs:
             raise
         finally:
             os.close(tfd)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent, strict=True)
         self._floor[thread] = serial
         idx.ino = -2  # read the new file from its start on the next refresh
         with contextlib.suppress(OSError):
@@ -584,15 +585,7 @@ def _fsync_chain(path: Path, root: Path) -> None:
     """fsync ``path`` and each folder above it up to ``root`` (included)."""
     p = path
     while True:
-        _fsync_dir(p)
+        fsync_dir(p, strict=True)
         if p == root or p.parent == p:
             return
         p = p.parent
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
