@@ -9,11 +9,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langgraph.checkpoint.base import empty_checkpoint
-from langgraph.checkpoint.base.id import uuid6
 
 from statesync.api import Store
 from statesync.crypto import signing
@@ -22,6 +19,7 @@ from statesync.integrations.langgraph import StatesyncSaver, frame
 from statesync.sync.store import layout
 from tests.helpers import store_bytes
 from tests.integrations import lg_agent
+from tests.integrations.lgtools import checkpoint, conf
 from tests.leakscan import planted
 
 PASSPHRASE = "correct horse battery staple"
@@ -31,18 +29,6 @@ PASSPHRASE = "correct horse battery staple"
 def store_url(any_store_url: str) -> str:
     Store.init(any_store_url).close()
     return any_store_url
-
-
-def checkpoint(values: dict[str, Any]) -> Any:
-    cp = empty_checkpoint()
-    cp["id"] = str(uuid6(clock_seq=-1))
-    cp["channel_values"] = dict(values)
-    cp["channel_versions"] = {k: 1 for k in values}
-    return cp
-
-
-def conf(thread: str, ns: str = "") -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread, "checkpoint_ns": ns}}
 
 
 def test_a_writer_with_a_stale_head_loses_no_other_namespace(store_url: str) -> None:

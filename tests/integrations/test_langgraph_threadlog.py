@@ -9,11 +9,8 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langgraph.checkpoint.base import empty_checkpoint
-from langgraph.checkpoint.base.id import uuid6
 
 from statesync.api import Store
 from statesync.crypto import signing
@@ -22,20 +19,9 @@ from statesync.integrations.langgraph import StatesyncSaver, frame
 from statesync.integrations.langgraph.threadlog import log_key
 from statesync.sync.store import layout
 from tests.integrations import lg_agent
+from tests.integrations.lgtools import checkpoint, conf
 
 HEADER = struct.Struct(">IQII")  # length, serial, header CRC, frame CRC
-
-
-def checkpoint(values: dict[str, Any]) -> Any:
-    cp = empty_checkpoint()
-    cp["id"] = str(uuid6(clock_seq=-1))
-    cp["channel_values"] = dict(values)
-    cp["channel_versions"] = {k: 1 for k in values}
-    return cp
-
-
-def conf(thread: str, ns: str = "") -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread, "checkpoint_ns": ns}}
 
 
 def log_path(root: Path, thread: str) -> Path:
