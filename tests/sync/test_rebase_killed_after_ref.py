@@ -60,3 +60,38 @@ def test_a_rebase_push_killed_after_its_ref_is_recognised_by_the_next(tmp_path: 
         assert result.serial == 3
         store.pull(tmp_path / "head", "dev")
     assert json.loads((tmp_path / "head" / "state.json").read_text()) == {"step": 3, "other": 0}
+
+
+def test_a_merging_push_killed_after_its_ref_is_recognised_by_the_next(tmp_path: Path) -> None:
+    """A merge killed after its ref write: the folder still holds its own side of it.
+
+    The next push must merge from that side (what the folder holds), not from
+    the folder's older base: from the older base, the key the folder changed
+    again looked changed both ways (a conflict with its own merge).
+    """
+    url = (tmp_path / "store").as_uri()
+    folder, other = tmp_path / "app", tmp_path / "other"
+    write(folder, "state.json", {"step": 1, "other": 0})
+    with Store.init(url) as store:
+        store.push(folder, "dev", rebase=True)
+        store.pull(other, "dev")
+        write(other, "state.json", {"step": 1, "other": 1})
+        store.push(other, "dev")  # another machine moves the env on: the next push merges
+    write(folder, "state.json", {"step": 2, "other": 0})
+    child = subprocess.run([sys.executable, "-c", CHILD, url, str(folder)], timeout=120)
+    assert child.returncode == -9
+    assert json.loads((folder / "state.json").read_text()) == {"step": 2, "other": 0}
+    with Store.open(url) as store:
+        merged = store.log("dev", limit=1)[0]
+        assert merged.serial == 3  # the killed merge landed
+        store.pull(tmp_path / "merged", "dev")
+        assert json.loads((tmp_path / "merged" / "state.json").read_text()) == {
+            "step": 2,
+            "other": 1,
+        }
+        write(folder, "state.json", {"step": 3, "other": 0})  # the folder moves on
+        result = store.push(folder, "dev", rebase=True)  # the restarted watch's push
+        assert result.serial == 4
+        store.pull(tmp_path / "head", "dev")
+    assert json.loads((tmp_path / "head" / "state.json").read_text()) == {"step": 3, "other": 1}
+    assert json.loads((folder / "state.json").read_text()) == {"step": 3, "other": 1}

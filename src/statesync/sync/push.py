@@ -266,12 +266,13 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
     if state is not None and state.broken:
         _no_downgrade_over_broken(repo, env, opts)
     pending = record.pending(repo.store_id, env)
-    if state is not None and trusted and pending and state.ref.snapshot == pending:
-        # this folder's own push wrote the ref and died before recording it
+    if state is not None and trusted and pending and state.ref.snapshot == pending.snapshot:
+        # this folder's own push wrote the ref and died before recording it; after a
+        # merge the folder still holds its own side, so that is its base, not the merge
         rec = (
-            replace(rec, snapshot=pending, serial=state.ref.serial)
+            replace(rec, snapshot=pending.holds, serial=state.ref.serial)
             if rec
-            else EnvRecord(pending, state.ref.serial)
+            else EnvRecord(pending.holds, state.ref.serial)
         )
     if opts.rebase or not trusted:  # rebase merges a moved env; a refused head is no parent
         parent = rec.snapshot if rec else None

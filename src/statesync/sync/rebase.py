@@ -124,8 +124,9 @@ def rebase_push(
         manifest.parents = heads
         snap = store_manifest(repo, manifest, sealing_keys(repo, manifest))
         gc_marker.confirm(repo, snap, chunk_ids(manifest), builder.gc_generation)
-        if fast:  # the folder holds ``snap``: a kill after the ref write is recognised as ours
-            _mark_pending(folder, repo.store_id, env, snap)
+        # a kill after the ref write is recognised as ours: the folder holds ``snap``, or
+        # (a merge) its own side ``ours_id`` until the merge's tree is written into it
+        _mark_pending(folder, repo.store_id, env, snap, snap if fast else ours_id)
         try:
             new_state = write_ref(repo, env, snap, state)
         except RefConflict:
@@ -253,15 +254,17 @@ def _land(
     )
 
 
-def _mark_pending(folder: Path, store_id: str, env: str, snap: str) -> None:
+def _mark_pending(folder: Path, store_id: str, env: str, snap: str, holds: str) -> None:
     """Note in the folder's record the snapshot the ref is about to move to (see push.py).
 
-    Only for a snapshot of the folder as it is (no merge): the next push, finding
-    it as the head, takes it as the folder's base instead of seeing its own
-    changes on both sides (a false conflict after a kill between ref and record).
+    ``holds`` is the snapshot of what the folder holds: ``snap`` itself when no
+    merge was needed, else the folder's own side of the merge. The next push,
+    finding ``snap`` as the head, takes ``holds`` as the folder's base instead
+    of seeing its own changes on both sides (a false conflict after a kill
+    between ref and record).
     """
     record = WorkRecord.load(folder)
-    record.set_pending(store_id, env, snap)
+    record.set_pending(store_id, env, snap, holds)
     record.save()
 
 

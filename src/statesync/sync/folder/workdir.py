@@ -249,6 +249,13 @@ class EnvRecord:
         return cls(**doc)
 
 
+class Pending(NamedTuple):
+    """A push this folder was landing when it stopped (see :meth:`WorkRecord.pending`)."""
+
+    snapshot: str  # what the ref was being moved to
+    holds: str  # the snapshot of what the folder holds: ``snapshot``, or a merge's own side
+
+
 class WorkRecord:
     """The folder's record file; written atomically, mode 0600."""
 
@@ -279,20 +286,33 @@ class WorkRecord:
     def highest_serial(self, store_id: str, env: str) -> int:
         return int(self.doc.get("serials", {}).get(f"{store_id}/{env}", 0))
 
-    def pending(self, store_id: str, env: str) -> str | None:
+    def pending(self, store_id: str, env: str) -> Pending | None:
         """The snapshot a push from this folder was moving ``env`` to when it stopped.
 
         Set just before the ref is written, cleared when the push records its
         result: a push killed in between finds its own snapshot as the head.
+        For a merge, ``holds`` is the folder's own snapshot (what the folder
+        holds until the merge's tree is written into it); otherwise it is
+        ``snapshot`` itself.
         """
         pending = self.doc.get("pending")
         value = pending.get(f"{store_id}/{env}") if isinstance(pending, dict) else None
-        return value if isinstance(value, str) and value else None
+        if isinstance(value, str) and value:
+            return Pending(value, value)
+        if isinstance(value, dict):
+            snap, holds = value.get("snapshot"), value.get("holds")
+            if isinstance(snap, str) and snap and isinstance(holds, str) and holds:
+                return Pending(snap, holds)
+        return None
 
-    def set_pending(self, store_id: str, env: str, snapshot: str) -> None:
+    def set_pending(self, store_id: str, env: str, snapshot: str, holds: str | None = None) -> None:
+        """Note ``snapshot`` as pending; ``holds``: the folder's own snapshot, for a merge."""
         if not isinstance(self.doc.get("pending"), dict):
             self.doc["pending"] = {}
-        self.doc["pending"][f"{store_id}/{env}"] = snapshot
+        value: str | dict[str, str] = snapshot
+        if holds is not None and holds != snapshot:
+            value = {"snapshot": snapshot, "holds": holds}
+        self.doc["pending"][f"{store_id}/{env}"] = value
 
     def set(self, store_id: str, env: str, rec: EnvRecord) -> None:
         key = f"{store_id}/{env}"
