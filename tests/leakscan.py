@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import contextlib
 import functools
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -214,19 +214,37 @@ def record_bucket(scheme: str, bucket: str) -> None:
             fh.write(f"{scheme} {bucket}\n")
 
 
-def emulator_objects() -> Iterator[tuple[str, bytes]]:
-    """(url, bytes) of every object in every bucket this session made on the emulators."""
+def emulator_objects(threads: int = 12) -> Iterator[tuple[str, bytes]]:
+    """(url, bytes) of every object in every bucket this session made on the emulators.
+
+    The objects of all buckets are fetched by ``threads`` threads at once, so
+    the three emulators serve side by side: one GET at a time made the fetch
+    most of the scan (12.6 of 14.4 s on 2319 objects).
+    """
     from statesync.backends import open_backend
 
     path = os.environ.get(BUCKETS_VAR)
     lines = Path(path).read_text().split() if path and Path(path).is_file() else []
-    for scheme, bucket in zip(lines[::2], lines[1::2], strict=True):
-        backend = open_backend(f"{scheme}://{bucket}")
+    backends = {
+        f"{scheme}://{bucket}": open_backend(f"{scheme}://{bucket}")
+        for scheme, bucket in zip(lines[::2], lines[1::2], strict=True)
+    }
+
+    def fetch(pair: tuple[str, str]) -> bytes | None:
         try:
-            for meta in backend.list(""):
-                with contextlib.suppress(StatesyncError):  # a fault test's damaged object
-                    yield f"{scheme}://{bucket}/{meta.key}", backend.get(meta.key)[0]
-        finally:
+            return backends[pair[0]].get(pair[1])[0]
+        except StatesyncError:  # a fault test's damaged object
+            return None
+
+    try:
+        pairs = [(url, m.key) for url, b in backends.items() for m in b.list("")]
+        pairs.sort(key=lambda p: p[1])  # interleave the buckets (and so the emulators)
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            for (url, key), raw in zip(pairs, pool.map(fetch, pairs), strict=True):
+                if raw is not None:
+                    yield f"{url}/{key}", raw
+    finally:
+        for backend in backends.values():
             backend.close()
 
 
@@ -403,6 +421,8 @@ class Report:
     transcripts: int = 0
     modes: int = 0
     planted: int = 0
+    #: seconds per phase (inventory, local, emulators), for the summary line
+    took: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line: how much was read, how many findings (no value, no name)."""
@@ -410,6 +430,7 @@ class Report:
             f"{self.objects} store objects and logs, {self.transcripts} CLI/HTTP transcript "
             f"files, {self.modes} private files' modes, {self.planted} planted values besides "
             f"the marker: {len(self.found)} findings"
+            + "".join(f"; {k} {v:.1f} s" for k, v in self.took.items())
         )
 
 
@@ -437,6 +458,7 @@ def scan_all(
     per CPU above :data:`POOL_ABOVE` files, else one); emulator objects are
     fetched here and checked by the same pool.
     """
+    started = time.monotonic()
     values = planted_values(transcripts)
     needles = tuple(NEEDLES + [n for v in values for n in needles_of(v)])
     inv = inventory(root)
@@ -447,6 +469,7 @@ def scan_all(
     workers = workers or ((os.cpu_count() or 1) if len(files) > POOL_ABOVE else 1)
     found, modes = mode_findings(root, inv.private)
     report = Report(found, len(files), len(records), modes, len(values))
+    report.took["inventory"] = time.monotonic() - started
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
         # Stores are searched for the marker only: each needle is one more pass over
         # every byte (69 needles made the scan 18 times slower); the values planted
@@ -456,11 +479,14 @@ def scan_all(
         found += [f for f in pool.map(check_log, inv.logs, chunksize=32) if f]
         check_records = functools.partial(check_transcript, needles=needles)
         found += [f for fs in pool.map(check_records, records) for f in fs]
+        report.took["local"] = time.monotonic() - started - report.took["inventory"]
         if clouds:
             remote = list(emulator_objects())
+            report.took["fetch"] = time.monotonic() - started - sum(report.took.values())
             report.objects += len(remote)
             names, blobs = _columns(remote)
             found += [f for f in pool.map(check, names, blobs, chunksize=8) if f]
+            report.took["emulators"] = time.monotonic() - started - sum(report.took.values())
     return report
 
 
