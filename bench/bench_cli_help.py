@@ -12,6 +12,7 @@ shared machine. The target is under 100 ms. Figures come from this run only.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -49,6 +50,7 @@ def main() -> None:
     args = ap.parse_args()
     cases = [("python -c pass", [sys.executable, "-c", "pass"], None)]
     for src in args.src or [str(SRC)]:
+        compileall.compile_dir(src, quiet=2)  # as pip does at install (PYTHONDONTWRITEBYTECODE)
         cases.append((f"{src} --help", [sys.executable, "-m", "statesync.cli", "--help"], src))
     for name, argv, src in cases:
         print(json.dumps({"case": name, **measure(argv, src, args.runs)}))

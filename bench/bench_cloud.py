@@ -804,7 +804,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bl.prepare_workdir(work)
     data = work / "data"
     backends = args.backends
-    pythonpath, source = None, "working tree " + str(bl.REPO / "src")
+    pythonpath, source = None, "working tree " + bl.as_installed(bl.REPO / "src")
     if args.src_rev:
         pythonpath, source = benchlib.src_pythonpath(work, args.src_rev)
     fig: dict[str, Any] = {

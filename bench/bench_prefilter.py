@@ -64,7 +64,7 @@ def push_cpu(src: Path, data: Path, work: Path, tag: str) -> tuple[float, float]
     shutil.rmtree(store, ignore_errors=True)
     shutil.rmtree(data / ".statesync", ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATESYNC_")}
-    env["PYTHONPATH"] = str(src)
+    env["PYTHONPATH"] = br.bl.as_installed(src)
     for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
         env[var] = str(work / f"xdg-{tag}" / var.split("_")[1].lower())
     shutil.rmtree(work / f"xdg-{tag}", ignore_errors=True)

@@ -167,7 +167,7 @@ class Statesync(Tool):
 
     def __init__(self, work: Path, base_env: dict[str, str], src: Path) -> None:
         env = {k: v for k, v in base_env.items() if not k.startswith("STATESYNC_")}
-        env["PYTHONPATH"] = str(src)
+        env["PYTHONPATH"] = bl.as_installed(src)
         env["STATESYNC_PASSPHRASE"] = PASSPHRASE
         super().__init__(work, env)
         self.exe = [str(Path(sys.executable).parent / "statesync")]

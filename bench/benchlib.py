@@ -156,4 +156,4 @@ def src_pythonpath(work: Path, rev: str) -> tuple[str, str]:
         ["git", "-C", str(bl.REPO), "archive", short, "src"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(snap)], input=archive, check=True)
-    return str(snap / "src"), f"git {short} (exported to {snap / 'src'})"
+    return bl.as_installed(snap / "src"), f"git {short} (exported to {snap / 'src'})"

@@ -73,11 +73,30 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         from tests import leakscan
 
+        _compile_sources()
+
         fd, path = tempfile.mkstemp(prefix="statesync-buckets-")
         os.close(fd)
         os.environ[leakscan.BUCKETS_VAR] = path
         os.environ[leakrecord.TRANSCRIPTS_VAR] = tempfile.mkdtemp(prefix="statesync-transcripts-")
     leakrecord.install()
+
+
+def _compile_sources() -> None:
+    """Write the bytecode of ``src/`` and ``tests/`` once, before any test starts a CLI.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set (this machine and CI set it), nothing
+    writes ``.pyc`` files of the editable install, so every CLI subprocess compiled
+    about 100 modules again: a third of its start (CLI-heavy tests ran 27 % longer).
+    Bytecode already current is left as it is.
+    """
+    import compileall
+
+    for folder in (ROOT / "src", ROOT / "tests"):
+        compileall.compile_dir(folder, quiet=2, workers=0)
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

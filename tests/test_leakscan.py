@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from statesync import Store
-from tests import leakrecord
+from tests import leakrecord, leakscan
 from tests.helpers import write
 from tests.leakscan import Finding, check, mode_findings, planted, scan
 
@@ -234,3 +234,36 @@ def test_a_file_a_test_put_in_a_record_folder_is_not_the_record(outside: Path) -
     write(outside, "work/.statesync/extra", "temp", mode=0o644)  # as test_watch does
     (outside / "work/.statesync").chmod(0o700)
     assert mode_findings(outside) == ([], 1)
+
+
+# --- the emulators' buckets: fetched by a thread pool, every bucket checked -----------
+
+
+def test_a_value_planted_in_an_emulator_bucket_is_found(
+    outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One bucket per running emulator, a clean object in each and the marker, zstd-packed,
+    in one of them: the scan reads every object and names exactly the planted one."""
+    import zstandard
+
+    from statesync.backends import open_backend
+    from tests.cloud_rigs import RIGS as CLOUD
+
+    # The buckets go to this test's own list, not the session's (its scan must not see them).
+    monkeypatch.setenv(leakscan.BUCKETS_VAR, str(outside / "buckets"))
+    urls = [url for rig in CLOUD.values() if (url := rig(outside))]
+    if not urls:
+        pytest.skip("no emulator started (run scripts/test.sh)")
+    secret = zstandard.ZstdCompressor().compress(b"x" * 100 + planted("bucket").encode())
+    for i, url in enumerate(urls):
+        backend = open_backend(url)
+        try:
+            for k in range(5):
+                backend.put(f"objects/clean{k}", f"clean {i} {k}".encode())
+            if i == len(urls) - 1:
+                backend.put("objects/packed", secret)
+        finally:
+            backend.close()
+    report = leakscan.scan_all(outside / "none", transcripts=None)
+    assert report.objects == 5 * len(urls) + 1
+    assert [(f.name, f.planted) for f in report.found] == [(f"{urls[-1]}/objects/packed", True)]

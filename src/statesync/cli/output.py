@@ -15,7 +15,6 @@ for a message that quotes one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -95,6 +94,8 @@ def _is_time_key(key: object) -> bool:
 
 def jsonable(value: Any) -> Any:
     """``value`` with dataclasses turned into dicts and datetimes into RFC 3339 text."""
+    import dataclasses  # here, not at the top: ``--help`` never needs it (16 ms)
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
