@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -97,6 +98,8 @@ def make_client(
 ) -> Any:
     """An S3 client from a fresh boto3 session, tuned for one backend shared by threads.
 
+    Sessions share only the SDK's model loader (:func:`_data_loader`).
+
     ``region``, ``endpoint`` and ``profile`` (the store URL's options) win
     over the SDK's own chain (``AWS_REGION``, ``AWS_ENDPOINT_URL``,
     ``AWS_PROFILE``, ``~/.aws/config``). An unknown profile is a :class:`UsageError`.
@@ -118,10 +121,37 @@ def make_client(
     }
     settings.update(config)
     try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-    except ProfileNotFound as exc:
+        session = boto3.session.Session(
+            botocore_session=_botocore_session(), profile_name=profile, region_name=region
+        )
+        return session.client("s3", config=Config(**settings), endpoint_url=endpoint)
+    except ProfileNotFound as exc:  # (read when the client is made)
         raise UsageError(f"S3 store: {exc}") from None
-    return session.client("s3", config=Config(**settings), endpoint_url=endpoint)
+
+
+@functools.cache
+def _data_loader(data_path: str | None) -> Any:
+    """The SDK's reader of its service models, shared by every session of this process.
+
+    Each botocore session reads and parses its JSON models again (endpoints and
+    the S3 model: about 100 ms of CPU per client). The models never change, and
+    the loader caches what it read, so the sessions share it; credentials,
+    profile and region stay each session's own. ``data_path`` is the session's
+    ``AWS_DATA_PATH`` (extra model folders), as botocore's own loader takes it.
+    """
+    from botocore.loaders import create_loader
+
+    return create_loader(data_path)
+
+
+def _botocore_session() -> Any:
+    from botocore.session import get_session
+
+    session = get_session()
+    session.register_component(
+        "data_loader", _data_loader(session.get_config_variable("data_path"))
+    )
+    return session
 
 
 def open_url(parsed: StoreUrl) -> S3Backend:
