@@ -181,7 +181,9 @@ def test_a_fuzzed_config_through_the_cli_is_exit_2_in_one_line_or_runs(
 ) -> None:
     folder = tmp_path_factory.mktemp("cli")
     text = bytearray(VALID.replace(b"memory://fuzz", (folder / "store").as_uri().encode()))
-    at = pick.draw(st.integers(0, len(text)))
+    # The place is drawn independently of the folder's name (cli9, cli10, ...): a bound
+    # that depends on it made hypothesis's replays draw differently (FlakyStrategyDefinition).
+    at = pick.draw(st.integers(0, 4096)) % (len(text) + 1)
     text[at:at] = pick.draw(st.sampled_from([b"[", b'"', b"=", b"\x00", b"x = 1\n", b"\xff"]))
     config = folder / "statesync.toml"
     config.write_bytes(bytes(text))

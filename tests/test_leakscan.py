@@ -267,3 +267,11 @@ def test_a_value_planted_in_an_emulator_bucket_is_found(
     report = leakscan.scan_all(outside / "none", transcripts=None)
     assert report.objects == 5 * len(urls) + 1
     assert [(f.name, f.planted) for f in report.found] == [(f"{urls[-1]}/objects/packed", True)]
+
+
+def test_a_sealed_token_that_spells_a_credential_pattern_is_not_a_detector_hit() -> None:
+    """Found by the long fuzz run: a forged token of generation 1234567890 stored as it is
+    read as a Telegram bot token; a credential beside it is still found."""
+    token = "statesync:enc:v2:1234567890:" + "A" * 35
+    assert check("obj", f'{{"password": "{token}"}}'.encode()) is None
+    assert check("obj", f'{{"password": "{token}", "aws": "{AWS_KEY}"}}'.encode()) is not None

@@ -158,3 +158,21 @@ def test_the_fuzz_rig_can_fail(rig: Rig) -> None:
         resp = client.post("/tf/fuzz-ok", content=body)
         assert resp.status_code == 200, resp.text
         assert client.get("/tf/fuzz-ok").json()["serial"] == 1
+
+
+@pytest.mark.parametrize("route", ["/tf/fuzz-deep", "/tf/fuzz-deep/lock"])
+@pytest.mark.parametrize("method", ["POST", "LOCK", "UNLOCK"])
+def test_a_state_or_lock_nested_past_pythons_limit_is_a_400(
+    rig: Rig, route: str, method: str
+) -> None:
+    """Found by the long fuzz run: ``[`` 100,000 deep was a RecursionError, a 500."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    headers = {
+        "Authorization": f"Bearer {rig.token}",
+        "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+    }
+    with httpx.Client(base_url=rig.server.url, timeout=30, headers=headers) as client:
+        resp = client.request(method, route, content=body)
+    # UNLOCK of an environment nobody locked is done without reading the body
+    assert resp.status_code in ((200,) if method == "UNLOCK" else (400, 405)), resp.text
+    assert "Traceback" not in "".join(rig.server.log)

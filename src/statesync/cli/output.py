@@ -49,8 +49,10 @@ def rfc3339(value: datetime | str) -> str:
     """``value`` as RFC 3339 UTC to the second (``2026-12-02T05:12:00Z``).
 
     A naive time is taken as UTC (the store writes UTC). A string that is
-    not an ISO 8601 time is returned unchanged: a store writer's odd value is
-    shown as it is, never guessed at.
+    not an ISO 8601 time, or whose UTC is outside years 1-9999
+    (``9999-12-31T23:59:59-14:00``), is returned unchanged: a store writer's
+    odd value is shown as it is, never guessed at; such a datetime is shown
+    in its own offset.
     """
     if isinstance(value, datetime):
         moment = value
@@ -61,7 +63,10 @@ def rfc3339(value: datetime | str) -> str:
             return value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        return value if isinstance(value, str) else moment.isoformat()
 
 
 #: Characters that would end or rewrite a line on a terminal: C0 and C1 controls, DEL,

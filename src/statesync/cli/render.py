@@ -184,7 +184,9 @@ def _locks(r: dict[str, Any]) -> None:
 
 
 def _unlock(r: dict[str, Any]) -> None:
-    print(f"unlocked {r['env']} (lock {r['lock_id']} of {r['holder']})")
+    from statesync.cli.output import one_line  # the removed lease's fields are anyone's text
+
+    print(one_line(f"unlocked {r['env']} (lock {r['lock_id']} of {r['holder']})"))
 
 
 def _promote(r: dict[str, Any]) -> None:

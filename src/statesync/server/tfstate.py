@@ -31,7 +31,7 @@ def parse_state(data: bytes) -> dict[str, Any]:
     """The state as JSON; :class:`UsageError` unless it is a JSON object."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (nested past Python's limit)
         raise UsageError("the body is not a JSON Terraform state") from None
     if not isinstance(doc, dict):
         raise UsageError("the body is not a JSON Terraform state")
@@ -97,7 +97,7 @@ class TfLock:
         """:class:`UsageError` unless ``body`` is a JSON object with a string ``ID``."""
         try:
             doc = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise UsageError("the lock body is not JSON LockInfo") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("ID"), str) or not doc["ID"]:
             raise UsageError("the lock body has no ID")

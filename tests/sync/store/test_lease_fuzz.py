@@ -180,7 +180,8 @@ def _assert_no_forged_line(code: int, out: str, err: str, context: object) -> No
 def test_a_lease_cannot_forge_an_error_line(
     pushed: tuple[Store, Path], forged: str, field: str
 ) -> None:
-    """A holder or lock id holding a newline printed a line of its own choosing (fixed)."""
+    """A holder or lock id holding a newline printed a line of its own choosing (fixed:
+    the push's error and ``locks``; later ``unlock --force``'s report)."""
     store, src = pushed
     doc = {**asdict(VALID), field: forged}
     body = json.dumps(doc).encode()
@@ -190,6 +191,10 @@ def test_a_lease_cannot_forge_an_error_line(
     _assert_no_forged_line(code, out, err, (field, forged))
     code, out, err = _cli("locks", "--store", store.url)
     assert code == 0, err
+    _assert_no_forged_line(code, out, err, (field, forged))
+    # unlock --force names what it removed (found by the long run: it printed the holder raw)
+    code, out, err = _cli("unlock", "dev", doc["lock_id"], "--force", "--store", store.url)
+    assert code == 0 and out.startswith("unlocked dev"), (out, err)
     _assert_no_forged_line(code, out, err, (field, forged))
 
 
