@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,16 +49,62 @@ LONG_VAR = "STATESYNC_LONG"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``long`` unless ``STATESYNC_LONG=1`` (the long fault and load runs)."""
+    """Skip tests marked ``long`` unless ``STATESYNC_LONG=1`` (the long fault and load runs),
+    and the cloud variants of each scenario but one (:func:`_other_clouds`)."""
     if os.environ.get(LONG_VAR) == "1":
         return
     skip = pytest.mark.skip(reason=f"long run: set {LONG_VAR}=1 (scripts/test.sh --long)")
+    sampled = _other_clouds(items)
     for item in items:
         if "long" in item.keywords or ("long_on_cloud" in item.keywords and _on_cloud(item)):
             item.add_marker(skip)
+        elif item.nodeid in sampled:
+            item.add_marker(pytest.mark.skip(reason=sampled[item.nodeid]))
 
 
 CLOUD_IDS = frozenset({"s3", "azure", "gcs"})
+
+#: Scenario suites: what they test is statesync's own logic, which runs the same over
+#: every driver. The drivers' own suites (backends, conformance, crypto's KMS, the
+#: LangGraph conformance suite, terraform) run on every cloud in every run.
+SCENARIO_DIRS = (
+    "tests/sync/",
+    "tests/reliability/",
+    "tests/e2e/",
+    "tests/api/",
+    "tests/service/",
+    "tests/formats/",
+    "tests/server/",
+)
+
+
+def _other_clouds(items: list[pytest.Item]) -> dict[str, str]:
+    """Node id -> skip reason for the cloud variants the default run leaves to the long run.
+
+    A scenario parametrized over two or more clouds (the same test, the same other
+    parameters) runs in the default run on one of them, picked by the scenario's name:
+    the same in every run and every xdist worker, and spread over the three clouds.
+    Its local and memory variants always run; ``STATESYNC_LONG=1`` runs every cloud.
+    """
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or not item.nodeid.startswith(SCENARIO_DIRS):
+            continue
+        parts = callspec.id.split("-")
+        clouds = [p for p in parts if p in CLOUD_IDS]
+        if len(clouds) == 1:
+            key = (item.nodeid.split("[")[0], "-".join(p for p in parts if p not in CLOUD_IDS))
+            groups.setdefault(key, []).append((clouds[0], item.nodeid))
+    out: dict[str, str] = {}
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        members.sort()
+        kept = members[zlib.crc32("::".join(key).encode()) % len(members)][0]
+        reason = f"long run: the default run takes this scenario on {kept} only ({LONG_VAR}=1)"
+        out.update({nodeid: reason for cloud, nodeid in members if cloud != kept})
+    return out
 
 
 def _on_cloud(item: pytest.Item) -> bool:

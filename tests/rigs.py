@@ -3,7 +3,8 @@
 Every suite that must run on every backend is parametrised over ``RIGS``.
 A rig returns ``None`` when its backend is not available in this run (its
 emulator was not started); the test is then skipped with that reason. The
-README's test command starts every emulator, so in CI nothing is skipped.
+README's test command starts every emulator, so in CI no rig is missing; a
+scenario's cloud variants but one are left to the long run (tests/conftest.py).
 Cloud rigs live in ``tests/cloud_rigs.py`` (owned by the cloud-backend work).
 """
 
