@@ -24,7 +24,7 @@ from statesync.sync import progress as meters
 from statesync.sync.commit import PushOptions, PushResult, commit, push_result
 from statesync.sync.folder import reuse
 from statesync.sync.folder.remember import remember_sync
-from statesync.sync.folder.stable import read_stable
+from statesync.sync.folder.stable import read_stable, read_stable_bytes
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.workdir import (
     EnvRecord,
@@ -164,7 +164,7 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
 
 def _read_whole(f: LocalFile) -> bytes:
     """One consistent version of ``f`` (:class:`TornFile` if it keeps changing)."""
-    read = read_stable(f.abspath, lambda fh: fh.read(), f.path)
+    read = read_stable_bytes(f.abspath, f.path)
     f.st = read.st  # the stat cache must describe the version that was read
     return read.value
 
