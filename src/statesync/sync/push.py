@@ -140,7 +140,7 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
     mode = f.st.st_mode
     try:
         if f.is_link:
-            return symlink_entry(f.path, os.readlink(f.abspath))
+            return symlink_entry(f.path, os.readlink(f.fspath))
         if form.keys is not None and form.policy.is_secret_file(f.path):
             sealed = form.secret_file(f.path, _read_whole(f))
             entry = builder.add_stream(f.path, io.BytesIO(sealed), mode & 0o600)
@@ -153,18 +153,18 @@ def _entry_for(f: LocalFile, builder: SnapshotBuilder, form: StoredForm) -> Entr
             return entry
         if is_document(f.path):  # too large to parse: refused if it may hold secrets
             redaction.refuse_large_secrets(f.path, f.abspath, form.policy)
-        read = read_stable(f.abspath, lambda fh: builder.add_stream(f.path, fh, mode), f.path)
+        read = read_stable(f.fspath, lambda fh: builder.add_stream(f.path, fh, mode), f.path)
         f.st = read.st  # the stat cache must describe the version that was read
         return read.value
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise LocalFileError(f"cannot read {f.abspath}: {exc.strerror}") from None
+        raise LocalFileError(f"cannot read {f.fspath}: {exc.strerror}") from None
 
 
 def _read_whole(f: LocalFile) -> bytes:
     """One consistent version of ``f`` (:class:`TornFile` if it keeps changing)."""
-    read = read_stable_bytes(f.abspath, f.path)
+    read = read_stable_bytes(f.fspath, f.path)
     f.st = read.st  # the stat cache must describe the version that was read
     return read.value
 

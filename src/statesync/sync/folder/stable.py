@@ -23,12 +23,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Generic, NamedTuple, TypeVar
 
 from statesync.errors import TornFile
 
 T = TypeVar("T")
+#: A path as the ``os`` functions take it (a string is cheaper to make: workdir.LocalFile).
+StrPath = str | os.PathLike[str]
 
 #: Reads of one file before giving up.
 TRIES = 5
@@ -92,7 +93,7 @@ class _Attempt(NamedTuple, Generic[T]):
     started: int  # time.time_ns() once the file had settled, before the first byte was read
 
 
-def read_stable(path: Path, consume: Callable[[BinaryIO], T], shown: str) -> StableRead[T]:
+def read_stable(path: StrPath, consume: Callable[[BinaryIO], T], shown: str) -> StableRead[T]:
     """``consume`` the open file until it reads one consistent version of it.
 
     ``consume`` may be called several times (each time on a fresh descriptor);
@@ -113,7 +114,7 @@ def read_stable(path: Path, consume: Callable[[BinaryIO], T], shown: str) -> Sta
     return _until_stable(path, once, shown)
 
 
-def read_stable_bytes(path: Path, shown: str) -> StableRead[bytes]:
+def read_stable_bytes(path: StrPath, shown: str) -> StableRead[bytes]:
     """:func:`read_stable` of the file's whole content, on a bare descriptor.
 
     The same checks; no file object, no counting wrapper, and a file read in
@@ -152,7 +153,7 @@ def _read_to_end(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _until_stable(path: Path, once: Callable[[], _Attempt[T]], shown: str) -> StableRead[T]:
+def _until_stable(path: StrPath, once: Callable[[], _Attempt[T]], shown: str) -> StableRead[T]:
     """Repeat ``once`` until a read counts (see the module), pausing between tries."""
     pause = _PAUSE
     for attempt in range(TRIES):

@@ -39,12 +39,22 @@ _RACY_NS = 2_000_000_000
 
 @dataclass
 class LocalFile:
-    """A file (or symlink) found in the working folder."""
+    """A file (or symlink) found in the working folder.
+
+    ``fspath`` is its absolute path as a string: the scan of a folder of
+    thousands of small files makes one of these per file, and a
+    :class:`~pathlib.Path` costs more to build than the ``lstat`` it is for.
+    """
 
     path: str
-    abspath: Path
+    fspath: str
     st: os.stat_result
     is_link: bool
+
+    @property
+    def abspath(self) -> Path:
+        """``fspath`` as a :class:`~pathlib.Path` (made on each call: off the hot path)."""
+        return Path(self.fspath)
 
     def stat_key(self) -> list[int]:
         return [self.st.st_size, self.st.st_mtime_ns, self.st.st_ino]
@@ -95,6 +105,7 @@ def scan_folder(root: Path, policy: SecretPolicy, exclude: tuple[str, ...] = ())
         raise NotAFolder(f"{root}: no such folder")
     ignored = ignore_matcher(root, exclude)
     scan = Scan({}, [])
+    top = os.fspath(root)
     for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         rel = os.path.relpath(dirpath, root)
         base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
@@ -106,7 +117,7 @@ def scan_folder(root: Path, policy: SecretPolicy, exclude: tuple[str, ...] = ())
             if ignored.matches(base + name):
                 scan.excluded.append(base + name)
             else:
-                _add(scan, root, base + name, policy)
+                _add(scan, top, base + name, policy)
     return scan
 
 
@@ -130,18 +141,18 @@ def _check_name(path: str) -> None:
         ) from None
 
 
-def _add(scan: Scan, root: Path, path: str, policy: SecretPolicy) -> None:
+def _add(scan: Scan, top: str, path: str, policy: SecretPolicy) -> None:
     _check_name(path)
-    abspath = root / path
+    abspath = os.path.join(top, path)
     if policy.is_secret_file(path):
         scan.secret_files.append(path)
         with contextlib.suppress(OSError):
-            st = abspath.lstat()
+            st = os.lstat(abspath)
             if stat.S_ISREG(st.st_mode):
                 scan.secrets[path] = LocalFile(path, abspath, st, False)
         return
     try:
-        st = abspath.lstat()
+        st = os.lstat(abspath)
         if stat.S_ISREG(st.st_mode):  # readable now, or the push stops before it writes
             os.close(os.open(abspath, os.O_RDONLY | os.O_CLOEXEC))  # no file object: cheaper
     except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
