@@ -278,7 +278,7 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
         parent = rec.snapshot if rec else None
     else:
         parent = expected_parent(state, rec, env, opts.force)
-    scan = scan_folder(folder, opts.policy, opts.exclude)
+    scan = scan_folder(folder, opts.policy, opts.exclude, rec.is_unchanged if rec else None)
     if (
         state is not None
         and trusted

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -95,11 +96,19 @@ def ignore_matcher(root: Path, exclude: tuple[str, ...] = ()) -> PathMatcher:
     return PathMatcher([*lines, *exclude], "--exclude")
 
 
-def scan_folder(root: Path, policy: SecretPolicy, exclude: tuple[str, ...] = ()) -> Scan:
+def scan_folder(
+    root: Path,
+    policy: SecretPolicy,
+    exclude: tuple[str, ...] = (),
+    unchanged: Callable[[LocalFile], bool] | None = None,
+) -> Scan:
     """List the folder; every regular file is checked readable before anything is sent.
 
     Paths matched by :func:`ignore_matcher` are listed in ``excluded`` only:
-    never read, pushed, or (on pull) replaced or removed.
+    never read, pushed, or (on pull) replaced or removed. A file ``unchanged``
+    says is as recorded is not opened (a push reuses its entry, never reads it;
+    on the rare push that must read it after all, because the store lost its
+    chunks, an unreadable one stops that push then: :func:`statesync.sync.push.build_entries`).
     """
     if not root.is_dir():
         raise NotAFolder(f"{root}: no such folder")
@@ -117,7 +126,7 @@ def scan_folder(root: Path, policy: SecretPolicy, exclude: tuple[str, ...] = ())
             if ignored.matches(base + name):
                 scan.excluded.append(base + name)
             else:
-                _add(scan, top, base + name, policy)
+                _add(scan, top, base + name, policy, unchanged)
     return scan
 
 
@@ -141,7 +150,13 @@ def _check_name(path: str) -> None:
         ) from None
 
 
-def _add(scan: Scan, top: str, path: str, policy: SecretPolicy) -> None:
+def _add(
+    scan: Scan,
+    top: str,
+    path: str,
+    policy: SecretPolicy,
+    unchanged: Callable[[LocalFile], bool] | None,
+) -> None:
     _check_name(path)
     abspath = os.path.join(top, path)
     if policy.is_secret_file(path):
@@ -153,16 +168,18 @@ def _add(scan: Scan, top: str, path: str, policy: SecretPolicy) -> None:
         return
     try:
         st = os.lstat(abspath)
-        if stat.S_ISREG(st.st_mode):  # readable now, or the push stops before it writes
-            os.close(os.open(abspath, os.O_RDONLY | os.O_CLOEXEC))  # no file object: cheaper
+        found = LocalFile(path, abspath, st, stat.S_ISLNK(st.st_mode))
+        if stat.S_ISREG(st.st_mode) and not (unchanged and unchanged(found)):
+            # readable now, or the push stops before it writes; no file object: cheaper
+            os.close(os.open(abspath, os.O_RDONLY | os.O_CLOEXEC))
     except FileNotFoundError:  # removed since listed (an app's temp file): not in the folder
         return
     except OSError as exc:
         raise LocalFileError(f"cannot read {abspath}: {exc.strerror}") from None
-    if stat.S_ISLNK(st.st_mode) and not _utf8(os.readlink(abspath)):
+    if found.is_link and not _utf8(os.readlink(abspath)):
         scan.skipped.append(path)  # no manifest can name its target; left alone locally
-    elif stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
-        scan.files[path] = LocalFile(path, abspath, st, stat.S_ISLNK(st.st_mode))
+    elif found.is_link or stat.S_ISREG(st.st_mode):
+        scan.files[path] = found
     else:
         scan.skipped.append(path)
 
