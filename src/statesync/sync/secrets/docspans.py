@@ -37,12 +37,10 @@ from statesync.sync.secrets.docnodes import (
 )
 from statesync.sync.secrets.jsonspans import json_depth_check, json_nodes, json_secret_nodes
 from statesync.sync.secrets.spans import Span
-from statesync.sync.secrets.yamlspans import (
-    YAML_LOADER,
-    yaml_check,
-    yaml_nodes_at,
-    yaml_secret_nodes,
-)
+
+# YAML (PyYAML and the event walk of :mod:`yamlspans`) is imported where a YAML
+# document is read: about an eighth of what a command imports, and most pushes
+# and every pull of JSON and text never need it.
 
 if TYPE_CHECKING:
     from statesync.sync.secrets.spans import KeyPolicy
@@ -51,7 +49,6 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_DOCUMENT",
     "MAX_NODES",
-    "YAML_LOADER",
     "JsonLocator",
     "YamlLocator",
     "check_limits",
@@ -88,12 +85,16 @@ class YamlLocator:
     def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         check_size(data)
         text = data.decode("utf-8")
+        from statesync.sync.secrets.yamlspans import yaml_secret_nodes
+
         return to_spans(text, outermost(yaml_secret_nodes(text, policy)))
 
     def at(self, data: bytes, pointers: set[str]) -> list[Span]:
         """Spans of the values at ``pointers`` (every occurrence of a duplicate key)."""
         check_size(data)
         text = data.decode("utf-8")
+        from statesync.sync.secrets.yamlspans import yaml_nodes_at
+
         return to_spans(text, outermost(yaml_nodes_at(text, pointers)))
 
     def scalar(self, text: str) -> bytes:
@@ -110,6 +111,8 @@ def check_limits(path: str, data: bytes) -> int:
         check_size(data)
         text = data.decode("utf-8")
         if path.lower().endswith((".yaml", ".yml")):
+            from statesync.sync.secrets.yamlspans import yaml_check
+
             return yaml_check(text)
         json_depth_check(text)
         return 1

@@ -16,8 +16,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from statesync.errors import UnparseableSecretDocument as UnparseableSecretDocument
 from statesync.sync.secrets import docspans, redaction
 from statesync.sync.secrets.needles import NeedleScan
@@ -228,10 +226,14 @@ def parse_document(path: str, data: bytes) -> Any:
     documents = docspans.check_limits(path, data)
     text = data.decode("utf-8")
     if _is_yaml(path):
+        import yaml  # only for YAML documents (see docspans)
+
+        from statesync.sync.secrets.yamlspans import YAML_LOADER
+
         try:
             if documents > 1:
-                return list(yaml.load_all(text, Loader=docspans.YAML_LOADER))
-            return yaml.load(text, Loader=docspans.YAML_LOADER)
+                return list(yaml.load_all(text, Loader=YAML_LOADER))
+            return yaml.load(text, Loader=YAML_LOADER)
         except yaml.YAMLError as exc:
             raise ValueError(str(exc)) from None
     return json.loads(text)
