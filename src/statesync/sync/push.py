@@ -283,11 +283,12 @@ def push_once(repo: Repo, folder: Path, env: str, opts: PushOptions) -> PushResu
         state is not None
         and trusted
         and not (opts.include_secrets or opts.encrypt_all or opts.force)
+        and rec is not None
         and _unchanged(scan, rec, state)  # --force re-checks that every chunk exists
-        and reuse.all_stored(
+        and reuse.chunks_stored(
             repo,
-            reuse.cached_entries(rec, _tracked(scan, rec)),
-            env if rec and reuse.recorded_sealing(rec).everything else None,
+            reuse.recorded_chunk_ids(rec, _tracked(scan, rec)),
+            env if reuse.recorded_sealing(rec).everything else None,
         )
     ):
         return push_result(

@@ -12,7 +12,7 @@ to compare local files with the head.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from statesync.sync.folder.stored import StoredForm
 from statesync.sync.folder.workdir import EnvRecord, LocalFile
@@ -100,9 +100,29 @@ def _resized(f: LocalFile, entry: Entry) -> bool:
     return stored_as_is and not f.is_link and f.st.st_size != entry.size
 
 
-def cached_entries(rec: EnvRecord | None, files: dict[str, LocalFile]) -> list[Entry | None]:
-    """The record's entry for each of ``files`` (None where it has none)."""
-    return [rec.cached_entry(f) if rec else None for f in files.values()]
+def recorded_chunk_ids(rec: EnvRecord, files: Iterable[str]) -> Iterator[str | None]:
+    """The chunk ids the record holds for each of ``files``; None for a file it does not hold.
+
+    Read from the rows as stored (no :class:`Entry` is built): what a push of an
+    unchanged folder of thousands of files asks :func:`all_stored` about.
+    """
+    for path in files:
+        row = rec.files.get(path)
+        if row is None:
+            yield None
+            continue
+        for chunk in row.entry_json["chunks"]:
+            yield str(chunk[0])
+
+
+def chunks_stored(
+    repo: Repo, chunk_ids: Iterable[str | None], sealed_for: str | None = None
+) -> bool:
+    """:func:`all_stored` of chunk ids (None: a chunk not known, so not stored)."""
+    index = load_index(repo)
+    if sealed_for is not None and any(env == sealed_for for _, env in index.unreadable):
+        return True
+    return all(cid is not None and cid in index for cid in chunk_ids)
 
 
 def all_stored(repo: Repo, entries: Iterable[Entry | None], sealed_for: str | None = None) -> bool:
@@ -117,7 +137,12 @@ def all_stored(repo: Repo, entries: Iterable[Entry | None], sealed_for: str | No
     indexes cannot be read here (no key), there is nothing to judge by and
     the answer is True, as before this check existed.
     """
-    index = load_index(repo)
-    if sealed_for is not None and any(env == sealed_for for _, env in index.unreadable):
-        return True
-    return all(e is not None and all(cid in index for cid, _ in e.chunks) for e in entries)
+    return chunks_stored(repo, _chunk_ids(entries), sealed_for)
+
+
+def _chunk_ids(entries: Iterable[Entry | None]) -> Iterator[str | None]:
+    for e in entries:
+        if e is None:
+            yield None
+        else:
+            yield from (cid for cid, _ in e.chunks)
