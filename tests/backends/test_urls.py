@@ -34,6 +34,20 @@ def test_bad_urls_are_usage_errors(url: str) -> None:
         parse_url(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file://[/tmp/store",  # found by the long run's config fuzz: was an internal error
+        "s3://[bucket/x",
+        "s3://b/x?endpoint=http://[::1",
+        "az://c/x?endpoint=http://[oops/",
+    ],
+)
+def test_urls_urlsplit_cannot_split_are_usage_errors(url: str) -> None:
+    with pytest.raises(UsageError, match=r"^store URL '.*' is malformed: Invalid IPv6 URL$"):
+        parse_url(url)
+
+
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 

@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from statesync.errors import UsageError
 
@@ -76,7 +76,7 @@ def parse_url(url: str) -> StoreUrl:
             raise UsageError(f"store URL {url!r} is malformed (expected scheme://...)")
         path = str(Path(url).expanduser().resolve())
         return StoreUrl(raw="file://" + path, scheme="file", bucket="", prefix=path)
-    parts = urlsplit(url)
+    parts = _split(url, url)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         known = ", ".join(f"{s}://" for s in SCHEMES)
@@ -142,8 +142,20 @@ def _options(url: str, scheme: str, query: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(seen.items()))
 
 
+def _split(url: str, value: str) -> SplitResult:
+    """``urlsplit(value)``; :class:`UsageError` naming ``url`` where it cannot split it.
+
+    ``urlsplit`` raises ``ValueError`` for an unclosed ``[`` (an IPv6 host) and a
+    port out of range: a typing slip in a URL, not an internal error.
+    """
+    try:
+        return urlsplit(value)
+    except ValueError as exc:
+        raise UsageError(f"store URL {url!r} is malformed: {exc}") from None
+
+
 def _check_endpoint(url: str, value: str) -> None:
-    parts = urlsplit(value)
+    parts = _split(url, value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise UsageError(f"store URL {url!r}: endpoint must be http(s)://host[:port][/path]")
 
