@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from statesync.backends import parse_url
@@ -13,6 +15,36 @@ def test_s3_clients_keep_sdk_retries_low_and_pool_32_connections() -> None:
     config = s3.make_client().meta.config
     assert config.max_pool_connections == 32
     assert config.retries["total_max_attempts"] == s3.SDK_ATTEMPTS == 2
+
+
+def test_s3_model_loader_finds_the_services_botocore_finds_without_listing_them() -> None:
+    s3 = pytest.importorskip("statesync.backends.s3")
+    from botocore.loaders import create_loader
+
+    ours, theirs = s3._data_loader(None), create_loader(None)
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        listed = theirs.list_available_services(type_name)
+        known = ours.list_available_services(type_name)
+        assert "s3" in listed and "s3" in known and "sts" in known
+        assert list(known) == listed
+        for name in ("no-such-service", "", "../s3", "s3/2006-03-01", ".", 3):
+            assert name not in known
+
+
+def test_s3_model_loader_keeps_aws_data_path_and_botocores_unknown_service_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = pytest.importorskip("statesync.backends.s3")
+    from botocore.exceptions import UnknownServiceError
+
+    extra = tmp_path / "models" / "statesync-test" / "2020-01-01"
+    extra.mkdir(parents=True)
+    (extra / "service-2.json").write_text('{"version": "2.0", "metadata": {}}')
+    loader = s3._data_loader(str(tmp_path / "models"))
+    assert "statesync-test" in loader.list_available_services("service-2")
+    assert "statesync-test" not in loader.list_available_services("waiters-2")
+    with pytest.raises(UnknownServiceError, match="s3"):
+        loader.load_service_model("no-such-service", "service-2")
 
 
 def test_azure_uses_default_credential_for_an_account_url(monkeypatch: pytest.MonkeyPatch) -> None:

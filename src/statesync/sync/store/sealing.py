@@ -20,7 +20,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -54,9 +54,14 @@ class EnvKeys:
     env: str
     generation: int
     data_key: bytes
+    #: Subkeys by label, derived on first use (one HKDF per label, not one per chunk).
+    _subkeys: dict[str, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _sub(self, label: str) -> bytes:
-        return aead.derive(self.data_key, f"statesync {label}")
+        key = self._subkeys.get(label)
+        if key is None:
+            key = self._subkeys[label] = aead.derive(self.data_key, f"statesync {label}")
+        return key
 
     # --- secrets inside documents and secret files (deterministic) ----------
 
