@@ -49,18 +49,29 @@ def test_urls_urlsplit_cannot_split_are_usage_errors(url: str) -> None:
 
 
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_boto3(name: str, *args: object, **kwargs: object) -> object:
-        if name.split(".")[0] == "boto3":
-            raise ImportError("No module named 'boto3'")
-        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(builtins, "__import__", no_boto3)
-    monkeypatch.delitem(__import__("sys").modules, "boto3", raising=False)
+    for sdk in ("boto3", "botocore"):  # None in sys.modules: "import botocore" raises ImportError
+        monkeypatch.setitem(sys.modules, sdk, None)
     hint = install_command("s3")  # this interpreter, this installation's source folder
     assert hint.endswith("[s3]'") and " -m pip install " in hint
     with pytest.raises(MissingExtra, match=f"the 's3' extra: {re.escape(hint)}$"):
         open_backend("s3://bucket/prefix")
+
+
+def test_an_s3_store_opens_on_botocore_without_importing_boto3() -> None:
+    """The S3 driver's client is botocore's own: boto3 and s3transfer (~30 ms) stay unimported."""
+    pytest.importorskip("botocore")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from statesync.backends import open_backend; "
+        "b = open_backend('s3://bucket/prefix?region=us-east-1&endpoint=http://127.0.0.1:9'); "
+        "print(type(b.client).__module__, sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('boto3', 's3transfer')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert out == ["botocore.client", "[]"]

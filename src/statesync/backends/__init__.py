@@ -18,7 +18,9 @@ __all__ = ["Backend", "StoreUrl", "open_backend", "parse_url"]
 _DRIVERS: dict[str, tuple[str, str | None, str | None]] = {
     "memory": ("statesync.backends.memory", None, None),
     "file": ("statesync.backends.local", None, None),
-    "s3": ("statesync.backends.s3", "s3", "boto3"),
+    # The S3 driver needs botocore only (the "s3" extra installs it with boto3);
+    # checking for boto3 here would import boto3 and s3transfer, ~30 ms, for nothing.
+    "s3": ("statesync.backends.s3", "s3", "botocore"),
     "az": ("statesync.backends.azure", "azure", "azure.storage.blob"),
     "gs": ("statesync.backends.gcs", "gcs", "google.cloud.storage"),
 }
