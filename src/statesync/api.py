@@ -55,8 +55,6 @@ from statesync.sync.store.refs import (
 )
 from statesync.sync.store.repo import Repo, init_repo, open_repo
 from statesync.sync.store.sealing import EnvKeys
-from statesync.sync.verify import VerifyReport
-from statesync.sync.verify import verify as verify_store
 
 if TYPE_CHECKING:
     # Imported where used: a push or pull need none of them (start-up of every command).
@@ -68,6 +66,7 @@ if TYPE_CHECKING:
     from statesync.sync.repair import RepairResult
     from statesync.sync.store.retention import Policy as RetentionPolicy
     from statesync.sync.store.retention_store import StoredPolicy as StoredRetention
+    from statesync.sync.verify import VerifyReport
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -419,6 +418,8 @@ class Store:
 
     def verify(self, env: str | None = None, read_data: bool = False) -> VerifyReport:
         """Check refs, manifests, indexes (and chunks); problems are listed by object."""
+        from statesync.sync.verify import verify as verify_store
+
         return verify_store(self.repo, layout.validate_env(env) if env else None, read_data)
 
     def repair(self, read_data: bool = False) -> RepairResult:
