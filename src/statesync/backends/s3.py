@@ -1,8 +1,8 @@
-"""S3 driver (boto3): ``s3://bucket/prefix``.
+"""S3 driver (botocore, the SDK under boto3): ``s3://bucket/prefix``.
 
-Credentials, region and endpoint come from boto3's own chain (profiles,
+Credentials, region and endpoint come from the SDK's own chain (profiles,
 ``AWS_*`` variables, ``AWS_ENDPOINT_URL`` for moto or any S3-compatible
-service). One client per backend; boto3 clients are thread-safe.
+service). One client per backend; botocore clients are thread-safe.
 
 Put modes map to S3 conditional writes: ``CREATE`` sends ``If-None-Match: *``
 and ``Update`` sends ``If-Match: <etag>``, on PutObject for small bodies and
