@@ -5,7 +5,8 @@ time each), so chunks are compressed by worker threads and appended to a pack;
 a full pack (``pack_size``) is hashed and uploaded create-only under its own
 id by the worker that filled it. Small chunks are handed to the workers in
 batches of about :data:`BATCH_BYTES` (one hand-off per batch, not per chunk:
-for a 2 KiB file the hand-off between threads cost more than compressing it).
+for a 2 KiB file the hand-off between threads cost more than compressing it),
+and a worker compresses its batch in one zstd call (:func:`codec.seal_blobs`).
 At most ``workers + 2`` batches are in flight, so memory stays bounded
 whatever the dataset size.
 """
@@ -124,7 +125,11 @@ class PackUploader:
 
     def _work(self, batch: _Batch) -> None:
         try:
-            blobs = [(cid, self._seal(cid, data), len(data)) for cid, data in batch]
+            stored = codec.seal_blobs([data for _, data in batch])
+            blobs = [
+                (cid, self._seal(cid, blob), len(data))
+                for (cid, data), blob in zip(batch, stored, strict=True)
+            ]
             full: list[_Pack] = []
             with self._lock:
                 for cid, blob, size in blobs:
@@ -137,8 +142,8 @@ class PackUploader:
         finally:
             self._slots.release()
 
-    def _seal(self, chunk_id: str, data: bytes) -> bytes:
-        blob = codec.seal_blob(data)
+    def _seal(self, chunk_id: str, blob: bytes) -> bytes:
+        """A compressed chunk as the pack holds it: sealed under ``--encrypt all``."""
         return blob if self._keys is None else self._keys.seal_chunk(chunk_id, blob)
 
     def _upload(self, pack: _Pack) -> None:
