@@ -43,7 +43,7 @@ def test_a_quiet_file_reads_whole_with_its_stat(read: Reader, size: int, tmp_pat
     path = _aged(tmp_path / "f.bin", data)
     got = read(path, "f.bin")
     assert got.value == data
-    assert stable.FileStamp.of(got.st) == stable.FileStamp.of(os.lstat(path))
+    assert stable.file_stamp(got.st) == stable.file_stamp(os.lstat(path))
 
 
 @settings(

@@ -19,10 +19,10 @@ reading it then, that file's content. Applications should write atomically
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import BinaryIO, Generic, NamedTuple, TypeVar
 
 from statesync.errors import TornFile
@@ -43,18 +43,11 @@ RACY_NS = 100_000_000
 _PAUSE = 0.02
 
 
-class FileStamp(NamedTuple):
-    """What must stay the same across a read of one file (a tuple: made 3 times a file)."""
-
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
-    dev: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> FileStamp:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+#: What must stay the same across a read of one file, as one tuple (made 3 times a file:
+#: a C getter, not a Python constructor).
+file_stamp: Callable[[os.stat_result], tuple[int, int, int, int, int]] = operator.attrgetter(
+    "st_size", "st_mtime_ns", "st_ctime_ns", "st_ino", "st_dev"
+)
 
 
 class _Counting:
@@ -75,8 +68,7 @@ class _Counting:
         return int(n or 0)
 
 
-@dataclass(frozen=True)
-class StableRead(Generic[T]):
+class StableRead(NamedTuple, Generic[T]):
     """A value made from one consistent read, and the stat of the file it was read from."""
 
     value: T
@@ -174,8 +166,8 @@ def _until_stable(path: StrPath, once: Callable[[], _Attempt[T]], shown: str) ->
 def _unchanged(
     before: os.stat_result, after: os.stat_result, now: os.stat_result, count: int
 ) -> bool:
-    stamp = FileStamp.of(before)
-    return FileStamp.of(after) == stamp == FileStamp.of(now) and count == stamp.size
+    stamp = file_stamp(before)
+    return file_stamp(after) == stamp == file_stamp(now) and count == before.st_size
 
 
 def _settle(st: os.stat_result) -> None:
