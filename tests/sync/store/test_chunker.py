@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import random
+import subprocess
+import sys
 
 from statesync.sync.store.chunker import Chunker
 from statesync.sync.store.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor
@@ -35,3 +37,19 @@ def test_one_changed_byte_changes_one_chunk_and_an_insert_few() -> None:
     assert len(set(_chunks(bytes(data))) - before) == 1
     inserted = bytes(data[:5_000_000]) + b"inserted" + bytes(data[5_000_000:])
     assert len(set(_chunks(inserted)) - before) <= 3
+
+
+def test_pyfastcdc_is_imported_only_for_a_stream_past_the_minimum_chunk() -> None:
+    code = (
+        "import io, sys\n"
+        "from statesync.sync.store.chunker import Chunker\n"
+        "from statesync.sync.store.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor\n"
+        "c = Chunker(Descriptor('s', 't', CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, 16 << 20))\n"
+        "list(c.chunks(io.BytesIO(b'x' * (CHUNK_MIN - 1))))\n"
+        "print('pyfastcdc' in sys.modules)\n"
+        "list(c.chunks(io.BytesIO(b'x' * (CHUNK_MIN + 1))))\n"
+        "print('pyfastcdc' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]

@@ -7,19 +7,34 @@ uploads about one chunk. Files are read as streams, never mapped whole.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
-
-from pyfastcdc import FastCDC
+from typing import TYPE_CHECKING, BinaryIO
 
 from statesync.sync.store.repo import Descriptor
+
+if TYPE_CHECKING:
+    from pyfastcdc import FastCDC
 
 
 class Chunker:
     """Cuts streams into chunks with the store's parameters. Not thread-safe."""
 
     def __init__(self, desc: Descriptor) -> None:
-        self._cdc = FastCDC(desc.chunk_avg, min_size=desc.chunk_min, max_size=desc.chunk_max)
+        self._desc = desc
+        self._cdc: FastCDC | None = None
         self.min_size = desc.chunk_min
+
+    def _cutter(self) -> FastCDC:
+        """The FastCDC cutter, made (and pyfastcdc imported) for the first stream that needs it.
+
+        Only a stream longer than the minimum chunk is cut: a command that
+        chunks nothing, or only small files, never imports pyfastcdc.
+        """
+        if self._cdc is None:
+            from pyfastcdc import FastCDC
+
+            d = self._desc
+            self._cdc = FastCDC(d.chunk_avg, min_size=d.chunk_min, max_size=d.chunk_max)
+        return self._cdc
 
     def chunks(self, stream: BinaryIO) -> Iterator[bytes]:
         """Yield the chunks of ``stream`` as independent ``bytes`` objects.
@@ -32,7 +47,7 @@ class Chunker:
             if head:
                 yield head
             return
-        for chunk in self._cdc.cut_stream(_Prefixed(head, stream)):
+        for chunk in self._cutter().cut_stream(_Prefixed(head, stream)):
             yield bytes(chunk.data)
 
 
