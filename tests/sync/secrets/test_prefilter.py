@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from statesync.sync.secrets import redaction
 from statesync.sync.secrets.policy import SecretPolicy
-from statesync.sync.secrets.rules import CREDENTIAL_FORMATS, DEFAULT_KEY_ENDINGS
+from statesync.sync.secrets.rules import CREDENTIAL_FORMATS, DEFAULT_KEY_ENDINGS, credential_format
 from tests.fuzzing import fuzz_settings
 from tests.sync.secrets.prefilter_oracle import old_may_hold_secret_keys
 
@@ -219,3 +219,21 @@ def test_every_format_has_a_sample() -> None:
     names = {f.name for f in CREDENTIAL_FORMATS}
     sampled = {f.name for f in CREDENTIAL_FORMATS for v in _SAMPLES if f.pattern.search(v)}
     assert sampled == names
+
+
+# --------------------------------------------------------------------------- the value gate
+
+
+def _every_pattern(value: str) -> str | None:
+    """``credential_format`` without its needle gate: each format's pattern, in order."""
+    return next((f.name for f in CREDENTIAL_FORMATS if f.pattern.search(value)), None)
+
+
+@fuzz_settings(default=200, long=10000)
+@given(st.tuples(_TEXT, st.one_of(st.just(""), _FORMAT_VALUES), _TEXT).map("".join))
+@example("task-0001")  # a needle, no format
+@example("Bearer abcdefghijklmnopqrstuvwxyz")  # (?i:...) over a mixed-case needle
+@example("ACCOUNTKEY=" + "A" * 30)
+@example("\u017fharedAccessKey=" + "a" * 30)  # long s: re folds it to s, str.lower keeps it
+def test_the_needle_gate_never_changes_which_format_a_value_has(value: str) -> None:
+    assert credential_format(value) == _every_pattern(value)
