@@ -62,7 +62,14 @@ from s3count import Counts, Forwarder
 
 PASSPHRASE = "statesync-bench-passphrase"  # bench-only, for throwaway stores
 ENV = "bench"
-MIXED_CASES = ("full_push", "nothing_changed", "one_pct_changed", "restore", "encrypt_all")
+MIXED_CASES = (
+    "full_push",
+    "nothing_changed",
+    "one_pct_changed",
+    "restore",
+    "encrypt_all",
+    "include_secrets",
+)
 SMALL_CASES = ("small_first_push", "small_nothing_changed")
 TIME_FMT = "%e %U %S %M"
 
@@ -153,8 +160,12 @@ class Tool:
         """Create the store (untimed)."""
         raise NotImplementedError
 
-    def push(self, url: str, data: Path, encrypt: bool) -> list[str]:
-        """The command that snapshots ``data`` (run with ``data`` as its working folder)."""
+    def push(self, url: str, data: Path, encrypt: bool, secrets: bool = False) -> list[str]:
+        """The command that snapshots ``data`` (run with ``data`` as its working folder).
+
+        ``secrets``: statesync keeps the secret values, sealed (``--include-secrets``);
+        restic keeps every byte anyway.
+        """
         raise NotImplementedError
 
     def restore(self, url: str, target: Path) -> list[str]:
@@ -183,8 +194,9 @@ class Statesync(Tool):
                 [*keys, "--recipient", "passphrase"], env=env, check=True, capture_output=True
             )
 
-    def push(self, url: str, data: Path, encrypt: bool) -> list[str]:
+    def push(self, url: str, data: Path, encrypt: bool, secrets: bool = False) -> list[str]:
         extra = ["--encrypt", "all"] if encrypt else []
+        extra += ["--include-secrets"] if secrets else []
         return [*self.exe, "--store", url, "-q", "push", str(data), "--env", ENV, *extra]
 
     def restore(self, url: str, target: Path) -> list[str]:
@@ -205,7 +217,7 @@ class Restic(Tool):
             [self.exe, "-r", repo, "init", "-q"], env=self.env(tag), check=True, capture_output=True
         )
 
-    def push(self, repo: str, data: Path, encrypt: bool) -> list[str]:
+    def push(self, repo: str, data: Path, encrypt: bool, secrets: bool = False) -> list[str]:
         return [
             self.exe,
             "-r",
@@ -239,6 +251,27 @@ def small_dataset(root: Path, count: int, size: int) -> dict[str, Any]:
         path.write_bytes(doc)
         total += len(doc)
     return {"files": count, "bytes": total}
+
+
+def plant_secrets(root: Path, seed: int) -> int:
+    """Give every JSON document under ``root`` a credential as its first key; how many got one.
+
+    ``{"api_key": "sk-bench-<32 hex>", ...``: a key the default secret pattern
+    names, with a different random value in each document.
+    """
+    import random
+
+    rng = random.Random(f"statesync-bench-secrets:{seed}")
+    planted = 0
+    for path in sorted(root.rglob("*.json")):
+        body = path.read_bytes()
+        if body.startswith(b"{") and body[1:].lstrip()[:1] == b'"':  # an object with a key
+            value = f"sk-bench-{rng.getrandbits(128):032x}"
+            path.write_bytes(b'{"api_key": "' + value.encode() + b'", ' + body[1:])
+            planted += 1
+    if not planted:
+        raise BenchError(f"{root}: no JSON document to plant a secret in")
+    return planted
 
 
 def ensure_restic(install: bool) -> str:
@@ -300,7 +333,36 @@ def round_mixed(
     out["encrypt_all"]["statesync"] = run
     out["encrypt_all"]["restic"] = out["full_push"]["restic"]
     bl.log(f"{be.name} r{r} encrypt_all        statesync {run.wall:6.2f} s  {run.cpu:6.2f} CPU s")
+    out["include_secrets"] = round_secrets(be, order, base, work, seed)
     shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def round_secrets(
+    be: Backend, order: list[Tool], base: Path, work: Path, seed: int
+) -> dict[str, Run]:
+    """Full push of the mixed dataset with a credential in every JSON document.
+
+    statesync pushes it with ``--include-secrets`` into a store with a key
+    (each secret value sealed, the rest stored as for a plain push); restic backs
+    up the same copy into a fresh repository. Afterwards statesync's snapshot is
+    pulled (untimed) and checked byte for byte: the secrets come back as written.
+    """
+    data = work / "data-sec"
+    shutil.copytree(base, data, symlinks=True)
+    plant_secrets(data, seed)
+    tag = f"{work.name}-sec"
+    out: dict[str, Run] = {}
+    for t in order:
+        url = be.urls(tag)[0 if t.name == "statesync" else 1]
+        t.init(url, tag, True)
+        cmd = t.push(url, data, False, secrets=True)
+        out[t.name] = run = be.measure(cmd, t.env(tag), data, url)
+        bl.log(f"{be.name} {work.name} include_secrets {t.name} {run.wall:.2f} s {run.cpu:.2f} CPU")
+        if t.name == "statesync":
+            target = work / "restore-sec"
+            subprocess.run(t.restore(url, target), env=t.env(tag), check=True, capture_output=True)
+            check_restore("statesync --include-secrets", target, data, bl.tree_digests(data))
     return out
 
 
