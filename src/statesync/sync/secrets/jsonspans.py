@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import json.decoder
+import json.scanner
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 #: json's own string scanner (C-accelerated): exactly the strings json.loads accepts.
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WS = re.compile(r"[ \t\n\r]*")
+#: An object key with no escape and no control character (what json's scanner would
+#: return as it is), its colon and the blanks around it, in one match; any other
+#: key goes through json's scanner.
+_PLAIN_KEY = re.compile(r'"([^"\\\x00-\x1f]*)"[ \t\n\r]*:[ \t\n\r]*')
+#: After a value inside a container: blanks, then a comma and the blanks after it,
+#: or a closing bracket.
+_AFTER = re.compile(r"[ \t\n\r]*(?:(,)[ \t\n\r]*|([\]}]))")
 # json's C scanner accepts ASCII digits only (its pure-Python twin's \d is wider).
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -40,7 +48,7 @@ _LITERALS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     """A JSON container being scanned."""
 
@@ -93,30 +101,37 @@ def json_scan(text: str) -> Iterator[Scanned]:
             string, null, start, pos = _json_scalar(text, pos)
             yield pointer, key, start, pos, string, null
         while True:  # after a value: a comma, a closing bracket, or the end
-            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
             if not stack:
+                pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
                 if pos != len(text):
                     raise json.JSONDecodeError("Extra data", text, pos)
                 return
             top = stack[-1]
-            c = text[pos : pos + 1]
-            if c == ",":
+            after = _AFTER.match(text, pos)
+            if after is None:
+                pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            if after.group(1):
                 top.count += 1
-                pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+                pos = after.end()
                 if top.kind == "{":
                     pointer, key, pos = _json_key(text, pos, top)
                 else:
                     pointer, key = f"{top.pointer}/{top.count}", None
                 break
-            if c != ("}" if top.kind == "{" else "]"):
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            if after.group(2) != ("}" if top.kind == "{" else "]"):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, after.start(2))
             stack.pop()
-            pos += 1
+            pos = after.end()
             yield top.pointer, top.key, top.start, pos, None, False
 
 
 def _json_key(text: str, pos: int, obj: _Open) -> tuple[str, str, int]:
     """Scan ``"key" :`` at ``pos``; return the value's pointer, the key, the value's position."""
+    plain = _PLAIN_KEY.match(text, pos)
+    if plain is not None:
+        key = plain.group(1)
+        return jsonpointer.join(obj.pointer, key), key, plain.end()
     if not text.startswith('"', pos):
         raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
     key, pos = _scanstring(text, pos + 1, True)
@@ -145,16 +160,184 @@ def _json_scalar(text: str, pos: int) -> tuple[str | None, bool, int, int]:
 
 
 def json_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
-    """The secret value nodes of a JSON text."""
+    """The secret value nodes of a JSON text (outermost first wins: see ``docnodes.outermost``).
+
+    A valid text is parsed by json's C parser, which tells which values are
+    secret (:class:`_Finder`); the text is then walked only down to those
+    values, every other value skipped by json's C scanner (:class:`_Reach`). A
+    text json refuses, one with a repeated key in an object, or one that nests
+    past :data:`MAX_DEPTH`, is scanned value by value (:func:`_scanned_secret_nodes`),
+    which refuses or limits it as it always did. After ``outermost`` both ways
+    give the same nodes (tests/sync/secrets/test_jsonscan.py).
+    """
+    try:
+        doc = json.loads(text, object_pairs_hook=_unique_members)
+        wanted = _Finder(policy).paths(doc)
+    except (ValueError, RecursionError, _Fallback):
+        return _scanned_secret_nodes(text, policy)
+    if not wanted:
+        return []
+    through = {path[:i] for path in wanted for i in range(len(path))}
+    out: list[Node] = []
+    start = _WS.match(text, 0).end()  # type: ignore[union-attr]
+    _Reach(text, policy, wanted, through, out).value(start, (), "", None)
+    return out
+
+
+def _scanned_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
+    """:func:`json_secret_nodes` by scanning every value (raises where ``json.loads`` would)."""
     out = []
     for scanned in json_scan(text):
         _, key, _, _, string, null = scanned
-        if null:
-            continue
-        by_key = key is not None and policy.is_secret_key(key)
-        if by_key or (string is not None and policy.is_secret_value(string)):
+        if _is_secret(key, string, null, policy):
             out.append(Node(*scanned))
     return out
+
+
+def _is_secret(key: Any, string: str | None, null: bool, policy: KeyPolicy) -> bool:
+    """A value is secret if it is not null and its key is, or it is a credential string."""
+    if null:
+        return False
+    return (key is not None and policy.is_secret_key(key)) or (
+        string is not None and policy.is_secret_value(string)
+    )
+
+
+class _Fallback(Exception):
+    """The parsed document cannot stand in for the text: scan the text instead."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object as a dict; :class:`_Fallback` if a key repeats (a dict would keep one)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _Fallback
+    return members
+
+
+_Path = tuple[str | int, ...]
+
+
+class _Finder:
+    """The paths (keys and indexes) of every secret value of a parsed document."""
+
+    def __init__(self, policy: KeyPolicy) -> None:
+        self.policy = policy
+        self.keys: dict[str, bool] = {}
+        self.found: set[_Path] = set()
+        self.path: list[str | int] = []
+
+    def paths(self, doc: Any) -> set[_Path]:
+        """The secret paths; :class:`_Fallback` past :data:`MAX_DEPTH` (the scan refuses that)."""
+        if doc is not None and isinstance(doc, str) and self.policy.is_secret_value(doc):
+            self.found.add(())
+        self._inside(doc)
+        return self.found
+
+    def _inside(self, value: Any) -> None:
+        if type(value) is dict:
+            members: Iterable[tuple[Any, Any]] = value.items()
+        elif type(value) is list:
+            members = enumerate(value)
+        else:
+            return
+        if len(self.path) >= MAX_DEPTH:
+            raise _Fallback
+        keys, policy, path = self.keys, self.policy, self.path
+        is_dict = type(value) is dict
+        for key, item in members:
+            if item is None:
+                continue
+            secret = False
+            if is_dict:
+                secret = keys.get(key)  # type: ignore[assignment]
+                if secret is None:
+                    secret = keys[key] = policy.is_secret_key(key)
+            if not secret and type(item) is str:
+                secret = policy.is_secret_value(item)
+            path.append(key)
+            if secret:
+                self.found.add(tuple(path))
+            if type(item) is dict or type(item) is list:
+                self._inside(item)
+            path.pop()
+
+
+#: json's own scanner of one value from a position (C-accelerated): skips what holds no secret.
+_scan_value: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+class _Reach:
+    """Walks a valid JSON text down to the wanted paths, skipping every other value whole."""
+
+    def __init__(
+        self, text: str, policy: KeyPolicy, wanted: set[_Path], through: set[_Path], out: list[Node]
+    ) -> None:
+        self.text, self.policy, self.wanted, self.through, self.out = (
+            text,
+            policy,
+            wanted,
+            through,
+            out,
+        )
+
+    def value(self, pos: int, path: _Path, pointer: str, key: Any) -> int:
+        """Record the value at ``pos`` if it is secret, else go into it if it leads to one."""
+        text = self.text
+        if path in self.wanted:
+            value, end = _scan_value(text, pos)
+            string = value if isinstance(value, str) else None
+            if _is_secret(key, string, value is None, self.policy):  # as the finder found it
+                self.out.append(Node(pointer, key, pos, end, string, False))
+                return end
+        if path not in self.through or text[pos] not in "{[":
+            return int(_scan_value(text, pos)[1])
+        return (
+            self._members(pos, path, pointer)
+            if text[pos] == "{"
+            else self._items(pos, path, pointer)
+        )
+
+    def _members(self, pos: int, path: _Path, pointer: str) -> int:
+        text = self.text
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if text.startswith("}", pos):
+            return pos + 1
+        while True:
+            key, pos = _member_key(text, pos)
+            pos = self.value(pos, (*path, key), jsonpointer.join(pointer, key), key)
+            after = _AFTER.match(text, pos)
+            assert after is not None  # the text is valid JSON
+            if not after.group(1):
+                return after.end()
+            pos = after.end()
+
+    def _items(self, pos: int, path: _Path, pointer: str) -> int:
+        text = self.text
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if text.startswith("]", pos):
+            return pos + 1
+        index = 0
+        while True:
+            pos = self.value(pos, (*path, index), f"{pointer}/{index}", None)
+            after = _AFTER.match(text, pos)
+            assert after is not None  # the text is valid JSON
+            if not after.group(1):
+                return after.end()
+            pos = after.end()
+            index += 1
+
+
+def _member_key(text: str, pos: int) -> tuple[str, int]:
+    """The key at ``pos`` of a valid object and the position of its value."""
+    plain = _PLAIN_KEY.match(text, pos)
+    if plain is not None:
+        return plain.group(1), plain.end()
+    key, pos = _scanstring(text, pos + 1, True)
+    colon = _WS.match(text, pos).end()  # type: ignore[union-attr]
+    return key, _WS.match(text, colon + 1).end()  # type: ignore[union-attr]
 
 
 def json_depth_check(text: str) -> None:
