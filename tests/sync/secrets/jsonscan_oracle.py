@@ -22,9 +22,6 @@ _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstri
 _WS = re.compile(r"[ \t\n\r]*")
 # json's C scanner accepts ASCII digits only (its pure-Python twin's \d is wider).
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[\[\]{}]")
-_DEPTH = {"[": 1, "{": 1, "]": -1, "}": -1}
 _LITERALS = (
     ("null", "null"),
     ("true", "other"),
