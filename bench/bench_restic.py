@@ -21,7 +21,10 @@ What it does (all figures come from this run; nothing is hard-coded):
      change); restore into an empty folder (checked byte for byte against the
      source); ``--encrypt all`` full push (statesync only, into its own store:
      restic always encrypts, so it is compared with restic's full push of the
-     same round); small files: first push and nothing changed.
+     same round); ``--include-secrets`` full push of a copy with a credential
+     planted in every JSON document (each tool into a fresh store; statesync's
+     snapshot then pulled, untimed, and checked byte for byte); small files:
+     first push and nothing changed.
    Each command runs under GNU ``/usr/bin/time``: CPU seconds are the user+sys of
    that command and everything it waited for, peak RSS its ``ru_maxrss`` (time
    forks the command, so the bench's own memory is not carried into it).
