@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,13 @@ def store_bytes(backend: Any) -> bytes:
         except zstandard.ZstdError:
             pass
     return b"\n".join(blobs)
+
+
+def child_output(code: str) -> str:
+    """The stripped stdout of ``code`` run by a fresh interpreter (asserting it exits 0).
+
+    For what only a new process shows: which modules a command imports.
+    """
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()

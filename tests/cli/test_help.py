@@ -18,6 +18,7 @@ from statesync.cli.helptext import EXIT_CODES, walk
 from statesync.cli.main import main
 from statesync.cli.parser import build
 from statesync.version import __version__
+from tests.helpers import child_output
 
 PARSERS = dict(walk(build()))
 COMMANDS = list(PARSERS)
@@ -127,6 +128,4 @@ def test_help_imports_nothing_heavy() -> None:
         " 'uvicorn', 'cryptography', 'zstandard', 'statesync.api')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert child_output(code).splitlines()[-1] == "[]"

@@ -8,7 +8,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from statesync.api import Store
 from statesync.errors import UsageError
 from statesync.server import tokens as tokens_mod
+from tests.helpers import child_output
 from tests.server.serving import add_token, cli, ok, serving
 
 
@@ -147,6 +147,4 @@ def test_the_http_stack_is_imported_only_to_serve() -> None:
         "heavy = ('starlette', 'uvicorn', 'prometheus_client', 'jinja2')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert child_output(probe).splitlines()[-1] == "[]"

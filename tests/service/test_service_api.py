@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from statesync import api
 from statesync.cli import main
 from statesync.service import Event, Service, WatchOptions, watch
-from tests.helpers import write
+from tests.helpers import child_output, write
 from tests.service.watchproc import wait_until
 
 
@@ -88,6 +87,4 @@ def test_api_and_help_import_no_service_dependencies() -> None:
         "bad = [m for m in ('watchdog', 'prometheus_client') if m in sys.modules]\n"
         "print(bad)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert child_output(code) == "[]"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 import random
-import subprocess
-import sys
 
 from statesync.sync.store.chunker import Chunker
 from statesync.sync.store.repo import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, Descriptor
+from tests.helpers import child_output
 
 DESC = Descriptor("s", "t", CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, 16 << 20)
 
@@ -50,6 +49,4 @@ def test_pyfastcdc_is_imported_only_for_a_stream_past_the_minimum_chunk() -> Non
         "list(c.chunks(io.BytesIO(b'x' * (CHUNK_MIN + 1))))\n"
         "print('pyfastcdc' in sys.modules)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["False", "True"]
+    assert child_output(code).split() == ["False", "True"]
