@@ -229,7 +229,7 @@ class _Finder:
 
     def paths(self, doc: Any) -> set[_Path]:
         """The secret paths; :class:`_Fallback` past :data:`MAX_DEPTH` (the scan refuses that)."""
-        if doc is not None and isinstance(doc, str) and self.policy.is_secret_value(doc):
+        if isinstance(doc, str) and self.policy.is_secret_value(doc):
             self.found.add(())
         self._inside(doc)
         return self.found
@@ -275,13 +275,11 @@ class _Reach:
     def __init__(
         self, text: str, policy: KeyPolicy, wanted: set[_Path], through: set[_Path], out: list[Node]
     ) -> None:
-        self.text, self.policy, self.wanted, self.through, self.out = (
-            text,
-            policy,
-            wanted,
-            through,
-            out,
-        )
+        self.text = text
+        self.policy = policy
+        self.wanted = wanted  # the paths of the secret values
+        self.through = through  # the paths of the containers that hold them
+        self.out = out
 
     def value(self, pos: int, path: _Path, pointer: str, key: Any) -> int:
         """Record the value at ``pos`` if it is secret, else go into it if it leads to one."""
