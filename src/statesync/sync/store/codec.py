@@ -91,9 +91,9 @@ def seal_blobs(chunks: Sequence[bytes | memoryview]) -> list[bytes]:
 
     One call releases the GIL once for the whole batch. Compressed one at a
     time, a 2 KiB chunk released and took back the GIL per chunk, and the
-    thread reading the files lost it to the compressing one each time: a
-    first push of 20,000 small files spent a third of its time on that
-    hand-off (docs/BENCHMARKS.md). What zstd cannot take in one call (a single
+    thread reading the files lost it to the compressing one each time: one
+    call per batch made a first push of 20,000 small files a quarter faster
+    (docs/BENCHMARKS.md). What zstd cannot take in one call (a single
     chunk, an empty one, a backend without the call) is compressed chunk by chunk.
     """
     if len(chunks) > 1 and all(len(c) for c in chunks):
