@@ -13,10 +13,12 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from statesync.errors import DocumentLimit
+from statesync.sync.secrets import jsonspans
 from statesync.sync.secrets.docnodes import Node, outermost
 from statesync.sync.secrets.jsonspans import json_scan, json_secret_nodes
 from statesync.sync.secrets.policy import SecretPolicy
@@ -171,3 +173,20 @@ def test_the_secret_nodes_are_those_the_full_scan_finds(
     _same_secrets(text)
     at = data.draw(st.integers(0, len(text)))
     _same_secrets(text[:at] + data.draw(_CHARS) + text[at:])
+
+
+def test_a_text_longer_than_parse_whole_is_scanned_not_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = '{"a": [1, {"password": "x"}], "b": "' + _CREDENTIAL + '"}'
+    want = outermost(_old_secret_nodes(text))
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("parsed whole")
+
+    monkeypatch.setattr(jsonspans, "PARSE_WHOLE", len(text) - 1)
+    monkeypatch.setattr(json, "loads", refuse)
+    assert outermost(json_secret_nodes(text, _POLICY)) == want
+    monkeypatch.setattr(jsonspans, "PARSE_WHOLE", len(text))
+    with pytest.raises(AssertionError, match="parsed whole"):
+        json_secret_nodes(text, _POLICY)
