@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".emulators"
 AZURITE_BIN = WORK / "node_modules" / ".bin" / "azurite-blob"
+#: The package.json and package-lock.json that pin Azurite and its dependencies.
+AZURITE_LOCK = ROOT / "scripts" / "azurite"
 AZURITE_ACCOUNT = "devstoreaccount1"
 # The well-known Azurite development key (public; documented by Microsoft).
 AZURITE_KEY = (
@@ -64,16 +66,24 @@ def free_port() -> int:
 
 
 def ensure_azurite() -> None:
-    """Install Azurite 3 into .emulators/ with npm unless it is already there."""
+    """Install Azurite into .emulators/ with npm unless it is already there.
+
+    ``npm ci`` installs exactly the versions in ``scripts/azurite/package-lock.json``
+    (Azurite 3.35.0 and every dependency): a plain ``npm install azurite@3`` takes
+    whatever is newest that day, and on 2026-12-04 that was a mysql2 needing a
+    sql-escaper the registry did not have, so the install failed.
+    """
     if AZURITE_BIN.exists():
         return
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("emulators: npm is needed to install Azurite but is not on PATH")
     WORK.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(AZURITE_LOCK / name, WORK / name)
     print("emulators: installing Azurite with npm into .emulators/ ...", file=sys.stderr)
     subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(WORK), "azurite@3"],
+        [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(WORK)],
         check=True,
         stdout=subprocess.DEVNULL,
     )
