@@ -182,7 +182,7 @@ def json_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
     try:
         doc = json.loads(text, object_pairs_hook=_unique_members)
         wanted = _Finder(policy).paths(doc)
-    except (ValueError, RecursionError, _Fallback):
+    except (ValueError, RecursionError):  # refused, a repeated key, too deep: scan the text
         return _scanned_secret_nodes(text, policy)
     if not wanted:
         return []
@@ -212,15 +212,11 @@ def _is_secret(key: Any, string: str | None, null: bool, policy: KeyPolicy) -> b
     )
 
 
-class _Fallback(Exception):
-    """The parsed document cannot stand in for the text: scan the text instead."""
-
-
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object as a dict; :class:`_Fallback` if a key repeats (a dict would keep one)."""
+    """An object as a dict; ``ValueError`` if a key repeats (a dict would keep one only)."""
     members = dict(pairs)
     if len(members) != len(pairs):
-        raise _Fallback
+        raise ValueError("a repeated key: the text is scanned instead")
     return members
 
 
@@ -237,7 +233,7 @@ class _Finder:
         self.path: list[str | int] = []
 
     def paths(self, doc: Any) -> set[_Path]:
-        """The secret paths; :class:`_Fallback` past :data:`MAX_DEPTH` (the scan refuses that)."""
+        """The secret paths; ``ValueError`` past :data:`MAX_DEPTH` (the scan refuses that)."""
         if isinstance(doc, str) and self.policy.is_secret_value(doc):
             self.found.add(())
         self._inside(doc)
@@ -251,7 +247,7 @@ class _Finder:
         else:
             return
         if len(self.path) >= MAX_DEPTH:
-            raise _Fallback
+            raise ValueError("nested too deep: the text is scanned instead")
         keys, policy, path = self.keys, self.policy, self.path
         is_dict = type(value) is dict
         for key, item in members:
