@@ -92,7 +92,8 @@ def json_scan(text: str) -> Iterator[Scanned]:
                 pos += 1
                 yield top.pointer, top.key, top.start, pos, None, False
             elif c == "{":
-                pointer, key, pos = _json_key(text, pos, stack[-1])
+                key, pos = _json_key(text, pos)
+                pointer = jsonpointer.join(stack[-1].pointer, key)
                 continue
             else:
                 pointer, key = f"{pointer}/0", None
@@ -115,7 +116,8 @@ def json_scan(text: str) -> Iterator[Scanned]:
                 top.count += 1
                 pos = after.end()
                 if top.kind == "{":
-                    pointer, key, pos = _json_key(text, pos, top)
+                    key, pos = _json_key(text, pos)
+                    pointer = jsonpointer.join(top.pointer, key)
                 else:
                     pointer, key = f"{top.pointer}/{top.count}", None
                 break
@@ -126,20 +128,18 @@ def json_scan(text: str) -> Iterator[Scanned]:
             yield top.pointer, top.key, top.start, pos, None, False
 
 
-def _json_key(text: str, pos: int, obj: _Open) -> tuple[str, str, int]:
-    """Scan ``"key" :`` at ``pos``; return the value's pointer, the key, the value's position."""
+def _json_key(text: str, pos: int) -> tuple[str, int]:
+    """Scan ``"key" :`` at ``pos``; return the key and the position of its value."""
     plain = _PLAIN_KEY.match(text, pos)
     if plain is not None:
-        key = plain.group(1)
-        return jsonpointer.join(obj.pointer, key), key, plain.end()
+        return plain.group(1), plain.end()
     if not text.startswith('"', pos):
         raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
     key, pos = _scanstring(text, pos + 1, True)
     pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
     if not text.startswith(":", pos):
         raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
-    pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
-    return jsonpointer.join(obj.pointer, key), key, pos
+    return key, _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
 
 
 def _json_scalar(text: str, pos: int) -> tuple[str | None, bool, int, int]:
@@ -189,7 +189,7 @@ def json_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
     through = {path[:i] for path in wanted for i in range(len(path))}
     out: list[Node] = []
     start = _WS.match(text, 0).end()  # type: ignore[union-attr]
-    _Reach(text, policy, wanted, through, out).value(start, (), "", None)
+    _Reach(text, wanted, through, out).value(start, (), "", None)
     return out
 
 
@@ -277,11 +277,8 @@ _scan_value: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
 class _Reach:
     """Walks a valid JSON text down to the wanted paths, skipping every other value whole."""
 
-    def __init__(
-        self, text: str, policy: KeyPolicy, wanted: set[_Path], through: set[_Path], out: list[Node]
-    ) -> None:
+    def __init__(self, text: str, wanted: set[_Path], through: set[_Path], out: list[Node]) -> None:
         self.text = text
-        self.policy = policy
         self.wanted = wanted  # the paths of the secret values
         self.through = through  # the paths of the containers that hold them
         self.out = out
@@ -289,12 +286,10 @@ class _Reach:
     def value(self, pos: int, path: _Path, pointer: str, key: Any) -> int:
         """Record the value at ``pos`` if it is secret, else go into it if it leads to one."""
         text = self.text
-        if path in self.wanted:
+        if path in self.wanted:  # a secret value, as the finder decided (keys are unique)
             value, end = _scan_value(text, pos)
-            string = value if isinstance(value, str) else None
-            if _is_secret(key, string, value is None, self.policy):  # as the finder found it
-                self.out.append(Node(pointer, key, pos, end, string, False))
-                return end
+            self.out.append(Node(pointer, key, pos, end, value if isinstance(value, str) else None))
+            return end
         if path not in self.through or text[pos] not in "{[":
             return int(_scan_value(text, pos)[1])
         return (
@@ -309,7 +304,7 @@ class _Reach:
         if text.startswith("}", pos):
             return pos + 1
         while True:
-            key, pos = _member_key(text, pos)
+            key, pos = _json_key(text, pos)
             pos = self.value(pos, (*path, key), jsonpointer.join(pointer, key), key)
             after = _AFTER.match(text, pos)
             assert after is not None  # the text is valid JSON
@@ -331,16 +326,6 @@ class _Reach:
                 return after.end()
             pos = after.end()
             index += 1
-
-
-def _member_key(text: str, pos: int) -> tuple[str, int]:
-    """The key at ``pos`` of a valid object and the position of its value."""
-    plain = _PLAIN_KEY.match(text, pos)
-    if plain is not None:
-        return plain.group(1), plain.end()
-    key, pos = _scanstring(text, pos + 1, True)
-    colon = _WS.match(text, pos).end()  # type: ignore[union-attr]
-    return key, _WS.match(text, colon + 1).end()  # type: ignore[union-attr]
 
 
 def json_depth_check(text: str) -> None:
