@@ -186,7 +186,116 @@ def test_a_text_longer_than_parse_whole_is_scanned_not_parsed(
 
     monkeypatch.setattr(jsonspans, "PARSE_WHOLE", len(text) - 1)
     monkeypatch.setattr(json, "loads", refuse)
+    monkeypatch.setattr(jsonspans, "_scan_value", refuse)  # the walks' C scanner
     assert outermost(json_secret_nodes(text, _POLICY)) == want
     monkeypatch.setattr(jsonspans, "PARSE_WHOLE", len(text))
-    with pytest.raises(AssertionError, match="parsed whole"):
-        json_secret_nodes(text, _POLICY)
+    for way in (text, text.replace("x", "é")):  # the hits' walk, then (not ASCII) the parse
+        with pytest.raises(AssertionError, match="parsed whole"):
+            json_secret_nodes(way, _POLICY)
+
+
+# --------------------------------------------------------------------------- the hits' walk
+
+_HIT_KEYS = st.one_of(
+    st.sampled_from(
+        [
+            *("password", "passwd", "pass", "my pass", "pwd", "secret", "token", "tokens"),
+            *("max_tokens", "credentials", "creds", "authorization", "apikey", "api_key"),
+            *("apiKey", "x-api-key", "API.Key", "privkey", "connection_string", "connstr"),
+            *("conn_str", "key", "monkey", "secret_value", "private_foo_key", "passwordx"),
+            *("pass\nword", "token\t", "token-", 'to"ken', "tok\\en", "token\\", "session_key"),
+            *("a/b~c", "x", "TOKEN", "Api_Key_"),
+        ]
+    ),
+    st.lists(
+        st.sampled_from([*"ab_-. /", "key", "token", "pass", "\n", '"', "\\"]), max_size=4
+    ).map("".join),
+)
+_HIT_CREDENTIALS = st.sampled_from(
+    [
+        *("AKIA" + "B" * 16, "ghp_" + "b" * 36, "glpat-" + "c" * 20, "xoxb-" + "1" * 10),
+        *("hooks.slack.com/services/" + "A" * 20, "sk_live_" + "a" * 10, "AIza" + "d" * 35),
+        *(_CREDENTIAL, "npm_" + "e" * 36, "-----BEGIN RSA PRIVATE KEY-----\nabc"),
+        *("Bearer " + "f" * 16, "Bearer\t" + "f" * 16, "https://user:pw@host"),
+        *("eyJ" + "g" * 8 + ".eyJ" + "h" * 8 + "." + "i" * 8, "AccountKey=" + "j" * 20),
+        *("SharedAccessKey=" + "k" * 20, "say " + _CREDENTIAL + " here", 'q"' + _CREDENTIAL),
+        *("back\\slash ghp_" + "b" * 36, "AKIA" + "B" * 15, "sk-short", "https://host/x"),
+    ]
+)
+_HIT_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(st.sampled_from([*'ab :,{}[]"\\\n\t']), max_size=6),
+    _HIT_CREDENTIALS,
+)
+_HIT_VALUES = st.recursive(
+    _HIT_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(st.tuples(_HIT_KEYS, inner), max_size=4).map(_Object),
+    ),
+    max_leaves=24,
+)
+
+
+@fuzz_settings(default=300, long=20000)
+@given(_HIT_VALUES, _LAYOUTS, st.data())
+@example(value=None, layout={}, data=None)
+def test_the_hits_walk_finds_what_the_full_scan_finds(
+    value: Any, layout: dict[str, Any], data: Any
+) -> None:
+    """ASCII texts without ``\\u``: the walk into the containers holding a hit is exact."""
+    if data is None:  # a hit in a key, in a value, nowhere; a repeated key; a tight nest
+        for text in (
+            '{"a": {"b": [1, {"api_key": 2}]}, "c": [3]}',
+            '{"a": [{"x": "' + _CREDENTIAL + '"}], "b": {"c": {}}}',
+            '{"tokens": {"max_tokens": 1}, "a": []}',
+            '{"a": {"password": "x"}, "a": 1, "a": {"token": null}}',
+            '[[["ghp_' + "b" * 36 + '"]]]',
+            '{"token": {"a": [1]}, "b": "sk-short"} ',
+        ):
+            _same_hits(text)
+        return
+    text = _dump(value, layout)
+    _same_hits(text)
+    at = data.draw(st.integers(0, len(text)))
+    _same_secrets(text[:at] + data.draw(_CHARS) + text[at:])
+
+
+def _same_hits(text: str) -> None:
+    """The walk is taken for ``text`` (a valid container) and finds what the full scan finds."""
+    raw = text.encode()
+    hits = _POLICY.secret_hits(raw)
+    if hits is None:  # an escaped backslash before "u" or "/" looks like those escapes
+        assert "\\u" in text or "\\/" in text, text
+        return _same_secrets(text)
+    walked = jsonspans._HitWalk(text, hits, _POLICY).nodes(raw)
+    want = outermost(_old_secret_nodes(text))
+    if text.lstrip().startswith(("{", "[")):
+        assert walked is not None, text
+        assert outermost(walked) == want, text
+    else:
+        assert walked is None  # a scalar: the full scan judges it
+    _same_secrets(text)
+
+
+def test_a_text_nested_past_the_limit_is_left_to_the_full_scan() -> None:
+    for text in (
+        '{"token": ' * 257 + "1" + "}" * 257,
+        '[{"api_key": "x"}, ' + "[" * 257 + "]" * 257 + "]",
+        '["[[[[", ' + "[" * 255 + "]" * 255 + "]",  # brackets in a string do not nest
+    ):
+        _same_secrets(text)
+
+
+@fuzz_settings(default=200, long=5000)
+@given(_HIT_VALUES, _LAYOUTS)
+def test_nesting_is_the_depth_of_the_brackets_outside_strings(
+    value: Any, layout: dict[str, Any]
+) -> None:
+    text = _dump(value, layout)
+    containers = [s[0] for s in old_json_scan(text) if text[s[2]] in "{["]
+    want = max((len(pointer.split("/")) for pointer in containers), default=0)
+    assert jsonspans._nesting(text.encode()) == want, text

@@ -67,7 +67,7 @@ class JsonLocator:
     def locate(self, data: bytes, policy: KeyPolicy) -> list[Span]:
         check_size(data)
         text = data.decode("utf-8")
-        return to_spans(text, outermost(json_secret_nodes(text, policy)))
+        return to_spans(text, outermost(json_secret_nodes(text, policy, data)))
 
     def at(self, data: bytes, pointers: set[str]) -> list[Span]:
         """Spans of the values at ``pointers`` (every occurrence of a duplicate key)."""

@@ -8,6 +8,7 @@ keys, ``NaN``, ``1e400``...); nesting past :data:`MAX_DEPTH` raises
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import json.decoder
@@ -165,20 +166,33 @@ def _json_scalar(text: str, pos: int) -> tuple[str | None, bool, int, int]:
 PARSE_WHOLE = 8 * 1024 * 1024
 
 
-def json_secret_nodes(text: str, policy: KeyPolicy) -> list[Node]:
+def json_secret_nodes(text: str, policy: KeyPolicy, data: bytes | None = None) -> list[Node]:
     """The secret value nodes of a JSON text (outermost first wins: see ``docnodes.outermost``).
 
-    A valid text of at most :data:`PARSE_WHOLE` characters is parsed by json's
-    C parser, which tells which values are secret (:class:`_Finder`); the text
-    is then walked only down to those values, every other value skipped by
-    json's C scanner (:class:`_Reach`). A longer text, one json refuses, one
-    with a repeated key in an object, or one that nests past :data:`MAX_DEPTH`,
-    is scanned value by value (:func:`_scanned_secret_nodes`), which refuses or
-    limits it as it always did. After ``outermost`` both ways
-    give the same nodes (tests/sync/secrets/test_jsonscan.py).
+    ``data``: the text's UTF-8 bytes, if the caller has them. Three ways, each
+    giving the same nodes after ``outermost`` (tests/sync/secrets/test_jsonscan.py):
+
+    - an ASCII text of at most :data:`PARSE_WHOLE` characters whose offsets
+      the policy can point at (``secret_hits``) is walked into the
+      containers that hold such an offset only (:class:`_HitWalk`);
+    - another valid text that long is parsed by json's C parser, which tells
+      which values are secret (:class:`_Finder`); the text is then walked
+      only down to those values (:class:`_Reach`);
+    - a longer text, one json refuses, one with a repeated key in an object
+      (in the second way only) or one that nests past :data:`MAX_DEPTH` is
+      scanned value by value (:func:`_scanned_secret_nodes`), which refuses
+      or limits it as it always did.
+
+    In the first two ways every value not walked is skipped by json's C scanner.
     """
     if len(text) > PARSE_WHOLE:
         return _scanned_secret_nodes(text, policy)
+    if text.isascii():
+        raw = text.encode() if data is None else data
+        hits = policy.secret_hits(raw)
+        if hits is not None:
+            nodes = _HitWalk(text, hits, policy).nodes(raw)
+            return _scanned_secret_nodes(text, policy) if nodes is None else nodes
     try:
         doc = json.loads(text, object_pairs_hook=_unique_members)
         wanted = _Finder(policy).paths(doc)
@@ -326,6 +340,103 @@ class _Reach:
                 return after.end()
             pos = after.end()
             index += 1
+
+
+class _HitWalk:
+    """Walks a JSON text into the containers that hold a hit (``KeyPolicy.secret_hits``).
+
+    In a container walked, every member is judged as the full scan judges it
+    (:func:`_is_secret`); a container member under a secret key is one node,
+    and one that holds no hit is skipped whole by json's C scanner, as the
+    hits promise it holds nothing secret. Only the root is walked without
+    being scanned first (one which holds a hit is scanned, then walked).
+    """
+
+    def __init__(self, text: str, hits: list[int], policy: KeyPolicy) -> None:
+        self.text = text
+        self.hits = hits
+        self.policy = policy
+        self.out: list[Node] = []
+
+    def nodes(self, data: bytes) -> list[Node] | None:
+        """The secret nodes; None if the text is not valid JSON, nests too deep or is a scalar.
+
+        ``data`` is the text as bytes. None leaves the answer to the full scan
+        (:func:`_scanned_secret_nodes`), which refuses or limits the text.
+        """
+        text = self.text
+        openers = text.count("{") + text.count("[")
+        if openers > MAX_DEPTH and _nesting(data) > MAX_DEPTH:
+            return None
+        pos = _WS.match(text, 0).end()  # type: ignore[union-attr]
+        try:
+            if not text.startswith(("{", "["), pos):
+                return None
+            end = self._walk(pos, "") if self.hits else int(_scan_value(text, pos)[1])
+        except (ValueError, StopIteration, RecursionError):
+            return None
+        if _WS.match(text, end).end() != len(text):  # type: ignore[union-attr]
+            return None
+        return self.out
+
+    def _value(self, pos: int, pointer: str, key: Any) -> int:
+        """Judge the value at ``pos`` (``key`` holds it), go into it if it holds a hit; its end."""
+        text = self.text
+        if not text.startswith(("{", "["), pos):
+            string, null, start, end = _json_scalar(text, pos)
+            if _is_secret(key, string, null, self.policy):
+                self.out.append(Node(pointer, key, start, end, string))
+            return end
+        end = int(_scan_value(text, pos)[1])
+        if key is not None and self.policy.is_secret_key(key):
+            self.out.append(Node(pointer, key, pos, end))
+        elif self._holds_hit(pos, end):
+            self._walk(pos, pointer)
+        return end
+
+    def _holds_hit(self, start: int, end: int) -> bool:
+        hits = self.hits
+        i = bisect.bisect_left(hits, start)
+        return i < len(hits) and hits[i] < end
+
+    def _walk(self, pos: int, pointer: str) -> int:
+        """Judge every member (or item) of the container at ``pos``; its end."""
+        text = self.text
+        closing = "}" if text[pos] == "{" else "]"
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if text.startswith(closing, pos):
+            return pos + 1
+        index = 0
+        while True:
+            if closing == "}":
+                key, pos = _json_key(text, pos)
+                pos = self._value(pos, jsonpointer.join(pointer, key), key)
+            else:
+                pos = self._value(pos, f"{pointer}/{index}", None)
+                index += 1
+            after = _AFTER.match(text, pos)
+            if after is None or after.group(2) not in (None, closing):
+                raise ValueError("not valid JSON: the full scan says why")
+            if not after.group(1):
+                return after.end()
+            pos = after.end()
+
+
+#: Every byte but quotes and brackets: what :func:`_nesting` deletes.
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_NEST = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _nesting(data: bytes) -> int:
+    """How deep the brackets of *valid* JSON ``data`` nest, its strings taken out (in C).
+
+    In valid JSON a backslash starts an escape inside a string: the escaped
+    backslashes, then the escaped quotes, are removed; every quote left opens
+    or closes a string.
+    """
+    marks = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    outside = b"".join(marks.split(b'"')[::2])
+    return max(itertools.accumulate(map(_NEST.__getitem__, outside)), default=0)
 
 
 def json_depth_check(text: str) -> None:

@@ -15,6 +15,7 @@ checks at least the places the per-needle searches it replaces did: it may say
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from statesync.sync.secrets.rules import CREDENTIAL_FORMATS, CredentialFormat
 
@@ -58,17 +59,21 @@ class NeedleScan:
         """
         if b"\\/" in data:
             return True
+        return next(self.hits(data, lowered, exact, keys), None) is not None
+
+    def hits(self, data: bytes, lowered: bytes, exact: bool, keys: bool) -> Iterator[int]:
+        """The offset of each needle at which :meth:`may_hold` says "maybe" (not sorted).
+
+        The same arguments and caller's duties as :meth:`may_hold` (which is
+        true when ``data`` holds ``\\/`` or one hit). A hit lies inside the text
+        that makes it one: a format's needle inside the value that spells the
+        credential, a key word inside the key it ends.
+        """
         actions = self._actions
         for index, start, end in self._automaton.find_matches_as_indexes(lowered, overlapping=True):
             formats, tails = actions[index]
-            if formats:
-                if not exact:
-                    return True
-                for fmt in formats:
-                    if fmt.exact.match(data, max(start - fmt.back, 0)):
-                        return True
-            if keys:
-                for tail in tails:
-                    if tail.match(lowered, end):
-                        return True
-        return False
+            spelt = formats and (
+                not exact or any(fmt.exact.match(data, max(start - fmt.back, 0)) for fmt in formats)
+            )
+            if spelt or (keys and any(tail.match(lowered, end) for tail in tails)):
+                yield start

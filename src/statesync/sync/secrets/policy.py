@@ -121,6 +121,25 @@ class SecretPolicy:
             return any(_word_in_a_key(lowered, word) for word in self._words)
         return False
 
+    def secret_hits(self, data: bytes) -> list[int] | None:
+        """Offsets in JSON ``data``, sorted, that every secret value's member holds one of.
+
+        A secret value's key, or its text (a credential), holds a needle the
+        prefilter checks (:meth:`NeedleScan.hits`): a member of an object, or
+        an item, whose text from its key (or its start) to its end holds none
+        of these offsets is not secret and holds nothing secret. None when
+        offsets cannot tell: ``data`` not ASCII (offsets would not be
+        characters, and letters may fold), with a ``\\u`` or ``\\/`` escape,
+        or a key pattern that is not anchored literal words.
+        """
+        if self._words is None or not self._anchored or not data.isascii():
+            return None
+        escapes = data.find(b"\\")
+        if escapes != -1 and (b"\\u" in data or b"\\/" in data):
+            return None
+        hits = self._scan().hits(data, data.lower(), escapes == -1, True)
+        return sorted(set(hits))
+
     def _scan(self) -> NeedleScan:
         """The credential needles and this pattern's key words, in one automaton."""
         if self._needles is None:

@@ -29,6 +29,10 @@ class KeyPolicy(Protocol):
         """True if ``value`` is a credential whatever its key."""
         ...
 
+    def secret_hits(self, data: bytes) -> list[int] | None:
+        """Sorted offsets of JSON ``data``, one in every secret member (None: cannot tell)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Span:
