@@ -15,7 +15,6 @@ checks at least the places the per-needle searches it replaces did: it may say
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from statesync.sync.secrets.rules import CREDENTIAL_FORMATS, CredentialFormat
 
@@ -59,21 +58,36 @@ class NeedleScan:
         """
         if b"\\/" in data:
             return True
-        return next(self.hits(data, lowered, exact, keys), None) is not None
+        return bool(self.hits(data, lowered, exact, keys, first=True))
 
-    def hits(self, data: bytes, lowered: bytes, exact: bool, keys: bool) -> Iterator[int]:
-        """The offset of each needle at which :meth:`may_hold` says "maybe" (not sorted).
+    def hits(
+        self, data: bytes, lowered: bytes, exact: bool, keys: bool, first: bool = False
+    ) -> list[int]:
+        """The offset of each needle at which :meth:`may_hold` says "maybe" (``first``: one).
 
         The same arguments and caller's duties as :meth:`may_hold` (which is
         true when ``data`` holds ``\\/`` or one hit). A hit lies inside the text
         that makes it one: a format's needle inside the value that spells the
-        credential, a key word inside the key it ends.
+        credential, a key word inside the key it ends. Not sorted. (Plain loops:
+        this runs once per needle found in every document a push reads.)
         """
+        found: list[int] = []
         actions = self._actions
         for index, start, end in self._automaton.find_matches_as_indexes(lowered, overlapping=True):
             formats, tails = actions[index]
-            spelt = formats and (
-                not exact or any(fmt.exact.match(data, max(start - fmt.back, 0)) for fmt in formats)
-            )
-            if spelt or (keys and any(tail.match(lowered, end) for tail in tails)):
-                yield start
+            hit = bool(formats) and not exact
+            if formats and exact:
+                for fmt in formats:
+                    if fmt.exact.match(data, max(start - fmt.back, 0)):
+                        hit = True
+                        break
+            if keys and not hit:
+                for tail in tails:
+                    if tail.match(lowered, end):
+                        hit = True
+                        break
+            if hit:
+                found.append(start)
+                if first:
+                    break
+        return found
