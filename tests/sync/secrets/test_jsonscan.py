@@ -128,15 +128,18 @@ _SECRET_VALUES = st.recursive(
 )
 
 
-def _dump(value: Any, layout: dict[str, Any]) -> str:
+def _dump(value: Any, layout: dict[str, Any], ascii_only: bool = True) -> str:
     """JSON of ``value``; an :class:`_Object` keeps its duplicate keys."""
     sep: tuple[str, str] = layout.get("separators", (", ", ": "))
     if isinstance(value, _Object):
-        items = (f"{json.dumps(k)}{sep[1]}{_dump(v, layout)}" for k, v in value)
+        items = (
+            f"{json.dumps(k, ensure_ascii=ascii_only)}{sep[1]}{_dump(v, layout, ascii_only)}"
+            for k, v in value
+        )
         return "{" + sep[0].join(items) + "}"
     if isinstance(value, list):
-        return "[" + sep[0].join(_dump(v, layout) for v in value) + "]"
-    return json.dumps(value)
+        return "[" + sep[0].join(_dump(v, layout, ascii_only) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=ascii_only)
 
 
 def _old_secret_nodes(text: str) -> list[Node]:
@@ -208,7 +211,8 @@ _HIT_KEYS = st.one_of(
         ]
     ),
     st.lists(
-        st.sampled_from([*"ab_-. /", "key", "token", "pass", "\n", '"', "\\"]), max_size=4
+        st.sampled_from([*"ab_-. /é", "key", "token", "pass", "\n", '"', "\\", "\u017f"]),
+        max_size=4,
     ).map("".join),
 )
 _HIT_CREDENTIALS = st.sampled_from(
@@ -219,7 +223,14 @@ _HIT_CREDENTIALS = st.sampled_from(
         *("Bearer " + "f" * 16, "Bearer\t" + "f" * 16, "https://user:pw@host"),
         *("eyJ" + "g" * 8 + ".eyJ" + "h" * 8 + "." + "i" * 8, "AccountKey=" + "j" * 20),
         *("SharedAccessKey=" + "k" * 20, "say " + _CREDENTIAL + " here", 'q"' + _CREDENTIAL),
-        *("back\\slash ghp_" + "b" * 36, "AKIA" + "B" * 15, "sk-short", "https://host/x"),
+        *(
+            "é " + _CREDENTIAL,
+            "\U0001f600ghp_" + "b" * 36,
+            "back\\slash ghp_" + "b" * 36,
+            "AKIA" + "B" * 15,
+            "sk-short",
+            "https://host/x",
+        ),
     ]
 )
 _HIT_SCALARS = st.one_of(
@@ -227,8 +238,9 @@ _HIT_SCALARS = st.one_of(
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.text(st.sampled_from([*'ab :,{}[]"\\\n\t']), max_size=6),
+    st.text(st.sampled_from([*'ab :,{}[]"\\\n\t', "é", "\u2028", "\U0001f600"]), max_size=6),
     _HIT_CREDENTIALS,
+    st.just("\U0001f600" * 12),  # shifts every later character offset from its byte offset
 )
 _HIT_VALUES = st.recursive(
     _HIT_SCALARS,
@@ -241,12 +253,12 @@ _HIT_VALUES = st.recursive(
 
 
 @fuzz_settings(default=300, long=20000)
-@given(_HIT_VALUES, _LAYOUTS, st.data())
-@example(value=None, layout={}, data=None)
+@given(_HIT_VALUES, _LAYOUTS, st.booleans(), st.data())
+@example(value=None, layout={}, ascii_only=True, data=None)
 def test_the_hits_walk_finds_what_the_full_scan_finds(
-    value: Any, layout: dict[str, Any], data: Any
+    value: Any, layout: dict[str, Any], ascii_only: bool, data: Any
 ) -> None:
-    """ASCII texts without ``\\u``: the walk into the containers holding a hit is exact."""
+    """Texts without ``\\u`` or a folding letter: the walk into the containers holding a hit."""
     if data is None:  # a hit in a key, in a value, nowhere; a repeated key; a tight nest
         for text in (
             '{"a": {"b": [1, {"api_key": 2}]}, "c": [3]}',
@@ -255,10 +267,12 @@ def test_the_hits_walk_finds_what_the_full_scan_finds(
             '{"a": {"password": "x"}, "a": 1, "a": {"token": null}}',
             '[[["ghp_' + "b" * 36 + '"]]]',
             '{"token": {"a": [1]}, "b": "sk-short"} ',
+            '{"é": ["\U0001f600", {"x": "' + _CREDENTIAL + '"}], "ü": {"api_key": "é"}}',
+            '{"a": "' + "é" * 30 + '", "b": {"token": 1}, "c": [' + "1, " * 30 + "2]}",
         ):
             _same_hits(text)
         return
-    text = _dump(value, layout)
+    text = _dump(value, layout, ascii_only)
     _same_hits(text)
     at = data.draw(st.integers(0, len(text)))
     _same_secrets(text[:at] + data.draw(_CHARS) + text[at:])
@@ -268,10 +282,10 @@ def _same_hits(text: str) -> None:
     """The walk is taken for ``text`` (a valid container) and finds what the full scan finds."""
     raw = text.encode()
     hits = _POLICY.secret_hits(raw)
-    if hits is None:  # an escaped backslash before "u" or "/" looks like those escapes
-        assert "\\u" in text or "\\/" in text, text
+    if hits is None:  # (an escaped backslash before "u" or "/" looks like those escapes)
+        assert "\\u" in text or "\\/" in text or "\u017f" in text, text
         return _same_secrets(text)
-    walked = jsonspans._HitWalk(text, hits, _POLICY).nodes(raw)
+    walked = jsonspans._HitWalk(text, jsonspans._char_offsets(raw, hits), _POLICY).nodes(raw)
     want = outermost(_old_secret_nodes(text))
     if text.lstrip().startswith(("{", "[")):
         assert walked is not None, text

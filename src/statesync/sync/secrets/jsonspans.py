@@ -172,7 +172,7 @@ def json_secret_nodes(text: str, policy: KeyPolicy, data: bytes | None = None) -
     ``data``: the text's UTF-8 bytes, if the caller has them. Three ways, each
     giving the same nodes after ``outermost`` (tests/sync/secrets/test_jsonscan.py):
 
-    - an ASCII text of at most :data:`PARSE_WHOLE` characters whose offsets
+    - a text of at most :data:`PARSE_WHOLE` characters whose secret members
       the policy can point at (``secret_hits``) is walked into the
       containers that hold such an offset only (:class:`_HitWalk`);
     - another valid text that long is parsed by json's C parser, which tells
@@ -187,12 +187,13 @@ def json_secret_nodes(text: str, policy: KeyPolicy, data: bytes | None = None) -
     """
     if len(text) > PARSE_WHOLE:
         return _scanned_secret_nodes(text, policy)
-    if text.isascii():
-        raw = text.encode() if data is None else data
-        hits = policy.secret_hits(raw)
-        if hits is not None:
-            nodes = _HitWalk(text, hits, policy).nodes(raw)
-            return _scanned_secret_nodes(text, policy) if nodes is None else nodes
+    raw = text.encode("utf-8", "surrogatepass") if data is None else data
+    hits = policy.secret_hits(raw)
+    if hits is not None:
+        if len(raw) != len(text):
+            hits = _char_offsets(raw, hits)
+        nodes = _HitWalk(text, hits, policy).nodes(raw)
+        return _scanned_secret_nodes(text, policy) if nodes is None else nodes
     try:
         doc = json.loads(text, object_pairs_hook=_unique_members)
         wanted = _Finder(policy).paths(doc)
@@ -420,6 +421,17 @@ class _HitWalk:
             if not after.group(1):
                 return after.end()
             pos = after.end()
+
+
+def _char_offsets(data: bytes, offsets: list[int]) -> list[int]:
+    """Sorted byte offsets of UTF-8 ``data``, each at a character's start, as characters."""
+    out = []
+    at = chars = 0
+    for offset in offsets:
+        chars += len(data[at:offset].decode("utf-8", "surrogatepass"))
+        at = offset
+        out.append(chars)
+    return out
 
 
 #: Every byte but quotes and brackets: what :func:`_nesting` deletes.

@@ -122,23 +122,25 @@ class SecretPolicy:
         return False
 
     def secret_hits(self, data: bytes) -> list[int] | None:
-        """Offsets in JSON ``data``, sorted, that every secret value's member holds one of.
+        """Byte offsets in JSON ``data``, sorted, that every secret value's member holds one of.
 
         A secret value's key, or its text (a credential), holds a needle the
         prefilter checks (:meth:`NeedleScan.hits`): a member of an object, or
         an item, whose text from its key (or its start) to its end holds none
-        of these offsets is not secret and holds nothing secret. None when
-        offsets cannot tell: ``data`` not ASCII (offsets would not be
-        characters, and letters may fold), with a ``\\u`` or ``\\/`` escape,
-        or a key pattern that is not anchored literal words.
+        of these offsets is not secret and holds nothing secret. Each offset
+        starts an ASCII needle, so it starts a character. None when offsets
+        cannot tell: ``data`` with a ``\\u`` or ``\\/`` escape, or a letter
+        the pattern's IGNORECASE folds to an ASCII one, or a key pattern that
+        is not anchored literal words.
         """
-        if self._words is None or not self._anchored or not data.isascii():
+        if self._words is None or not self._anchored:
+            return None
+        if not data.isascii() and any(fold in data for fold in _ASCII_FOLDS):
             return None
         escapes = data.find(b"\\")
         if escapes != -1 and (b"\\u" in data or b"\\/" in data):
             return None
-        hits = self._scan().hits(data, data.lower(), escapes == -1, True)
-        return sorted(set(hits))
+        return sorted(set(self._scan().hits(data, data.lower(), escapes == -1, True)))
 
     def _scan(self) -> NeedleScan:
         """The credential needles and this pattern's key words, in one automaton."""
